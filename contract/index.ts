@@ -1,0 +1,5 @@
+export * from './ids';
+export * from './messages';
+export * from './metrics';
+export * from './reading';
+export * from './topics';
