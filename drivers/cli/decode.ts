@@ -1,0 +1,57 @@
+import { builtinRegistry } from '../builtin';
+import { normalizeUuid } from '../sdk/uuid';
+
+/**
+ * Decode command for integrators: `npm run -s decode -- <characteristic> <hex>`.
+ * Prints one JSON object on stdout; an undecodable packet exits 1 with a one-line reason on stderr.
+ */
+export interface DecodeCliOutput {
+  characteristic: string;
+  driver: string;
+  /** the packet's time stamp as the device sent it (local, no zone), when it has one */
+  deviceTime?: string;
+  /** union of the measurement flags */
+  flags?: string[];
+  measurements: unknown[];
+  rejected: unknown[];
+  info?: Record<string, unknown>;
+}
+
+export function runDecode(args: readonly string[]): { code: number; stdout?: string; stderr?: string } {
+  const [characteristic, ...hexParts] = args;
+  if (!characteristic || hexParts.length === 0) return { code: 2, stderr: 'usage: npm run -s decode -- <characteristic, e.g. 2a35> <hex bytes>' };
+  let uuid: string;
+  try {
+    uuid = normalizeUuid(characteristic);
+  } catch {
+    return { code: 2, stderr: `not a characteristic UUID: ${characteristic}` };
+  }
+  const hex = hexParts.join('').replace(/[\s:-]/g, '').replace(/^0x/i, '');
+  if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return { code: 2, stderr: `not an even-length hex string: ${hexParts.join(' ')}` };
+  const registry = builtinRegistry();
+  const entry = registry.forCharacteristic(uuid);
+  if (!entry) return { code: 1, stderr: `UNSUPPORTED: no driver declares characteristic ${uuid}` };
+  const out = registry.decode(entry.definition.id, uuid, Uint8Array.from(Buffer.from(hex, 'hex')), 'cli');
+  if (!out.ok) return { code: 1, stderr: out.message.startsWith(out.code) ? out.message : `${out.code}: ${out.message}` };
+  const ms = out.result.measurements;
+  const times = [...new Set(ms.map((m) => m.deviceTime).filter((t) => t !== undefined))];
+  const flags = [...new Set(ms.flatMap((m) => m.flags ?? []))];
+  const result: DecodeCliOutput = {
+    characteristic: uuid,
+    driver: entry.definition.id,
+    ...(times.length === 1 ? { deviceTime: times[0] } : {}),
+    ...(flags.length ? { flags } : {}),
+    measurements: ms,
+    rejected: out.result.rejected,
+  };
+  if (out.result.info) result.info = out.result.info;
+  return { code: 0, stdout: JSON.stringify(result) };
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
+if (isMain) {
+  const r = runDecode(process.argv.slice(2));
+  if (r.stdout) process.stdout.write(`${r.stdout}\n`);
+  if (r.stderr) process.stderr.write(`${r.stderr.split('\n')[0]}\n`);
+  process.exitCode = r.code;
+}
