@@ -1,0 +1,56 @@
+import type { Advertisement } from '../../drivers/sdk/definition';
+
+/**
+ * The gateway's view of a BLE stack. Backends: BlueZ over D-Bus via node-ble (default on Linux),
+ * noble over HCI (other platforms, USB dongles), and the in-process simulator for unit tests.
+ * Every backend passes the same contract suite (test/contract/ble-transport.contract.ts).
+ * UUIDs are given in normalised form (drivers/sdk/uuid.ts): '2a35' or full 128-bit for vendor ones.
+ */
+export interface BleTransport {
+  readonly backend: 'bluez' | 'noble' | 'simulated';
+  /** powers the adapter on; rejects with a BleError when no adapter is usable */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  adapterState(): 'powered' | 'off' | 'absent' | 'error';
+  /** starts discovery; advertisements (with service and manufacturer data) are reported as they change */
+  startScan(onAdvertisement: (adv: Advertisement) => void): Promise<void>;
+  stopScan(): Promise<void>;
+  /**
+   * connects to a device the adapter knows (heard while scanning, or bonded); otherwise NOT_FOUND.
+   * Fails with CONNECT_TIMEOUT after timeoutMs, cancelling the attempt.
+   */
+  connect(address: string, opts?: { timeoutMs?: number }): Promise<BleConnection>;
+}
+
+export interface BleConnection {
+  readonly address: string;
+  has(service: string, characteristic: string): Promise<boolean>;
+  read(service: string, characteristic: string): Promise<Uint8Array>;
+  write(service: string, characteristic: string, value: Uint8Array): Promise<void>;
+  /** StartNotify (notifications or indications); resolves to an unsubscribe function */
+  subscribe(service: string, characteristic: string, onValue: (value: Uint8Array) => void): Promise<() => Promise<void>>;
+  /** runs once when the link ends, whoever ended it; afterwards every call fails with DISCONNECTED */
+  onDisconnect(listener: () => void): void;
+  disconnect(): Promise<void>;
+}
+
+/** Stable BLE error codes, mapped from BlueZ (org.bluez.Error.*) and noble errors. */
+export type BleErrorCode =
+  | 'ADAPTER_UNAVAILABLE'
+  | 'NOT_FOUND'
+  | 'CONNECT_TIMEOUT'
+  | 'IN_PROGRESS'
+  | 'DISCONNECTED'
+  | 'NOT_SUPPORTED'
+  | 'AUTH_FAILED'
+  | 'FAILED';
+
+export class BleError extends Error {
+  constructor(
+    readonly code: BleErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'BleError';
+  }
+}

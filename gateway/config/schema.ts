@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { bleAddressSchema, gatewayIdSchema } from '../../contract';
+
+/**
+ * Gateway configuration. The patient never edits it: it is written once at enrollment (gateway
+ * id, hub URL, credential) and everything else has a default. One schema: types, validation, docs.
+ */
+export const gatewayConfigSchema = z
+  .object({
+    gatewayId: gatewayIdSchema.describe('Gateway id issued at enrollment (also its MQTT username and client id)'),
+    dataDir: z.string().min(1).default('/var/lib/vigil-gateway').describe('Folder of the durable reading buffer (SQLite)'),
+    timeZone: z
+      .string()
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'unknown IANA time zone')
+      .default(Intl.DateTimeFormat().resolvedOptions().timeZone)
+      .describe('Time zone of the household: device clocks keep local time without a zone'),
+    mqtt: z
+      .object({
+        url: z.string().regex(/^mqtts?:\/\/.+/, 'mqtt:// or mqtts:// URL').describe('Hub broker URL'),
+        password: z.string().min(1).describe('Gateway credential issued at enrollment'),
+        /** PEM file of the only CA trusted for mqtts:// (pinned: the system CA store is not used) */
+        caFile: z.string().min(1).optional().describe('Pinned CA certificate (PEM) for mqtts://'),
+        keepaliveS: z.number().int().min(5).max(600).default(30),
+        batchSize: z.number().int().min(1).max(500).default(200).describe('Readings per published batch'),
+        /** a batch not receipted within this time is sent again (same reading ids: the hub dedups) */
+        receiptTimeoutMs: z.number().int().min(100).default(30_000),
+        /** the receipt timeout doubles at each re-send of the same readings, up to this */
+        receiptTimeoutMaxMs: z.number().int().min(100).default(600_000),
+        maxInFlightBatches: z.number().int().min(1).max(64).default(4),
+        heartbeatIntervalMs: z.number().int().min(1000).default(60_000),
+      })
+      .strict(),
+    ble: z
+      .object({
+        backend: z.enum(['bluez', 'noble']).default('bluez').describe('bluez: node-ble over D-Bus (Linux); noble: HCI'),
+        adapter: z.string().regex(/^hci\d+$/).default('hci0'),
+        connectTimeoutMs: z.number().int().min(1000).default(15_000),
+        /** a connected device that sent nothing for this long is disconnected (saves its battery) */
+        idleDisconnectMs: z.number().int().min(200).default(5_000),
+        backoffInitialMs: z.number().int().min(10).default(2_000),
+        backoffMaxMs: z.number().int().min(100).default(300_000),
+        /** after a good session the device is left alone this long (it keeps advertising) */
+        cooldownMs: z.number().int().min(0).default(20_000),
+      })
+      .strict()
+      .default({ backend: 'bluez', adapter: 'hci0', connectTimeoutMs: 15_000, idleDisconnectMs: 5_000, backoffInitialMs: 2_000, backoffMaxMs: 300_000, cooldownMs: 20_000 }),
+    devices: z
+      .object({
+        /** devices paired to this box; every other device is ignored (a neighbour's scale never reaches a record) */
+        allow: z.array(bleAddressSchema).default([]),
+        /** folder of integrator drivers loaded beside the built-in ones */
+        driversFolder: z.string().optional(),
+      })
+      .strict()
+      .default({ allow: [] }),
+    pairing: z
+      .object({
+        /** a pairing window open until this instant (the hub opens one through the retained config topic) */
+        openUntil: z.iso.datetime({ offset: false }).optional(),
+        /** during a window, only devices heard at least this strongly are paired (the patient's device is next to the box) */
+        minRssi: z.number().int().min(-127).max(20).default(-80),
+      })
+      .strict()
+      .default({ minRssi: -80 }),
+    buffer: z
+      .object({
+        /** readings kept at most; policy (README "Buffer policy"): alarm at alarmRatio, then the oldest are dropped */
+        maxReadings: z.number().int().min(10).default(500_000),
+        /** readings older than this (queued time) are dropped: a reading a month old is no longer actionable */
+        maxAgeDays: z.number().min(1).default(60),
+        /** fraction of maxReadings at which the heartbeat raises QUEUE_NEAR_CAPACITY */
+        alarmRatio: z.number().gt(0).lt(1).default(0.8),
+        /** SQLite max_page_count (4 KiB pages); tests use it to simulate a full disk */
+        maxPages: z.number().int().min(16).optional(),
+      })
+      .strict()
+      .default({ maxReadings: 500_000, maxAgeDays: 60, alarmRatio: 0.8 }),
+    enrollment: z
+      .object({
+        /** hub HTTP base URL the code is exchanged at */
+        hubUrl: z.url(),
+        /** the code printed on the box */
+        code: z.string().regex(/^[A-Z0-9-]{8,40}$/, 'enrollment code: upper-case letters, digits and dashes'),
+      })
+      .strict()
+      .optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;

@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import type { Advertisement, DriverRegistry, LoadedDriver } from '../../drivers';
+import { BleError, type BleTransport } from '../ble/transport';
+import type { PairingStore } from '../pairing/pairing-store';
+import { runDeviceSession, type CommitFn } from './device-session';
+import { toReading } from './reading-factory';
+
+export interface DeviceManagerOptions {
+  gatewayId: string;
+  timeZone: string;
+  allow: readonly string[];
+  connectTimeoutMs: number;
+  idleDisconnectMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** after a good session, the device is left alone this long (it keeps advertising) */
+  cooldownMs?: number;
+  /** persisted allow-list and pairing window (absent: `allow` only, no window) */
+  pairing?: PairingStore;
+  /** during a pairing window, only devices heard at least this strongly are paired */
+  pairingMinRssi?: number;
+  /** stored-record cursor of a device (RACP "greater than last sequence") */
+  cursor?: (deviceKey: string) => number | undefined;
+}
+
+export interface DeviceState {
+  address: string;
+  driver?: string;
+  lastSeenAt?: Date;
+  lastSyncAt?: Date;
+  rssi?: number;
+  battery?: number;
+  failures: number;
+  nextAttemptAt: number;
+  busy: boolean;
+}
+
+export interface DeviceManagerCounters {
+  ignoredUnpaired: number;
+  paired: number;
+  unsupported: number;
+  sessions: number;
+  sessionFailures: number;
+  readings: number;
+}
+
+/**
+ * Scans, keeps devices outside the allow-list out (a neighbour's scale never reaches a record),
+ * matches drivers, decodes broadcast devices from their advertisements, and runs one connection
+ * at a time to connectable devices with exponential backoff and jitter on failure.
+ */
+export class DeviceManager {
+  readonly devices = new Map<string, DeviceState>();
+  readonly counters: DeviceManagerCounters = { ignoredUnpaired: 0, paired: 0, unsupported: 0, sessions: 0, sessionFailures: 0, readings: 0 };
+  private readonly allow: Set<string>;
+  private windowUntil: number | undefined;
+  private readonly queue: { address: string; driver: LoadedDriver }[] = [];
+  private running = false;
+  private stopped = false;
+  private current?: Promise<void>;
+
+  constructor(
+    private readonly transport: BleTransport,
+    private readonly registry: DriverRegistry,
+    private readonly commit: CommitFn,
+    private opts: DeviceManagerOptions,
+    private readonly log: Logger,
+  ) {
+    this.allow = new Set(opts.allow.map((a) => a.toUpperCase()));
+    // config `devices.allow` seeds the persisted allow-list
+    for (const a of this.allow) opts.pairing?.pair(a, 'config');
+    this.refreshPairing();
+  }
+
+  /** pairing: adds a device to the allow-list at run time (persisted when a store is given) */
+  allowDevice(address: string, source: 'hub' | 'cli' | 'config' = 'hub'): void {
+    this.allow.add(address.toUpperCase());
+    this.opts.pairing?.pair(address, source);
+  }
+
+  /** re-reads the persisted allow-list and window (the CLI writes them from another process) */
+  refreshPairing(): void {
+    const store = this.opts.pairing;
+    if (!store) return;
+    for (const d of store.list()) this.allow.add(d.address);
+    const until = store.windowOpenUntil();
+    if (until !== this.windowUntil) this.log.info({ code: until ? 'PAIRING_WINDOW_OPEN' : 'PAIRING_WINDOW_CLOSED', until: until ? new Date(until).toISOString() : null }, 'pairing window');
+    this.windowUntil = until;
+  }
+
+  setPairingMinRssi(dbm: number): void {
+    this.opts.pairingMinRssi = dbm;
+  }
+
+  get pairingOpen(): boolean {
+    return this.windowUntil !== undefined && this.windowUntil > Date.now();
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    await this.transport.startScan((adv) => this.onAdvertisement(adv));
+  }
+
+  private state(address: string): DeviceState {
+    let s = this.devices.get(address);
+    if (!s) {
+      s = { address, failures: 0, nextAttemptAt: 0, busy: false };
+      this.devices.set(address, s);
+    }
+    return s;
+  }
+
+  onAdvertisement(adv: Advertisement): void {
+    if (this.stopped) return;
+    const address = adv.address.toUpperCase();
+    const known = this.allow.has(address);
+    // outside a pairing window, an unknown device is not even decoded
+    if (!known && !this.pairingOpen) {
+      this.counters.ignoredUnpaired++;
+      return;
+    }
+    const driver = this.registry.match(adv);
+    if (!driver) {
+      if (known) this.counters.unsupported++;
+      return;
+    }
+    if (!known) {
+      // window open: a supported device next to the box is paired; one heard through the wall is not
+      if (adv.rssi !== undefined && adv.rssi < (this.opts.pairingMinRssi ?? -80)) {
+        this.counters.ignoredUnpaired++;
+        return;
+      }
+      this.allow.add(address);
+      this.opts.pairing?.pair(address, 'window', driver.definition.id);
+      this.counters.paired++;
+      this.log.info({ code: 'DEVICE_PAIRED', device: address, driver: driver.definition.id, rssi: adv.rssi }, 'device paired during the pairing window');
+    }
+    const s = this.state(address);
+    s.driver = driver.definition.id;
+    s.lastSeenAt = new Date();
+    if (adv.rssi !== undefined) s.rssi = adv.rssi;
+    if (driver.definition.linkMode === 'broadcast') return this.fromAdvertisement(adv, driver);
+    if (s.busy || Date.now() < s.nextAttemptAt || this.queue.some((q) => q.address === address)) return;
+    this.queue.push({ address, driver });
+    this.drain();
+  }
+
+  private fromAdvertisement(adv: Advertisement, driver: LoadedDriver): void {
+    const out = this.registry.decodeAdvertisement(driver.definition.id, adv);
+    if (!out.ok) return;
+    const raw = Buffer.concat(Object.values(adv.serviceData).map((b) => Buffer.from(b)));
+    const receivedAt = new Date();
+    const readings = out.result.measurements.map((m) =>
+      toReading(m, { gatewayId: this.opts.gatewayId, address: adv.address.toUpperCase(), driver: driver.definition.id, timeZone: this.opts.timeZone, receivedAt, raw }),
+    );
+    if (readings.length) {
+      try {
+        this.commit(readings);
+      } catch {
+        return; // logged by the buffer owner; the scale advertises the reading again
+      }
+      this.counters.readings += readings.length;
+    }
+  }
+
+  private drain(): void {
+    if (this.running) return;
+    this.running = true;
+    this.current = (async () => {
+      while (!this.stopped && this.queue.length) {
+        const next = this.queue.shift()!;
+        await this.session(next.address, next.driver);
+      }
+    })().finally(() => {
+      this.running = false;
+    });
+  }
+
+  private async session(address: string, driver: LoadedDriver): Promise<void> {
+    const s = this.state(address);
+    s.busy = true;
+    this.counters.sessions++;
+    try {
+      const conn = await this.transport.connect(address, { timeoutMs: this.opts.connectTimeoutMs });
+      try {
+        const r = await runDeviceSession(conn, driver, {
+          gatewayId: this.opts.gatewayId,
+          timeZone: this.opts.timeZone,
+          registry: this.registry,
+          idleDisconnectMs: this.opts.idleDisconnectMs,
+          log: this.log,
+          commit: this.commit,
+          cursor: this.opts.cursor,
+        });
+        this.counters.readings += r.readings;
+        if (r.battery !== undefined) s.battery = r.battery;
+        s.lastSyncAt = new Date();
+        s.failures = 0;
+        s.nextAttemptAt = Date.now() + (this.opts.cooldownMs ?? 20_000);
+        this.log.info({ device: address, driver: driver.definition.id, readings: r.readings, clockOffsetMs: r.clockOffsetMs }, 'device synchronised');
+      } finally {
+        await conn.disconnect().catch(() => {});
+      }
+    } catch (e) {
+      this.counters.sessionFailures++;
+      if (e instanceof BleError && e.code === 'IN_PROGRESS') {
+        // org.bluez.Error.InProgress: BlueZ is still busy with a previous attempt; retry soon, no backoff
+        s.nextAttemptAt = Date.now() + 500 + Math.random() * 1000;
+        this.log.info({ device: address, code: e.code }, 'adapter busy; retrying shortly');
+        return;
+      }
+      s.failures++;
+      // exponential backoff with full jitter (AWS architecture blog "Exponential Backoff and Jitter")
+      const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** (s.failures - 1));
+      s.nextAttemptAt = Date.now() + cap / 2 + Math.random() * (cap / 2);
+      this.log.warn({ device: address, code: e instanceof BleError ? e.code : ((e as { code?: string }).code ?? 'SESSION_FAILED'), err: (e as Error).message, failures: s.failures }, 'device session failed; will retry');
+    } finally {
+      s.busy = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.length = 0;
+    await this.transport.stopScan().catch(() => {});
+    await this.current?.catch(() => {});
+    await this.transport.stop().catch(() => {});
+  }
+}

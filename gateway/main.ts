@@ -1,0 +1,153 @@
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { builtinRegistry, loadDriversFromFolder, type DriverRegistry } from '../drivers';
+import { BluezTransport } from './ble/bluez-transport';
+import { createNobleTransport } from './ble/noble-transport';
+import type { BleTransport } from './ble/transport';
+import { ReadingBuffer } from './buffer/reading-buffer';
+import type { GatewayConfig } from './config/schema';
+import { DeviceManager } from './devices/device-manager';
+import { writeFileSync } from 'node:fs';
+import { applyRemoteConfig } from './config/remote-config';
+import { PairingStore } from './pairing/pairing-store';
+import { MqttUplink } from './uplink/mqtt-uplink';
+
+export interface RunningGateway {
+  config: GatewayConfig;
+  buffer: ReadingBuffer;
+  uplink: MqttUplink;
+  devices: DeviceManager;
+  pairing: PairingStore;
+  registry: DriverRegistry;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export interface GatewayParts {
+  /** a transport other than the configured backend (tests) */
+  transport?: BleTransport;
+}
+
+/**
+ * Composition root of the gateway: config -> durable buffer -> drivers -> BLE transport ->
+ * device manager (readings committed to the buffer) -> MQTT uplink (buffer -> hub, receipts).
+ */
+export async function startGateway(config: GatewayConfig, parts: GatewayParts = {}, log: Logger = pino({ level: config.logLevel, base: { svc: 'gateway', gw: config.gatewayId } })): Promise<RunningGateway> {
+  const dbPath = join(config.dataDir, 'buffer.sqlite');
+  const buffer = new ReadingBuffer(dbPath, config.buffer);
+  const pairing = new PairingStore(dbPath);
+  let registry = builtinRegistry();
+  if (config.devices.driversFolder) {
+    const loaded = await loadDriversFromFolder(config.devices.driversFolder, registry);
+    registry = loaded.registry;
+    for (const e of loaded.errors) log.error({ code: e.code, err: e.message }, 'integrator driver rejected');
+    log.info({ drivers: loaded.loaded.map((d) => d.definition.id) }, 'integrator drivers loaded');
+  }
+  const transport =
+    parts.transport ??
+    (config.ble.backend === 'noble' ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs }) : new BluezTransport({ adapter: config.ble.adapter, connectTimeoutMs: config.ble.connectTimeoutMs }));
+
+  let uplink: MqttUplink | undefined;
+  const commit = (readings: Parameters<ReadingBuffer['enqueue']>[0], cursor?: Parameters<ReadingBuffer['enqueue']>[1]) => {
+    let added = 0;
+    try {
+      added = buffer.enqueue(readings, cursor);
+    } catch (e) {
+      // disk full: nothing was committed and no cursor moved; the device keeps its records
+      // (RACP) and the heartbeat carries BUFFER_DISK_FULL. The gateway keeps running.
+      log.error({ code: (e as { code?: string }).code ?? 'BUFFER_WRITE_FAILED', readings: readings.length, err: (e as Error).message }, 'readings not committed');
+      uplink?.alarmChanged();
+      throw e;
+    }
+    if (added) uplink?.kick();
+  };
+  const devices = new DeviceManager(
+    transport,
+    registry,
+    commit,
+    {
+      gatewayId: config.gatewayId,
+      timeZone: config.timeZone,
+      allow: config.devices.allow,
+      connectTimeoutMs: config.ble.connectTimeoutMs,
+      idleDisconnectMs: config.ble.idleDisconnectMs,
+      backoffInitialMs: config.ble.backoffInitialMs,
+      backoffMaxMs: config.ble.backoffMaxMs,
+      cooldownMs: config.ble.cooldownMs,
+      pairing,
+      pairingMinRssi: config.pairing.minRssi,
+      cursor: (key) => buffer.cursor(key),
+    },
+    log,
+  );
+  let current = config;
+  const onConfig = (payload: Buffer) => {
+    const r = applyRemoteConfig(current, payload);
+    if (!r.ok) {
+      log.error({ code: r.code, problems: r.message }, 'remote config rejected; the running config is kept');
+      return;
+    }
+    current = r.config;
+    // live: allow-list, pairing window and threshold, log level; the rest at the next start
+    for (const a of r.config.devices.allow) devices.allowDevice(a, 'hub');
+    if (r.config.pairing.openUntil) pairing.openWindow(Date.parse(r.config.pairing.openUntil), 'hub');
+    devices.setPairingMinRssi(r.config.pairing.minRssi);
+    devices.refreshPairing();
+    if (r.changed.includes('logLevel')) log.level = r.config.logLevel;
+    try {
+      writeFileSync(join(config.dataDir, 'remote-config.json'), payload);
+    } catch (e) {
+      log.warn({ code: 'REMOTE_CONFIG_NOT_SAVED', err: (e as Error).message }, 'remote config applied but not saved');
+    }
+    log.info({ code: 'REMOTE_CONFIG_APPLIED', changed: r.changed }, 'remote config applied');
+  };
+  uplink = new MqttUplink(config, buffer, log, {
+    onConfig,
+    heartbeat: () => ({
+      adapter: transport.adapterState(),
+      devices: [...devices.devices.values()].map((d) => ({
+        key: d.address,
+        lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
+        battery: d.battery ?? null,
+        rssi: d.rssi ?? null,
+      })),
+    }),
+  });
+  if (config.pairing.openUntil) pairing.openWindow(Date.parse(config.pairing.openUntil), 'config');
+  devices.refreshPairing();
+  // the CLI (`vigil-gateway pair`) opens windows and pairs devices from another process: poll
+  const pairingPoll = setInterval(() => devices.refreshPairing(), 1_000);
+  // age bound of the buffer policy (gateway/buffer/reading-buffer.ts BufferLimits)
+  const prune = () => {
+    const n = buffer.pruneAged();
+    if (n) log.warn({ code: 'QUEUE_AGED_OUT', dropped: n, maxAgeDays: config.buffer.maxAgeDays }, 'readings older than the buffer age limit dropped');
+  };
+  prune();
+  const pruneTimer = setInterval(prune, 3_600_000);
+  // the uplink starts first: buffered readings from before a power cut leave at once
+  uplink.start();
+  try {
+    await devices.start();
+  } catch (e) {
+    // no adapter (yet): keep forwarding the buffer; the device side is retried by the supervisor
+    log.error({ code: (e as { code?: string }).code ?? 'BLE_START_FAILED', err: (e as Error).message }, 'BLE not available');
+  }
+  log.info({ paired: pairing.list().length, backend: transport.backend }, 'gateway started');
+  return {
+    config,
+    buffer,
+    uplink,
+    devices,
+    pairing,
+    registry,
+    log,
+    stop: async () => {
+      clearInterval(pairingPoll);
+      clearInterval(pruneTimer);
+      await devices.stop();
+      await uplink.stop();
+      pairing.close();
+      buffer.close();
+    },
+  };
+}
