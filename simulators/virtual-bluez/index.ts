@@ -1,0 +1,66 @@
+import { startPrivateBus, type PrivateBus, type PrivateBusOptions } from './bus-daemon';
+import { VirtualBluez, type AdapterOptions } from './bluez-service';
+import type { VirtualPeripheral } from './peripheral';
+
+export { VirtualBluez, ADAPTER_PATH, type AdapterOptions } from './bluez-service';
+export { startPrivateBus, type PrivateBus } from './bus-daemon';
+export * from './peripheral';
+
+export interface VirtualBluezOptions {
+  peripherals?: VirtualPeripheral[];
+  adapter?: AdapterOptions;
+  bus?: PrivateBusOptions;
+}
+
+/** A running virtual BlueZ: a private dbus-daemon plus the org.bluez service on it. */
+export interface VirtualBluezHandle {
+  /** D-Bus address of the private bus; give it to clients as DBUS_SYSTEM_BUS_ADDRESS */
+  readonly address: string;
+  /** { DBUS_SYSTEM_BUS_ADDRESS } for child processes */
+  readonly env: { DBUS_SYSTEM_BUS_ADDRESS: string };
+  readonly bluez: VirtualBluez;
+  add(...peripherals: VirtualPeripheral[]): void;
+  remove(address: string): Promise<void>;
+  /** the peripheral with this address; throws when absent */
+  get<T extends VirtualPeripheral = VirtualPeripheral>(address: string): T;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private dbus-daemon and a virtual BlueZ on it with the given peripherals.
+ * The real system bus is never touched: clients must use `address`.
+ */
+export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise<VirtualBluezHandle> {
+  const bus: PrivateBus = await startPrivateBus(opts.bus);
+  let bluez: VirtualBluez;
+  try {
+    bluez = await VirtualBluez.serve(bus.address, opts.adapter);
+  } catch (e) {
+    await bus.stop();
+    throw e;
+  }
+  for (const p of opts.peripherals ?? []) bluez.addPeripheral(p);
+  let stopped: Promise<void> | undefined;
+  return {
+    address: bus.address,
+    env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address },
+    bluez,
+    add: (...ps) => ps.forEach((p) => bluez.addPeripheral(p)),
+    remove: (address) => bluez.removePeripheral(address),
+    get<T extends VirtualPeripheral>(address: string): T {
+      const p = bluez.peripheral(address);
+      if (!p) throw new Error(`no virtual peripheral ${address}`);
+      return p as T;
+    },
+    stop() {
+      stopped ??= (async () => {
+        await bluez.close();
+        await bus.stop();
+      })();
+      return stopped;
+    },
+  };
+}
+export * from './peripherals/profiles';
+export { currentTimeBytes, parseCurrentTime, dateTimeBytes, dateTimeFields } from './peripherals/common';
+export { RecordChannel } from './peripherals/records';
