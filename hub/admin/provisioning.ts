@@ -1,0 +1,167 @@
+import type pg from 'pg';
+import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
+import { generateSecret, hashSecret } from '../security/secrets';
+
+/**
+ * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
+ * call the same functions). Secrets are returned once and only their hash is stored.
+ */
+export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
+
+async function audit(pool: pg.Pool, actor: string, action: string, entity: string, entityId: string, detail: object = {}): Promise<void> {
+  await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [actor, action, entity, entityId, detail]);
+}
+
+export async function createPatient(
+  pool: pg.Pool,
+  p: { id: string; programId: Program; displayName: string; birthYear?: number; chronicLungDisease?: boolean },
+  actor = 'admin',
+): Promise<void> {
+  patientIdSchema.parse(p.id);
+  await pool.query(
+    `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET program_id = EXCLUDED.program_id, display_name = EXCLUDED.display_name`,
+    [p.id, p.programId, p.displayName, p.birthYear ?? null, p.chronicLungDisease ?? false],
+  );
+  await audit(pool, actor, 'patient.enrolled', 'patient', p.id, { programId: p.programId });
+}
+
+/** Creates (or re-keys) a gateway for a household; returns its MQTT password, shown once. */
+export async function createGateway(pool: pg.Pool, g: { id: string; patientId: string }, actor = 'admin'): Promise<{ password: string }> {
+  gatewayIdSchema.parse(g.id);
+  const password = generateSecret();
+  await pool.query(
+    `INSERT INTO gateways (id, patient_id, credential_hash) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id, credential_hash = EXCLUDED.credential_hash, revoked_at = NULL`,
+    [g.id, g.patientId, hashSecret(password)],
+  );
+  await audit(pool, actor, 'gateway.credential_issued', 'gateway', g.id);
+  return { password };
+}
+
+export async function revokeGateway(pool: pg.Pool, gatewayId: string, actor = 'admin'): Promise<void> {
+  await pool.query('UPDATE gateways SET revoked_at = now() WHERE id = $1', [gatewayId]);
+  await audit(pool, actor, 'gateway.revoked', 'gateway', gatewayId);
+}
+
+/** Binds a device (or one user slot of a multi-user device) on a gateway to a patient. */
+export async function bindDevice(
+  pool: pg.Pool,
+  b: { gatewayId: string; address: string; patientId: string; driver?: string; userIndex?: number },
+  actor = 'admin',
+): Promise<void> {
+  const address = bleAddressSchema.parse(b.address);
+  await pool.query(
+    `INSERT INTO device_bindings (gateway_id, address, driver, user_index, patient_id) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (gateway_id, address, coalesce(user_index, -1)) DO UPDATE SET patient_id = EXCLUDED.patient_id, driver = EXCLUDED.driver`,
+    [b.gatewayId, address, b.driver ?? null, b.userIndex ?? null, b.patientId],
+  );
+  await audit(pool, actor, 'device.bound', 'gateway', b.gatewayId, { address, userIndex: b.userIndex ?? null, patientId: b.patientId });
+}
+
+export const PROFESSIONAL_ROLES = [
+  'coordinating_nurse',
+  'oncologist',
+  'cardiologist',
+  'general_practitioner',
+  'pharmacist',
+  'home_nurse',
+  'admin',
+] as const;
+export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
+
+/** Creates a professional and returns a new API bearer token, shown once. */
+export async function createProfessional(
+  pool: pg.Pool,
+  p: { id: string; displayName: string; role: ProfessionalRole },
+  actor = 'admin',
+): Promise<{ token: string }> {
+  const token = generateSecret();
+  await pool.query(
+    `INSERT INTO professionals (id, display_name, role, token_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, token_hash = EXCLUDED.token_hash`,
+    [p.id, p.displayName, p.role, hashSecret(token)],
+  );
+  await audit(pool, actor, 'professional.token_issued', 'professional', p.id, { role: p.role });
+  return { token };
+}
+
+/* ---- Care teams and consent (issue 5 item 3, issue 6 authorization) ---- */
+
+export type CareRole = Exclude<ProfessionalRole, 'admin'>;
+
+export async function createCareTeam(pool: pg.Pool, t: { id: string; programId: Program; name: string }, actor = 'admin'): Promise<void> {
+  await pool.query(
+    `INSERT INTO care_teams (id, program_id, name) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET program_id = EXCLUDED.program_id, name = EXCLUDED.name`,
+    [t.id, t.programId, t.name],
+  );
+  await audit(pool, actor, 'care_team.created', 'care_team', t.id, { programId: t.programId });
+}
+
+/** Adds a professional to a care team with a role (default: the professional's own role). */
+export async function addCareTeamMember(pool: pg.Pool, m: { careTeamId: string; professionalId: string; role?: CareRole }, actor = 'admin'): Promise<void> {
+  const { rows } = await pool.query<{ role: string }>('SELECT role FROM professionals WHERE id = $1', [m.professionalId]);
+  const role = m.role ?? rows[0]?.role;
+  if (!role || role === 'admin') throw Object.assign(new Error('a care-team member needs a clinical role'), { code: 'INVALID_ROLE' });
+  await pool.query(
+    `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES ($1, $2, $3)
+     ON CONFLICT (care_team_id, professional_id) DO UPDATE SET role = EXCLUDED.role`,
+    [m.careTeamId, m.professionalId, role],
+  );
+  await audit(pool, actor, 'care_team.member_added', 'care_team', m.careTeamId, { professionalId: m.professionalId, role });
+}
+
+export async function addPatientToCareTeam(pool: pg.Pool, a: { careTeamId: string; patientId: string }, actor = 'admin'): Promise<void> {
+  await pool.query('INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [a.careTeamId, a.patientId]);
+  await audit(pool, actor, 'care_team.patient_added', 'care_team', a.careTeamId, { patientId: a.patientId });
+}
+
+/** Records that the patient accepted this professional (clinical data access needs it). */
+export async function recordConsent(pool: pg.Pool, c: { patientId: string; professionalId: string }, actor = 'admin'): Promise<void> {
+  await pool.query(
+    `INSERT INTO patient_consents (patient_id, professional_id, recorded_by) VALUES ($1, $2, $3)
+     ON CONFLICT (patient_id, professional_id) DO UPDATE SET granted_at = now(), revoked_at = NULL, recorded_by = EXCLUDED.recorded_by`,
+    [c.patientId, c.professionalId, actor],
+  );
+  await audit(pool, actor, 'consent.granted', 'patient', c.patientId, { professionalId: c.professionalId });
+}
+
+export async function revokeConsent(pool: pg.Pool, c: { patientId: string; professionalId: string }, actor = 'admin'): Promise<void> {
+  await pool.query('UPDATE patient_consents SET revoked_at = now() WHERE patient_id = $1 AND professional_id = $2 AND revoked_at IS NULL', [c.patientId, c.professionalId]);
+  await audit(pool, actor, 'consent.revoked', 'patient', c.patientId, { professionalId: c.professionalId });
+}
+
+/** Registers a care team's webhook; returns its HMAC secret, shown once. */
+export async function createWebhook(pool: pg.Pool, w: { careTeamId: string; url: string }, actor = 'admin'): Promise<{ id: number; secret: string }> {
+  const url = new URL(w.url);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
+  const secret = generateSecret();
+  const { rows } = await pool.query<{ id: string }>('INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id', [w.careTeamId, url.toString(), secret, actor]);
+  const id = Number(rows[0]!.id);
+  await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });
+  return { id, secret };
+}
+
+/**
+ * Demo/test convenience: a care team for a program with one professional per clinical role, each
+ * consented by the given patients. Returns the tokens (shown once).
+ */
+export async function createCareTeamWithMembers(
+  pool: pg.Pool,
+  t: { id: string; programId: Program; name: string; patientIds: string[]; roles?: CareRole[] },
+): Promise<Record<CareRole, { professionalId: string; token: string }>> {
+  await createCareTeam(pool, t);
+  const roles = t.roles ?? (PROFESSIONAL_ROLES.filter((r) => r !== 'admin') as CareRole[]);
+  const out = {} as Record<CareRole, { professionalId: string; token: string }>;
+  for (const role of roles) {
+    const professionalId = `${t.id}-${role.replace(/_/g, '-')}`;
+    const { token } = await createProfessional(pool, { id: professionalId, displayName: `${role} of ${t.name}`, role });
+    await addCareTeamMember(pool, { careTeamId: t.id, professionalId, role });
+    out[role] = { professionalId, token };
+  }
+  for (const patientId of t.patientIds) {
+    await addPatientToCareTeam(pool, { careTeamId: t.id, patientId });
+    for (const { professionalId } of Object.values(out)) await recordConsent(pool, { patientId, professionalId });
+  }
+  return out;
+}

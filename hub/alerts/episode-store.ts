@@ -1,0 +1,240 @@
+import type pg from 'pg';
+import { episodeRow, EPISODE_COLUMNS, loadEpisode, type FullEpisodeRow } from '../fhir/load';
+import { audit, inTransaction, lockPatient } from './audit';
+import { notify } from './notifications';
+
+export type Severity = 'amber' | 'red';
+export type EpisodeStatus = 'open' | 'acknowledged' | 'resolved';
+
+export interface RaiseInput {
+  patientId: string;
+  ruleId: string;
+  severity: Severity;
+  readingIds: string[];
+  value: unknown;
+  summary?: string;
+  priority?: 'routine' | 'urgent' | 'stat';
+  interpretations?: Record<string, string>;
+  /** care-team roles notified */
+  notify?: readonly string[];
+  /** identity of this evaluation (see recordNormal) */
+  evalKey?: string;
+}
+
+export interface RaiseResult {
+  episodeId: number;
+  opened: boolean;
+  escalated: boolean;
+  notificationId: number | null;
+}
+
+export class TransitionError extends Error {
+  readonly code = 'INVALID_TRANSITION';
+}
+
+/** clinical-rules.md: two ambers for one patient within 24 h escalate to red (UKONS triage). */
+export const ESCALATION_WINDOW_MS = 24 * 3_600_000;
+/** clinical-rules.md: red episodes re-notify every 15 min while unacknowledged. */
+export const RENOTIFY_EVERY_MS = 15 * 60_000;
+/** clinical-rules.md: resolve only after 2 consecutive normal evaluations (hysteresis). */
+export const NORMALS_TO_RESOLVE = 2;
+
+/**
+ * Alert episodes: one open (or acknowledged) episode per patient x rule, enforced by the partial
+ * unique index alert_episodes_one_open, so concurrent hub instances cannot open two
+ * (ThingsBoard #2986). A new breach updates the open episode (count, last value); after resolution
+ * a new breach opens a new one. Changes of one patient's episodes are serialised by an advisory
+ * lock so escalation (two ambers in 24 h) sees the other instance's episode. Every transition is
+ * audited; times come from the caller's clock.
+ */
+export class EpisodeStore {
+  constructor(readonly pool: pg.Pool) {}
+
+  async raise(e: RaiseInput, now: Date = new Date()): Promise<RaiseResult> {
+    return inTransaction(this.pool, async (c) => {
+      await lockPatient(c, e.patientId);
+      if (e.readingIds.length) {
+        // readings that already belong to a resolved episode are evaluated again when a hub died
+        // between filing and marking them stored (the gateway re-sends): they never open a new one
+        const counted = await c.query<{ id: string }>(
+          `SELECT id FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2 AND status = 'resolved' AND trigger_reading_ids && $3::text[] LIMIT 1`,
+          [e.patientId, e.ruleId, e.readingIds],
+        );
+        if (counted.rows[0]) return { episodeId: Number(counted.rows[0].id), opened: false, escalated: false, notificationId: null };
+      }
+      const before = await c.query<{ id: string; severity: Severity }>(
+        `SELECT id, severity FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'`,
+        [e.patientId, e.ruleId],
+      );
+      const { rows } = await c.query<{ id: string; inserted: boolean; severity: Severity }>(
+        `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
+                                     summary, priority, interpretations, last_eval_key, last_notified_at)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6)
+         ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
+           SET breach_count = alert_episodes.breach_count + 1,
+               last_value = EXCLUDED.last_value,
+               updated_at = EXCLUDED.updated_at,
+               summary = EXCLUDED.summary,
+               normal_streak = 0,
+               last_eval_key = EXCLUDED.last_eval_key,
+               trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
+               interpretations = alert_episodes.interpretations || EXCLUDED.interpretations,
+               severity = CASE WHEN EXCLUDED.severity = 'red' THEN 'red' ELSE alert_episodes.severity END
+           -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
+           WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
+             AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
+         RETURNING id, (xmax = 0) AS inserted, severity`,
+        [e.patientId, e.ruleId, e.severity, JSON.stringify(e.value), e.readingIds, now, e.summary ?? '', e.priority ?? 'routine', JSON.stringify(e.interpretations ?? {}), e.evalKey ?? null],
+      );
+      const row = rows[0];
+      if (!row) return { episodeId: Number(before.rows[0]?.id ?? 0), opened: false, escalated: false, notificationId: null };
+      const id = Number(row.id);
+      const roles = e.notify ?? ['coordinating_nurse'];
+      if (row.inserted) {
+        await audit(c, { actor: 'system', action: 'episode.opened', entity: 'alert_episode', entityId: id, detail: { ruleId: e.ruleId, severity: e.severity, patientId: e.patientId }, at: now });
+        let escalated = false;
+        if (e.severity === 'amber') {
+          const others = await c.query<{ id: string }>(
+            `SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
+               AND (severity = 'amber' OR escalated_from = 'amber') ORDER BY id`,
+            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now],
+          );
+          if (others.rows.length > 0) {
+            escalated = true;
+            const related = others.rows.map((r) => Number(r.id));
+            await c.query(`UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`, [id, related]);
+            await audit(c, { actor: 'system', action: 'episode.escalated', entity: 'alert_episode', entityId: id, detail: { reason: 'two ambers within 24 h', related }, at: now });
+          }
+        }
+        const notificationId = await notify(c, {
+          episodeId: id,
+          patientId: e.patientId,
+          ruleId: e.ruleId,
+          kind: escalated ? 'escalated' : 'opened',
+          severity: escalated ? 'red' : e.severity,
+          recipientRoles: escalated ? [...new Set([...roles, 'coordinating_nurse'])] : roles,
+          key: `vigil-episode-${id}-${escalated ? 'escalated' : 'opened'}`,
+          now,
+        });
+        return { episodeId: id, opened: true, escalated, notificationId };
+      }
+      const wasAmber = before.rows[0]?.severity === 'amber';
+      if (wasAmber && row.severity === 'red') {
+        // e.g. missing data 48 h -> 72 h: same episode, now red
+        await c.query(`UPDATE alert_episodes SET priority = 'urgent', escalated_from = 'amber', last_notified_at = $2 WHERE id = $1`, [id, now]);
+        await audit(c, { actor: 'system', action: 'episode.escalated', entity: 'alert_episode', entityId: id, detail: { reason: 'breach at red level' }, at: now });
+        const notificationId = await notify(c, { episodeId: id, patientId: e.patientId, ruleId: e.ruleId, kind: 'escalated', severity: 'red', recipientRoles: roles, key: `vigil-episode-${id}-escalated`, now });
+        return { episodeId: id, opened: false, escalated: true, notificationId };
+      }
+      return { episodeId: id, opened: false, escalated: false, notificationId: null };
+    });
+  }
+
+  /**
+   * A normal evaluation of the rule for the patient. The active episode's streak grows (once per
+   * evaluation key), and at 2 consecutive normal evaluations the episode resolves.
+   */
+  async recordNormal(patientId: string, ruleId: string, evalKey: string, now: Date, measuredAt?: Date): Promise<{ episodeId: number; resolved: boolean } | null> {
+    return inTransaction(this.pool, async (c) => {
+      await lockPatient(c, patientId);
+      // a normal measurement taken before the episode's latest breach (arriving late, after an
+      // outage or a re-send) says nothing about the patient since then: it does not count
+      const { rows } = await c.query<{ id: string; normal_streak: number }>(
+        `UPDATE alert_episodes SET normal_streak = normal_streak + 1, last_eval_key = $3
+         WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved' AND last_eval_key IS DISTINCT FROM $3
+           AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(
+                 (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY(alert_episodes.trigger_reading_ids)), '-infinity'::timestamptz))
+         RETURNING id, normal_streak`,
+        [patientId, ruleId, evalKey, measuredAt ?? null],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      const id = Number(r.id);
+      if (r.normal_streak < NORMALS_TO_RESOLVE) return { episodeId: id, resolved: false };
+      await c.query(`UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`, [id, now]);
+      await audit(c, { actor: 'system', action: 'episode.resolved', entity: 'alert_episode', entityId: id, detail: { reason: `${NORMALS_TO_RESOLVE} consecutive normal evaluations` }, at: now });
+      await this.pushStatus(c, (await loadEpisode(c, id))!, now);
+      return { episodeId: id, resolved: true };
+    });
+  }
+
+  private async transition(id: number, actor: string, now: Date, f: (ep: FullEpisodeRow) => { sql: string; params: unknown[]; action: string; detail?: object }): Promise<FullEpisodeRow> {
+    return inTransaction(this.pool, async (c) => {
+      const ep = await loadEpisode(c, id);
+      if (!ep) throw Object.assign(new Error('no such episode'), { code: 'NOT_FOUND' });
+      await lockPatient(c, ep.patientId);
+      const fresh = (await loadEpisode(c, id))!;
+      const t = f(fresh);
+      await c.query(t.sql, [id, now, ...t.params]);
+      await audit(c, { actor, action: t.action, entity: 'alert_episode', entityId: id, detail: t.detail ?? {}, at: now });
+      const after = (await loadEpisode(c, id))!;
+      await this.pushStatus(c, after, now);
+      return after;
+    });
+  }
+
+  /** Queues the episode's new Task state for the care team's webhooks (receivers order by Task.lastModified). */
+  private async pushStatus(c: pg.PoolClient, ep: FullEpisodeRow, now: Date): Promise<void> {
+    await notify(c, {
+      episodeId: ep.id,
+      patientId: ep.patientId,
+      ruleId: ep.ruleId,
+      kind: 'status',
+      severity: ep.severity,
+      recipientRoles: [],
+      key: `vigil-episode-${ep.id}-status-${ep.status}-${ep.assignee ?? ''}-${now.getTime()}`,
+      now,
+    });
+  }
+
+  /** open -> acknowledged (acknowledge is not resolve; it stops red re-notification). */
+  acknowledge(id: number, actor: string, now: Date): Promise<FullEpisodeRow> {
+    return this.transition(id, actor, now, (ep) => {
+      if (ep.status !== 'open') throw new TransitionError(`episode is ${ep.status}`);
+      return { sql: `UPDATE alert_episodes SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, updated_at = $2 WHERE id = $1`, params: [actor], action: 'episode.acknowledged' };
+    });
+  }
+
+  assign(id: number, assignee: string, actor: string, now: Date): Promise<FullEpisodeRow> {
+    return this.transition(id, actor, now, (ep) => {
+      if (ep.status === 'resolved') throw new TransitionError('episode is resolved');
+      return { sql: `UPDATE alert_episodes SET assignee = $3, updated_at = $2 WHERE id = $1`, params: [assignee], action: 'episode.assigned', detail: { assignee, previous: ep.assignee } };
+    });
+  }
+
+  resolve(id: number, actor: string, reason: string, now: Date): Promise<FullEpisodeRow> {
+    return this.transition(id, actor, now, (ep) => {
+      if (ep.status === 'resolved') throw new TransitionError('episode is already resolved');
+      return { sql: `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = $3, updated_at = $2 WHERE id = $1`, params: [actor], action: 'episode.resolved', detail: { reason } };
+    });
+  }
+
+  /** Red episodes still open (unacknowledged) 15 min after their last notification are notified again, once per instance set. */
+  async renotifyDue(now: Date, everyMs = RENOTIFY_EVERY_MS, notifyRoles: (ruleId: string) => readonly string[] = () => ['coordinating_nurse']): Promise<number> {
+    const due = await this.pool.query<{ id: string }>(
+      `SELECT id FROM alert_episodes WHERE status = 'open' AND severity = 'red' AND last_notified_at <= $1 ORDER BY id`,
+      [new Date(now.getTime() - everyMs)],
+    );
+    let sent = 0;
+    for (const { id } of due.rows) {
+      const done = await inTransaction(this.pool, async (c) => {
+        // atomic claim: a second hub instance running the same tick finds nothing to claim
+        const { rows } = await c.query(
+          `UPDATE alert_episodes SET last_notified_at = $2 WHERE id = $1 AND status = 'open' AND severity = 'red' AND last_notified_at <= $3
+           RETURNING ${EPISODE_COLUMNS}`,
+          [id, now, new Date(now.getTime() - everyMs)],
+        );
+        if (!rows[0]) return false;
+        const ep = episodeRow(rows[0]);
+        const nid = await notify(c, { episodeId: ep.id, patientId: ep.patientId, ruleId: ep.ruleId, kind: 'renotified', severity: 'red', recipientRoles: notifyRoles(ep.ruleId), key: `vigil-episode-${ep.id}-renotified-${now.getTime()}`, now });
+        return nid !== null;
+      });
+      if (done) sent++;
+    }
+    return sent;
+  }
+
+  async get(id: number): Promise<FullEpisodeRow | null> {
+    return loadEpisode(this.pool, id);
+  }
+}

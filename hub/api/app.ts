@@ -1,0 +1,120 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type pg from 'pg';
+import { EpisodeStore } from '../alerts/episode-store';
+import { registerFhirRoutes } from '../fhir/routes';
+import type { HubMetrics } from '../observability/metrics';
+import { systemClock, type Clock } from '../rules/clock';
+import { RuleEngine } from '../rules/engine';
+import { hashSecret } from '../security/secrets';
+import type { TimeSeriesStore } from '../storage/influx/timeseries';
+import type { Professional, Role } from './authz';
+import type { ApiContext } from './context';
+import { ApiError } from './errors';
+import { registerAdminRoutes } from './routes/admin';
+import { registerAlertRoutes } from './routes/alerts';
+import { registerPatientRoutes } from './routes/patients';
+import { registerRuleRoutes } from './routes/rules';
+
+export interface ApiDeps {
+  pool: pg.Pool;
+  timeseries: TimeSeriesStore;
+  metrics: HubMetrics;
+  logLevel: string;
+  clock?: Clock;
+  episodes?: EpisodeStore;
+  rules?: RuleEngine;
+}
+
+/**
+ * The hub HTTP API (docs/api.md): fastify with zod schemas at every boundary, OpenAPI at /docs,
+ * bearer tokens per professional, authorization by role, care-team membership and patient consent
+ * (hub/api/authz.ts). Tests call inject(); main.ts listens.
+ */
+export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: d.logLevel === 'silent' ? false : { level: d.logLevel, redact: ['req.headers.authorization'] },
+    // per-request lines would carry patient ids in URLs: the API audits access itself (audit_log)
+    logController: new LogController({ disableRequestLogging: true }),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const clock = d.clock ?? systemClock;
+  const episodes = d.episodes ?? new EpisodeStore(d.pool);
+  const rules = d.rules ?? new RuleEngine(episodes, d.metrics, app.log as never, { pool: d.pool, clock });
+  const ctx: ApiContext = { pool: d.pool, timeseries: d.timeseries, metrics: d.metrics, clock, episodes, settings: rules.settings, rules };
+
+  app.setErrorHandler((err, req, reply) => {
+    let code: string;
+    let status: number;
+    let message: string;
+    if (err instanceof ApiError) {
+      ({ code, status, message } = err);
+    } else if ((err as { validation?: unknown }).validation) {
+      code = 'INVALID_REQUEST';
+      status = 400;
+      message = err instanceof Error ? err.message : String(err);
+    } else if ((err as { statusCode?: number }).statusCode === 415 || (err as { statusCode?: number }).statusCode === 400) {
+      code = 'INVALID_REQUEST';
+      status = 400;
+      message = (err as Error).message;
+    } else {
+      app.log.error({ err: err instanceof Error ? err.message : String(err), code: 'INTERNAL' }, 'request failed');
+      code = 'INTERNAL';
+      status = 500;
+      message = 'internal error';
+    }
+    if (req.url.startsWith('/fhir/')) {
+      const fhirCode = status === 401 ? 'login' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status === 400 ? 'invalid' : 'exception';
+      return reply
+        .status(status)
+        .type('application/fhir+json')
+        .send({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: fhirCode, details: { coding: [{ system: 'urn:vigil:error', code }] }, diagnostics: message }] });
+    }
+    return reply.status(status).send({ code, message });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Vigil hub API', version: '1.0.0', description: 'Patients, enrollment, devices, readings, rules, alert worklist, quarantine, audit; read-only FHIR R4. See docs/api.md for the authorization matrix.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // authentication: every /api and /fhir route needs a professional's bearer token
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+    const h = req.headers.authorization;
+    const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
+    const { rows } = await d.pool.query<{ id: string; role: Role }>('SELECT id, role FROM professionals WHERE token_hash = $1', [hashSecret(token)]);
+    if (!rows[0]) throw new ApiError('UNAUTHENTICATED', 'unknown token');
+    req.professional = rows[0] satisfies Professional;
+  });
+
+  app.get('/health', { schema: { hide: true } }, async (_req, reply) => {
+    const [pgOk, influxOk] = await Promise.all([d.pool.query('SELECT 1').then(() => true, () => false), d.timeseries.ping()]);
+    return reply.status(pgOk && influxOk ? 200 : 503).send({ status: pgOk && influxOk ? 'ok' : 'degraded', postgres: pgOk, influxdb: influxOk });
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    const { rows } = await d.pool.query<{ severity: string; n: string }>(`SELECT severity, count(*) n FROM alert_episodes WHERE status <> 'resolved' GROUP BY severity`).catch(() => ({ rows: [] }));
+    for (const s of ['amber', 'red']) d.metrics.openEpisodes.set({ severity: s }, Number(rows.find((r) => r.severity === s)?.n ?? 0));
+    const q = await d.pool.query<{ n: string }>(`SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`).catch(() => ({ rows: [] as { n: string }[] }));
+    if (q.rows[0]) d.metrics.webhookQueueDepth.set(Number(q.rows[0].n));
+    return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  registerPatientRoutes(app, ctx);
+  registerAlertRoutes(app, ctx);
+  registerRuleRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
+  registerFhirRoutes(app, ctx);
+  (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  return app;
+}

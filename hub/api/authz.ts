@@ -1,0 +1,95 @@
+import type pg from 'pg';
+import type { MetricName } from '../../contract';
+import { DEFAULT_RULES } from '../rules/catalog';
+import { ApiError } from './errors';
+
+export type Role = 'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse' | 'admin';
+export const ROLES: readonly Role[] = ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse', 'admin'];
+
+export interface Professional {
+  id: string;
+  role: Role;
+}
+
+/**
+ * Authorization matrix (docs/api.md): which role may do what. Patient-level capabilities also need
+ * the patient in the professional's scope (see patientScopeSql) and, for clinical data, the
+ * patient's consent. Every cell is tested (test/integration/api-authorization.test.ts).
+ */
+export const MATRIX = {
+  /** patient list and record (pseudonymous id, program, name) */
+  'patients.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse', 'admin'],
+  /** alert episodes, FHIR Task (pharmacist: treatment/toxicity rules only) */
+  'alerts.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  /** acknowledge, assign, resolve, silence */
+  'alerts.triage': ['coordinating_nurse', 'oncologist', 'cardiologist'],
+  /** raw readings, FHIR Observation */
+  'readings.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'home_nurse'],
+  /** daily aggregates and adherence (pharmacist: treatment metrics only) */
+  'trends.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  /** a patient's effective rule settings and their change history */
+  'rules.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  /** per-patient overrides: the responsible physicians */
+  'rules.override': ['oncologist', 'cardiologist', 'general_practitioner'],
+  /** program-wide rule settings */
+  'rules.program': ['admin'],
+  /** enroll patients, gateways, device bindings, record consent, add patients to teams */
+  'enrollment.write': ['coordinating_nurse', 'admin'],
+  /** a patient's gateways and devices */
+  'devices.read': ['coordinating_nurse', 'home_nurse', 'admin'],
+  /** unmapped readings: list and assign */
+  quarantine: ['coordinating_nurse', 'admin'],
+  /** care teams, members, webhooks */
+  'careteams.admin': ['admin'],
+  /** webhook delivery log */
+  'deliveries.read': ['coordinating_nurse', 'admin'],
+  'audit.read': ['admin'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Capability = keyof typeof MATRIX;
+
+/** Capabilities that expose clinical data: they need the patient's consent, and admins never have them. */
+const CLINICAL: ReadonlySet<Capability> = new Set(['alerts.read', 'alerts.triage', 'readings.read', 'trends.read', 'rules.read', 'rules.override']);
+
+/** What the pharmacist sees: treatment and toxicity (issue 6, item 4). */
+export const PHARMACIST_RULES: ReadonlySet<string> = new Set(DEFAULT_RULES.filter((r) => r.treatmentRelated).map((r) => r.id));
+export const PHARMACIST_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['body_temperature', 'body_weight', 'glucose']);
+
+export function can(p: Professional, cap: Capability): boolean {
+  return (MATRIX[cap] as readonly Role[]).includes(p.role);
+}
+
+export function requireCap(p: Professional, cap: Capability): void {
+  if (!can(p, cap)) throw new ApiError('FORBIDDEN', `role ${p.role} may not ${cap}`);
+}
+
+/**
+ * SQL condition "patient <col> is in professional $n's scope":
+ * - admin: every patient (administrative capabilities only);
+ * - coordinating nurse: every patient of the programs of her care teams (the program's worklist);
+ * - others: the patients of their care teams;
+ * and for clinical capabilities the patient's consent to this professional (not revoked).
+ */
+export function patientScopeSql(p: Professional, col: string, param: string, clinical: boolean): string {
+  // (the parameter is referenced so every query binds it the same way)
+  if (p.role === 'admin') return clinical ? `(${param}::text IS NULL)` : `(${param}::text IS NOT NULL)`;
+  const membership =
+    p.role === 'coordinating_nurse'
+      ? `EXISTS (SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id JOIN patients pp ON pp.id = ${col}
+                 WHERE m.professional_id = ${param} AND t.program_id = pp.program_id)`
+      : `EXISTS (SELECT 1 FROM care_team_patients ctp JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
+                 WHERE ctp.patient_id = ${col} AND m.professional_id = ${param})`;
+  const consent = `EXISTS (SELECT 1 FROM patient_consents pc WHERE pc.patient_id = ${col} AND pc.professional_id = ${param} AND pc.revoked_at IS NULL)`;
+  return clinical ? `(${membership} AND ${consent})` : membership;
+}
+
+/** Throws FORBIDDEN unless the professional holds `cap` for this patient; NOT_FOUND for an unknown patient. */
+export async function requirePatient(pool: pg.Pool, p: Professional, cap: Capability, patientId: string): Promise<void> {
+  requireCap(p, cap);
+  const { rows } = await pool.query<{ ok: boolean }>(`SELECT ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok FROM patients WHERE id = $1`, [patientId, p.id]);
+  if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such patient');
+  if (!rows[0].ok) throw new ApiError('FORBIDDEN', `patient not in scope for ${cap} (care team, program or consent)`);
+}
+
+export function isClinical(cap: Capability): boolean {
+  return CLINICAL.has(cap);
+}

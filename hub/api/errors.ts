@@ -1,0 +1,26 @@
+/** Stable HTTP API error codes: clients branch on `code`, never on the message. */
+export const API_ERRORS = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  /** the episode's state does not allow this transition (e.g. acknowledge a resolved episode) */
+  INVALID_TRANSITION: 409,
+  /** the resource exists already or was already handled (e.g. a quarantined reading already assigned) */
+  CONFLICT: 409,
+  INVALID_REQUEST: 400,
+  STORE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+  get status(): number {
+    return API_ERRORS[this.code];
+  }
+}

@@ -1,0 +1,274 @@
+import { z } from 'zod';
+import { bleAddressSchema, gatewayIdSchema, metricNameSchema, patientIdSchema } from '../../../contract';
+import { addPatientToCareTeam, bindDevice, createGateway, createPatient, recordConsent, revokeConsent } from '../../admin/provisioning';
+import { audit } from '../../alerts/audit';
+import { DAY } from '../../rules/clock';
+import { PROGRAMS } from '../../rules/rule';
+import { patientScopeSql, PHARMACIST_METRICS, requireCap, requirePatient, type Professional } from '../authz';
+import { bearer, who, type ApiContext, type ZApp } from '../context';
+import { ApiError } from '../errors';
+
+const patientSchema = z.object({ id: z.string(), programId: z.string(), displayName: z.string(), birthYear: z.number().nullable(), chronicLungDisease: z.boolean(), careTeamIds: z.array(z.string()), createdAt: z.string() });
+const idParams = z.object({ id: patientIdSchema });
+
+/** A coordinating nurse enrolls only into the care teams of her programs; an admin anywhere. */
+async function requireTeamForEnrollment(ctx: ApiContext, p: Professional, careTeamId: string): Promise<void> {
+  const team = await ctx.pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [careTeamId]);
+  if (!team.rows[0]) throw new ApiError('NOT_FOUND', 'no such care team');
+  if (p.role === 'admin') return;
+  const mine = await ctx.pool.query(
+    `SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id WHERE m.professional_id = $1 AND t.program_id = $2`,
+    [p.id, team.rows[0].program_id],
+  );
+  if (!mine.rowCount) throw new ApiError('FORBIDDEN', 'care team outside your programs');
+}
+
+export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
+  app.get('/api/me', { schema: { tags: ['patients'], security: bearer, response: { 200: z.object({ id: z.string(), role: z.string() }) } } }, async (req) => who(req));
+
+  app.get(
+    '/api/patients',
+    { schema: { tags: ['patients'], security: bearer, summary: 'Patients in my scope (care teams; the coordinating nurse: her programs)', response: { 200: z.object({ patients: z.array(patientSchema) }) } } },
+    async (req) => {
+      const p = who(req);
+      requireCap(p, 'patients.read');
+      const { rows } = await ctx.pool.query(
+        `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
+                coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
+         FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id
+         WHERE ${patientScopeSql(p, 'p.id', '$1', false)} GROUP BY p.id ORDER BY p.id LIMIT 5000`,
+        [p.id],
+      );
+      return { patients: rows.map(patientJson) };
+    },
+  );
+
+  app.get('/api/patients/:id', { schema: { tags: ['patients'], security: bearer, params: idParams, response: { 200: patientSchema } } }, async (req) => {
+    await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
+    const { rows } = await ctx.pool.query(
+      `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
+              coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
+       FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
+      [req.params.id],
+    );
+    return patientJson(rows[0]);
+  });
+
+  app.post(
+    '/api/patients',
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: 'Enroll a patient into a program and a care team',
+        body: z.object({
+          id: patientIdSchema,
+          programId: z.enum(PROGRAMS as [string, ...string[]]),
+          displayName: z.string().min(1).max(200),
+          birthYear: z.number().int().min(1900).max(2100).optional(),
+          chronicLungDisease: z.boolean().optional(),
+          careTeamId: z.string().min(1),
+        }),
+        response: { 201: patientSchema },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      requireCap(p, 'enrollment.write');
+      await requireTeamForEnrollment(ctx, p, req.body.careTeamId);
+      const b = req.body;
+      await createPatient(ctx.pool, { id: b.id, programId: b.programId as never, displayName: b.displayName, ...(b.birthYear ? { birthYear: b.birthYear } : {}), ...(b.chronicLungDisease !== undefined ? { chronicLungDisease: b.chronicLungDisease } : {}) }, p.id);
+      await addPatientToCareTeam(ctx.pool, { careTeamId: b.careTeamId, patientId: b.id }, p.id);
+      const { rows } = await ctx.pool.query(
+        `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at, array_agg(ctp.care_team_id) AS teams
+         FROM patients p JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
+        [b.id],
+      );
+      return reply.status(201).send(patientJson(rows[0]));
+    },
+  );
+
+  app.post(
+    '/api/patients/:id/consents',
+    { schema: { tags: ['enrollment'], security: bearer, summary: "Record the patient's consent to a professional", params: idParams, body: z.object({ professionalId: z.string().min(1) }), response: { 204: z.null() } } },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      const prof = await ctx.pool.query('SELECT 1 FROM professionals WHERE id = $1', [req.body.professionalId]);
+      if (!prof.rowCount) throw new ApiError('NOT_FOUND', 'no such professional');
+      await recordConsent(ctx.pool, { patientId: req.params.id, professionalId: req.body.professionalId }, p.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/api/patients/:id/consents/:professionalId',
+    { schema: { tags: ['enrollment'], security: bearer, summary: 'Record the withdrawal of a consent', params: z.object({ id: patientIdSchema, professionalId: z.string().min(1) }), response: { 204: z.null() } } },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      await revokeConsent(ctx.pool, { patientId: req.params.id, professionalId: req.params.professionalId }, p.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/patients/:id/gateways',
+    { schema: { tags: ['enrollment'], security: bearer, summary: "Issue a home gateway's MQTT credentials (password shown once)", params: idParams, body: z.object({ gatewayId: gatewayIdSchema }), response: { 201: z.object({ gatewayId: z.string(), password: z.string() }) } } },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      const other = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [req.body.gatewayId]);
+      if (other.rows[0] && other.rows[0].patient_id !== req.params.id) throw new ApiError('CONFLICT', 'gateway belongs to another household');
+      const { password } = await createGateway(ctx.pool, { id: req.body.gatewayId, patientId: req.params.id }, p.id);
+      return reply.status(201).send({ gatewayId: req.body.gatewayId, password });
+    },
+  );
+
+  app.post(
+    '/api/patients/:id/devices',
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: 'Bind a device (or a user slot of a shared device) on a gateway to the patient',
+        params: idParams,
+        body: z.object({ gatewayId: gatewayIdSchema, address: bleAddressSchema, driver: z.string().optional(), userIndex: z.number().int().min(0).max(255).optional() }),
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      const gw = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1', [req.body.gatewayId]);
+      if (!gw.rowCount) throw new ApiError('NOT_FOUND', 'no such gateway');
+      const b = req.body;
+      await bindDevice(ctx.pool, { gatewayId: b.gatewayId, address: b.address, patientId: req.params.id, ...(b.driver ? { driver: b.driver } : {}), ...(b.userIndex !== undefined ? { userIndex: b.userIndex } : {}) }, p.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/patients/:id/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        security: bearer,
+        params: idParams,
+        response: {
+          200: z.object({
+            gateways: z.array(z.object({ id: z.string(), online: z.boolean(), lastSeenAt: z.string().nullable(), revoked: z.boolean() })),
+            devices: z.array(z.object({ gatewayId: z.string(), address: z.string(), driver: z.string().nullable(), userIndex: z.number().nullable(), lastReadingAt: z.string().nullable() })),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      await requirePatient(ctx.pool, who(req), 'devices.read', req.params.id);
+      const [gws, devs] = await Promise.all([
+        ctx.pool.query(`SELECT id, online, last_seen_at, revoked_at FROM gateways WHERE patient_id = $1 OR id IN (SELECT gateway_id FROM device_bindings WHERE patient_id = $1) ORDER BY id`, [req.params.id]),
+        ctx.pool.query(
+          `SELECT b.gateway_id, b.address, b.driver, b.user_index,
+                  (SELECT max(measured_at) FROM reading_ledger l WHERE l.patient_id = b.patient_id AND l.device_address = b.address) AS last
+           FROM device_bindings b WHERE b.patient_id = $1 ORDER BY b.gateway_id, b.address`,
+          [req.params.id],
+        ),
+      ]);
+      return {
+        gateways: gws.rows.map((g) => ({ id: g.id, online: g.online, lastSeenAt: g.last_seen_at?.toISOString() ?? null, revoked: g.revoked_at !== null })),
+        devices: devs.rows.map((d) => ({ gatewayId: d.gateway_id, address: d.address, driver: d.driver, userIndex: d.user_index, lastReadingAt: d.last?.toISOString() ?? null })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/patients/:id/readings',
+    {
+      schema: {
+        tags: ['readings'],
+        security: bearer,
+        summary: 'Raw readings from the time series (InfluxDB)',
+        params: idParams,
+        querystring: z.object({ metric: z.union([metricNameSchema, z.array(metricNameSchema)]).optional(), from: z.iso.datetime().optional(), to: z.iso.datetime().optional() }),
+        response: { 200: z.object({ patientId: z.string(), readings: z.array(z.object({ metric: z.string(), time: z.string(), value: z.number(), readingId: z.string(), device: z.string() })) }) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'readings.read', req.params.id);
+      const metrics = req.query.metric === undefined ? undefined : Array.isArray(req.query.metric) ? req.query.metric : [req.query.metric];
+      const readings = await ctx.timeseries
+        .patientSeries(req.params.id, { ...(metrics ? { metrics } : {}), ...(req.query.from ? { from: new Date(req.query.from) } : {}), ...(req.query.to ? { to: new Date(req.query.to) } : {}) })
+        .catch((e: Error) => {
+          throw new ApiError('STORE_UNAVAILABLE', `time series unavailable: ${e.message.slice(0, 100)}`);
+        });
+      await audit(ctx.pool, { actor: p.id, action: 'readings.viewed', entity: 'patient', entityId: req.params.id, detail: { count: readings.length }, at: ctx.clock.now() });
+      return { patientId: req.params.id, readings };
+    },
+  );
+
+  app.get(
+    '/api/patients/:id/trends',
+    {
+      schema: {
+        tags: ['readings'],
+        security: bearer,
+        summary: 'Daily aggregates of one metric (the pharmacist: temperature, weight, glucose only)',
+        params: idParams,
+        querystring: z.object({ metric: metricNameSchema, days: z.coerce.number().int().min(1).max(365).default(30) }),
+        response: { 200: z.object({ patientId: z.string(), metric: z.string(), days: z.array(z.object({ day: z.string(), mean: z.number(), min: z.number(), max: z.number(), sum: z.number(), count: z.number() })) }) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'trends.read', req.params.id);
+      if (p.role === 'pharmacist' && !PHARMACIST_METRICS.has(req.query.metric)) throw new ApiError('FORBIDDEN', `the pharmacist sees treatment metrics only (${[...PHARMACIST_METRICS].join(', ')})`);
+      const now = ctx.clock.now();
+      const { rows } = await ctx.pool.query(
+        `SELECT date_trunc('day', measured_at AT TIME ZONE 'UTC') AS day, avg(value) mean, min(value) min, max(value) max, sum(value) sum, count(*) n
+         FROM reading_ledger WHERE patient_id = $1 AND metric = $2 AND measured_at > $3 AND measured_at <= $4 GROUP BY 1 ORDER BY 1`,
+        [req.params.id, req.query.metric, new Date(now.getTime() - req.query.days * DAY), now],
+      );
+      return {
+        patientId: req.params.id,
+        metric: req.query.metric,
+        days: rows.map((r) => ({ day: (r.day as Date).toISOString().slice(0, 10), mean: Math.round(r.mean * 100) / 100, min: r.min, max: r.max, sum: Math.round(r.sum * 100) / 100, count: Number(r.n) })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/patients/:id/adherence',
+    {
+      schema: {
+        tags: ['readings'],
+        security: bearer,
+        summary: 'Days with data in the last 30 (CPT 99454: >= 16)',
+        params: idParams,
+        response: { 200: z.object({ patientId: z.string(), periodDays: z.number(), daysWithData: z.number(), meets99454: z.boolean() }) },
+      },
+    },
+    async (req) => {
+      await requirePatient(ctx.pool, who(req), 'trends.read', req.params.id);
+      const now = ctx.clock.now();
+      const { rows } = await ctx.pool.query<{ n: string }>(
+        `SELECT count(DISTINCT date_trunc('day', measured_at AT TIME ZONE 'UTC')) n FROM reading_ledger WHERE patient_id = $1 AND measured_at > $2 AND measured_at <= $3`,
+        [req.params.id, new Date(now.getTime() - 30 * DAY), now],
+      );
+      const days = Number(rows[0]?.n ?? 0);
+      return { patientId: req.params.id, periodDays: 30, daysWithData: days, meets99454: days >= 16 };
+    },
+  );
+}
+
+function patientJson(r: Record<string, unknown>) {
+  return {
+    id: r.id as string,
+    programId: r.program_id as string,
+    displayName: r.display_name as string,
+    birthYear: (r.birth_year as number | null) ?? null,
+    chronicLungDisease: r.chronic_lung_disease as boolean,
+    careTeamIds: (r.teams as string[]) ?? [],
+    createdAt: (r.created_at as Date).toISOString(),
+  };
+}

@@ -1,0 +1,159 @@
+import pino, { type Logger } from 'pino';
+import type pg from 'pg';
+import { EpisodeStore } from './alerts/episode-store';
+import { buildApi } from './api/app';
+import { EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
+import type { HubConfig } from './config/schema';
+import { IngestService } from './ingest/ingest-service';
+import { MqttIngest } from './ingest/mqtt-ingest';
+import { PatientMapper } from './ingest/patient-mapping';
+import { createHubMetrics, type HubMetrics } from './observability/metrics';
+import { WebhookDispatcher } from './delivery/webhooks';
+import { systemClock, type Clock } from './rules/clock';
+import { RuleEngine } from './rules/engine';
+import { generateSecret } from './security/secrets';
+import { TimeSeriesStore } from './storage/influx/timeseries';
+import { createPool, ensureDatabase } from './storage/postgres/database';
+import { migrate } from './storage/postgres/migrate';
+
+export interface RunningHub {
+  config: HubConfig;
+  pool: pg.Pool;
+  timeseries: TimeSeriesStore;
+  metrics: HubMetrics;
+  log: Logger;
+  /** URL of the broker the hub reads from (the embedded one, or the external one) */
+  mqttUrl: string;
+  /** HTTP API base URL */
+  httpUrl: string;
+  /** rule engine: tick() runs scheduled rules, re-notification and re-measure expiry */
+  rules: RuleEngine;
+  /** webhook delivery: runOnce() sends due deliveries */
+  webhooks: WebhookDispatcher;
+  stop(): Promise<void>;
+}
+
+/** Test and embedding options (issue 6): an injectable clock, and periodic work off to drive it by hand. */
+export interface HubOptions {
+  clock?: Clock;
+  /** run the rule scheduler and the webhook dispatcher on timers (default true) */
+  schedulers?: boolean;
+}
+
+/**
+ * Composition root of the hub: config -> stores (migrations applied) -> broker -> ingest -> API.
+ * Every part is started here and stopped in reverse order.
+ */
+export async function startHub(
+  config: HubConfig,
+  log: Logger = pino({ level: config.logLevel, base: { svc: 'hub', instance: config.instanceId } }),
+  opts: HubOptions = {},
+): Promise<RunningHub> {
+  const clock = opts.clock ?? systemClock;
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((e: Error) => log.warn({ err: e.message }, 'stop step failed'));
+  };
+  try {
+    if (config.postgres.createDatabase) await ensureDatabase(config.postgres.url);
+    const pool = createPool(config.postgres.url);
+    stops.push(() => pool.end());
+    const applied = await migrate(pool);
+    if (applied.length) log.info({ migrations: applied }, 'database migrations applied');
+
+    const metrics = createHubMetrics();
+    const timeseries = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx, {
+      onFlush: (points) => metrics.influxFlushes.observe(points),
+      onRetry: (attempt, delayMs, err) => {
+        metrics.influxRetries.inc();
+        log.warn({ attempt, retryInMs: delayMs, code: 'INFLUX_UNAVAILABLE', err: err.message.slice(0, 200) }, 'InfluxDB write failed; retrying');
+      },
+      onBackfillFailed: (err) => log.warn({ code: 'INFLUX_BACKFILL_FAILED', err: err.message.slice(0, 200) }, 'daily aggregates of late readings not recomputed yet'),
+    });
+    await timeseries.ensureDatabase();
+    stops.push(() => timeseries.close());
+    const hubPassword = config.mqtt.password ?? generateSecret();
+    let mqttUrl: string;
+    let inProcess: InProcessBroker | undefined;
+    if (config.mqtt.mode === 'embedded') {
+      const broker = new EmbeddedBroker(
+        {
+          host: config.mqtt.host,
+          port: config.mqtt.port,
+          hubUsername: config.mqtt.username,
+          hubPassword,
+          maxPayloadBytes: config.mqtt.maxPayloadBytes,
+          gatewayRateLimit: config.mqtt.gatewayRateLimit,
+        },
+        pool,
+        log,
+        metrics,
+      );
+      const port = await broker.start();
+      stops.push(() => broker.stop());
+      // the hub files in-process through the broker: no MQTT hop, gateways filed concurrently
+      inProcess = broker.inProcess();
+      const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
+      mqttUrl = `mqtt://${host}:${port}`;
+      log.info({ port }, 'embedded MQTT broker listening');
+    } else {
+      mqttUrl = config.mqtt.url!;
+    }
+
+    const episodes = new EpisodeStore(pool);
+    const rules = new RuleEngine(episodes, metrics, log, { pool, clock });
+    const webhooks = new WebhookDispatcher(pool, metrics, log, { clock });
+    const mapper = new PatientMapper(pool);
+    const mqttIngest: MqttIngest = new MqttIngest(
+      {
+        url: mqttUrl,
+        clientId: `vigil-hub-${config.instanceId}`,
+        username: config.mqtt.username,
+        password: hubPassword,
+        sharedGroup: config.mqtt.sharedGroup,
+        timeseries,
+        // aedes speaks MQTT 3.1.1; shared subscriptions need MQTT 5 (external brokers)
+        protocolVersion: config.mqtt.mode === 'embedded' ? 4 : 5,
+        connections: config.mqtt.mode === 'external' ? config.mqtt.ingestConnections : 1,
+        onHeld: (n) => metrics.heldMessages.set(n),
+        inProcess,
+      },
+      () => ingest,
+      pool,
+      log,
+    );
+    const ingest = new IngestService({
+      pool,
+      timeseries,
+      mapper,
+      rules,
+      metrics,
+      log,
+      maxPayloadBytes: config.mqtt.maxPayloadBytes,
+      publishReceipt: mqttIngest.publishReceipt,
+    });
+    await mqttIngest.start();
+    stops.push(() => mqttIngest.stop());
+
+    const api = await buildApi({ pool, timeseries, metrics, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, clock, episodes, rules });
+    await api.listen({ host: config.http.host, port: config.http.port });
+    stops.push(() => api.close());
+    const addr = api.server.address();
+    const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+    const httpUrl = `http://${config.http.host}:${httpPort}`;
+    if (opts.schedulers !== false) {
+      // scheduled rules, re-notification, re-measure expiry; webhook delivery with retries
+      rules.start();
+      webhooks.start();
+      stops.push(async () => {
+        rules.stop();
+        await webhooks.stop();
+      });
+    }
+    log.info({ httpUrl, mqttUrl }, 'hub started');
+    return { config, pool, timeseries, metrics, log, mqttUrl, httpUrl, rules, webhooks, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

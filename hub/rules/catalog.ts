@@ -1,0 +1,31 @@
+import { activityDecline } from './defaults/activity-decline';
+import { adherence } from './defaults/adherence';
+import { febrileNeutropenia } from './defaults/febrile-neutropenia';
+import { glucoseOutOfRange } from './defaults/glucose';
+import { homeBpMean } from './defaults/home-bp-mean';
+import { hypertensiveCrisis } from './defaults/hypertensive-crisis';
+import { missingData } from './defaults/missing-data';
+import { sepsisRedFlags } from './defaults/sepsis-red-flags';
+import { spo2Low } from './defaults/spo2-low';
+import { weightGain3Days, weightGainDayWeek, weightLoss2Days } from './defaults/weight-change';
+import type { Rule } from './rule';
+
+/** The default rules of shared/reference/clinical-rules.md (docs/rules.md lists them with their sources). */
+export const DEFAULT_RULES: readonly Rule[] = [
+  spo2Low,
+  sepsisRedFlags,
+  missingData,
+  homeBpMean,
+  hypertensiveCrisis,
+  weightGain3Days,
+  weightGainDayWeek,
+  weightLoss2Days,
+  febrileNeutropenia,
+  activityDecline,
+  glucoseOutOfRange,
+  adherence,
+];
+
+export function ruleById(id: string, rules: readonly Rule[] = DEFAULT_RULES): Rule | undefined {
+  return rules.find((r) => r.id === id);
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { MINUTE } from '../clock';
+import { findConfirmation, valuesOf } from '../kinds/confirmed';
+import { defineMeasurementRule, type Evaluation } from '../rule';
+
+const params = z
+  .object({
+    systolic: z.number().default(180),
+    diastolic: z.number().default(120),
+    /** "ask to re-measure after 1-2 min" */
+    minGapMinutes: z.number().nonnegative().default(1),
+    confirmWithinMinutes: z.number().positive().default(30),
+  })
+  .strict();
+
+/**
+ * Default rule 5: a reading with systolic >= 180 or diastolic >= 120 mmHg asks the patient to
+ * re-measure after 1-2 min; a second such reading confirms it -> red.
+ * Source: AHA hypertensive crisis guidance (shared/reference/clinical-rules.md, rule 5).
+ */
+export const hypertensiveCrisis = defineMeasurementRule({
+  id: 'bp-hypertensive-crisis',
+  title: 'Hypertensive crisis: systolic >= 180 or diastolic >= 120 mmHg, confirmed by a second reading',
+  kind: 'confirmed-threshold',
+  source: 'AHA hypertensive crisis guidance (clinical-rules.md #5)',
+  programs: 'all',
+  params,
+  priority: 'stat',
+  notify: ['coordinating_nurse', 'cardiologist', 'general_practitioner'],
+  treatmentRelated: false,
+  trigger: 'measurement',
+  metrics: ['blood_pressure_systolic', 'blood_pressure_diastolic'],
+  async evaluate(ctx, m): Promise<Evaluation> {
+    const p = ctx.params;
+    const breaches = (v: Map<string, number>) => (v.get('blood_pressure_systolic') ?? 0) >= p.systolic || (v.get('blood_pressure_diastolic') ?? 0) >= p.diastolic;
+    const values = valuesOf(m);
+    if (!breaches(values)) return { outcome: 'normal' };
+    const mine = [...m.readings.values()].filter((r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic');
+    const value = Object.fromEntries(mine.map((r) => [r.metric, r.value]));
+    const other = await findConfirmation(ctx, m, ['blood_pressure_systolic', 'blood_pressure_diastolic'], breaches, p.minGapMinutes * MINUTE, p.confirmWithinMinutes * MINUTE);
+    if (!other) return { outcome: 'remeasure', readingIds: mine.map((r) => r.readingId), value, expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * MINUTE) };
+    const all = [...other.map((r) => ({ readingId: r.readingId, metric: r.metric, value: r.value })), ...mine];
+    return {
+      outcome: 'breach',
+      severity: 'red',
+      readingIds: all.map((r) => r.readingId),
+      value,
+      summary: `confirmed blood pressure >= ${p.systolic}/${p.diastolic} mmHg`,
+      interpretations: Object.fromEntries(all.map((r) => [r.readingId, (r.metric === 'blood_pressure_systolic' ? r.value >= p.systolic : r.value >= p.diastolic) ? 'HH' : 'H'])),
+    };
+  },
+});

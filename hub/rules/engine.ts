@@ -1,0 +1,226 @@
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { audit } from '../alerts/audit';
+import type { EpisodeStore } from '../alerts/episode-store';
+import type { HubMetrics } from '../observability/metrics';
+import { DEFAULT_RULES, ruleById } from './catalog';
+import { systemClock, type Clock } from './clock';
+import { History } from './history';
+import { appliesTo, type Evaluation, type FiledReading, type Measurement, type MeasurementRule, type PatientFacts, type Rule, type ScheduledRule } from './rule';
+import { effective, RuleSettings } from './settings';
+
+export interface RuleEngineOptions {
+  /** defaults to the episode store's pool */
+  pool?: pg.Pool;
+  clock?: Clock;
+  rules?: readonly Rule[];
+  /** period of the scheduled rules (missing data, adherence, baselines), claimed once across hub instances */
+  scheduledEveryMs?: number;
+}
+
+export interface TickReport {
+  scheduledRan: boolean;
+  evaluations: number;
+  remeasureExpired: number;
+  renotified: number;
+}
+
+/**
+ * Evaluates rules and drives alert episodes:
+ * - onStored: each newly stored measurement (readings of one patient at one instant) against the
+ *   measurement rules of the patient's program, with windows read from the stored history;
+ * - tick: scheduled rules (missing data, adherence, personal baselines), expiry of "please
+ *   re-measure" requests, and re-notification of unacknowledged red episodes.
+ * Breach -> raise episode; normal -> one step towards resolution; remeasure -> pending request.
+ */
+export class RuleEngine {
+  readonly settings: RuleSettings;
+  readonly clock: Clock;
+  private readonly pool: pg.Pool;
+  private readonly rules: readonly Rule[];
+  private readonly scheduledEveryMs: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly episodes: EpisodeStore,
+    private readonly metrics: HubMetrics,
+    private readonly log: Logger,
+    opts: RuleEngineOptions = {},
+  ) {
+    this.pool = opts.pool ?? episodes.pool;
+    this.clock = opts.clock ?? systemClock;
+    this.rules = opts.rules ?? DEFAULT_RULES;
+    this.scheduledEveryMs = opts.scheduledEveryMs ?? 5 * 60_000;
+    this.settings = new RuleSettings(this.pool, this.rules);
+  }
+
+  async onStored(readings: readonly FiledReading[]): Promise<void> {
+    const measurementRules = this.rules.filter((r): r is MeasurementRule => r.trigger === 'measurement');
+    // readings no measurement rule looks at (steps, battery, ...) cost nothing on the ingest path
+    const watched = new Set(measurementRules.flatMap((r) => r.metrics));
+    const relevant = readings.filter((r) => watched.has(r.metric));
+    if (relevant.length === 0) return;
+    const now = this.clock.now();
+    const byKey = new Map<string, Measurement>();
+    for (const r of readings) {
+      const k = `${r.patientId}|${r.measuredAt.getTime()}`;
+      const m = byKey.get(k) ?? { patientId: r.patientId, measuredAt: r.measuredAt, readings: new Map() };
+      m.readings.set(r.metric, r);
+      byKey.set(k, m);
+    }
+    const measurements = [...byKey.values()].sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
+    const patientIds = [...new Set(relevant.map((r) => r.patientId))];
+    const [states, program, active] = await Promise.all([this.settings.patients(patientIds), this.settings.programSettings(), this.activeKeys(patientIds)]);
+    const history = new History(this.pool);
+    for (const m of measurements) {
+      const state = states.get(m.patientId);
+      if (!state) continue;
+      for (const rule of measurementRules) {
+        if (!appliesTo(rule, state.facts.programId) || !rule.metrics.some((x) => m.readings.has(x))) continue;
+        const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+        if (!eff.enabled) continue;
+        await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) => rule.evaluate(ctx, m));
+      }
+    }
+  }
+
+  /** One scheduler pass; every hub instance may call it, the work is claimed once per period. */
+  async tick(): Promise<TickReport> {
+    const now = this.clock.now();
+    const report: TickReport = { scheduledRan: false, evaluations: 0, remeasureExpired: 0, renotified: 0 };
+    if (await this.claim('scheduled-rules', now, this.scheduledEveryMs)) {
+      report.scheduledRan = true;
+      report.evaluations = await this.evaluateScheduled(now);
+    }
+    report.remeasureExpired = await this.expireRemeasure(now);
+    report.renotified = await this.episodes.renotifyDue(now, undefined, (ruleId) => ruleById(ruleId, this.rules)?.notify ?? ['coordinating_nurse']);
+    if (report.renotified) this.metrics.notificationsSent.inc({ kind: 'renotified' }, report.renotified);
+    return report;
+  }
+
+  /** Scheduled rules for every patient (or the given ones), whatever the period claim. */
+  async evaluateScheduled(now: Date = this.clock.now(), patientIds?: string[]): Promise<number> {
+    const scheduled = this.rules.filter((r): r is ScheduledRule => r.trigger === 'schedule');
+    const states = await this.settings.patients(patientIds ?? 'all');
+    const program = await this.settings.programSettings();
+    const active = await this.activeKeys([...states.keys()]);
+    const history = new History(this.pool);
+    // the default adherence window (30 days up to now) and the expected devices, for all patients at once
+    await history.preload([...states.keys()], new Date(now.getTime() - 30 * 86_400_000), now);
+    let n = 0;
+    for (const state of states.values()) {
+      for (const rule of scheduled) {
+        if (!appliesTo(rule, state.facts.programId)) continue;
+        const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+        if (!eff.enabled) continue;
+        await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) => rule.evaluate(ctx));
+        n++;
+      }
+    }
+    return n;
+  }
+
+  start(everyMs = 30_000): void {
+    this.timer = setInterval(() => {
+      this.tick().catch((e: Error) => this.log.warn({ err: e.message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'));
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async run(
+    rule: Rule,
+    patient: PatientFacts,
+    params: Record<string, unknown>,
+    history: History,
+    now: Date,
+    evalKey: string,
+    active: Set<string>,
+    evaluate: (ctx: { patient: PatientFacts; params: never; now: Date; history: History }) => Promise<Evaluation> | Evaluation,
+  ): Promise<void> {
+    let ev: Evaluation;
+    try {
+      ev = await evaluate({ patient, params: params as never, now, history });
+    } catch (e) {
+      this.metrics.ruleFailures.inc({ rule: rule.id });
+      this.log.error({ ruleId: rule.id, patientId: patient.id, err: (e as Error).message, code: 'RULE_EVALUATION_FAILED' }, 'rule evaluation failed');
+      return;
+    }
+    this.metrics.ruleEvaluations.inc({ rule: rule.id, outcome: ev.outcome });
+    const key = `${patient.id}|${rule.id}`;
+    if (ev.outcome === 'breach') {
+      const res = await this.episodes.raise(
+        { patientId: patient.id, ruleId: rule.id, severity: ev.severity, readingIds: ev.readingIds, value: ev.value, summary: ev.summary, priority: rule.priority, interpretations: ev.interpretations ?? {}, notify: rule.notify, evalKey },
+        now,
+      );
+      active.add(key);
+      if (res.opened) {
+        this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : ev.severity });
+        this.log.info({ episodeId: res.episodeId, ruleId: rule.id, severity: ev.severity, escalated: res.escalated }, 'alert episode opened');
+      }
+      if (res.notificationId !== null) this.metrics.notificationsSent.inc({ kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated' });
+      await this.closeRemeasure(patient.id, rule.id, 'confirmed', now);
+    } else if (ev.outcome === 'remeasure') {
+      const { rows } = await this.pool.query<{ id: string }>(
+        `INSERT INTO remeasure_requests (patient_id, rule_id, reading_ids, value, requested_at, expires_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending') ON CONFLICT (patient_id, rule_id) WHERE status = 'pending' DO NOTHING RETURNING id`,
+        [patient.id, rule.id, ev.readingIds, JSON.stringify(ev.value), now, ev.expiresAt],
+      );
+      active.add(key);
+      if (rows[0]) {
+        await audit(this.pool, { actor: 'system', action: 'remeasure.requested', entity: 'patient', entityId: patient.id, detail: { ruleId: rule.id, requestId: Number(rows[0].id) }, at: now });
+        this.log.info({ patientId: patient.id, ruleId: rule.id }, 'please re-measure');
+      }
+    } else if (ev.outcome === 'normal' && active.has(key)) {
+      // measurement evaluations carry the measurement time in their key (m:<ISO time>)
+      const measuredAt = evalKey.startsWith('m:') ? new Date(evalKey.slice(2)) : undefined;
+      const res = await this.episodes.recordNormal(patient.id, rule.id, evalKey, now, measuredAt);
+      if (res?.resolved) {
+        this.metrics.episodesResolved.inc({ rule: rule.id });
+        this.log.info({ episodeId: res.episodeId, ruleId: rule.id }, 'alert episode resolved');
+      }
+      await this.closeRemeasure(patient.id, rule.id, 'cleared', now);
+    }
+  }
+
+  private async closeRemeasure(patientId: string, ruleId: string, status: 'confirmed' | 'cleared', now: Date): Promise<void> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `UPDATE remeasure_requests SET status = $3, closed_at = $4 WHERE patient_id = $1 AND rule_id = $2 AND status = 'pending' RETURNING id`,
+      [patientId, ruleId, status, now],
+    );
+    for (const r of rows) await audit(this.pool, { actor: 'system', action: `remeasure.${status}`, entity: 'patient', entityId: patientId, detail: { ruleId, requestId: Number(r.id) }, at: now });
+  }
+
+  private async expireRemeasure(now: Date): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string; patient_id: string; rule_id: string }>(
+      `UPDATE remeasure_requests SET status = 'expired', closed_at = $1 WHERE status = 'pending' AND expires_at <= $1 RETURNING id, patient_id, rule_id`,
+      [now],
+    );
+    for (const r of rows) await audit(this.pool, { actor: 'system', action: 'remeasure.expired', entity: 'patient', entityId: r.patient_id, detail: { ruleId: r.rule_id, requestId: Number(r.id) }, at: now });
+    return rows.length;
+  }
+
+  /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */
+  private async activeKeys(patientIds: string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ k: string }>(
+      `SELECT patient_id || '|' || rule_id AS k FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
+       UNION SELECT patient_id || '|' || rule_id FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`,
+      [patientIds],
+    );
+    return new Set(rows.map((r) => r.k));
+  }
+
+  /** Atomic claim of a periodic job: true for exactly one hub instance per period. */
+  private async claim(job: string, now: Date, everyMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO scheduler_jobs (job, last_run_at) VALUES ($1, $2)
+       ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at WHERE scheduler_jobs.last_run_at <= $3`,
+      [job, now, new Date(now.getTime() - everyMs + 1)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+}

@@ -1,0 +1,109 @@
+import type pg from 'pg';
+import type { MetricName } from '../../contract';
+import { DAY } from './clock';
+
+export interface HistoryRow {
+  readingId: string;
+  metric: MetricName;
+  value: number;
+  measuredAt: Date;
+  deviceAddress: string;
+}
+
+/**
+ * A patient's stored history, read from reading_ledger (PostgreSQL): the durable record every hub
+ * instance shares, so a restarted or second instance evaluates windowed rules to the same result.
+ * One History lives for one evaluation pass and caches what it loaded (one query per patient x metric).
+ */
+export class History {
+  private readonly cache = new Map<string, { from: number; to: number; rows: HistoryRow[] }>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Readings of `metrics` with from <= measuredAt <= to, oldest first. */
+  async readings(patientId: string, metrics: readonly MetricName[], from: Date, to: Date): Promise<HistoryRow[]> {
+    const out: HistoryRow[] = [];
+    for (const metric of metrics) {
+      const key = `${patientId}|${metric}`;
+      let c = this.cache.get(key);
+      if (!c || c.from > from.getTime() || c.to < to.getTime()) {
+        const lo = Math.min(from.getTime(), c?.from ?? Infinity);
+        const hi = Math.max(to.getTime(), c?.to ?? -Infinity);
+        const { rows } = await this.pool.query<{ reading_id: string; value: number; measured_at: Date; device_address: string }>(
+          `SELECT reading_id, value, measured_at, device_address FROM reading_ledger
+           WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 ORDER BY measured_at, reading_id`,
+          [patientId, metric, new Date(lo), new Date(hi)],
+        );
+        c = { from: lo, to: hi, rows: rows.map((r) => ({ readingId: r.reading_id, metric, value: r.value, measuredAt: r.measured_at, deviceAddress: r.device_address })) };
+        this.cache.set(key, c);
+      }
+      for (const r of c.rows) if (r.measuredAt >= from && r.measuredAt <= to) out.push(r);
+    }
+    return out.sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
+  }
+
+  /** Per UTC day (key = day start ms) sum or mean of a metric, over [fromDay, toDay). Days without data are absent. */
+  async daily(patientId: string, metric: MetricName, fromDay: number, toDay: number, agg: 'sum' | 'mean'): Promise<Map<number, number>> {
+    const rows = await this.readings(patientId, [metric], new Date(fromDay), new Date(toDay - 1));
+    const acc = new Map<number, { s: number; n: number }>();
+    for (const r of rows) {
+      const d = Math.floor(r.measuredAt.getTime() / DAY) * DAY;
+      const a = acc.get(d) ?? { s: 0, n: 0 };
+      a.s += r.value;
+      a.n += 1;
+      acc.set(d, a);
+    }
+    return new Map([...acc].map(([d, a]) => [d, agg === 'sum' ? a.s : a.s / a.n]));
+  }
+
+  private daysCache: { from: number; to: number; byPatient: Map<string, number> } | undefined;
+  private devicesCache: Map<string, { address: string; driver: string | null; since: Date }[]> | undefined;
+
+  /**
+   * Scheduler pass over many patients: one query each for the days with data and the expected
+   * devices of all of them, instead of one per patient (the per-patient methods then read the cache).
+   */
+  async preload(patientIds: readonly string[], daysFrom: Date, daysTo: Date): Promise<void> {
+    const [days, devices] = await Promise.all([
+      this.pool.query<{ patient_id: string; n: string }>(
+        `SELECT patient_id, count(DISTINCT date_trunc('day', measured_at AT TIME ZONE 'UTC')) n FROM reading_ledger
+         WHERE patient_id = ANY($1::text[]) AND measured_at >= $2 AND measured_at <= $3 GROUP BY patient_id`,
+        [patientIds, daysFrom, daysTo],
+      ),
+      this.pool.query<{ patient_id: string; address: string; driver: string | null; since: Date }>(
+        `SELECT b.patient_id, b.address, b.driver, coalesce(l.last, b.created_at) AS since FROM device_bindings b
+         LEFT JOIN LATERAL (SELECT max(measured_at) AS last FROM reading_ledger r WHERE r.patient_id = b.patient_id AND r.device_address = b.address) l ON true
+         WHERE b.patient_id = ANY($1::text[]) ORDER BY b.patient_id, b.address`,
+        [patientIds],
+      ),
+    ]);
+    this.daysCache = { from: daysFrom.getTime(), to: daysTo.getTime(), byPatient: new Map(days.rows.map((r) => [r.patient_id, Number(r.n)])) };
+    this.devicesCache = new Map(patientIds.map((id) => [id, []]));
+    for (const d of devices.rows) this.devicesCache.get(d.patient_id)?.push({ address: d.address, driver: d.driver, since: d.since });
+  }
+
+  /** Distinct UTC days with at least one reading of any metric in [from, to]. */
+  async daysWithData(patientId: string, from: Date, to: Date): Promise<number> {
+    const c = this.daysCache;
+    if (c && c.from === from.getTime() && c.to === to.getTime()) return c.byPatient.get(patientId) ?? 0;
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(DISTINCT date_trunc('day', measured_at AT TIME ZONE 'UTC')) n FROM reading_ledger
+       WHERE patient_id = $1 AND measured_at >= $2 AND measured_at <= $3`,
+      [patientId, from, to],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Each device bound to the patient (an expected device) with its last reading time (or, before any, its binding time). */
+  async expectedDevices(patientId: string): Promise<{ address: string; driver: string | null; since: Date }[]> {
+    const cached = this.devicesCache?.get(patientId);
+    if (cached) return cached;
+    const { rows } = await this.pool.query<{ address: string; driver: string | null; since: Date }>(
+      `SELECT b.address, b.driver, coalesce((SELECT max(l.measured_at) FROM reading_ledger l
+                 WHERE l.patient_id = b.patient_id AND l.device_address = b.address), b.created_at) AS since
+       FROM device_bindings b WHERE b.patient_id = $1 ORDER BY b.address`,
+      [patientId],
+    );
+    return rows;
+  }
+}

@@ -1,0 +1,291 @@
+import { InfluxDB, escape, type IPoint, type IPoolOptions } from 'influx';
+import { METRIC_NAMES, type MetricName } from '../../../contract';
+import { WriteBatcher, type BatcherEvents, type BatcherOptions } from './write-batcher';
+
+/**
+ * InfluxDB time-series schema (docs/ingest.md):
+ *   retention policy vigil_raw (DEFAULT), one measurement per canonical metric name
+ *   tags        = patient (pseudonymous id), gateway, device (BLE address), driver
+ *   fields      = value (always float: a field type never changes), reading_id (string)
+ *   time        = measuredAt (UTC, ms precision)
+ * A point's identity is measurement + tags + time, so re-writing a reading is idempotent.
+ * Daily aggregates: retention policy vigil_daily, same measurement names, tag patient,
+ * fields mean/min/max (float) and count (integer), one point per UTC day, filled by the
+ * continuous query vigil_daily_aggregates (InfluxDB 1.x) or backfillDaily().
+ */
+/** Gateway heartbeat telemetry (fleet board): tag gateway; float fields queue_depth, queue_bytes, uptime_s. */
+export const HEARTBEAT_MEASUREMENT = 'gateway_heartbeat';
+export const RAW_RP = 'vigil_raw';
+export const DAILY_RP = 'vigil_daily';
+export const DAILY_CQ = 'vigil_daily_aggregates';
+/** The CQ recomputes the last days every hour, so readings flushed late by a gateway are counted. */
+export const DAILY_CQ_RESAMPLE = { every: '1h', for: '3d' } as const;
+const NO_POOL_BACKOFF: NonNullable<IPoolOptions['backoff']> = {
+  getDelay: () => 0,
+  next: () => NO_POOL_BACKOFF,
+  reset: () => NO_POOL_BACKOFF,
+};
+
+/** Readings older than this are outside the CQ's window: the hub re-aggregates their days. */
+const LATE_AFTER_MS = 2 * 86_400_000;
+
+export interface TimeSeriesOptions {
+  username?: string | undefined;
+  password?: string | undefined;
+  batch?: { maxPoints: number; flushIntervalMs: number };
+  retry?: { initialDelayMs: number; maxDelayMs: number; giveUpAfterMs: number };
+  manageSchema?: 'auto' | 'off';
+  rawRetention?: string;
+  dailyRetention?: string;
+}
+
+export interface StoredPoint {
+  readingId: string;
+  patientId: string;
+  gatewayId: string;
+  deviceAddress: string;
+  driver: string;
+  metric: MetricName;
+  value: number;
+  measuredAt: Date;
+}
+
+export interface SeriesRow {
+  metric: MetricName;
+  time: string;
+  value: number;
+  readingId: string;
+  device: string;
+}
+
+export interface DailyAggregate {
+  day: string;
+  mean: number;
+  min: number;
+  max: number;
+  count: number;
+}
+
+export class TimeSeriesStore {
+  readonly influx: InfluxDB;
+  private readonly batcher: WriteBatcher<IPoint>;
+  /** RP the hub writes to: vigil_raw when the hub manages the schema on 1.x, else the default mapping */
+  private writeRp: string | undefined;
+  /** server version from /ping, known after ensureDatabase() */
+  serverVersion = '';
+
+  constructor(
+    url: string,
+    readonly database: string,
+    private readonly opts: TimeSeriesOptions = {},
+    private readonly events: BatcherEvents & { onBackfillFailed?(err: Error): void } = {},
+  ) {
+    const u = new URL(url);
+    this.influx = new InfluxDB({
+      host: u.hostname,
+      port: Number(u.port || 8086),
+      protocol: u.protocol === 'https:' ? 'https' : 'http',
+      database,
+      ...(opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+      // node-influx would disable an unreachable host for up to 10 s of its own backoff, delaying
+      // recovery: the WriteBatcher owns retries and backoff, so the pool never disables the host
+      pool: { maxRetries: 0, requestTimeout: 10_000, backoff: NO_POOL_BACKOFF },
+    });
+    const batcherOpts: BatcherOptions = {
+      maxPoints: opts.batch?.maxPoints ?? 5000,
+      flushIntervalMs: opts.batch?.flushIntervalMs ?? 10,
+      initialDelayMs: opts.retry?.initialDelayMs ?? 100,
+      maxDelayMs: opts.retry?.maxDelayMs ?? 2000,
+      giveUpAfterMs: opts.retry?.giveUpAfterMs ?? 60_000,
+    };
+    this.batcher = new WriteBatcher((points) => this.writeNow(points), batcherOpts, events);
+  }
+
+  /**
+   * Creates the database, the retention policies and the daily-aggregate continuous query
+   * (all idempotent, safe from several hub instances at once). InfluxDB 2.x/3.x answer the
+   * 1.x write/query API but not these statements: there the operator provisions buckets,
+   * DBRP mappings and a task (docs/ingest.md), and the hub only checks it can reach the server.
+   */
+  async ensureDatabase(): Promise<void> {
+    const hosts = await this.influx.ping(5000);
+    if (!hosts.some((h) => h.online)) throw new Error(`INFLUX_UNAVAILABLE: no answer from ${hosts.map((h) => h.url.toString()).join(', ')}`);
+    this.serverVersion = hosts[0]?.version ?? '';
+    const v1 = /^v?1\./.test(this.serverVersion);
+    if ((this.opts.manageSchema ?? 'auto') === 'off' || !v1) return;
+    await this.influx.createDatabase(this.database);
+    await this.ensureRetentionPolicy(RAW_RP, this.opts.rawRetention ?? 'INF', true);
+    await this.ensureRetentionPolicy(DAILY_RP, this.opts.dailyRetention ?? 'INF', false);
+    await this.ensureDailyCq();
+    this.writeRp = RAW_RP;
+  }
+
+  private async ensureRetentionPolicy(name: string, duration: string, isDefault: boolean): Promise<void> {
+    const existing = (await this.influx.showRetentionPolicies(this.database)).find((rp) => rp.name === name);
+    const verb = existing ? 'ALTER' : 'CREATE';
+    await this.exec(`${verb} RETENTION POLICY ${escape.quoted(name)} ON ${escape.quoted(this.database)} DURATION ${duration} REPLICATION 1${isDefault ? ' DEFAULT' : ''}`);
+  }
+
+  /** The daily aggregation statement: the CQ body, or a backfill of the UTC days in a range. */
+  dailySelect(range?: { from: Date; to: Date }): string {
+    const db = escape.quoted(this.database);
+    const where = range ? ` WHERE time >= ${dayStart(range.from).getTime()}ms AND time < ${dayStart(range.to).getTime() + 86_400_000}ms` : '';
+    return (
+      'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count" ' +
+      `INTO ${db}.${escape.quoted(DAILY_RP)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(1d), "patient"`
+    );
+  }
+
+  /** The continuous query as created on InfluxDB 1.x. */
+  dailyCq(): string {
+    return (
+      `CREATE CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)} ` +
+      `RESAMPLE EVERY ${DAILY_CQ_RESAMPLE.every} FOR ${DAILY_CQ_RESAMPLE.for} BEGIN ${this.dailySelect()} END`
+    );
+  }
+
+  private async ensureDailyCq(): Promise<void> {
+    try {
+      // idempotent when the same text exists
+      await this.exec(this.dailyCq());
+    } catch (e) {
+      // same name, other text (an older hub version): replace it
+      if (!/already exists/.test((e as Error).message)) throw e;
+      await this.exec(`DROP CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)}`);
+      await this.exec(this.dailyCq());
+    }
+  }
+
+  private async exec(q: string): Promise<void> {
+    const raw = (await this.influx.queryRaw(q, { database: this.database })) as { results: { error?: string }[] };
+    const err = raw.results.find((r) => r.error)?.error;
+    if (err) throw new Error(`INFLUX_QUERY_FAILED: ${err}`);
+  }
+
+  /**
+   * Recomputes the daily aggregates of the UTC days in [from, to] (readings older than the CQ's
+   * resample window, a restored backup, InfluxDB 2.x without the task). Idempotent.
+   */
+  backfillDaily(from: Date, to: Date): Promise<void> {
+    return this.exec(this.dailySelect({ from, to }));
+  }
+
+  /** A patient's daily aggregates of one metric, oldest first (trend rules, dashboards). */
+  async dailyAggregates(patientId: string, metric: MetricName, from: Date, to: Date): Promise<DailyAggregate[]> {
+    const q =
+      `SELECT "mean", "min", "max", "count" FROM ${escape.quoted(DAILY_RP)}.${escape.quoted(metric)} ` +
+      `WHERE "patient" = ${escape.stringLit(patientId)} AND time >= ${dayStart(from).getTime()}ms AND time <= ${to.getTime()}ms ORDER BY time ASC`;
+    const rows = await this.influx.query<{ time: Date; mean: number; min: number; max: number; count: number }>(q, { database: this.database });
+    return rows.map((r) => ({ day: r.time.toISOString().slice(0, 10), mean: r.mean, min: r.min, max: r.max, count: r.count }));
+  }
+
+  /** Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). */
+  write(points: readonly StoredPoint[]): Promise<void> {
+    const written = this.batcher.write(points.map(toPoint));
+    // readings older than the CQ's resample window (a gateway flushing days of readings after an
+    // outage) are not seen by the CQ any more: their days are re-aggregated here
+    const cutoff = Date.now() - LATE_AFTER_MS;
+    const late = points.filter((p) => p.measuredAt.getTime() < cutoff);
+    if (late.length && this.writeRp) void written.then(() => this.backfillLater(late.map((p) => dayStart(p.measuredAt).getTime())), () => {});
+    return written;
+  }
+
+  private readonly lateDays = new Set<number>();
+  private backfillTimer: NodeJS.Timeout | undefined;
+
+  private backfillLater(days: number[]): void {
+    for (const d of days) this.lateDays.add(d);
+    this.backfillTimer ??= setTimeout(() => void this.runBackfill(), this.backfillDelayMs);
+    this.backfillTimer.unref();
+  }
+
+  /** Delay that coalesces late readings before their days are re-aggregated. */
+  backfillDelayMs = 1000;
+
+  private async runBackfill(): Promise<void> {
+    const days = [...this.lateDays].sort((a, b) => a - b);
+    this.lateDays.clear();
+    for (const [i, d] of days.entries()) {
+      try {
+        await this.backfillDaily(new Date(d), new Date(d));
+      } catch (e) {
+        // InfluxDB down again: keep the remaining days for the next late write
+        for (const rest of days.slice(i)) this.lateDays.add(rest);
+        this.events.onBackfillFailed?.(e as Error);
+        break;
+      }
+    }
+    this.backfillTimer = undefined;
+  }
+
+  /** One direct write attempt. */
+  async writeNow(points: IPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    await this.influx.writePoints(points, { precision: 'ms', database: this.database, ...(this.writeRp ? { retentionPolicy: this.writeRp } : {}) });
+  }
+
+  /** Points waiting in the write buffer. */
+  get backlog(): number {
+    return this.batcher.backlog;
+  }
+
+  /** Flushes the buffer and refuses further writes. */
+  async close(): Promise<void> {
+    if (this.backfillTimer) clearTimeout(this.backfillTimer);
+    await this.batcher.close();
+  }
+
+  /** A patient's readings, oldest first. Ids are validated upstream and escaped here (no InfluxQL injection). */
+  async patientSeries(patientId: string, opts: { metrics?: MetricName[]; from?: Date; to?: Date; limit?: number } = {}): Promise<SeriesRow[]> {
+    const metrics = opts.metrics?.length ? opts.metrics : METRIC_NAMES;
+    const from = opts.from ?? new Date(Date.now() - 30 * 86_400_000);
+    const to = opts.to ?? new Date(Date.now() + 86_400_000);
+    const q =
+      `SELECT "value", "reading_id", "device" FROM ${metrics.map((m) => escape.quoted(m)).join(', ')} ` +
+      `WHERE "patient" = ${escape.stringLit(patientId)} AND time >= ${from.getTime()}ms AND time <= ${to.getTime()}ms ` +
+      `ORDER BY time ASC LIMIT ${Math.min(opts.limit ?? 10_000, 100_000)}`;
+    const raw = (await this.influx.queryRaw(q, { database: this.database, precision: 'ms' as never })) as {
+      results: { series?: { name: string; columns: string[]; values: unknown[][] }[]; error?: string }[];
+    };
+    const rows: SeriesRow[] = [];
+    for (const result of raw.results) {
+      if (result.error) throw new Error(`INFLUX_QUERY_FAILED: ${result.error}`);
+      for (const s of result.series ?? []) {
+        const idx = (c: string) => s.columns.indexOf(c);
+        for (const v of s.values) {
+          rows.push({
+            metric: s.name as MetricName,
+            time: new Date(v[idx('time')] as number).toISOString(),
+            value: v[idx('value')] as number,
+            readingId: v[idx('reading_id')] as string,
+            device: v[idx('device')] as string,
+          });
+        }
+      }
+    }
+    return rows.sort((a, b) => a.time.localeCompare(b.time));
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const hosts = await this.influx.ping(2000);
+      return hosts.some((h) => h.online);
+    } catch {
+      return false;
+    }
+  }
+}
+
+function toPoint(p: StoredPoint): IPoint {
+  return {
+    measurement: p.metric,
+    tags: { patient: p.patientId, gateway: p.gatewayId, device: p.deviceAddress, driver: p.driver },
+    // always a float field: node-influx writes JS numbers without the integer suffix
+    fields: { value: p.value, reading_id: p.readingId },
+    timestamp: p.measuredAt,
+  };
+}
+
+function dayStart(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 86_400_000) * 86_400_000);
+}

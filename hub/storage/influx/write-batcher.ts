@@ -1,0 +1,142 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Batched writes with retries (docs/ingest.md "Writes"): callers hand in points and wait until
+ * their points are durably written. The buffer is flushed when it holds `maxPoints` points or
+ * `flushIntervalMs` after its first point, one flush at a time (points arriving during a flush
+ * form the next batch). A failed flush is retried with exponential backoff (full jitter) while
+ * the error is transient; after `giveUpAfterMs` the waiting callers get INFLUX_UNAVAILABLE and
+ * nothing of theirs is acknowledged upstream. A rejected write (HTTP 4xx) is not retried.
+ */
+export interface BatcherOptions {
+  maxPoints: number;
+  flushIntervalMs: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  giveUpAfterMs: number;
+}
+
+export class TimeSeriesWriteError extends Error {
+  constructor(
+    readonly code: 'INFLUX_UNAVAILABLE' | 'INFLUX_REJECTED' | 'INFLUX_WRITER_CLOSED',
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+interface Pending<P> {
+  points: P[];
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export interface BatcherEvents {
+  onRetry?(attempt: number, delayMs: number, err: Error): void;
+  onFlush?(points: number, ms: number): void;
+}
+
+/** Errors that will not go away by retrying: InfluxDB answered and refused the write. */
+export function isRejection(e: unknown): boolean {
+  const status = (e as { res?: { statusCode?: number } }).res?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+export class WriteBatcher<P> {
+  private queue: Pending<P>[] = [];
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly sink: (points: P[]) => Promise<void>,
+    private readonly opts: BatcherOptions,
+    private readonly events: BatcherEvents = {},
+  ) {}
+
+  /** Resolves when every point is written; rejects with a TimeSeriesWriteError otherwise. */
+  write(points: readonly P[]): Promise<void> {
+    if (points.length === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(new TimeSeriesWriteError('INFLUX_WRITER_CLOSED', 'the hub is stopping'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ points: [...points], resolve, reject });
+      this.queued += points.length;
+      this.schedule();
+    });
+  }
+
+  /** Points waiting for a flush (not counting the flush in progress). */
+  get backlog(): number {
+    return this.queued;
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    if (this.queued >= this.opts.maxPoints || this.opts.flushIntervalMs === 0) {
+      this.startFlush();
+    } else {
+      this.timer ??= setTimeout(() => this.startFlush(), this.opts.flushIntervalMs);
+    }
+  }
+
+  private startFlush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.flushing || this.queue.length === 0) return;
+    // take whole callers' batches up to maxPoints (at least one, even when it is larger)
+    const take: Pending<P>[] = [];
+    let n = 0;
+    while (this.queue.length && (take.length === 0 || n + this.queue[0]!.points.length <= this.opts.maxPoints)) {
+      const p = this.queue.shift()!;
+      take.push(p);
+      n += p.points.length;
+    }
+    this.queued -= n;
+    this.flushing = this.flush(take).finally(() => {
+      this.flushing = undefined;
+      this.schedule();
+    });
+  }
+
+  private async flush(batch: Pending<P>[]): Promise<void> {
+    const points = batch.flatMap((b) => b.points);
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.sink(points);
+        this.events.onFlush?.(points.length, Date.now() - started);
+        for (const b of batch) b.resolve();
+        return;
+      } catch (e) {
+        const err = e as Error;
+        if (isRejection(e)) {
+          for (const b of batch) b.reject(new TimeSeriesWriteError('INFLUX_REJECTED', err.message));
+          return;
+        }
+        const elapsed = Date.now() - started;
+        if (this.closed || elapsed >= this.opts.giveUpAfterMs) {
+          const code = this.closed ? 'INFLUX_WRITER_CLOSED' : 'INFLUX_UNAVAILABLE';
+          for (const b of batch) b.reject(new TimeSeriesWriteError(code, `${err.message} (after ${attempt} attempts, ${elapsed} ms)`));
+          return;
+        }
+        // exponential backoff with "equal jitter" (half fixed, half random), capped
+        const cap = Math.min(this.opts.maxDelayMs, this.opts.initialDelayMs * 2 ** Math.min(attempt - 1, 20));
+        const delay = Math.min(Math.round(cap / 2 + Math.random() * (cap / 2)), Math.max(0, this.opts.giveUpAfterMs - elapsed));
+        this.events.onRetry?.(attempt, delay, err);
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** Flushes what is buffered (one attempt per batch once closing), then refuses new writes. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort();
+    while (this.flushing || this.queue.length) {
+      if (!this.flushing) this.startFlush();
+      await this.flushing;
+    }
+  }
+}

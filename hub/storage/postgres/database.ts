@@ -1,0 +1,41 @@
+import pg from 'pg';
+
+/** Runs `fn` on a connection to the server's maintenance database, for the database named in `url`. */
+async function withMaintenanceConnection(url: string, fn: (admin: pg.Client, name: string) => Promise<void>): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  // the name is interpolated into DDL (identifiers cannot be bound): plain names only
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`unsafe database name ${name}`);
+  u.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: u.toString() });
+  await admin.connect();
+  try {
+    await fn(admin, name);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Creates the database named in `url` when it does not exist (demo and tests; production DBAs create it). */
+export async function ensureDatabase(url: string): Promise<void> {
+  await withMaintenanceConnection(url, async (admin, name) => {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount !== 0) return;
+    await admin.query(`CREATE DATABASE ${name}`).catch((e: { code?: string }) => {
+      if (e.code !== '42P04') throw e; // 42P04 duplicate_database: created concurrently
+    });
+  });
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  await withMaintenanceConnection(url, async (admin, name) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+}
+
+export function createPool(url: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  // an idle client losing its server (PostgreSQL restart) must not crash the process
+  pool.on('error', () => {});
+  return pool;
+}
