@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import { dropDatabase, ensureDatabase } from '../../hub/storage/postgres/database';
+import { startService, type ServiceProcess } from '../../scripts/lib/processes';
+import { ensureInfluxd } from '../../scripts/lib/influxd';
+
+/** Shared services of this machine (PREAMBLE): PostgreSQL cluster and the project's influxd. */
+export const PG_BASE = process.env.VIGIL_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
+export const INFLUX_URL = process.env.VIGIL_BENCH_INFLUX_URL ?? 'http://127.0.0.1:18086';
+
+export const scratchName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+
+export async function influxQuery(q: string, database?: string, method: 'GET' | 'POST' = 'POST'): Promise<{ results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[] }> {
+  const u = new URL('/query', INFLUX_URL);
+  const body = new URLSearchParams({ q, ...(database ? { db: database } : {}), epoch: 'ms' });
+  const res = method === 'POST' ? await fetch(u, { method: 'POST', body }) : await fetch(`${u}?${body}`);
+  const json = (await res.json()) as { results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[]; error?: string };
+  if (!res.ok || json.error) throw new Error(`INFLUX_QUERY_FAILED: ${json.error ?? res.status}`);
+  for (const r of json.results) if (r.error) throw new Error(`INFLUX_QUERY_FAILED: ${r.error}`);
+  return json;
+}
+
+/** Cleanups run on SIGINT/SIGTERM too, so an interrupted bench leaves no hub process or scratch database. */
+const cleanups = new Set<() => Promise<void>>();
+let signalled = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    if (signalled) return;
+    signalled = true;
+    void Promise.allSettled([...cleanups].reverse().map((f) => f())).then(() => process.exit(130));
+  });
+}
+export function onInterrupt(f: () => Promise<void>): () => void {
+  cleanups.add(f);
+  return () => cleanups.delete(f);
+}
+
+/** A scratch PostgreSQL database and InfluxDB database, dropped by cleanup(). Only ones we created. */
+export interface Scratch {
+  pgUrl: string;
+  pool: pg.Pool;
+  influxDb: string;
+  cleanup(): Promise<void>;
+}
+
+export async function scratchStores(prefix: string): Promise<Scratch> {
+  await ensureInfluxd();
+  const name = scratchName(prefix);
+  const pgUrl = `${PG_BASE}/${name}`;
+  await ensureDatabase(pgUrl);
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 8 });
+  await influxQuery(`CREATE DATABASE "${name}"`);
+  const cleanup = async () => {
+    await pool.end().catch(() => {});
+    await dropDatabase(pgUrl).catch(() => {});
+    await influxQuery(`DROP DATABASE "${name}"`).catch(() => {});
+  };
+  const forget = onInterrupt(cleanup);
+  return {
+    pgUrl,
+    pool,
+    influxDb: name,
+    cleanup: async () => {
+      forget();
+      await cleanup();
+    },
+  };
+}
+
+/** The hub as its own process (hub/cli.ts), embedded broker on a free port, so its CPU and fds are its own. */
+export async function startHubProcess(s: Scratch, extraEnv: NodeJS.ProcessEnv = {}): Promise<ServiceProcess & { mqttUrl: string; httpUrl: string }> {
+  const hub = await startService('hub', 'hub/cli.ts', {
+    readyEvent: 'hub.ready',
+    timeoutMs: 120_000,
+    env: {
+      VIGIL_PG_URL: s.pgUrl,
+      VIGIL_INFLUX_URL: INFLUX_URL,
+      VIGIL_INFLUX_DATABASE: s.influxDb,
+      VIGIL_MQTT_HOST: '127.0.0.1',
+      VIGIL_MQTT_PORT: '0',
+      VIGIL_HTTP_HOST: '127.0.0.1',
+      VIGIL_HTTP_PORT: '0',
+      VIGIL_LOG_LEVEL: 'error',
+      ...extraEnv,
+    },
+    ...(process.env.VIGIL_BENCH_ECHO_HUB ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) } : {}),
+  });
+  let stopping = false;
+  // a hub that dies mid-bench makes every figure meaningless: say so and stop
+  hub.child.once('exit', (code, signal) => {
+    if (stopping) return;
+    process.stderr.write(`[bench] HUB_DIED: the hub process exited (${code ?? signal}); last lines:\n${hub.lines.slice(-20).join('\n')}\n`);
+    void Promise.allSettled([...cleanups].reverse().map((f) => f())).then(() => process.exit(1));
+  });
+  const forget = onInterrupt(async () => {
+    stopping = true;
+    await hub.stop('SIGKILL');
+  });
+  const stop = hub.stop;
+  return Object.assign(hub, {
+    mqttUrl: String(hub.ready.mqttUrl),
+    httpUrl: String(hub.ready.httpUrl),
+    stop: async (signal?: NodeJS.Signals) => {
+      stopping = true;
+      forget();
+      return stop(signal);
+    },
+  });
+}
+
+/** Peak resident memory of a process in MiB (Linux /proc VmHWM), or null. */
+export async function peakRssMiB(pid: number | undefined): Promise<number | null> {
+  if (!pid) return null;
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function machine(): { cpus: number; cpuModel: string; memGiB: number; node: string } {
+  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+}
+
+/** Prints the bench's one JSON line of figures (stdout); progress goes to stderr. */
+export function report(bench: string, figures: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ bench, at: new Date().toISOString(), ...figures, machine: machine() })}\n`);
+}
+
+export const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
