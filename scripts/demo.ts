@@ -1,0 +1,224 @@
+/**
+ * `npm run demo`: the whole chain on this machine, simulated patients included.
+ *   InfluxDB (project influxd on 127.0.0.1:18086) + PostgreSQL database vigil_demo
+ *   -> hub process (embedded MQTT broker, API) -> three household gateway processes, each with
+ *   its own virtual BlueZ (private D-Bus) and virtual devices -> readings, alerts, API.
+ * Ctrl-C stops everything. VIGIL_DEMO_EXIT_AFTER_ALERT=1 exits once the first alert is open.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { bindDevice, createCareTeamWithMembers, createGateway, createPatient, type Program } from '../hub/admin/provisioning';
+import { createPool, dropDatabase, ensureDatabase } from '../hub/storage/postgres/database';
+import { migrate } from '../hub/storage/postgres/migrate';
+import { generateScenario, type ScenarioId } from '../simulators/patients';
+import { BloodPressureCuff, Thermometer, WeightScale, startVirtualBluez, type VirtualBluezHandle } from '../simulators/virtual-bluez';
+import { ensureInfluxd } from './lib/influxd';
+import { startService, type ServiceProcess } from './lib/processes';
+
+const PG_BASE = process.env.VIGIL_DEMO_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
+const PG_URL = `${PG_BASE}/vigil_demo`;
+const HTTP_PORT = Number(process.env.VIGIL_DEMO_HTTP_PORT ?? 8080);
+const MQTT_PORT = Number(process.env.VIGIL_DEMO_MQTT_PORT ?? 18830);
+const DATA = join(process.cwd(), '.data', 'demo');
+const say = (s: string) => console.log(`[demo] ${s}`);
+/** simulated patients take their next measurement this often (seconds) */
+const MEASURE_S = Number(process.env.VIGIL_DEMO_MEASURE_S ?? 20);
+
+/**
+ * The values a simulated patient measures next, from a simulators/patients scenario (seeded):
+ * one group per measurement (systolic + diastolic + pulse share a device time), in order, cycling.
+ */
+function scenarioValues(id: ScenarioId, gatewayId: string, metrics: string[]): () => Record<string, number> {
+  const sim = generateScenario(id, { seed: 1, gatewayId, startDate: '2026-01-05' });
+  const groups = new Map<string, Record<string, number>>();
+  for (const { reading: r } of sim.readings) {
+    if (!metrics.includes(r.metric)) continue;
+    const g = groups.get(r.measuredAt) ?? {};
+    g[r.metric] = r.value;
+    groups.set(r.measuredAt, g);
+  }
+  const list = [...groups.values()];
+  let i = 0;
+  return () => list[i++ % list.length]!;
+}
+
+interface Household {
+  gatewayId: string;
+  patient: { id: string; program: Program; name: string };
+  devices: (vb: VirtualBluezHandle) => { address: string }[];
+  /** the patient's next measurement on the virtual device (sent at the device's next sync) */
+  measure?: () => void;
+}
+
+const stableBp = scenarioValues('stable-hypertensive', 'gw-demo-0001', ['blood_pressure_systolic', 'blood_pressure_diastolic', 'heart_rate']);
+const chemoTemperature = scenarioValues('febrile-neutropenia', 'gw-demo-0003', ['body_temperature']);
+let cuff1: BloodPressureCuff | undefined;
+let thermo3: Thermometer | undefined;
+
+// Device clocks run in UTC here (utcOffsetMinutes 0) and the gateways use VIGIL_GATEWAY_TZ=UTC.
+const households: Household[] = [
+  {
+    gatewayId: 'gw-demo-0001',
+    patient: { id: 'P-0001', program: 'cardiovascular_prevention', name: 'Demo patient 1 (stable hypertension)' },
+    devices: (vb) => {
+      const cuff = new BloodPressureCuff({ address: 'A4:C1:38:10:01:01', name: 'BP Cuff', recordIntervalMs: 50 });
+      cuff.addReading({ systolic: 142, diastolic: 88, pulse: 71, time: new Date(Date.now() - 3_600_000) });
+      cuff1 = cuff;
+      // the neighbour's scale is heard through the wall: not paired, never filed
+      const neighbour = new WeightScale({ address: 'A4:C1:38:10:09:09', name: 'Weight Scale', rssi: -90 });
+      neighbour.addReading({ weight: 96.4, userId: 1 });
+      vb.add(cuff, neighbour);
+      return [cuff];
+    },
+    measure: () => {
+      const v = stableBp();
+      cuff1?.addReading({ systolic: v.blood_pressure_systolic ?? 126, diastolic: v.blood_pressure_diastolic ?? 78, pulse: v.heart_rate ?? 70 });
+    },
+  },
+  {
+    gatewayId: 'gw-demo-0002',
+    patient: { id: 'P-0002', program: 'heart_failure', name: 'Demo patient 2 (hypertensive crisis)' },
+    devices: (vb) => {
+      const cuff = new BloodPressureCuff({ address: 'A4:C1:38:10:02:01', name: 'BP Cuff', recordIntervalMs: 50 });
+      // clinical-rules.md rule 5: a crisis reading asks for a re-measure after 1-2 min, which confirms it
+      cuff.addReading({ systolic: 186, diastolic: 124, pulse: 96, time: new Date(Date.now() - 180_000) });
+      cuff.addReading({ systolic: 184, diastolic: 122, pulse: 94, time: new Date(Date.now() - 90_000) });
+      vb.add(cuff);
+      return [cuff];
+    },
+  },
+  {
+    gatewayId: 'gw-demo-0003',
+    patient: { id: 'P-0003', program: 'oral_chemotherapy', name: 'Demo patient 3 (oral chemotherapy)' },
+    devices: (vb) => {
+      const thermo = new Thermometer({ address: 'A4:C1:38:10:03:01', name: 'Thermometer', recordIntervalMs: 50 });
+      thermo.addReading({ celsius: 38.4, time: new Date(Date.now() - 120_000) });
+      thermo3 = thermo;
+      vb.add(thermo);
+      return [thermo];
+    },
+    measure: () => thermo3?.addReading({ celsius: chemoTemperature().body_temperature ?? 36.6 }),
+  },
+];
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const stops: (() => Promise<unknown>)[] = [];
+  let stopping = false;
+  const stopAll = async (code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping');
+    for (const s of stops.reverse()) await s().catch(() => {});
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    const influx = await ensureInfluxd();
+    stops.push(() => influx.stop());
+    say(`InfluxDB ${influx.url}`);
+
+    // a fresh demo each run: the previous run's database is dropped and migrated again
+    await dropDatabase(PG_URL);
+    await ensureDatabase(PG_URL);
+    const pool = createPool(PG_URL, 2);
+    stops.push(() => pool.end());
+    await migrate(pool);
+    await fetch(`${influx.url}/query?q=${encodeURIComponent('DROP DATABASE vigil_demo')}`, { method: 'POST' });
+
+    const credentials = new Map<string, string>();
+    for (const h of households) {
+      await createPatient(pool, { id: h.patient.id, programId: h.patient.program, displayName: h.patient.name, birthYear: 1954 }, 'demo');
+      credentials.set(h.gatewayId, (await createGateway(pool, { id: h.gatewayId, patientId: h.patient.id }, 'demo')).password);
+    }
+    // one care team per program; each patient consented to its members (the API filters on both)
+    const tokens: Record<string, string> = {};
+    for (const program of ['cardiovascular_prevention', 'heart_failure', 'oral_chemotherapy'] as const) {
+      const team = await createCareTeamWithMembers(pool, { id: `team-${program.replace(/_/g, '-')}`, programId: program, name: `Demo ${program} team`, patientIds: households.filter((h) => h.patient.program === program).map((h) => h.patient.id) });
+      tokens[program] = team.coordinating_nurse.token;
+    }
+    const token = tokens.heart_failure!;
+
+    const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
+      readyEvent: 'hub.ready',
+      env: {
+        VIGIL_HUB_INSTANCE_ID: 'demo',
+        VIGIL_PG_URL: PG_URL,
+        VIGIL_INFLUX_URL: influx.url,
+        VIGIL_INFLUX_DATABASE: 'vigil_demo',
+        VIGIL_MQTT_HOST: '127.0.0.1',
+        VIGIL_MQTT_PORT: String(MQTT_PORT),
+        VIGIL_HTTP_PORT: String(HTTP_PORT),
+        VIGIL_LOG_LEVEL: 'info',
+      },
+      echo: (l) => console.log(`[hub] ${l}`),
+    });
+    stops.push(() => hub.stop());
+    const httpUrl = String(hub.ready.httpUrl);
+    say(`hub ready: API ${httpUrl}, MQTT ${String(hub.ready.mqttUrl)}`);
+
+    rmSync(DATA, { recursive: true, force: true });
+    for (const h of households) {
+      const vb = await startVirtualBluez({ adapter: { advertiseIntervalMs: 1000 } });
+      stops.push(() => vb.stop());
+      const devices = h.devices(vb);
+      for (const d of devices) await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
+      mkdirSync(join(DATA, h.gatewayId), { recursive: true });
+      const gw = await startService(h.gatewayId, 'gateway/cli.ts', {
+        readyEvent: 'gateway.ready',
+        env: {
+          ...vb.env,
+          VIGIL_GATEWAY_ID: h.gatewayId,
+          VIGIL_GATEWAY_DATA_DIR: join(DATA, h.gatewayId),
+          VIGIL_GATEWAY_TZ: 'UTC',
+          VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
+          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId)!,
+          VIGIL_GATEWAY_DEVICES: devices.map((d) => d.address).join(','),
+          VIGIL_LOG_LEVEL: 'info',
+        },
+        echo: (l) => console.log(`[${h.gatewayId}] ${l}`),
+      });
+      stops.push(() => gw.stop());
+    }
+
+    say('');
+    say(`professional token (coordinating nurse, heart-failure team): ${token}`);
+    say(`other coordinating nurses: cardiovascular ${tokens.cardiovascular_prevention}, oral chemotherapy ${tokens.oral_chemotherapy}`);
+    say(`alert worklist:  curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/alerts`);
+    say(`readings:        curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/patients/P-0002/readings`);
+    say(`health, metrics: curl -s ${httpUrl}/health ; curl -s ${httpUrl}/metrics`);
+    say(`time series:     influx -port 18086 -database vigil_demo -execute 'SELECT * FROM blood_pressure_systolic'`);
+    say('');
+
+    let alerted = false;
+    const poll = setInterval(async () => {
+      const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      if (!res?.ok) return;
+      const { episodes } = (await res.json()) as { episodes: { patientId: string; ruleId: string; severity: string; status: string }[] };
+      if (episodes.length && !alerted) {
+        alerted = true;
+        say(`first alert after ${((Date.now() - started) / 1000).toFixed(1)} s from demo start:`);
+        for (const e of episodes) say(`  ${e.severity.toUpperCase()} ${e.ruleId} patient ${e.patientId} (${e.status})`);
+        if (process.env.VIGIL_DEMO_EXIT_AFTER_ALERT === '1') {
+          clearInterval(poll);
+          await stopAll(0);
+        }
+      }
+    }, 1000);
+    stops.push(async () => clearInterval(poll));
+    // the simulated patients keep measuring on their virtual devices (virtual BlueZ -> gateways)
+    const measuring = setInterval(() => households.forEach((h) => h.measure?.()), MEASURE_S * 1000);
+    stops.push(async () => clearInterval(measuring));
+    say(`simulated patients measure every ${MEASURE_S} s (scenarios stable-hypertensive, febrile-neutropenia)`);
+    say('running; Ctrl-C to stop');
+  } catch (e) {
+    console.error(`[demo] DEMO_FAILED: ${(e as Error).message}`);
+    await stopAll(1);
+  }
+}
+
+
+void main();
