@@ -1,0 +1,229 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { buildArtifacts, GRAFANA_DASHBOARDS_PATH, PROVISIONING_ENV } from '../../dashboards/artifacts';
+import { loadHubConfig } from '../../hub/config/load';
+
+/**
+ * docker-compose.yml checked against the code: images, published ports, environment variables
+ * known to the config schemas (every exported *_ENV map of the hub, gateway and simulators),
+ * mounted paths, the image's entry points and the provisioning files' variables.
+ */
+const root = join(import.meta.dirname, '../..');
+const read = (rel: string) => readFileSync(join(root, rel), 'utf8');
+
+interface Service {
+  image?: string;
+  build?: string | { context: string; dockerfile?: string };
+  command?: string[];
+  profiles?: string[];
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: (string | { target: number; published?: string | number })[];
+  volumes?: (string | { type: string; source: string; target: string })[];
+  depends_on?: Record<string, { condition: string }> | string[];
+  healthcheck?: { test: string[] | string };
+}
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+const compose = YAML.parse(read('docker-compose.yml')) as Compose;
+const example = Object.fromEntries(
+  read('.env.example')
+    .split('\n')
+    .filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+) as Record<string, string>;
+
+/** Compose interpolation (${VAR}, ${VAR:-default}, ${VAR:?error}) with .env.example as the .env file. */
+function interpolate(value: string, env: Record<string, string> = example): string {
+  return value.replace(/\$\{(\w+)(?:(:-|:\?)([^}]*))?\}/g, (_w, name: string, op?: string, arg?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (op === ':-') return arg ?? '';
+    throw new Error(`COMPOSE_VARIABLE_MISSING: ${name} (${arg ?? 'no default'})`);
+  });
+}
+
+function environment(s: Service): Record<string, string> {
+  const raw = s.environment ?? {};
+  const entries = Array.isArray(raw) ? raw.map((e) => e.split('=', 2) as [string, string]) : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
+}
+
+function sourceFiles(): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.ts') && !p.endsWith('.test.ts')) files.push(p);
+    }
+  };
+  for (const d of ['hub', 'gateway', 'simulators', 'bench']) walk(join(root, d));
+  return files;
+}
+
+/**
+ * The variables some config loader reads, found in the code (so new loaders are covered when
+ * they land): every exported `X_ENV` map, and every CLI that reads `PREFIX_<OPTION>` for each
+ * key of its zod options schema (simulators/fleet/cli.ts: VIGIL_FLEET_<OPTION>).
+ */
+async function knownEnvMaps(): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const file of sourceFiles()) {
+    const text = readFileSync(file, 'utf8');
+    const names = [...text.matchAll(/export const (\w+_ENV)\b/g)].map((m) => m[1]!);
+    if (names.length) {
+      const mod = (await import(file)) as Record<string, unknown>;
+      for (const n of names) {
+        const map = mod[n];
+        if (map && typeof map === 'object') out[`${relative(root, file)}:${n}`] = Object.keys(map);
+      }
+    }
+    const prefix = /`(VIGIL_[A-Z_]+_)\$\{key\.toUpperCase\(\)/.exec(text)?.[1];
+    const schema = /optionsSchema = z\s*\.object\(\{([\s\S]*?)\n\s*\}\)/.exec(text)?.[1];
+    if (prefix && schema) {
+      const keys = [...schema.matchAll(/^\s+'?([a-z][a-z0-9-]*)'?:\s/gm)].map((m) => m[1]!);
+      out[`${relative(root, file)}:${prefix}*`] = keys.map((k) => prefix + k.toUpperCase().replace(/-/g, '_'));
+    }
+  }
+  return out;
+}
+
+let envMaps: Record<string, string[]>;
+beforeAll(async () => {
+  envMaps = await knownEnvMaps();
+});
+
+const services = Object.entries(compose.services);
+const builtFromRepo = (s: Service) => s.build !== undefined || s.image === 'vigil:local';
+
+describe('docker-compose.yml against the code', () => {
+  it('has the stack the issue asks for', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['fleet', 'grafana', 'hub', 'influxdb', 'postgres']);
+  });
+
+  it('pins every third-party image, with InfluxDB on 1.x for InfluxQL', () => {
+    for (const [name, s] of services) {
+      if (builtFromRepo(s)) continue;
+      expect(s.image, name).toMatch(/^[\w./-]+:[\w.-]+$/);
+      expect(s.image, name).not.toMatch(/:latest$/);
+    }
+    expect(compose.services.influxdb!.image).toMatch(/^influxdb:1\.\d+/);
+    expect(Number(/^postgres:(\d+)/.exec(compose.services.postgres!.image ?? '')?.[1])).toBeGreaterThanOrEqual(14);
+    // grafana-postgresql-datasource is the plugin id from Grafana 10.4 on
+    expect(Number(/^grafana\/grafana(?:-oss)?:(\d+)/.exec(compose.services.grafana!.image ?? '')?.[1])).toBeGreaterThanOrEqual(11);
+  });
+
+  it('builds the hub and the fleet from the repository Dockerfile, whose sources and entry points exist', () => {
+    expect(compose.services.hub!.build).toBe('.');
+    expect(compose.services.fleet!.image).toBe(compose.services.hub!.image);
+    const dockerfile = read('Dockerfile');
+    for (const m of dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm)) {
+      for (const src of m[1]!.split(/\s+/)) expect(existsSync(join(root, src)), `Dockerfile COPY ${src}`).toBe(true);
+    }
+    expect(dockerfile).toMatch(/npm install --omit=dev/);
+    // tsx runs on esbuild, whose binary is an optional platform package
+    expect(dockerfile).not.toMatch(/--omit=optional|--no-optional/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["\/app\/node_modules\/\.bin\/tsx"\]/);
+    expect(existsSync(join(root, 'node_modules/.bin/tsx'))).toBe(true);
+    expect(existsSync(join(root, compose.services.hub!.command![0]!))).toBe(true);
+    expect(read('.dockerignore')).toMatch(/^\.env$/m);
+  });
+
+  it.skipIf(!existsSync(join(root, compose.services.fleet!.command?.[0] ?? 'missing')))('runs the fleet simulator entry point that exists', () => {
+    expect(existsSync(join(root, compose.services.fleet!.command![0]!))).toBe(true);
+  });
+
+  it('sets only VIGIL_* variables that a config schema knows', () => {
+    const known = new Set(Object.values(envMaps).flat());
+    expect(Object.keys(envMaps)).toContain('hub/config/load.ts:HUB_ENV');
+    const fleetCli = existsSync(join(root, compose.services.fleet!.command![0]!));
+    const unknown: string[] = [];
+    for (const [name, s] of services) {
+      if (name === 'fleet' && !fleetCli) continue; // checked once simulators/fleet/ is in the tree
+      for (const k of Object.keys(environment(s))) if (k.startsWith('VIGIL_') && !known.has(k)) unknown.push(`${name}: ${k}`);
+    }
+    expect(unknown, `known maps: ${Object.keys(envMaps).join(', ')}`).toEqual([]);
+  });
+
+  it('gives the hub an environment its config schema accepts, and publishes the ports it listens on', () => {
+    const env = environment(compose.services.hub!);
+    const config = loadHubConfig({ env });
+    expect(config.mqtt.mode).toBe('embedded');
+    expect(config.http.host).toBe('0.0.0.0');
+    expect(new URL(config.postgres.url).hostname).toBe('postgres');
+    expect(new URL(config.influx.url).hostname).toBe('influxdb');
+    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(String(p)).split(':').at(-1)));
+    expect(targets.sort()).toEqual([config.mqtt.port, config.http.port].sort());
+    expect(compose.services.hub!.healthcheck?.test.toString()).toContain(`:${config.http.port}/health`);
+  });
+
+  it('publishes Grafana on its port and keeps the databases off the host', () => {
+    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual(['3000']);
+    expect(compose.services.influxdb!.ports).toBeUndefined();
+    expect(compose.services.postgres!.ports).toBeUndefined();
+  });
+
+  it('mounts paths that exist, the provisioning where Grafana reads it and the boards where the provider points', () => {
+    const mounts: [string, string, string][] = [];
+    for (const [name, s] of services) {
+      for (const v of s.volumes ?? []) {
+        const [source, target] = typeof v === 'string' ? (v.split(':') as [string, string]) : [v.source, v.target];
+        mounts.push([name, source, target]);
+      }
+    }
+    for (const [name, source] of mounts) {
+      if (source.startsWith('.')) expect(existsSync(join(root, source)), `${name}: ${source}`).toBe(true);
+      else expect(compose.volumes, `${name}: named volume ${source} declared`).toHaveProperty(source);
+    }
+    const grafana = Object.fromEntries(mounts.filter(([n]) => n === 'grafana').map(([, s, t]) => [t, s]));
+    expect(grafana['/etc/grafana/provisioning']).toBe('./dashboards/grafana/provisioning');
+    expect(grafana[GRAFANA_DASHBOARDS_PATH]).toBe('./dashboards/grafana/dashboards');
+    const home = environment(compose.services.grafana!).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!;
+    expect(existsSync(join(root, 'dashboards/grafana/dashboards', relative(GRAFANA_DASHBOARDS_PATH, home)))).toBe(true);
+  });
+
+  it('gives Grafana every variable its provisioning files read', () => {
+    const env = environment(compose.services.grafana!);
+    const used = new Set<string>();
+    for (const [rel, content] of buildArtifacts()) if (rel.endsWith('.yaml')) for (const m of content.matchAll(/\$\{(\w+)\}/g)) used.add(m[1]!);
+    expect([...used].sort()).toEqual([...PROVISIONING_ENV].sort());
+    for (const v of used) expect(env, `grafana environment ${v}`).toHaveProperty(v);
+    expect(env.VIGIL_INFLUX_DATABASE).toBe(environment(compose.services.hub!).VIGIL_INFLUX_DATABASE);
+  });
+
+  it('takes every secret from the env file, with an example committed and the real one ignored', () => {
+    const required = new Set([...read('docker-compose.yml').matchAll(/\$\{(\w+):\?/g)].map((m) => m[1]!));
+    expect([...required].sort()).toEqual(['GRAFANA_ADMIN_PASSWORD', 'GRAFANA_PG_READER_PASSWORD', 'POSTGRES_PASSWORD', 'VIGIL_MQTT_PASSWORD']);
+    for (const v of required) expect(example[v], `.env.example ${v}`).toMatch(/^change-me/);
+    expect(() => interpolate('${POSTGRES_PASSWORD:?set it}', {})).toThrow(/COMPOSE_VARIABLE_MISSING/);
+    expect(read('.gitignore')).toMatch(/^\.env$/m);
+    expect(read('docker-compose.yml')).not.toMatch(/change-me/);
+  });
+
+  it('health-checks every service and starts each after the ones it needs are healthy', () => {
+    for (const [name, s] of services) {
+      if (name !== 'fleet') expect(s.healthcheck, name).toBeDefined();
+      const deps = s.depends_on ?? {};
+      for (const [dep, cond] of Object.entries(deps)) {
+        expect(compose.services, `${name} depends on ${dep}`).toHaveProperty(dep);
+        expect((cond as { condition: string }).condition).toBe('service_healthy');
+      }
+    }
+    expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toContain('hub'); // migration 030 creates the views
+    expect(compose.services.fleet!.profiles).toEqual(['demo']);
+  });
+
+  it('creates the Grafana login in the role migration 030 grants the views to', () => {
+    const init = read('docker/postgres/10-grafana-reader.sh');
+    const migration = read('hub/storage/postgres/migrations/030_grafana_views.sql');
+    expect(init).toMatch(/CREATE ROLE grafana_reader LOGIN .* IN ROLE vigil_grafana/);
+    expect(migration).toMatch(/GRANT SELECT ON ALL TABLES IN SCHEMA grafana TO vigil_grafana;/);
+    expect(statSync(join(root, 'docker/postgres/10-grafana-reader.sh')).mode & 0o111).not.toBe(0);
+  });
+});

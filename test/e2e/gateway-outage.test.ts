@@ -1,0 +1,148 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InfluxDB } from 'influx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReadingBuffer } from '../../gateway/buffer/reading-buffer';
+import { createGateway, createPatient } from '../../hub/admin/provisioning';
+import { loadHubConfig } from '../../hub/config/load';
+import { startHub, type RunningHub } from '../../hub/main';
+import { startService, type ServiceProcess } from '../../scripts/lib/processes';
+import { BloodPressureCuff, GlucoseMeter, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
+import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
+
+/**
+ * Issue 4 "Done when", outage test: the hub goes away while the patient keeps measuring (a glucose
+ * meter with RACP records and a cuff); the gateway process queues the readings in its buffer; when
+ * the hub comes back on the same address they all arrive, in order per device, none twice.
+ */
+const GW = 'gw-e2e-outage-01';
+const PATIENT = 'P-E2E-OUTAGE';
+const METER = 'A4:C1:38:0A:00:01';
+const CUFF = 'A4:C1:38:0A:00:02';
+const T0 = Date.UTC(2026, 2, 1, 6, 0, 0);
+const minute = (i: number) => new Date(T0 + i * 60_000);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+const until = async <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> => {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await Promise.resolve(fn()).catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+};
+
+describe('outage: the hub is away, readings queue on the box, then all arrive once and in order', () => {
+  let pg: TestPostgres;
+  let influxDb: Awaited<ReturnType<typeof createTestInflux>>;
+  let hub: RunningHub | undefined;
+  let vb: VirtualBluezHandle;
+  let meter: GlucoseMeter;
+  let cuff: BloodPressureCuff;
+  let gateway: ServiceProcess | undefined;
+  let dir: string;
+  let mqttPort: number;
+
+  const startTheHub = async () =>
+    startHub(
+      loadHubConfig({
+        env: {},
+        overrides: { postgres: { url: pg.url }, influx: { url: influxDb.url, database: influxDb.database }, mqtt: { host: '127.0.0.1', port: mqttPort }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+      }),
+    );
+  const ledger = async (metric: string) =>
+    (
+      await pg.pool.query<{ measured_at: Date; received_at: Date; reading_id: string }>(
+        `SELECT measured_at, received_at, reading_id FROM reading_ledger WHERE gateway_id = $1 AND metric = $2 AND stored_at IS NOT NULL ORDER BY measured_at`,
+        [GW, metric],
+      )
+    ).rows;
+  const bufferDepth = () => {
+    const b = new ReadingBuffer(join(dir, 'data', 'buffer.sqlite'));
+    const s = b.stats();
+    b.close();
+    return s.depth;
+  };
+
+  beforeAll(async () => {
+    [pg, influxDb] = await Promise.all([createTestPostgres('vigil_outage'), createTestInflux('vigil_outage')]);
+    mqttPort = await freePort();
+    hub = await startTheHub();
+    await createPatient(pg.pool, { id: PATIENT, programId: 'heart_failure', displayName: 'Outage patient' });
+    const password = (await createGateway(pg.pool, { id: GW, patientId: PATIENT })).password;
+    meter = new GlucoseMeter({ address: METER, name: 'Glucose', recordIntervalMs: 1 });
+    for (let i = 1; i <= 50; i++) meter.addReading({ mmolPerL: 5 + i / 100, time: minute(i) });
+    cuff = new BloodPressureCuff({ address: CUFF, name: 'BP Cuff', recordIntervalMs: 5 });
+    cuff.addReading({ systolic: 120, diastolic: 80, time: minute(0) });
+    vb = await startVirtualBluez({ peripherals: [meter, cuff], adapter: { advertiseIntervalMs: 150 } });
+    dir = mkdtempSync(join(tmpdir(), 'vigil-outage-'));
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      JSON.stringify({
+        gatewayId: GW,
+        dataDir: join(dir, 'data'),
+        timeZone: 'UTC',
+        logLevel: 'error',
+        mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, password, batchSize: 50, receiptTimeoutMs: 3_000 },
+        ble: { connectTimeoutMs: 5_000, idleDisconnectMs: 400, backoffInitialMs: 100, backoffMaxMs: 500, cooldownMs: 300 },
+        devices: { allow: [METER, CUFF] },
+      }),
+    );
+    gateway = await startService('gateway', 'gateway/cli.ts', { args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: vb.env });
+  }, 120_000);
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await vb?.stop();
+    await hub?.stop();
+    await Promise.all([pg?.drop(), influxDb?.drop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('queues while the hub is stopped and delivers everything once, in order per device, when it returns', async () => {
+    await until('the first 50 records', async () => ((await ledger('glucose')).length === 50 ? true : undefined));
+    await hub!.stop();
+    hub = undefined;
+
+    // the patient keeps measuring during the outage
+    for (let i = 51; i <= 350; i++) meter.addReading({ mmolPerL: 5 + i / 100, time: minute(i) });
+    for (let k = 1; k <= 6; k++) cuff.addReading({ systolic: 120 + k, diastolic: 80 + k, time: minute(k * 50) });
+    // everything is pulled from the devices and committed on the box while the hub is away
+    await until('the queue on the box', () => (bufferDepth() >= 300 + 6 * 3 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await ledger('glucose')).length).toBe(50);
+
+    hub = await startTheHub();
+    const glucose = await until('all 350 records', async () => {
+      const rows = await ledger('glucose');
+      return rows.length >= 350 ? rows : undefined;
+    });
+    await until('the cuff readings', async () => ((await ledger('blood_pressure_systolic')).length >= 7 ? true : undefined));
+    await until('the buffer empty', () => (bufferDepth() === 0 ? true : undefined), 20_000);
+
+    // all, once
+    expect(glucose.map((r) => new Date(r.measured_at).getTime())).toEqual(Array.from({ length: 350 }, (_, i) => minute(i + 1).getTime()));
+    expect(new Set(glucose.map((r) => r.reading_id)).size).toBe(350);
+    const systolic = await ledger('blood_pressure_systolic');
+    expect(systolic).toHaveLength(7);
+    // in order per device: a later measurement was never filed before an earlier one
+    for (const rows of [glucose, systolic]) {
+      for (let k = 1; k < rows.length; k++) expect(new Date(rows[k]!.received_at).getTime()).toBeGreaterThanOrEqual(new Date(rows[k - 1]!.received_at).getTime());
+    }
+    const u = new URL(influxDb.url);
+    const influx = new InfluxDB({ host: u.hostname, port: Number(u.port), database: influxDb.database });
+    const [g] = await influx.query<{ count: number }>(`SELECT count("value") FROM "glucose" WHERE "patient" = '${PATIENT}'`);
+    const [s] = await influx.query<{ count: number }>(`SELECT count("value") FROM "blood_pressure_systolic" WHERE "patient" = '${PATIENT}'`);
+    expect([g?.count, s?.count]).toEqual([350, 7]);
+  }, 150_000);
+});

@@ -1,0 +1,3 @@
+import { fuzzSuite } from './fuzz-harness';
+
+fuzzSuite(1, 2);
