@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withClient } from '../storage/postgres/database';
 
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
@@ -20,16 +21,15 @@ export async function lockPatient(client: pg.PoolClient, patientId: string): Pro
 }
 
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  return withClient(pool, async (client) => {
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  });
 }

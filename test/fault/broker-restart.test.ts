@@ -8,7 +8,7 @@ import type { ServiceProcess } from '../../scripts/lib/processes';
 import { buildHouseholds, runFleet } from '../../simulators/fleet/fleet';
 import { enrollHouseholds } from '../../simulators/fleet/enroll';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { crisisFleetOptions, expectStoredOnceWithOneEpisodeEach, faultAtRandomMoment, freePort, startHubProcess, waitFor } from './support';
+import { crisisFleetOptions, expectAlive, expectStoredOnceWithOneEpisodeEach, faultAtRandomMoment, freePort, startHubProcess, waitFor } from './support';
 
 /**
  * Fault: the external broker (our own Mosquitto on a free port, never the machine's) is
@@ -63,6 +63,7 @@ describe('fault: external broker killed and restarted during ingest', () => {
     await fault.fired();
     expect(fault.fired(), 'the broker was killed mid-run').toBeDefined();
     expect(summary.reconnects).toBeGreaterThan(0);
+    expectAlive(hub);
     await expectStoredOnceWithOneEpisodeEach(pg.pool, influx, households, summary);
   }, 110_000);
 });

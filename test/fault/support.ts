@@ -33,6 +33,12 @@ export function startHubProcess(env: { pgUrl: string; influxUrl: string; influxD
   });
 }
 
+/** The service is still running; otherwise the failure shows how it ended (its last lines). */
+export function expectAlive(p: ServiceProcess): void {
+  const ended = p.child.exitCode !== null || p.child.signalCode !== null;
+  expect(ended, `${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.lines.slice(-40).join('\n')}`).toBe(false);
+}
+
 /** SIGKILL: no shutdown hook runs, exactly like a power cut of that process. */
 export async function sigkill(p: ServiceProcess): Promise<void> {
   await p.stop('SIGKILL');

@@ -33,6 +33,36 @@ export async function dropDatabase(url: string): Promise<void> {
   });
 }
 
+/**
+ * Runs `fn` on a client checked out of the pool. A checked-out client has no pool listener: a
+ * server closing it between two queries (PostgreSQL restart, 57P01) would emit an unhandled
+ * 'error' and crash the process. The listener here keeps the error, and a broken client is
+ * destroyed on release instead of going back to the pool.
+ */
+export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (e: Error) => {
+    broken = e;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (e) {
+    broken ??= isConnectionError(e) ? (e as Error) : undefined;
+    throw e;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/** Errors after which a connection cannot be reused (SQLSTATE classes 08 and 57P). */
+function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && (/^(08|57P)/.test(code) || /^E[A-Z]+$/.test(code));
+}
+
 export function createPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max });
   // an idle client losing its server (PostgreSQL restart) must not crash the process

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { withClient } from './database';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 const LOCK_KEY = 7_341_902; // pg_advisory_lock key: one hub instance migrates at a time
@@ -20,29 +21,29 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** Applies pending versioned migrations, each in its own transaction, under an advisory lock. */
 export async function migrate(pool: pg.Pool): Promise<number[]> {
-  const client = await pool.connect();
-  const applied: number[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    for (const m of listMigrations()) {
-      if (done.has(m.version)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-        await client.query('COMMIT');
-        applied.push(m.version);
-      } catch (e) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${m.version}_${m.name} failed: ${(e as Error).message}`);
+  return withClient(pool, async (client) => {
+    const applied: number[] = [];
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      for (const m of listMigrations()) {
+        if (done.has(m.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(m.sql);
+          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+          await client.query('COMMIT');
+          applied.push(m.version);
+        } catch (e) {
+          await client.query('ROLLBACK');
+          throw new Error(`migration ${m.version}_${m.name} failed: ${(e as Error).message}`);
+        }
       }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }
