@@ -13,6 +13,8 @@ import { createGateway, createPatient } from '../../hub/admin/provisioning';
 
 /** receipts and PUBACKs already on their way when InfluxDB stopped are not counted as 'while down' */
 const IN_FLIGHT_GRACE_MS = 1500;
+/** Date.now() has millisecond resolution, PostgreSQL's now() microseconds */
+const CLOCK_RESOLUTION_MS = 1;
 
 export const runTag = (): string => `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 
@@ -67,8 +69,8 @@ export class SimGateway {
   readonly outcomes = new Map<string, string>();
   readonly receipts: Receipt[] = [];
   resends = 0;
-  /** when the broker's PUBACKs of our reading batches arrived (performance.now()) */
-  readonly pubacks: number[] = [];
+  /** the broker's PUBACKs of our reading batches: when (monotonic and wall clock) and for which readings */
+  readonly pubacks: { at: number; wallMs: number; readingIds: string[] }[] = [];
   private waiters = new Map<string, () => void>();
 
   constructor(
@@ -129,7 +131,7 @@ export class SimGateway {
       });
       // not awaited: the embedded broker PUBACKs only once the batch is stored
       void client.publishAsync(topicFor(this.spec.gatewayId, 'readings'), JSON.stringify(batch), { qos: 1 }).then(
-        () => this.pubacks.push(performance.now()),
+        () => this.pubacks.push({ at: performance.now(), wallMs: Date.now(), readingIds: (batch.readings as ReadingInput[]).map((r) => r.id) }),
         () => {},
       );
       if (await got) {
@@ -191,8 +193,11 @@ export interface OutageReport {
   total: number;
   storedBefore: number;
   storedWhileDown: number;
-  /** gateway publishes PUBACKed by the embedded broker while InfluxDB was down */
+  /** gateway publishes PUBACKed by the embedded broker while InfluxDB was down (re-sends of
+   *  readings stored before the outage are rightly PUBACKed as duplicates) */
   pubacksWhileDown: number;
+  /** PUBACKs that arrived before every reading they acknowledge was stored: must be 0 */
+  pubacksBeforeStored: number;
   maxHeld: number;
   retries: number;
   unreceipted: number;
@@ -280,6 +285,13 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
     await Promise.all(sims.map((s) => s.close()));
 
     const ledger = await pg.pool.query<{ n: string; stored: string }>('SELECT count(*) AS n, count(stored_at) AS stored FROM reading_ledger');
+    const storedAt = new Map(
+      (await pg.pool.query<{ reading_id: string; stored_at: Date | null }>('SELECT reading_id, stored_at FROM reading_ledger')).rows.map((r) => [r.reading_id, r.stored_at?.getTime() ?? Infinity]),
+    );
+    // "PUBACK means stored": the ledger's stored_at (same machine clock) precedes each PUBACK
+    const pubacksBeforeStored = sims
+      .flatMap((s) => s.pubacks)
+      .filter((p) => p.readingIds.some((id) => (storedAt.get(id) ?? Infinity) > p.wallMs + CLOCK_RESOLUTION_MS)).length;
     const outcomes = sims.flatMap((s) => [...s.outcomes.values()]);
     const firstStored = receiptLog.find((r) => r.at > restartedAt && r.stored > 0)?.at ?? NaN;
     return {
@@ -288,7 +300,8 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
       // a grace for receipts of writes that succeeded just before influxd exited and were still on
       // their way (on a loaded 2-core CI machine event-loop lag reaches a second)
       storedWhileDown: receiptLog.filter((r) => r.at > down + IN_FLIGHT_GRACE_MS && r.at < restartedAt).reduce((a, r) => a + r.stored, 0),
-      pubacksWhileDown: sims.flatMap((s) => s.pubacks).filter((t) => t > down + IN_FLIGHT_GRACE_MS && t < restartedAt).length,
+      pubacksWhileDown: sims.flatMap((s) => s.pubacks).filter((p) => p.at > down + IN_FLIGHT_GRACE_MS && p.at < restartedAt).length,
+      pubacksBeforeStored,
       maxHeld,
       retries: (await hub.metrics.influxRetries.get()).values[0]?.value ?? 0,
       unreceipted: sims.reduce((a, s) => a + (o.perGateway - s.outcomes.size), 0),

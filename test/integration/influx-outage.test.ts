@@ -25,8 +25,9 @@ describe('InfluxDB outage during ingest', () => {
     expect(r.maxHeld).toBeGreaterThan(0);
     // nothing newly stored was receipted while InfluxDB was down
     expect(r.storedWhileDown).toBe(0);
-    // the embedded broker did not even PUBACK the gateways' publishes before they were stored
-    expect(r.pubacksWhileDown).toBe(0);
+    // the embedded broker PUBACKs a publish only once every reading in it is stored: while
+    // InfluxDB was down only re-sends of readings stored before the outage (duplicates) could be
+    expect(r.pubacksBeforeStored).toBe(0);
     // afterwards: every reading receipted, stored exactly once
     expect(r.unreceipted).toBe(0);
     expect(r.badOutcomes).toBe(0);
