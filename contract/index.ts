@@ -3,3 +3,4 @@ export * from './messages';
 export * from './metrics';
 export * from './reading';
 export * from './topics';
+export * from './remote-config';

@@ -2,6 +2,7 @@ import pino, { type Logger } from 'pino';
 import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
+import { GatewayRemoteConfig } from './gateways/remote-config';
 import { EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
 import type { HubConfig } from './config/schema';
 import { IngestService } from './ingest/ingest-service';
@@ -135,7 +136,21 @@ export async function startHub(
     await mqttIngest.start();
     stops.push(() => mqttIngest.stop());
 
-    const api = await buildApi({ pool, timeseries, metrics, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, clock, episodes, rules });
+    const api = await buildApi({
+      pool,
+      timeseries,
+      metrics,
+      logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
+      clock,
+      episodes,
+      rules,
+      publishGatewayConfig: mqttIngest.publishConfig,
+    });
+    if (inProcess) {
+      // the embedded broker keeps retained messages in memory only: publish the boxes' configs again
+      const republished = await new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock).republishAll();
+      if (republished) log.info({ gateways: republished }, 'gateway configs published again');
+    }
     await api.listen({ host: config.http.host, port: config.http.port });
     stops.push(() => api.close());
     const addr = api.server.address();

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { heartbeatSchema, METRICS, readingBatchSchema, readingSchema, receiptSchema, statusSchema, TOPIC_ROOT } from '../contract';
+import { heartbeatSchema, METRICS, readingBatchSchema, readingSchema, receiptSchema, remoteGatewayConfigSchema, statusSchema, TOPIC_ROOT } from '../contract';
 import { GATEWAY_ENV } from '../gateway/config/load';
 import { gatewayConfigSchema } from '../gateway/config/schema';
 import { HUB_ENV } from '../hub/config/load';
@@ -31,7 +31,7 @@ own \`receipts\` and \`config\`.
 | \`${TOPIC_ROOT}/<gw>/receipts\` | hub → gateway | 1 | no | receipt, sent only after the readings are stored |
 | \`${TOPIC_ROOT}/<gw>/status\` | gateway → hub | 1 | yes | birth (\`online\`) and last will (\`offline\`) |
 | \`${TOPIC_ROOT}/<gw>/heartbeat\` | gateway → hub | 0 | no | buffer depth, devices, battery |
-| \`${TOPIC_ROOT}/<gw>/config\` | hub → gateway | 1 | yes | reserved for pairing and settings |
+| \`${TOPIC_ROOT}/<gw>/config\` | hub → gateway | 1 | yes | settings the hub holds for the box (pairing window) |
 
 Hub instances subscribe to \`${TOPIC_ROOT}/+/readings\`, or with an external MQTT 5 broker to the
 shared subscription \`$share/<group>/${TOPIC_ROOT}/+/readings\` so that instances split the load.
@@ -83,6 +83,16 @@ ${json(statusSchema)}
 ## Heartbeat (\`heartbeat\`)
 
 ${json(heartbeatSchema)}
+
+## Gateway config (\`config\`, retained)
+
+A partial gateway configuration: the box merges it over its local file and validates the result
+with its own schema (\`gateway/config/remote-config.ts\`); identity and hub link cannot be changed
+remotely. The hub keeps it in PostgreSQL (\`gateway_remote_config\`) and publishes it again when it
+starts, so an embedded broker's restart loses nothing. A nurse opens the pairing window through
+\`POST /api/patients/{id}/gateways/{gatewayId}/pairing-window\` (docs/api.md).
+
+${json(remoteGatewayConfigSchema)}
 `;
 }
 

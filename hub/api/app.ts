@@ -12,6 +12,7 @@ import { hashSecret } from '../security/secrets';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import type { Professional, Role } from './authz';
 import type { ApiContext } from './context';
+import { GatewayRemoteConfig } from '../gateways/remote-config';
 import { ApiError } from './errors';
 import { registerAdminRoutes } from './routes/admin';
 import { registerAlertRoutes } from './routes/alerts';
@@ -26,7 +27,13 @@ export interface ApiDeps {
   clock?: Clock;
   episodes?: EpisodeStore;
   rules?: RuleEngine;
+  /** publishes a gateway's retained config (hub/main.ts: through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
+  publishGatewayConfig?: (gatewayId: string, payload: string) => Promise<void>;
 }
+
+const noBroker = async (): Promise<void> => {
+  throw Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' });
+};
 
 /**
  * The hub HTTP API (docs/api.md): fastify with zod schemas at every boundary, OpenAPI at /docs,
@@ -45,7 +52,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   const clock = d.clock ?? systemClock;
   const episodes = d.episodes ?? new EpisodeStore(d.pool);
   const rules = d.rules ?? new RuleEngine(episodes, d.metrics, app.log as never, { pool: d.pool, clock });
-  const ctx: ApiContext = { pool: d.pool, timeseries: d.timeseries, metrics: d.metrics, clock, episodes, settings: rules.settings, rules };
+  const gatewayConfig = new GatewayRemoteConfig(d.pool, d.publishGatewayConfig ?? noBroker, clock);
+  const ctx: ApiContext = { pool: d.pool, timeseries: d.timeseries, metrics: d.metrics, clock, episodes, settings: rules.settings, rules, gatewayConfig };
 
   app.setErrorHandler((err, req, reply) => {
     let code: string;

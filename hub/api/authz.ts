@@ -37,6 +37,8 @@ export const MATRIX = {
   'enrollment.write': ['coordinating_nurse', 'admin'],
   /** a patient's gateways and devices */
   'devices.read': ['coordinating_nurse', 'home_nurse', 'admin'],
+  /** open a box's pairing window for the patient's new device (during a home visit or a call) */
+  'devices.pair': ['coordinating_nurse', 'home_nurse', 'admin'],
   /** unmapped readings: list and assign */
   quarantine: ['coordinating_nurse', 'admin'],
   /** care teams, members, webhooks */

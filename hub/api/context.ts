@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { EpisodeStore } from '../alerts/episode-store';
 import type { FullEpisodeRow } from '../fhir/load';
+import type { GatewayRemoteConfig } from '../gateways/remote-config';
 import type { HubMetrics } from '../observability/metrics';
 import type { Clock } from '../rules/clock';
 import type { RuleEngine } from '../rules/engine';
@@ -22,6 +23,7 @@ export interface ApiContext {
   episodes: EpisodeStore;
   settings: RuleSettings;
   rules: RuleEngine;
+  gatewayConfig: GatewayRemoteConfig;
 }
 
 declare module 'fastify' {

@@ -9,6 +9,8 @@ export const API_ERRORS = {
   CONFLICT: 409,
   INVALID_REQUEST: 400,
   STORE_UNAVAILABLE: 503,
+  /** the hub could not reach its MQTT broker to tell the gateway (the change is kept and published at the next hub start) */
+  MQTT_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -26,7 +26,8 @@ export interface InProcessBroker {
   onReadings(filer: (topic: string, payload: Buffer) => Promise<boolean>): void;
   /** `done` lets aedes read the publisher's next packets */
   subscribe(filter: string, handler: (topic: string, payload: Buffer, done: () => void) => void): Promise<void>;
-  publish(topic: string, payload: string): void;
+  /** QoS 1; `retain` for the retained config topic */
+  publish(topic: string, payload: string, opts?: { retain?: boolean }): void;
 }
 
 const NOT_AUTHORIZED = 5; // MQTT 3.1.1 CONNACK return code 5, "not authorized" (MQTT-3.2.2.3)
@@ -166,10 +167,11 @@ export class EmbeddedBroker {
       },
       subscribe: (filter, handler) =>
         new Promise<void>((resolve) => aedes.subscribe(filter, (packet, done) => handler(packet.topic, packet.payload as Buffer, done), () => resolve())),
-      publish: (topic, payload) =>
+      publish: (topic, payload, opts) =>
         // fire and forget: awaiting inside a deliver handler could wait for a free emitter slot
-        aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => {
-          if (err) this.log.warn({ topic, code: 'RECEIPT_NOT_SENT', err: err.message }, 'receipt not sent; the gateway will re-send');
+        aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: opts?.retain ?? false, dup: false }, (err) => {
+          if (err && opts?.retain) this.log.warn({ topic, code: 'CONFIG_NOT_SENT', err: err.message }, 'gateway config not published; published again at the next hub start');
+          else if (err) this.log.warn({ topic, code: 'RECEIPT_NOT_SENT', err: err.message }, 'receipt not sent; the gateway will re-send');
         }),
     };
   }

@@ -181,6 +181,15 @@ export class MqttIngest {
     });
   };
 
+  /** Retained config for one gateway (contract/remote-config.ts); resolves once the broker has it. */
+  publishConfig = async (gatewayId: string, payload: string): Promise<void> => {
+    const topic = topicFor(gatewayId, 'config');
+    if (this.opts.inProcess) return this.opts.inProcess.publish(topic, payload, { retain: true });
+    const client = this.clients.find((c) => c.connected);
+    if (!client) throw Object.assign(new Error('MQTT broker not connected'), { code: 'MQTT_UNAVAILABLE' });
+    await client.publishAsync(topic, payload, { qos: 1, retain: true });
+  };
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopSignal.abort();

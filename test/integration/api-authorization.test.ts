@@ -62,11 +62,23 @@ async function quarantined(): Promise<string> {
   return id;
 }
 
+/** retained gateway configs the API asked the MQTT side to publish */
+const published: { gatewayId: string; config: { pairing?: { openUntil?: string; minRssi?: number } } }[] = [];
+
 beforeAll(async () => {
   f = await rulesFixture();
   influx = await createTestInflux('vigil_authz');
   const ts = new TimeSeriesStore(influx.url, influx.database);
-  api = await buildApi({ pool: f.pool, timeseries: ts, metrics: f.metrics, logLevel: 'silent', clock: f.clock, episodes: f.episodes, rules: f.engine });
+  api = await buildApi({
+    pool: f.pool,
+    timeseries: ts,
+    metrics: f.metrics,
+    logLevel: 'silent',
+    clock: f.clock,
+    episodes: f.episodes,
+    rules: f.engine,
+    publishGatewayConfig: async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }),
+  });
   await f.enroll(PA, 'oral_chemotherapy');
   const team = await createCareTeamWithMembers(f.pool, { id: 'team-a', programId: 'oral_chemotherapy', name: 'Team A', patientIds: [PA] });
   for (const r of ALL.filter((x) => x !== 'AD')) {
@@ -121,6 +133,8 @@ const CELLS: Cell[] = [
   { name: 'POST /api/patients/:id/consents', allowed: ['CN', 'AD'], ok: [204], req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }] },
   { name: 'POST /api/patients/:id/gateways', allowed: ['CN', 'AD'], ok: [201], req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }] },
   { name: 'POST /api/patients/:id/devices', allowed: ['CN', 'AD'], ok: [204], req: async () => ['POST', `/api/patients/${PA}/devices`, { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:02', driver: 'sim-device' }] },
+  { name: 'POST /api/patients/:id/gateways/:gw/pairing-window', allowed: ['CN', 'HN', 'AD'], req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }] },
+  { name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window', allowed: ['CN', 'HN', 'AD'], req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`] },
   { name: 'GET /api/patients/:id/devices', allowed: ['CN', 'HN', 'AD'], req: async () => ['GET', `/api/patients/${PA}/devices`] },
   { name: 'GET /api/patients/:id/readings', allowed: ['CN', 'ON', 'CA', 'HN'], req: async () => ['GET', `/api/patients/${PA}/readings`] },
   { name: 'GET /fhir/Observation', allowed: ['CN', 'ON', 'CA', 'HN'], req: async () => ['GET', `/fhir/Observation?patient=${PA}`] },
@@ -201,6 +215,29 @@ describe('scope: care team, program and consent', () => {
   it('the admin administers but sees no clinical data', async () => {
     expect((await call('AD', 'GET', '/api/alerts')).statusCode).toBe(403);
     expect((await call('AD', 'GET', `/api/patients/${PA}`)).statusCode).toBe(200);
+  });
+});
+
+describe('pairing window opened from the hub', () => {
+  it('publishes the window in the box config, audits it, and refuses other households and bad durations', async () => {
+    published.length = 0;
+    const res = await call('HN', 'POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 300, minRssi: -70 });
+    const until = new Date(f.clock.now().getTime() + 300_000).toISOString();
+    expect([res.statusCode, res.json()]).toEqual([200, { gatewayId: 'gw-aza', openUntil: until, minRssi: -70 }]);
+    expect(published).toEqual([{ gatewayId: 'gw-aza', config: { pairing: { openUntil: until, minRssi: -70 } } }]);
+    // closing keeps the RSSI threshold and moves the end to now
+    await call('CN', 'DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`);
+    expect(published[1]).toEqual({ gatewayId: 'gw-aza', config: { pairing: { openUntil: f.clock.now().toISOString(), minRssi: -70 } } });
+    const audit = (await call('AD', 'GET', '/api/audit?entity=gateway&entityId=gw-aza')).json().entries as { action: string; actor: string }[];
+    expect(audit.map((a) => [a.action, a.actor]).slice(0, 2).reverse()).toEqual([
+      ['gateway.pairing_window_opened', ids.HN],
+      ['gateway.pairing_window_closed', ids.CN],
+    ]);
+    const other = await call('CN', 'POST', `/api/patients/AZ-B/gateways/gw-aza/pairing-window`, { seconds: 60 });
+    expect([other.statusCode, other.json().code]).toEqual([404, 'NOT_FOUND']);
+    const tooLong = await call('CN', 'POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 3600 });
+    expect([tooLong.statusCode, tooLong.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    expect(published).toHaveLength(2);
   });
 });
 

@@ -7,6 +7,7 @@ import { PROGRAMS } from '../../rules/rule';
 import { patientScopeSql, PHARMACIST_METRICS, requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
+import { MAX_PAIRING_WINDOW_S } from '../../gateways/remote-config';
 
 const patientSchema = z.object({ id: z.string(), programId: z.string(), displayName: z.string(), birthYear: z.number().nullable(), chronicLungDisease: z.boolean(), careTeamIds: z.array(z.string()), createdAt: z.string() });
 const idParams = z.object({ id: patientIdSchema });
@@ -122,6 +123,54 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       if (other.rows[0] && other.rows[0].patient_id !== req.params.id) throw new ApiError('CONFLICT', 'gateway belongs to another household');
       const { password } = await createGateway(ctx.pool, { id: req.body.gatewayId, patientId: req.params.id }, p.id);
       return reply.status(201).send({ gatewayId: req.body.gatewayId, password });
+    },
+  );
+
+  const pairingParams = z.object({ id: z.string(), gatewayId: gatewayIdSchema });
+  const pairingWindowSchema = z.object({ gatewayId: z.string(), openUntil: z.string(), minRssi: z.number().optional() });
+  /** the box must serve this patient's household and still hold a credential */
+  const householdGateway = async (patientId: string, gatewayId: string) => {
+    const { rows } = await ctx.pool.query<{ revoked_at: Date | null }>(
+      'SELECT revoked_at FROM gateways WHERE id = $1 AND (patient_id = $2 OR id IN (SELECT gateway_id FROM device_bindings WHERE patient_id = $2))',
+      [gatewayId, patientId],
+    );
+    if (!rows[0]) throw new ApiError('NOT_FOUND', "no such gateway in the patient's household");
+    if (rows[0].revoked_at) throw new ApiError('CONFLICT', 'gateway revoked');
+  };
+  const publishFailure = (e: Error & { code?: string }): never => {
+    throw e.code === 'MQTT_UNAVAILABLE' ? new ApiError('MQTT_UNAVAILABLE', 'the window is recorded; the box gets it when the hub reaches the broker again') : e;
+  };
+
+  app.post(
+    '/api/patients/:id/gateways/:gatewayId/pairing-window',
+    {
+      schema: {
+        tags: ['devices'],
+        security: bearer,
+        summary: "Open the box's pairing window: for `seconds`, a new device measured next to the box is paired to it (retained MQTT config, no action on the box)",
+        params: pairingParams,
+        body: z.object({ seconds: z.number().int().min(30).max(MAX_PAIRING_WINDOW_S).default(300), minRssi: z.number().int().min(-127).max(20).optional() }),
+        response: { 200: pairingWindowSchema },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
+      await householdGateway(req.params.id, req.params.gatewayId);
+      return ctx.gatewayConfig
+        .openPairingWindow(req.params.gatewayId, { seconds: req.body.seconds, ...(req.body.minRssi !== undefined ? { minRssi: req.body.minRssi } : {}) }, p.id)
+        .catch(publishFailure);
+    },
+  );
+
+  app.delete(
+    '/api/patients/:id/gateways/:gatewayId/pairing-window',
+    { schema: { tags: ['devices'], security: bearer, summary: "Close the box's pairing window now", params: pairingParams, response: { 200: pairingWindowSchema } } },
+    async (req) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
+      await householdGateway(req.params.id, req.params.gatewayId);
+      return ctx.gatewayConfig.closePairingWindow(req.params.gatewayId, p.id).catch(publishFailure);
     },
   );
 

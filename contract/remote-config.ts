@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/**
+ * hub -> gateway, topic vigil/v1/<gatewayId>/config, QoS 1, retained: the settings the hub holds
+ * for one box. It is a partial gateway config: the gateway merges it over its local file and
+ * validates the result with its own schema (gateway/config/remote-config.ts), so a box also
+ * refuses what this schema would let through. The hub sends only what it manages.
+ */
+export const remoteGatewayConfigSchema = z
+  .object({
+    pairing: z
+      .object({
+        /** the box pairs new devices heard strongly enough until this instant (UTC) */
+        openUntil: z.iso.datetime({ offset: false }).optional(),
+        /** minimum RSSI (dBm) for a device to be paired during the window */
+        minRssi: z.number().int().min(-127).max(20).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type RemoteGatewayConfig = z.infer<typeof remoteGatewayConfigSchema>;
