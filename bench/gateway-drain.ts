@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { z } from 'zod';
 import { readingBatchSchema, readingId, topicFor, type Reading, type Receipt } from '../contract';
 import { ReadingBuffer } from '../gateway/buffer/reading-buffer';
+import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';
 
@@ -72,11 +73,13 @@ try {
     hub.publish(topicFor(batch.gatewayId, 'receipts'), JSON.stringify(receipt), { qos: 1 });
   });
   const dataDir = join(dir, 'data');
+  // the box's V8 flags (deploy/vigil-gateway.service); VIGIL_GATEWAY_NODE_FLAGS compares others
+  const BOX_NODE_FLAGS = process.env.VIGIL_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? [...GATEWAY_NODE_FLAGS];
   const depth = fill(join(dataDir, 'buffer.sqlite'), readings);
   writeFileSync(join(dir, 'gateway.yaml'), JSON.stringify({ gatewayId: GW, dataDir, timeZone: 'UTC', logLevel: 'warn', mqtt: { url, password: 'bench', batchSize: args.batch } }));
   execFileSync('sh', ['deploy/build-gateway.sh', '.data/tmp/gateway-dist'], { stdio: 'ignore' });
   log(`gateway-drain: ${depth} queued readings`);
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', '--max-old-space-size=64', '.data/tmp/gateway-dist/gateway.mjs', '--config', join(dir, 'gateway.yaml')], {
+  const child = spawn(process.execPath, [...BOX_NODE_FLAGS, '.data/tmp/gateway-dist/gateway.mjs', '--config', join(dir, 'gateway.yaml')], {
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -99,6 +102,7 @@ try {
     bufferOnlyReadingsPerSecond: bufferOnlyPerS,
     batchSize: args.batch,
     maxInFlightBatches: 4,
+    nodeFlags: BOX_NODE_FLAGS.join(' '),
     drainedTo: 'aedes broker + stand-in hub receipting each batch at once (gateway-bound figure)',
     loadAverage1m: loadAverage(),
   });

@@ -10,6 +10,7 @@ import { loadHubConfig } from '../hub/config/load';
 import { startHub } from '../hub/main';
 import { startService } from '../scripts/lib/processes';
 import { ActivityTracker, BloodPressureCuff, GlucoseMeter, Oximeter, Thermometer, WeightScale, startVirtualBluez } from '../simulators/virtual-bluez';
+import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';
 import { createPool, dropDatabase, ensureDatabase } from '../hub/storage/postgres/database';
@@ -28,15 +29,15 @@ import { INFLUX_URL, PG_BASE, influxQuery, scratchName } from './lib/env';
 const args = benchArgs(z.object({ minutes: int(1, 60, 1), 'every-ms': int(50, 60_000, 500), runtime: z.enum(['bundle', 'tsx']).default('bundle') }));
 const GW = 'gw-bench-mem-01';
 
-async function rssMiB(pid: number): Promise<{ rss: number; hwm: number }> {
+/** VmRSS splits into RssAnon (heap, stacks, malloc) and RssFile (touched pages of the node binary and libraries) */
+async function rssMiB(pid: number): Promise<{ rss: number; hwm: number; anon: number; file: number }> {
   const s = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0);
-  return { rss: Math.round(kb('VmRSS') / 102.4) / 10, hwm: Math.round(kb('VmHWM') / 102.4) / 10 };
+  const mib = (k: string) => Math.round(Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) / 102.4) / 10;
+  return { rss: mib('VmRSS'), hwm: mib('VmHWM'), anon: mib('RssAnon'), file: mib('RssFile') };
 }
 
-/** V8 limits of deploy/vigil-gateway.service: a small young generation and old space for a 1 GB Pi */
-// VIGIL_GATEWAY_NODE_FLAGS tries other V8 flags (--lite-mode: 83 MiB, but no WebAssembly, so no fetch)
-const BOX_NODE_FLAGS = process.env.VIGIL_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? ['--max-semi-space-size=1', '--max-old-space-size=64'];
+/** the V8 flags of deploy/vigil-gateway.service; VIGIL_GATEWAY_NODE_FLAGS tries others side by side */
+const BOX_NODE_FLAGS = process.env.VIGIL_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? [...GATEWAY_NODE_FLAGS];
 
 /** the gateway as a box runs it: one esbuild bundle (deploy/build-gateway.sh) on plain node */
 async function startBundle(config: string): Promise<{ child: ReturnType<typeof spawn>; stop(): Promise<void> }> {
@@ -93,10 +94,12 @@ try {
   log(`gateway-memory: six devices measuring every ${args['every-ms']} ms for ${args.minutes} min`);
   const timer = setInterval(measure, args['every-ms']);
   const samples: number[] = [];
+  let last = { rss: 0, hwm: 0, anon: 0, file: 0 };
   const end = Date.now() + args.minutes * 60_000;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 1000));
-    samples.push((await rssMiB(gw.child.pid!)).rss);
+    last = await rssMiB(gw.child.pid!);
+    samples.push(last.rss);
   }
   clearInterval(timer);
   const { hwm } = await rssMiB(gw.child.pid!);
@@ -110,6 +113,8 @@ try {
     rssMiBMedian: q(0.5, samples),
     rssMiBMax: Math.max(...samples),
     peakRssMiB: hwm,
+    lastAnonMiB: last.anon,
+    lastFileMiB: last.file,
     rssMiBGrowthFirstToLastQuarter: Math.round(((q(0.5, lastQuarter) ?? 0) - (q(0.5, firstQuarter) ?? 0)) * 10) / 10,
     targetMiB: 80,
     runtime: args.runtime,

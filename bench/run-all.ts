@@ -6,10 +6,10 @@ import { dirname } from 'node:path';
  * Runs every bench in sequence (each its own process, so one's memory and sockets never skew the
  * next), passes each bench's one JSON line through to stdout, and appends it to --out
  * (default .data/bench/results.ndjson). Progress of the benches goes to stderr.
- *   npm run bench [-- --only hub-ingest,gateway] [-- --out file]
+ *   npm run bench [-- --only hub-ingest,gateway-memory] [-- --out file]
  */
 // multi-hub needs Mosquitto on 127.0.0.1:1883; influx-outage starts its own influxd on 18097
-export const BENCHES = ['hub-ingest', 'alert-latency', 'reconnect-storm', 'dashboard-queries', 'gateway', 'gateway-memory', 'gateway-drain', 'multi-hub', 'influx-outage'] as const;
+export const BENCHES = ['hub-ingest', 'alert-latency', 'reconnect-storm', 'dashboard-queries', 'gateway-memory', 'gateway-drain', 'multi-hub', 'influx-outage'] as const;
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => {

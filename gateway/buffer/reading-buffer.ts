@@ -73,6 +73,8 @@ export class ReadingBuffer {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
+    // page cache of 512 KiB (SQLite's default is 2 MiB per connection): the box has 1 GB and a memory budget
+    this.db.pragma('cache_size = -512');
     if (limits.maxPages) this.db.pragma(`max_page_count = ${limits.maxPages}`);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS outbox (

@@ -27,6 +27,8 @@ export class PairingStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
+    // page cache of 64 KiB (SQLite's default is 2 MiB per connection): the box has 1 GB and a memory budget
+    this.db.pragma('cache_size = -64');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS paired_devices (
         address   TEXT PRIMARY KEY,

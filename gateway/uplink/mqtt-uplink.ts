@@ -55,6 +55,9 @@ export class MqttUplink {
       keepalive: this.config.mqtt.keepaliveS,
       reconnectPeriod: 2_000,
       connectTimeout: 10_000,
+      // no pre-generated table of the 65 536 two-byte numbers (mqtt-packet): 6 MiB of heap the box
+      // cannot spare for a few packets a minute (bench/gateway-memory.ts)
+      writeCache: false,
       will: { topic: topicFor(id, 'status'), payload: Buffer.from(this.status('offline')), qos: 1, retain: true },
       // mqtts:// with a pinned CA: only a broker certificate issued by this CA is accepted (the
       // system trust store is not consulted); host name checked as usual

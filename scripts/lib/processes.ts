@@ -18,9 +18,18 @@ export interface ServiceProcess {
 export function startService(
   name: string,
   entry: string,
-  opts: { args?: string[]; env?: NodeJS.ProcessEnv; readyEvent: string; timeoutMs?: number; echo?: (line: string) => void; cwd?: string },
+  opts: {
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    readyEvent: string;
+    timeoutMs?: number;
+    echo?: (line: string) => void;
+    cwd?: string;
+    /** node options before the entry; default `--import tsx` (a built bundle runs with the box's V8 flags instead) */
+    nodeArgs?: readonly string[];
+  },
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? ['--import', 'tsx']), entry, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

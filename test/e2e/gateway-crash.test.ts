@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfluxDB } from 'influx';
+import { GATEWAY_NODE_FLAGS } from '../../deploy/gateway-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReadingBuffer } from '../../gateway/buffer/reading-buffer';
 import { createGateway, createPatient } from '../../hub/admin/provisioning';
@@ -80,7 +81,7 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
 
   const start = () =>
     new Promise<NonNullable<typeof gateway>>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(dir0, 'dist', 'gateway.mjs'), '--config', join(dir, 'gateway.yaml')], { env: { ...process.env, ...vb.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(dir0, 'dist', 'gateway.mjs'), '--config', join(dir, 'gateway.yaml')], { env: { ...process.env, ...vb.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       const lines: string[] = [];
       createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));

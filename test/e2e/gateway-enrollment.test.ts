@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '../../deploy/gateway-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPatient } from '../../hub/admin/provisioning';
 import { createEnrollmentCode } from '../../hub/api/enrollment';
@@ -14,6 +16,8 @@ import { until } from '../support/wait';
  * Plug-in onboarding: a gateway process whose config file holds only the hub addresses and the
  * code printed on the box exchanges the code once, connects with the issued credential, and
  * starts again later from the saved credential alone. The code cannot be used twice.
+ * The gateway runs as the box runs it: the bundle (deploy/build-gateway.sh) with the V8 flags of
+ * deploy/vigil-gateway.service, which leave out WebAssembly (so no fetch for the exchange).
  */
 const GW = 'gw-e2e-enroll-01';
 const PATIENT = 'P-E2E-ENROLL';
@@ -24,6 +28,7 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
   let influx: Awaited<ReturnType<typeof createTestInflux>>;
   let hub: RunningHub;
   let dir: string;
+  let dist: string;
   let code: string;
   let gateway: ServiceProcess | undefined;
 
@@ -35,6 +40,10 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
     await createPatient(pg.pool, { id: PATIENT, programId: 'heart_failure', displayName: 'Enrollment patient' });
     code = (await createEnrollmentCode(pg.pool, { gatewayId: GW, patientId: PATIENT })).code;
     dir = mkdtempSync(join(tmpdir(), 'vigil-enroll-'));
+    // the bundle lives inside the repository so its npm imports resolve to node_modules
+    mkdirSync(join(process.cwd(), '.data'), { recursive: true });
+    dist = mkdtempSync(join(process.cwd(), '.data', 'tmp-enroll-'));
+    execFileSync('sh', ['deploy/build-gateway.sh', dist], { stdio: 'pipe' });
     // what the box ships with: no gateway id, no password
     writeFileSync(join(dir, 'gateway.yaml'), [`dataDir: ${join(dir, 'data')}`, 'timeZone: UTC', 'logLevel: warn', 'mqtt:', `  url: ${hub.mqttUrl}`, 'enrollment:', `  hubUrl: ${hub.httpUrl}`, `  code: ${code}`, ''].join('\n'));
   }, 60_000);
@@ -44,9 +53,11 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
     await hub?.stop();
     await Promise.all([pg?.drop(), influx?.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dist) rmSync(dist, { recursive: true, force: true });
   });
 
-  const start = () => startService('gateway', 'gateway/cli.ts', { args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' } });
+  const start = () =>
+    startService('gateway', join(dist, 'gateway.mjs'), { nodeArgs: GATEWAY_NODE_FLAGS, args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' } });
 
   it('exchanges the code once, saves the credential (0600) and comes online at the hub', async () => {
     gateway = await start();

@@ -1,0 +1,24 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GATEWAY_NODE_FLAGS } from '../../../deploy/gateway-runtime';
+
+/** The benches and e2e tests run the bundle with GATEWAY_NODE_FLAGS: the box must run it the same way. */
+describe('gateway runtime on the box', () => {
+  it('the systemd unit starts the bundle with exactly the V8 flags the benches measure', () => {
+    const unit = readFileSync('deploy/vigil-gateway.service', 'utf8');
+    const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
+    expect(execStart[0]).toBe('/usr/bin/node');
+    const bundleAt = execStart.indexOf('dist/gateway.mjs');
+    expect(bundleAt).toBeGreaterThan(0);
+    expect(execStart.slice(1, bundleAt)).toEqual([...GATEWAY_NODE_FLAGS]);
+  });
+
+  it('the flags leave WebAssembly out, so nothing in the gateway may use fetch', () => {
+    expect(GATEWAY_NODE_FLAGS).toContain('--lite-mode');
+    const files = readdirSync('gateway', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(10);
+    const callers = files.filter((f) => /(^|[^.\w])fetch\(|WebAssembly\./.test(readFileSync(join('gateway', f), 'utf8')));
+    expect(callers).toEqual([]);
+  });
+});
