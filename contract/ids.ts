@@ -21,7 +21,8 @@ export function deviceKey(d: DeviceRef): string {
 /**
  * Deterministic reading id: the same measurement re-sent (after a reconnect, a second
  * stored-record sync, a gateway crash) gets the same id, so the hub recognises it.
- * Identity = device + metric + (device time as sent | device sequence number | gateway capture key).
+ * Identity = device + metric + (device sequence number with its device time | device time as sent |
+ * gateway capture key).
  * Mirrors the PHD IG Observation.identifier rule (patient+device+code+timestamp).
  */
 export function readingId(parts: {
@@ -34,7 +35,9 @@ export function readingId(parts: {
 }): string {
   const when =
     parts.sequence !== undefined
-      ? `seq:${parts.sequence}`
+      ? // with its time when known: a meter that renumbers its records after a reset reuses
+        // sequence numbers, and the new record must not pass for the old one (a duplicate)
+        `seq:${parts.sequence}${parts.deviceTime !== undefined ? `@${parts.deviceTime}` : ''}`
       : parts.deviceTime !== undefined
         ? `t:${parts.deviceTime}`
         : `cap:${parts.captureKey ?? ''}`;

@@ -48,9 +48,10 @@ shared subscription \`$share/<group>/${TOPIC_ROOT}/+/readings\` so that instance
 4. The receipt lists each reading id with an outcome: \`stored\`, \`duplicate\` (already stored),
    \`quarantined\` (kept, device or user not mapped to a patient yet) or \`rejected\` (kept in the
    dead letters with a stable code). Every outcome means "the hub keeps it": the gateway deletes it.
-5. The reading id is \`sha256(device address | driver | metric | user index | sequence or device
-   time or capture key)\` truncated to 32 hex digits (\`contract/ids.ts\`), so a re-sent or
-   re-synchronised reading is recognised as the same one at both ends.
+5. The reading id is \`sha256(device address | driver | metric | user index | sequence and device
+   time, or device time, or capture key)\` truncated to 32 hex digits (\`contract/ids.ts\`), so a
+   re-sent or re-synchronised reading is recognised as the same one at both ends, and a record of a
+   meter that renumbered its records after a reset is not taken for an older one.
 
 Payloads over ${512} KiB are refused by the broker; malformed payloads are dead-lettered with the codes
 \`PAYLOAD_TOO_LARGE\`, \`MALFORMED_JSON\`, \`INVALID_BATCH\`, \`GATEWAY_MISMATCH\`, \`INVALID_READING\`.

@@ -38,6 +38,13 @@ export interface BufferLimits {
 
 export const DEFAULT_LIMITS: BufferLimits = { maxReadings: 500_000, maxAgeDays: 60, alarmRatio: 0.8 };
 
+/**
+ * A device's stored-record cursor: it only moves forward (a stale transfer cannot move it back),
+ * except when the device renumbered its records (memory reset: sequence numbers start again), which
+ * forgets it so that every record is requested again.
+ */
+export type DeviceCursorUpdate = { deviceKey: string; value: number; renumbered?: false } | { deviceKey: string; renumbered: true };
+
 /** A write the buffer could not make; the transaction was rolled back (no cursor moved). */
 export class BufferError extends Error {
   constructor(
@@ -113,6 +120,7 @@ export class ReadingBuffer {
          ON CONFLICT (device_key) DO UPDATE SET cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at`,
       ),
       getCursor: this.db.prepare('SELECT cursor FROM device_cursors WHERE device_key = ?'),
+      clearCursor: this.db.prepare('DELETE FROM device_cursors WHERE device_key = ?'),
       due: this.db.prepare('SELECT seq, body FROM outbox WHERE batch_id IS NULL OR sent_at < ? ORDER BY seq LIMIT ?'),
       // re-send after the receipt timeout, doubled at each attempt up to a cap: a hub that is slow
       // to receipt (reconnect storm) is not buried under re-sends of what it is still filing
@@ -143,13 +151,14 @@ export class ReadingBuffer {
    * At capacity the oldest readings make room (counted). A full disk throws BufferError
    * BUFFER_DISK_FULL and nothing of the call is kept: the cursor stays where it was.
    */
-  enqueue(readings: readonly Reading[], cursor?: { deviceKey: string; value: number }): number {
+  enqueue(readings: readonly Reading[], cursor?: DeviceCursorUpdate): number {
     const now = new Date().toISOString();
     try {
       const added = this.db.transaction(() => {
         let n = 0;
         for (const r of readings) n += this.stmts.insert.run({ id: r.id, body: JSON.stringify(r), at: now }).changes;
-        if (cursor) this.stmts.setCursor.run(cursor.deviceKey, cursor.value, now);
+        if (cursor?.renumbered) this.stmts.clearCursor.run(cursor.deviceKey);
+        else if (cursor) this.stmts.setCursor.run(cursor.deviceKey, cursor.value, now);
         if (n) {
           const over = (this.stmts.depth.get() as { n: number }).n - this.limits.maxReadings;
           if (over > 0) {

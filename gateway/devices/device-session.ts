@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Reading } from '../../contract';
 import { encodeCurrentTime, localTimeOf, type CurrentTime, type DriverRegistry, type LoadedDriver } from '../../drivers';
-import { racpAbort, racpReportAllRecords, racpReportRecordsAfter, type RacpResponse } from '../../drivers/shared/racp';
+import { encodeRacpRequest, racpAbort, racpReportAllRecords, racpReportRecordsAfter, type RacpResponse } from '../../drivers/shared/racp';
 import type { BleConnection } from '../ble/transport';
+import type { DeviceCursorUpdate } from '../buffer/reading-buffer';
 import { localToUtc } from '../time/local-time';
 import { toReading } from './reading-factory';
 
@@ -15,7 +16,7 @@ export interface SessionResult {
 }
 
 /** Commits readings durably, with the device's stored-record cursor in the same transaction. */
-export type CommitFn = (readings: Reading[], cursor?: { deviceKey: string; value: number }) => void;
+export type CommitFn = (readings: Reading[], cursor?: DeviceCursorUpdate) => void;
 
 export interface SessionDeps {
   gatewayId: string;
@@ -68,7 +69,9 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
 
   let commitError: Error | undefined;
   const staged: Reading[] = [];
-  let stagedCursor: { deviceKey: string; value: number } | undefined;
+  let stagedCursor: DeviceCursorUpdate | undefined;
+  /** highest sequence number of the stored records received in this session */
+  let highestSequenceSeen: number | undefined;
   let groupTimer: NodeJS.Timeout | undefined;
   const handle = (characteristic: string, bytes: Uint8Array) => {
     if (commitError) return;
@@ -106,6 +109,7 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     // transfer still running from a connection of a killed process also reaches this
     // subscription, and its records would otherwise push the cursor over the ones not yet read.
     let seq = racpUse ? out.result.measurements.find((m) => m.sequence !== undefined)?.sequence : undefined;
+    if (seq !== undefined) highestSequenceSeen = Math.max(highestSequenceSeen ?? seq, seq);
     if (seq !== undefined) {
       if (!transfer || seq < transfer.next) seq = undefined;
       else transfer.next = seq;
@@ -205,7 +209,7 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     const cursor = d.cursor?.(address);
     const request = cursor === undefined ? racpReportAllRecords() : racpReportRecordsAfter(cursor);
     if (!request) return;
-    const from = cursor === undefined ? 0 : cursor + 1;
+    let from = cursor === undefined ? 0 : cursor + 1;
     /**
      * Writes a RACP request and waits for ITS response code (same request op code). Records and
      * responses of an older transfer reach us before the write's reply (one ordered link and bus),
@@ -249,6 +253,12 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
       response = await ask(request, true);
     }
     transfer = undefined;
+    if (cursor !== undefined && response?.type === 'response_code' && response.status === 'no_records_found' && (await renumbered(cursor))) {
+      // every record is new to us again: ask for all of them (their ids include the device time)
+      from = 0;
+      response = await ask(racpReportAllRecords(), true);
+      transfer = undefined;
+    }
     result.info.racp = response ?? { type: 'timeout' };
     if (!response) d.log.warn({ device: address, code: disconnected ? 'RACP_LINK_LOST' : 'RACP_TIMEOUT', cursor }, 'stored-record transfer did not complete');
     else if (response.type === 'response_code' && response.status !== 'success' && response.status !== 'no_records_found') {
@@ -257,5 +267,22 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     flush();
     // nothing more will come unsolicited: leave at once rather than wait out the idle time
     if (response) lastActivity = 0;
+
+    /**
+     * No record after the cursor: either nothing new, or the meter renumbered its records (memory
+     * or battery reset: GLS 1.0 3.106 says sequence numbers never go back, real meters do), and
+     * "greater than the cursor" would then miss every new record for ever. The last record
+     * (RACP operator "last record", GLS 1.0 4.9.2) tells: a sequence below the cursor means
+     * renumbered, and the cursor is forgotten in the buffer.
+     */
+    async function renumbered(after: number): Promise<boolean> {
+      highestSequenceSeen = undefined;
+      const last = await ask(encodeRacpRequest({ op: 'report', filter: 'last' }), false);
+      flush();
+      if (last?.type !== 'response_code' || last.status !== 'success' || highestSequenceSeen === undefined || highestSequenceSeen >= after) return false;
+      d.log.warn({ device: address, code: 'RACP_SEQUENCE_RESET', cursor: after, lastSequence: highestSequenceSeen }, 'the device renumbered its stored records; reading them all again');
+      d.commit([], { deviceKey: address, renumbered: true });
+      return true;
+    }
   }
 }

@@ -211,7 +211,11 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     // first sync: report all (01 01); later syncs: >= last + 1 (01 03 01 1f00)
     await until('a second sync', async () => (racpWrites().includes('0103011f00') ? true : undefined));
     expect(racpWrites()[0]).toBe('0101');
-    expect(glucose.sentRecords).toBe(30);
+    // the second sync finds nothing after the cursor, and checks the numbering with the last
+    // record only (01 06): it is not new, so nothing more reaches the buffer or the hub
+    await until('the numbering check', async () => (racpWrites().includes('0106') && glucose.sentRecords === 31 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await points('glucose', A.glucose)).toHaveLength(30);
 
     // ten new records; the link drops after 4 notifications; BlueZ is busy twice; then the meter
     // still runs a transfer of the dropped connection (ATT 0xFE until ABORT)
@@ -232,5 +236,22 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     expect(g.slice(30).map((p) => Math.round(p.value * 10) / 10)).toEqual([7, 7.1, 7.2, 7.3, 7.4, 7.5, 7.6, 7.7, 7.8, 7.9]);
     const ledger = await pg.pool.query(`SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1 AND metric = 'glucose'`, [A.glucose]);
     expect(ledger.rows[0].n).toBe(40);
+  }, 60_000);
+
+  it('RACP: a meter that renumbered its records after a reset (sequence 1 again) is read in full, its new records not taken for old ones', async () => {
+    const cursorOf = () => gw.buffer.cursor(A.glucose);
+    await until('cursor at 40', async () => (cursorOf() === 40 ? true : undefined), 30_000);
+    // battery change wipes the memory; numbering starts again at 1 with five new measurements
+    glucose.records.length = 0;
+    for (let i = 0; i < 5; i++) glucose.addReading({ mmolPerL: 9 + i / 10, time: new Date(T0.getTime() + (100 + i) * 60_000) });
+    expect(glucose.records.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5]);
+    const g = await until('45 glucose points', async () => {
+      const r = await points('glucose', A.glucose);
+      return r.length >= 45 ? r : undefined;
+    }, 30_000);
+    expect(g.slice(40).map((p) => Math.round(p.value * 10) / 10)).toEqual([9, 9.1, 9.2, 9.3, 9.4]);
+    await until('cursor at 5', async () => (cursorOf() === 5 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await points('glucose', A.glucose)).toHaveLength(45);
   }, 60_000);
 });
