@@ -26,6 +26,8 @@ export interface BluezTransportOptions {
   connectTimeoutMs?: number;
   /** how long start() waits for the bus and the adapter */
   startTimeoutMs?: number;
+  /** default pair() timeout (bonding includes connecting and key distribution) */
+  pairTimeoutMs?: number;
 }
 
 type Props = Record<string, unknown>;
@@ -43,6 +45,13 @@ interface DbusObjectManager extends ClientInterface {
 
 const ADV_KEYS = ['RSSI', 'ServiceData', 'ManufacturerData', 'UUIDs', 'Name', 'Alias'];
 
+/**
+ * An authentication-type refusal of a read/write/StartNotify: the characteristic needs an
+ * encrypted, bonded link. ATT 0x05 Insufficient Authentication, 0x0F Insufficient Encryption,
+ * 0x0C Insufficient Encryption Key Size (Core Vol 3 Part F 3.4.1.1).
+ */
+const NOT_BONDED_TEXT = /not paired|insufficient (authentication|encryption)|ATT error: 0x0?(05|0f|0c)\b/i;
+
 /** org.bluez.Error.* (doc/org.bluez.*.rst "Possible errors") and D-Bus errors to BleError codes. */
 export function mapBluezError(e: unknown, fallback: BleErrorCode = 'FAILED'): BleError {
   if (e instanceof BleError) return e;
@@ -57,9 +66,14 @@ export function mapBluezError(e: unknown, fallback: BleErrorCode = 'FAILED'): Bl
         return 'ADAPTER_UNAVAILABLE';
       case 'NotConnected':
         return 'DISCONNECTED';
-      case 'NotSupported':
       case 'NotPermitted':
+        // gatt-client.c create_gatt_dbus_error(): ATT 0x05/0x0F/0x0C -> NotPermitted "Not paired"
+        return NOT_BONDED_TEXT.test(text) ? 'NOT_BONDED' : 'NOT_SUPPORTED';
+      case 'NotSupported':
         return 'NOT_SUPPORTED';
+      case 'ConnectionAttemptFailed':
+        // Pair/Connect could not reach the device (Page Timeout, le-connection-abort): retry later
+        return 'FAILED';
       case 'NotAuthorized':
       case 'AuthenticationFailed':
       case 'AuthenticationCanceled':
@@ -69,6 +83,8 @@ export function mapBluezError(e: unknown, fallback: BleErrorCode = 'FAILED'): Bl
       case 'DoesNotExist':
         return 'NOT_FOUND';
       case 'Failed':
+        // older bluetoothd: "Operation failed with ATT error: 0x05" for an encrypted characteristic
+        if (NOT_BONDED_TEXT.test(text)) return 'NOT_BONDED';
         return /not connected|disconnected/i.test(text) ? 'DISCONNECTED' : 'FAILED';
       case 'org.freedesktop.DBus.Error.ServiceUnknown':
       case 'org.freedesktop.DBus.Error.NameHasNoOwner':
@@ -343,6 +359,89 @@ export class BluezTransport implements BleTransport {
       // Disconnect also cancels a pending connection attempt
       await device.disconnect().catch(() => undefined);
       throw mapBluezError(e);
+    }
+  }
+
+  /**
+   * Device1.Pair (doc/org.bluez.Device.rst). The gateway registers no pairing agent
+   * (AgentManager1.RegisterAgent), so bluetoothd pairs with IO capability NoInputNoOutput: Just
+   * Works, which is what health devices without a keypad or display use. Devices that ask for a
+   * passkey or numeric comparison are out of scope (their Pair fails with AuthenticationFailed/
+   * Rejected). node-ble offers no agent of its own.
+   */
+  async pair(address: string, opts: { timeoutMs?: number; replace?: boolean } = {}): Promise<void> {
+    const adapter = this.requireAdapter();
+    const addr = address.toUpperCase();
+    const timeoutMs = opts.timeoutMs ?? this.opts.pairTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    let device = await this.knownDevice(adapter, addr);
+    if (await this.bonded(device)) {
+      if (!opts.replace) return;
+      // the device forgot its keys: drop ours (Adapter1.RemoveDevice removes the bond and the
+      // object), then wait for discovery to report the device again before pairing anew
+      await this.removeDevice(addr);
+      device = await this.rediscovered(adapter, addr, deadline);
+    }
+    const pairing = device.pair();
+    pairing.catch(() => undefined);
+    try {
+      await withTimeout(pairing, Math.max(1, deadline - Date.now()), () => new BleError('AUTH_FAILED', `${addr}: no bond within ${timeoutMs} ms (AuthenticationTimeout)`));
+    } catch (e) {
+      if (e instanceof dbus.DBusError && e.type === 'org.bluez.Error.AlreadyExists') return; // bonded meanwhile
+      if (e instanceof BleError) await device.cancelPair().catch(() => undefined);
+      throw mapBluezError(e);
+    }
+  }
+
+  async isBonded(address: string): Promise<boolean> {
+    const adapter = this.requireAdapter();
+    const device = await adapter.getDevice(address.toUpperCase()).catch(() => undefined);
+    return device ? this.bonded(device) : false;
+  }
+
+  /** Device1.Bonded (BlueZ >= 5.67: keys stored) when present, else Paired */
+  private async bonded(device: NodeBleDevice): Promise<boolean> {
+    const helper = (device as unknown as { helper: { prop(name: string): Promise<unknown> } }).helper;
+    try {
+      const bonded = await helper.prop('Bonded');
+      if (typeof bonded === 'boolean') return bonded;
+    } catch {
+      /* older bluetoothd: no Bonded property */
+    }
+    try {
+      return ((await device.isPaired()) as unknown) === true; // typed string by node-ble, a boolean on the wire
+    } catch (e) {
+      throw mapBluezError(e);
+    }
+  }
+
+  private async knownDevice(adapter: NodeBleAdapter, addr: string): Promise<NodeBleDevice> {
+    try {
+      return await adapter.getDevice(addr);
+    } catch (e) {
+      throw mapBluezError(e, 'NOT_FOUND');
+    }
+  }
+
+  private async removeDevice(addr: string): Promise<void> {
+    const bus = this.bus;
+    if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
+    const obj = await bus.getProxyObject('org.bluez', this.adapterPath);
+    const iface = obj.getInterface('org.bluez.Adapter1') as ClientInterface & { RemoveDevice(path: string): Promise<void> };
+    try {
+      await iface.RemoveDevice(`${this.adapterPath}/dev_${addr.replace(/:/g, '_')}`);
+    } catch (e) {
+      const err = mapBluezError(e);
+      if (err.code !== 'NOT_FOUND') throw err;
+    }
+  }
+
+  private async rediscovered(adapter: NodeBleAdapter, addr: string, deadline: number): Promise<NodeBleDevice> {
+    for (;;) {
+      const device = await adapter.getDevice(addr).catch(() => undefined);
+      if (device) return device;
+      if (Date.now() > deadline) throw new BleError('NOT_FOUND', `${addr}: not heard again after its stale bond was removed (is discovery running?)`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }

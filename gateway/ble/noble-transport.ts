@@ -32,6 +32,8 @@ function mapNobleError(e: unknown, fallback: BleErrorCode = 'FAILED'): BleError 
   const text = e instanceof Error ? e.message : String(e);
   if (/EAFNOSUPPORT|EPERM|EACCES|ENODEV|No compatible USB|poweredOff|unsupported|unauthorized|Cannot find (module|package)/i.test(text)) return new BleError('ADAPTER_UNAVAILABLE', text);
   if (/disconnect/i.test(text)) return new BleError('DISCONNECTED', text);
+  // ATT Insufficient Authentication/Encryption (Core Vol 3 Part F 3.4.1.1): the link needs a bond
+  if (/insufficient (authentication|encryption)/i.test(text)) return new BleError('NOT_BONDED', text);
   if (/auth|encrypt/i.test(text)) return new BleError('AUTH_FAILED', text);
   return new BleError(fallback, text);
 }
@@ -156,6 +158,15 @@ export class NobleTransport implements BleTransport {
       await p.disconnectAsync().catch(() => undefined);
       throw mapNobleError(e);
     }
+  }
+
+  /** noble has no pairing API (it drives HCI itself, no SMP initiator): bonding needs BlueZ */
+  async pair(address: string): Promise<void> {
+    throw new BleError('NOT_SUPPORTED', `${address.toUpperCase()}: the noble backend cannot bond; devices that require bonding need the BlueZ backend (ble.backend: bluez)`);
+  }
+
+  async isBonded(_address: string): Promise<boolean> {
+    return false;
   }
 }
 

@@ -20,6 +20,17 @@ export interface BleTransport {
    * Fails with CONNECT_TIMEOUT after timeoutMs, cancelling the attempt.
    */
   connect(address: string, opts?: { timeoutMs?: number }): Promise<BleConnection>;
+  /**
+   * Bonds with a device the adapter knows (pairing + key distribution, Core Vol 3 Part H 2.1).
+   * Idempotent: an existing bond is kept and this resolves at once. `replace`: the device lost its
+   * keys (reset) while the adapter kept them: the stale bond is removed first, then a new one made.
+   * Only Just Works is supported (no pairing agent: health devices have no input/output).
+   * Fails with AUTH_FAILED (refused, cancelled, timed out), IN_PROGRESS, NOT_FOUND, FAILED, or
+   * NOT_SUPPORTED on a backend that cannot bond. Optional: a backend without it cannot bond.
+   */
+  pair?(address: string, opts?: { timeoutMs?: number; replace?: boolean }): Promise<void>;
+  /** whether the adapter holds a bond with the device (false when it does not know the device) */
+  isBonded?(address: string): Promise<boolean>;
 }
 
 export interface BleConnection {
@@ -43,6 +54,8 @@ export type BleErrorCode =
   | 'DISCONNECTED'
   | 'NOT_SUPPORTED'
   | 'AUTH_FAILED'
+  /** a read/write/subscribe needs an encrypted, bonded link (ATT 0x05/0x0F/0x0C): bond first */
+  | 'NOT_BONDED'
   | 'FAILED';
 
 export class BleError extends Error {

@@ -268,7 +268,14 @@ class Device1 extends BluezInterface {
     const p = this.dev.peripheral;
     if (p.paired) throw bluezError('AlreadyExists', 'Already Exists');
     if (!p.connectable || !p.inRange) throw bluezError('ConnectionAttemptFailed', 'Page Timeout');
+    const refuse = p.faults.refusePairing;
+    if (refuse) {
+      if (refuse.times !== undefined && --refuse.times <= 0) delete p.faults.refusePairing;
+      const error = refuse.error ?? 'AuthenticationRejected';
+      throw bluezError(error, defaultText(error));
+    }
     p.paired = true;
+    p.bondLost = false;
     this.changed({ Paired: true, Bonded: true });
   }
   CancelPair(): void {
@@ -337,9 +344,18 @@ class GattCharacteristic1 extends BluezInterface {
     if (!l || !l.up) throw bluezError('NotConnected', 'Not Connected');
     return l;
   }
+  /**
+   * an encrypted characteristic before bonding: the peripheral answers ATT 0x05 Insufficient
+   * Authentication and bluetoothd replies NotPermitted "Not paired" (src/gatt-client.c
+   * create_gatt_dbus_error, for reads, writes and the CCCD write of StartNotify alike)
+   */
+  private secure(): void {
+    if (!this.dev.peripheral.linkSecure) throw bluezError('NotPermitted', 'Not paired');
+  }
   async ReadValue(options: Record<string, Variant>): Promise<Buffer> {
     const link = this.link();
     if (!this.spec.flags.includes('read') && !this.spec.flags.includes('encrypt-read')) throw bluezError('NotPermitted', 'Read not permitted');
+    this.secure();
     let value: Uint8Array;
     try {
       value = this.spec.onRead ? await this.spec.onRead(link) : this.value;
@@ -358,6 +374,7 @@ class GattCharacteristic1 extends BluezInterface {
     const f = this.spec.flags;
     const allowed = type === 'command' ? f.includes('write-without-response') : f.includes('write') || f.includes('encrypt-write') || f.includes('reliable-write');
     if (!allowed) throw bluezError('NotPermitted', 'Write not permitted');
+    this.secure();
     const bytes = new Uint8Array(value);
     const p = this.dev.peripheral;
     const record = { service: normalizeUuid(this.service.uuid), characteristic: normalizeUuid(this.spec.uuid), value: bytes, at: Date.now() };
@@ -374,6 +391,7 @@ class GattCharacteristic1 extends BluezInterface {
     const f = this.spec.flags;
     if (!f.includes('notify') && !f.includes('indicate')) throw bluezError('NotSupported', 'Operation is not supported');
     if (this.notifying) return;
+    this.secure();
     this.notifying = true;
     this.changed({ Notifying: true });
     // the CCCD write completes before the peripheral reacts (GATT 4.10/4.11): after our reply
@@ -633,7 +651,12 @@ export class VirtualBluez {
     );
     if (this.opts.advertiseIntervalMs > 0) {
       this.advertiseTimer = setInterval(() => {
-        for (const d of this.devices.values()) if (d.exported && d.peripheral.inRange && !d.peripheral.connected) this.reportAdvertisement(d, true);
+        for (const d of this.devices.values()) {
+          if (!d.peripheral.inRange || d.peripheral.connected) continue;
+          // a device removed (RemoveDevice) while discovering is found again on its next advertisement
+          if (!d.exported) this.exportDevice(d, true);
+          else this.reportAdvertisement(d, true);
+        }
       }, this.opts.advertiseIntervalMs);
     }
   }
@@ -652,7 +675,9 @@ export class VirtualBluez {
     const dev = [...this.devices.values()].find((d) => d.path === path && d.exported);
     if (!dev) throw bluezError('DoesNotExist', 'Does Not Exist');
     void this.disconnect(dev, 'local');
+    // the bond goes with the object; a device heard again is a new, unpaired one
     dev.peripheral.paired = false;
+    dev.peripheral.bondLost = false;
     this.unexportDevice(dev);
   }
 
@@ -845,7 +870,19 @@ function ifaceName(i: BluezInterface): string {
 }
 
 function defaultText(error: string): string {
-  return { Failed: 'Operation failed', InProgress: 'In Progress', NotReady: 'Resource Not Ready', AuthenticationFailed: 'Authentication Failed', ConnectionAttemptFailed: 'Page Timeout' }[error] ?? error;
+  // bluetoothd src/error.c texts
+  return (
+    {
+      Failed: 'Operation failed',
+      InProgress: 'In Progress',
+      NotReady: 'Resource Not Ready',
+      AuthenticationFailed: 'Authentication Failed',
+      AuthenticationRejected: 'Authentication Rejected',
+      AuthenticationCanceled: 'Authentication Canceled',
+      AuthenticationTimeout: 'Authentication Timeout',
+      ConnectionAttemptFailed: 'Page Timeout',
+    }[error] ?? error
+  );
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -77,6 +77,11 @@ export interface PeripheralSpec {
   connectable?: boolean;
   /** bonded before the virtual BlueZ started: the Device1 object exists without discovery */
   paired?: boolean;
+  /**
+   * every characteristic needs an encrypted, bonded link (Omron-like cuffs): until Device1.Pair,
+   * ReadValue/WriteValue/StartNotify fail as bluetoothd does for ATT 0x05 (NotPermitted "Not paired")
+   */
+  requiresBonding?: boolean;
   advertisement?: AdvertisementData;
   services?: ServiceSpec[];
   /** device clock: local time zone offset and error, see VirtualPeripheral.deviceTime() */
@@ -96,6 +101,8 @@ export interface Faults {
   garbage?: boolean | number[];
   /** Current Time writes are acknowledged but ignored (the clock stays wrong) */
   ignoreTimeWrite?: boolean;
+  /** Device1.Pair fails with org.bluez.Error.<error> (default AuthenticationRejected); `times` attempts (default: until cleared) */
+  refusePairing?: { error?: 'AuthenticationRejected' | 'AuthenticationFailed' | 'AuthenticationCanceled' | 'AuthenticationTimeout'; times?: number };
 }
 
 export interface WriteRecord {
@@ -124,7 +131,11 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
   rssi: number;
   txPower: number | undefined;
   connectable: boolean;
+  /** the bond as the adapter holds it (Device1.Paired/Bonded) */
   paired: boolean;
+  requiresBonding: boolean;
+  /** the device forgot its keys (factory reset) while the adapter kept them: see forgetBond() */
+  bondLost = false;
   inRange = true;
   advertisement: Required<AdvertisementData>;
   services: ServiceSpec[];
@@ -145,6 +156,7 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
     this.txPower = spec.txPower;
     this.connectable = spec.connectable ?? true;
     this.paired = spec.paired ?? false;
+    this.requiresBonding = spec.requiresBonding ?? false;
     this.advertisement = {
       serviceUuids: (spec.advertisement?.serviceUuids ?? []).map(normalizeUuid),
       serviceData: normalizeKeys(spec.advertisement?.serviceData ?? {}),
@@ -180,6 +192,20 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
   clearFaults(): this {
     this.faults = {};
     return this;
+  }
+
+  /**
+   * The device was reset: it lost the bond keys, the adapter still lists it as Paired. Encrypted
+   * characteristics fail again until the adapter removes its stale bond (RemoveDevice) and pairs anew.
+   */
+  forgetBond(): this {
+    this.bondLost = true;
+    return this;
+  }
+
+  /** whether an encrypted characteristic is usable now */
+  get linkSecure(): boolean {
+    return !this.requiresBonding || (this.paired && !this.bondLost);
   }
 
   /** the link drops now (no Disconnect from the central) */

@@ -22,6 +22,7 @@ const faults = z
     dropLinkAfter: z.number().int().min(0).optional(),
     garbage: z.union([z.boolean(), z.array(z.number().int().min(0).max(255))]).optional(),
     ignoreTimeWrite: z.boolean().optional(),
+    refusePairing: z.object({ error: z.enum(['AuthenticationRejected', 'AuthenticationFailed', 'AuthenticationCanceled', 'AuthenticationTimeout']).optional(), times: z.number().int().positive().optional() }).strict().optional(),
   })
   .strict();
 
@@ -31,6 +32,8 @@ const common = {
   name: z.string().optional(),
   rssi: z.number().int().min(-127).max(20).optional(),
   paired: z.boolean().optional(),
+  /** characteristics refused (NotPermitted "Not paired") until Device1.Pair */
+  requiresBonding: z.boolean().optional(),
   utcOffsetMinutes: z.number().int().optional(),
   /** device clock error in ms (negative: behind) */
   clockOffsetMs: z.number().int().optional(),

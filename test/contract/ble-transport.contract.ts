@@ -45,6 +45,15 @@ export interface ContractWorld {
   writes(address: string, service: string, characteristic: string): Uint8Array[];
   /** the RACP peripheral sends records slowly (for abort) */
   slowRecords(address: string, intervalMs: number): void;
+  /** for backends that bond (transport.pair): the device side of a bond */
+  bonding?: {
+    /** from now on the device's characteristics need an encrypted, bonded link */
+    requireBonding(address: string): void;
+    /** the device refuses pairing (SMP Pairing Failed) */
+    refusePairing(address: string): void;
+    /** whether the device side holds a bond with the adapter */
+    bonded(address: string): boolean;
+  };
 }
 
 export interface ContractSetup {
@@ -224,6 +233,42 @@ export function bleTransportContract(name: string, factory: () => Promise<Contra
       await sleep(20);
       expect(n).toBe(1);
       await expectCode(c.read('1810', '2a49'), 'DISCONNECTED');
+    });
+
+    describe('bonding (backends with pair())', () => {
+      it('characteristics that need a bond fail NOT_BONDED until pair(); pair() is idempotent', async (ctx) => {
+        const bonding = setup.world.bonding;
+        if (!t.pair || !t.isBonded || !bonding) return ctx.skip();
+        bonding.requireBonding(bpCuff.address);
+        const before = await connect(bpCuff.address);
+        await expectCode(before.read('1810', '2a49'), 'NOT_BONDED');
+        await expectCode(before.subscribe('1810', '2a35', () => undefined), 'NOT_BONDED');
+        await expectCode(before.write('1805', '2a2b', hex('da070c120f170600c000')), 'NOT_BONDED');
+        await before.disconnect();
+        expect(await t.isBonded(bpCuff.address)).toBe(false);
+        await t.pair(bpCuff.address, { timeoutMs: 5000 });
+        expect(await t.isBonded(bpCuff.address)).toBe(true);
+        expect(bonding.bonded(bpCuff.address)).toBe(true);
+        await t.pair(bpCuff.address, { timeoutMs: 5000 }); // already bonded: no-op
+        const c = await connect(bpCuff.address);
+        expect(await c.read('1810', '2a49')).toEqual(bpCuff.feature);
+        const got = collector();
+        await c.subscribe('1810', '2a35', got.push);
+        await got.until(bpCuff.stored.length);
+        expect(got.values).toEqual(bpCuff.stored);
+      });
+
+      it('a refused pairing is AUTH_FAILED and leaves no bond; an unknown device is NOT_FOUND', async (ctx) => {
+        const bonding = setup.world.bonding;
+        if (!t.pair || !t.isBonded || !bonding) return ctx.skip();
+        bonding.requireBonding(bpCuff.address);
+        bonding.refusePairing(bpCuff.address);
+        await discover(bpCuff.address);
+        await expectCode(t.pair(bpCuff.address, { timeoutMs: 5000 }), 'AUTH_FAILED');
+        expect(await t.isBonded(bpCuff.address)).toBe(false);
+        expect(bonding.bonded(bpCuff.address)).toBe(false);
+        await expectCode(t.pair('C0:FF:EE:99:99:99', { timeoutMs: 1000 }), 'NOT_FOUND');
+      });
     });
 
     describe('glucose meter with RACP (GLS 1.0)', () => {

@@ -36,6 +36,13 @@ async function contractSetup(): Promise<ContractSetup> {
       slowRecords: (address, ms) => {
         vb.get<GlucoseMeter>(address).intervalMs = ms;
       },
+      bonding: {
+        requireBonding: (address) => {
+          vb.get(address).requiresBonding = true;
+        },
+        refusePairing: (address) => void vb.get(address).fault({ refusePairing: { error: 'AuthenticationRejected' } }),
+        bonded: (address) => vb.get(address).linkSecure && vb.get(address).paired,
+      },
     },
     teardown: () => vb.stop(),
   };
