@@ -72,6 +72,13 @@ export const driverDefinitionSchema = z
     characteristics: z.array(characteristicUseSchema).default([]),
     /** declared deviations from the specification, handled by this driver's code */
     quirks: z.array(z.string().regex(/^[a-z0-9_]+$/)).default([]),
+    /**
+     * 'required': the device only serves its characteristics over an encrypted, bonded link (ATT
+     * Insufficient Authentication/Encryption before bonding, Core Vol 3 Part F 3.4.1.1): the gateway
+     * bonds it (BlueZ Device1.Pair, Just Works) when it is paired to the box, never outside a
+     * pairing window or an explicit pair.
+     */
+    bonding: z.enum(['required', 'none']).default('none'),
   })
   .strict()
   .superRefine((d, ctx) => {

@@ -21,6 +21,8 @@ export interface DeviceManagerOptions {
   pairingMinRssi?: number;
   /** stored-record cursor of a device (RACP "greater than last sequence") */
   cursor?: (deviceKey: string) => number | undefined;
+  /** how long bonding a device may take (connect + pairing + key distribution) */
+  bondTimeoutMs?: number;
 }
 
 export interface DeviceState {
@@ -42,6 +44,12 @@ export interface DeviceManagerCounters {
   sessions: number;
   sessionFailures: number;
   readings: number;
+  /** bonds made (BlueZ Device1.Pair) for drivers with bonding: 'required' or lost bonds */
+  bonded: number;
+  /** bonding attempts refused or failed (AUTH_FAILED, ...) */
+  bondFailures: number;
+  /** sessions refused for lack of a bond (NOT_BONDED: never bonded, or the bond was lost) */
+  notBonded: number;
 }
 
 /**
@@ -51,8 +59,17 @@ export interface DeviceManagerCounters {
  */
 export class DeviceManager {
   readonly devices = new Map<string, DeviceState>();
-  readonly counters: DeviceManagerCounters = { ignoredUnpaired: 0, paired: 0, unsupported: 0, sessions: 0, sessionFailures: 0, readings: 0 };
+  readonly counters: DeviceManagerCounters = { ignoredUnpaired: 0, paired: 0, unsupported: 0, sessions: 0, sessionFailures: 0, readings: 0, bonded: 0, bondFailures: 0, notBonded: 0 };
   private readonly allow: Set<string>;
+  /**
+   * Bonding is an act of pairing, never a side effect of hearing a device: a device may be bonded
+   * only when it was paired to the box while this process runs (window, hub, `gateway pair
+   * --address`), or, with its bond lost (NOT_BONDED), while a pairing window is open.
+   */
+  private readonly mayBond = new Set<string>();
+  /** sessions failed with NOT_BONDED since the last good one (the adapter's bond, if any, is stale) */
+  private readonly bondLost = new Set<string>();
+  private initialised = false;
   private windowUntil: number | undefined;
   private readonly queue: { address: string; driver: LoadedDriver }[] = [];
   private running = false;
@@ -70,19 +87,25 @@ export class DeviceManager {
     // config `devices.allow` seeds the persisted allow-list
     for (const a of this.allow) opts.pairing?.pair(a, 'config');
     this.refreshPairing();
+    this.initialised = true;
   }
 
   /** pairing: adds a device to the allow-list at run time (persisted when a store is given) */
   allowDevice(address: string, source: 'hub' | 'cli' | 'config' = 'hub'): void {
     this.allow.add(address.toUpperCase());
     this.opts.pairing?.pair(address, source);
+    if (source !== 'config') this.mayBond.add(address.toUpperCase());
   }
 
   /** re-reads the persisted allow-list and window (the CLI writes them from another process) */
   refreshPairing(): void {
     const store = this.opts.pairing;
     if (!store) return;
-    for (const d of store.list()) this.allow.add(d.address);
+    for (const d of store.list()) {
+      // paired from another process (CLI) while we run: an explicit pair, which may bond
+      if (this.initialised && !this.allow.has(d.address) && d.source !== 'config') this.mayBond.add(d.address);
+      this.allow.add(d.address);
+    }
     const until = store.windowOpenUntil();
     if (until !== this.windowUntil) this.log.info({ code: until ? 'PAIRING_WINDOW_OPEN' : 'PAIRING_WINDOW_CLOSED', until: until ? new Date(until).toISOString() : null }, 'pairing window');
     this.windowUntil = until;
@@ -131,6 +154,7 @@ export class DeviceManager {
         return;
       }
       this.allow.add(address);
+      this.mayBond.add(address);
       this.opts.pairing?.pair(address, 'window', driver.definition.id);
       this.counters.paired++;
       this.log.info({ code: 'DEVICE_PAIRED', device: address, driver: driver.definition.id, rssi: adv.rssi }, 'device paired during the pairing window');
@@ -181,6 +205,7 @@ export class DeviceManager {
     s.busy = true;
     this.counters.sessions++;
     try {
+      await this.bondIfAllowed(address, driver);
       const conn = await this.transport.connect(address, { timeoutMs: this.opts.connectTimeoutMs });
       try {
         const r = await runDeviceSession(conn, driver, {
@@ -196,6 +221,8 @@ export class DeviceManager {
         if (r.battery !== undefined) s.battery = r.battery;
         s.lastSyncAt = new Date();
         s.failures = 0;
+        this.bondLost.delete(address);
+        this.mayBond.delete(address); // the explicit pair has been used
         s.nextAttemptAt = Date.now() + (this.opts.cooldownMs ?? 20_000);
         this.log.info({ device: address, driver: driver.definition.id, readings: r.readings, clockOffsetMs: r.clockOffsetMs }, 'device synchronised');
       } finally {
@@ -203,6 +230,21 @@ export class DeviceManager {
       }
     } catch (e) {
       this.counters.sessionFailures++;
+      if (e instanceof BleError && e.code === 'NOT_BONDED') {
+        this.counters.notBonded++;
+        if (!this.bondLost.has(address)) {
+          this.bondLost.add(address);
+          this.log.warn(
+            { device: address, driver: driver.definition.id, code: 'DEVICE_NOT_BONDED', hint: 'open a pairing window (gateway pair) with the device next to the box to bond it again' },
+            'device refuses to talk without a bond (device reset or box re-imaged)',
+          );
+        }
+        if (this.pairingOpen) {
+          // the window re-bonds it: try again at once, no backoff
+          s.nextAttemptAt = Date.now() + 200;
+          return;
+        }
+      }
       if (e instanceof BleError && e.code === 'IN_PROGRESS') {
         // org.bluez.Error.InProgress: BlueZ is still busy with a previous attempt; retry soon, no backoff
         s.nextAttemptAt = Date.now() + 500 + Math.random() * 1000;
@@ -216,6 +258,33 @@ export class DeviceManager {
       this.log.warn({ device: address, code: e instanceof BleError ? e.code : ((e as { code?: string }).code ?? 'SESSION_FAILED'), err: (e as Error).message, failures: s.failures }, 'device session failed; will retry');
     } finally {
       s.busy = false;
+    }
+  }
+
+  /**
+   * Drivers with bonding: 'required' (and devices whose bond was lost) are bonded before their
+   * session, only when pairing allows it (see mayBond). Otherwise the session runs on whatever bond
+   * the adapter has, and a missing one surfaces as NOT_BONDED.
+   */
+  private async bondIfAllowed(address: string, driver: LoadedDriver): Promise<void> {
+    const lost = this.bondLost.has(address);
+    const wanted = driver.definition.bonding === 'required' || lost;
+    if (!wanted || !(this.mayBond.has(address) || (lost && this.pairingOpen))) return;
+    try {
+      if (!this.transport.pair) throw new BleError('NOT_SUPPORTED', `the ${this.transport.backend} backend cannot bond`);
+      const before = (await this.transport.isBonded?.(address).catch(() => false)) ?? false;
+      // a lost bond that the adapter still holds is stale: replaced, not kept
+      await this.transport.pair(address, { timeoutMs: this.opts.bondTimeoutMs ?? 30_000, replace: lost });
+      this.mayBond.delete(address);
+      this.bondLost.delete(address); // a NOT_BONDED after this is news again
+      if (!before || lost) {
+        this.counters.bonded++;
+        this.log.info({ code: 'DEVICE_BONDED', device: address, driver: driver.definition.id, rebond: lost }, 'device bonded');
+      }
+    } catch (e) {
+      this.counters.bondFailures++;
+      this.log.warn({ code: 'DEVICE_BOND_FAILED', device: address, driver: driver.definition.id, reason: e instanceof BleError ? e.code : 'FAILED', err: (e as Error).message }, 'bonding failed; nothing is read until it succeeds');
+      throw e;
     }
   }
 
