@@ -22,7 +22,7 @@ export function deviceKey(d: DeviceRef): string {
  * Deterministic reading id: the same measurement re-sent (after a reconnect, a second
  * stored-record sync, a gateway crash) gets the same id, so the hub recognises it.
  * Identity = device + metric + (device sequence number with its device time | device time as sent |
- * gateway capture key).
+ * gateway capture key) + value.
  * Mirrors the PHD IG Observation.identifier rule (patient+device+code+timestamp).
  */
 export function readingId(parts: {
@@ -32,6 +32,8 @@ export function readingId(parts: {
   deviceTime?: string | undefined;
   sequence?: number | undefined;
   captureKey?: string | undefined;
+  /** the value in the canonical unit (PHD IG identifier: patient + device + code + timestamp + value) */
+  value?: number | undefined;
 }): string {
   const when =
     parts.sequence !== undefined
@@ -42,6 +44,8 @@ export function readingId(parts: {
         ? `t:${parts.deviceTime}`
         : `cap:${parts.captureKey ?? ''}`;
   if (when === 'cap:') throw new Error('readingId needs a device time, a sequence number or a capture key');
-  const key = [deviceKey(parts.device), parts.metric, parts.userIndex ?? '', when].join('|');
+  // the value separates two measurements stamped with the same local second, as in the hour a
+  // DST fall-back repeats; a re-sent measurement decodes to the same value
+  const key = [deviceKey(parts.device), parts.metric, parts.userIndex ?? '', when, ...(parts.value !== undefined ? [`v:${parts.value}`] : [])].join('|');
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }

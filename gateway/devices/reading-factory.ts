@@ -78,7 +78,7 @@ export function toReading(m: Measurement, ctx: ReadingContext): Reading {
   const device = { address: ctx.address, driver: ctx.driver };
   const captureKey = createHash('sha256').update(ctx.raw).update(m.deviceTime === undefined && m.sequence === undefined ? ctx.receivedAt.toISOString().slice(0, 16) : '').digest('hex');
   const reading: Reading = {
-    id: readingId({ device, metric: m.metric, userIndex: m.userIndex, deviceTime: m.deviceTime, sequence: m.sequence, captureKey }),
+    id: readingId({ device, metric: m.metric, userIndex: m.userIndex, deviceTime: m.deviceTime, sequence: m.sequence, captureKey, value: m.value }),
     gatewayId: ctx.gatewayId,
     device,
     metric: m.metric,

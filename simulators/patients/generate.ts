@@ -79,7 +79,7 @@ function toReadings(m: Measurement, gatewayId: string, device: { address: string
   return (Object.entries(m.values) as [MetricName, number][]).map(([metric, value]) => ({
     patient: m.patient,
     reading: {
-      id: readingId({ device: { address: device.address, driver: device.driver }, metric, userIndex: m.userIndex, deviceTime }),
+      id: readingId({ device: { address: device.address, driver: device.driver }, metric, userIndex: m.userIndex, deviceTime, value }),
       gatewayId,
       device: { address: device.address, driver: device.driver },
       metric,

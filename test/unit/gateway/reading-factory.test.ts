@@ -74,3 +74,21 @@ describe('toReading: device time kept, UTC corrected, implausible clocks flagged
     expect(toReading(m(), ctx({ receivedAt: new Date('2026-06-10T12:01:30Z') })).id).not.toBe(a.id);
   });
 });
+
+describe('toReading: the reading id names one measurement, whatever re-sends it', () => {
+  const z = { clockOffsetMs: 0, timeZone: 'Europe/Paris' };
+  it('the same record decoded again (re-sent, re-synchronised) keeps its id', () => {
+    expect(toReading(m('2026-06-10T10:30:00'), ctx(z)).id).toBe(toReading(m('2026-06-10T10:30:00'), ctx({ ...z, receivedAt: new Date('2026-06-11T09:00:00Z') })).id);
+  });
+  it('two measurements stamped with the same local second (the hour a DST fall-back repeats) get two ids', () => {
+    const first = toReading({ ...m('2026-10-25T02:30:00'), value: 128 }, ctx(z));
+    const second = toReading({ ...m('2026-10-25T02:30:00'), value: 141 }, ctx(z));
+    expect(first.id).not.toBe(second.id);
+  });
+  it('a renumbered meter: the same sequence number with another time is another record', () => {
+    const old = toReading({ ...m('2026-06-01T08:00:00'), sequence: 1 }, ctx(z));
+    const renumbered = toReading({ ...m('2026-06-10T08:00:00'), sequence: 1 }, ctx(z));
+    expect(old.id).not.toBe(renumbered.id);
+    expect(toReading({ ...m('2026-06-01T08:00:00'), sequence: 1 }, ctx(z)).id).toBe(old.id);
+  });
+});

@@ -35,7 +35,7 @@ describe('patient simulator', () => {
       const parsed = readingSchema.parse(reading);
       expect(parsed.gatewayId).toBe('gw-test-0001');
       expect(isPlausible(parsed.metric, parsed.value), `${parsed.metric}=${parsed.value}`).toBe(true);
-      expect(parsed.id).toBe(readingId({ device: parsed.device, metric: parsed.metric, userIndex: parsed.userIndex, deviceTime: parsed.deviceTime }));
+      expect(parsed.id).toBe(readingId({ device: parsed.device, metric: parsed.metric, userIndex: parsed.userIndex, deviceTime: parsed.deviceTime, value: parsed.value }));
       ids.add(parsed.id);
       expect(localMs(parsed)).toBeGreaterThanOrEqual(last);
       last = localMs(parsed);
