@@ -115,7 +115,7 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     expect(p.value).toBe(186);
     expect([p.patient, p.gateway, p.device, p.driver]).toEqual([PATIENT, GW, CUFF, 'sig-blood-pressure']);
     expect(new Date(p.time).toISOString()).toBe(MEASURED.toISOString());
-    expect(p.reading_id).toBe(readingId({ device: { address: CUFF, driver: 'sig-blood-pressure' }, metric: 'blood_pressure_systolic', deviceTime: MEASURED.toISOString().slice(0, 19) }));
+    expect(p.reading_id).toBe(readingId({ device: { address: CUFF, driver: 'sig-blood-pressure' }, metric: 'blood_pressure_systolic', deviceTime: MEASURED.toISOString().slice(0, 19), value: 186 }));
     expect(await count('blood_pressure_diastolic')).toBe(2);
   });
 
@@ -195,7 +195,7 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     const t = new Date(MEASURED.getTime() + 600_000);
     const device = { address: CUFF, driver: 'sig-blood-pressure' };
     const next: Reading = {
-      id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime: t.toISOString().slice(0, 19) }),
+      id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime: t.toISOString().slice(0, 19), value: 150 }),
       gatewayId: GW,
       device,
       metric: 'blood_pressure_systolic',
