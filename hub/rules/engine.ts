@@ -195,14 +195,39 @@ export class RuleEngine {
     for (const r of rows) await audit(this.pool, { actor: 'system', action: `remeasure.${status}`, entity: 'patient', entityId: patientId, detail: { ruleId, requestId: Number(r.id) }, at: now });
   }
 
+  /**
+   * Expired "please re-measure" requests: no reading came within the window. The rule says whether
+   * that needs follow-up (rule 5: an amber episode). The UPDATE claims each request once, whichever
+   * hub instance runs it; the episode's evaluation key is the request.
+   */
   private async expireRemeasure(now: Date): Promise<number> {
-    const { rows } = await this.pool.query<{ id: string; patient_id: string; rule_id: string }>(
-      `UPDATE remeasure_requests SET status = 'expired', closed_at = $1 WHERE status = 'pending' AND expires_at <= $1 RETURNING id, patient_id, rule_id`,
+    const { rows } = await this.pool.query<{ id: string; patient_id: string; rule_id: string; reading_ids: string[]; value: Record<string, number> }>(
+      `UPDATE remeasure_requests SET status = 'expired', closed_at = $1 WHERE status = 'pending' AND expires_at <= $1 RETURNING id, patient_id, rule_id, reading_ids, value`,
       [now],
     );
-    for (const r of rows) await audit(this.pool, { actor: 'system', action: 'remeasure.expired', entity: 'patient', entityId: r.patient_id, detail: { ruleId: r.rule_id, requestId: Number(r.id) }, at: now });
+    if (rows.length === 0) return 0;
+    const [states, program] = await Promise.all([this.settings.patients([...new Set(rows.map((r) => r.patient_id))]), this.settings.programSettings()]);
+    for (const r of rows) {
+      await audit(this.pool, { actor: 'system', action: 'remeasure.expired', entity: 'patient', entityId: r.patient_id, detail: { ruleId: r.rule_id, requestId: Number(r.id) }, at: now });
+      const rule = ruleById(r.rule_id, this.rules);
+      const state = states.get(r.patient_id);
+      if (!rule || rule.trigger !== 'measurement' || !rule.unconfirmed || !state) continue;
+      const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+      const followUp = eff.enabled ? rule.unconfirmed(eff.params as never, r.value) : undefined;
+      if (!followUp) continue;
+      const res = await this.episodes.raise(
+        { patientId: r.patient_id, ruleId: rule.id, severity: followUp.severity, readingIds: r.reading_ids, value: r.value, summary: followUp.summary, priority: 'urgent', notify: rule.notify, evalKey: `x:${r.id}` },
+        now,
+      );
+      if (res.opened) {
+        this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : followUp.severity });
+        this.log.info({ episodeId: res.episodeId, ruleId: rule.id, severity: followUp.severity, code: 'REMEASURE_EXPIRED' }, 'alert episode opened: reading not re-measured');
+      }
+      if (res.notificationId !== null) this.metrics.notificationsSent.inc({ kind: res.escalated ? 'escalated' : 'opened' });
+    }
     return rows.length;
   }
+
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */
   private async activeKeys(patientIds: string[]): Promise<Set<string>> {

@@ -81,6 +81,11 @@ export interface MeasurementRule<S extends z.ZodObject = z.ZodObject> extends Ru
   trigger: 'measurement';
   metrics: readonly MetricName[];
   evaluate(ctx: RuleContext<z.infer<S>>, m: Measurement): Promise<Evaluation> | Evaluation;
+  /**
+   * A "please re-measure" request that expired with no new reading at all: the episode to open
+   * for follow-up, if any (the patient was never re-measured; a normal re-measure clears it).
+   */
+  unconfirmed?(params: z.infer<S>, value: Record<string, number>): { severity: Severity; summary: string } | undefined;
 }
 
 /** Evaluated by the scheduler for every patient of its programs (missing data, adherence, baselines). */

@@ -142,7 +142,7 @@ describe('rule 5: hypertensive crisis >= 180/120, confirmed by a re-measure afte
     await f.measure(p, new Date(t + 2 * MINUTE), { blood_pressure_systolic: 178, blood_pressure_diastolic: 123, heart_rate: 82 });
     expect((await open(p)).map((e) => [e.rule_id, e.severity])).toEqual([['bp-hypertensive-crisis', 'red']]);
   });
-  it('stays silent when the re-measure is below 180/120, and the request expires without one', async () => {
+  it('stays silent when the re-measure is below 180/120', async () => {
     const p = pid('crisis-ok');
     await f.enroll(p, 'cardiovascular_prevention');
     const t = f.clock.now().getTime();
@@ -150,10 +150,39 @@ describe('rule 5: hypertensive crisis >= 180/120, confirmed by a re-measure afte
     await f.measure(p, new Date(t + 2 * MINUTE), { blood_pressure_systolic: 165, blood_pressure_diastolic: 98 });
     expect(await open(p)).toHaveLength(0);
     expect((await pending(p)).map((r) => r.status)).toEqual(['cleared']);
-    await f.measure(p, new Date(t + HOUR), { blood_pressure_systolic: 185, blood_pressure_diastolic: 100 });
     f.clock.set(t + 2 * HOUR);
     await f.engine.tick();
-    expect((await pending(p)).map((r) => r.status)).toEqual(['cleared', 'expired']);
+    expect(await open(p)).toHaveLength(0);
+  });
+  it('a crisis reading never re-measured opens one amber follow-up episode; a later confirmed crisis makes it red', async () => {
+    const p = pid('crisis-unconfirmed');
+    await f.enroll(p, 'cardiovascular_prevention');
+    const t = f.clock.now().getTime();
+    await f.measure(p, new Date(t), { blood_pressure_systolic: 185, blood_pressure_diastolic: 100 });
+    f.clock.set(t + 29 * MINUTE);
+    await f.engine.tick();
+    expect(await open(p)).toHaveLength(0); // still within the 30 min to re-measure
+    f.clock.set(t + 31 * MINUTE);
+    await f.engine.tick();
+    await f.engine.tick(); // a second pass (or a second hub instance) opens nothing more
+    expect((await pending(p)).map((r) => r.status)).toEqual(['expired']);
+    const followUp = await open(p);
+    expect(followUp.map((e) => [e.rule_id, e.severity])).toEqual([['bp-hypertensive-crisis', 'amber']]);
+    expect(followUp[0]!.summary).toBe('blood pressure 185/100 mmHg not re-measured within 30 min: call the patient');
+    // the next day the patient measures twice in crisis: the same episode, now red
+    await f.measure(p, new Date(t + 20 * HOUR), { blood_pressure_systolic: 190, blood_pressure_diastolic: 104 });
+    await f.measure(p, new Date(t + 20 * HOUR + 2 * MINUTE), { blood_pressure_systolic: 188, blood_pressure_diastolic: 102 });
+    expect((await open(p)).map((e) => [e.id, e.severity, e.escalated_from])).toEqual([[followUp[0]!.id, 'red', 'amber']]);
+  });
+  it('a program that does not want the follow-up sets unconfirmedFollowUp to none', async () => {
+    const p = pid('crisis-nofollow');
+    await f.enroll(p, 'cardiovascular_prevention');
+    const t = f.clock.now().getTime();
+    await f.engine.settings.setOverride({ patientId: p, ruleId: 'bp-hypertensive-crisis', params: { unconfirmedFollowUp: 'none' }, actor: 'test', reason: 'measures in clinic only' }, new Date(t));
+    await f.measure(p, new Date(t), { blood_pressure_systolic: 185, blood_pressure_diastolic: 100 });
+    f.clock.set(t + 31 * MINUTE);
+    await f.engine.tick();
+    expect((await pending(p)).map((r) => r.status)).toEqual(['expired']);
     expect(await open(p)).toHaveLength(0);
   });
 });

@@ -10,12 +10,18 @@ const params = z
     /** "ask to re-measure after 1-2 min" */
     minGapMinutes: z.number().nonnegative().default(1),
     confirmWithinMinutes: z.number().positive().default(30),
+    /**
+     * a crisis reading never re-measured within confirmWithinMinutes: the patient may not have
+     * seen the request, or may be unwell; an amber episode makes the nurse call (program setting)
+     */
+    unconfirmedFollowUp: z.enum(['amber', 'none']).default('amber'),
   })
   .strict();
 
 /**
  * Default rule 5: a reading with systolic >= 180 or diastolic >= 120 mmHg asks the patient to
- * re-measure after 1-2 min; a second such reading confirms it -> red.
+ * re-measure after 1-2 min; a second such reading confirms it -> red. A normal re-measure clears
+ * the request; no re-measure at all within the window -> amber follow-up (unconfirmedFollowUp).
  * Source: AHA hypertensive crisis guidance (shared/reference/clinical-rules.md, rule 5).
  */
 export const hypertensiveCrisis = defineMeasurementRule({
@@ -30,6 +36,11 @@ export const hypertensiveCrisis = defineMeasurementRule({
   treatmentRelated: false,
   trigger: 'measurement',
   metrics: ['blood_pressure_systolic', 'blood_pressure_diastolic'],
+  unconfirmed(p, value) {
+    if (p.unconfirmedFollowUp === 'none') return undefined;
+    const bp = `${value.blood_pressure_systolic ?? '?'}/${value.blood_pressure_diastolic ?? '?'}`;
+    return { severity: 'amber', summary: `blood pressure ${bp} mmHg not re-measured within ${p.confirmWithinMinutes} min: call the patient` };
+  },
   async evaluate(ctx, m): Promise<Evaluation> {
     const p = ctx.params;
     const breaches = (v: Map<string, number>) => (v.get('blood_pressure_systolic') ?? 0) >= p.systolic || (v.get('blood_pressure_diastolic') ?? 0) >= p.diastolic;
