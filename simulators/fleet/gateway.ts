@@ -55,6 +55,8 @@ export class SimGateway {
   private readonly sends = new Map<string, number>(); // reading id -> times sent
   private readonly inFlightIds = new Set<string>();
   private readonly inFlight = new Map<string, InFlight>();
+  /** a publish awaits its PUBACK: the next one waits for it, as gateway/uplink does */
+  private publishing = false;
   private seq = 0;
   private finished!: () => void;
   private failed!: (e: Error) => void;
@@ -128,10 +130,16 @@ export class SimGateway {
     if (this.backlog.size === 0) this.finish();
   }
 
+  /**
+   * Publishes the next batch, up to maxInFlightBatches awaiting receipts, one publish at a time:
+   * like gateway/uplink, the next publish waits for the previous one's PUBACK. With the embedded
+   * broker a PUBACK means "stored", so a gateway whose batch waits in the hub's queue sends
+   * nothing more (not even a re-send after the receipt timeout) until it is filed.
+   */
   private pump(): void {
     const client = this.client;
-    if (!client?.connected) return;
-    while (this.inFlight.size < this.o.maxInFlightBatches) {
+    if (!client?.connected || this.publishing) return;
+    if (this.inFlight.size < this.o.maxInFlightBatches) {
       const ids: string[] = [];
       for (const id of this.backlog.keys()) {
         if (this.inFlightIds.has(id)) continue;
@@ -158,7 +166,11 @@ export class SimGateway {
       this.inFlight.set(batchId, { ids, sentAt: Date.now(), timer });
       this.stats.batches++;
       this.stats.published += ids.length;
-      client.publish(topicFor(this.o.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 });
+      this.publishing = true;
+      client.publish(topicFor(this.o.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 }, () => {
+        this.publishing = false;
+        this.pump();
+      });
     }
   }
 
