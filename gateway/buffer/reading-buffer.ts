@@ -132,6 +132,7 @@ export class ReadingBuffer {
       removeAny: this.db.prepare('DELETE FROM outbox WHERE reading_id = ?'),
       logReceipt: this.db.prepare('INSERT OR REPLACE INTO receipt_log (reading_id, outcome, code, at) VALUES (?, ?, ?, ?)'),
       release: this.db.prepare('UPDATE outbox SET batch_id = NULL, sent_at = NULL WHERE batch_id = ?'),
+      restartTimeout: this.db.prepare('UPDATE outbox SET sent_at = ? WHERE batch_id = ?'),
       stats: this.db.prepare(
         'SELECT count(*) AS depth, sum(batch_id IS NOT NULL) AS inFlight, min(enqueued_at) AS oldestAt, coalesce(sum(length(body)), 0) AS bytes FROM outbox',
       ),
@@ -210,6 +211,16 @@ export class ReadingBuffer {
    */
   nextDueBatch(max: number, timeouts: { timeoutMs: number; maxTimeoutMs: number }, nowMs = Date.now()): OutboundBatch | undefined {
     return this.claimDue(() => this.stmts.dueBackoff.all({ timeout: timeouts.timeoutMs, cap: timeouts.maxTimeoutMs, now: nowMs, limit: max }), nowMs);
+  }
+
+  /** The batch's receipt timeout starts again now (at its PUBACK): its readings are not due before. */
+  restartReceiptTimeout(batchId: string, nowMs = Date.now()): void {
+    try {
+      this.stmts.restartTimeout.run(nowMs, batchId);
+    } catch (e) {
+      // a full disk cannot take the update: the batch may then be offered again early (the hub dedups)
+      if ((e as { code?: string }).code !== 'SQLITE_FULL') throw e;
+    }
   }
 
   /** Claims the next readings due (never sent, or sent without receipt before `resendBefore`). */

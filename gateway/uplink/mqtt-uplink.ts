@@ -5,6 +5,9 @@ import { receiptSchema, topicFor, WIRE_VERSION, type GatewayStatus, type Reading
 import type { ReadingBuffer } from '../buffer/reading-buffer';
 import type { GatewayConfig } from '../config/schema';
 
+/** a PUBACK later than this restarts the batch's receipt timeout */
+const SLOW_PUBACK_MS = 1_000;
+
 export interface UplinkEvents {
   onReceipt?(removed: string[]): void;
   heartbeat?(): Record<string, unknown>;
@@ -142,9 +145,19 @@ export class MqttUplink {
       if (!batch) return;
       const msg: ReadingBatch = { v: WIRE_VERSION, gatewayId: this.config.gatewayId, batchId: batch.batchId, sentAt: new Date().toISOString(), readings: batch.readings };
       this.inFlight.set(batch.batchId, Date.now());
+      const publishedAt = Date.now();
       try {
         await client.publishAsync(topicFor(this.config.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 });
         this.published += batch.readings.length;
+        // the receipt timeout runs from the PUBACK: until then the broker had not taken the batch
+        // (the embedded hub acknowledges once it is stored, after a wait in its queue in a storm),
+        // and a timeout counted from the publish would re-send a batch whose receipt is on its way.
+        // A prompt PUBACK changes nothing worth a buffer write.
+        const ackedAt = Date.now();
+        if (ackedAt - publishedAt > SLOW_PUBACK_MS && this.inFlight.has(batch.batchId)) {
+          this.inFlight.set(batch.batchId, ackedAt);
+          this.buffer.restartReceiptTimeout(batch.batchId, ackedAt);
+        }
       } catch (e) {
         this.inFlight.delete(batch.batchId);
         this.buffer.release(batch.batchId);

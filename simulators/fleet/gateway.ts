@@ -158,17 +158,24 @@ export class SimGateway {
         maxSends = Math.max(maxSends, n);
       }
       const timeout = this.o.receiptBackoff ? this.o.receiptTimeoutMs * 2 ** Math.min(4, maxSends - 1) : this.o.receiptTimeoutMs;
-      const timer = setTimeout(() => {
+      const expire = () => {
         this.inFlight.delete(batchId);
         for (const i of ids) this.inFlightIds.delete(i);
         this.pump();
-      }, timeout);
-      this.inFlight.set(batchId, { ids, sentAt: Date.now(), timer });
+      };
+      const sentAt = Date.now();
+      const entry: InFlight = { ids, sentAt, timer: setTimeout(expire, timeout) };
+      this.inFlight.set(batchId, entry);
       this.stats.batches++;
       this.stats.published += ids.length;
       this.publishing = true;
       client.publish(topicFor(this.o.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 }, () => {
         this.publishing = false;
+        // as gateway/uplink: a late PUBACK restarts the receipt timeout (the receipt is on its way)
+        if (Date.now() - sentAt > 1_000 && this.inFlight.get(batchId) === entry) {
+          clearTimeout(entry.timer);
+          entry.timer = setTimeout(expire, timeout);
+        }
         this.pump();
       });
     }

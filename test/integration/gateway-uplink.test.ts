@@ -170,3 +170,54 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     await watcher.endAsync();
   });
 });
+
+describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
+  it('does not re-send a batch the broker acknowledged late when its receipt follows the PUBACK', async () => {
+    // a broker like the embedded hub in a storm: the PUBACK comes once the batch is filed, long
+    // after the publish (2 s, past the 1 s receipt timeout), and the receipt a moment after it
+    const received: string[][] = [];
+    const broker = await Aedes.createBroker({
+      authorizePublish: (client, packet, done) => {
+        if (!client || !packet.topic.endsWith('/readings')) return done(null);
+        const batch = JSON.parse(packet.payload.toString()) as { batchId: string; readings: { id: string }[] };
+        received.push(batch.readings.map((r) => r.id));
+        setTimeout(() => {
+          done(null);
+          setTimeout(() => {
+            const receipt = { v: 1, batchId: batch.batchId, results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' })) };
+            broker.publish({ cmd: 'publish', topic: topicFor(GW, 'receipts'), payload: Buffer.from(JSON.stringify(receipt)), qos: 1, retain: false, dup: false }, () => {});
+          }, 300);
+        }, 2_000);
+      },
+    });
+    const tcp = (await import('node:net')).createServer(broker.handle);
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-uplink-puback-'));
+    const device = { address: 'A4:C1:38:77:00:03', driver: 'sig-blood-pressure' };
+    const readings: Reading[] = Array.from({ length: 5 }, (_, i) => {
+      const deviceTime = new Date(Date.UTC(2026, 0, 2, 8, i)).toISOString().slice(0, 19);
+      return { id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime, value: 120 + i }), gatewayId: GW, device, metric: 'blood_pressure_systolic', value: 120 + i, unit: 'mm[Hg]', measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [] };
+    });
+    const b = new ReadingBuffer(join(dir, 'buffer.sqlite'));
+    b.enqueue(readings);
+    b.close();
+    const config = gatewayConfigSchema.parse({
+      gatewayId: GW,
+      dataDir: dir,
+      timeZone: 'UTC',
+      mqtt: { url: `mqtt://127.0.0.1:${(tcp.address() as { port: number }).port}`, password: 'pw', receiptTimeoutMs: 1_000, batchSize: 5 },
+      logLevel: 'silent',
+    });
+    const gw = await startGateway(config, { transport: noBle }, pino({ level: 'silent' }));
+    try {
+      await until('the buffer emptied by the receipt', () => (gw.buffer.stats().depth === 0 ? true : undefined), 15_000);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(received).toEqual([readings.map((r) => r.id)]);
+    } finally {
+      await gw.stop();
+      await new Promise<void>((r) => broker.close(() => r()));
+      await new Promise<void>((r) => tcp.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
