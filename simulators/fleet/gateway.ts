@@ -39,6 +39,8 @@ interface InFlight {
   ids: string[];
   sentAt: number;
   timer: NodeJS.Timeout;
+  /** the broker's PUBACK of this batch arrived */
+  acked?: boolean;
 }
 
 /**
@@ -159,6 +161,13 @@ export class SimGateway {
       }
       const timeout = this.o.receiptBackoff ? this.o.receiptTimeoutMs * 2 ** Math.min(4, maxSends - 1) : this.o.receiptTimeoutMs;
       const expire = () => {
+        // as gateway/uplink, whose pump waits on the PUBACK: no re-send while the broker has not
+        // acknowledged the first copy (embedded hub: not filed yet); mqtt.js re-sends it itself
+        // after a reconnect
+        if (!entry.acked) {
+          entry.timer = setTimeout(expire, timeout);
+          return;
+        }
         this.inFlight.delete(batchId);
         for (const i of ids) this.inFlightIds.delete(i);
         this.pump();
@@ -171,6 +180,7 @@ export class SimGateway {
       this.publishing = true;
       client.publish(topicFor(this.o.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 }, () => {
         this.publishing = false;
+        entry.acked = true;
         // as gateway/uplink: a late PUBACK restarts the receipt timeout (the receipt is on its way)
         if (Date.now() - sentAt > 1_000 && this.inFlight.get(batchId) === entry) {
           clearTimeout(entry.timer);
