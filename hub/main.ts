@@ -136,19 +136,11 @@ export async function startHub(
     await mqttIngest.start();
     stops.push(() => mqttIngest.stop());
 
-    const api = await buildApi({
-      pool,
-      timeseries,
-      metrics,
-      logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
-      clock,
-      episodes,
-      rules,
-      publishGatewayConfig: mqttIngest.publishConfig,
-    });
+    const gatewayConfig = new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock);
+    const api = await buildApi({ pool, timeseries, metrics, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, clock, episodes, rules, gatewayConfig });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again
-      const republished = await new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock).republishAll();
+      const republished = await gatewayConfig.republishAll();
       if (republished) log.info({ gateways: republished }, 'gateway configs published again');
     }
     await api.listen({ host: config.http.host, port: config.http.port });

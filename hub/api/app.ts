@@ -27,8 +27,8 @@ export interface ApiDeps {
   clock?: Clock;
   episodes?: EpisodeStore;
   rules?: RuleEngine;
-  /** publishes a gateway's retained config (hub/main.ts: through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
-  publishGatewayConfig?: (gatewayId: string, payload: string) => Promise<void>;
+  /** the boxes' remote config (hub/main.ts: published through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
+  gatewayConfig?: GatewayRemoteConfig;
 }
 
 const noBroker = async (): Promise<void> => {
@@ -52,7 +52,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   const clock = d.clock ?? systemClock;
   const episodes = d.episodes ?? new EpisodeStore(d.pool);
   const rules = d.rules ?? new RuleEngine(episodes, d.metrics, app.log as never, { pool: d.pool, clock });
-  const gatewayConfig = new GatewayRemoteConfig(d.pool, d.publishGatewayConfig ?? noBroker, clock);
+  const gatewayConfig = d.gatewayConfig ?? new GatewayRemoteConfig(d.pool, noBroker, clock);
   const ctx: ApiContext = { pool: d.pool, timeseries: d.timeseries, metrics: d.metrics, clock, episodes, settings: rules.settings, rules, gatewayConfig };
 
   app.setErrorHandler((err, req, reply) => {

@@ -25,11 +25,6 @@ export class GatewayRemoteConfig {
     private readonly clock: Clock,
   ) {}
 
-  async get(gatewayId: string): Promise<RemoteGatewayConfig> {
-    const { rows } = await this.pool.query<{ config: unknown }>('SELECT config FROM gateway_remote_config WHERE gateway_id = $1', [gatewayId]);
-    return rows[0] ? remoteGatewayConfigSchema.parse(rows[0].config) : {};
-  }
-
   /** Opens (or re-opens) the box's pairing window for `seconds` from now. */
   async openPairingWindow(gatewayId: string, w: { seconds: number; minRssi?: number }, actor: string): Promise<PairingWindow> {
     const seconds = Math.min(Math.max(1, Math.round(w.seconds)), MAX_PAIRING_WINDOW_S);

@@ -7,7 +7,7 @@ import { DEFAULT_RULES, ruleById } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History } from './history';
 import { appliesTo, type Evaluation, type FiledReading, type Measurement, type MeasurementRule, type PatientFacts, type Rule, type ScheduledRule } from './rule';
-import { effective, RuleSettings } from './settings';
+import { effectiveFor, RuleSettings } from './settings';
 
 export interface RuleEngineOptions {
   /** defaults to the episode store's pool */
@@ -77,7 +77,7 @@ export class RuleEngine {
       if (!state) continue;
       for (const rule of measurementRules) {
         if (!appliesTo(rule, state.facts.programId) || !rule.metrics.some((x) => m.readings.has(x))) continue;
-        const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+        const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
         await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) => rule.evaluate(ctx, m));
       }
@@ -111,7 +111,7 @@ export class RuleEngine {
     for (const state of states.values()) {
       for (const rule of scheduled) {
         if (!appliesTo(rule, state.facts.programId)) continue;
-        const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+        const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
         await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) => rule.evaluate(ctx));
         n++;
@@ -212,7 +212,7 @@ export class RuleEngine {
       const rule = ruleById(r.rule_id, this.rules);
       const state = states.get(r.patient_id);
       if (!rule || rule.trigger !== 'measurement' || !rule.unconfirmed || !state) continue;
-      const eff = effective(rule, program.get(`${state.facts.programId}|${rule.id}`), state.overrides.get(rule.id));
+      const eff = effectiveFor(rule, state, program);
       const followUp = eff.enabled ? rule.unconfirmed(eff.params as never, r.value) : undefined;
       if (!followUp) continue;
       const res = await this.episodes.raise(

@@ -35,6 +35,11 @@ export interface PatientRuleState {
   overrides: Map<string, RuleSetting>;
 }
 
+/** A rule's effective setting for one patient: program setting (keyed as programSettings() keys it), then the patient's override. */
+export function effectiveFor(rule: Rule, patient: PatientRuleState, program: ReadonlyMap<string, RuleSetting>): { enabled: boolean; params: Record<string, unknown> } {
+  return effective(rule, program.get(`${patient.facts.programId}|${rule.id}`), patient.overrides.get(rule.id));
+}
+
 /** Program settings and patient overrides of the rules (issue 5 item 3: who, when, old, new, reason). */
 export class RuleSettings {
   constructor(
@@ -76,7 +81,7 @@ export class RuleSettings {
       .filter((r) => appliesTo(r, p.facts.programId))
       .map((r) => {
         const o = p.overrides.get(r.id);
-        const eff = effective(r, program.get(`${p.facts.programId}|${r.id}`), o);
+        const eff = effectiveFor(r, p, program);
         return { ruleId: r.id, title: r.title, kind: r.kind, source: r.source, enabled: eff.enabled, params: eff.params, override: o ?? null };
       });
   }

@@ -13,6 +13,7 @@ import {
   type CareRole,
 } from '../../hub/admin/provisioning';
 import { buildApi } from '../../hub/api/app';
+import { GatewayRemoteConfig } from '../../hub/gateways/remote-config';
 import { HOUR, MINUTE } from '../../hub/rules/clock';
 import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
 import { createTestInflux } from '../support/stores';
@@ -77,7 +78,7 @@ beforeAll(async () => {
     clock: f.clock,
     episodes: f.episodes,
     rules: f.engine,
-    publishGatewayConfig: async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }),
+    gatewayConfig: new GatewayRemoteConfig(f.pool, async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }), f.clock),
   });
   await f.enroll(PA, 'oral_chemotherapy');
   const team = await createCareTeamWithMembers(f.pool, { id: 'team-a', programId: 'oral_chemotherapy', name: 'Team A', patientIds: [PA] });
