@@ -15,16 +15,41 @@ import { connectGateway, publishBatch } from './lib/raw-gateway';
  * gateways publish a steady stream of ordinary readings (--background-rate readings/s).
  *   npx tsx bench/alert-latency.ts [--probes 40] [--background-rate 100] [--interval-ms 400]
  */
-const args = benchArgs(z.object({ probes: int(1, 1000, 40), 'background-rate': int(0, 100_000, 100), 'background-gateways': int(1, 1000, 20), 'interval-ms': int(50, 10_000, 400) }));
+const args = benchArgs(
+  z.object({
+    probes: int(1, 1000, 40),
+    'background-rate': int(0, 100_000, 100),
+    'background-gateways': int(1, 1000, 20),
+    'interval-ms': int(50, 10_000, 400),
+  }),
+);
 
 function crisisReadings(gatewayId: string, now: number): Reading[] {
   const device = { address: simDeviceAddress(gatewayId, 'bp-cuff'), driver: 'sig-blood-pressure' };
   const out: Reading[] = [];
-  for (const [offsetMs, sys, dia] of [[-120_000, 192, 122], [0, 188, 121]] as const) {
+  for (const [offsetMs, sys, dia] of [
+    [-120_000, 192, 122],
+    [0, 188, 121],
+  ] as const) {
     const at = new Date(now + offsetMs);
     const deviceTime = at.toISOString().slice(0, 19);
-    for (const [metric, value] of [['blood_pressure_systolic', sys], ['blood_pressure_diastolic', dia], ['heart_rate', 95]] as [MetricName, number][]) {
-      out.push({ id: readingId({ device, metric, deviceTime }), gatewayId, device, metric, value, unit: METRICS[metric].unit, measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [], clock: { offsetMs: 0, trusted: true } });
+    for (const [metric, value] of [
+      ['blood_pressure_systolic', sys],
+      ['blood_pressure_diastolic', dia],
+      ['heart_rate', 95],
+    ] as [MetricName, number][]) {
+      out.push({
+        id: readingId({ device, metric, deviceTime }),
+        gatewayId,
+        device,
+        metric,
+        value,
+        unit: METRICS[metric].unit,
+        measuredAt: `${deviceTime}.000Z`,
+        deviceTime,
+        flags: [],
+        clock: { offsetMs: 0, trusted: true },
+      });
     }
   }
   return out;
@@ -39,16 +64,28 @@ try {
   for (let i = 0; i < args.probes * 2; i++) {
     const gatewayId = `probe-${String(i).padStart(4, '0')}`;
     const patientId = `probe-patient-${i}`;
-    await createPatient(s.pool, { id: patientId, programId: 'cardiovascular_prevention', displayName: `probe ${i}` }, 'bench');
+    await createPatient(
+      s.pool,
+      { id: patientId, programId: 'cardiovascular_prevention', displayName: `probe ${i}` },
+      'bench',
+    );
     probes.push({ gatewayId, patientId, ...(await createGateway(s.pool, { id: gatewayId, patientId }, 'bench')) });
   }
   const probeClients = await Promise.all(probes.map((p) => connectGateway(hub.mqttUrl, p.gatewayId, p.password)));
   clients.push(...probeClients);
 
   // background: stable patients, readings taken from their simulated backlogs, paced
-  const bg = buildHouseholds({ gateways: args['background-gateways'], readingsPerGateway: 20_000, prefix: 'bg', seed: 3, scenario: 'stable-hypertensive' });
+  const bg = buildHouseholds({
+    gateways: args['background-gateways'],
+    readingsPerGateway: 20_000,
+    prefix: 'bg',
+    seed: 3,
+    scenario: 'stable-hypertensive',
+  });
   const bgPasswords = await enrollHouseholds(s.pool, bg);
-  const bgClients = await Promise.all(bg.map((h) => connectGateway(hub.mqttUrl, h.gatewayId, bgPasswords.get(h.gatewayId)!)));
+  const bgClients = await Promise.all(
+    bg.map((h) => connectGateway(hub.mqttUrl, h.gatewayId, bgPasswords.get(h.gatewayId)!)),
+  );
   clients.push(...bgClients);
 
   const pg = await s.pool.connect();
@@ -57,7 +94,10 @@ try {
     const t0 = Date.now();
     await publishBatch(probeClients[i]!, p.gatewayId, crisisReadings(p.gatewayId, t0));
     for (;;) {
-      const r = await pg.query(`SELECT 1 FROM alert_episodes WHERE patient_id = $1 AND rule_id = 'bp-hypertensive-crisis'`, [p.patientId]);
+      const r = await pg.query(
+        `SELECT 1 FROM alert_episodes WHERE patient_id = $1 AND rule_id = 'bp-hypertensive-crisis'`,
+        [p.patientId],
+      );
       if (r.rowCount) return Date.now() - t0;
       if (Date.now() - t0 > 120_000) throw new Error(`no episode for probe ${i} after 120 s`);
       await new Promise((res) => setTimeout(res, 2));
@@ -100,7 +140,9 @@ try {
   const loaded = await series(args.probes);
   stop = true;
   await pacer;
-  const stored = await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM reading_ledger WHERE gateway_id LIKE 'bg-%' AND stored_at IS NOT NULL`);
+  const stored = await s.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM reading_ledger WHERE gateway_id LIKE 'bg-%' AND stored_at IS NOT NULL`,
+  );
   pg.release();
 
   report('alert-latency', {
@@ -114,7 +156,8 @@ try {
     backgroundReadingsSent: bgSent,
     backgroundReadingsStoredByEnd: stored.rows[0]!.n,
     backgroundGateways: args['background-gateways'],
-    measured: 'MQTT publish of a confirmed crisis (2 readings >= 180/120, 2 min apart) -> alert_episodes row visible (2 ms polling)',
+    measured:
+      'MQTT publish of a confirmed crisis (2 readings >= 180/120, 2 min apart) -> alert_episodes row visible (2 ms polling)',
     loadAverage1m: loadStart,
   });
 } finally {

@@ -18,7 +18,14 @@ import { writeLines } from './lib/line-protocol';
  * rate and steps each day (every panel drawn). Sizes are in the figures.
  *   npx tsx bench/dashboard-queries.ts [--patients 10000] [--days 365] [--full-patients 1000] [--samples 40]
  */
-const args = benchArgs(z.object({ patients: int(1, 100_000, 10_000), days: int(1, 3650, 365), 'full-patients': int(0, 100_000, 1000), samples: int(1, 1000, 40) }));
+const args = benchArgs(
+  z.object({
+    patients: int(1, 100_000, 10_000),
+    days: int(1, 3650, 365),
+    'full-patients': int(0, 100_000, 1000),
+    samples: int(1, 1000, 40),
+  }),
+);
 const DAY = 86_400_000;
 const db = scratchName('vigil_bench_dash');
 await influxQuery(`CREATE DATABASE "${db}"`);
@@ -48,15 +55,26 @@ try {
       buf.push(`blood_pressure_systolic,${tags} value=${sys}.0,reading_id="s${p}d${d}" ${t}`);
       buf.push(`blood_pressure_diastolic,${tags} value=${Math.round(sys * 0.62)}.0,reading_id="d${p}d${d}" ${t}`);
       if (full) {
-        buf.push(`body_weight,${tags} value=${(80 + rng.normal(0, 0.3)).toFixed(2)},reading_id="w${p}d${d}" ${t + 60_000}`);
-        buf.push(`body_temperature,${tags} value=${(36.6 + rng.normal(0, 0.15)).toFixed(1)},reading_id="t${p}d${d}" ${t + 120_000}`);
-        buf.push(`spo2,${tags} value=${Math.min(100, Math.round(97 + rng.normal(0, 1)))}.0,reading_id="o${p}d${d}" ${t + 180_000}`);
-        buf.push(`heart_rate,${tags} value=${Math.round(70 + rng.normal(0, 4))}.0,reading_id="h${p}d${d}" ${t + 180_000}`);
-        buf.push(`steps,${tags} value=${Math.round(6000 * Math.exp(rng.normal(0, 0.2)))}.0,reading_id="k${p}d${d}" ${t + 15 * 3_600_000}`);
+        buf.push(
+          `body_weight,${tags} value=${(80 + rng.normal(0, 0.3)).toFixed(2)},reading_id="w${p}d${d}" ${t + 60_000}`,
+        );
+        buf.push(
+          `body_temperature,${tags} value=${(36.6 + rng.normal(0, 0.15)).toFixed(1)},reading_id="t${p}d${d}" ${t + 120_000}`,
+        );
+        buf.push(
+          `spo2,${tags} value=${Math.min(100, Math.round(97 + rng.normal(0, 1)))}.0,reading_id="o${p}d${d}" ${t + 180_000}`,
+        );
+        buf.push(
+          `heart_rate,${tags} value=${Math.round(70 + rng.normal(0, 4))}.0,reading_id="h${p}d${d}" ${t + 180_000}`,
+        );
+        buf.push(
+          `steps,${tags} value=${Math.round(6000 * Math.exp(rng.normal(0, 0.2)))}.0,reading_id="k${p}d${d}" ${t + 15 * 3_600_000}`,
+        );
       }
       if (buf.length >= 10_000) await flush();
     }
-    if (p % 1000 === 999) log(`  ${p + 1} patients, ${points} points, ${Math.round(points / ((performance.now() - t0) / 1000))} points/s`);
+    if (p % 1000 === 999)
+      log(`  ${p + 1} patients, ${points} points, ${Math.round(points / ((performance.now() - t0) / 1000))} points/s`);
   }
   await flush();
   await Promise.all(pending);
@@ -65,8 +83,18 @@ try {
   const queries = boardQueries('patient').filter((q) => q.datasource === 'influxdb');
   const now = new Date();
   const perQuery = new Map<string, number[]>();
-  async function loadBoard(patient: string, rangeDays: number, interval: string): Promise<{ ms: number; empty: number }> {
-    const ctx = { from: new Date(now.getTime() - rangeDays * DAY), to: now, interval, variables: { patient: { value: patient } }, user: { login: 'admin' } } as QueryContext;
+  async function loadBoard(
+    patient: string,
+    rangeDays: number,
+    interval: string,
+  ): Promise<{ ms: number; empty: number }> {
+    const ctx = {
+      from: new Date(now.getTime() - rangeDays * DAY),
+      to: now,
+      interval,
+      variables: { patient: { value: patient } },
+      user: { login: 'admin' },
+    } as QueryContext;
     const t = performance.now();
     const results = await Promise.all(
       queries.map(async (q) => {
@@ -79,7 +107,9 @@ try {
     );
     return { ms: performance.now() - t, empty: results.filter(isEmpty).length };
   }
-  const sample = Array.from({ length: args.samples }, () => pid(Math.floor(rng.next() * Math.max(1, args['full-patients']))));
+  const sample = Array.from({ length: args.samples }, () =>
+    pid(Math.floor(rng.next() * Math.max(1, args['full-patients']))),
+  );
   const timings: Record<string, number[]> = { d30: [], d365: [] };
   let emptyPanels = 0;
   await loadBoard(sample[0]!, 30, '1h'); // warm-up (index pages)
@@ -103,7 +133,18 @@ try {
     // the queries that take longest (median over the samples, while the board's other queries run beside them)
     slowestQueriesMedianMs: Object.fromEntries(
       [...perQuery]
-        .map(([k, v]) => [k, r(percentile([...v].sort((a, b) => a - b), 50))] as const)
+        .map(
+          ([k, v]) =>
+            [
+              k,
+              r(
+                percentile(
+                  [...v].sort((a, b) => a - b),
+                  50,
+                ),
+              ),
+            ] as const,
+        )
         .sort((a, b) => b[1] - a[1])
         .slice(0, 4),
     ),
@@ -116,7 +157,8 @@ try {
     seedS: r(seedS),
     seedPointsPerSecond: Math.round(points / seedS),
     samples: args.samples,
-    queriesFrom: 'dashboards/boards/patient.ts via test/dashboards/board-queries.ts (InfluxDB panels; the PostgreSQL panels read small grafana.* views)',
+    queriesFrom:
+      'dashboards/boards/patient.ts via test/dashboards/board-queries.ts (InfluxDB panels; the PostgreSQL panels read small grafana.* views)',
     loadAverage1m: loadAverage(),
   });
 } finally {

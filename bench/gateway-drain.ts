@@ -29,7 +29,17 @@ function backlog(n: number): Reading[] {
   const t0 = Date.UTC(2026, 0, 1);
   return Array.from({ length: n }, (_, i) => {
     const deviceTime = new Date(t0 + i * 60_000).toISOString().slice(0, 19);
-    return { id: readingId({ device, metric: 'glucose', deviceTime }), gatewayId: GW, device, metric: 'glucose', value: 5 + (i % 100) / 100, unit: 'mmol/L', measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [] };
+    return {
+      id: readingId({ device, metric: 'glucose', deviceTime }),
+      gatewayId: GW,
+      device,
+      metric: 'glucose',
+      value: 5 + (i % 100) / 100,
+      unit: 'mmol/L',
+      measuredAt: `${deviceTime}.000Z`,
+      deviceTime,
+      flags: [],
+    };
   });
 }
 
@@ -53,7 +63,11 @@ try {
   const b = new ReadingBuffer(alone);
   const t1 = performance.now();
   for (let batch = b.nextBatch(args.batch, 0); batch; batch = b.nextBatch(args.batch, 0)) {
-    b.applyReceipt({ v: 1, batchId: batch.batchId, results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' as const })) });
+    b.applyReceipt({
+      v: 1,
+      batchId: batch.batchId,
+      results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' as const })),
+    });
   }
   const bufferOnlyPerS = Math.round(args.queued / ((performance.now() - t1) / 1000));
   b.close();
@@ -69,20 +83,37 @@ try {
     const batch = readingBatchSchema.parse(JSON.parse(payload.toString('utf8')));
     firstAt ||= Date.now();
     receipted += batch.readings.length;
-    const receipt: Receipt = { v: 1, batchId: batch.batchId, results: (batch.readings as { id: string }[]).map((r) => ({ id: r.id, outcome: 'stored' as const })) };
+    const receipt: Receipt = {
+      v: 1,
+      batchId: batch.batchId,
+      results: (batch.readings as { id: string }[]).map((r) => ({ id: r.id, outcome: 'stored' as const })),
+    };
     hub.publish(topicFor(batch.gatewayId, 'receipts'), JSON.stringify(receipt), { qos: 1 });
   });
   const dataDir = join(dir, 'data');
   // the box's V8 flags (deploy/vigil-gateway.service); VIGIL_GATEWAY_NODE_FLAGS compares others
   const BOX_NODE_FLAGS = process.env.VIGIL_GATEWAY_NODE_FLAGS?.split(' ').filter(Boolean) ?? [...GATEWAY_NODE_FLAGS];
   const depth = fill(join(dataDir, 'buffer.sqlite'), readings);
-  writeFileSync(join(dir, 'gateway.yaml'), JSON.stringify({ gatewayId: GW, dataDir, timeZone: 'UTC', logLevel: 'warn', mqtt: { url, password: 'bench', batchSize: args.batch } }));
+  writeFileSync(
+    join(dir, 'gateway.yaml'),
+    JSON.stringify({
+      gatewayId: GW,
+      dataDir,
+      timeZone: 'UTC',
+      logLevel: 'warn',
+      mqtt: { url, password: 'bench', batchSize: args.batch },
+    }),
+  );
   execFileSync('sh', ['deploy/build-gateway.sh', '.data/tmp/gateway-dist'], { stdio: 'ignore' });
   log(`gateway-drain: ${depth} queued readings`);
-  const child = spawn(process.execPath, [...BOX_NODE_FLAGS, '.data/tmp/gateway-dist/gateway.mjs', '--config', join(dir, 'gateway.yaml')], {
-    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...BOX_NODE_FLAGS, '.data/tmp/gateway-dist/gateway.mjs', '--config', join(dir, 'gateway.yaml')],
+    {
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   createInterface({ input: child.stdout! }).on('line', () => undefined);
   const deadline = Date.now() + 600_000;
   while (receipted < depth && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

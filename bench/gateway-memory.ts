@@ -9,7 +9,15 @@ import { createGateway, createPatient } from '../hub/admin/provisioning';
 import { loadHubConfig } from '../hub/config/load';
 import { startHub } from '../hub/main';
 import { startService } from '../scripts/lib/processes';
-import { ActivityTracker, BloodPressureCuff, GlucoseMeter, Oximeter, Thermometer, WeightScale, startVirtualBluez } from '../simulators/virtual-bluez';
+import {
+  ActivityTracker,
+  BloodPressureCuff,
+  GlucoseMeter,
+  Oximeter,
+  Thermometer,
+  WeightScale,
+  startVirtualBluez,
+} from '../simulators/virtual-bluez';
 import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';
@@ -26,7 +34,13 @@ import { INFLUX_URL, PG_BASE, influxQuery, scratchName } from './lib/env';
  * runs the TypeScript through the tsx loader, which alone adds about 40 MiB.
  *   npx tsx bench/gateway-memory.ts [--minutes 1] [--every-ms 500] [--runtime bundle|tsx]
  */
-const args = benchArgs(z.object({ minutes: int(1, 60, 1), 'every-ms': int(50, 60_000, 500), runtime: z.enum(['bundle', 'tsx']).default('bundle') }));
+const args = benchArgs(
+  z.object({
+    minutes: int(1, 60, 1),
+    'every-ms': int(50, 60_000, 500),
+    runtime: z.enum(['bundle', 'tsx']).default('bundle'),
+  }),
+);
 const GW = 'gw-bench-mem-01';
 
 /** VmRSS splits into RssAnon (heap, stacks, malloc) and RssFile (touched pages of the node binary and libraries) */
@@ -42,7 +56,10 @@ const BOX_NODE_FLAGS = process.env.VIGIL_GATEWAY_NODE_FLAGS?.split(' ').filter(B
 /** the gateway as a box runs it: one esbuild bundle (deploy/build-gateway.sh) on plain node */
 async function startBundle(config: string): Promise<{ child: ReturnType<typeof spawn>; stop(): Promise<void> }> {
   execFileSync('sh', ['deploy/build-gateway.sh', '.data/tmp/gateway-dist'], { stdio: 'ignore' });
-  const child = spawn(process.execPath, [...BOX_NODE_FLAGS, '.data/tmp/gateway-dist/gateway.mjs', '--config', config], { env: { ...process.env, ...vb.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...BOX_NODE_FLAGS, '.data/tmp/gateway-dist/gateway.mjs', '--config', config], {
+    env: { ...process.env, ...vb.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => l.includes('"gateway.ready"') && resolve());
     child.once('exit', (code) => reject(new Error(`gateway bundle exited with ${code}`)));
@@ -57,7 +74,18 @@ const pool = createPool(pgUrl, 2);
 await migrate(pool);
 await influxQuery(`CREATE DATABASE "${influxDb}"`);
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-gwmem-'));
-const hub = await startHub(loadHubConfig({ env: {}, overrides: { postgres: { url: pgUrl }, influx: { url: INFLUX_URL, database: influxDb }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' } }));
+const hub = await startHub(
+  loadHubConfig({
+    env: {},
+    overrides: {
+      postgres: { url: pgUrl },
+      influx: { url: INFLUX_URL, database: influxDb },
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      logLevel: 'silent',
+    },
+  }),
+);
 await createPatient(pool, { id: 'P-BENCH-MEM', programId: 'heart_failure', displayName: 'bench' });
 const password = (await createGateway(pool, { id: GW, patientId: 'P-BENCH-MEM' })).password;
 
@@ -84,12 +112,24 @@ const measure = () => {
 const vb = await startVirtualBluez({ peripherals: devices, adapter: { advertiseIntervalMs: 300 } });
 writeFileSync(
   join(dir, 'gateway.yaml'),
-  JSON.stringify({ gatewayId: GW, dataDir: join(dir, 'data'), timeZone: 'UTC', logLevel: 'warn', mqtt: { url: hub.mqttUrl, password }, ble: { idleDisconnectMs: 1000, cooldownMs: 2000 }, devices: { allow: devices.map((d) => d.address) } }),
+  JSON.stringify({
+    gatewayId: GW,
+    dataDir: join(dir, 'data'),
+    timeZone: 'UTC',
+    logLevel: 'warn',
+    mqtt: { url: hub.mqttUrl, password },
+    ble: { idleDisconnectMs: 1000, cooldownMs: 2000 },
+    devices: { allow: devices.map((d) => d.address) },
+  }),
 );
 try {
   const gw =
     args.runtime === 'tsx'
-      ? await startService('gateway', 'gateway/cli.ts', { args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: vb.env })
+      ? await startService('gateway', 'gateway/cli.ts', {
+          args: ['--config', join(dir, 'gateway.yaml')],
+          readyEvent: 'gateway.ready',
+          env: vb.env,
+        })
       : await startBundle(join(dir, 'gateway.yaml'));
   log(`gateway-memory: six devices measuring every ${args['every-ms']} ms for ${args.minutes} min`);
   const timer = setInterval(measure, args['every-ms']);
@@ -105,7 +145,10 @@ try {
   const { hwm } = await rssMiB(gw.child.pid!);
   await new Promise((r) => setTimeout(r, 5000));
   await gw.stop();
-  const stored = await pool.query<{ n: number; devices: number }>('SELECT count(*)::int n, count(DISTINCT device_address)::int devices FROM reading_ledger WHERE gateway_id = $1', [GW]);
+  const stored = await pool.query<{ n: number; devices: number }>(
+    'SELECT count(*)::int n, count(DISTINCT device_address)::int devices FROM reading_ledger WHERE gateway_id = $1',
+    [GW],
+  );
   const q = (p: number, xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))];
   const firstQuarter = samples.slice(0, Math.max(1, Math.floor(samples.length / 4)));
   const lastQuarter = samples.slice(-Math.max(1, Math.floor(samples.length / 4)));

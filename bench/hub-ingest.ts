@@ -23,13 +23,26 @@ const args = benchArgs(
 const s = await scratchStores('vigil_bench_ingest');
 const hub = await startHubProcess(s);
 try {
-  const o = { ...FLEET_DEFAULTS, url: hub.mqttUrl, gateways: args.gateways, readingsPerGateway: args.readings, batchSize: args.batch, prefix: 'bench', receiptTimeoutMs: 120_000, deadlineMs: 20 * 60_000 };
+  const o = {
+    ...FLEET_DEFAULTS,
+    url: hub.mqttUrl,
+    gateways: args.gateways,
+    readingsPerGateway: args.readings,
+    batchSize: args.batch,
+    prefix: 'bench',
+    receiptTimeoutMs: 120_000,
+    deadlineMs: 20 * 60_000,
+  };
   const households = buildHouseholds(o);
   const passwords = await enrollHouseholds(s.pool, households);
   const load = loadAverage();
   log(`hub ingest: ${args.gateways} gateways x ${args.readings} readings, batches of ${args.batch}`);
-  const fleet = await runFleet(o, households, passwords, (p) => log(`  ${(p.elapsedMs / 1000).toFixed(0)} s receipted ${p.receipted}/${p.total} (${p.readingsPerSecond}/s)`));
-  const ledger = await s.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM reading_ledger WHERE stored_at IS NOT NULL');
+  const fleet = await runFleet(o, households, passwords, (p) =>
+    log(`  ${(p.elapsedMs / 1000).toFixed(0)} s receipted ${p.receipted}/${p.total} (${p.readingsPerSecond}/s)`),
+  );
+  const ledger = await s.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM reading_ledger WHERE stored_at IS NOT NULL',
+  );
   const counted = await influxQuery('SELECT count("value") FROM /.*/', s.influxDb);
   const influxPoints = counted.results[0]?.series?.reduce((a, x) => a + Number(x.values[0]?.[1] ?? 0), 0) ?? 0;
   const episodes = await s.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM alert_episodes');
@@ -49,7 +62,11 @@ try {
   await influxQuery(`CREATE DATABASE "${rawDb4}"`);
   t = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => { while (next < batches.length) await writeLines(rawDb4, batches[next++]!); }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) await writeLines(rawDb4, batches[next++]!);
+    }),
+  );
   const raw4S = (performance.now() - t) / 1000;
   // and in the hub's own InfluxDB write size (its write batcher flushes up to 5 000 points)
   const rawDbBig = `${s.influxDb}_rawbig`;

@@ -35,7 +35,8 @@ console.log(
     bench: 'influx-outage',
     outageSeconds: Number(values['outage-ms']) / 1000,
     ...r,
-    exactlyOnce: r.influxPoints === r.total && r.ledgerRows === r.total && r.unreceipted === 0 && r.storedWhileDown === 0,
+    exactlyOnce:
+      r.influxPoints === r.total && r.ledgerRows === r.total && r.unreceipted === 0 && r.storedWhileDown === 0,
   }),
 );
 process.exit(0);

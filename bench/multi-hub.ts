@@ -8,7 +8,14 @@ import { parseArgs } from 'node:util';
 import { loadHubConfig } from '../hub/config/load';
 import { startHub } from '../hub/main';
 import { createTestInflux, createTestPostgres } from '../test/support/stores';
-import { countPoints, enrollGateways, makeReadings, pool, runTag, SimGateway } from '../test/integration/hub-ingest-support';
+import {
+  countPoints,
+  enrollGateways,
+  makeReadings,
+  pool,
+  runTag,
+  SimGateway,
+} from '../test/integration/hub-ingest-support';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +41,12 @@ try {
         instanceId: id,
         postgres: { url: pg.url },
         influx: { url: influx.url, database: influx.database },
-        mqtt: { mode: 'external', url: values.mqtt, sharedGroup: `bench-${tag}`, ingestConnections: Number(values.connections) },
+        mqtt: {
+          mode: 'external',
+          url: values.mqtt,
+          sharedGroup: `bench-${tag}`,
+          ingestConnections: Number(values.connections),
+        },
         http: { port: 0 },
         logLevel: 'silent',
       },
@@ -48,7 +60,9 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   await pool(sims, 50, (s) => s.close());
   const total = GATEWAYS * PER;
-  const ledger = await pg.pool.query<{ n: string; stored: string }>('SELECT count(*) AS n, count(stored_at) AS stored FROM reading_ledger');
+  const ledger = await pg.pool.query<{ n: string; stored: string }>(
+    'SELECT count(*) AS n, count(stored_at) AS stored FROM reading_ledger',
+  );
   const points = await countPoints(influx.url, influx.database);
   const batchesPerHub = await Promise.all(hubs.map(async (h) => (await h.metrics.batches.get()).values[0]?.value ?? 0));
   const receipted = sims.reduce((a, s) => a + s.outcomes.size, 0);

@@ -16,7 +16,16 @@ import { influxQuery, log, peakRssMiB, report, scratchStores, startHubProcess } 
  * the gateway's 30 s: with 30 s every queued gateway re-sends many times while the hub drains
  * (each re-send doubles this simulator's timeout; the real gateway keeps it fixed).
  */
-const args = benchArgs(z.object({ gateways: int(1, 10_000, 10_000), days: int(1, 31, 1), 'max-readings': int(1, 100_000, 1000), 'receipt-timeout': int(1000, 3_600_000, 600_000), 'receipt-backoff': z.enum(['true', 'false']).default('true'), 'deadline-s': int(10, 7200, 2400) }));
+const args = benchArgs(
+  z.object({
+    gateways: int(1, 10_000, 10_000),
+    days: int(1, 31, 1),
+    'max-readings': int(1, 100_000, 1000),
+    'receipt-timeout': int(1000, 3_600_000, 600_000),
+    'receipt-backoff': z.enum(['true', 'false']).default('true'),
+    'deadline-s': int(10, 7200, 2400),
+  }),
+);
 
 /** counts of the stable codes in the hub's warn/error log lines */
 function hubCodes(lines: readonly string[]): Record<string, number> {
@@ -51,9 +60,17 @@ try {
   const passwords = await enrollHouseholds(s.pool, households, 16);
   const enrollS = (Date.now() - t) / 1000;
   const load = loadAverage();
-  log(`storm: ${args.gateways} gateways reconnect at once, ${households.reduce((a, h) => a + h.readings.length, 0)} readings buffered`);
-  const fleet = await runFleet(o, households, passwords, (p) => log(`  ${(p.elapsedMs / 1000).toFixed(0)} s connected ${p.connected} drained ${p.finished} receipted ${p.receipted}/${p.total} resent ${p.resent}`));
-  const ledger = await s.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM reading_ledger WHERE stored_at IS NOT NULL');
+  log(
+    `storm: ${args.gateways} gateways reconnect at once, ${households.reduce((a, h) => a + h.readings.length, 0)} readings buffered`,
+  );
+  const fleet = await runFleet(o, households, passwords, (p) =>
+    log(
+      `  ${(p.elapsedMs / 1000).toFixed(0)} s connected ${p.connected} drained ${p.finished} receipted ${p.receipted}/${p.total} resent ${p.resent}`,
+    ),
+  );
+  const ledger = await s.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM reading_ledger WHERE stored_at IS NOT NULL',
+  );
   const counted = await influxQuery('SELECT count("value") FROM /.*/', s.influxDb);
   const influxPoints = counted.results[0]?.series?.reduce((a, x) => a + Number(x.values[0]?.[1] ?? 0), 0) ?? 0;
   report('reconnect-storm', {

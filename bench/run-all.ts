@@ -9,7 +9,16 @@ import { dirname } from 'node:path';
  *   npm run bench [-- --only hub-ingest,gateway-memory] [-- --out file]
  */
 // multi-hub needs Mosquitto on 127.0.0.1:1883; influx-outage starts its own influxd on 18097
-export const BENCHES = ['hub-ingest', 'alert-latency', 'reconnect-storm', 'dashboard-queries', 'gateway-memory', 'gateway-drain', 'multi-hub', 'influx-outage'] as const;
+export const BENCHES = [
+  'hub-ingest',
+  'alert-latency',
+  'reconnect-storm',
+  'dashboard-queries',
+  'gateway-memory',
+  'gateway-drain',
+  'multi-hub',
+  'influx-outage',
+] as const;
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => {

@@ -10,7 +10,18 @@ export function configFromEnv(map: Record<string, string>, env: NodeJS.ProcessEn
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const [path, type] = target.split(':') as [string, string | undefined];
-    const value = type === 'number' ? (/^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw) : type === 'boolean' ? (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw) : raw;
+    const value =
+      type === 'number'
+        ? /^-?\d+(\.\d+)?$/.test(raw)
+          ? Number(raw)
+          : raw
+        : type === 'boolean'
+          ? raw === 'true' || raw === '1'
+            ? true
+            : raw === 'false' || raw === '0'
+              ? false
+              : raw
+          : raw;
     const keys = path.split('.');
     let node = out;
     for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;

@@ -9,7 +9,9 @@ export const bleAddressSchema = z
   .regex(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/, 'BLE address like AA:BB:CC:DD:EE:FF')
   .transform((a) => a.toUpperCase());
 export const driverIdSchema = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'driver id: kebab-case');
-export const patientIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'patient id: pseudonymous, 1-64 of A-Z a-z 0-9 _ -');
+export const patientIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'patient id: pseudonymous, 1-64 of A-Z a-z 0-9 _ -');
 
 export const deviceRefSchema = z.object({ address: bleAddressSchema, driver: driverIdSchema });
 export type DeviceRef = z.infer<typeof deviceRefSchema>;
@@ -46,6 +48,12 @@ export function readingId(parts: {
   if (when === 'cap:') throw new Error('readingId needs a device time, a sequence number or a capture key');
   // the value separates two measurements stamped with the same local second, as in the hour a
   // DST fall-back repeats; a re-sent measurement decodes to the same value
-  const key = [deviceKey(parts.device), parts.metric, parts.userIndex ?? '', when, ...(parts.value !== undefined ? [`v:${parts.value}`] : [])].join('|');
+  const key = [
+    deviceKey(parts.device),
+    parts.metric,
+    parts.userIndex ?? '',
+    when,
+    ...(parts.value !== undefined ? [`v:${parts.value}`] : []),
+  ].join('|');
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
 }

@@ -36,9 +36,7 @@ export const receiptSchema = z
   .object({
     v: z.literal(WIRE_VERSION),
     batchId: z.string(),
-    results: z.array(
-      z.object({ id: z.string(), outcome: receiptOutcomeSchema, code: z.string().optional() }).strict(),
-    ),
+    results: z.array(z.object({ id: z.string(), outcome: receiptOutcomeSchema, code: z.string().optional() }).strict()),
   })
   .strict();
 export type Receipt = z.infer<typeof receiptSchema>;

@@ -14,8 +14,18 @@ export interface MetricSpec {
 }
 
 export const METRICS = {
-  blood_pressure_systolic: { unit: 'mm[Hg]', range: [40, 300], loinc: '8480-6', description: 'Systolic blood pressure' },
-  blood_pressure_diastolic: { unit: 'mm[Hg]', range: [20, 200], loinc: '8462-4', description: 'Diastolic blood pressure' },
+  blood_pressure_systolic: {
+    unit: 'mm[Hg]',
+    range: [40, 300],
+    loinc: '8480-6',
+    description: 'Systolic blood pressure',
+  },
+  blood_pressure_diastolic: {
+    unit: 'mm[Hg]',
+    range: [20, 200],
+    loinc: '8462-4',
+    description: 'Diastolic blood pressure',
+  },
   blood_pressure_mean: { unit: 'mm[Hg]', range: [25, 250], loinc: '8478-0', description: 'Mean arterial pressure' },
   heart_rate: { unit: '/min', range: [20, 300], loinc: '8867-4', description: 'Heart rate / pulse rate' },
   body_weight: { unit: 'kg', range: [2, 400], loinc: '29463-7', description: 'Body weight' },
@@ -36,7 +46,11 @@ export const METRICS = {
   soft_lean_mass: { unit: 'kg', range: [1, 300], description: 'Soft lean mass' },
   body_water_mass: { unit: 'kg', range: [1, 200], description: 'Body water mass' },
   basal_metabolism: { unit: 'kcal/d', range: [300, 10000], description: 'Basal metabolic rate' },
-  pulse_amplitude_index: { unit: '%', range: [0.01, 30], description: 'Pulse amplitude index (perfusion) of a pulse oximeter' },
+  pulse_amplitude_index: {
+    unit: '%',
+    range: [0.01, 30],
+    description: 'Pulse amplitude index (perfusion) of a pulse oximeter',
+  },
   rr_interval: { unit: 'ms', range: [200, 3000], description: 'Interval between two R waves (beat-to-beat)' },
   speed: { unit: 'm/s', range: [0, 15], description: 'Instantaneous walking/running speed' },
   cadence: { unit: '/min', range: [0, 300], description: 'Step cadence' },

@@ -3,7 +3,9 @@ import { deviceRefSchema, gatewayIdSchema } from './ids';
 import { METRICS, metricNameSchema } from './metrics';
 
 /** Local date-time as the device sent it, no zone (GSS Date Time 0x2A08 shape). */
-export const deviceTimeSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?$/, 'ISO 8601 local time without zone');
+export const deviceTimeSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?$/, 'ISO 8601 local time without zone');
 
 export const clockSchema = z.object({
   /** device clock minus gateway clock, measured at connection, in ms */
@@ -30,7 +32,10 @@ export const readingSchema = z
     deviceTime: deviceTimeSchema.optional(),
     sequence: z.number().int().nonnegative().optional(),
     userIndex: z.number().int().min(0).max(255).optional(),
-    flags: z.array(z.string().regex(/^[a-z0-9_]{1,48}$/)).max(32).default([]),
+    flags: z
+      .array(z.string().regex(/^[a-z0-9_]{1,48}$/))
+      .max(32)
+      .default([]),
     clock: clockSchema.optional(),
   })
   .strict()

@@ -26,7 +26,15 @@ export function buildBoard(name: BoardName): dashboard.Dashboard {
  * Environment variables the provisioning files read (Grafana expands $VAR / ${VAR} in them).
  * The compose test checks the Grafana service sets each one.
  */
-export const PROVISIONING_ENV = ['VIGIL_INFLUX_URL', 'VIGIL_INFLUX_DATABASE', 'VIGIL_INFLUX_USERNAME', 'VIGIL_INFLUX_PASSWORD', 'GRAFANA_PG_HOST', 'GRAFANA_PG_DATABASE', 'GRAFANA_PG_READER_PASSWORD'] as const;
+export const PROVISIONING_ENV = [
+  'VIGIL_INFLUX_URL',
+  'VIGIL_INFLUX_DATABASE',
+  'VIGIL_INFLUX_USERNAME',
+  'VIGIL_INFLUX_PASSWORD',
+  'GRAFANA_PG_HOST',
+  'GRAFANA_PG_DATABASE',
+  'GRAFANA_PG_READER_PASSWORD',
+] as const;
 
 function datasourcesYaml(): string {
   const doc = {
@@ -52,7 +60,13 @@ function datasourcesYaml(): string {
         url: '${GRAFANA_PG_HOST}',
         user: GRAFANA_PG_USER,
         editable: false,
-        jsonData: { database: '${GRAFANA_PG_DATABASE}', sslmode: 'disable', postgresVersion: 1600, timescaledb: false, maxOpenConns: 5 },
+        jsonData: {
+          database: '${GRAFANA_PG_DATABASE}',
+          sslmode: 'disable',
+          postgresVersion: 1600,
+          timescaledb: false,
+          maxOpenConns: 5,
+        },
         secureJsonData: { password: '${GRAFANA_PG_READER_PASSWORD}' },
       },
     ],

@@ -43,14 +43,27 @@ function headers(t: GrafanaTarget): Record<string, string> {
   const h: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (t.token) h.authorization = `Bearer ${t.token}`;
   else if (t.user) h.authorization = `Basic ${Buffer.from(`${t.user}:${t.password ?? ''}`).toString('base64')}`;
-  else throw new GrafanaApiError('GRAFANA_AUTH_MISSING', 'set GRAFANA_TOKEN (service account token) or GRAFANA_USER and GRAFANA_PASSWORD');
+  else
+    throw new GrafanaApiError(
+      'GRAFANA_AUTH_MISSING',
+      'set GRAFANA_TOKEN (service account token) or GRAFANA_USER and GRAFANA_PASSWORD',
+    );
   return h;
 }
 
-async function call(t: GrafanaTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+async function call(
+  t: GrafanaTarget,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   let res: Response;
   try {
-    res = await fetch(new URL(path, t.url), { method, headers: headers(t), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    res = await fetch(new URL(path, t.url), {
+      method,
+      headers: headers(t),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
   } catch (e) {
     if (e instanceof GrafanaApiError) throw e;
     throw new GrafanaApiError('GRAFANA_UNREACHABLE', `${method} ${path}: ${(e as Error).message}`);
@@ -60,7 +73,11 @@ async function call(t: GrafanaTarget, method: 'GET' | 'POST', path: string, body
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
-    throw new GrafanaApiError('GRAFANA_RESPONSE_INVALID', `${method} ${path}: HTTP ${res.status}, not JSON`, res.status);
+    throw new GrafanaApiError(
+      'GRAFANA_RESPONSE_INVALID',
+      `${method} ${path}: HTTP ${res.status}, not JSON`,
+      res.status,
+    );
   }
   return { status: res.status, json };
 }
@@ -79,11 +96,16 @@ export async function ensureFolder(t: GrafanaTarget, uid: string, title: string)
   const created = await call(t, 'POST', '/api/folders', { uid, title });
   if (created.status !== 200) throw rejected('/api/folders', created.status, created.json);
   const parsed = folderSchema.safeParse(created.json);
-  if (!parsed.success) throw new GrafanaApiError('GRAFANA_RESPONSE_INVALID', `/api/folders: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new GrafanaApiError('GRAFANA_RESPONSE_INVALID', `/api/folders: ${parsed.error.issues[0]?.message}`);
   return parsed.data.uid;
 }
 
-export async function pushDashboard(t: GrafanaTarget, name: BoardName, opts: { folderUid?: string; message?: string } = {}): Promise<SaveDashboardResponse> {
+export async function pushDashboard(
+  t: GrafanaTarget,
+  name: BoardName,
+  opts: { folderUid?: string; message?: string } = {},
+): Promise<SaveDashboardResponse> {
   const body = {
     // no id: Grafana matches on uid, and overwrite replaces the previous version
     dashboard: { ...buildBoard(name), id: null },
@@ -95,14 +117,21 @@ export async function pushDashboard(t: GrafanaTarget, name: BoardName, opts: { f
   if (res.status !== 200) throw rejected('/api/dashboards/db', res.status, res.json);
   const parsed = saveDashboardResponseSchema.safeParse(res.json);
   if (!parsed.success) {
-    throw new GrafanaApiError('GRAFANA_RESPONSE_INVALID', `/api/dashboards/db: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new GrafanaApiError(
+      'GRAFANA_RESPONSE_INVALID',
+      `/api/dashboards/db: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }
 
-export async function pushAllDashboards(t: GrafanaTarget, opts: { folderUid?: string; folderTitle?: string } = {}): Promise<SaveDashboardResponse[]> {
+export async function pushAllDashboards(
+  t: GrafanaTarget,
+  opts: { folderUid?: string; folderTitle?: string } = {},
+): Promise<SaveDashboardResponse[]> {
   const folderUid = opts.folderUid ? await ensureFolder(t, opts.folderUid, opts.folderTitle ?? 'Vigil') : undefined;
   const out: SaveDashboardResponse[] = [];
-  for (const name of Object.keys(BOARDS) as BoardName[]) out.push(await pushDashboard(t, name, folderUid ? { folderUid } : {}));
+  for (const name of Object.keys(BOARDS) as BoardName[])
+    out.push(await pushDashboard(t, name, folderUid ? { folderUid } : {}));
   return out;
 }

@@ -11,12 +11,17 @@ import { GrafanaApiError, pushAllDashboards } from './grafana-api';
 
 const optionsSchema = z.object({
   url: z.url({ message: 'Grafana base URL, e.g. http://127.0.0.1:3000 (--url or GRAFANA_URL)' }),
-  'folder-uid': z.string().regex(/^[a-zA-Z0-9_-]{1,40}$/).optional(),
+  'folder-uid': z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,40}$/)
+    .optional(),
   'folder-title': z.string().min(1).optional(),
 });
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, 'folder-uid': { type: 'string' }, 'folder-title': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { url: { type: 'string' }, 'folder-uid': { type: 'string' }, 'folder-title': { type: 'string' } },
+  });
   const parsed = optionsSchema.safeParse({ ...values, url: values.url ?? process.env.GRAFANA_URL });
   if (!parsed.success) {
     console.error(`ARGS_INVALID: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -24,10 +29,19 @@ async function main(): Promise<number> {
   }
   const o = parsed.data;
   const saved = await pushAllDashboards(
-    { url: o.url, token: process.env.GRAFANA_TOKEN, user: process.env.GRAFANA_USER, password: process.env.GRAFANA_PASSWORD },
-    { ...(o['folder-uid'] ? { folderUid: o['folder-uid'] } : {}), ...(o['folder-title'] ? { folderTitle: o['folder-title'] } : {}) },
+    {
+      url: o.url,
+      token: process.env.GRAFANA_TOKEN,
+      user: process.env.GRAFANA_USER,
+      password: process.env.GRAFANA_PASSWORD,
+    },
+    {
+      ...(o['folder-uid'] ? { folderUid: o['folder-uid'] } : {}),
+      ...(o['folder-title'] ? { folderTitle: o['folder-title'] } : {}),
+    },
   );
-  for (const s of saved) console.log(JSON.stringify({ event: 'dashboard.pushed', uid: s.uid, version: s.version, url: s.url }));
+  for (const s of saved)
+    console.log(JSON.stringify({ event: 'dashboard.pushed', uid: s.uid, version: s.version, url: s.url }));
   return 0;
 }
 

@@ -17,8 +17,16 @@ const out = process.argv[2] ?? 'dist';
 /** module path (inside node_modules) -> replacement source */
 const LEFT_OUT = [
   { filter: /zod[\\/]v4[\\/]locales[\\/]index\.js$/, contents: 'export {};' },
-  { filter: /zod[\\/]v4[\\/]classic[\\/]from-json-schema\.js$/, contents: 'export function fromJSONSchema() { throw new Error("not in the gateway build"); }' },
-  { filter: /mqtt[\\/]build[\\/]lib[\\/]connect[\\/]ws\.js$/, contents: 'exports.streamBuilder = () => { throw new Error("MQTT over WebSocket is not in the gateway build"); }; exports.browserStreamBuilder = exports.streamBuilder;', loader: 'js' },
+  {
+    filter: /zod[\\/]v4[\\/]classic[\\/]from-json-schema\.js$/,
+    contents: 'export function fromJSONSchema() { throw new Error("not in the gateway build"); }',
+  },
+  {
+    filter: /mqtt[\\/]build[\\/]lib[\\/]connect[\\/]ws\.js$/,
+    contents:
+      'exports.streamBuilder = () => { throw new Error("MQTT over WebSocket is not in the gateway build"); }; exports.browserStreamBuilder = exports.streamBuilder;',
+    loader: 'js',
+  },
 ];
 
 const leaveOut = {
@@ -39,7 +47,9 @@ await build({
   target: 'node20',
   format: 'esm',
   external: ['better-sqlite3', '@abandonware/noble', 'usb', 'bufferutil', 'utf-8-validate', 'x11', 'esbuild'],
-  banner: { js: "import { createRequire as __vigilRequire } from 'node:module'; const require = __vigilRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __vigilRequire } from 'node:module'; const require = __vigilRequire(import.meta.url);",
+  },
   plugins: [leaveOut],
   logLevel: 'error',
   outfile: join(out, 'gateway.mjs'),

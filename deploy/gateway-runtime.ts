@@ -8,4 +8,9 @@
  *   the gateway needs it (enrollment uses node:http, not fetch).
  * - a small young generation and old space for a 1 GB Raspberry Pi.
  */
-export const GATEWAY_NODE_FLAGS = ['--lite-mode', '--no-expose-wasm', '--max-semi-space-size=1', '--max-old-space-size=64'] as const;
+export const GATEWAY_NODE_FLAGS = [
+  '--lite-mode',
+  '--no-expose-wasm',
+  '--max-semi-space-size=1',
+  '--max-old-space-size=64',
+] as const;

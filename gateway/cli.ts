@@ -50,15 +50,25 @@ async function main(): Promise<void> {
     try {
       if (command === 'devices') {
         const until = store.windowOpenUntil();
-        console.log(JSON.stringify({ devices: store.list(), pairingOpenUntil: until ? new Date(until).toISOString() : null }));
+        console.log(
+          JSON.stringify({ devices: store.list(), pairingOpenUntil: until ? new Date(until).toISOString() : null }),
+        );
       } else if (values.address) {
         const parsed = bleAddressSchema.safeParse(values.address.toUpperCase());
-        if (!parsed.success) throw Object.assign(new Error(`--address: not a BLE address: ${values.address}`), { code: 'USAGE' });
+        if (!parsed.success)
+          throw Object.assign(new Error(`--address: not a BLE address: ${values.address}`), { code: 'USAGE' });
         const changed = command === 'pair' ? store.pair(parsed.data, 'cli') : store.unpair(parsed.data);
-        console.log(JSON.stringify({ event: command === 'pair' ? 'device.paired' : 'device.unpaired', address: parsed.data, changed }));
+        console.log(
+          JSON.stringify({
+            event: command === 'pair' ? 'device.paired' : 'device.unpaired',
+            address: parsed.data,
+            changed,
+          }),
+        );
       } else if (command === 'pair') {
         const seconds = Number(values.seconds ?? 120);
-        if (!Number.isInteger(seconds) || seconds < 0 || seconds > 3600) throw Object.assign(new Error('--seconds: an integer from 0 to 3600'), { code: 'USAGE' });
+        if (!Number.isInteger(seconds) || seconds < 0 || seconds > 3600)
+          throw Object.assign(new Error('--seconds: an integer from 0 to 3600'), { code: 'USAGE' });
         const until = Date.now() + seconds * 1000;
         store.openWindow(until, 'cli');
         console.log(JSON.stringify({ event: 'pairing.window', openUntil: new Date(until).toISOString() }));
@@ -90,7 +100,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: Error & { code?: string }) => {
-  const code = e instanceof GatewayConfigError || e instanceof EnrollmentError ? e.code : (e.code ?? 'GATEWAY_START_FAILED');
+  const code =
+    e instanceof GatewayConfigError || e instanceof EnrollmentError ? e.code : (e.code ?? 'GATEWAY_START_FAILED');
   console.error(`${code}: ${e.message}`);
   // 2: a configuration the box cannot fix by restarting (systemd RestartPreventExitStatus=2)
   process.exit(e instanceof GatewayConfigError || code === 'USAGE' || code === 'ENROLLMENT_CODE_INVALID' ? 2 : 1);

@@ -32,7 +32,11 @@ export interface GatewayParts {
  * Composition root of the gateway: config -> durable buffer -> drivers -> BLE transport ->
  * device manager (readings committed to the buffer) -> MQTT uplink (buffer -> hub, receipts).
  */
-export async function startGateway(config: GatewayConfig, parts: GatewayParts = {}, log: Logger = pino({ level: config.logLevel, base: { svc: 'gateway', gw: config.gatewayId } })): Promise<RunningGateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  parts: GatewayParts = {},
+  log: Logger = pino({ level: config.logLevel, base: { svc: 'gateway', gw: config.gatewayId } }),
+): Promise<RunningGateway> {
   const dbPath = join(config.dataDir, 'buffer.sqlite');
   const buffer = new ReadingBuffer(dbPath, config.buffer);
   const pairing = new PairingStore(dbPath);
@@ -45,17 +49,29 @@ export async function startGateway(config: GatewayConfig, parts: GatewayParts = 
   }
   const transport =
     parts.transport ??
-    (config.ble.backend === 'noble' ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs }) : new BluezTransport({ adapter: config.ble.adapter, connectTimeoutMs: config.ble.connectTimeoutMs }));
+    (config.ble.backend === 'noble'
+      ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs })
+      : new BluezTransport({ adapter: config.ble.adapter, connectTimeoutMs: config.ble.connectTimeoutMs }));
 
   let uplink: MqttUplink | undefined;
-  const commit = (readings: Parameters<ReadingBuffer['enqueue']>[0], cursor?: Parameters<ReadingBuffer['enqueue']>[1]) => {
+  const commit = (
+    readings: Parameters<ReadingBuffer['enqueue']>[0],
+    cursor?: Parameters<ReadingBuffer['enqueue']>[1],
+  ) => {
     let added = 0;
     try {
       added = buffer.enqueue(readings, cursor);
     } catch (e) {
       // disk full: nothing was committed and no cursor moved; the device keeps its records
       // (RACP) and the heartbeat carries BUFFER_DISK_FULL. The gateway keeps running.
-      log.error({ code: (e as { code?: string }).code ?? 'BUFFER_WRITE_FAILED', readings: readings.length, err: (e as Error).message }, 'readings not committed');
+      log.error(
+        {
+          code: (e as { code?: string }).code ?? 'BUFFER_WRITE_FAILED',
+          readings: readings.length,
+          err: (e as Error).message,
+        },
+        'readings not committed',
+      );
       uplink?.alarmChanged();
       throw e;
     }
@@ -120,7 +136,11 @@ export async function startGateway(config: GatewayConfig, parts: GatewayParts = 
   // age bound of the buffer policy (gateway/buffer/reading-buffer.ts BufferLimits)
   const prune = () => {
     const n = buffer.pruneAged();
-    if (n) log.warn({ code: 'QUEUE_AGED_OUT', dropped: n, maxAgeDays: config.buffer.maxAgeDays }, 'readings older than the buffer age limit dropped');
+    if (n)
+      log.warn(
+        { code: 'QUEUE_AGED_OUT', dropped: n, maxAgeDays: config.buffer.maxAgeDays },
+        'readings older than the buffer age limit dropped',
+      );
   };
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
@@ -130,7 +150,10 @@ export async function startGateway(config: GatewayConfig, parts: GatewayParts = 
     await devices.start();
   } catch (e) {
     // no adapter (yet): keep forwarding the buffer; the device side is retried by the supervisor
-    log.error({ code: (e as { code?: string }).code ?? 'BLE_START_FAILED', err: (e as Error).message }, 'BLE not available');
+    log.error(
+      { code: (e as { code?: string }).code ?? 'BLE_START_FAILED', err: (e as Error).message },
+      'BLE not available',
+    );
   }
   log.info({ paired: pairing.list().length, backend: transport.backend }, 'gateway started');
   return {

@@ -35,7 +35,10 @@ import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { config: { type: 'string', short: 'c' } },
+    allowPositionals: true,
+  });
   const config = loadHubConfig(values.config ? { file: values.config } : {});
   const [command, ...args] = positionals;
 
@@ -73,7 +76,11 @@ async function main(): Promise<void> {
         break;
       case 'enroll-patient':
         need(3, 'enroll-patient <id> <program> <display name>');
-        await createPatient(pool, { id: args[0]!, programId: args[1] as Program, displayName: args.slice(2).join(' ') });
+        await createPatient(pool, {
+          id: args[0]!,
+          programId: args[1] as Program,
+          displayName: args.slice(2).join(' '),
+        });
         break;
       case 'enroll-gateway': {
         need(2, 'enroll-gateway <gatewayId> <patientId>');
@@ -83,12 +90,22 @@ async function main(): Promise<void> {
       }
       case 'bind-device':
         need(3, 'bind-device <gatewayId> <address> <patientId> [userIndex]');
-        await bindDevice(pool, { gatewayId: args[0]!, address: args[1]!, patientId: args[2]!, ...(args[3] ? { userIndex: Number(args[3]) } : {}) });
+        await bindDevice(pool, {
+          gatewayId: args[0]!,
+          address: args[1]!,
+          patientId: args[2]!,
+          ...(args[3] ? { userIndex: Number(args[3]) } : {}),
+        });
         break;
       case 'create-professional': {
         need(3, `create-professional <id> <${PROFESSIONAL_ROLES.join('|')}> <display name>`);
-        if (!PROFESSIONAL_ROLES.includes(args[1] as ProfessionalRole)) throw Object.assign(new Error(`unknown role ${args[1]}`), { code: 'USAGE' });
-        const { token } = await createProfessional(pool, { id: args[0]!, role: args[1] as ProfessionalRole, displayName: args.slice(2).join(' ') });
+        if (!PROFESSIONAL_ROLES.includes(args[1] as ProfessionalRole))
+          throw Object.assign(new Error(`unknown role ${args[1]}`), { code: 'USAGE' });
+        const { token } = await createProfessional(pool, {
+          id: args[0]!,
+          role: args[1] as ProfessionalRole,
+          displayName: args.slice(2).join(' '),
+        });
         console.log(JSON.stringify({ professionalId: args[0], token }));
         break;
       }
@@ -98,7 +115,11 @@ async function main(): Promise<void> {
         break;
       case 'add-team-member':
         need(2, 'add-team-member <teamId> <professionalId> [role]');
-        await addCareTeamMember(pool, { careTeamId: args[0]!, professionalId: args[1]!, ...(args[2] ? { role: args[2] as CareRole } : {}) });
+        await addCareTeamMember(pool, {
+          careTeamId: args[0]!,
+          professionalId: args[1]!,
+          ...(args[2] ? { role: args[2] as CareRole } : {}),
+        });
         break;
       case 'add-team-patient':
         need(2, 'add-team-patient <teamId> <patientId>');

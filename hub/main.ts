@@ -67,9 +67,16 @@ export async function startHub(
       onFlush: (points) => metrics.influxFlushes.observe(points),
       onRetry: (attempt, delayMs, err) => {
         metrics.influxRetries.inc();
-        log.warn({ attempt, retryInMs: delayMs, code: 'INFLUX_UNAVAILABLE', err: err.message.slice(0, 200) }, 'InfluxDB write failed; retrying');
+        log.warn(
+          { attempt, retryInMs: delayMs, code: 'INFLUX_UNAVAILABLE', err: err.message.slice(0, 200) },
+          'InfluxDB write failed; retrying',
+        );
       },
-      onBackfillFailed: (err) => log.warn({ code: 'INFLUX_BACKFILL_FAILED', err: err.message.slice(0, 200) }, 'daily aggregates of late readings not recomputed yet'),
+      onBackfillFailed: (err) =>
+        log.warn(
+          { code: 'INFLUX_BACKFILL_FAILED', err: err.message.slice(0, 200) },
+          'daily aggregates of late readings not recomputed yet',
+        ),
     });
     await timeseries.ensureDatabase();
     stops.push(() => timeseries.close());
@@ -137,7 +144,16 @@ export async function startHub(
     stops.push(() => mqttIngest.stop());
 
     const gatewayConfig = new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock);
-    const api = await buildApi({ pool, timeseries, metrics, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, clock, episodes, rules, gatewayConfig });
+    const api = await buildApi({
+      pool,
+      timeseries,
+      metrics,
+      logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
+      clock,
+      episodes,
+      rules,
+      gatewayConfig,
+    });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again
       const republished = await gatewayConfig.republishAll();

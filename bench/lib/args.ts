@@ -12,7 +12,9 @@ export function benchArgs<S extends z.ZodObject>(schema: S, argv = process.argv.
   }
   const parsed = schema.strict().safeParse(raw);
   if (!parsed.success) {
-    process.stderr.write(`ARGS_INVALID:\n${parsed.error.issues.map((i) => `  --${i.path.join('.') || '(unknown option)'}: ${i.message}`).join('\n')}\n`);
+    process.stderr.write(
+      `ARGS_INVALID:\n${parsed.error.issues.map((i) => `  --${i.path.join('.') || '(unknown option)'}: ${i.message}`).join('\n')}\n`,
+    );
     process.exit(2);
   }
   return parsed.data as z.infer<S>;

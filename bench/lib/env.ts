@@ -9,13 +9,21 @@ import { ensureInfluxd } from '../../scripts/lib/influxd';
 export const PG_BASE = process.env.VIGIL_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 export const INFLUX_URL = process.env.VIGIL_BENCH_INFLUX_URL ?? 'http://127.0.0.1:18086';
 
-export const scratchName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+export const scratchName = (prefix: string): string =>
+  `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
-export async function influxQuery(q: string, database?: string, method: 'GET' | 'POST' = 'POST'): Promise<{ results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[] }> {
+export async function influxQuery(
+  q: string,
+  database?: string,
+  method: 'GET' | 'POST' = 'POST',
+): Promise<{ results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[] }> {
   const u = new URL('/query', INFLUX_URL);
   const body = new URLSearchParams({ q, ...(database ? { db: database } : {}), epoch: 'ms' });
   const res = method === 'POST' ? await fetch(u, { method: 'POST', body }) : await fetch(`${u}?${body}`);
-  const json = (await res.json()) as { results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[]; error?: string };
+  const json = (await res.json()) as {
+    results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[];
+    error?: string;
+  };
   if (!res.ok || json.error) throw new Error(`INFLUX_QUERY_FAILED: ${json.error ?? res.status}`);
   for (const r of json.results) if (r.error) throw new Error(`INFLUX_QUERY_FAILED: ${r.error}`);
   return json;
@@ -69,7 +77,10 @@ export async function scratchStores(prefix: string): Promise<Scratch> {
 }
 
 /** The hub as its own process (hub/cli.ts), embedded broker on a free port, so its CPU and fds are its own. */
-export async function startHubProcess(s: Scratch, extraEnv: NodeJS.ProcessEnv = {}): Promise<ServiceProcess & { mqttUrl: string; httpUrl: string }> {
+export async function startHubProcess(
+  s: Scratch,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ServiceProcess & { mqttUrl: string; httpUrl: string }> {
   const hub = await startService('hub', 'hub/cli.ts', {
     readyEvent: 'hub.ready',
     timeoutMs: 120_000,
@@ -84,13 +95,17 @@ export async function startHubProcess(s: Scratch, extraEnv: NodeJS.ProcessEnv = 
       VIGIL_LOG_LEVEL: 'error',
       ...extraEnv,
     },
-    ...(process.env.VIGIL_BENCH_ECHO_HUB ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) } : {}),
+    ...(process.env.VIGIL_BENCH_ECHO_HUB
+      ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) }
+      : {}),
   });
   let stopping = false;
   // a hub that dies mid-bench makes every figure meaningless: say so and stop
   hub.child.once('exit', (code, signal) => {
     if (stopping) return;
-    process.stderr.write(`[bench] HUB_DIED: the hub process exited (${code ?? signal}); last lines:\n${hub.lines.slice(-20).join('\n')}\n`);
+    process.stderr.write(
+      `[bench] HUB_DIED: the hub process exited (${code ?? signal}); last lines:\n${hub.lines.slice(-20).join('\n')}\n`,
+    );
     void Promise.allSettled([...cleanups].reverse().map((f) => f())).then(() => process.exit(1));
   });
   const forget = onInterrupt(async () => {
@@ -123,7 +138,12 @@ export async function peakRssMiB(pid: number | undefined): Promise<number | null
 }
 
 export function machine(): { cpus: number; cpuModel: string; memGiB: number; node: string } {
-  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
 }
 
 /** Prints the bench's one JSON line of figures (stdout); progress goes to stderr. */

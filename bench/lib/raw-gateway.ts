@@ -4,7 +4,15 @@ import { WIRE_VERSION, topicFor, type Reading, type ReadingBatch } from '../../c
 
 /** A bare gateway connection for benches that pace their own publishes (no backlog logic). */
 export async function connectGateway(url: string, gatewayId: string, password: string): Promise<MqttClient> {
-  const client = mqtt.connect(url, { clientId: gatewayId, username: gatewayId, password, protocolVersion: 4, clean: true, reconnectPeriod: 1000, connectTimeout: 30_000 });
+  const client = mqtt.connect(url, {
+    clientId: gatewayId,
+    username: gatewayId,
+    password,
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: 30_000,
+  });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -13,7 +21,13 @@ export async function connectGateway(url: string, gatewayId: string, password: s
 }
 
 export function batchOf(gatewayId: string, readings: Reading[]): string {
-  const msg: ReadingBatch = { v: WIRE_VERSION, gatewayId, batchId: randomBytes(8).toString('hex'), sentAt: new Date().toISOString(), readings };
+  const msg: ReadingBatch = {
+    v: WIRE_VERSION,
+    gatewayId,
+    batchId: randomBytes(8).toString('hex'),
+    sentAt: new Date().toISOString(),
+    readings,
+  };
   return JSON.stringify(msg);
 }
 

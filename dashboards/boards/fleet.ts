@@ -13,7 +13,12 @@ const online = statPanel({
   description: 'Gateways whose retained status is online (birth message), against all enrolled and not revoked.',
   unit: 'none',
   width: 6,
-  targets: [postgresTarget('A', `SELECT count(*) FILTER (WHERE online) AS "online", count(*) FILTER (WHERE NOT online AND NOT revoked) AS "offline" FROM grafana.fleet_gateways`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT count(*) FILTER (WHERE online) AS "online", count(*) FILTER (WHERE NOT online AND NOT revoked) AS "offline" FROM grafana.fleet_gateways`,
+    ),
+  ],
   steps: [{ value: null, color: COLORS.neutral }],
 }).overrideByName('offline', [
   {
@@ -30,7 +35,8 @@ const online = statPanel({
 
 const gateways = tablePanel({
   title: 'Gateways',
-  description: 'Every gateway: online state, minutes since it was last seen, devices bound, program of its household patient.',
+  description:
+    'Every gateway: online state, minutes since it was last seen, devices bound, program of its household patient.',
   width: 18,
   height: 8,
   targets: [
@@ -52,12 +58,23 @@ const gateways = tablePanel({
 
 const bufferDepth = trendPanel({
   title: 'Gateway buffer depth',
-  description: 'Readings waiting in each gateway’s durable queue (heartbeat queue.depth): a growing line is a gateway that cannot deliver.',
+  description:
+    'Readings waiting in each gateway’s durable queue (heartbeat queue.depth): a growing line is a gateway that cannot deliver.',
   unit: 'none',
   targets: [
-    influxTarget('A', influxql().select(call('max', 'queue_depth'), 'depth').from(HEARTBEAT_MEASUREMENT).timeFilter().groupByTime('$__interval').groupByTags('gateway').fill('none'), {
-      alias: '$tag_gateway',
-    }),
+    influxTarget(
+      'A',
+      influxql()
+        .select(call('max', 'queue_depth'), 'depth')
+        .from(HEARTBEAT_MEASUREMENT)
+        .timeFilter()
+        .groupByTime('$__interval')
+        .groupByTags('gateway')
+        .fill('none'),
+      {
+        alias: '$tag_gateway',
+      },
+    ),
   ],
 });
 
@@ -83,20 +100,25 @@ const batteries = tablePanel({
   description: 'Last battery level reported by each device in the time range (battery_level readings), lowest first.',
   height: 8,
   targets: [
-    influxTarget('A', influxql().select(call('last', 'value'), 'battery').from('battery_level', { rp: READINGS_RP }).timeFilter().groupByTags('gateway', 'device'), { resultFormat: 'table' }),
+    influxTarget(
+      'A',
+      influxql()
+        .select(call('last', 'value'), 'battery')
+        .from('battery_level', { rp: READINGS_RP })
+        .timeFilter()
+        .groupByTags('gateway', 'device'),
+      { resultFormat: 'table' },
+    ),
   ],
 })
-  .overrideByName(
-    'battery',
-    [
-      ...colouredCells([
-        { value: null, color: COLORS.red },
-        { value: 20, color: COLORS.amber },
-        { value: 40, color: COLORS.ok },
-      ]),
-      { id: 'unit', value: 'percent' },
-    ],
-  )
+  .overrideByName('battery', [
+    ...colouredCells([
+      { value: null, color: COLORS.red },
+      { value: 20, color: COLORS.amber },
+      { value: 40, color: COLORS.ok },
+    ]),
+    { id: 'unit', value: 'percent' },
+  ])
   .sortBy([new common.TableSortByFieldStateBuilder().displayName('battery').desc(false)]);
 
 export function fleetBoard(): dashboard.DashboardBuilder {

@@ -3,7 +3,15 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MetricName } from '../../contract/metrics';
 import { inGrafanaUserScope, READINGS_RP, POSTGRES_DS } from '../lib/datasources';
 import { call, influxql, tagMatchesVariable, type InfluxQuery } from '../lib/influxql';
-import { COLORS, historyPanel, statPanel, tablePanel, thresholdOverride, trendPanel, vigilBoardLinks } from '../lib/panels';
+import {
+  COLORS,
+  historyPanel,
+  statPanel,
+  tablePanel,
+  thresholdOverride,
+  trendPanel,
+  vigilBoardLinks,
+} from '../lib/panels';
 import { influxTarget, normaliseSql, postgresTarget } from '../lib/targets';
 
 /**
@@ -33,7 +41,9 @@ function daily(metric: MetricName, fn: 'mean' | 'sum', fill: 'none' | '0', lookb
 /** n-day moving mean of the daily aggregate (`scale` multiplies it, e.g. 0.8 for a trigger line). */
 function movingMean(metric: MetricName, fn: 'mean' | 'sum', days: number, fill: 'none' | '0', scale = 1): InfluxQuery {
   const expr = `moving_average("daily", ${days})${scale === 1 ? '' : ` * ${scale}`}`;
-  return influxql().select(expr, 'value').fromSubquery(daily(metric, fn, fill, `${days}d`));
+  return influxql()
+    .select(expr, 'value')
+    .fromSubquery(daily(metric, fn, fill, `${days}d`));
 }
 
 // Rule 4 (7-day home mean >= 135/85) and rule 5 (single reading >= 180/120).
@@ -85,12 +95,19 @@ const weight = trendPanel({
 const weightChange3d = influxql()
   .select('moving_average("d", 3) * 3', 'value')
   .fromSubquery(
-    influxql().select(`difference(${call('mean', 'value')})`, 'd').from(m('body_weight'), { rp: READINGS_RP }).where(PATIENT).timeFilterWithLookback('3d').groupByTime('1d').fill('previous'),
+    influxql()
+      .select(`difference(${call('mean', 'value')})`, 'd')
+      .from(m('body_weight'), { rp: READINGS_RP })
+      .where(PATIENT)
+      .timeFilterWithLookback('3d')
+      .groupByTime('1d')
+      .fill('previous'),
   );
 
 const weightChange = trendPanel({
   title: 'Weight change over 3 days',
-  description: 'Daily mean weight minus the daily mean 3 days earlier. Red line at +2 kg: rule 6 (ESC/HFA self-care, weight up > 2 kg over 3 days).',
+  description:
+    'Daily mean weight minus the daily mean 3 days earlier. Red line at +2 kg: rule 6 (ESC/HFA self-care, weight up > 2 kg over 3 days).',
   unit: 'masskg',
   decimals: 1,
   bars: true,
@@ -104,7 +121,8 @@ const weightChange = trendPanel({
 
 const temperature = trendPanel({
   title: 'Temperature',
-  description: 'Body temperature. Lines at 38.0 °C (two readings >= 1 h apart) and 38.3 °C (once): rule 10, febrile neutropenia (IDSA), oral chemotherapy.',
+  description:
+    'Body temperature. Lines at 38.0 °C (two readings >= 1 h apart) and 38.3 °C (once): rule 10, febrile neutropenia (IDSA), oral chemotherapy.',
   unit: 'celsius',
   decimals: 1,
   targets: [influxTarget('A', readings(m('body_temperature')), { alias: 'temperature' })],
@@ -162,16 +180,35 @@ const steps = trendPanel({
     { id: 'color', value: { mode: 'fixed', fixedColor: COLORS.amber } },
   ]);
 
-const MONITORED: MetricName[] = ['blood_pressure_systolic', 'body_weight', 'body_temperature', 'spo2', 'heart_rate', 'steps', 'glucose'];
+const MONITORED: MetricName[] = [
+  'blood_pressure_systolic',
+  'body_weight',
+  'body_temperature',
+  'spo2',
+  'heart_rate',
+  'steps',
+  'glucose',
+];
 
 const readingsPerDay = historyPanel({
   title: 'Readings per day',
-  description: 'Number of readings per day and metric; red cells are days without any reading (missing data is followed up by the coordinating nurse).',
+  description:
+    'Number of readings per day and metric; red cells are days without any reading (missing data is followed up by the coordinating nurse).',
   unit: 'none',
   targets: [
-    influxTarget('A', influxql().select(call('count', 'value'), 'readings').fromAny(MONITORED).where(PATIENT).timeFilter().groupByTime('1d').fill('0'), {
-      alias: '$m',
-    }),
+    influxTarget(
+      'A',
+      influxql()
+        .select(call('count', 'value'), 'readings')
+        .fromAny(MONITORED)
+        .where(PATIENT)
+        .timeFilter()
+        .groupByTime('1d')
+        .fill('0'),
+      {
+        alias: '$m',
+      },
+    ),
   ],
   steps: [
     { value: null, color: COLORS.red },
@@ -182,10 +219,16 @@ const readingsPerDay = historyPanel({
 
 const daysWithData = statPanel({
   title: 'Days with data in the last 30',
-  description: 'Distinct days with at least one reading in the last 30 (UTC). Programs report on >= 16 of 30 (CPT 99454); 2 to 15 is partial (99445).',
+  description:
+    'Distinct days with at least one reading in the last 30 (UTC). Programs report on >= 16 of 30 (CPT 99454); 2 to 15 is partial (99445).',
   unit: 'none',
   width: 6,
-  targets: [postgresTarget('A', `SELECT days_with_data_30d AS "days with data" FROM grafana.adherence WHERE patient_id = '$patient'`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT days_with_data_30d AS "days with data" FROM grafana.adherence WHERE patient_id = '$patient'`,
+    ),
+  ],
   steps: [
     { value: null, color: COLORS.red },
     { value: 2, color: COLORS.amber },
@@ -198,7 +241,12 @@ const lastReading = statPanel({
   description: 'Hours since the last reading of any device. Amber from 48 h (rule 3), red from 72 h (rule 3b).',
   unit: 'h',
   width: 6,
-  targets: [postgresTarget('A', `SELECT last_reading_age_hours AS "hours ago" FROM grafana.last_reading WHERE patient_id = '$patient'`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT last_reading_age_hours AS "hours ago" FROM grafana.last_reading WHERE patient_id = '$patient'`,
+    ),
+  ],
   steps: [
     { value: null, color: COLORS.ok },
     { value: 48, color: COLORS.amber },
@@ -244,9 +292,15 @@ function episodeAnnotations(severity: 'red' | 'amber'): dashboard.AnnotationQuer
 
 const patientVariable = new dashboard.QueryVariableBuilder('patient')
   .label('Patient')
-  .description('Pseudonymous patient id and program; a professional sees the patients of their care teams who consented')
+  .description(
+    'Pseudonymous patient id and program; a professional sees the patients of their care teams who consented',
+  )
   .datasource(POSTGRES_DS)
-  .query(normaliseSql(`SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory WHERE ${inGrafanaUserScope('patient_id')} ORDER BY label`))
+  .query(
+    normaliseSql(
+      `SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory WHERE ${inGrafanaUserScope('patient_id')} ORDER BY label`,
+    ),
+  )
   .definition('grafana.patient_directory')
   .refresh(dashboard.VariableRefresh.OnDashboardLoad)
   .sort(dashboard.VariableSort.Disabled)
@@ -256,7 +310,9 @@ const patientVariable = new dashboard.QueryVariableBuilder('patient')
 export function patientBoard(): dashboard.DashboardBuilder {
   return new dashboard.DashboardBuilder('Vigil · Patient')
     .uid(PATIENT_BOARD_UID)
-    .description('One patient’s home measurements against the default alert thresholds, with alert episodes and missing days.')
+    .description(
+      'One patient’s home measurements against the default alert thresholds, with alert episodes and missing days.',
+    )
     .tags(['vigil', 'patient'])
     .editable()
     .time({ from: 'now-30d', to: 'now' })

@@ -17,7 +17,12 @@ const redPatients = statPanel({
   title: 'Patients with a red episode',
   description: 'Patients with at least one red episode not yet resolved (open or acknowledged).',
   unit: 'none',
-  targets: [postgresTarget('A', `SELECT count(*) FILTER (WHERE red_open > 0) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT count(*) FILTER (WHERE red_open > 0) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`,
+    ),
+  ],
   steps: [
     { value: null, color: COLORS.ok },
     { value: 1, color: COLORS.red },
@@ -28,7 +33,12 @@ const amberPatients = statPanel({
   title: 'Patients with an amber episode',
   description: 'Patients with at least one amber episode not yet resolved.',
   unit: 'none',
-  targets: [postgresTarget('A', `SELECT count(*) FILTER (WHERE amber_open > 0) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT count(*) FILTER (WHERE amber_open > 0) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`,
+    ),
+  ],
   steps: [
     { value: null, color: COLORS.ok },
     { value: 1, color: COLORS.amber },
@@ -40,7 +50,10 @@ const silentPatients = statPanel({
   description: 'Patients whose last reading is 48 h old or more, or who never sent one (rule 3).',
   unit: 'none',
   targets: [
-    postgresTarget('A', `SELECT count(*) FILTER (WHERE last_reading_age_hours IS NULL OR last_reading_age_hours >= 48) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`),
+    postgresTarget(
+      'A',
+      `SELECT count(*) FILTER (WHERE last_reading_age_hours IS NULL OR last_reading_age_hours >= 48) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`,
+    ),
   ],
   steps: [
     { value: null, color: COLORS.ok },
@@ -52,7 +65,12 @@ const lowAdherence = statPanel({
   title: 'Under 16 days with data',
   description: 'Patients with fewer than 16 days with data in the last 30 (the CPT 99454 reporting bar).',
   unit: 'none',
-  targets: [postgresTarget('A', `SELECT count(*) FILTER (WHERE days_with_data_30d < 16) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`)],
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT count(*) FILTER (WHERE days_with_data_30d < 16) AS "patients" FROM grafana.worklist WHERE ${IN_PROGRAM}`,
+    ),
+  ],
   steps: [
     { value: null, color: COLORS.ok },
     { value: 1, color: COLORS.amber },
@@ -76,8 +94,20 @@ const worklist = tablePanel({
   ],
 })
   .overrideByName('patient', [fieldLinkToBoard('Open the patient board', PATIENT_BOARD_UID, 'patient')])
-  .overrideByName('red', colouredCells([{ value: null, color: COLORS.transparent }, { value: 1, color: COLORS.red }]))
-  .overrideByName('amber', colouredCells([{ value: null, color: COLORS.transparent }, { value: 1, color: COLORS.amber }]))
+  .overrideByName(
+    'red',
+    colouredCells([
+      { value: null, color: COLORS.transparent },
+      { value: 1, color: COLORS.red },
+    ]),
+  )
+  .overrideByName(
+    'amber',
+    colouredCells([
+      { value: null, color: COLORS.transparent },
+      { value: 1, color: COLORS.amber },
+    ]),
+  )
   .overrideByName(
     'last reading (h)',
     colouredCells([
@@ -110,21 +140,24 @@ const openEpisodes = tablePanel({
   ],
 })
   .overrideByName('patient', [fieldLinkToBoard('Open the patient board', PATIENT_BOARD_UID, 'patient')])
-  .overrideByName(
-    'severity',
-    [
-      {
-        id: 'mappings',
-        value: [{ type: 'value', options: { red: { color: COLORS.red, index: 0 }, amber: { color: COLORS.amber, index: 1 } } }],
-      },
-      { id: 'custom.cellOptions', value: { type: 'color-background' } },
-    ],
-  );
+  .overrideByName('severity', [
+    {
+      id: 'mappings',
+      value: [
+        { type: 'value', options: { red: { color: COLORS.red, index: 0 }, amber: { color: COLORS.amber, index: 1 } } },
+      ],
+    },
+    { id: 'custom.cellOptions', value: { type: 'color-background' } },
+  ]);
 
 const programVariable = new dashboard.QueryVariableBuilder('program')
   .label('Program')
   .datasource(POSTGRES_DS)
-  .query(normaliseSql(`SELECT program_id AS "__value", program_name AS "__text" FROM grafana.programs ORDER BY program_name`))
+  .query(
+    normaliseSql(
+      `SELECT program_id AS "__value", program_name AS "__text" FROM grafana.programs ORDER BY program_name`,
+    ),
+  )
   .definition('grafana.programs')
   .refresh(dashboard.VariableRefresh.OnDashboardLoad)
   .sort(dashboard.VariableSort.Disabled)

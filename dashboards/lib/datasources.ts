@@ -6,7 +6,10 @@ import type * as common from '@grafana/grafana-foundation-sdk/common';
  */
 export const INFLUX_DS = { type: 'influxdb', uid: 'vigil-influxdb' } as const satisfies common.DataSourceRef;
 /** Grafana >= 10.4 names its bundled PostgreSQL plugin grafana-postgresql-datasource. */
-export const POSTGRES_DS = { type: 'grafana-postgresql-datasource', uid: 'vigil-postgres' } as const satisfies common.DataSourceRef;
+export const POSTGRES_DS = {
+  type: 'grafana-postgresql-datasource',
+  uid: 'vigil-postgres',
+} as const satisfies common.DataSourceRef;
 
 /** Role granted SELECT on the grafana schema (migration 030); the data source user is a member. */
 export const GRAFANA_PG_ROLE = 'vigil_grafana';

@@ -131,7 +131,8 @@ export class InfluxQuery {
     const parts = [`SELECT ${this.fields.join(', ')}`, `FROM ${renderSource(this.source)}`];
     const where = [...this.conditions];
     if (this.range?.kind === 'dashboard') where.push('$timeFilter');
-    if (this.range?.kind === 'extended') where.push(`time >= \${__from}ms - ${this.range.lookback}`, 'time <= ${__to}ms');
+    if (this.range?.kind === 'extended')
+      where.push(`time >= \${__from}ms - ${this.range.lookback}`, 'time <= ${__to}ms');
     if (where.length) parts.push(`WHERE ${where.join(' AND ')}`);
     const group = [...(this.groupTime ? [`time(${this.groupTime})`] : []), ...this.groupTags.map(ident)];
     if (group.length) parts.push(`GROUP BY ${group.join(', ')}`);

@@ -8,7 +8,13 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 
 /** Shared panel factories: every board's panels come from these, so they look and behave alike. */
 
-export const COLORS = { ok: 'green', amber: 'orange', red: 'red', neutral: 'text', transparent: 'transparent' } as const;
+export const COLORS = {
+  ok: 'green',
+  amber: 'orange',
+  red: 'red',
+  neutral: 'text',
+  transparent: 'transparent',
+} as const;
 
 export type Step = { value: number | null; color: string };
 
@@ -17,7 +23,10 @@ export function thresholds(steps: Step[]): dashboard.ThresholdsConfigBuilder {
 }
 
 /** Field override properties drawing a field's own thresholds (e.g. diastolic 85/120 beside systolic 135/180). */
-export function thresholdOverride(steps: Step[], style: common.GraphThresholdsStyleMode): dashboard.DynamicConfigValue[] {
+export function thresholdOverride(
+  steps: Step[],
+  style: common.GraphThresholdsStyleMode,
+): dashboard.DynamicConfigValue[] {
   return [
     { id: 'thresholds', value: { mode: dashboard.ThresholdsMode.Absolute, steps } },
     { id: 'custom.thresholdsStyle', value: { mode: style } },
@@ -54,10 +63,17 @@ export function trendPanel(o: TrendOptions): timeseries.PanelBuilder {
     .showPoints(common.VisibilityMode.Always)
     .pointSize(5)
     .lineWidth(1)
-    .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom))
+    .legend(
+      new common.VizLegendOptionsBuilder()
+        .showLegend(true)
+        .displayMode(common.LegendDisplayMode.List)
+        .placement(common.LegendPlacement.Bottom),
+    )
     .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.None));
   if (o.steps) {
-    p.thresholds(thresholds(o.steps)).thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(o.thresholdStyle ?? common.GraphThresholdsStyleMode.Dashed));
+    p.thresholds(thresholds(o.steps)).thresholdsStyle(
+      new common.GraphThresholdsStyleConfigBuilder().mode(o.thresholdStyle ?? common.GraphThresholdsStyleMode.Dashed),
+    );
   }
   if (o.bars) p.drawStyle(common.GraphDrawStyle.Bars).fillOpacity(60);
   if (o.stacked) p.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));

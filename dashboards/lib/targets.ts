@@ -75,6 +75,10 @@ export function normaliseSql(sql: string): string {
     .join('\n');
 }
 
-export const influxTarget = (refId: string, query: InfluxQuery | string, opts?: { resultFormat?: 'time_series' | 'table'; alias?: string }) =>
-  new InfluxTarget(refId, query, opts);
-export const postgresTarget = (refId: string, sql: string, format: 'time_series' | 'table' = 'table') => new PostgresTarget(refId, sql, format);
+export const influxTarget = (
+  refId: string,
+  query: InfluxQuery | string,
+  opts?: { resultFormat?: 'time_series' | 'table'; alias?: string },
+) => new InfluxTarget(refId, query, opts);
+export const postgresTarget = (refId: string, sql: string, format: 'time_series' | 'table' = 'table') =>
+  new PostgresTarget(refId, sql, format);

@@ -19,20 +19,26 @@ export interface DecodeCliOutput {
 
 export function runDecode(args: readonly string[]): { code: number; stdout?: string; stderr?: string } {
   const [characteristic, ...hexParts] = args;
-  if (!characteristic || hexParts.length === 0) return { code: 2, stderr: 'usage: npm run -s decode -- <characteristic, e.g. 2a35> <hex bytes>' };
+  if (!characteristic || hexParts.length === 0)
+    return { code: 2, stderr: 'usage: npm run -s decode -- <characteristic, e.g. 2a35> <hex bytes>' };
   let uuid: string;
   try {
     uuid = normalizeUuid(characteristic);
   } catch {
     return { code: 2, stderr: `not a characteristic UUID: ${characteristic}` };
   }
-  const hex = hexParts.join('').replace(/[\s:-]/g, '').replace(/^0x/i, '');
-  if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return { code: 2, stderr: `not an even-length hex string: ${hexParts.join(' ')}` };
+  const hex = hexParts
+    .join('')
+    .replace(/[\s:-]/g, '')
+    .replace(/^0x/i, '');
+  if (!/^([0-9a-fA-F]{2})*$/.test(hex))
+    return { code: 2, stderr: `not an even-length hex string: ${hexParts.join(' ')}` };
   const registry = builtinRegistry();
   const entry = registry.forCharacteristic(uuid);
   if (!entry) return { code: 1, stderr: `UNSUPPORTED: no driver declares characteristic ${uuid}` };
   const out = registry.decode(entry.definition.id, uuid, Uint8Array.from(Buffer.from(hex, 'hex')), 'cli');
-  if (!out.ok) return { code: 1, stderr: out.message.startsWith(out.code) ? out.message : `${out.code}: ${out.message}` };
+  if (!out.ok)
+    return { code: 1, stderr: out.message.startsWith(out.code) ? out.message : `${out.code}: ${out.message}` };
   const ms = out.result.measurements;
   const times = [...new Set(ms.map((m) => m.deviceTime).filter((t) => t !== undefined))];
   const flags = [...new Set(ms.flatMap((m) => m.flags ?? []))];
@@ -48,7 +54,8 @@ export function runDecode(args: readonly string[]): { code: number; stdout?: str
   return { code: 0, stdout: JSON.stringify(result) };
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
+const isMain =
+  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
 if (isMain) {
   const r = runDecode(process.argv.slice(2));
   if (r.stdout) process.stdout.write(`${r.stdout}\n`);

@@ -13,4 +13,3 @@ export function readUserId(r: ByteReader, b: ResultBuilder): void {
   const user = r.u8('User ID');
   if (user !== 0xff) b.common.userIndex = user;
 }
-

@@ -52,15 +52,21 @@ export class ResultBuilder {
   build(): DecodeResult {
     const { deviceTime, sequence, userIndex, flags } = this.common;
     if (deviceTime === undefined && sequence === undefined && userIndex === undefined && !flags?.length) {
-      return this.info ? { measurements: this.measurements, rejected: this.rejected, info: this.info } : { measurements: this.measurements, rejected: this.rejected };
+      return this.info
+        ? { measurements: this.measurements, rejected: this.rejected, info: this.info }
+        : { measurements: this.measurements, rejected: this.rejected };
     }
-    const c = Object.fromEntries(Object.entries(this.common).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)));
+    const c = Object.fromEntries(
+      Object.entries(this.common).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+    );
     const measurements = this.measurements.map((m) => {
       const merged: Measurement = { ...m, ...c };
       if (m.flags?.length && Array.isArray(c.flags)) merged.flags = [...(c.flags as string[]), ...m.flags];
       return merged;
     });
-    return this.info ? { measurements, rejected: this.rejected, info: this.info } : { measurements, rejected: this.rejected };
+    return this.info
+      ? { measurements, rejected: this.rejected, info: this.info }
+      : { measurements, rejected: this.rejected };
   }
 }
 

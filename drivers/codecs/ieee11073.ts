@@ -63,12 +63,14 @@ export function readFloat(r: ByteReader, what = 'FLOAT'): MedFloat {
 /** Encoders, for simulators and test vectors. */
 export function encodeSfloat(value: number, exponent = 0): number {
   const mantissa = Math.round(value / 10 ** exponent);
-  if (mantissa < -2046 || mantissa > 2045 || exponent < -8 || exponent > 7) throw new RangeError(`SFLOAT cannot hold ${value}e${exponent}`);
+  if (mantissa < -2046 || mantissa > 2045 || exponent < -8 || exponent > 7)
+    throw new RangeError(`SFLOAT cannot hold ${value}e${exponent}`);
   return ((exponent & 0x0f) << 12) | (mantissa & 0x0fff);
 }
 
 export function encodeFloat(value: number, exponent = 0): number {
   const mantissa = Math.round(value / 10 ** exponent);
-  if (mantissa < -0x7ffffd || mantissa > 0x7ffffd || exponent < -128 || exponent > 127) throw new RangeError(`FLOAT cannot hold ${value}e${exponent}`);
+  if (mantissa < -0x7ffffd || mantissa > 0x7ffffd || exponent < -128 || exponent > 127)
+    throw new RangeError(`FLOAT cannot hold ${value}e${exponent}`);
   return (((exponent & 0xff) << 24) | (mantissa & 0x00ffffff)) >>> 0;
 }

@@ -1,9 +1,18 @@
 import { ByteWriter } from './bytes';
 
 /** RSC Measurement 0x2A53 (GSS 3.188): speed m/s, cadence /min, stride m, total distance m. */
-export function encodeRscMeasurement(m: { speed: number; cadence: number; strideLength?: number; totalDistance?: number; running?: boolean }): Uint8Array {
+export function encodeRscMeasurement(m: {
+  speed: number;
+  cadence: number;
+  strideLength?: number;
+  totalDistance?: number;
+  running?: boolean;
+}): Uint8Array {
   const flags = (m.strideLength !== undefined ? 1 : 0) | (m.totalDistance !== undefined ? 2 : 0) | (m.running ? 4 : 0);
-  const w = new ByteWriter().u8(flags).u16(Math.round(m.speed * 256)).u8(m.cadence);
+  const w = new ByteWriter()
+    .u8(flags)
+    .u16(Math.round(m.speed * 256))
+    .u8(m.cadence);
   if (m.strideLength !== undefined) w.u16(Math.round(m.strideLength * 100));
   if (m.totalDistance !== undefined) w.u32(Math.round(m.totalDistance * 10));
   return w.bytes();
@@ -28,11 +37,23 @@ export function segmentPams(payload: Uint8Array, maxPayload = 19): Uint8Array[] 
 }
 
 function session(w: ByteWriter, s: Session): ByteWriter {
-  return w.u16(s.session ?? 1).u16(s.subSession ?? 0).u32(s.relativeSeconds ?? 0).u32(s.sequence);
+  return w
+    .u16(s.session ?? 1)
+    .u16(s.subSession ?? 0)
+    .u32(s.relativeSeconds ?? 0)
+    .u32(s.sequence);
 }
 
 /** Step Counter Activity Summary Data 0x2B40 payload (before segmentation). */
-export function encodeStepCounterSummary(m: Session & { normalWalkingSteps?: number; intensitySteps?: number; floorSteps?: number; distance?: number; wornSeconds?: number }): Uint8Array {
+export function encodeStepCounterSummary(
+  m: Session & {
+    normalWalkingSteps?: number;
+    intensitySteps?: number;
+    floorSteps?: number;
+    distance?: number;
+    wornSeconds?: number;
+  },
+): Uint8Array {
   const keys = [m.normalWalkingSteps, m.intensitySteps, m.floorSteps, m.distance, m.wornSeconds];
   const flags = keys.reduce<number>((f, v, i) => (v !== undefined ? f | (1 << i) : f), 0);
   const w = session(new ByteWriter().u8(flags), m);

@@ -14,7 +14,12 @@ export interface BloodPressureFields {
 }
 
 export function encodeBloodPressureMeasurement(m: BloodPressureFields): Uint8Array {
-  const flags = (m.unit === 'kPa' ? 0x01 : 0) | (m.timeStamp ? 0x02 : 0) | (m.pulseRate !== undefined ? 0x04 : 0) | (m.userId !== undefined ? 0x08 : 0) | (m.status !== undefined ? 0x10 : 0);
+  const flags =
+    (m.unit === 'kPa' ? 0x01 : 0) |
+    (m.timeStamp ? 0x02 : 0) |
+    (m.pulseRate !== undefined ? 0x04 : 0) |
+    (m.userId !== undefined ? 0x08 : 0) |
+    (m.status !== undefined ? 0x10 : 0);
   const w = new ByteWriter().u8(flags);
   for (const v of [m.systolic, m.diastolic, m.map]) w.sfloat(v, sfloatExponent(v, 1));
   if (m.timeStamp) w.dateTime(m.timeStamp);
@@ -26,5 +31,10 @@ export function encodeBloodPressureMeasurement(m: BloodPressureFields): Uint8Arr
 
 /** Intermediate Cuff Pressure: diastolic and MAP are NaN (0x07FF). */
 export function encodeIntermediateCuffPressure(cuffPressure: number, unit: 'mmHg' | 'kPa' = 'mmHg'): Uint8Array {
-  return new ByteWriter().u8(unit === 'kPa' ? 1 : 0).sfloat(cuffPressure, sfloatExponent(cuffPressure, 1)).u16(0x07ff).u16(0x07ff).bytes();
+  return new ByteWriter()
+    .u8(unit === 'kPa' ? 1 : 0)
+    .sfloat(cuffPressure, sfloatExponent(cuffPressure, 1))
+    .u16(0x07ff)
+    .u16(0x07ff)
+    .bytes();
 }

@@ -34,7 +34,8 @@ export function encodeBodyComposition(m: BodyCompositionFields): Uint8Array {
     ['weight', 10, massRes],
     ['height', 11, m.imperial ? 0.1 : 0.001],
   ];
-  let flags = (m.imperial ? 1 : 0) | (m.timeStamp ? 2 : 0) | (m.userId !== undefined ? 4 : 0) | (m.multiplePacket ? 1 << 12 : 0);
+  let flags =
+    (m.imperial ? 1 : 0) | (m.timeStamp ? 2 : 0) | (m.userId !== undefined ? 4 : 0) | (m.multiplePacket ? 1 << 12 : 0);
   for (const [k, bit] of fields) if (m[k] !== undefined) flags |= 1 << bit;
   const w = new ByteWriter().u16(flags).u16(Math.round(m.bodyFat * 10));
   if (m.timeStamp) w.dateTime(m.timeStamp);

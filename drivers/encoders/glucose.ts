@@ -1,5 +1,13 @@
 import { ByteWriter, type DateTimeFields } from './bytes';
-export { encodeRacpRequest, encodeRacpResponse, decodeRacpRequest, racpAbort, racpReportAllRecords, racpReportNumberOfRecords, racpReportRecordsAfter } from '../shared/racp';
+export {
+  encodeRacpRequest,
+  encodeRacpResponse,
+  decodeRacpRequest,
+  racpAbort,
+  racpReportAllRecords,
+  racpReportNumberOfRecords,
+  racpReportRecordsAfter,
+} from '../shared/racp';
 
 /** Glucose Measurement 0x2A18 (GSS 3.106). Concentration in mmol/L (encoded as mol/L) or mg/dL (encoded as kg/L). */
 export interface GlucoseFields {
@@ -13,7 +21,12 @@ export interface GlucoseFields {
 
 export function encodeGlucoseMeasurement(m: GlucoseFields): Uint8Array {
   const c = m.concentration;
-  const flags = (m.timeOffsetMinutes !== undefined ? 1 : 0) | (c ? 2 : 0) | (c?.unit === 'mmol/L' ? 4 : 0) | (m.annunciation !== undefined ? 8 : 0) | (m.contextFollows ? 16 : 0);
+  const flags =
+    (m.timeOffsetMinutes !== undefined ? 1 : 0) |
+    (c ? 2 : 0) |
+    (c?.unit === 'mmol/L' ? 4 : 0) |
+    (m.annunciation !== undefined ? 8 : 0) |
+    (m.contextFollows ? 16 : 0);
   const w = new ByteWriter().u8(flags).u16(m.sequence).dateTime(m.baseTime);
   if (m.timeOffsetMinutes !== undefined) w.u16(m.timeOffsetMinutes & 0xffff);
   if (c) {

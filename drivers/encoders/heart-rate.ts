@@ -1,7 +1,12 @@
 import { ByteWriter } from './bytes';
 
 /** Heart Rate Measurement 0x2A37 (GSS 3.113). Energy in kJ, RR intervals in ms (sent as 1/1024 s). */
-export function encodeHeartRate(m: { heartRate: number; contact?: 'not_supported' | 'not_detected' | 'detected'; energyKj?: number; rrMs?: readonly number[] }): Uint8Array {
+export function encodeHeartRate(m: {
+  heartRate: number;
+  contact?: 'not_supported' | 'not_detected' | 'detected';
+  energyKj?: number;
+  rrMs?: readonly number[];
+}): Uint8Array {
   const wide = m.heartRate > 255;
   const contact = m.contact === 'detected' ? 0x06 : m.contact === 'not_detected' ? 0x04 : 0;
   const flags = (wide ? 1 : 0) | contact | (m.energyKj !== undefined ? 8 : 0) | (m.rrMs?.length ? 16 : 0);

@@ -3,8 +3,21 @@ import { ByteWriter, sfloatExponent, type DateTimeFields } from './bytes';
 const sf = (w: ByteWriter, v: number) => w.sfloat(v, sfloatExponent(v, 1));
 
 /** PLX Spot-Check Measurement 0x2A5E (GSS 3.164). */
-export function encodePlxSpotCheck(m: { spo2: number; pulseRate: number; timeStamp?: DateTimeFields; measurementStatus?: number; sensorStatus?: number; pai?: number; clockNotSet?: boolean }): Uint8Array {
-  const flags = (m.timeStamp ? 1 : 0) | (m.measurementStatus !== undefined ? 2 : 0) | (m.sensorStatus !== undefined ? 4 : 0) | (m.pai !== undefined ? 8 : 0) | (m.clockNotSet ? 16 : 0);
+export function encodePlxSpotCheck(m: {
+  spo2: number;
+  pulseRate: number;
+  timeStamp?: DateTimeFields;
+  measurementStatus?: number;
+  sensorStatus?: number;
+  pai?: number;
+  clockNotSet?: boolean;
+}): Uint8Array {
+  const flags =
+    (m.timeStamp ? 1 : 0) |
+    (m.measurementStatus !== undefined ? 2 : 0) |
+    (m.sensorStatus !== undefined ? 4 : 0) |
+    (m.pai !== undefined ? 8 : 0) |
+    (m.clockNotSet ? 16 : 0);
   const w = new ByteWriter().u8(flags);
   sf(w, m.spo2);
   sf(w, m.pulseRate);
@@ -25,7 +38,12 @@ export function encodePlxContinuous(m: {
   sensorStatus?: number;
   pai?: number;
 }): Uint8Array {
-  const flags = (m.fast ? 1 : 0) | (m.slow ? 2 : 0) | (m.measurementStatus !== undefined ? 4 : 0) | (m.sensorStatus !== undefined ? 8 : 0) | (m.pai !== undefined ? 16 : 0);
+  const flags =
+    (m.fast ? 1 : 0) |
+    (m.slow ? 2 : 0) |
+    (m.measurementStatus !== undefined ? 4 : 0) |
+    (m.sensorStatus !== undefined ? 8 : 0) |
+    (m.pai !== undefined ? 16 : 0);
   const w = new ByteWriter().u8(flags);
   for (const p of [m, m.fast, m.slow]) {
     if (!p) continue;

@@ -29,7 +29,10 @@ export const advertisementMatchSchema = z
     manufacturerId: z.number().int().min(0).max(0xffff).optional(),
   })
   .strict()
-  .refine((m) => Object.values(m).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0)), 'a match needs at least one condition');
+  .refine(
+    (m) => Object.values(m).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0)),
+    'a match needs at least one condition',
+  );
 
 export const characteristicUseSchema = z
   .object({
@@ -83,7 +86,11 @@ export const driverDefinitionSchema = z
   .strict()
   .superRefine((d, ctx) => {
     if (d.linkMode === 'connect' && d.characteristics.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['characteristics'], message: 'a connect driver declares the characteristics it uses' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['characteristics'],
+        message: 'a connect driver declares the characteristics it uses',
+      });
     }
   });
 

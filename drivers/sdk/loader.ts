@@ -25,7 +25,10 @@ function isDriverLike(v: unknown): v is Driver {
  * Invalid or colliding drivers are rejected with a DriverLoadError in `errors`, the others registered
  * into `registry` (default: a fresh registry of the built-in drivers). Modules load in name order.
  */
-export async function loadDriversFromFolder(dir: string, registry: DriverRegistry = builtinRegistry()): Promise<FolderLoadResult> {
+export async function loadDriversFromFolder(
+  dir: string,
+  registry: DriverRegistry = builtinRegistry(),
+): Promise<FolderLoadResult> {
   const result: FolderLoadResult = { registry, loaded: [], errors: [] };
   let files: string[];
   try {
@@ -49,18 +52,27 @@ export async function loadDriversFromFolder(dir: string, registry: DriverRegistr
     }
     const drivers = Array.isArray(exported) ? exported : [exported];
     if (exported === undefined || drivers.length === 0) {
-      result.errors.push(new DriverLoadError('INVALID_DRIVER', `${name}: no default export (export default a Driver or Driver[])`));
+      result.errors.push(
+        new DriverLoadError('INVALID_DRIVER', `${name}: no default export (export default a Driver or Driver[])`),
+      );
       continue;
     }
     for (const d of drivers) {
       if (!isDriverLike(d)) {
-        result.errors.push(new DriverLoadError('INVALID_DRIVER', `${name}: default export is not a Driver ({ definition, decoders?, decodeAdvertisement? })`));
+        result.errors.push(
+          new DriverLoadError(
+            'INVALID_DRIVER',
+            `${name}: default export is not a Driver ({ definition, decoders?, decodeAdvertisement? })`,
+          ),
+        );
         continue;
       }
       try {
         result.loaded.push(registry.register(d, file));
       } catch (e) {
-        result.errors.push(e instanceof DriverLoadError ? e : new DriverLoadError('INVALID_DRIVER', `${name}: ${(e as Error).message}`));
+        result.errors.push(
+          e instanceof DriverLoadError ? e : new DriverLoadError('INVALID_DRIVER', `${name}: ${(e as Error).message}`),
+        );
       }
     }
   }

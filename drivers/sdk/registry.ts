@@ -83,7 +83,8 @@ export class DriverRegistry {
   readonly counters: RegistryCounters = { decoded: 0, decodeErrors: 0, driverFailures: 0, rejectedFields: 0 };
 
   register(driver: Driver, origin = 'builtin'): LoadedDriver {
-    if (typeof driver !== 'object' || driver === null) throw new DriverLoadError('INVALID_DRIVER', `driver from ${origin} is not an object`);
+    if (typeof driver !== 'object' || driver === null)
+      throw new DriverLoadError('INVALID_DRIVER', `driver from ${origin} is not an object`);
     const parsed = driverDefinitionSchema.safeParse(driver.definition);
     if (!parsed.success) {
       const id = (driver.definition as { id?: unknown })?.id;
@@ -102,26 +103,35 @@ export class DriverRegistry {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: ${(e as Error).message}`);
     }
     for (const [k, fn] of Object.entries(driver.decoders ?? {})) {
-      if (typeof fn !== 'function') throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decoder for ${k} is not a function`);
+      if (typeof fn !== 'function')
+        throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decoder for ${k} is not a function`);
     }
     if (driver.decodeAdvertisement !== undefined && typeof driver.decodeAdvertisement !== 'function') {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decodeAdvertisement is not a function`);
     }
     for (const uuid of declared) {
-      if (!decoderKeys.includes(uuid)) throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: no decoder for declared characteristic ${uuid}`);
+      if (!decoderKeys.includes(uuid))
+        throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: no decoder for declared characteristic ${uuid}`);
     }
     for (const uuid of decoderKeys) {
-      if (!declared.has(uuid)) throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decoder for undeclared characteristic ${uuid}`);
+      if (!declared.has(uuid))
+        throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decoder for undeclared characteristic ${uuid}`);
     }
     if (def.linkMode === 'broadcast' && !driver.decodeAdvertisement) {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: broadcast driver without decodeAdvertisement`);
     }
     for (const other of this.loaded) {
       if (other.definition.id === def.id) {
-        throw new DriverLoadError('DRIVER_COLLISION', `driver id ${def.id} from ${origin} already registered from ${other.origin}`);
+        throw new DriverLoadError(
+          'DRIVER_COLLISION',
+          `driver id ${def.id} from ${origin} already registered from ${other.origin}`,
+        );
       }
       if (matchKey(other.definition) === matchKey(def)) {
-        throw new DriverLoadError('DRIVER_COLLISION', `driver ${def.id} from ${origin} matches exactly like ${other.definition.id}; raise its priority or narrow its match`);
+        throw new DriverLoadError(
+          'DRIVER_COLLISION',
+          `driver ${def.id} from ${origin} matches exactly like ${other.definition.id}; raise its priority or narrow its match`,
+        );
       }
     }
     const decoders = Object.fromEntries(Object.entries(driver.decoders ?? {}).map(([k, v]) => [normalizeUuid(k), v]));
@@ -154,7 +164,11 @@ export class DriverRegistry {
     for (const d of this.loaded) {
       const score = matchScore(d.definition, adv);
       if (score === 0) continue;
-      if (!best || d.definition.priority > best.d.definition.priority || (d.definition.priority === best.d.definition.priority && score > best.score)) {
+      if (
+        !best ||
+        d.definition.priority > best.d.definition.priority ||
+        (d.definition.priority === best.d.definition.priority && score > best.score)
+      ) {
         best = { d, score };
       }
     }
@@ -186,14 +200,16 @@ export class DriverRegistry {
       }
       decoder = decoders?.[uuid];
     }
-    if (!decoder) return { ok: false, code: 'UNSUPPORTED', message: `driver ${driverId} has no decoder for ${characteristic}` };
+    if (!decoder)
+      return { ok: false, code: 'UNSUPPORTED', message: `driver ${driverId} has no decoder for ${characteristic}` };
     return this.run(() => decoder(bytes, this.contextFor(driverId, deviceAddress, entry.definition.quirks)));
   }
 
   decodeAdvertisement(driverId: string, adv: Advertisement): DecodeOutcome {
     const entry = this.get(driverId);
     const decoder = entry?.driver.decodeAdvertisement;
-    if (!entry || !decoder) return { ok: false, code: 'UNSUPPORTED', message: `driver ${driverId} does not decode advertisements` };
+    if (!entry || !decoder)
+      return { ok: false, code: 'UNSUPPORTED', message: `driver ${driverId} does not decode advertisements` };
     return this.run(() => decoder(adv, this.contextFor(driverId, adv.address, entry.definition.quirks)));
   }
 
@@ -220,7 +236,11 @@ export class DriverRegistry {
 function isDecodeResult(r: unknown): r is DecodeResult {
   if (typeof r !== 'object' || r === null) return false;
   const o = r as { measurements?: unknown; rejected?: unknown };
-  return Array.isArray(o.measurements) && Array.isArray(o.rejected) && o.measurements.every((m) => typeof m === 'object' && m !== null);
+  return (
+    Array.isArray(o.measurements) &&
+    Array.isArray(o.rejected) &&
+    o.measurements.every((m) => typeof m === 'object' && m !== null)
+  );
 }
 
 /** Moves physiologically impossible values (and unknown metrics) out of the measurements, with a reason. */
@@ -229,11 +249,22 @@ export function applyPlausibility(result: DecodeResult): DecodeResult {
   const rejected = [...result.rejected];
   for (const m of result.measurements) {
     if (!Object.hasOwn(METRICS, m.metric)) {
-      rejected.push({ field: String(m.metric), code: 'RESERVED', reason: `unknown metric ${String(m.metric)} (not in contract/metrics.ts)` });
+      rejected.push({
+        field: String(m.metric),
+        code: 'RESERVED',
+        reason: `unknown metric ${String(m.metric)} (not in contract/metrics.ts)`,
+      });
       continue;
     }
     if (typeof m.value === 'number' && isPlausible(m.metric, m.value)) measurements.push(m);
-    else rejected.push({ metric: m.metric, field: m.metric, code: 'IMPLAUSIBLE', reason: `${m.value} ${m.unit} outside the plausible range`, raw: m.value });
+    else
+      rejected.push({
+        metric: m.metric,
+        field: m.metric,
+        code: 'IMPLAUSIBLE',
+        reason: `${m.value} ${m.unit} outside the plausible range`,
+        raw: m.value,
+      });
   }
   return { ...result, measurements, rejected };
 }

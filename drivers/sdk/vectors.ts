@@ -39,7 +39,11 @@ export const packetVectorSchema = z
     error: z.string().optional(),
   })
   .strict()
-  .refine((v) => (v.error === undefined) !== (v.measurements === undefined && v.rejected === undefined && v.info === undefined), 'a vector expects either measurements/rejected/info or an error');
+  .refine(
+    (v) =>
+      (v.error === undefined) !== (v.measurements === undefined && v.rejected === undefined && v.info === undefined),
+    'a vector expects either measurements/rejected/info or an error',
+  );
 
 export const advertisementVectorSchema = z
   .object({

@@ -7,7 +7,14 @@ import type { DriverExtension } from '../sdk/compose';
 export function decodeBatteryLevel(bytes: Uint8Array): DecodeResult {
   const level = new ByteReader(bytes).u8('Battery Level');
   const b = new ResultBuilder();
-  if (level > 100) b.reject({ metric: 'battery_level', field: 'Battery Level', code: 'RESERVED', reason: `${level} is reserved (0..100 allowed)`, raw: level });
+  if (level > 100)
+    b.reject({
+      metric: 'battery_level',
+      field: 'Battery Level',
+      code: 'RESERVED',
+      reason: `${level} is reserved (0..100 allowed)`,
+      raw: level,
+    });
   else b.add('battery_level', level, '%');
   return b.build();
 }

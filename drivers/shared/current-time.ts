@@ -29,10 +29,15 @@ export function decodeCurrentTime(bytes: Uint8Array): DecodeResult {
   const fractions256 = r.u8('Fractions256');
   const adjust = r.u8('Adjust Reason');
   const b = new ResultBuilder();
-  const ct: CurrentTime = { dayOfWeek: dayOfWeek > 7 ? 0 : dayOfWeek, fractions256, adjustReason: bitNames(adjust, ADJUST_REASON) };
+  const ct: CurrentTime = {
+    dayOfWeek: dayOfWeek > 7 ? 0 : dayOfWeek,
+    fractions256,
+    adjustReason: bitNames(adjust, ADJUST_REASON),
+  };
   if (t.ok) ct.deviceTime = t.deviceTime;
   else b.reject({ field: 'Exact Time 256', code: 'UNKNOWN_TIME', reason: t.reason });
-  if (dayOfWeek > 7) b.reject({ field: 'Day of Week', code: 'RESERVED', reason: `${dayOfWeek} is reserved`, raw: dayOfWeek });
+  if (dayOfWeek > 7)
+    b.reject({ field: 'Day of Week', code: 'RESERVED', reason: `${dayOfWeek} is reserved`, raw: dayOfWeek });
   b.addInfo('currentTime', ct);
   return b.build();
 }
@@ -47,7 +52,9 @@ export interface LocalTime {
 }
 
 /** Encodes a Current Time value (the gateway writes it to sync the device clock; simulators notify it). */
-export function encodeCurrentTime(local: LocalTime & { dayOfWeek?: number; fractions256?: number; adjustReason?: readonly string[] }): Uint8Array {
+export function encodeCurrentTime(
+  local: LocalTime & { dayOfWeek?: number; fractions256?: number; adjustReason?: readonly string[] },
+): Uint8Array {
   const reasons = Object.entries(ADJUST_REASON).filter(([, n]) => local.adjustReason?.includes(n));
   const adjust = reasons.reduce((acc, [bit]) => acc | (1 << Number(bit)), 0);
   return Uint8Array.of(...encodeDateTime(local), local.dayOfWeek ?? 0, local.fractions256 ?? 0, adjust);

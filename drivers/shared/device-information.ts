@@ -29,7 +29,10 @@ export function decodeSystemId(bytes: Uint8Array): DecodeResult {
   const manufacturer = r.bytesOf(5, 'Manufacturer Identifier');
   const oui = r.bytesOf(3, 'Organizationally Unique Identifier');
   const b = new ResultBuilder();
-  b.addInfo('systemId', { manufacturerIdentifier: hex(manufacturer.slice().reverse()), oui: hex(oui.slice().reverse()) });
+  b.addInfo('systemId', {
+    manufacturerIdentifier: hex(manufacturer.slice().reverse()),
+    oui: hex(oui.slice().reverse()),
+  });
   return b.build();
 }
 
@@ -48,11 +51,18 @@ export function decodePnpId(bytes: Uint8Array): DecodeResult {
 }
 
 export function deviceInformation(): DriverExtension {
-  const decoders: Record<string, CharacteristicDecoder> = Object.fromEntries(Object.entries(STRINGS).map(([uuid, key]) => [uuid, stringDecoder(key)]));
+  const decoders: Record<string, CharacteristicDecoder> = Object.fromEntries(
+    Object.entries(STRINGS).map(([uuid, key]) => [uuid, stringDecoder(key)]),
+  );
   decoders['2a23'] = decodeSystemId;
   decoders['2a50'] = decodePnpId;
   return {
-    characteristics: Object.keys(decoders).map((characteristic) => ({ service: '180a', characteristic, access: 'read' as const, required: false })),
+    characteristics: Object.keys(decoders).map((characteristic) => ({
+      service: '180a',
+      characteristic,
+      access: 'read' as const,
+      required: false,
+    })),
     decoders,
   };
 }

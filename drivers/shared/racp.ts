@@ -12,7 +12,15 @@ export const RACP_OPCODES = {
   numberOfStoredRecordsResponse: 0x05,
   responseCode: 0x06,
 } as const;
-export const RACP_OPERATORS = { null: 0x00, allRecords: 0x01, lessThanOrEqual: 0x02, greaterThanOrEqual: 0x03, withinRange: 0x04, firstRecord: 0x05, lastRecord: 0x06 } as const;
+export const RACP_OPERATORS = {
+  null: 0x00,
+  allRecords: 0x01,
+  lessThanOrEqual: 0x02,
+  greaterThanOrEqual: 0x03,
+  withinRange: 0x04,
+  firstRecord: 0x05,
+  lastRecord: 0x06,
+} as const;
 /** Filter type of the operand: 0x01 = sequence number (uint16). */
 const FILTER_SEQUENCE = 0x01;
 export const RACP_RESPONSE_CODES: Record<number, string> = {
@@ -69,7 +77,8 @@ export function racpReportRecordsAfter(sequence: number): Uint8Array | undefined
 }
 export const racpReportAllRecords = () => encodeRacpRequest({ op: 'report', filter: 'all' });
 export const racpReportNumberOfRecords = () => encodeRacpRequest({ op: 'count', filter: 'all' });
-export const racpNumberOfRecordsAfter = (sequence: number) => encodeRacpRequest({ op: 'count', filter: 'sequence_gte', sequence: sequence + 1 });
+export const racpNumberOfRecordsAfter = (sequence: number) =>
+  encodeRacpRequest({ op: 'count', filter: 'sequence_gte', sequence: sequence + 1 });
 export const racpAbort = () => encodeRacpRequest({ op: 'abort' });
 
 /** Decodes a request (simulators implement the server side with it). */
@@ -78,11 +87,13 @@ export function decodeRacpRequest(bytes: Uint8Array): RacpRequest {
   const opcode = r.u8('Op Code');
   const operator = r.u8('Operator');
   if (opcode === RACP_OPCODES.abortOperation) return { op: 'abort' };
-  const op = (Object.entries(OP_OF).find(([, v]) => v === opcode)?.[0] ?? undefined) as 'report' | 'delete' | 'count' | undefined;
+  const op = (Object.entries(OP_OF).find(([, v]) => v === opcode)?.[0] ?? undefined) as
+    'report' | 'delete' | 'count' | undefined;
   if (!op) throw new DecodeError('UNSUPPORTED', `RACP op code ${opcode} is not a request`);
   const seq = () => {
     const filter = r.u8('Filter Type');
-    if (filter !== FILTER_SEQUENCE) throw new DecodeError('UNSUPPORTED', `RACP filter type ${filter} not supported (only sequence number)`);
+    if (filter !== FILTER_SEQUENCE)
+      throw new DecodeError('UNSUPPORTED', `RACP filter type ${filter} not supported (only sequence number)`);
   };
   switch (operator) {
     case RACP_OPERATORS.allRecords:
@@ -105,8 +116,11 @@ export function decodeRacpRequest(bytes: Uint8Array): RacpRequest {
   }
 }
 
-export function encodeRacpResponse(res: { type: 'number_of_records'; count: number } | { type: 'response_code'; requestOpCode: number; code: number }): Uint8Array {
-  if (res.type === 'number_of_records') return Uint8Array.of(RACP_OPCODES.numberOfStoredRecordsResponse, RACP_OPERATORS.null, ...u16(res.count));
+export function encodeRacpResponse(
+  res: { type: 'number_of_records'; count: number } | { type: 'response_code'; requestOpCode: number; code: number },
+): Uint8Array {
+  if (res.type === 'number_of_records')
+    return Uint8Array.of(RACP_OPCODES.numberOfStoredRecordsResponse, RACP_OPERATORS.null, ...u16(res.count));
   return Uint8Array.of(RACP_OPCODES.responseCode, RACP_OPERATORS.null, res.requestOpCode, res.code);
 }
 
@@ -114,7 +128,8 @@ export function parseRacpResponse(bytes: Uint8Array): RacpResponse {
   const r = new ByteReader(bytes);
   const opcode = r.u8('Op Code');
   r.u8('Operator');
-  if (opcode === RACP_OPCODES.numberOfStoredRecordsResponse) return { type: 'number_of_records', count: r.u16('Number of Records') };
+  if (opcode === RACP_OPCODES.numberOfStoredRecordsResponse)
+    return { type: 'number_of_records', count: r.u16('Number of Records') };
   if (opcode === RACP_OPCODES.responseCode) {
     const requestOpCode = r.u8('Request Op Code');
     const code = r.u8('Response Code Value');

@@ -59,7 +59,13 @@ export function decodeBloodPressure(bytes: Uint8Array, intermediate = false): De
   if (intermediate) measurementFlags.push('intermediate');
   b.common.flags = measurementFlags;
 
-  b.medfloat('blood_pressure_systolic', intermediate ? 'Current Cuff Pressure' : 'Systolic', systolic, 'mm[Hg]', convert);
+  b.medfloat(
+    'blood_pressure_systolic',
+    intermediate ? 'Current Cuff Pressure' : 'Systolic',
+    systolic,
+    'mm[Hg]',
+    convert,
+  );
   if (!intermediate) {
     b.medfloat('blood_pressure_diastolic', 'Diastolic', diastolic, 'mm[Hg]', convert);
     b.medfloat('blood_pressure_mean', 'Mean Arterial Pressure', map, 'mm[Hg]', convert);

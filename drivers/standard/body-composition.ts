@@ -48,13 +48,22 @@ export function decodeBodyComposition(bytes: Uint8Array, ctx: DecodeContext): De
   if (flags & F.userId) readUserId(r, b);
   const mass = (metric: MetricName, field: string) => {
     const raw = r.u16(field);
-    if (raw === UNSUCCESSFUL) b.reject({ metric, field, code: 'SPECIAL_VALUE', reason: 'measurement unsuccessful (0xFFFF)', raw });
+    if (raw === UNSUCCESSFUL)
+      b.reject({ metric, field, code: 'SPECIAL_VALUE', reason: 'measurement unsuccessful (0xFFFF)', raw });
     else if (imperial) b.add(metric, round(raw * 0.01, 2), 'kg', LB_TO_KG);
     else b.add(metric, round(raw * 0.005, 3), 'kg');
   };
-  if (bodyFat === UNSUCCESSFUL) b.reject({ metric: 'body_fat', field: 'Body Fat Percentage', code: 'SPECIAL_VALUE', reason: 'measurement unsuccessful (0xFFFF)', raw: bodyFat });
+  if (bodyFat === UNSUCCESSFUL)
+    b.reject({
+      metric: 'body_fat',
+      field: 'Body Fat Percentage',
+      code: 'SPECIAL_VALUE',
+      reason: 'measurement unsuccessful (0xFFFF)',
+      raw: bodyFat,
+    });
   else b.add('body_fat', round(bodyFat * 0.1, 1), '%');
-  if (flags & F.basalMetabolism) b.add('basal_metabolism', r.u16('Basal Metabolism'), 'kcal/d', { ...KJ_TO_KCAL, deviceUnit: 'kJ/d', decimals: 0 });
+  if (flags & F.basalMetabolism)
+    b.add('basal_metabolism', r.u16('Basal Metabolism'), 'kcal/d', { ...KJ_TO_KCAL, deviceUnit: 'kJ/d', decimals: 0 });
   if (flags & F.musclePercentage) b.add('muscle_percentage', round(r.u16('Muscle Percentage') * 0.1, 1), '%');
   if (flags & F.muscleMass) mass('muscle_mass', 'Muscle Mass');
   if (flags & F.fatFreeMass) mass('fat_free_mass', 'Fat Free Mass');
@@ -75,7 +84,10 @@ export function decodeBodyComposition(bytes: Uint8Array, ctx: DecodeContext): De
       ctx.state.delete(MULTI_KEY);
       b.common.flags = ['multi_packet_continuation'];
     } else {
-      ctx.state.set(MULTI_KEY, { deviceTime: b.common.deviceTime, userIndex: b.common.userIndex } satisfies PendingPacket);
+      ctx.state.set(MULTI_KEY, {
+        deviceTime: b.common.deviceTime,
+        userIndex: b.common.userIndex,
+      } satisfies PendingPacket);
       b.common.flags = ['multi_packet_first'];
     }
   }
@@ -88,8 +100,17 @@ export function decodeBodyCompositionFeature(bytes: Uint8Array): DecodeResult {
   const b = new ResultBuilder();
   b.addInfo('bodyCompositionFeature', {
     supported: bitNames(f, {
-      0: 'time_stamp', 1: 'multiple_users', 2: 'basal_metabolism', 3: 'muscle_percentage', 4: 'muscle_mass', 5: 'fat_free_mass',
-      6: 'soft_lean_mass', 7: 'body_water_mass', 8: 'impedance', 9: 'weight', 10: 'height',
+      0: 'time_stamp',
+      1: 'multiple_users',
+      2: 'basal_metabolism',
+      3: 'muscle_percentage',
+      4: 'muscle_mass',
+      5: 'fat_free_mass',
+      6: 'soft_lean_mass',
+      7: 'body_water_mass',
+      8: 'impedance',
+      9: 'weight',
+      10: 'height',
     }),
     massResolution: (f >>> 11) & 0x0f,
     heightResolution: (f >>> 15) & 0x07,
@@ -108,7 +129,18 @@ export const bodyCompositionDriver: Driver = defineDriver(
       match: { serviceUuids: ['181b'] },
       linkMode: 'connect',
       capabilities: { storedRecords: true, multiUser: true },
-      metrics: ['body_fat', 'basal_metabolism', 'muscle_percentage', 'muscle_mass', 'fat_free_mass', 'soft_lean_mass', 'body_water_mass', 'impedance', 'body_weight', 'height'],
+      metrics: [
+        'body_fat',
+        'basal_metabolism',
+        'muscle_percentage',
+        'muscle_mass',
+        'fat_free_mass',
+        'soft_lean_mass',
+        'body_water_mass',
+        'impedance',
+        'body_weight',
+        'height',
+      ],
       characteristics: [
         { service: '181b', characteristic: '2a9c', access: 'indicate' },
         { service: '181b', characteristic: '2a9b', access: 'read', required: false },

@@ -30,7 +30,13 @@ export const GLUCOSE_TYPES: Record<number, string> = {
   9: 'interstitial_fluid',
   10: 'control_solution',
 };
-export const SAMPLE_LOCATIONS: Record<number, string> = { 1: 'finger', 2: 'alternate_site', 3: 'earlobe', 4: 'control_solution', 15: 'location_not_available' };
+export const SAMPLE_LOCATIONS: Record<number, string> = {
+  1: 'finger',
+  2: 'alternate_site',
+  3: 'earlobe',
+  4: 'control_solution',
+  15: 'location_not_available',
+};
 /** GSS 3.106.2.6 Sensor Status Annunciation (uint16). */
 const ANNUNCIATION: Record<number, string> = {
   0: 'battery_low',
@@ -47,7 +53,16 @@ const ANNUNCIATION: Record<number, string> = {
   11: 'time_fault',
 };
 /** Annunciations under which the value is not a usable reading. */
-const INVALIDATING = ['sensor_malfunction', 'sample_size_insufficient', 'strip_insertion_error', 'strip_type_incorrect', 'result_too_high', 'result_too_low', 'read_interrupted', 'general_device_fault'];
+const INVALIDATING = [
+  'sensor_malfunction',
+  'sample_size_insufficient',
+  'strip_insertion_error',
+  'strip_type_incorrect',
+  'result_too_high',
+  'result_too_low',
+  'read_interrupted',
+  'general_device_fault',
+];
 
 /**
  * GSS 3.106 Glucose Measurement 0x2A18: flags, sequence number, base time, [time offset sint16 min],
@@ -67,7 +82,10 @@ export function decodeGlucoseMeasurement(bytes: Uint8Array): DecodeResult {
   const annunciations = flags & 0x08 ? bitNames(r.u16('Sensor Status Annunciation'), ANNUNCIATION) : [];
   const flagNames = [...annunciations];
   if (typeLocation !== undefined) {
-    flagNames.push(GLUCOSE_TYPES[typeLocation & 0x0f] ?? 'type_reserved', SAMPLE_LOCATIONS[typeLocation >> 4] ?? 'location_reserved');
+    flagNames.push(
+      GLUCOSE_TYPES[typeLocation & 0x0f] ?? 'type_reserved',
+      SAMPLE_LOCATIONS[typeLocation >> 4] ?? 'location_reserved',
+    );
   }
   if (flags & 0x10) flagNames.push('context_follows');
   b.common.flags = flagNames;
@@ -76,7 +94,13 @@ export function decodeGlucoseMeasurement(bytes: Uint8Array): DecodeResult {
     const invalid = annunciations.find((a) => INVALIDATING.includes(a));
     const control = typeLocation !== undefined && ((typeLocation & 0x0f) === 10 || typeLocation >> 4 === 4);
     if (concentration.ok && (invalid || control)) {
-      b.reject({ metric: 'glucose', field: 'Glucose Concentration', code: 'DEVICE_FLAGGED', reason: control ? 'control solution test, not a patient reading' : `device reports ${invalid}`, raw: concentration.value });
+      b.reject({
+        metric: 'glucose',
+        field: 'Glucose Concentration',
+        code: 'DEVICE_FLAGGED',
+        reason: control ? 'control solution test, not a patient reading' : `device reports ${invalid}`,
+        raw: concentration.value,
+      });
     } else {
       b.medfloat('glucose', 'Glucose Concentration', concentration, 'mmol/L', convert);
     }
@@ -85,10 +109,36 @@ export function decodeGlucoseMeasurement(bytes: Uint8Array): DecodeResult {
 }
 
 const MEALS: Record<number, string> = { 1: 'preprandial', 2: 'postprandial', 3: 'fasting', 4: 'casual', 5: 'bedtime' };
-const TESTERS: Record<number, string> = { 1: 'self', 2: 'health_care_professional', 3: 'lab_test', 15: 'not_available' };
-const HEALTH: Record<number, string> = { 1: 'minor_health_issues', 2: 'major_health_issues', 3: 'during_menses', 4: 'under_stress', 5: 'no_health_issues', 15: 'not_available' };
-const CARBS: Record<number, string> = { 1: 'breakfast', 2: 'lunch', 3: 'dinner', 4: 'snack', 5: 'drink', 6: 'supper', 7: 'brunch' };
-const MEDICATIONS: Record<number, string> = { 1: 'rapid_acting_insulin', 2: 'short_acting_insulin', 3: 'intermediate_acting_insulin', 4: 'long_acting_insulin', 5: 'pre_mixed_insulin' };
+const TESTERS: Record<number, string> = {
+  1: 'self',
+  2: 'health_care_professional',
+  3: 'lab_test',
+  15: 'not_available',
+};
+const HEALTH: Record<number, string> = {
+  1: 'minor_health_issues',
+  2: 'major_health_issues',
+  3: 'during_menses',
+  4: 'under_stress',
+  5: 'no_health_issues',
+  15: 'not_available',
+};
+const CARBS: Record<number, string> = {
+  1: 'breakfast',
+  2: 'lunch',
+  3: 'dinner',
+  4: 'snack',
+  5: 'drink',
+  6: 'supper',
+  7: 'brunch',
+};
+const MEDICATIONS: Record<number, string> = {
+  1: 'rapid_acting_insulin',
+  2: 'short_acting_insulin',
+  3: 'intermediate_acting_insulin',
+  4: 'long_acting_insulin',
+  5: 'pre_mixed_insulin',
+};
 
 /** GSS 3.107 Glucose Measurement Context 0x2A34: joined to the measurement by sequence number. */
 export function decodeGlucoseContext(bytes: Uint8Array): DecodeResult {
@@ -112,13 +162,20 @@ export function decodeGlucoseContext(bytes: Uint8Array): DecodeResult {
   }
   if (flags & 0x08) {
     const duration = r.u16('Exercise Duration');
-    ctx.exercise = { durationSeconds: duration === 0xffff ? null : duration, intensityPercent: r.u8('Exercise Intensity') };
+    ctx.exercise = {
+      durationSeconds: duration === 0xffff ? null : duration,
+      intensityPercent: r.u8('Exercise Intensity'),
+    };
   }
   if (flags & 0x10) {
     const id = r.u8('Medication ID');
     const amount = readSfloat(r, 'Medication');
     const liters = (flags & 0x20) !== 0;
-    ctx.medication = { type: MEDICATIONS[id] ?? 'reserved', amount: amount.ok ? round(amount.value * 1000, 3) : null, unit: liters ? 'mL' : 'g' };
+    ctx.medication = {
+      type: MEDICATIONS[id] ?? 'reserved',
+      amount: amount.ok ? round(amount.value * 1000, 3) : null,
+      unit: liters ? 'mL' : 'g',
+    };
   }
   if (flags & 0x40) b.medfloat('hba1c', 'HbA1c', readSfloat(r, 'HbA1c'), '%');
   b.addInfo('glucoseContext', ctx);
@@ -128,10 +185,22 @@ export function decodeGlucoseContext(bytes: Uint8Array): DecodeResult {
 /** GSS 3.105 Glucose Feature 0x2A51 (uint16). */
 export function decodeGlucoseFeature(bytes: Uint8Array): DecodeResult {
   const b = new ResultBuilder();
-  b.addInfo('glucoseFeature', bitNames(new ByteReader(bytes).u16('Glucose Feature'), {
-    0: 'low_battery_detection', 1: 'sensor_malfunction_detection', 2: 'sample_size', 3: 'strip_insertion_error_detection', 4: 'strip_type_error_detection',
-    5: 'result_high_low_detection', 6: 'temperature_high_low_detection', 7: 'read_interrupt_detection', 8: 'general_device_fault', 9: 'time_fault', 10: 'multiple_bond',
-  }));
+  b.addInfo(
+    'glucoseFeature',
+    bitNames(new ByteReader(bytes).u16('Glucose Feature'), {
+      0: 'low_battery_detection',
+      1: 'sensor_malfunction_detection',
+      2: 'sample_size',
+      3: 'strip_insertion_error_detection',
+      4: 'strip_type_error_detection',
+      5: 'result_high_low_detection',
+      6: 'temperature_high_low_detection',
+      7: 'read_interrupt_detection',
+      8: 'general_device_fault',
+      9: 'time_fault',
+      10: 'multiple_bond',
+    }),
+  );
   return b.build();
 }
 
@@ -142,7 +211,8 @@ export const glucoseDriver: Driver = defineDriver(
       id: 'sig-glucose',
       vendor: 'Bluetooth SIG',
       models: ['Glucose Service 0x1808'],
-      description: 'Standard Glucose Profile: measurement + context by notification, stored records requested through RACP by sequence number',
+      description:
+        'Standard Glucose Profile: measurement + context by notification, stored records requested through RACP by sequence number',
       match: { serviceUuids: ['1808'] },
       linkMode: 'connect',
       capabilities: { storedRecords: true },
@@ -154,7 +224,12 @@ export const glucoseDriver: Driver = defineDriver(
         { service: '1808', characteristic: '2a51', access: 'read', required: false },
       ],
     },
-    decoders: { '2a18': decodeGlucoseMeasurement, '2a34': decodeGlucoseContext, '2a52': decodeRacp, '2a51': decodeGlucoseFeature },
+    decoders: {
+      '2a18': decodeGlucoseMeasurement,
+      '2a34': decodeGlucoseContext,
+      '2a52': decodeRacp,
+      '2a51': decodeGlucoseFeature,
+    },
   },
   battery(),
   currentTime(),

@@ -33,7 +33,13 @@ export function decodeTemperature(bytes: Uint8Array, intermediate = false): Deco
     const type = r.u8('Temperature Type');
     const name = TEMPERATURE_TYPES[type];
     if (name) flagNames.push(`site_${name}`);
-    else b.reject({ field: 'Temperature Type', code: 'RESERVED', reason: `temperature type ${type} is reserved`, raw: type });
+    else
+      b.reject({
+        field: 'Temperature Type',
+        code: 'RESERVED',
+        reason: `temperature type ${type} is reserved`,
+        raw: type,
+      });
   }
   if (intermediate) flagNames.push('intermediate');
   b.common.flags = flagNames;
@@ -46,7 +52,13 @@ export function decodeTemperatureType(bytes: Uint8Array): DecodeResult {
   const b = new ResultBuilder();
   const name = TEMPERATURE_TYPES[type];
   if (name) b.addInfo('temperatureType', name);
-  else b.reject({ field: 'Temperature Type', code: 'RESERVED', reason: `temperature type ${type} is reserved`, raw: type });
+  else
+    b.reject({
+      field: 'Temperature Type',
+      code: 'RESERVED',
+      reason: `temperature type ${type} is reserved`,
+      raw: type,
+    });
   return b.build();
 }
 
@@ -68,7 +80,11 @@ export const healthThermometerDriver: Driver = defineDriver(
         { service: '1809', characteristic: '2a1d', access: 'read', required: false },
       ],
     },
-    decoders: { '2a1c': (bytes) => decodeTemperature(bytes), '2a1e': (bytes) => decodeTemperature(bytes, true), '2a1d': decodeTemperatureType },
+    decoders: {
+      '2a1c': (bytes) => decodeTemperature(bytes),
+      '2a1e': (bytes) => decodeTemperature(bytes, true),
+      '2a1d': decodeTemperatureType,
+    },
   },
   battery(),
   currentTime(),

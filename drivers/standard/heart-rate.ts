@@ -14,7 +14,8 @@ export function decodeHeartRate(bytes: Uint8Array): DecodeResult {
   const r = new ByteReader(bytes);
   const b = new ResultBuilder();
   const flags = r.u8('Flags');
-  const hr = flags & 0x01 ? r.u16('Heart Rate Measurement Value (uint16)') : r.u8('Heart Rate Measurement Value (uint8)');
+  const hr =
+    flags & 0x01 ? r.u16('Heart Rate Measurement Value (uint16)') : r.u8('Heart Rate Measurement Value (uint8)');
   const contact = (flags >> 1) & 0x03;
   if (contact === 2) b.common.flags = ['no_skin_contact'];
   if (contact === 3) b.common.flags = ['skin_contact'];
@@ -22,17 +23,33 @@ export function decodeHeartRate(bytes: Uint8Array): DecodeResult {
   if (flags & 0x08) {
     const kj = r.u16('Energy Expended');
     // 0xFFFF: the accumulator saturated; the real value is at least that (HRS 1.0 3.1.1.3)
-    if (kj === 0xffff) b.reject({ metric: 'energy_expended', field: 'Energy Expended', code: 'SPECIAL_VALUE', reason: 'energy expended saturated at 65535 kJ', raw: kj });
+    if (kj === 0xffff)
+      b.reject({
+        metric: 'energy_expended',
+        field: 'Energy Expended',
+        code: 'SPECIAL_VALUE',
+        reason: 'energy expended saturated at 65535 kJ',
+        raw: kj,
+      });
     else b.add('energy_expended', kj, 'kcal', KJ_TO_KCAL);
   }
   if (flags & 0x10) {
-    if (r.remaining % 2 !== 0) throw new DecodeError('INVALID', `RR-Interval field has an odd length (${r.remaining} bytes)`);
+    if (r.remaining % 2 !== 0)
+      throw new DecodeError('INVALID', `RR-Interval field has an odd length (${r.remaining} bytes)`);
     while (r.remaining >= 2) b.add('rr_interval', round((r.u16('RR-Interval') * 1000) / 1024, 1), 'ms', undefined);
   }
   return b.build();
 }
 
-const LOCATIONS: Record<number, string> = { 0: 'other', 1: 'chest', 2: 'wrist', 3: 'finger', 4: 'hand', 5: 'ear_lobe', 6: 'foot' };
+const LOCATIONS: Record<number, string> = {
+  0: 'other',
+  1: 'chest',
+  2: 'wrist',
+  3: 'finger',
+  4: 'hand',
+  5: 'ear_lobe',
+  6: 'foot',
+};
 
 /** GSS 3.24 Body Sensor Location 0x2A38. */
 export function decodeBodySensorLocation(bytes: Uint8Array): DecodeResult {

@@ -30,7 +30,10 @@ function reassemble(bytes: Uint8Array, ctx: DecodeContext, key: string): Uint8Ar
   }
   if (!pending || pending.next !== counter) {
     ctx.state.delete(key);
-    throw new DecodeError('INVALID', `segment ${counter} out of order (expected ${pending ? pending.next : 'a first segment'})`);
+    throw new DecodeError(
+      'INVALID',
+      `segment ${counter} out of order (expected ${pending ? pending.next : 'a first segment'})`,
+    );
   }
   pending.parts.push(body);
   pending.next = (counter + 1) & 0x3f;
@@ -70,7 +73,12 @@ export function decodeStepCounterSummary(bytes: Uint8Array, ctx: DecodeContext):
   const worn = flags & 0x10 ? r.u24('Worn Duration') : undefined;
   if (normal !== undefined || intensity !== undefined) b.add('steps', (normal ?? 0) + (intensity ?? 0), '{steps}');
   if (distance !== undefined) b.add('distance', distance, 'm');
-  b.addInfo('stepCounter', { normalWalkingSteps: normal, intensitySteps: intensity, floorSteps: floor, wornSeconds: worn });
+  b.addInfo('stepCounter', {
+    normalWalkingSteps: normal,
+    intensitySteps: intensity,
+    floorSteps: floor,
+    wornSeconds: worn,
+  });
   return b.build();
 }
 
@@ -92,7 +100,14 @@ export function decodeGeneralActivitySummary(bytes: Uint8Array, ctx: DecodeConte
   if (flags & 0x02) r.u16('Intensity Energy Expenditure');
   if (flags & 0x04) {
     const total = r.u16('Total Energy Expenditure');
-    if (total === 0xffff) b.reject({ metric: 'energy_expended', field: 'Total Energy Expenditure', code: 'SPECIAL_VALUE', reason: 'value unknown (0xFFFF)', raw: total });
+    if (total === 0xffff)
+      b.reject({
+        metric: 'energy_expended',
+        field: 'Total Energy Expenditure',
+        code: 'SPECIAL_VALUE',
+        reason: 'value unknown (0xFFFF)',
+        raw: total,
+      });
     else b.add('energy_expended', total, 'kcal');
   }
   return b.build();
@@ -105,7 +120,8 @@ export const physicalActivityMonitorDriver: Driver = defineDriver(
       id: 'sig-physical-activity-monitor',
       vendor: 'Bluetooth SIG',
       models: ['Physical Activity Monitor Service 0x183E'],
-      description: 'Standard Physical Activity Monitor: step counter summary (steps, distance) and general activity summary (energy)',
+      description:
+        'Standard Physical Activity Monitor: step counter summary (steps, distance) and general activity summary (energy)',
       match: { serviceUuids: ['183e'] },
       linkMode: 'connect',
       capabilities: { storedRecords: true },

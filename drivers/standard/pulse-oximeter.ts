@@ -42,7 +42,15 @@ const SENSOR_STATUS: Record<number, string> = {
   15: 'sensor_disconnected',
 };
 /** Statuses under which the device itself says SpO2/PR are not valid readings. */
-const INVALIDATING = ['measurement_unavailable', 'invalid_measurement', 'data_for_demonstration', 'data_for_testing', 'sensor_unconnected', 'sensor_disconnected', 'equipment_malfunction'];
+const INVALIDATING = [
+  'measurement_unavailable',
+  'invalid_measurement',
+  'data_for_demonstration',
+  'data_for_testing',
+  'sensor_unconnected',
+  'sensor_disconnected',
+  'equipment_malfunction',
+];
 
 function readStatuses(r: ByteReader, flags: number, statusBit: number, sensorBit: number): string[] {
   const names: string[] = [];
@@ -51,14 +59,22 @@ function readStatuses(r: ByteReader, flags: number, statusBit: number, sensorBit
   return names;
 }
 
-function emitPair(b: ResultBuilder, spo2: MedFloat, pr: MedFloat, label: string, statuses: string[], extra?: string): void {
+function emitPair(
+  b: ResultBuilder,
+  spo2: MedFloat,
+  pr: MedFloat,
+  label: string,
+  statuses: string[],
+  extra?: string,
+): void {
   const invalid = statuses.find((s) => INVALIDATING.includes(s));
   const fields: Array<['spo2' | 'heart_rate', MedFloat, string, string]> = [
     ['spo2', spo2, `SpO2${label}`, '%'],
     ['heart_rate', pr, `PR${label}`, '/min'],
   ];
   for (const [metric, v, field, unit] of fields) {
-    if (invalid && v.ok) b.reject({ metric, field, code: 'DEVICE_FLAGGED', reason: `device reports ${invalid}`, raw: v.value });
+    if (invalid && v.ok)
+      b.reject({ metric, field, code: 'DEVICE_FLAGGED', reason: `device reports ${invalid}`, raw: v.value });
     else if (v.ok) b.add(metric, v.value, unit, undefined, extra ? { flags: [extra] } : undefined);
     else b.medfloat(metric, field, v, unit);
   }
@@ -74,7 +90,8 @@ export function decodeSpotCheck(bytes: Uint8Array): DecodeResult {
   if (flags & 0x01) {
     const t = readDateTime(r);
     // bit 4: Device Clock is Not Set -> the time stamp carries no meaning
-    if (flags & 0x10) b.reject({ field: 'time_stamp', code: 'UNKNOWN_TIME', reason: 'device clock is not set (flag bit 4)' });
+    if (flags & 0x10)
+      b.reject({ field: 'time_stamp', code: 'UNKNOWN_TIME', reason: 'device clock is not set (flag bit 4)' });
     else if (t.ok) b.common.deviceTime = t.deviceTime;
     else b.reject({ field: 'time_stamp', code: 'UNKNOWN_TIME', reason: t.reason });
   }
@@ -92,8 +109,10 @@ export function decodeContinuous(bytes: Uint8Array): DecodeResult {
   const b = new ResultBuilder();
   const flags = r.u8('Flags');
   const normal = [readSfloat(r, 'SpO2PR-Normal SpO2'), readSfloat(r, 'SpO2PR-Normal PR')] as const;
-  const fast = flags & 0x01 ? ([readSfloat(r, 'SpO2PR-Fast SpO2'), readSfloat(r, 'SpO2PR-Fast PR')] as const) : undefined;
-  const slow = flags & 0x02 ? ([readSfloat(r, 'SpO2PR-Slow SpO2'), readSfloat(r, 'SpO2PR-Slow PR')] as const) : undefined;
+  const fast =
+    flags & 0x01 ? ([readSfloat(r, 'SpO2PR-Fast SpO2'), readSfloat(r, 'SpO2PR-Fast PR')] as const) : undefined;
+  const slow =
+    flags & 0x02 ? ([readSfloat(r, 'SpO2PR-Slow SpO2'), readSfloat(r, 'SpO2PR-Slow PR')] as const) : undefined;
   const statuses = readStatuses(r, flags, 0x04, 0x08);
   const pai = flags & 0x10 ? readSfloat(r, 'Pulse Amplitude Index') : undefined;
   b.common.flags = [...statuses, 'continuous'];
@@ -110,7 +129,16 @@ export function decodePlxFeatures(bytes: Uint8Array): DecodeResult {
   const f = r.u16('Supported Features');
   const b = new ResultBuilder();
   b.addInfo('plxFeatures', {
-    supported: bitNames(f, { 0: 'measurement_status', 1: 'device_and_sensor_status', 2: 'spot_check_storage', 3: 'spot_check_time_stamp', 4: 'spo2pr_fast', 5: 'spo2pr_slow', 6: 'pulse_amplitude_index', 7: 'multiple_bonds' }),
+    supported: bitNames(f, {
+      0: 'measurement_status',
+      1: 'device_and_sensor_status',
+      2: 'spot_check_storage',
+      3: 'spot_check_time_stamp',
+      4: 'spo2pr_fast',
+      5: 'spo2pr_slow',
+      6: 'pulse_amplitude_index',
+      7: 'multiple_bonds',
+    }),
     measurementStatusSupport: f & 0x01 ? bitNames(r.u16('Measurement Status Support'), MEASUREMENT_STATUS) : [],
     sensorStatusSupport: f & 0x02 ? bitNames(r.u24('Device and Sensor Status Support'), SENSOR_STATUS) : [],
   });

@@ -26,9 +26,16 @@ export function decodeRscMeasurement(bytes: Uint8Array): DecodeResult {
 /** GSS 3.189 RSC Feature 0x2A54 (uint16). */
 export function decodeRscFeature(bytes: Uint8Array): DecodeResult {
   const b = new ResultBuilder();
-  b.addInfo('rscFeature', bitNames(new ByteReader(bytes).u16('RSC Feature'), {
-    0: 'stride_length', 1: 'total_distance', 2: 'walking_or_running_status', 3: 'calibration_procedure', 4: 'multiple_sensor_locations',
-  }));
+  b.addInfo(
+    'rscFeature',
+    bitNames(new ByteReader(bytes).u16('RSC Feature'), {
+      0: 'stride_length',
+      1: 'total_distance',
+      2: 'walking_or_running_status',
+      3: 'calibration_procedure',
+      4: 'multiple_sensor_locations',
+    }),
+  );
   return b.build();
 }
 

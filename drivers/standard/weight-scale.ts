@@ -24,7 +24,14 @@ export function decodeWeightMeasurement(bytes: Uint8Array): DecodeResult {
   const weight = r.u16('Weight');
   if (flags & TIME_STAMP) readTimeStamp(r, b);
   if (flags & USER_ID) readUserId(r, b);
-  if (weight === UNSUCCESSFUL) b.reject({ metric: 'body_weight', field: 'Weight', code: 'SPECIAL_VALUE', reason: 'measurement unsuccessful (0xFFFF)', raw: weight });
+  if (weight === UNSUCCESSFUL)
+    b.reject({
+      metric: 'body_weight',
+      field: 'Weight',
+      code: 'SPECIAL_VALUE',
+      reason: 'measurement unsuccessful (0xFFFF)',
+      raw: weight,
+    });
   else if (imperial) b.add('body_weight', round(weight * 0.01, 2), 'kg', LB_TO_KG);
   else b.add('body_weight', round(weight * 0.005, 3), 'kg');
   if (flags & BMI_HEIGHT) {
@@ -38,7 +45,16 @@ export function decodeWeightMeasurement(bytes: Uint8Array): DecodeResult {
 }
 
 /** GSS 3.261 Weight Scale Feature 0x2A9E (uint32). */
-const WEIGHT_RESOLUTION = ['unspecified', '0.5 kg / 1 lb', '0.2 kg / 0.5 lb', '0.1 kg / 0.2 lb', '0.05 kg / 0.1 lb', '0.02 kg / 0.05 lb', '0.01 kg / 0.02 lb', '0.005 kg / 0.01 lb'];
+const WEIGHT_RESOLUTION = [
+  'unspecified',
+  '0.5 kg / 1 lb',
+  '0.2 kg / 0.5 lb',
+  '0.1 kg / 0.2 lb',
+  '0.05 kg / 0.1 lb',
+  '0.02 kg / 0.05 lb',
+  '0.01 kg / 0.02 lb',
+  '0.005 kg / 0.01 lb',
+];
 const HEIGHT_RESOLUTION = ['unspecified', '0.01 m / 1 in', '0.005 m / 0.5 in', '0.001 m / 0.1 in'];
 
 export function decodeWeightScaleFeature(bytes: Uint8Array): DecodeResult {

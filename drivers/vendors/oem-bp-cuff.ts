@@ -48,14 +48,25 @@ function mapZeroIsAbsent(bytes: Uint8Array, result: DecodeResult): DecodeResult 
   return {
     ...result,
     measurements: result.measurements.filter((m) => m.metric !== 'blood_pressure_mean'),
-    rejected: [...result.rejected, { metric: 'blood_pressure_mean', field: 'Mean Arterial Pressure', code: 'QUIRK', reason: 'cuff sends MAP 0 when it did not compute it (quirk map_zero_means_absent)', raw: 0 }],
+    rejected: [
+      ...result.rejected,
+      {
+        metric: 'blood_pressure_mean',
+        field: 'Mean Arterial Pressure',
+        code: 'QUIRK',
+        reason: 'cuff sends MAP 0 when it did not compute it (quirk map_zero_means_absent)',
+        raw: 0,
+      },
+    ],
   };
 }
 
 export function decodeOemBloodPressure(bytes: Uint8Array, ctx: DecodeContext, intermediate = false): DecodeResult {
   const fixed = fixBytes(bytes, ctx.quirks);
   const result = decodeBloodPressure(fixed, intermediate);
-  return !intermediate && ctx.quirks.includes(BP_QUIRKS.map_zero_means_absent) ? mapZeroIsAbsent(fixed, result) : result;
+  return !intermediate && ctx.quirks.includes(BP_QUIRKS.map_zero_means_absent)
+    ? mapZeroIsAbsent(fixed, result)
+    : result;
 }
 
 function oemCuff(id: string, namePattern: string, models: string[], quirks: string[]): Driver {
@@ -88,7 +99,17 @@ function oemCuff(id: string, namePattern: string, models: string[], quirks: stri
 }
 
 /** Cuffs advertising as "BPM…": MAP as 0 and a User ID byte without its flag. */
-export const oemBpmCuffDriver: Driver = oemCuff('oem-bpm-cuff', '^BPM[-_ ]?[0-9]', ['OEM cuffs advertising "BPM-nnn"'], [BP_QUIRKS.map_zero_means_absent, BP_QUIRKS.user_id_without_flag]);
+export const oemBpmCuffDriver: Driver = oemCuff(
+  'oem-bpm-cuff',
+  '^BPM[-_ ]?[0-9]',
+  ['OEM cuffs advertising "BPM-nnn"'],
+  [BP_QUIRKS.map_zero_means_absent, BP_QUIRKS.user_id_without_flag],
+);
 
 /** Cuffs advertising as "BP-…": MAP as 0 and a big-endian Pulse Rate. */
-export const oemBpBigEndianCuffDriver: Driver = oemCuff('oem-bp-cuff-be', '^BP[-_ ][0-9]', ['OEM cuffs advertising "BP-nnn"'], [BP_QUIRKS.map_zero_means_absent, BP_QUIRKS.pulse_rate_big_endian]);
+export const oemBpBigEndianCuffDriver: Driver = oemCuff(
+  'oem-bp-cuff-be',
+  '^BP[-_ ][0-9]',
+  ['OEM cuffs advertising "BP-nnn"'],
+  [BP_QUIRKS.map_zero_means_absent, BP_QUIRKS.pulse_rate_big_endian],
+);

@@ -40,7 +40,13 @@ export function decodeMiScale(adv: Advertisement): DecodeResult {
   const stabilised = (ctrl & 0x20) !== 0;
   const removed = (ctrl & 0x80) !== 0;
   if (!stabilised || removed) {
-    b.reject({ metric: 'body_weight', field: 'weight', code: 'DEVICE_FLAGGED', reason: removed ? 'load removed' : 'weight not stabilised yet', raw: weight });
+    b.reject({
+      metric: 'body_weight',
+      field: 'weight',
+      code: 'DEVICE_FLAGGED',
+      reason: removed ? 'load removed' : 'weight not stabilised yet',
+      raw: weight,
+    });
     return b.build();
   }
   addWeight(b, weight, (ctrl & 0x01) !== 0, (ctrl & 0x10) !== 0);
@@ -59,7 +65,13 @@ export function decodeMiBodyComposition(adv: Advertisement): DecodeResult {
   const stabilised = (ctrl1 & 0x20) !== 0;
   const removed = (ctrl1 & 0x80) !== 0;
   if (!stabilised || removed) {
-    b.reject({ metric: 'body_weight', field: 'weight', code: 'DEVICE_FLAGGED', reason: removed ? 'load removed' : 'weight not stabilised yet', raw: weight });
+    b.reject({
+      metric: 'body_weight',
+      field: 'weight',
+      code: 'DEVICE_FLAGGED',
+      reason: removed ? 'load removed' : 'weight not stabilised yet',
+      raw: weight,
+    });
     return b.build();
   }
   addWeight(b, weight, (ctrl0 & 0x01) !== 0, false);

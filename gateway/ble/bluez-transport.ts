@@ -112,7 +112,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => BleError): P
 }
 
 const unwrap = (v: unknown): unknown => (v instanceof dbus.Variant ? (v as DbusVariant).value : v);
-const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? new Uint8Array(v) : Array.isArray(v) ? Uint8Array.from(v as number[]) : new Uint8Array(0));
+const bytes = (v: unknown): Uint8Array =>
+  v instanceof Uint8Array ? new Uint8Array(v) : Array.isArray(v) ? Uint8Array.from(v as number[]) : new Uint8Array(0);
 
 function toAdvertisement(p: Props): Advertisement | undefined {
   const address = p.Address;
@@ -126,7 +127,8 @@ function toAdvertisement(p: Props): Advertisement | undefined {
     }
   }
   const manufacturerData: Record<number, Uint8Array> = {};
-  for (const [k, v] of Object.entries((p.ManufacturerData as Record<string, unknown> | undefined) ?? {})) manufacturerData[Number(k)] = bytes(unwrap(v));
+  for (const [k, v] of Object.entries((p.ManufacturerData as Record<string, unknown> | undefined) ?? {}))
+    manufacturerData[Number(k)] = bytes(unwrap(v));
   const serviceUuids: string[] = [];
   for (const u of (p.UUIDs as string[] | undefined) ?? []) {
     try {
@@ -190,7 +192,11 @@ export class BluezTransport implements BleTransport {
       await withTimeout(
         Promise.race([failed, this.openAdapter(bluetooth, bus)]),
         this.opts.startTimeoutMs ?? 5000,
-        () => new BleError('ADAPTER_UNAVAILABLE', `no BlueZ adapter answered within ${this.opts.startTimeoutMs ?? 5000} ms${busError ? `: ${busError.message}` : ''}`),
+        () =>
+          new BleError(
+            'ADAPTER_UNAVAILABLE',
+            `no BlueZ adapter answered within ${this.opts.startTimeoutMs ?? 5000} ms${busError ? `: ${busError.message}` : ''}`,
+          ),
       );
     } catch (e) {
       this.teardownBus();
@@ -200,12 +206,16 @@ export class BluezTransport implements BleTransport {
   }
 
   private async openAdapter(bluetooth: NodeBleBluetooth, bus: MessageBus): Promise<void> {
-    const adapter = this.opts.adapter ? await bluetooth.getAdapter(this.opts.adapter) : await bluetooth.defaultAdapter();
+    const adapter = this.opts.adapter
+      ? await bluetooth.getAdapter(this.opts.adapter)
+      : await bluetooth.defaultAdapter();
     this.adapter = adapter;
     this.adapterPath = `/org/bluez/${(adapter as unknown as { adapter: string }).adapter}`;
     bus.on('message', this.onMessage);
     await this.addMatch(`type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',path='/'`);
-    await this.addMatch(`type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='${this.adapterPath}'`);
+    await this.addMatch(
+      `type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='${this.adapterPath}'`,
+    );
     if (!(await adapter.isPowered())) {
       // Adapter1.Powered is read-write (doc/org.bluez.Adapter.rst)
       const obj = await bus.getProxyObject('org.bluez', this.adapterPath);
@@ -219,7 +229,16 @@ export class BluezTransport implements BleTransport {
   private async addMatch(rule: string): Promise<void> {
     const bus = this.bus;
     if (!bus) return;
-    await bus.call(new dbus.Message({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] }));
+    await bus.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'AddMatch',
+        signature: 's',
+        body: [rule],
+      }),
+    );
     this.matchRules.push(rule);
   }
 
@@ -264,7 +283,9 @@ export class BluezTransport implements BleTransport {
     }
     // snapshot: devices BlueZ already has and has heard (RSSI present)
     const root = await bus.getProxyObject('org.bluez', '/');
-    const objects = await root.getInterface<DbusObjectManager>('org.freedesktop.DBus.ObjectManager').GetManagedObjects();
+    const objects = await root
+      .getInterface<DbusObjectManager>('org.freedesktop.DBus.ObjectManager')
+      .GetManagedObjects();
     for (const [path, ifaces] of Object.entries(objects)) {
       const dev = ifaces['org.bluez.Device1'];
       if (!dev || !path.startsWith(`${this.adapterPath}/`)) continue;
@@ -299,7 +320,8 @@ export class BluezTransport implements BleTransport {
       const path = String(body[0]);
       if (msg.member === 'InterfacesAdded') {
         const ifaces = body[1] as Record<string, Record<string, unknown>>;
-        if (path === this.adapterPath && ifaces['org.bluez.Adapter1']) this.state = unwrap(ifaces['org.bluez.Adapter1'].Powered) ? 'powered' : 'off';
+        if (path === this.adapterPath && ifaces['org.bluez.Adapter1'])
+          this.state = unwrap(ifaces['org.bluez.Adapter1'].Powered) ? 'powered' : 'off';
         const dev = ifaces['org.bluez.Device1'];
         if (dev && path.startsWith(`${this.adapterPath}/`)) {
           this.deviceProps.set(path, unwrapProps(dev));
@@ -350,8 +372,16 @@ export class BluezTransport implements BleTransport {
     const connecting = device.connect();
     connecting.catch(() => undefined);
     try {
-      await withTimeout(connecting, timeoutMs, () => new BleError('CONNECT_TIMEOUT', `${addr}: no connection within ${timeoutMs} ms`));
-      const gatt = await withTimeout(device.gatt(), Math.max(1, timeoutMs - (Date.now() - started)), () => new BleError('CONNECT_TIMEOUT', `${addr}: services not resolved within ${timeoutMs} ms`));
+      await withTimeout(
+        connecting,
+        timeoutMs,
+        () => new BleError('CONNECT_TIMEOUT', `${addr}: no connection within ${timeoutMs} ms`),
+      );
+      const gatt = await withTimeout(
+        device.gatt(),
+        Math.max(1, timeoutMs - (Date.now() - started)),
+        () => new BleError('CONNECT_TIMEOUT', `${addr}: services not resolved within ${timeoutMs} ms`),
+      );
       const conn = new BluezConnection(addr, device, gatt, () => this.connections.delete(conn));
       this.connections.add(conn);
       return conn;
@@ -385,7 +415,11 @@ export class BluezTransport implements BleTransport {
     const pairing = device.pair();
     pairing.catch(() => undefined);
     try {
-      await withTimeout(pairing, Math.max(1, deadline - Date.now()), () => new BleError('AUTH_FAILED', `${addr}: no bond within ${timeoutMs} ms (AuthenticationTimeout)`));
+      await withTimeout(
+        pairing,
+        Math.max(1, deadline - Date.now()),
+        () => new BleError('AUTH_FAILED', `${addr}: no bond within ${timeoutMs} ms (AuthenticationTimeout)`),
+      );
     } catch (e) {
       if (e instanceof dbus.DBusError && e.type === 'org.bluez.Error.AlreadyExists') return; // bonded meanwhile
       if (e instanceof BleError) await device.cancelPair().catch(() => undefined);
@@ -427,7 +461,9 @@ export class BluezTransport implements BleTransport {
     const bus = this.bus;
     if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
     const obj = await bus.getProxyObject('org.bluez', this.adapterPath);
-    const iface = obj.getInterface('org.bluez.Adapter1') as ClientInterface & { RemoveDevice(path: string): Promise<void> };
+    const iface = obj.getInterface('org.bluez.Adapter1') as ClientInterface & {
+      RemoveDevice(path: string): Promise<void>;
+    };
     try {
       await iface.RemoveDevice(`${this.adapterPath}/dev_${addr.replace(/:/g, '_')}`);
     } catch (e) {
@@ -440,7 +476,11 @@ export class BluezTransport implements BleTransport {
     for (;;) {
       const device = await adapter.getDevice(addr).catch(() => undefined);
       if (device) return device;
-      if (Date.now() > deadline) throw new BleError('NOT_FOUND', `${addr}: not heard again after its stale bond was removed (is discovery running?)`);
+      if (Date.now() > deadline)
+        throw new BleError(
+          'NOT_FOUND',
+          `${addr}: not heard again after its stale bond was removed (is discovery running?)`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -553,7 +593,11 @@ class BluezConnection implements BleConnection {
     }
   }
 
-  async subscribe(service: string, characteristic: string, onValue: (value: Uint8Array) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    service: string,
+    characteristic: string,
+    onValue: (value: Uint8Array) => void,
+  ): Promise<() => Promise<void>> {
     const c = await this.char(service, characteristic);
     const key = `${normalizeUuid(service)}/${normalizeUuid(characteristic)}`;
     if (this.subscriptions.has(key)) throw new BleError('IN_PROGRESS', `${this.address}: already subscribed to ${key}`);

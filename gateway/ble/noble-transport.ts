@@ -22,7 +22,8 @@ export interface NobleTransportOptions {
 /** noble's UUIDs are lower-case hex without dashes */
 function fromNobleUuid(u: string): string {
   const h = u.toLowerCase().replace(/-/g, '');
-  if (h.length === 32) return normalizeUuid(`${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`);
+  if (h.length === 32)
+    return normalizeUuid(`${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`);
   return normalizeUuid(h);
 }
 const toNobleUuid = (u: string) => normalizeUuid(u).replace(/-/g, '');
@@ -30,7 +31,12 @@ const toNobleUuid = (u: string) => normalizeUuid(u).replace(/-/g, '');
 function mapNobleError(e: unknown, fallback: BleErrorCode = 'FAILED'): BleError {
   if (e instanceof BleError) return e;
   const text = e instanceof Error ? e.message : String(e);
-  if (/EAFNOSUPPORT|EPERM|EACCES|ENODEV|No compatible USB|poweredOff|unsupported|unauthorized|Cannot find (module|package)/i.test(text)) return new BleError('ADAPTER_UNAVAILABLE', text);
+  if (
+    /EAFNOSUPPORT|EPERM|EACCES|ENODEV|No compatible USB|poweredOff|unsupported|unauthorized|Cannot find (module|package)/i.test(
+      text,
+    )
+  )
+    return new BleError('ADAPTER_UNAVAILABLE', text);
   if (/disconnect/i.test(text)) return new BleError('DISCONNECTED', text);
   // ATT Insufficient Authentication/Encryption (Core Vol 3 Part F 3.4.1.1): the link needs a bond
   if (/insufficient (authentication|encryption)/i.test(text)) return new BleError('NOT_BONDED', text);
@@ -40,7 +46,10 @@ function mapNobleError(e: unknown, fallback: BleErrorCode = 'FAILED'): BleError 
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => BleError): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 export class NobleTransport implements BleTransport {
@@ -56,11 +65,16 @@ export class NobleTransport implements BleTransport {
     if (this.noble) return;
     let noble: NobleModule;
     try {
-      const mod = (await (this.opts.load ?? (() => import('@abandonware/noble')))()) as { default?: NobleModule } & NobleModule;
+      const mod = (await (this.opts.load ?? (() => import('@abandonware/noble')))()) as {
+        default?: NobleModule;
+      } & NobleModule;
       noble = mod.default ?? mod;
     } catch (e) {
       this.state = 'absent';
-      throw new BleError('ADAPTER_UNAVAILABLE', `noble cannot open the HCI adapter: ${e instanceof Error ? e.message : String(e)}`);
+      throw new BleError(
+        'ADAPTER_UNAVAILABLE',
+        `noble cannot open the HCI adapter: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     const ms = this.opts.startTimeoutMs ?? 5000;
     if (noble._state !== 'poweredOn') {
@@ -74,7 +88,8 @@ export class NobleTransport implements BleTransport {
             noble.on('stateChange', onState);
           }),
           ms,
-          () => new BleError('ADAPTER_UNAVAILABLE', `noble adapter not powered on within ${ms} ms (state ${noble._state})`),
+          () =>
+            new BleError('ADAPTER_UNAVAILABLE', `noble adapter not powered on within ${ms} ms (state ${noble._state})`),
         );
       } catch (e) {
         noble.removeAllListeners('stateChange');
@@ -94,7 +109,8 @@ export class NobleTransport implements BleTransport {
     const noble = this.noble;
     if (!noble) return;
     await this.stopScan().catch(() => undefined);
-    for (const p of this.peripherals.values()) if (p.state === 'connected') await p.disconnectAsync().catch(() => undefined);
+    for (const p of this.peripherals.values())
+      if (p.state === 'connected') await p.disconnectAsync().catch(() => undefined);
     noble.removeListener('discover', this.onDiscover);
     noble.removeAllListeners('stateChange');
     this.noble = undefined;
@@ -113,14 +129,22 @@ export class NobleTransport implements BleTransport {
     for (const sd of a.serviceData ?? []) serviceData[fromNobleUuid(sd.uuid)] = new Uint8Array(sd.data);
     const manufacturerData: Record<number, Uint8Array> = {};
     // AD type 0xFF: company identifier (uint16 LE) then data (CSS Part A 1.4)
-    if (a.manufacturerData && a.manufacturerData.length >= 2) manufacturerData[a.manufacturerData.readUInt16LE(0)] = new Uint8Array(a.manufacturerData.subarray(2));
-    const adv: Advertisement = { address, serviceUuids: (a.serviceUuids ?? []).map(fromNobleUuid), serviceData, manufacturerData, rssi: p.rssi };
+    if (a.manufacturerData && a.manufacturerData.length >= 2)
+      manufacturerData[a.manufacturerData.readUInt16LE(0)] = new Uint8Array(a.manufacturerData.subarray(2));
+    const adv: Advertisement = {
+      address,
+      serviceUuids: (a.serviceUuids ?? []).map(fromNobleUuid),
+      serviceData,
+      manufacturerData,
+      rssi: p.rssi,
+    };
     if (a.localName) adv.name = a.localName;
     this.onAdv?.(adv);
   };
 
   private require(): NobleModule {
-    if (!this.noble || this.state !== 'powered') throw new BleError('ADAPTER_UNAVAILABLE', 'noble adapter not powered on');
+    if (!this.noble || this.state !== 'powered')
+      throw new BleError('ADAPTER_UNAVAILABLE', 'noble adapter not powered on');
     return this.noble;
   }
 
@@ -150,7 +174,11 @@ export class NobleTransport implements BleTransport {
     const connecting = p.connectAsync();
     connecting.catch(() => undefined);
     try {
-      await withTimeout(connecting, ms, () => new BleError('CONNECT_TIMEOUT', `${addr}: no connection within ${ms} ms`));
+      await withTimeout(
+        connecting,
+        ms,
+        () => new BleError('CONNECT_TIMEOUT', `${addr}: no connection within ${ms} ms`),
+      );
       const { characteristics } = await p.discoverAllServicesAndCharacteristicsAsync();
       return new NobleConnection(addr, p, characteristics);
     } catch (e) {
@@ -162,7 +190,10 @@ export class NobleTransport implements BleTransport {
 
   /** noble has no pairing API (it drives HCI itself, no SMP initiator): bonding needs BlueZ */
   async pair(address: string): Promise<void> {
-    throw new BleError('NOT_SUPPORTED', `${address.toUpperCase()}: the noble backend cannot bond; devices that require bonding need the BlueZ backend (ble.backend: bluez)`);
+    throw new BleError(
+      'NOT_SUPPORTED',
+      `${address.toUpperCase()}: the noble backend cannot bond; devices that require bonding need the BlueZ backend (ble.backend: bluez)`,
+    );
   }
 
   async isBonded(_address: string): Promise<boolean> {
@@ -193,7 +224,9 @@ class NobleConnection implements BleConnection {
     const c = toNobleUuid(characteristic);
     const s = toNobleUuid(service);
     // noble's Characteristic keeps its service UUID in `_serviceUuid`
-    const ch = this.characteristics.find((x) => x.uuid === c && (x as unknown as { _serviceUuid?: string })._serviceUuid === s);
+    const ch = this.characteristics.find(
+      (x) => x.uuid === c && (x as unknown as { _serviceUuid?: string })._serviceUuid === s,
+    );
     if (!ch) throw new BleError('NOT_SUPPORTED', `${this.address} has no ${service}/${characteristic}`);
     return ch;
   }
@@ -224,13 +257,20 @@ class NobleConnection implements BleConnection {
   async write(service: string, characteristic: string, value: Uint8Array): Promise<void> {
     const ch = this.find(service, characteristic);
     try {
-      await ch.writeAsync(Buffer.from(value), !ch.properties.includes('write') && ch.properties.includes('writeWithoutResponse'));
+      await ch.writeAsync(
+        Buffer.from(value),
+        !ch.properties.includes('write') && ch.properties.includes('writeWithoutResponse'),
+      );
     } catch (e) {
       throw this.fail(e);
     }
   }
 
-  async subscribe(service: string, characteristic: string, onValue: (value: Uint8Array) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    service: string,
+    characteristic: string,
+    onValue: (value: Uint8Array) => void,
+  ): Promise<() => Promise<void>> {
     const ch = this.find(service, characteristic);
     const handler = (data: Buffer) => onValue(new Uint8Array(data));
     ch.on('data', handler);

@@ -39,7 +39,11 @@ export interface BleConnection {
   read(service: string, characteristic: string): Promise<Uint8Array>;
   write(service: string, characteristic: string, value: Uint8Array): Promise<void>;
   /** StartNotify (notifications or indications); resolves to an unsubscribe function */
-  subscribe(service: string, characteristic: string, onValue: (value: Uint8Array) => void): Promise<() => Promise<void>>;
+  subscribe(
+    service: string,
+    characteristic: string,
+    onValue: (value: Uint8Array) => void,
+  ): Promise<() => Promise<void>>;
   /** runs once when the link ends, whoever ended it; afterwards every call fails with DISCONNECTED */
   onDisconnect(listener: () => void): void;
   disconnect(): Promise<void>;

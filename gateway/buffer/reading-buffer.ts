@@ -43,7 +43,8 @@ export const DEFAULT_LIMITS: BufferLimits = { maxReadings: 500_000, maxAgeDays: 
  * except when the device renumbered its records (memory reset: sequence numbers start again), which
  * forgets it so that every record is requested again.
  */
-export type DeviceCursorUpdate = { deviceKey: string; value: number; renumbered?: false } | { deviceKey: string; renumbered: true };
+export type DeviceCursorUpdate =
+  { deviceKey: string; value: number; renumbered?: false } | { deviceKey: string; renumbered: true };
 
 /** A write the buffer could not make; the transaction was rolled back (no cursor moved). */
 export class BufferError extends Error {
@@ -130,7 +131,9 @@ export class ReadingBuffer {
       claim: this.db.prepare('UPDATE outbox SET batch_id = ?, sent_at = ?, attempts = attempts + 1 WHERE seq = ?'),
       remove: this.db.prepare('DELETE FROM outbox WHERE reading_id = ? AND batch_id = ?'),
       removeAny: this.db.prepare('DELETE FROM outbox WHERE reading_id = ?'),
-      logReceipt: this.db.prepare('INSERT OR REPLACE INTO receipt_log (reading_id, outcome, code, at) VALUES (?, ?, ?, ?)'),
+      logReceipt: this.db.prepare(
+        'INSERT OR REPLACE INTO receipt_log (reading_id, outcome, code, at) VALUES (?, ?, ?, ?)',
+      ),
       release: this.db.prepare('UPDATE outbox SET batch_id = NULL, sent_at = NULL WHERE batch_id = ?'),
       restartTimeout: this.db.prepare('UPDATE outbox SET sent_at = ? WHERE batch_id = ?'),
       stats: this.db.prepare(
@@ -209,8 +212,16 @@ export class ReadingBuffer {
    * Claims the next readings due: never sent, or sent without receipt longer ago than the receipt
    * timeout doubled per attempt (capped at maxTimeoutMs).
    */
-  nextDueBatch(max: number, timeouts: { timeoutMs: number; maxTimeoutMs: number }, nowMs = Date.now()): OutboundBatch | undefined {
-    return this.claimDue(() => this.stmts.dueBackoff.all({ timeout: timeouts.timeoutMs, cap: timeouts.maxTimeoutMs, now: nowMs, limit: max }), nowMs);
+  nextDueBatch(
+    max: number,
+    timeouts: { timeoutMs: number; maxTimeoutMs: number },
+    nowMs = Date.now(),
+  ): OutboundBatch | undefined {
+    return this.claimDue(
+      () =>
+        this.stmts.dueBackoff.all({ timeout: timeouts.timeoutMs, cap: timeouts.maxTimeoutMs, now: nowMs, limit: max }),
+      nowMs,
+    );
   }
 
   /** The batch's receipt timeout starts again now (at its PUBACK): its readings are not due before. */
@@ -229,7 +240,10 @@ export class ReadingBuffer {
   }
 
   private claimDue(select: () => unknown[], nowMs: number): OutboundBatch | undefined {
-    const toBatch = (rows: { body: string }[], batchId: string) => ({ batchId, readings: rows.map((r) => JSON.parse(r.body) as Reading) });
+    const toBatch = (rows: { body: string }[], batchId: string) => ({
+      batchId,
+      readings: rows.map((r) => JSON.parse(r.body) as Reading),
+    });
     try {
       return this.db.transaction(() => {
         const rows = select() as { seq: number; body: string }[];
@@ -258,7 +272,8 @@ export class ReadingBuffer {
         const removed: string[] = [];
         for (const r of receipt.results) {
           // a late receipt of an older batch is as good as the current one: the hub has it
-          const changes = this.stmts.remove.run(r.id, receipt.batchId).changes || this.stmts.removeAny.run(r.id).changes;
+          const changes =
+            this.stmts.remove.run(r.id, receipt.batchId).changes || this.stmts.removeAny.run(r.id).changes;
           if (changes) removed.push(r.id);
           if (log) this.stmts.logReceipt.run(r.id, r.outcome, r.code ?? null, now);
         }
@@ -287,9 +302,21 @@ export class ReadingBuffer {
   }
 
   stats(): BufferStats {
-    const s = this.stmts.stats.get() as { depth: number; inFlight: number | null; oldestAt: string | null; bytes: number };
+    const s = this.stmts.stats.get() as {
+      depth: number;
+      inFlight: number | null;
+      oldestAt: string | null;
+      bytes: number;
+    };
     const counter = (name: string) => (this.stmts.counter.get(name) as { value: number } | undefined)?.value ?? 0;
-    return { depth: s.depth, inFlight: s.inFlight ?? 0, oldestAt: s.oldestAt, bytes: s.bytes, dropped: counter('dropped_capacity') + counter('dropped_age'), alarm: this.alarm(s.depth) };
+    return {
+      depth: s.depth,
+      inFlight: s.inFlight ?? 0,
+      oldestAt: s.oldestAt,
+      bytes: s.bytes,
+      dropped: counter('dropped_capacity') + counter('dropped_age'),
+      alarm: this.alarm(s.depth),
+    };
   }
 
   /** SQLite's own consistency check ("ok" when sound). */

@@ -31,18 +31,26 @@ export const CREDENTIALS_FILE = 'credentials.json';
 /** the last remote config the hub sent (retained config topic), applied at start */
 export const REMOTE_CONFIG_FILE = 'remote-config.json';
 
-const readJson = (path: string): Record<string, unknown> => (existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {});
+const readJson = (path: string): Record<string, unknown> =>
+  existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {};
 
 /**
  * The unvalidated config tree: file (YAML or JSON) < enrollment credentials < last remote config
  * < environment < overrides.
  */
-export function gatewayConfigInput(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {}): Record<string, unknown> {
+export function gatewayConfigInput(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
+): Record<string, unknown> {
   const env = opts.env ?? process.env;
   let fromFile = (opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {}) as Record<string, unknown>;
-  const dataDir = String(env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR));
+  const dataDir = String(
+    env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR),
+  );
   try {
-    fromFile = deepMerge(deepMerge(fromFile, readJson(join(dataDir, CREDENTIALS_FILE))), readJson(join(dataDir, REMOTE_CONFIG_FILE)));
+    fromFile = deepMerge(
+      deepMerge(fromFile, readJson(join(dataDir, CREDENTIALS_FILE))),
+      readJson(join(dataDir, REMOTE_CONFIG_FILE)),
+    );
   } catch (e) {
     throw new GatewayConfigError(`CONFIG_INVALID: state file in ${dataDir} unreadable: ${(e as Error).message}`);
   }
@@ -56,15 +64,21 @@ export function gatewayConfigInput(opts: { file?: string; env?: NodeJS.ProcessEn
     const tree: Record<string, unknown> = {};
     let node = tree;
     for (const k of path.slice(0, -1)) node = (node[k] = {}) as Record<string, unknown>;
-    node[path[path.length - 1]!] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    node[path[path.length - 1]!] = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     merged = deepMerge(merged, tree);
   }
   return deepMerge(merged, opts.overrides ?? {});
 }
 
 /** gatewayConfigInput validated; every problem reported at once. */
-export function loadGatewayConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {}): GatewayConfig {
+export function loadGatewayConfig(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
+): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(gatewayConfigInput(opts));
-  if (!parsed.success) throw new GatewayConfigError(`CONFIG_INVALID: gateway configuration:\n${formatConfigIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new GatewayConfigError(`CONFIG_INVALID: gateway configuration:\n${formatConfigIssues(parsed.error)}`);
   return parsed.data;
 }

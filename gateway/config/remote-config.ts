@@ -8,9 +8,20 @@ import { gatewayConfigSchema, type GatewayConfig } from './schema';
  * may not change the box's identity or its link to the hub (a bad value there would cut the box
  * off for good): those sections are refused.
  */
-export const REMOTE_SETTABLE = ['devices', 'pairing', 'ble', 'buffer', 'mqtt.heartbeatIntervalMs', 'mqtt.batchSize', 'mqtt.receiptTimeoutMs', 'logLevel'] as const;
+export const REMOTE_SETTABLE = [
+  'devices',
+  'pairing',
+  'ble',
+  'buffer',
+  'mqtt.heartbeatIntervalMs',
+  'mqtt.batchSize',
+  'mqtt.receiptTimeoutMs',
+  'logLevel',
+] as const;
 
-export type RemoteConfigResult = { ok: true; config: GatewayConfig; changed: string[] } | { ok: false; code: 'REMOTE_CONFIG_INVALID'; message: string };
+export type RemoteConfigResult =
+  | { ok: true; config: GatewayConfig; changed: string[] }
+  | { ok: false; code: 'REMOTE_CONFIG_INVALID'; message: string };
 
 function leafPaths(o: unknown, prefix = ''): string[] {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return [prefix];
@@ -26,11 +37,16 @@ export function applyRemoteConfig(current: GatewayConfig, payload: Buffer | stri
   } catch {
     return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: 'not JSON' };
   }
-  if (typeof remote !== 'object' || remote === null || Array.isArray(remote)) return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: 'not a JSON object' };
+  if (typeof remote !== 'object' || remote === null || Array.isArray(remote))
+    return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: 'not a JSON object' };
   const paths = leafPaths(remote).filter(Boolean);
   const forbidden = paths.filter((p) => !REMOTE_SETTABLE.some((s) => p === s || p.startsWith(`${s}.`)));
   const parsed = gatewayConfigSchema.safeParse(deepMerge(current, remote));
-  const problems = [...forbidden.map((p) => `  ${p}: not settable remotely`), ...(parsed.success ? [] : [formatConfigIssues(parsed.error)])];
-  if (problems.length || !parsed.success) return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: problems.join('\n') };
+  const problems = [
+    ...forbidden.map((p) => `  ${p}: not settable remotely`),
+    ...(parsed.success ? [] : [formatConfigIssues(parsed.error)]),
+  ];
+  if (problems.length || !parsed.success)
+    return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: problems.join('\n') };
   return { ok: true, config: parsed.data, changed: paths };
 }

@@ -8,7 +8,11 @@ import { bleAddressSchema, gatewayIdSchema } from '../../contract';
 export const gatewayConfigSchema = z
   .object({
     gatewayId: gatewayIdSchema.describe('Gateway id issued at enrollment (also its MQTT username and client id)'),
-    dataDir: z.string().min(1).default('/var/lib/vigil-gateway').describe('Folder of the durable reading buffer (SQLite)'),
+    dataDir: z
+      .string()
+      .min(1)
+      .default('/var/lib/vigil-gateway')
+      .describe('Folder of the durable reading buffer (SQLite)'),
     timeZone: z
       .string()
       .refine((tz) => {
@@ -23,7 +27,10 @@ export const gatewayConfigSchema = z
       .describe('Time zone of the household: device clocks keep local time without a zone'),
     mqtt: z
       .object({
-        url: z.string().regex(/^mqtts?:\/\/.+/, 'mqtt:// or mqtts:// URL').describe('Hub broker URL'),
+        url: z
+          .string()
+          .regex(/^mqtts?:\/\/.+/, 'mqtt:// or mqtts:// URL')
+          .describe('Hub broker URL'),
         password: z.string().min(1).describe('Gateway credential issued at enrollment'),
         /** PEM file of the only CA trusted for mqtts:// (pinned: the system CA store is not used) */
         caFile: z.string().min(1).optional().describe('Pinned CA certificate (PEM) for mqtts://'),
@@ -40,7 +47,10 @@ export const gatewayConfigSchema = z
     ble: z
       .object({
         backend: z.enum(['bluez', 'noble']).default('bluez').describe('bluez: node-ble over D-Bus (Linux); noble: HCI'),
-        adapter: z.string().regex(/^hci\d+$/).default('hci0'),
+        adapter: z
+          .string()
+          .regex(/^hci\d+$/)
+          .default('hci0'),
         connectTimeoutMs: z.number().int().min(1000).default(15_000),
         /** a connected device that sent nothing for this long is disconnected (saves its battery) */
         idleDisconnectMs: z.number().int().min(200).default(5_000),
@@ -50,7 +60,15 @@ export const gatewayConfigSchema = z
         cooldownMs: z.number().int().min(0).default(20_000),
       })
       .strict()
-      .default({ backend: 'bluez', adapter: 'hci0', connectTimeoutMs: 15_000, idleDisconnectMs: 5_000, backoffInitialMs: 2_000, backoffMaxMs: 300_000, cooldownMs: 20_000 }),
+      .default({
+        backend: 'bluez',
+        adapter: 'hci0',
+        connectTimeoutMs: 15_000,
+        idleDisconnectMs: 5_000,
+        backoffInitialMs: 2_000,
+        backoffMaxMs: 300_000,
+        cooldownMs: 20_000,
+      }),
     devices: z
       .object({
         /** devices paired to this box; every other device is ignored (a neighbour's scale never reaches a record) */

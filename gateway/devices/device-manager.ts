@@ -59,7 +59,17 @@ export interface DeviceManagerCounters {
  */
 export class DeviceManager {
   readonly devices = new Map<string, DeviceState>();
-  readonly counters: DeviceManagerCounters = { ignoredUnpaired: 0, paired: 0, unsupported: 0, sessions: 0, sessionFailures: 0, readings: 0, bonded: 0, bondFailures: 0, notBonded: 0 };
+  readonly counters: DeviceManagerCounters = {
+    ignoredUnpaired: 0,
+    paired: 0,
+    unsupported: 0,
+    sessions: 0,
+    sessionFailures: 0,
+    readings: 0,
+    bonded: 0,
+    bondFailures: 0,
+    notBonded: 0,
+  };
   private readonly allow: Set<string>;
   /**
    * Bonding is an act of pairing, never a side effect of hearing a device: a device may be bonded
@@ -107,7 +117,14 @@ export class DeviceManager {
       this.allow.add(d.address);
     }
     const until = store.windowOpenUntil();
-    if (until !== this.windowUntil) this.log.info({ code: until ? 'PAIRING_WINDOW_OPEN' : 'PAIRING_WINDOW_CLOSED', until: until ? new Date(until).toISOString() : null }, 'pairing window');
+    if (until !== this.windowUntil)
+      this.log.info(
+        {
+          code: until ? 'PAIRING_WINDOW_OPEN' : 'PAIRING_WINDOW_CLOSED',
+          until: until ? new Date(until).toISOString() : null,
+        },
+        'pairing window',
+      );
     this.windowUntil = until;
   }
 
@@ -157,7 +174,10 @@ export class DeviceManager {
       this.mayBond.add(address);
       this.opts.pairing?.pair(address, 'window', driver.definition.id);
       this.counters.paired++;
-      this.log.info({ code: 'DEVICE_PAIRED', device: address, driver: driver.definition.id, rssi: adv.rssi }, 'device paired during the pairing window');
+      this.log.info(
+        { code: 'DEVICE_PAIRED', device: address, driver: driver.definition.id, rssi: adv.rssi },
+        'device paired during the pairing window',
+      );
     }
     const s = this.state(address);
     s.driver = driver.definition.id;
@@ -175,7 +195,14 @@ export class DeviceManager {
     const raw = Buffer.concat(Object.values(adv.serviceData).map((b) => Buffer.from(b)));
     const receivedAt = new Date();
     const readings = out.result.measurements.map((m) =>
-      toReading(m, { gatewayId: this.opts.gatewayId, address: adv.address.toUpperCase(), driver: driver.definition.id, timeZone: this.opts.timeZone, receivedAt, raw }),
+      toReading(m, {
+        gatewayId: this.opts.gatewayId,
+        address: adv.address.toUpperCase(),
+        driver: driver.definition.id,
+        timeZone: this.opts.timeZone,
+        receivedAt,
+        raw,
+      }),
     );
     if (readings.length) {
       try {
@@ -224,7 +251,10 @@ export class DeviceManager {
         this.bondLost.delete(address);
         this.mayBond.delete(address); // the explicit pair has been used
         s.nextAttemptAt = Date.now() + (this.opts.cooldownMs ?? 20_000);
-        this.log.info({ device: address, driver: driver.definition.id, readings: r.readings, clockOffsetMs: r.clockOffsetMs }, 'device synchronised');
+        this.log.info(
+          { device: address, driver: driver.definition.id, readings: r.readings, clockOffsetMs: r.clockOffsetMs },
+          'device synchronised',
+        );
       } finally {
         await conn.disconnect().catch(() => {});
       }
@@ -235,7 +265,12 @@ export class DeviceManager {
         if (!this.bondLost.has(address)) {
           this.bondLost.add(address);
           this.log.warn(
-            { device: address, driver: driver.definition.id, code: 'DEVICE_NOT_BONDED', hint: 'open a pairing window (gateway pair) with the device next to the box to bond it again' },
+            {
+              device: address,
+              driver: driver.definition.id,
+              code: 'DEVICE_NOT_BONDED',
+              hint: 'open a pairing window (gateway pair) with the device next to the box to bond it again',
+            },
             'device refuses to talk without a bond (device reset or box re-imaged)',
           );
         }
@@ -255,7 +290,15 @@ export class DeviceManager {
       // exponential backoff with full jitter (AWS architecture blog "Exponential Backoff and Jitter")
       const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** (s.failures - 1));
       s.nextAttemptAt = Date.now() + cap / 2 + Math.random() * (cap / 2);
-      this.log.warn({ device: address, code: e instanceof BleError ? e.code : ((e as { code?: string }).code ?? 'SESSION_FAILED'), err: (e as Error).message, failures: s.failures }, 'device session failed; will retry');
+      this.log.warn(
+        {
+          device: address,
+          code: e instanceof BleError ? e.code : ((e as { code?: string }).code ?? 'SESSION_FAILED'),
+          err: (e as Error).message,
+          failures: s.failures,
+        },
+        'device session failed; will retry',
+      );
     } finally {
       s.busy = false;
     }
@@ -271,7 +314,8 @@ export class DeviceManager {
     const wanted = driver.definition.bonding === 'required' || lost;
     if (!wanted || !(this.mayBond.has(address) || (lost && this.pairingOpen))) return;
     try {
-      if (!this.transport.pair) throw new BleError('NOT_SUPPORTED', `the ${this.transport.backend} backend cannot bond`);
+      if (!this.transport.pair)
+        throw new BleError('NOT_SUPPORTED', `the ${this.transport.backend} backend cannot bond`);
       const before = (await this.transport.isBonded?.(address).catch(() => false)) ?? false;
       // a lost bond that the adapter still holds is stale: replaced, not kept
       await this.transport.pair(address, { timeoutMs: this.opts.bondTimeoutMs ?? 30_000, replace: lost });
@@ -279,11 +323,23 @@ export class DeviceManager {
       this.bondLost.delete(address); // a NOT_BONDED after this is news again
       if (!before || lost) {
         this.counters.bonded++;
-        this.log.info({ code: 'DEVICE_BONDED', device: address, driver: driver.definition.id, rebond: lost }, 'device bonded');
+        this.log.info(
+          { code: 'DEVICE_BONDED', device: address, driver: driver.definition.id, rebond: lost },
+          'device bonded',
+        );
       }
     } catch (e) {
       this.counters.bondFailures++;
-      this.log.warn({ code: 'DEVICE_BOND_FAILED', device: address, driver: driver.definition.id, reason: e instanceof BleError ? e.code : 'FAILED', err: (e as Error).message }, 'bonding failed; nothing is read until it succeeds');
+      this.log.warn(
+        {
+          code: 'DEVICE_BOND_FAILED',
+          device: address,
+          driver: driver.definition.id,
+          reason: e instanceof BleError ? e.code : 'FAILED',
+          err: (e as Error).message,
+        },
+        'bonding failed; nothing is read until it succeeds',
+      );
       throw e;
     }
   }

@@ -1,7 +1,19 @@
 import type { Logger } from 'pino';
 import type { Reading } from '../../contract';
-import { encodeCurrentTime, localTimeOf, type CurrentTime, type DriverRegistry, type LoadedDriver } from '../../drivers';
-import { encodeRacpRequest, racpAbort, racpReportAllRecords, racpReportRecordsAfter, type RacpResponse } from '../../drivers/shared/racp';
+import {
+  encodeCurrentTime,
+  localTimeOf,
+  type CurrentTime,
+  type DriverRegistry,
+  type LoadedDriver,
+} from '../../drivers';
+import {
+  encodeRacpRequest,
+  racpAbort,
+  racpReportAllRecords,
+  racpReportRecordsAfter,
+  type RacpResponse,
+} from '../../drivers/shared/racp';
 import type { BleConnection } from '../ble/transport';
 import type { DeviceCursorUpdate } from '../buffer/reading-buffer';
 import { localToUtc } from '../time/local-time';
@@ -51,7 +63,11 @@ const GROUP_WINDOW_MS = 100;
  *     stored records so their time stamps are corrected with the offset they were taken with)
  *     and disconnect.
  */
-export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver, d: SessionDeps): Promise<SessionResult> {
+export async function runDeviceSession(
+  conn: BleConnection,
+  driver: LoadedDriver,
+  d: SessionDeps,
+): Promise<SessionResult> {
   const result: SessionResult = { readings: 0, rejectedFields: 0, info: {} };
   const address = conn.address;
   const driverId = driver.definition.id;
@@ -61,7 +77,9 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     disconnected = true;
   });
 
-  const racpUse = driver.definition.capabilities.storedRecords ? driver.definition.characteristics.find((c) => c.characteristic === RACP_UUID) : undefined;
+  const racpUse = driver.definition.capabilities.storedRecords
+    ? driver.definition.characteristics.find((c) => c.characteristic === RACP_UUID)
+    : undefined;
   let racpWaiter: ((r: RacpResponse) => void) | undefined;
   const timeOfSequence = new Map<number, string>();
   /** the stored-record transfer this session asked for: records from `next` on are ours */
@@ -87,7 +105,8 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
       return;
     }
     result.rejectedFields += out.result.rejected.length;
-    for (const r of out.result.rejected) d.log.info({ device: address, characteristic, field: r.field, code: r.code }, 'field not emitted');
+    for (const r of out.result.rejected)
+      d.log.info({ device: address, characteristic, field: r.field, code: r.code }, 'field not emitted');
     Object.assign(result.info, out.result.info ?? {});
     const receivedAt = new Date();
     // a Glucose Measurement Context (0x2A34) carries no time: it belongs to the measurement with
@@ -100,7 +119,17 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     const readings = out.result.measurements
       // intermediate cuff pressure / temperature are progress values, not results (BLS 3.2, HTS 3.2)
       .filter((m) => !(m.flags ?? []).includes('intermediate'))
-      .map((m) => toReading(m, { gatewayId: d.gatewayId, address, driver: driverId, timeZone: d.timeZone, clockOffsetMs: result.clockOffsetMs, receivedAt, raw: bytes }));
+      .map((m) =>
+        toReading(m, {
+          gatewayId: d.gatewayId,
+          address,
+          driver: driverId,
+          timeZone: d.timeZone,
+          clockOffsetMs: result.clockOffsetMs,
+          receivedAt,
+          raw: bytes,
+        }),
+      );
     for (const r of readings) if (r.metric === 'battery_level') result.battery = r.value;
     // stored records (RACP): the cursor advances in the same transaction as the record's readings.
     // A record whose context (0x2A34) follows keeps the cursor one short until the context is in,
@@ -172,11 +201,15 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     if (c.service === CTS.service && c.characteristic === CTS.characteristic) continue;
     const present = await conn.has(c.service, c.characteristic);
     if (!present) {
-      if (c.required) throw Object.assign(new Error(`device lacks required characteristic ${c.characteristic}`), { code: 'NOT_SUPPORTED' });
+      if (c.required)
+        throw Object.assign(new Error(`device lacks required characteristic ${c.characteristic}`), {
+          code: 'NOT_SUPPORTED',
+        });
       continue;
     }
     if (c.access === 'read') handle(c.characteristic, await conn.read(c.service, c.characteristic));
-    else if (c.access === 'notify' || c.access === 'indicate') await conn.subscribe(c.service, c.characteristic, (v) => handle(c.characteristic, v));
+    else if (c.access === 'notify' || c.access === 'indicate')
+      await conn.subscribe(c.service, c.characteristic, (v) => handle(c.characteristic, v));
   }
   for (const c of driver.definition.characteristics) {
     if (c.writeOnConnect) await conn.write(c.service, c.characteristic, Buffer.from(c.writeOnConnect, 'hex'));
@@ -192,7 +225,14 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
     if (hasCts && driver.definition.capabilities.timeSync) {
       // CTS 3.1: the client may write Current Time when the server permits it; failures are not fatal
       await conn
-        .write(CTS.service, CTS.characteristic, encodeCurrentTime({ ...localTimeOf(new Date(), d.timeZone), adjustReason: ['external_reference_time_update'] }))
+        .write(
+          CTS.service,
+          CTS.characteristic,
+          encodeCurrentTime({
+            ...localTimeOf(new Date(), d.timeZone),
+            adjustReason: ['external_reference_time_update'],
+          }),
+        )
         .catch((e: Error) => d.log.debug({ device: address, err: e.message }, 'current time not writable'));
     }
     await conn.disconnect().catch(() => {});
@@ -253,15 +293,28 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
       response = await ask(request, true);
     }
     transfer = undefined;
-    if (cursor !== undefined && response?.type === 'response_code' && response.status === 'no_records_found' && (await renumbered(cursor))) {
+    if (
+      cursor !== undefined &&
+      response?.type === 'response_code' &&
+      response.status === 'no_records_found' &&
+      (await renumbered(cursor))
+    ) {
       // every record is new to us again: ask for all of them (their ids include the device time)
       from = 0;
       response = await ask(racpReportAllRecords(), true);
       transfer = undefined;
     }
     result.info.racp = response ?? { type: 'timeout' };
-    if (!response) d.log.warn({ device: address, code: disconnected ? 'RACP_LINK_LOST' : 'RACP_TIMEOUT', cursor }, 'stored-record transfer did not complete');
-    else if (response.type === 'response_code' && response.status !== 'success' && response.status !== 'no_records_found') {
+    if (!response)
+      d.log.warn(
+        { device: address, code: disconnected ? 'RACP_LINK_LOST' : 'RACP_TIMEOUT', cursor },
+        'stored-record transfer did not complete',
+      );
+    else if (
+      response.type === 'response_code' &&
+      response.status !== 'success' &&
+      response.status !== 'no_records_found'
+    ) {
       d.log.warn({ device: address, code: 'RACP_FAILED', status: response.status }, 'stored-record request refused');
     }
     flush();
@@ -279,8 +332,17 @@ export async function runDeviceSession(conn: BleConnection, driver: LoadedDriver
       highestSequenceSeen = undefined;
       const last = await ask(encodeRacpRequest({ op: 'report', filter: 'last' }), false);
       flush();
-      if (last?.type !== 'response_code' || last.status !== 'success' || highestSequenceSeen === undefined || highestSequenceSeen >= after) return false;
-      d.log.warn({ device: address, code: 'RACP_SEQUENCE_RESET', cursor: after, lastSequence: highestSequenceSeen }, 'the device renumbered its stored records; reading them all again');
+      if (
+        last?.type !== 'response_code' ||
+        last.status !== 'success' ||
+        highestSequenceSeen === undefined ||
+        highestSequenceSeen >= after
+      )
+        return false;
+      d.log.warn(
+        { device: address, code: 'RACP_SEQUENCE_RESET', cursor: after, lastSequence: highestSequenceSeen },
+        'the device renumbered its stored records; reading them all again',
+      );
       d.commit([], { deviceKey: address, renumbered: true });
       return true;
     }

@@ -18,7 +18,11 @@ const MAX_RECORD_AGE_MS = 400 * 24 * 3_600_000;
  * correcting it by the offset would move it by an hour (Gadgetbridge #869). Detected when the
  * measured offset equals (within 2 min) minus the zone's offset change since the stamp.
  */
-function dstNotFollowed(stampUtc: Date, offsetMs: number, ctx: Pick<ReadingContext, 'timeZone' | 'receivedAt'>): boolean {
+function dstNotFollowed(
+  stampUtc: Date,
+  offsetMs: number,
+  ctx: Pick<ReadingContext, 'timeZone' | 'receivedAt'>,
+): boolean {
   const shift = zoneOffsetAt(ctx.receivedAt, ctx.timeZone) - zoneOffsetAt(stampUtc, ctx.timeZone);
   return shift !== 0 && Math.abs(offsetMs + shift) <= 120_000;
 }
@@ -31,13 +35,17 @@ export type ClockVerdict = 'ok' | 'clock_unset' | 'clock_untrusted' | 'clock_in_
  * later than reception after correction, or (no offset measured) older than 400 days is not
  * believed; the reading is then dated on reception and flagged.
  */
-export function clockVerdict(deviceTime: string, ctx: Pick<ReadingContext, 'clockOffsetMs' | 'timeZone' | 'receivedAt'>): ClockVerdict {
+export function clockVerdict(
+  deviceTime: string,
+  ctx: Pick<ReadingContext, 'clockOffsetMs' | 'timeZone' | 'receivedAt'>,
+): ClockVerdict {
   if (Number(deviceTime.slice(0, 4)) < FIRST_PLAUSIBLE_YEAR) return 'clock_unset';
   const offset = ctx.clockOffsetMs ?? 0;
   if (Math.abs(offset) > MAX_TRUSTED_CLOCK_OFFSET_MS) return 'clock_untrusted';
   const corrected = localToUtc(deviceTime, ctx.timeZone).getTime() - offset;
   if (corrected > ctx.receivedAt.getTime() + FUTURE_TOLERANCE_MS) return 'clock_in_future';
-  if (ctx.clockOffsetMs === undefined && corrected < ctx.receivedAt.getTime() - MAX_RECORD_AGE_MS) return 'clock_untrusted';
+  if (ctx.clockOffsetMs === undefined && corrected < ctx.receivedAt.getTime() - MAX_RECORD_AGE_MS)
+    return 'clock_untrusted';
   return 'ok';
 }
 
@@ -76,9 +84,20 @@ export function toReading(m: Measurement, ctx: ReadingContext): Reading {
     } else flags.add(verdict);
   }
   const device = { address: ctx.address, driver: ctx.driver };
-  const captureKey = createHash('sha256').update(ctx.raw).update(m.deviceTime === undefined && m.sequence === undefined ? ctx.receivedAt.toISOString().slice(0, 16) : '').digest('hex');
+  const captureKey = createHash('sha256')
+    .update(ctx.raw)
+    .update(m.deviceTime === undefined && m.sequence === undefined ? ctx.receivedAt.toISOString().slice(0, 16) : '')
+    .digest('hex');
   const reading: Reading = {
-    id: readingId({ device, metric: m.metric, userIndex: m.userIndex, deviceTime: m.deviceTime, sequence: m.sequence, captureKey, value: m.value }),
+    id: readingId({
+      device,
+      metric: m.metric,
+      userIndex: m.userIndex,
+      deviceTime: m.deviceTime,
+      sequence: m.sequence,
+      captureKey,
+      value: m.value,
+    }),
     gatewayId: ctx.gatewayId,
     device,
     metric: m.metric,

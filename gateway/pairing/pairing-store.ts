@@ -43,10 +43,16 @@ export class PairingStore {
       );
     `);
     this.stmts = {
-      pair: this.db.prepare('INSERT INTO paired_devices (address, source, driver, paired_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING'),
+      pair: this.db.prepare(
+        'INSERT INTO paired_devices (address, source, driver, paired_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO NOTHING',
+      ),
       unpair: this.db.prepare('DELETE FROM paired_devices WHERE address = ?'),
-      list: this.db.prepare('SELECT address, source, driver, paired_at AS pairedAt FROM paired_devices ORDER BY paired_at'),
-      open: this.db.prepare('INSERT INTO pairing_window (id, open_until, opened_by) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET open_until = excluded.open_until, opened_by = excluded.opened_by'),
+      list: this.db.prepare(
+        'SELECT address, source, driver, paired_at AS pairedAt FROM paired_devices ORDER BY paired_at',
+      ),
+      open: this.db.prepare(
+        'INSERT INTO pairing_window (id, open_until, opened_by) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET open_until = excluded.open_until, opened_by = excluded.opened_by',
+      ),
       window: this.db.prepare('SELECT open_until AS openUntil, opened_by AS openedBy FROM pairing_window WHERE id = 1'),
     };
   }

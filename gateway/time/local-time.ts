@@ -31,7 +31,9 @@ export function localToUtc(localIso: string, timeZone: string): Date {
   // the zone's offsets half a day either side bracket any DST transition near `wall`
   const before = zoneOffsetMs(wall - 12 * 3_600_000, timeZone);
   const after = zoneOffsetMs(wall + 12 * 3_600_000, timeZone);
-  const exact = [wall - before, wall - after].filter((c) => zoneOffsetMs(c, timeZone) === wall - c).sort((a, b) => a - b);
+  const exact = [wall - before, wall - after]
+    .filter((c) => zoneOffsetMs(c, timeZone) === wall - c)
+    .sort((a, b) => a - b);
   // no exact instant: the wall time is in the spring gap; read it with the offset before the change
   return new Date(exact[0] ?? wall - before);
 }

@@ -43,7 +43,13 @@ export class MqttUplink {
   ) {}
 
   private status(state: GatewayStatus['state']): string {
-    const s: GatewayStatus = { v: WIRE_VERSION, gatewayId: this.config.gatewayId, state, at: new Date().toISOString(), version: this.version };
+    const s: GatewayStatus = {
+      v: WIRE_VERSION,
+      gatewayId: this.config.gatewayId,
+      state,
+      at: new Date().toISOString(),
+      version: this.version,
+    };
     return JSON.stringify(s);
   }
 
@@ -88,10 +94,13 @@ export class MqttUplink {
       else if (topic === topicFor(id, 'config') && payload.length) this.events.onConfig?.(payload);
     });
     this.timers.push(
-      setInterval(() => {
-        this.kick();
-        this.alarmChanged();
-      }, Math.min(5_000, this.config.mqtt.receiptTimeoutMs)),
+      setInterval(
+        () => {
+          this.kick();
+          this.alarmChanged();
+        },
+        Math.min(5_000, this.config.mqtt.receiptTimeoutMs),
+      ),
     );
     this.timers.push(setInterval(() => this.heartbeat(), this.config.mqtt.heartbeatIntervalMs));
   }
@@ -125,14 +134,19 @@ export class MqttUplink {
     if (this.stopped) return;
     this.pumping = true;
     void this.pump()
-      .catch((e: Error) => this.log.error({ code: (e as { code?: string }).code ?? 'UPLINK_PUMP_FAILED', err: e.message }, 'batch not taken from the buffer'))
+      .catch((e: Error) =>
+        this.log.error(
+          { code: (e as { code?: string }).code ?? 'UPLINK_PUMP_FAILED', err: e.message },
+          'batch not taken from the buffer',
+        ),
+      )
       .finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.kick();
-      }
-    });
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.kick();
+        }
+      });
   }
 
   private async pump(): Promise<void> {
@@ -141,9 +155,18 @@ export class MqttUplink {
     const now = Date.now();
     for (const [batchId, sentAt] of this.inFlight) if (sentAt < now - receiptTimeoutMs) this.inFlight.delete(batchId);
     while (client && this.connected && !this.stopped && this.inFlight.size < maxInFlightBatches) {
-      const batch = this.buffer.nextDueBatch(batchSize, { timeoutMs: receiptTimeoutMs, maxTimeoutMs: this.config.mqtt.receiptTimeoutMaxMs });
+      const batch = this.buffer.nextDueBatch(batchSize, {
+        timeoutMs: receiptTimeoutMs,
+        maxTimeoutMs: this.config.mqtt.receiptTimeoutMaxMs,
+      });
       if (!batch) return;
-      const msg: ReadingBatch = { v: WIRE_VERSION, gatewayId: this.config.gatewayId, batchId: batch.batchId, sentAt: new Date().toISOString(), readings: batch.readings };
+      const msg: ReadingBatch = {
+        v: WIRE_VERSION,
+        gatewayId: this.config.gatewayId,
+        batchId: batch.batchId,
+        sentAt: new Date().toISOString(),
+        readings: batch.readings,
+      };
       this.inFlight.set(batch.batchId, Date.now());
       const publishedAt = Date.now();
       try {
@@ -161,7 +184,10 @@ export class MqttUplink {
       } catch (e) {
         this.inFlight.delete(batch.batchId);
         this.buffer.release(batch.batchId);
-        this.log.warn({ code: 'UPLINK_PUBLISH_FAILED', err: (e as Error).message }, 'batch not published; kept for retry');
+        this.log.warn(
+          { code: 'UPLINK_PUBLISH_FAILED', err: (e as Error).message },
+          'batch not published; kept for retry',
+        );
         return;
       }
     }
@@ -200,7 +226,10 @@ export class MqttUplink {
     this.timers = [];
     const client = this.client;
     if (!client) return;
-    if (this.connected) await client.publishAsync(topicFor(this.config.gatewayId, 'status'), this.status('offline'), { qos: 1, retain: true }).catch(() => {});
+    if (this.connected)
+      await client
+        .publishAsync(topicFor(this.config.gatewayId, 'status'), this.status('offline'), { qos: 1, retain: true })
+        .catch(() => {});
     this.connected = false;
     await client.endAsync();
     // a pump already running finishes before the buffer closes

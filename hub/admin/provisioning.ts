@@ -8,8 +8,21 @@ import { generateSecret, hashSecret } from '../security/secrets';
  */
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
 
-async function audit(pool: pg.Pool, actor: string, action: string, entity: string, entityId: string, detail: object = {}): Promise<void> {
-  await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [actor, action, entity, entityId, detail]);
+async function audit(
+  pool: pg.Pool,
+  actor: string,
+  action: string,
+  entity: string,
+  entityId: string,
+  detail: object = {},
+): Promise<void> {
+  await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [
+    actor,
+    action,
+    entity,
+    entityId,
+    detail,
+  ]);
 }
 
 export async function createPatient(
@@ -27,7 +40,11 @@ export async function createPatient(
 }
 
 /** Creates (or re-keys) a gateway for a household; returns its MQTT password, shown once. */
-export async function createGateway(pool: pg.Pool, g: { id: string; patientId: string }, actor = 'admin'): Promise<{ password: string }> {
+export async function createGateway(
+  pool: pg.Pool,
+  g: { id: string; patientId: string },
+  actor = 'admin',
+): Promise<{ password: string }> {
   gatewayIdSchema.parse(g.id);
   const password = generateSecret();
   await pool.query(
@@ -56,7 +73,11 @@ export async function bindDevice(
      ON CONFLICT (gateway_id, address, coalesce(user_index, -1)) DO UPDATE SET patient_id = EXCLUDED.patient_id, driver = EXCLUDED.driver`,
     [b.gatewayId, address, b.driver ?? null, b.userIndex ?? null, b.patientId],
   );
-  await audit(pool, actor, 'device.bound', 'gateway', b.gatewayId, { address, userIndex: b.userIndex ?? null, patientId: b.patientId });
+  await audit(pool, actor, 'device.bound', 'gateway', b.gatewayId, {
+    address,
+    userIndex: b.userIndex ?? null,
+    patientId: b.patientId,
+  });
 }
 
 export const PROFESSIONAL_ROLES = [
@@ -90,7 +111,11 @@ export async function createProfessional(
 
 export type CareRole = Exclude<ProfessionalRole, 'admin'>;
 
-export async function createCareTeam(pool: pg.Pool, t: { id: string; programId: Program; name: string }, actor = 'admin'): Promise<void> {
+export async function createCareTeam(
+  pool: pg.Pool,
+  t: { id: string; programId: Program; name: string },
+  actor = 'admin',
+): Promise<void> {
   await pool.query(
     `INSERT INTO care_teams (id, program_id, name) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET program_id = EXCLUDED.program_id, name = EXCLUDED.name`,
     [t.id, t.programId, t.name],
@@ -99,25 +124,46 @@ export async function createCareTeam(pool: pg.Pool, t: { id: string; programId: 
 }
 
 /** Adds a professional to a care team with a role (default: the professional's own role). */
-export async function addCareTeamMember(pool: pg.Pool, m: { careTeamId: string; professionalId: string; role?: CareRole }, actor = 'admin'): Promise<void> {
-  const { rows } = await pool.query<{ role: string }>('SELECT role FROM professionals WHERE id = $1', [m.professionalId]);
+export async function addCareTeamMember(
+  pool: pg.Pool,
+  m: { careTeamId: string; professionalId: string; role?: CareRole },
+  actor = 'admin',
+): Promise<void> {
+  const { rows } = await pool.query<{ role: string }>('SELECT role FROM professionals WHERE id = $1', [
+    m.professionalId,
+  ]);
   const role = m.role ?? rows[0]?.role;
-  if (!role || role === 'admin') throw Object.assign(new Error('a care-team member needs a clinical role'), { code: 'INVALID_ROLE' });
+  if (!role || role === 'admin')
+    throw Object.assign(new Error('a care-team member needs a clinical role'), { code: 'INVALID_ROLE' });
   await pool.query(
     `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES ($1, $2, $3)
      ON CONFLICT (care_team_id, professional_id) DO UPDATE SET role = EXCLUDED.role`,
     [m.careTeamId, m.professionalId, role],
   );
-  await audit(pool, actor, 'care_team.member_added', 'care_team', m.careTeamId, { professionalId: m.professionalId, role });
+  await audit(pool, actor, 'care_team.member_added', 'care_team', m.careTeamId, {
+    professionalId: m.professionalId,
+    role,
+  });
 }
 
-export async function addPatientToCareTeam(pool: pg.Pool, a: { careTeamId: string; patientId: string }, actor = 'admin'): Promise<void> {
-  await pool.query('INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [a.careTeamId, a.patientId]);
+export async function addPatientToCareTeam(
+  pool: pg.Pool,
+  a: { careTeamId: string; patientId: string },
+  actor = 'admin',
+): Promise<void> {
+  await pool.query('INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+    a.careTeamId,
+    a.patientId,
+  ]);
   await audit(pool, actor, 'care_team.patient_added', 'care_team', a.careTeamId, { patientId: a.patientId });
 }
 
 /** Records that the patient accepted this professional (clinical data access needs it). */
-export async function recordConsent(pool: pg.Pool, c: { patientId: string; professionalId: string }, actor = 'admin'): Promise<void> {
+export async function recordConsent(
+  pool: pg.Pool,
+  c: { patientId: string; professionalId: string },
+  actor = 'admin',
+): Promise<void> {
   await pool.query(
     `INSERT INTO patient_consents (patient_id, professional_id, recorded_by) VALUES ($1, $2, $3)
      ON CONFLICT (patient_id, professional_id) DO UPDATE SET granted_at = now(), revoked_at = NULL, recorded_by = EXCLUDED.recorded_by`,
@@ -126,17 +172,32 @@ export async function recordConsent(pool: pg.Pool, c: { patientId: string; profe
   await audit(pool, actor, 'consent.granted', 'patient', c.patientId, { professionalId: c.professionalId });
 }
 
-export async function revokeConsent(pool: pg.Pool, c: { patientId: string; professionalId: string }, actor = 'admin'): Promise<void> {
-  await pool.query('UPDATE patient_consents SET revoked_at = now() WHERE patient_id = $1 AND professional_id = $2 AND revoked_at IS NULL', [c.patientId, c.professionalId]);
+export async function revokeConsent(
+  pool: pg.Pool,
+  c: { patientId: string; professionalId: string },
+  actor = 'admin',
+): Promise<void> {
+  await pool.query(
+    'UPDATE patient_consents SET revoked_at = now() WHERE patient_id = $1 AND professional_id = $2 AND revoked_at IS NULL',
+    [c.patientId, c.professionalId],
+  );
   await audit(pool, actor, 'consent.revoked', 'patient', c.patientId, { professionalId: c.professionalId });
 }
 
 /** Registers a care team's webhook; returns its HMAC secret, shown once. */
-export async function createWebhook(pool: pg.Pool, w: { careTeamId: string; url: string }, actor = 'admin'): Promise<{ id: number; secret: string }> {
+export async function createWebhook(
+  pool: pg.Pool,
+  w: { careTeamId: string; url: string },
+  actor = 'admin',
+): Promise<{ id: number; secret: string }> {
   const url = new URL(w.url);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
   const secret = generateSecret();
-  const { rows } = await pool.query<{ id: string }>('INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id', [w.careTeamId, url.toString(), secret, actor]);
+  const { rows } = await pool.query<{ id: string }>(
+    'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',
+    [w.careTeamId, url.toString(), secret, actor],
+  );
   const id = Number(rows[0]!.id);
   await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });
   return { id, secret };

@@ -4,15 +4,14 @@ import { withClient } from '../storage/postgres/database';
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 /** Appends to the audit log. `detail` carries ids and codes only, never personal data. */
-export async function audit(q: Queryable, e: { actor: string; action: string; entity: string; entityId: string | number; detail?: object; at: Date }): Promise<void> {
-  await q.query('INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)', [
-    e.at,
-    e.actor,
-    e.action,
-    e.entity,
-    String(e.entityId),
-    JSON.stringify(e.detail ?? {}),
-  ]);
+export async function audit(
+  q: Queryable,
+  e: { actor: string; action: string; entity: string; entityId: string | number; detail?: object; at: Date },
+): Promise<void> {
+  await q.query(
+    'INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+    [e.at, e.actor, e.action, e.entity, String(e.entityId), JSON.stringify(e.detail ?? {})],
+  );
 }
 
 /** Serialises episode changes of one patient across hub instances for the transaction. */

@@ -60,7 +60,8 @@ export class EpisodeStore {
           `SELECT id FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2 AND status = 'resolved' AND trigger_reading_ids && $3::text[] LIMIT 1`,
           [e.patientId, e.ruleId, e.readingIds],
         );
-        if (counted.rows[0]) return { episodeId: Number(counted.rows[0].id), opened: false, escalated: false, notificationId: null };
+        if (counted.rows[0])
+          return { episodeId: Number(counted.rows[0].id), opened: false, escalated: false, notificationId: null };
       }
       const before = await c.query<{ id: string; severity: Severity }>(
         `SELECT id, severity FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'`,
@@ -84,14 +85,33 @@ export class EpisodeStore {
            WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
              AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
          RETURNING id, (xmax = 0) AS inserted, severity`,
-        [e.patientId, e.ruleId, e.severity, JSON.stringify(e.value), e.readingIds, now, e.summary ?? '', e.priority ?? 'routine', JSON.stringify(e.interpretations ?? {}), e.evalKey ?? null],
+        [
+          e.patientId,
+          e.ruleId,
+          e.severity,
+          JSON.stringify(e.value),
+          e.readingIds,
+          now,
+          e.summary ?? '',
+          e.priority ?? 'routine',
+          JSON.stringify(e.interpretations ?? {}),
+          e.evalKey ?? null,
+        ],
       );
       const row = rows[0];
-      if (!row) return { episodeId: Number(before.rows[0]?.id ?? 0), opened: false, escalated: false, notificationId: null };
+      if (!row)
+        return { episodeId: Number(before.rows[0]?.id ?? 0), opened: false, escalated: false, notificationId: null };
       const id = Number(row.id);
       const roles = e.notify ?? ['coordinating_nurse'];
       if (row.inserted) {
-        await audit(c, { actor: 'system', action: 'episode.opened', entity: 'alert_episode', entityId: id, detail: { ruleId: e.ruleId, severity: e.severity, patientId: e.patientId }, at: now });
+        await audit(c, {
+          actor: 'system',
+          action: 'episode.opened',
+          entity: 'alert_episode',
+          entityId: id,
+          detail: { ruleId: e.ruleId, severity: e.severity, patientId: e.patientId },
+          at: now,
+        });
         let escalated = false;
         if (e.severity === 'amber') {
           const others = await c.query<{ id: string }>(
@@ -102,8 +122,18 @@ export class EpisodeStore {
           if (others.rows.length > 0) {
             escalated = true;
             const related = others.rows.map((r) => Number(r.id));
-            await c.query(`UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`, [id, related]);
-            await audit(c, { actor: 'system', action: 'episode.escalated', entity: 'alert_episode', entityId: id, detail: { reason: 'two ambers within 24 h', related }, at: now });
+            await c.query(
+              `UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`,
+              [id, related],
+            );
+            await audit(c, {
+              actor: 'system',
+              action: 'episode.escalated',
+              entity: 'alert_episode',
+              entityId: id,
+              detail: { reason: 'two ambers within 24 h', related },
+              at: now,
+            });
           }
         }
         const notificationId = await notify(c, {
@@ -121,9 +151,28 @@ export class EpisodeStore {
       const wasAmber = before.rows[0]?.severity === 'amber';
       if (wasAmber && row.severity === 'red') {
         // e.g. missing data 48 h -> 72 h: same episode, now red
-        await c.query(`UPDATE alert_episodes SET priority = 'urgent', escalated_from = 'amber', last_notified_at = $2 WHERE id = $1`, [id, now]);
-        await audit(c, { actor: 'system', action: 'episode.escalated', entity: 'alert_episode', entityId: id, detail: { reason: 'breach at red level' }, at: now });
-        const notificationId = await notify(c, { episodeId: id, patientId: e.patientId, ruleId: e.ruleId, kind: 'escalated', severity: 'red', recipientRoles: roles, key: `vigil-episode-${id}-escalated`, now });
+        await c.query(
+          `UPDATE alert_episodes SET priority = 'urgent', escalated_from = 'amber', last_notified_at = $2 WHERE id = $1`,
+          [id, now],
+        );
+        await audit(c, {
+          actor: 'system',
+          action: 'episode.escalated',
+          entity: 'alert_episode',
+          entityId: id,
+          detail: { reason: 'breach at red level' },
+          at: now,
+        });
+        const notificationId = await notify(c, {
+          episodeId: id,
+          patientId: e.patientId,
+          ruleId: e.ruleId,
+          kind: 'escalated',
+          severity: 'red',
+          recipientRoles: roles,
+          key: `vigil-episode-${id}-escalated`,
+          now,
+        });
         return { episodeId: id, opened: false, escalated: true, notificationId };
       }
       return { episodeId: id, opened: false, escalated: false, notificationId: null };
@@ -134,7 +183,13 @@ export class EpisodeStore {
    * A normal evaluation of the rule for the patient. The active episode's streak grows (once per
    * evaluation key), and at 2 consecutive normal evaluations the episode resolves.
    */
-  async recordNormal(patientId: string, ruleId: string, evalKey: string, now: Date, measuredAt?: Date): Promise<{ episodeId: number; resolved: boolean } | null> {
+  async recordNormal(
+    patientId: string,
+    ruleId: string,
+    evalKey: string,
+    now: Date,
+    measuredAt?: Date,
+  ): Promise<{ episodeId: number; resolved: boolean } | null> {
     return inTransaction(this.pool, async (c) => {
       await lockPatient(c, patientId);
       // a normal measurement taken before the episode's latest breach (arriving late, after an
@@ -151,14 +206,29 @@ export class EpisodeStore {
       if (!r) return null;
       const id = Number(r.id);
       if (r.normal_streak < NORMALS_TO_RESOLVE) return { episodeId: id, resolved: false };
-      await c.query(`UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`, [id, now]);
-      await audit(c, { actor: 'system', action: 'episode.resolved', entity: 'alert_episode', entityId: id, detail: { reason: `${NORMALS_TO_RESOLVE} consecutive normal evaluations` }, at: now });
+      await c.query(
+        `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`,
+        [id, now],
+      );
+      await audit(c, {
+        actor: 'system',
+        action: 'episode.resolved',
+        entity: 'alert_episode',
+        entityId: id,
+        detail: { reason: `${NORMALS_TO_RESOLVE} consecutive normal evaluations` },
+        at: now,
+      });
       await this.pushStatus(c, (await loadEpisode(c, id))!, now);
       return { episodeId: id, resolved: true };
     });
   }
 
-  private async transition(id: number, actor: string, now: Date, f: (ep: FullEpisodeRow) => { sql: string; params: unknown[]; action: string; detail?: object }): Promise<FullEpisodeRow> {
+  private async transition(
+    id: number,
+    actor: string,
+    now: Date,
+    f: (ep: FullEpisodeRow) => { sql: string; params: unknown[]; action: string; detail?: object },
+  ): Promise<FullEpisodeRow> {
     return inTransaction(this.pool, async (c) => {
       const ep = await loadEpisode(c, id);
       if (!ep) throw Object.assign(new Error('no such episode'), { code: 'NOT_FOUND' });
@@ -166,7 +236,14 @@ export class EpisodeStore {
       const fresh = (await loadEpisode(c, id))!;
       const t = f(fresh);
       await c.query(t.sql, [id, now, ...t.params]);
-      await audit(c, { actor, action: t.action, entity: 'alert_episode', entityId: id, detail: t.detail ?? {}, at: now });
+      await audit(c, {
+        actor,
+        action: t.action,
+        entity: 'alert_episode',
+        entityId: id,
+        detail: t.detail ?? {},
+        at: now,
+      });
       const after = (await loadEpisode(c, id))!;
       await this.pushStatus(c, after, now);
       return after;
@@ -191,26 +268,44 @@ export class EpisodeStore {
   acknowledge(id: number, actor: string, now: Date): Promise<FullEpisodeRow> {
     return this.transition(id, actor, now, (ep) => {
       if (ep.status !== 'open') throw new TransitionError(`episode is ${ep.status}`);
-      return { sql: `UPDATE alert_episodes SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, updated_at = $2 WHERE id = $1`, params: [actor], action: 'episode.acknowledged' };
+      return {
+        sql: `UPDATE alert_episodes SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, updated_at = $2 WHERE id = $1`,
+        params: [actor],
+        action: 'episode.acknowledged',
+      };
     });
   }
 
   assign(id: number, assignee: string, actor: string, now: Date): Promise<FullEpisodeRow> {
     return this.transition(id, actor, now, (ep) => {
       if (ep.status === 'resolved') throw new TransitionError('episode is resolved');
-      return { sql: `UPDATE alert_episodes SET assignee = $3, updated_at = $2 WHERE id = $1`, params: [assignee], action: 'episode.assigned', detail: { assignee, previous: ep.assignee } };
+      return {
+        sql: `UPDATE alert_episodes SET assignee = $3, updated_at = $2 WHERE id = $1`,
+        params: [assignee],
+        action: 'episode.assigned',
+        detail: { assignee, previous: ep.assignee },
+      };
     });
   }
 
   resolve(id: number, actor: string, reason: string, now: Date): Promise<FullEpisodeRow> {
     return this.transition(id, actor, now, (ep) => {
       if (ep.status === 'resolved') throw new TransitionError('episode is already resolved');
-      return { sql: `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = $3, updated_at = $2 WHERE id = $1`, params: [actor], action: 'episode.resolved', detail: { reason } };
+      return {
+        sql: `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = $3, updated_at = $2 WHERE id = $1`,
+        params: [actor],
+        action: 'episode.resolved',
+        detail: { reason },
+      };
     });
   }
 
   /** Red episodes still open (unacknowledged) 15 min after their last notification are notified again, once per instance set. */
-  async renotifyDue(now: Date, everyMs = RENOTIFY_EVERY_MS, notifyRoles: (ruleId: string) => readonly string[] = () => ['coordinating_nurse']): Promise<number> {
+  async renotifyDue(
+    now: Date,
+    everyMs = RENOTIFY_EVERY_MS,
+    notifyRoles: (ruleId: string) => readonly string[] = () => ['coordinating_nurse'],
+  ): Promise<number> {
     const due = await this.pool.query<{ id: string }>(
       `SELECT id FROM alert_episodes WHERE status = 'open' AND severity = 'red' AND last_notified_at <= $1 ORDER BY id`,
       [new Date(now.getTime() - everyMs)],
@@ -226,7 +321,16 @@ export class EpisodeStore {
         );
         if (!rows[0]) return false;
         const ep = episodeRow(rows[0]);
-        const nid = await notify(c, { episodeId: ep.id, patientId: ep.patientId, ruleId: ep.ruleId, kind: 'renotified', severity: 'red', recipientRoles: notifyRoles(ep.ruleId), key: `vigil-episode-${ep.id}-renotified-${now.getTime()}`, now });
+        const nid = await notify(c, {
+          episodeId: ep.id,
+          patientId: ep.patientId,
+          ruleId: ep.ruleId,
+          kind: 'renotified',
+          severity: 'red',
+          recipientRoles: notifyRoles(ep.ruleId),
+          key: `vigil-episode-${ep.id}-renotified-${now.getTime()}`,
+          now,
+        });
         return nid !== null;
       });
       if (done) sent++;

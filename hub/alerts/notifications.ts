@@ -13,11 +13,27 @@ export type NotificationKind = NotificationRow['kind'];
  */
 export async function notify(
   client: pg.PoolClient,
-  n: { episodeId: number; patientId: string; ruleId: string; kind: NotificationKind; severity: 'amber' | 'red'; recipientRoles: readonly string[]; key: string; now: Date },
+  n: {
+    episodeId: number;
+    patientId: string;
+    ruleId: string;
+    kind: NotificationKind;
+    severity: 'amber' | 'red';
+    recipientRoles: readonly string[];
+    key: string;
+    now: Date;
+  },
 ): Promise<number | null> {
   // a status update informs systems, not people: it is sent during a silence too
   if (n.kind !== 'status' && (await isSilenced(client, n.patientId, n.ruleId, n.now))) {
-    await audit(client, { actor: 'system', action: 'notification.silenced', entity: 'alert_episode', entityId: n.episodeId, detail: { kind: n.kind }, at: n.now });
+    await audit(client, {
+      actor: 'system',
+      action: 'notification.silenced',
+      entity: 'alert_episode',
+      entityId: n.episodeId,
+      detail: { kind: n.kind },
+      at: n.now,
+    });
     return null;
   }
   const { rows } = await client.query<{ id: string }>(
@@ -35,7 +51,15 @@ export async function notify(
     idempotencyKey: n.key,
     createdAt: n.now,
   };
-  if (n.kind !== 'status') await audit(client, { actor: 'system', action: `notification.${n.kind}`, entity: 'alert_episode', entityId: n.episodeId, detail: { notificationId: row.id, severity: n.severity }, at: n.now });
+  if (n.kind !== 'status')
+    await audit(client, {
+      actor: 'system',
+      action: `notification.${n.kind}`,
+      entity: 'alert_episode',
+      entityId: n.episodeId,
+      detail: { notificationId: row.id, severity: n.severity },
+      at: n.now,
+    });
   const { rows: hooks } = await client.query<{ id: string; care_team_id: string }>(
     `SELECT w.id, w.care_team_id FROM webhooks w JOIN care_team_patients p ON p.care_team_id = w.care_team_id
      WHERE p.patient_id = $1 AND w.active ORDER BY w.id`,

@@ -34,7 +34,14 @@ export async function createSilence(
     [s.patientId, s.ruleId ?? null, s.startsAt, s.endsAt, s.reason, s.actor],
   );
   const id = Number(rows[0]!.id);
-  await audit(pool, { actor: s.actor, action: 'silence.created', entity: 'patient', entityId: s.patientId, detail: { silenceId: id, ruleId: s.ruleId ?? null, endsAt: s.endsAt.toISOString() }, at: s.startsAt });
+  await audit(pool, {
+    actor: s.actor,
+    action: 'silence.created',
+    entity: 'patient',
+    entityId: s.patientId,
+    detail: { silenceId: id, ruleId: s.ruleId ?? null, endsAt: s.endsAt.toISOString() },
+    at: s.startsAt,
+  });
   return id;
 }
 
@@ -44,5 +51,13 @@ export async function listSilences(pool: pg.Pool, patientId: string, now: Date):
      WHERE patient_id = $1 AND cancelled_at IS NULL AND ends_at > $2 ORDER BY starts_at`,
     [patientId, now],
   );
-  return rows.map((r) => ({ id: Number(r.id), patientId: r.patient_id, ruleId: r.rule_id, startsAt: r.starts_at.toISOString(), endsAt: r.ends_at.toISOString(), reason: r.reason, createdBy: r.created_by }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    patientId: r.patient_id,
+    ruleId: r.rule_id,
+    startsAt: r.starts_at.toISOString(),
+    endsAt: r.ends_at.toISOString(),
+    reason: r.reason,
+    createdBy: r.created_by,
+  }));
 }

@@ -1,7 +1,12 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { EpisodeStore } from '../alerts/episode-store';
 import { registerFhirRoutes } from '../fhir/routes';
@@ -53,7 +58,16 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   const episodes = d.episodes ?? new EpisodeStore(d.pool);
   const rules = d.rules ?? new RuleEngine(episodes, d.metrics, app.log as never, { pool: d.pool, clock });
   const gatewayConfig = d.gatewayConfig ?? new GatewayRemoteConfig(d.pool, noBroker, clock);
-  const ctx: ApiContext = { pool: d.pool, timeseries: d.timeseries, metrics: d.metrics, clock, episodes, settings: rules.settings, rules, gatewayConfig };
+  const ctx: ApiContext = {
+    pool: d.pool,
+    timeseries: d.timeseries,
+    metrics: d.metrics,
+    clock,
+    episodes,
+    settings: rules.settings,
+    rules,
+    gatewayConfig,
+  };
 
   app.setErrorHandler((err, req, reply) => {
     let code: string;
@@ -65,7 +79,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       code = 'INVALID_REQUEST';
       status = 400;
       message = err instanceof Error ? err.message : String(err);
-    } else if ((err as { statusCode?: number }).statusCode === 415 || (err as { statusCode?: number }).statusCode === 400) {
+    } else if (
+      (err as { statusCode?: number }).statusCode === 415 ||
+      (err as { statusCode?: number }).statusCode === 400
+    ) {
       code = 'INVALID_REQUEST';
       status = 400;
       message = (err as Error).message;
@@ -76,18 +93,42 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       message = 'internal error';
     }
     if (req.url.startsWith('/fhir/')) {
-      const fhirCode = status === 401 ? 'login' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status === 400 ? 'invalid' : 'exception';
+      const fhirCode =
+        status === 401
+          ? 'login'
+          : status === 403
+            ? 'forbidden'
+            : status === 404
+              ? 'not-found'
+              : status === 400
+                ? 'invalid'
+                : 'exception';
       return reply
         .status(status)
         .type('application/fhir+json')
-        .send({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: fhirCode, details: { coding: [{ system: 'urn:vigil:error', code }] }, diagnostics: message }] });
+        .send({
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: fhirCode,
+              details: { coding: [{ system: 'urn:vigil:error', code }] },
+              diagnostics: message,
+            },
+          ],
+        });
     }
     return reply.status(status).send({ code, message });
   });
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Vigil hub API', version: '1.0.0', description: 'Patients, enrollment, devices, readings, rules, alert worklist, quarantine, audit; read-only FHIR R4. See docs/api.md for the authorization matrix.' },
+      info: {
+        title: 'Vigil hub API',
+        version: '1.0.0',
+        description:
+          'Patients, enrollment, devices, readings, rules, alert worklist, quarantine, audit; read-only FHIR R4. See docs/api.md for the authorization matrix.',
+      },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },
     transform: jsonSchemaTransform,
@@ -100,20 +141,38 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
-    const { rows } = await d.pool.query<{ id: string; role: Role }>('SELECT id, role FROM professionals WHERE token_hash = $1', [hashSecret(token)]);
+    const { rows } = await d.pool.query<{ id: string; role: Role }>(
+      'SELECT id, role FROM professionals WHERE token_hash = $1',
+      [hashSecret(token)],
+    );
     if (!rows[0]) throw new ApiError('UNAUTHENTICATED', 'unknown token');
     req.professional = rows[0] satisfies Professional;
   });
 
   app.get('/health', { schema: { hide: true } }, async (_req, reply) => {
-    const [pgOk, influxOk] = await Promise.all([d.pool.query('SELECT 1').then(() => true, () => false), d.timeseries.ping()]);
-    return reply.status(pgOk && influxOk ? 200 : 503).send({ status: pgOk && influxOk ? 'ok' : 'degraded', postgres: pgOk, influxdb: influxOk });
+    const [pgOk, influxOk] = await Promise.all([
+      d.pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+      d.timeseries.ping(),
+    ]);
+    return reply
+      .status(pgOk && influxOk ? 200 : 503)
+      .send({ status: pgOk && influxOk ? 'ok' : 'degraded', postgres: pgOk, influxdb: influxOk });
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    const { rows } = await d.pool.query<{ severity: string; n: string }>(`SELECT severity, count(*) n FROM alert_episodes WHERE status <> 'resolved' GROUP BY severity`).catch(() => ({ rows: [] }));
-    for (const s of ['amber', 'red']) d.metrics.openEpisodes.set({ severity: s }, Number(rows.find((r) => r.severity === s)?.n ?? 0));
-    const q = await d.pool.query<{ n: string }>(`SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`).catch(() => ({ rows: [] as { n: string }[] }));
+    const { rows } = await d.pool
+      .query<{ severity: string; n: string }>(
+        `SELECT severity, count(*) n FROM alert_episodes WHERE status <> 'resolved' GROUP BY severity`,
+      )
+      .catch(() => ({ rows: [] }));
+    for (const s of ['amber', 'red'])
+      d.metrics.openEpisodes.set({ severity: s }, Number(rows.find((r) => r.severity === s)?.n ?? 0));
+    const q = await d.pool
+      .query<{ n: string }>(`SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`)
+      .catch(() => ({ rows: [] as { n: string }[] }));
     if (q.rows[0]) d.metrics.webhookQueueDepth.set(Number(q.rows[0].n));
     return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });

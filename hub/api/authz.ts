@@ -3,8 +3,17 @@ import type { MetricName } from '../../contract';
 import { DEFAULT_RULES } from '../rules/catalog';
 import { ApiError } from './errors';
 
-export type Role = 'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse' | 'admin';
-export const ROLES: readonly Role[] = ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse', 'admin'];
+export type Role =
+  'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse' | 'admin';
+export const ROLES: readonly Role[] = [
+  'coordinating_nurse',
+  'oncologist',
+  'cardiologist',
+  'general_practitioner',
+  'pharmacist',
+  'home_nurse',
+  'admin',
+];
 
 export interface Professional {
   id: string;
@@ -18,17 +27,46 @@ export interface Professional {
  */
 export const MATRIX = {
   /** patient list and record (pseudonymous id, program, name) */
-  'patients.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse', 'admin'],
+  'patients.read': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+    'admin',
+  ],
   /** alert episodes, FHIR Task (pharmacist: treatment/toxicity rules only) */
-  'alerts.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  'alerts.read': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+  ],
   /** acknowledge, assign, resolve, silence */
   'alerts.triage': ['coordinating_nurse', 'oncologist', 'cardiologist'],
   /** raw readings, FHIR Observation */
   'readings.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'home_nurse'],
   /** daily aggregates and adherence (pharmacist: treatment metrics only) */
-  'trends.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  'trends.read': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+  ],
   /** a patient's effective rule settings and their change history */
-  'rules.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'],
+  'rules.read': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+  ],
   /** per-patient overrides: the responsible physicians */
   'rules.override': ['oncologist', 'cardiologist', 'general_practitioner'],
   /** program-wide rule settings */
@@ -50,11 +88,24 @@ export const MATRIX = {
 export type Capability = keyof typeof MATRIX;
 
 /** Capabilities that expose clinical data: they need the patient's consent, and admins never have them. */
-const CLINICAL: ReadonlySet<Capability> = new Set(['alerts.read', 'alerts.triage', 'readings.read', 'trends.read', 'rules.read', 'rules.override']);
+const CLINICAL: ReadonlySet<Capability> = new Set([
+  'alerts.read',
+  'alerts.triage',
+  'readings.read',
+  'trends.read',
+  'rules.read',
+  'rules.override',
+]);
 
 /** What the pharmacist sees: treatment and toxicity (issue 6, item 4). */
-export const PHARMACIST_RULES: ReadonlySet<string> = new Set(DEFAULT_RULES.filter((r) => r.treatmentRelated).map((r) => r.id));
-export const PHARMACIST_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['body_temperature', 'body_weight', 'glucose']);
+export const PHARMACIST_RULES: ReadonlySet<string> = new Set(
+  DEFAULT_RULES.filter((r) => r.treatmentRelated).map((r) => r.id),
+);
+export const PHARMACIST_METRICS: ReadonlySet<MetricName> = new Set<MetricName>([
+  'body_temperature',
+  'body_weight',
+  'glucose',
+]);
 
 export function can(p: Professional, cap: Capability): boolean {
   return (MATRIX[cap] as readonly Role[]).includes(p.role);
@@ -85,9 +136,17 @@ export function patientScopeSql(p: Professional, col: string, param: string, cli
 }
 
 /** Throws FORBIDDEN unless the professional holds `cap` for this patient; NOT_FOUND for an unknown patient. */
-export async function requirePatient(pool: pg.Pool, p: Professional, cap: Capability, patientId: string): Promise<void> {
+export async function requirePatient(
+  pool: pg.Pool,
+  p: Professional,
+  cap: Capability,
+  patientId: string,
+): Promise<void> {
   requireCap(p, cap);
-  const { rows } = await pool.query<{ ok: boolean }>(`SELECT ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok FROM patients WHERE id = $1`, [patientId, p.id]);
+  const { rows } = await pool.query<{ ok: boolean }>(
+    `SELECT ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok FROM patients WHERE id = $1`,
+    [patientId, p.id],
+  );
   if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such patient');
   if (!rows[0].ok) throw new ApiError('FORBIDDEN', `patient not in scope for ${cap} (care team, program or consent)`);
 }

@@ -15,15 +15,23 @@ import { ApiError } from './errors';
  */
 const ALPHABET = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789'; // Crockford-like: no I, L, O, U
 
-export const enrollmentCodeSchema = z.string().regex(/^VGL(-[A-Z0-9]{5}){4}$/, 'enrollment code VGL-XXXXX-XXXXX-XXXXX-XXXXX');
+export const enrollmentCodeSchema = z
+  .string()
+  .regex(/^VGL(-[A-Z0-9]{5}){4}$/, 'enrollment code VGL-XXXXX-XXXXX-XXXXX-XXXXX');
 
 export function newEnrollmentCode(): string {
-  const groups = Array.from({ length: 4 }, () => Array.from({ length: 5 }, () => ALPHABET[randomInt(ALPHABET.length)]).join(''));
+  const groups = Array.from({ length: 4 }, () =>
+    Array.from({ length: 5 }, () => ALPHABET[randomInt(ALPHABET.length)]).join(''),
+  );
   return `VGL-${groups.join('-')}`;
 }
 
 /** Issues a code for a (new) gateway of a patient's household; returned once, stored hashed. */
-export async function createEnrollmentCode(pool: pg.Pool, e: { gatewayId: string; patientId: string; validDays?: number }, actor = 'admin'): Promise<{ code: string; expiresAt: string }> {
+export async function createEnrollmentCode(
+  pool: pg.Pool,
+  e: { gatewayId: string; patientId: string; validDays?: number },
+  actor = 'admin',
+): Promise<{ code: string; expiresAt: string }> {
   gatewayIdSchema.parse(e.gatewayId);
   patientIdSchema.parse(e.patientId);
   const code = newEnrollmentCode();
@@ -31,19 +39,32 @@ export async function createEnrollmentCode(pool: pg.Pool, e: { gatewayId: string
     `INSERT INTO enrollment_codes (code_hash, gateway_id, patient_id, expires_at) VALUES ($1, $2, $3, now() + make_interval(days => $4)) RETURNING expires_at`,
     [hashSecret(code), e.gatewayId, e.patientId, e.validDays ?? 90],
   );
-  await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [actor, 'gateway.enrollment_code_issued', 'gateway', e.gatewayId, {}]);
+  await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [
+    actor,
+    'gateway.enrollment_code_issued',
+    'gateway',
+    e.gatewayId,
+    {},
+  ]);
   return { code, expiresAt: rows[0]!.expires_at.toISOString() };
 }
 
 /** Exchanges a code: marks it used and issues the gateway's credential; undefined when unknown, used or expired. */
-export async function exchangeEnrollmentCode(pool: pg.Pool, code: string): Promise<{ gatewayId: string; password: string } | undefined> {
+export async function exchangeEnrollmentCode(
+  pool: pg.Pool,
+  code: string,
+): Promise<{ gatewayId: string; password: string } | undefined> {
   const { rows } = await pool.query<{ gateway_id: string; patient_id: string }>(
     `UPDATE enrollment_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING gateway_id, patient_id`,
     [hashSecret(code)],
   );
   const row = rows[0];
   if (!row) return undefined;
-  const { password } = await createGateway(pool, { id: row.gateway_id, patientId: row.patient_id }, `enrollment:${row.gateway_id}`);
+  const { password } = await createGateway(
+    pool,
+    { id: row.gateway_id, patientId: row.patient_id },
+    `enrollment:${row.gateway_id}`,
+  );
   return { gatewayId: row.gateway_id, password };
 }
 
@@ -61,7 +82,8 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const r = await exchangeEnrollmentCode(ctx.pool, req.body.code);
       // unknown, used and expired look the same: the route tells nothing about other codes
-      if (!r) throw new ApiError('NOT_FOUND', 'ENROLLMENT_CODE_INVALID: unknown, already used or expired enrollment code');
+      if (!r)
+        throw new ApiError('NOT_FOUND', 'ENROLLMENT_CODE_INVALID: unknown, already used or expired enrollment code');
       return { gatewayId: r.gatewayId, mqttPassword: r.password };
     },
   );
@@ -72,7 +94,13 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['enrollment'],
         security: bearer,
-        body: z.object({ gatewayId: gatewayIdSchema, patientId: patientIdSchema, validDays: z.number().int().min(1).max(365).optional() }).strict(),
+        body: z
+          .object({
+            gatewayId: gatewayIdSchema,
+            patientId: patientIdSchema,
+            validDays: z.number().int().min(1).max(365).optional(),
+          })
+          .strict(),
         response: { 201: z.object({ code: z.string(), expiresAt: z.string() }) },
       },
     },

@@ -69,7 +69,10 @@ export class EmbeddedBroker {
           },
           (e: Error) => {
             this.metrics.brokerAuthFailures.inc();
-            this.log.warn({ clientId: client.id, code: 'MQTT_AUTH_REFUSED', reason: e.message }, 'broker refused a connection');
+            this.log.warn(
+              { clientId: client.id, code: 'MQTT_AUTH_REFUSED', reason: e.message },
+              'broker refused a connection',
+            );
             done(authError(e.message), false);
           },
         );
@@ -79,12 +82,18 @@ export class EmbeddedBroker {
         if (!client) return done(null); // broker-internal publishes
         if (!p || !mayPublish(p, packet.topic)) {
           this.metrics.brokerAclDenials.inc({ action: 'publish' });
-          this.log.warn({ clientId: client.id, topic: packet.topic, code: 'MQTT_PUBLISH_DENIED' }, 'publish outside the client ACL');
+          this.log.warn(
+            { clientId: client.id, topic: packet.topic, code: 'MQTT_PUBLISH_DENIED' },
+            'publish outside the client ACL',
+          );
           return done(new Error('MQTT_PUBLISH_DENIED'));
         }
         if (packet.payload.length > this.opts.maxPayloadBytes) {
           this.metrics.brokerAclDenials.inc({ action: 'oversize' });
-          this.log.warn({ clientId: client.id, bytes: packet.payload.length, code: 'MQTT_PAYLOAD_TOO_LARGE' }, 'payload over the limit');
+          this.log.warn(
+            { clientId: client.id, bytes: packet.payload.length, code: 'MQTT_PAYLOAD_TOO_LARGE' },
+            'payload over the limit',
+          );
           return done(new Error('MQTT_PAYLOAD_TOO_LARGE'));
         }
         const filer = this.readingsFiler;
@@ -92,7 +101,10 @@ export class EmbeddedBroker {
         // the gateway's PUBACK then means "stored"; a hub stopping first closes the connection
         const proceed =
           p.kind === 'gateway' && filer && parseTopic(packet.topic)?.kind === 'readings'
-            ? () => void filer(packet.topic, packet.payload as Buffer).then((filed) => done(filed ? null : new Error('HUB_STOPPING')))
+            ? () =>
+                void filer(packet.topic, packet.payload as Buffer).then((filed) =>
+                  done(filed ? null : new Error('HUB_STOPPING')),
+                )
             : () => done(null);
         const waitMs = p.kind === 'gateway' && this.limiter ? this.limiter.take(p.gatewayId) : 0;
         if (waitMs > 0) {
@@ -106,7 +118,10 @@ export class EmbeddedBroker {
         const p = this.principals.get(client);
         if (!p || !maySubscribe(p, sub.topic)) {
           this.metrics.brokerAclDenials.inc({ action: 'subscribe' });
-          this.log.warn({ clientId: client.id, topic: sub.topic, code: 'MQTT_SUBSCRIBE_DENIED' }, 'subscription outside the client ACL');
+          this.log.warn(
+            { clientId: client.id, topic: sub.topic, code: 'MQTT_SUBSCRIBE_DENIED' },
+            'subscription outside the client ACL',
+          );
           return done(new Error('MQTT_SUBSCRIBE_DENIED'));
         }
         done(null, sub);
@@ -119,7 +134,9 @@ export class EmbeddedBroker {
     aedes.on('clientDisconnect', (client) => {
       if (this.gatewayClients.get(client.id) === client) this.gatewayClients.delete(client.id);
     });
-    aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('clientError', (client, err) =>
+      this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
+    );
     this.revocationTimer = setInterval(() => void this.disconnectRevoked(), this.opts.revocationCheckMs ?? 5000);
     this.revocationTimer.unref();
     const server = createServer(aedes.handle);
@@ -133,7 +150,11 @@ export class EmbeddedBroker {
     return this.port;
   }
 
-  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Principal> {
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<Principal> {
     const secret = password?.toString('utf8') ?? '';
     if (!username || !secret) throw new Error('credentials required');
     if (username === this.opts.hubUsername) {
@@ -166,13 +187,30 @@ export class EmbeddedBroker {
         this.readingsFiler = filer;
       },
       subscribe: (filter, handler) =>
-        new Promise<void>((resolve) => aedes.subscribe(filter, (packet, done) => handler(packet.topic, packet.payload as Buffer, done), () => resolve())),
+        new Promise<void>((resolve) =>
+          aedes.subscribe(
+            filter,
+            (packet, done) => handler(packet.topic, packet.payload as Buffer, done),
+            () => resolve(),
+          ),
+        ),
       publish: (topic, payload, opts) =>
         // fire and forget: awaiting inside a deliver handler could wait for a free emitter slot
-        aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: opts?.retain ?? false, dup: false }, (err) => {
-          if (err && opts?.retain) this.log.warn({ topic, code: 'CONFIG_NOT_SENT', err: err.message }, 'gateway config not published; published again at the next hub start');
-          else if (err) this.log.warn({ topic, code: 'RECEIPT_NOT_SENT', err: err.message }, 'receipt not sent; the gateway will re-send');
-        }),
+        aedes.publish(
+          { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: opts?.retain ?? false, dup: false },
+          (err) => {
+            if (err && opts?.retain)
+              this.log.warn(
+                { topic, code: 'CONFIG_NOT_SENT', err: err.message },
+                'gateway config not published; published again at the next hub start',
+              );
+            else if (err)
+              this.log.warn(
+                { topic, code: 'RECEIPT_NOT_SENT', err: err.message },
+                'receipt not sent; the gateway will re-send',
+              );
+          },
+        ),
     };
   }
 
@@ -183,7 +221,10 @@ export class EmbeddedBroker {
     const connected = [...this.gatewayClients.keys()];
     if (connected.length === 0) return;
     try {
-      const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM gateways WHERE id = ANY($1::text[]) AND revoked_at IS NOT NULL', [connected]);
+      const { rows } = await this.pool.query<{ id: string }>(
+        'SELECT id FROM gateways WHERE id = ANY($1::text[]) AND revoked_at IS NOT NULL',
+        [connected],
+      );
       for (const { id } of rows) {
         const client = this.gatewayClients.get(id);
         if (!client || this.principals.get(client)?.kind !== 'gateway') continue;

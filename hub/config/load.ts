@@ -38,13 +38,20 @@ export class ConfigError extends Error {
 }
 
 /** File (YAML or JSON) < environment < overrides; every problem reported at once. */
-export function loadHubConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {}): HubConfig {
+export function loadHubConfig(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {},
+): HubConfig {
   const fromFile = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
-  const merged = deepMerge(deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile), configFromEnv(HUB_ENV, opts.env ?? process.env));
+  const merged = deepMerge(
+    deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile),
+    configFromEnv(HUB_ENV, opts.env ?? process.env),
+  );
   const parsed = hubConfigSchema.safeParse(deepMerge(merged, opts.overrides ?? {}));
   if (!parsed.success) throw new ConfigError(`CONFIG_INVALID: hub configuration:\n${formatConfigIssues(parsed.error)}`);
   if (parsed.data.mqtt.mode === 'external' && !parsed.data.mqtt.url) {
-    throw new ConfigError('CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)');
+    throw new ConfigError(
+      'CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)',
+    );
   }
   return parsed.data;
 }

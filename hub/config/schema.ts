@@ -12,44 +12,117 @@ export const hubConfigSchema = z
       createDatabase: z.boolean().default(false).describe('Create the database when missing (demo, tests)'),
     }),
     influx: z.object({
-      url: z.string().url().default('http://127.0.0.1:8086').describe('InfluxDB 1.x HTTP API (or the 1.x-compatible API of later versions)'),
-      database: z.string().regex(/^[a-zA-Z0-9_]+$/).default('vigil').describe('InfluxDB database'),
+      url: z
+        .string()
+        .url()
+        .default('http://127.0.0.1:8086')
+        .describe('InfluxDB 1.x HTTP API (or the 1.x-compatible API of later versions)'),
+      database: z
+        .string()
+        .regex(/^[a-zA-Z0-9_]+$/)
+        .default('vigil')
+        .describe('InfluxDB database'),
       username: z.string().optional(),
       password: z.string().optional(),
       // docs/ingest.md "Writes": points are buffered and written in batches
       batch: z
         .object({
-          maxPoints: z.number().int().min(1).max(100_000).default(5000).describe('Flush the write buffer when it holds this many points'),
-          flushIntervalMs: z.number().int().min(0).max(60_000).default(10).describe('Flush at the latest this long after the first buffered point'),
+          maxPoints: z
+            .number()
+            .int()
+            .min(1)
+            .max(100_000)
+            .default(5000)
+            .describe('Flush the write buffer when it holds this many points'),
+          flushIntervalMs: z
+            .number()
+            .int()
+            .min(0)
+            .max(60_000)
+            .default(10)
+            .describe('Flush at the latest this long after the first buffered point'),
         })
         .default({ maxPoints: 5000, flushIntervalMs: 10 }),
       retry: z
         .object({
-          initialDelayMs: z.number().int().min(1).default(100).describe('First retry delay after a failed write (doubles each attempt)'),
+          initialDelayMs: z
+            .number()
+            .int()
+            .min(1)
+            .default(100)
+            .describe('First retry delay after a failed write (doubles each attempt)'),
           maxDelayMs: z.number().int().min(1).default(2000).describe('Retry delay cap'),
-          giveUpAfterMs: z.number().int().min(0).default(60_000).describe('A write fails (INFLUX_UNAVAILABLE) after retrying this long; ingest then holds the message and files it again'),
+          giveUpAfterMs: z
+            .number()
+            .int()
+            .min(0)
+            .default(60_000)
+            .describe(
+              'A write fails (INFLUX_UNAVAILABLE) after retrying this long; ingest then holds the message and files it again',
+            ),
         })
         .default({ initialDelayMs: 100, maxDelayMs: 2000, giveUpAfterMs: 60_000 }),
       // docs/ingest.md "Retention and daily aggregates"
-      manageSchema: z.enum(['auto', 'off']).default('auto').describe('auto: create the database, retention policies and continuous queries (InfluxDB 1.x); off: provisioned by the operator (InfluxDB 2.x/3.x)'),
-      rawRetention: z.string().regex(/^(INF|\d+[hdw])$/).default('INF').describe('Duration of the raw retention policy vigil_raw (INF or e.g. 520w)'),
-      dailyRetention: z.string().regex(/^(INF|\d+[hdw])$/).default('INF').describe('Duration of the daily aggregates retention policy vigil_daily'),
+      manageSchema: z
+        .enum(['auto', 'off'])
+        .default('auto')
+        .describe(
+          'auto: create the database, retention policies and continuous queries (InfluxDB 1.x); off: provisioned by the operator (InfluxDB 2.x/3.x)',
+        ),
+      rawRetention: z
+        .string()
+        .regex(/^(INF|\d+[hdw])$/)
+        .default('INF')
+        .describe('Duration of the raw retention policy vigil_raw (INF or e.g. 520w)'),
+      dailyRetention: z
+        .string()
+        .regex(/^(INF|\d+[hdw])$/)
+        .default('INF')
+        .describe('Duration of the daily aggregates retention policy vigil_daily'),
     }),
     mqtt: z.object({
-      mode: z.enum(['embedded', 'external']).default('embedded').describe('embedded: run the aedes broker in the hub; external: connect to Mosquitto/EMQX'),
+      mode: z
+        .enum(['embedded', 'external'])
+        .default('embedded')
+        .describe('embedded: run the aedes broker in the hub; external: connect to Mosquitto/EMQX'),
       host: z.string().default('0.0.0.0').describe('Embedded broker listen address'),
       port: z.number().int().min(0).max(65535).default(1883).describe('Embedded broker port (0: any free port)'),
       url: z.string().optional().describe('External broker URL, e.g. mqtt://127.0.0.1:1883'),
       username: z.string().default('vigil-hub').describe('Hub service account on the broker'),
       password: z.string().optional().describe('Hub service account password (embedded: generated when absent)'),
-      sharedGroup: z.string().regex(/^[a-z0-9-]+$/).optional().describe('MQTT 5 shared subscription group: hub instances with the same group split the readings'),
-      maxPayloadBytes: z.number().int().positive().default(512 * 1024),
-      ingestConnections: z.number().int().min(1).max(64).default(4).describe('External mode with sharedGroup: subscriber connections per hub instance (each files one message at a time)'),
+      sharedGroup: z
+        .string()
+        .regex(/^[a-z0-9-]+$/)
+        .optional()
+        .describe('MQTT 5 shared subscription group: hub instances with the same group split the readings'),
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(512 * 1024),
+      ingestConnections: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .default(4)
+        .describe(
+          'External mode with sharedGroup: subscriber connections per hub instance (each files one message at a time)',
+        ),
       // docs/ingest.md "Rate limiting": a flooding gateway is slowed down, the others keep flowing
       gatewayRateLimit: z
         .object({
-          messagesPerSecond: z.number().positive().default(20).describe('Embedded broker: sustained publishes per second per gateway'),
-          burst: z.number().int().min(1).default(50).describe('Embedded broker: publishes a gateway may send at once before being slowed'),
+          messagesPerSecond: z
+            .number()
+            .positive()
+            .default(20)
+            .describe('Embedded broker: sustained publishes per second per gateway'),
+          burst: z
+            .number()
+            .int()
+            .min(1)
+            .default(50)
+            .describe('Embedded broker: publishes a gateway may send at once before being slowed'),
         })
         .default({ messagesPerSecond: 20, burst: 50 }),
     }),

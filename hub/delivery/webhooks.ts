@@ -46,13 +46,28 @@ export class WebhookDispatcher {
     opts: DispatcherOptions = {},
   ) {
     this.clock = opts.clock ?? systemClock;
-    this.o = { baseDelayMs: 5_000, maxDelayMs: 15 * 60_000, maxAttempts: 10, timeoutMs: 10_000, batchSize: 20, ...opts };
+    this.o = {
+      baseDelayMs: 5_000,
+      maxDelayMs: 15 * 60_000,
+      maxAttempts: 10,
+      timeoutMs: 10_000,
+      batchSize: 20,
+      ...opts,
+    };
   }
 
   async runOnce(): Promise<DispatchReport> {
     const report: DispatchReport = { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
     const now = this.clock.now();
-    const { rows } = await this.pool.query<{ id: string; url: string; secret: string; payload: unknown; attempts: number; idempotency_key: string; notification_id: string }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      url: string;
+      secret: string;
+      payload: unknown;
+      attempts: number;
+      idempotency_key: string;
+      notification_id: string;
+    }>(
       `UPDATE webhook_deliveries d SET leased_until = $2
        FROM webhooks w
        WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
@@ -67,13 +82,23 @@ export class WebhookDispatcher {
       report[outcome]++;
       this.metrics.webhookDeliveries.inc({ outcome: outcome === 'retrying' ? 'retry' : outcome });
     }
-    const depth = await this.pool.query<{ n: string }>(`SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`);
+    const depth = await this.pool.query<{ n: string }>(
+      `SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`,
+    );
     this.metrics.webhookQueueDepth.set(Number(depth.rows[0]?.n ?? 0));
     return report;
   }
 
   private async deliver(
-    d: { id: string; url: string; secret: string; payload: unknown; attempts: number; idempotency_key: string; notification_id: string },
+    d: {
+      id: string;
+      url: string;
+      secret: string;
+      payload: unknown;
+      attempts: number;
+      idempotency_key: string;
+      notification_id: string;
+    },
     now: Date,
   ): Promise<'delivered' | 'retrying' | 'failed'> {
     const attempt = d.attempts + 1;
@@ -103,16 +128,15 @@ export class WebhookDispatcher {
       error = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
     }
     const ms = Math.round(performance.now() - started);
-    await this.pool.query('INSERT INTO webhook_delivery_attempts (delivery_id, attempt, at, http_status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)', [
-      d.id,
-      attempt,
-      now,
-      status,
-      error?.slice(0, 500) ?? null,
-      ms,
-    ]);
+    await this.pool.query(
+      'INSERT INTO webhook_delivery_attempts (delivery_id, attempt, at, http_status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)',
+      [d.id, attempt, now, status, error?.slice(0, 500) ?? null, ms],
+    );
     if (!error) {
-      await this.pool.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = $3, last_status = $4, last_error = NULL, leased_until = NULL WHERE id = $1`, [d.id, attempt, now, status]);
+      await this.pool.query(
+        `UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = $3, last_status = $4, last_error = NULL, leased_until = NULL WHERE id = $1`,
+        [d.id, attempt, now, status],
+      );
       return 'delivered';
     }
     const failed = attempt >= this.o.maxAttempts;
@@ -122,7 +146,10 @@ export class WebhookDispatcher {
       [d.id, failed ? 'failed' : 'pending', attempt, next, status, error.slice(0, 500)],
     );
     // the URL may embed a token: log ids and codes only
-    this.log.warn({ deliveryId: Number(d.id), attempt, httpStatus: status, code: failed ? 'WEBHOOK_FAILED' : 'WEBHOOK_RETRY' }, 'webhook delivery failed');
+    this.log.warn(
+      { deliveryId: Number(d.id), attempt, httpStatus: status, code: failed ? 'WEBHOOK_FAILED' : 'WEBHOOK_RETRY' },
+      'webhook delivery failed',
+    );
     return failed ? 'failed' : 'retrying';
   }
 

@@ -30,7 +30,11 @@ const VITAL_PROFILES: Partial<Record<MetricName, string>> = {
   blood_pressure_systolic: VITALSIGNS_PROFILE,
   blood_pressure_diastolic: VITALSIGNS_PROFILE,
 };
-export const BP_PANEL = { code: '85354-9', display: 'Blood pressure panel with all children optional', profile: 'http://hl7.org/fhir/StructureDefinition/bp' };
+export const BP_PANEL = {
+  code: '85354-9',
+  display: 'Blood pressure panel with all children optional',
+  profile: 'http://hl7.org/fhir/StructureDefinition/bp',
+};
 
 export function isVitalSign(metric: MetricName): boolean {
   return metric in VITAL_PROFILES;
@@ -44,12 +48,17 @@ export function profileOf(metric: MetricName): string[] {
 /** LOINC coding(s) of a metric from the wire contract catalog; SpO2 carries both codes (US Core). */
 export function codingsOf(metric: MetricName): { system: string; code: string; display: string }[] {
   const spec = METRICS[metric] as { loinc?: string; description: string };
-  const out = spec.loinc ? [{ system: LOINC, code: spec.loinc, display: spec.description }] : [{ system: SYSTEM.metric, code: metric, display: spec.description }];
+  const out = spec.loinc
+    ? [{ system: LOINC, code: spec.loinc, display: spec.description }]
+    : [{ system: SYSTEM.metric, code: metric, display: spec.description }];
   if (metric === 'spo2') out.push({ system: LOINC, code: '2708-6', display: 'Oxygen saturation in Arterial blood' });
   return out;
 }
 
-export function quantity(metric: MetricName, value: number): { value: number; unit: string; system: string; code: string } {
+export function quantity(
+  metric: MetricName,
+  value: number,
+): { value: number; unit: string; system: string; code: string } {
   const unit = METRICS[metric].unit;
   return { value, unit, system: UCUM, code: unit };
 }

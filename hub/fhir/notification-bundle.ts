@@ -24,7 +24,11 @@ export interface NotificationRow {
  * the episode's Task (conditional update on its identifier) and a Communication recording this
  * notification (conditional create on the idempotency key); a status update carries no Communication.
  */
-export async function notificationBundle(q: Queryable, n: NotificationRow, careTeamId: string): Promise<Record<string, unknown>> {
+export async function notificationBundle(
+  q: Queryable,
+  n: NotificationRow,
+  careTeamId: string,
+): Promise<Record<string, unknown>> {
   const ep = await loadEpisode(q, n.episodeId);
   if (!ep) throw new Error(`episode ${n.episodeId} not found`);
   const observations = toObservations(await loadLedgerRows(q, ep.triggerReadingIds), ep.interpretations);
@@ -42,7 +46,9 @@ export async function notificationBundle(q: Queryable, n: NotificationRow, careT
     priority: ep.priority,
     subject: { reference: `Patient/${ep.patientId}` },
     about: [{ reference: taskUrl }],
-    recipient: members.length ? members.map((m) => ({ reference: `Practitioner/${m.professional_id}` })) : [{ reference: `CareTeam/${careTeamId}` }],
+    recipient: members.length
+      ? members.map((m) => ({ reference: `Practitioner/${m.professional_id}` }))
+      : [{ reference: `CareTeam/${careTeamId}` }],
     sent: n.createdAt.toISOString(),
     // ids and rule text only: no personal data leaves in the message text
     payload: [{ contentString: `${n.kind}: ${n.severity} episode ${ep.id}, ${ep.ruleTitle}. ${ep.summary}` }],
@@ -55,11 +61,19 @@ export async function notificationBundle(q: Queryable, n: NotificationRow, careT
       ...observations.map((o) => ({
         fullUrl: obsUrl(o.id),
         resource: o,
-        request: { method: 'POST', url: 'Observation', ifNoneExist: `identifier=${SYSTEM.reading}|${o.identifier[0]!.value}` },
+        request: {
+          method: 'POST',
+          url: 'Observation',
+          ifNoneExist: `identifier=${SYSTEM.reading}|${o.identifier[0]!.value}`,
+        },
       })),
       {
         fullUrl: taskUrl,
-        resource: toTask(ep, observations.map((o) => obsUrl(o.id)), careTeamId),
+        resource: toTask(
+          ep,
+          observations.map((o) => obsUrl(o.id)),
+          careTeamId,
+        ),
         request: { method: 'PUT', url: `Task?identifier=${SYSTEM.episode}|${ep.id}` },
       },
       ...(n.kind === 'status'
@@ -68,7 +82,11 @@ export async function notificationBundle(q: Queryable, n: NotificationRow, careT
             {
               fullUrl: urnUuid(hex(`notification:${n.idempotencyKey}`)),
               resource: communication,
-              request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${SYSTEM.notification}|${n.idempotencyKey}` },
+              request: {
+                method: 'POST',
+                url: 'Communication',
+                ifNoneExist: `identifier=${SYSTEM.notification}|${n.idempotencyKey}`,
+              },
             },
           ]),
     ],

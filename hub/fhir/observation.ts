@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { MetricName } from '../../contract';
 import type { Interpretation } from '../rules/rule';
-import { BP_PANEL, codingsOf, GATEWAY_EXTENSION, INTERPRETATION, isVitalSign, LOINC, OBS_CATEGORY, profileOf, quantity, SYSTEM } from './codes';
+import {
+  BP_PANEL,
+  codingsOf,
+  GATEWAY_EXTENSION,
+  INTERPRETATION,
+  isVitalSign,
+  LOINC,
+  OBS_CATEGORY,
+  profileOf,
+  quantity,
+  SYSTEM,
+} from './codes';
 
 /** A row of reading_ledger: the durable record a FHIR Observation is built from. */
 export interface LedgerRow {
@@ -15,10 +26,28 @@ export interface LedgerRow {
   measuredAt: Date;
 }
 
-export type FhirObservation = Record<string, unknown> & { resourceType: 'Observation'; id: string; identifier: { system: string; value: string }[] };
+export type FhirObservation = Record<string, unknown> & {
+  resourceType: 'Observation';
+  id: string;
+  identifier: { system: string; value: string }[];
+};
 
 const interp = (code: Interpretation | undefined) =>
-  code ? { interpretation: [{ coding: [{ system: INTERPRETATION, code, display: { H: 'High', HH: 'Critical high', L: 'Low', LL: 'Critical low' }[code] }] }] } : {};
+  code
+    ? {
+        interpretation: [
+          {
+            coding: [
+              {
+                system: INTERPRETATION,
+                code,
+                display: { H: 'High', HH: 'Critical high', L: 'Low', LL: 'Critical low' }[code],
+              },
+            ],
+          },
+        ],
+      }
+    : {};
 
 function base(rows: LedgerRow[], id: string, identifier: string) {
   const r = rows[0]!;
@@ -31,21 +60,31 @@ function base(rows: LedgerRow[], id: string, identifier: string) {
     subject: { reference: `Patient/${r.patientId}` },
     effectiveDateTime: r.measuredAt.toISOString(),
     device: { identifier: { system: SYSTEM.device, value: `${r.driver}/${r.deviceAddress}` }, display: r.driver },
-    extension: [{ url: GATEWAY_EXTENSION, valueReference: { identifier: { system: SYSTEM.gateway, value: r.gatewayId } } }],
+    extension: [
+      { url: GATEWAY_EXTENSION, valueReference: { identifier: { system: SYSTEM.gateway, value: r.gatewayId } } },
+    ],
   };
 }
 
 const category = (vital: boolean) =>
-  vital ? [{ coding: [{ system: OBS_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }] }] : [{ coding: [{ system: OBS_CATEGORY, code: 'activity', display: 'Activity' }] }];
+  vital
+    ? [{ coding: [{ system: OBS_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }] }]
+    : [{ coding: [{ system: OBS_CATEGORY, code: 'activity', display: 'Activity' }] }];
 
 /** Observation id of a reading (FHIR id: up to 64 of [A-Za-z0-9-.]). */
-export const observationId = (readingIds: string[]): string => (readingIds.length === 1 ? readingIds[0]! : createHash('sha256').update(readingIds.join('+')).digest('hex').slice(0, 32));
+export const observationId = (readingIds: string[]): string =>
+  readingIds.length === 1
+    ? readingIds[0]!
+    : createHash('sha256').update(readingIds.join('+')).digest('hex').slice(0, 32);
 
 /**
  * FHIR R4 Observations (HL7 Vital Signs profile, PHD IG) from ledger rows. Systolic and diastolic
  * taken by one device at one instant become one blood-pressure panel (85354-9) with components.
  */
-export function toObservations(rows: readonly LedgerRow[], interpretations: Record<string, Interpretation> = {}): FhirObservation[] {
+export function toObservations(
+  rows: readonly LedgerRow[],
+  interpretations: Record<string, Interpretation> = {},
+): FhirObservation[] {
   const out: FhirObservation[] = [];
   const groups = new Map<string, LedgerRow[]>();
   for (const r of rows) {
@@ -64,7 +103,11 @@ export function toObservations(rows: readonly LedgerRow[], interpretations: Reco
         meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns', BP_PANEL.profile] },
         category: category(true),
         code: { coding: [{ system: LOINC, code: BP_PANEL.code, display: BP_PANEL.display }], text: 'Blood pressure' },
-        component: [sys, dia].map((c) => ({ code: { coding: codingsOf(c.metric) }, valueQuantity: quantity(c.metric, c.value), ...interp(interpretations[c.readingId]) })),
+        component: [sys, dia].map((c) => ({
+          code: { coding: codingsOf(c.metric) },
+          valueQuantity: quantity(c.metric, c.value),
+          ...interp(interpretations[c.readingId]),
+        })),
         ...interp(worst),
       });
     }

@@ -15,7 +15,11 @@ const searchset = (base: string, resources: Record<string, unknown>[]) => ({
   resourceType: 'Bundle',
   type: 'searchset',
   total: resources.length,
-  entry: resources.map((r) => ({ fullUrl: `${base}/${r.resourceType as string}/${r.id as string}`, resource: r, search: { mode: 'match' } })),
+  entry: resources.map((r) => ({
+    fullUrl: `${base}/${r.resourceType as string}/${r.id as string}`,
+    resource: r,
+    search: { mode: 'match' },
+  })),
 });
 
 /** LOINC code -> metrics (a panel code selects systolic and diastolic). */
@@ -39,7 +43,10 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         summary: 'FHIR R4 Observation search (patient required; code, date ge/le, _count)',
         querystring: z.object({
-          patient: z.string().transform((s) => s.replace(/^Patient\//, '')).pipe(patientIdSchema),
+          patient: z
+            .string()
+            .transform((s) => s.replace(/^Patient\//, ''))
+            .pipe(patientIdSchema),
           code: z.string().optional(),
           date: z.union([z.string(), z.array(z.string())]).optional(),
           _count: z.coerce.number().int().min(1).max(1000).default(100),
@@ -62,17 +69,31 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         const m = /^(ge|le|gt|lt)?(.+)$/.exec(d)!;
         const t = new Date(m[2]!);
         if (Number.isNaN(t.getTime())) throw new ApiError('INVALID_REQUEST', `bad date ${d}`);
-        where.push(`measured_at ${{ ge: '>=', le: '<=', gt: '>', lt: '<' }[(m[1] ?? 'ge') as 'ge'] ?? '>='} $${params.push(t)}`);
+        where.push(
+          `measured_at ${{ ge: '>=', le: '<=', gt: '>', lt: '<' }[(m[1] ?? 'ge') as 'ge'] ?? '>='} $${params.push(t)}`,
+        );
       }
       const { rows } = await ctx.pool.query(
         `SELECT reading_id, patient_id, gateway_id, device_address, driver, metric, value, measured_at FROM reading_ledger
          WHERE ${where.join(' AND ')} ORDER BY measured_at DESC, metric LIMIT ${q._count}`,
         params,
       );
-      const interp = await ctx.pool.query<{ i: Record<string, string> }>(`SELECT interpretations i FROM alert_episodes WHERE patient_id = $1`, [q.patient]);
+      const interp = await ctx.pool.query<{ i: Record<string, string> }>(
+        `SELECT interpretations i FROM alert_episodes WHERE patient_id = $1`,
+        [q.patient],
+      );
       const interpretations = Object.assign({}, ...interp.rows.map((r) => r.i));
-      await audit(ctx.pool, { actor: p.id, action: 'readings.viewed', entity: 'patient', entityId: q.patient, detail: { via: 'fhir', count: rows.length }, at: ctx.clock.now() });
-      return reply.type('application/fhir+json').send(searchset(`${req.protocol}://${req.host}/fhir`, toObservations(rows.map(ledgerRow), interpretations)));
+      await audit(ctx.pool, {
+        actor: p.id,
+        action: 'readings.viewed',
+        entity: 'patient',
+        entityId: q.patient,
+        detail: { via: 'fhir', count: rows.length },
+        at: ctx.clock.now(),
+      });
+      return reply
+        .type('application/fhir+json')
+        .send(searchset(`${req.protocol}://${req.host}/fhir`, toObservations(rows.map(ledgerRow), interpretations)));
     },
   );
 
@@ -105,15 +126,30 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
       if (q.patient) where.push(`e.patient_id = $${params.push(q.patient)}`);
       if (q.status === 'completed') where.push(`e.status = 'resolved'`);
       else if (q.status === 'requested') where.push(`e.status = 'open' AND e.assignee IS NULL`);
-      else if (q.status === 'accepted') where.push(`((e.status = 'acknowledged' AND e.assignee IS NULL) OR (e.status = 'open' AND e.assignee IS NOT NULL))`);
+      else if (q.status === 'accepted')
+        where.push(
+          `((e.status = 'acknowledged' AND e.assignee IS NULL) OR (e.status = 'open' AND e.assignee IS NOT NULL))`,
+        );
       else if (q.status === 'in-progress') where.push(`e.status = 'acknowledged' AND e.assignee IS NOT NULL`);
-      const { rows } = await ctx.pool.query(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes e WHERE ${where.join(' AND ')} ORDER BY e.opened_at DESC LIMIT ${q._count}`, params);
+      const { rows } = await ctx.pool.query(
+        `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e WHERE ${where.join(' AND ')} ORDER BY e.opened_at DESC LIMIT ${q._count}`,
+        params,
+      );
       const tasks = [];
       for (const r of rows) {
         const ep = episodeRow(r);
         const obs = toObservations(await loadLedgerRows(ctx.pool, ep.triggerReadingIds), ep.interpretations);
-        const team = await ctx.pool.query<{ care_team_id: string }>('SELECT care_team_id FROM care_team_patients WHERE patient_id = $1 ORDER BY care_team_id LIMIT 1', [ep.patientId]);
-        tasks.push(toTask(ep, obs.map((o) => `Observation/${o.id}`), team.rows[0]?.care_team_id ?? null));
+        const team = await ctx.pool.query<{ care_team_id: string }>(
+          'SELECT care_team_id FROM care_team_patients WHERE patient_id = $1 ORDER BY care_team_id LIMIT 1',
+          [ep.patientId],
+        );
+        tasks.push(
+          toTask(
+            ep,
+            obs.map((o) => `Observation/${o.id}`),
+            team.rows[0]?.care_team_id ?? null,
+          ),
+        );
       }
       return reply.type('application/fhir+json').send(searchset(`${req.protocol}://${req.host}/fhir`, tasks));
     },

@@ -26,40 +26,79 @@ export class GatewayRemoteConfig {
   ) {}
 
   /** Opens (or re-opens) the box's pairing window for `seconds` from now. */
-  async openPairingWindow(gatewayId: string, w: { seconds: number; minRssi?: number }, actor: string): Promise<PairingWindow> {
+  async openPairingWindow(
+    gatewayId: string,
+    w: { seconds: number; minRssi?: number },
+    actor: string,
+  ): Promise<PairingWindow> {
     const seconds = Math.min(Math.max(1, Math.round(w.seconds)), MAX_PAIRING_WINDOW_S);
     const openUntil = new Date(this.clock.now().getTime() + seconds * 1000).toISOString();
-    await this.update(gatewayId, (c) => ({ ...c, pairing: { ...c.pairing, openUntil, ...(w.minRssi !== undefined ? { minRssi: w.minRssi } : {}) } }), actor, 'gateway.pairing_window_opened', { seconds });
+    await this.update(
+      gatewayId,
+      (c) => ({
+        ...c,
+        pairing: { ...c.pairing, openUntil, ...(w.minRssi !== undefined ? { minRssi: w.minRssi } : {}) },
+      }),
+      actor,
+      'gateway.pairing_window_opened',
+      { seconds },
+    );
     return { gatewayId, openUntil, ...(w.minRssi !== undefined ? { minRssi: w.minRssi } : {}) };
   }
 
   /** Closes the window now (the box stops pairing within a second of receiving it). */
   async closePairingWindow(gatewayId: string, actor: string): Promise<PairingWindow> {
     const openUntil = this.clock.now().toISOString();
-    await this.update(gatewayId, (c) => ({ ...c, pairing: { ...c.pairing, openUntil } }), actor, 'gateway.pairing_window_closed', {});
+    await this.update(
+      gatewayId,
+      (c) => ({ ...c, pairing: { ...c.pairing, openUntil } }),
+      actor,
+      'gateway.pairing_window_closed',
+      {},
+    );
     return { gatewayId, openUntil };
   }
 
   /** Publishes every stored config again (an embedded broker forgets retained messages when the hub restarts). */
   async republishAll(): Promise<number> {
-    const { rows } = await this.pool.query<{ gateway_id: string; config: unknown }>('SELECT gateway_id, config FROM gateway_remote_config ORDER BY gateway_id');
+    const { rows } = await this.pool.query<{ gateway_id: string; config: unknown }>(
+      'SELECT gateway_id, config FROM gateway_remote_config ORDER BY gateway_id',
+    );
     for (const r of rows) await this.publish(r.gateway_id, JSON.stringify(remoteGatewayConfigSchema.parse(r.config)));
     return rows.length;
   }
 
   /** read-modify-write under a per-gateway lock (two hub instances may serve the API), published after commit */
-  private async update(gatewayId: string, change: (c: RemoteGatewayConfig) => RemoteGatewayConfig, actor: string, action: string, detail: object): Promise<void> {
+  private async update(
+    gatewayId: string,
+    change: (c: RemoteGatewayConfig) => RemoteGatewayConfig,
+    actor: string,
+    action: string,
+    detail: object,
+  ): Promise<void> {
     const next = await inTransaction(this.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(hashtext('vigil-gateway-config:' || $1))`, [gatewayId]);
-      const { rows } = await c.query<{ config: unknown }>('SELECT config FROM gateway_remote_config WHERE gateway_id = $1', [gatewayId]);
-      const config = remoteGatewayConfigSchema.parse(change(rows[0] ? remoteGatewayConfigSchema.parse(rows[0].config) : {}));
+      const { rows } = await c.query<{ config: unknown }>(
+        'SELECT config FROM gateway_remote_config WHERE gateway_id = $1',
+        [gatewayId],
+      );
+      const config = remoteGatewayConfigSchema.parse(
+        change(rows[0] ? remoteGatewayConfigSchema.parse(rows[0].config) : {}),
+      );
       const at = this.clock.now();
       await c.query(
         `INSERT INTO gateway_remote_config (gateway_id, config, updated_at, updated_by) VALUES ($1, $2, $3, $4)
          ON CONFLICT (gateway_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
         [gatewayId, JSON.stringify(config), at, actor],
       );
-      await audit(c, { actor, action, entity: 'gateway', entityId: gatewayId, detail: { ...detail, ...config.pairing }, at });
+      await audit(c, {
+        actor,
+        action,
+        entity: 'gateway',
+        entityId: gatewayId,
+        detail: { ...detail, ...config.pairing },
+        at,
+      });
       return config;
     });
     await this.publish(gatewayId, JSON.stringify(next));

@@ -8,7 +8,11 @@ import { HEARTBEAT_MEASUREMENT, type TimeSeriesStore } from '../storage/influx/t
  * gateway_heartbeat (tag gateway; float fields queue_depth, queue_bytes, uptime_s) and the
  * gateway's last_seen_at. Heartbeats are telemetry: an invalid one is logged and dropped.
  */
-export async function fileHeartbeat(gatewayId: string, payload: Buffer, d: { timeseries: TimeSeriesStore; pool: pg.Pool; log: Logger }): Promise<boolean> {
+export async function fileHeartbeat(
+  gatewayId: string,
+  payload: Buffer,
+  d: { timeseries: TimeSeriesStore; pool: pg.Pool; log: Logger },
+): Promise<boolean> {
   let json: unknown;
   try {
     json = JSON.parse(payload.toString('utf8'));

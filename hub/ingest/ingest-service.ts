@@ -1,12 +1,6 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import {
-  readingBatchSchema,
-  readingSchema,
-  topicFor,
-  type Reading,
-  type Receipt,
-} from '../../contract';
+import { readingBatchSchema, readingSchema, topicFor, type Reading, type Receipt } from '../../contract';
 import type { HubMetrics } from '../observability/metrics';
 import type { RuleEngine } from '../rules/engine';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
@@ -15,7 +9,13 @@ import { fileInLedger, markStored } from './ledger';
 import type { PatientMapper } from './patient-mapping';
 
 /** Stable ingest error codes (docs/errors.md). */
-export type IngestErrorCode = 'PAYLOAD_TOO_LARGE' | 'MALFORMED_JSON' | 'INVALID_BATCH' | 'GATEWAY_MISMATCH' | 'INVALID_READING' | 'TIMESERIES_REJECTED';
+export type IngestErrorCode =
+  | 'PAYLOAD_TOO_LARGE'
+  | 'MALFORMED_JSON'
+  | 'INVALID_BATCH'
+  | 'GATEWAY_MISMATCH'
+  | 'INVALID_READING'
+  | 'TIMESERIES_REJECTED';
 
 export interface IngestDeps {
   pool: pg.Pool;
@@ -41,7 +41,13 @@ export class IngestService {
   async handleReadings(gatewayId: string, topic: string, payload: Buffer): Promise<void> {
     const end = this.d.metrics.writeLatency.startTimer();
     if (payload.length > this.d.maxPayloadBytes) {
-      return this.deadLetter(gatewayId, topic, 'PAYLOAD_TOO_LARGE', `${payload.length} bytes`, payload.subarray(0, 1024).toString('utf8'));
+      return this.deadLetter(
+        gatewayId,
+        topic,
+        'PAYLOAD_TOO_LARGE',
+        `${payload.length} bytes`,
+        payload.subarray(0, 1024).toString('utf8'),
+      );
     }
     let json: unknown;
     try {
@@ -51,10 +57,22 @@ export class IngestService {
     }
     const batch = readingBatchSchema.safeParse(json);
     if (!batch.success) {
-      return this.deadLetter(gatewayId, topic, 'INVALID_BATCH', batch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), JSON.stringify(json));
+      return this.deadLetter(
+        gatewayId,
+        topic,
+        'INVALID_BATCH',
+        batch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        JSON.stringify(json),
+      );
     }
     if (batch.data.gatewayId !== gatewayId) {
-      return this.deadLetter(gatewayId, topic, 'GATEWAY_MISMATCH', `batch says ${batch.data.gatewayId}`, JSON.stringify(json));
+      return this.deadLetter(
+        gatewayId,
+        topic,
+        'GATEWAY_MISMATCH',
+        `batch says ${batch.data.gatewayId}`,
+        JSON.stringify(json),
+      );
     }
 
     const results: Result[] = [];
@@ -66,7 +84,9 @@ export class IngestService {
         valid.push(parsed.data);
         continue;
       }
-      const reason = parsed.success ? 'reading gatewayId differs from the topic' : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      const reason = parsed.success
+        ? 'reading gatewayId differs from the topic'
+        : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
       await this.deadLetter(gatewayId, topic, 'INVALID_READING', reason, JSON.stringify(raw));
       if (rawId) results.push({ id: rawId, outcome: 'rejected', code: 'INVALID_READING' });
     }
@@ -75,7 +95,10 @@ export class IngestService {
       results.push(...(await this.file(gatewayId, valid)));
     } catch (e) {
       this.d.metrics.storeFailures.inc({ store: (e as { store?: string }).store ?? 'unknown' });
-      this.d.log.warn({ gatewayId, batchId: batch.data.batchId, err: (e as Error).message, code: 'STORE_UNAVAILABLE' }, 'batch not stored; no receipt, the gateway will re-send');
+      this.d.log.warn(
+        { gatewayId, batchId: batch.data.batchId, err: (e as Error).message, code: 'STORE_UNAVAILABLE' },
+        'batch not stored; no receipt, the gateway will re-send',
+      );
       throw e;
     }
     for (const r of results) this.d.metrics.readingsReceived.inc({ outcome: r.outcome });
@@ -117,22 +140,42 @@ export class IngestService {
       // as dead letters (outcome rejected) instead of blocking the gateway's stream for ever
       if (e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED') {
         for (const { reading } of fresh) {
-          await this.deadLetter(gatewayId, topicFor(gatewayId, 'readings'), 'TIMESERIES_REJECTED', e.message, JSON.stringify(reading));
+          await this.deadLetter(
+            gatewayId,
+            topicFor(gatewayId, 'readings'),
+            'TIMESERIES_REJECTED',
+            e.message,
+            JSON.stringify(reading),
+          );
         }
         const rejected = new Set(fresh.map((f) => f.reading.id));
         for (const { reading } of filed) {
-          results.push(rejected.has(reading.id) ? { id: reading.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' } : { id: reading.id, outcome: 'duplicate' });
+          results.push(
+            rejected.has(reading.id)
+              ? { id: reading.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' }
+              : { id: reading.id, outcome: 'duplicate' },
+          );
         }
         return results;
       }
       throw Object.assign(e as Error, { store: 'influxdb' });
     }
     await this.d.rules.onStored(
-      fresh.map(({ reading: r, patientId }) => ({ readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt: ledger.get(r.id)!.measuredAt })),
+      fresh.map(({ reading: r, patientId }) => ({
+        readingId: r.id,
+        patientId,
+        metric: r.metric,
+        value: r.value,
+        measuredAt: ledger.get(r.id)!.measuredAt,
+      })),
     );
-    await markStored(this.d.pool, fresh.map((f) => f.reading.id));
+    await markStored(
+      this.d.pool,
+      fresh.map((f) => f.reading.id),
+    );
     const freshIds = new Set(fresh.map((f) => f.reading.id));
-    for (const { reading } of filed) results.push({ id: reading.id, outcome: freshIds.has(reading.id) ? 'stored' : 'duplicate' });
+    for (const { reading } of filed)
+      results.push({ id: reading.id, outcome: freshIds.has(reading.id) ? 'stored' : 'duplicate' });
     return results;
   }
 
@@ -144,16 +187,19 @@ export class IngestService {
     );
   }
 
-  private async deadLetter(gatewayId: string, topic: string, code: IngestErrorCode, reason: string, payload: string): Promise<void> {
+  private async deadLetter(
+    gatewayId: string,
+    topic: string,
+    code: IngestErrorCode,
+    reason: string,
+    payload: string,
+  ): Promise<void> {
     this.d.metrics.payloadsRejected.inc({ code });
     // the reason names fields, never values: no personal data in logs
     this.d.log.warn({ gatewayId, code, reason: reason.slice(0, 300) }, 'payload rejected');
-    await this.d.pool.query('INSERT INTO dead_letters (gateway_id, topic, code, reason, payload) VALUES ($1, $2, $3, $4, $5)', [
-      gatewayId,
-      topic,
-      code,
-      reason.slice(0, 2000),
-      payload.slice(0, 64 * 1024),
-    ]);
+    await this.d.pool.query(
+      'INSERT INTO dead_letters (gateway_id, topic, code, reason, payload) VALUES ($1, $2, $3, $4, $5)',
+      [gatewayId, topic, code, reason.slice(0, 2000), payload.slice(0, 64 * 1024)],
+    );
   }
 }

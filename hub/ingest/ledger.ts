@@ -13,15 +13,32 @@ export interface LedgerEntry {
  * of a reading id wins (INSERT ... ON CONFLICT DO NOTHING is atomic), and its measured_at is the
  * canonical point time, so writing the time-series point again is an idempotent overwrite.
  */
-export async function fileInLedger(pool: pg.Pool, entries: { reading: Reading; patientId: string }[]): Promise<Map<string, LedgerEntry>> {
+export async function fileInLedger(
+  pool: pg.Pool,
+  entries: { reading: Reading; patientId: string }[],
+): Promise<Map<string, LedgerEntry>> {
   if (entries.length === 0) return new Map();
   const cols = {
-    id: [] as string[], patient: [] as string[], gateway: [] as string[], address: [] as string[], driver: [] as string[],
-    metric: [] as string[], value: [] as number[], unit: [] as string[], at: [] as string[],
+    id: [] as string[],
+    patient: [] as string[],
+    gateway: [] as string[],
+    address: [] as string[],
+    driver: [] as string[],
+    metric: [] as string[],
+    value: [] as number[],
+    unit: [] as string[],
+    at: [] as string[],
   };
   for (const { reading: r, patientId } of entries) {
-    cols.id.push(r.id); cols.patient.push(patientId); cols.gateway.push(r.gatewayId); cols.address.push(r.device.address);
-    cols.driver.push(r.device.driver); cols.metric.push(r.metric); cols.value.push(r.value); cols.unit.push(r.unit); cols.at.push(r.measuredAt);
+    cols.id.push(r.id);
+    cols.patient.push(patientId);
+    cols.gateway.push(r.gatewayId);
+    cols.address.push(r.device.address);
+    cols.driver.push(r.device.driver);
+    cols.metric.push(r.metric);
+    cols.value.push(r.value);
+    cols.unit.push(r.unit);
+    cols.at.push(r.measuredAt);
   }
   await pool.query(
     `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at)
@@ -33,10 +50,18 @@ export async function fileInLedger(pool: pg.Pool, entries: { reading: Reading; p
     'SELECT reading_id, measured_at, stored_at FROM reading_ledger WHERE reading_id = ANY($1::text[])',
     [cols.id],
   );
-  return new Map(rows.map((r) => [r.reading_id, { readingId: r.reading_id, measuredAt: r.measured_at, alreadyStored: r.stored_at !== null }]));
+  return new Map(
+    rows.map((r) => [
+      r.reading_id,
+      { readingId: r.reading_id, measuredAt: r.measured_at, alreadyStored: r.stored_at !== null },
+    ]),
+  );
 }
 
 export async function markStored(pool: pg.Pool, readingIds: string[]): Promise<void> {
   if (readingIds.length === 0) return;
-  await pool.query('UPDATE reading_ledger SET stored_at = now() WHERE reading_id = ANY($1::text[]) AND stored_at IS NULL', [readingIds]);
+  await pool.query(
+    'UPDATE reading_ledger SET stored_at = now() WHERE reading_id = ANY($1::text[]) AND stored_at IS NULL',
+    [readingIds],
+  );
 }

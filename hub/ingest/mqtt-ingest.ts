@@ -77,7 +77,8 @@ export class MqttIngest {
     }
     // several connections without a shared group would each receive every message
     const n = this.opts.sharedGroup ? Math.max(1, this.opts.connections ?? 1) : 1;
-    for (let i = 0; i < n; i++) this.clients.push(this.connect(n === 1 ? this.opts.clientId : `${this.opts.clientId}-${i}`));
+    for (let i = 0; i < n; i++)
+      this.clients.push(this.connect(n === 1 ? this.opts.clientId : `${this.opts.clientId}-${i}`));
     await Promise.all(
       this.clients.map(
         (client) =>
@@ -112,7 +113,9 @@ export class MqttIngest {
     };
     client.on('error', (e) => this.log.warn({ err: e.message, code: 'MQTT_CLIENT_ERROR' }, 'hub mqtt client error'));
     client.on('connect', () => {
-      const filters = ['readings', 'status', 'heartbeat'].map((kind) => hubReadingsFilter(this.opts.sharedGroup).replace(/readings$/, kind));
+      const filters = ['readings', 'status', 'heartbeat'].map((kind) =>
+        hubReadingsFilter(this.opts.sharedGroup).replace(/readings$/, kind),
+      );
       client.subscribe(filters, { qos: 1 }, (err) => {
         if (err) this.log.error({ err: err.message }, 'hub subscription failed');
       });
@@ -135,13 +138,25 @@ export class MqttIngest {
           if (!isStoreUnavailable(e)) {
             // a defect, not an outage: release the message (PUBACK, no receipt); the gateway
             // keeps the readings and re-sends them after its receipt timeout
-            this.log.error({ topic, code: 'INGEST_FAILED', err: (e as Error).message.slice(0, 300) }, 'message not filed');
+            this.log.error(
+              { topic, code: 'INGEST_FAILED', err: (e as Error).message.slice(0, 300) },
+              'message not filed',
+            );
             return true;
           }
           if (!held) this.opts.onHeld?.(++this.held);
           held = true;
           const delay = Math.min(cap, base * 2 ** Math.min(attempt, 16));
-          this.log.warn({ topic, attempt: attempt + 1, retryInMs: delay, code: 'STORE_UNAVAILABLE', err: (e as Error).message.slice(0, 200) }, 'message held: not stored, not acknowledged');
+          this.log.warn(
+            {
+              topic,
+              attempt: attempt + 1,
+              retryInMs: delay,
+              code: 'STORE_UNAVAILABLE',
+              err: (e as Error).message.slice(0, 200),
+            },
+            'message held: not stored, not acknowledged',
+          );
           await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => {});
         }
       }
@@ -162,22 +177,37 @@ export class MqttIngest {
       } catch {
         return;
       }
-      await this.pool.query('UPDATE gateways SET online = $2, last_seen_at = now() WHERE id = $1', [t.gatewayId, online]).catch(() => {});    } else if (t.kind === 'heartbeat' && this.opts.timeseries) {
-      await fileHeartbeat(t.gatewayId, payload, { timeseries: this.opts.timeseries, pool: this.pool, log: this.log }).catch((e: Error) =>
-        this.log.warn({ gatewayId: t.gatewayId, code: 'HEARTBEAT_NOT_STORED', err: e.message.slice(0, 200) }, 'heartbeat not stored'),
+      await this.pool
+        .query('UPDATE gateways SET online = $2, last_seen_at = now() WHERE id = $1', [t.gatewayId, online])
+        .catch(() => {});
+    } else if (t.kind === 'heartbeat' && this.opts.timeseries) {
+      await fileHeartbeat(t.gatewayId, payload, {
+        timeseries: this.opts.timeseries,
+        pool: this.pool,
+        log: this.log,
+      }).catch((e: Error) =>
+        this.log.warn(
+          { gatewayId: t.gatewayId, code: 'HEARTBEAT_NOT_STORED', err: e.message.slice(0, 200) },
+          'heartbeat not stored',
+        ),
       );
     }
   }
 
   publishReceipt = async (gatewayId: string, receipt: Receipt): Promise<void> => {
-    if (this.opts.inProcess) return this.opts.inProcess.publish(topicFor(gatewayId, 'receipts'), JSON.stringify(receipt));
+    if (this.opts.inProcess)
+      return this.opts.inProcess.publish(topicFor(gatewayId, 'receipts'), JSON.stringify(receipt));
     const client = this.clients.find((c) => c.connected) ?? this.clients[0];
     if (!client) throw new Error('mqtt not started');
     // Not awaited: while handleMessage runs, mqtt.js reads no packet (not even this PUBACK) until
     // done(), so awaiting here deadlocks. A receipt lost with the link is obtained again when the
     // gateway re-sends the batch after its receipt timeout (outcome "duplicate").
     client.publish(topicFor(gatewayId, 'receipts'), JSON.stringify(receipt), { qos: 1 }, (err) => {
-      if (err) this.log.warn({ gatewayId, code: 'RECEIPT_NOT_SENT', err: err.message }, 'receipt not sent; the gateway will re-send');
+      if (err)
+        this.log.warn(
+          { gatewayId, code: 'RECEIPT_NOT_SENT', err: err.message },
+          'receipt not sent; the gateway will re-send',
+        );
     });
   };
 
@@ -210,6 +240,16 @@ const PG_UNAVAILABLE = /^(08|53|57P0[1-3])/;
 export function isStoreUnavailable(e: unknown): boolean {
   if (e instanceof TimeSeriesWriteError) return e.code !== 'INFLUX_REJECTED';
   const err = e as { code?: unknown; message?: unknown };
-  if (typeof err.code === 'string' && (PG_UNAVAILABLE.test(err.code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)$/.test(err.code))) return true;
-  return typeof err.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/.test(err.message);
+  if (
+    typeof err.code === 'string' &&
+    (PG_UNAVAILABLE.test(err.code) ||
+      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)$/.test(err.code))
+  )
+    return true;
+  return (
+    typeof err.message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/.test(
+      err.message,
+    )
+  );
 }

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { Reading } from '../../contract';
 
-export type Mapping = { ok: true; patientId: string } | { ok: false; reason: 'UNKNOWN_GATEWAY' | 'UNBOUND_DEVICE' | 'UNKNOWN_USER' };
+export type Mapping =
+  { ok: true; patientId: string } | { ok: false; reason: 'UNKNOWN_GATEWAY' | 'UNBOUND_DEVICE' | 'UNKNOWN_USER' };
 
 /**
  * Files a reading to a patient: the binding of (gateway, device, user slot) wins; a reading with no

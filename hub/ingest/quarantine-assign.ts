@@ -4,7 +4,9 @@ import type { RuleEngine } from '../rules/engine';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import { fileInLedger, markStored } from './ledger';
 
-export type AssignOutcome = { ok: true; outcome: 'stored' | 'duplicate' } | { ok: false; code: 'NOT_FOUND' | 'ALREADY_ASSIGNED' | 'INVALID_READING' };
+export type AssignOutcome =
+  | { ok: true; outcome: 'stored' | 'duplicate' }
+  | { ok: false; code: 'NOT_FOUND' | 'ALREADY_ASSIGNED' | 'INVALID_READING' };
 
 /**
  * Files a quarantined reading (unknown device/user) for the patient a professional assigned it to:
@@ -33,13 +35,28 @@ export async function assignQuarantinedReading(
     const entry = ledger.get(r.id)!;
     if (entry.alreadyStored) return { ok: true, outcome: 'duplicate' };
     await d.timeseries.write([
-      { readingId: r.id, patientId, gatewayId: r.gatewayId, deviceAddress: r.device.address, driver: r.device.driver, metric: r.metric, value: r.value, measuredAt: entry.measuredAt },
+      {
+        readingId: r.id,
+        patientId,
+        gatewayId: r.gatewayId,
+        deviceAddress: r.device.address,
+        driver: r.device.driver,
+        metric: r.metric,
+        value: r.value,
+        measuredAt: entry.measuredAt,
+      },
     ]);
-    await d.rules.onStored([{ readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt: entry.measuredAt }]);
+    await d.rules.onStored([
+      { readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt: entry.measuredAt },
+    ]);
     await markStored(d.pool, [r.id]);
     return { ok: true, outcome: 'stored' };
   } catch (e) {
-    await d.pool.query('UPDATE quarantined_readings SET assigned_patient_id = NULL, assigned_at = NULL WHERE reading_id = $1', [readingId]).catch(() => {});
+    await d.pool
+      .query('UPDATE quarantined_readings SET assigned_patient_id = NULL, assigned_at = NULL WHERE reading_id = $1', [
+        readingId,
+      ])
+      .catch(() => {});
     if ((e as { code?: string }).code === 'INVALID_READING') return { ok: false, code: 'INVALID_READING' };
     throw e;
   }

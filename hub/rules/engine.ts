@@ -6,7 +6,16 @@ import type { HubMetrics } from '../observability/metrics';
 import { DEFAULT_RULES, ruleById } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History } from './history';
-import { appliesTo, type Evaluation, type FiledReading, type Measurement, type MeasurementRule, type PatientFacts, type Rule, type ScheduledRule } from './rule';
+import {
+  appliesTo,
+  type Evaluation,
+  type FiledReading,
+  type Measurement,
+  type MeasurementRule,
+  type PatientFacts,
+  type Rule,
+  type ScheduledRule,
+} from './rule';
 import { effectiveFor, RuleSettings } from './settings';
 
 export interface RuleEngineOptions {
@@ -70,7 +79,11 @@ export class RuleEngine {
     }
     const measurements = [...byKey.values()].sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
     const patientIds = [...new Set(relevant.map((r) => r.patientId))];
-    const [states, program, active] = await Promise.all([this.settings.patients(patientIds), this.settings.programSettings(), this.activeKeys(patientIds)]);
+    const [states, program, active] = await Promise.all([
+      this.settings.patients(patientIds),
+      this.settings.programSettings(),
+      this.activeKeys(patientIds),
+    ]);
     const history = new History(this.pool);
     for (const m of measurements) {
       const state = states.get(m.patientId);
@@ -79,7 +92,9 @@ export class RuleEngine {
         if (!appliesTo(rule, state.facts.programId) || !rule.metrics.some((x) => m.readings.has(x))) continue;
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
-        await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) => rule.evaluate(ctx, m));
+        await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) =>
+          rule.evaluate(ctx, m),
+        );
       }
     }
   }
@@ -93,7 +108,11 @@ export class RuleEngine {
       report.evaluations = await this.evaluateScheduled(now);
     }
     report.remeasureExpired = await this.expireRemeasure(now);
-    report.renotified = await this.episodes.renotifyDue(now, undefined, (ruleId) => ruleById(ruleId, this.rules)?.notify ?? ['coordinating_nurse']);
+    report.renotified = await this.episodes.renotifyDue(
+      now,
+      undefined,
+      (ruleId) => ruleById(ruleId, this.rules)?.notify ?? ['coordinating_nurse'],
+    );
     if (report.renotified) this.metrics.notificationsSent.inc({ kind: 'renotified' }, report.renotified);
     return report;
   }
@@ -113,7 +132,9 @@ export class RuleEngine {
         if (!appliesTo(rule, state.facts.programId)) continue;
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
-        await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) => rule.evaluate(ctx));
+        await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) =>
+          rule.evaluate(ctx),
+        );
         n++;
       }
     }
@@ -122,7 +143,9 @@ export class RuleEngine {
 
   start(everyMs = 30_000): void {
     this.timer = setInterval(() => {
-      this.tick().catch((e: Error) => this.log.warn({ err: e.message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'));
+      this.tick().catch((e: Error) =>
+        this.log.warn({ err: e.message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'),
+      );
     }, everyMs);
     this.timer.unref();
   }
@@ -140,29 +163,54 @@ export class RuleEngine {
     now: Date,
     evalKey: string,
     active: Set<string>,
-    evaluate: (ctx: { patient: PatientFacts; params: never; now: Date; history: History }) => Promise<Evaluation> | Evaluation,
+    evaluate: (ctx: {
+      patient: PatientFacts;
+      params: never;
+      now: Date;
+      history: History;
+    }) => Promise<Evaluation> | Evaluation,
   ): Promise<void> {
     let ev: Evaluation;
     try {
       ev = await evaluate({ patient, params: params as never, now, history });
     } catch (e) {
       this.metrics.ruleFailures.inc({ rule: rule.id });
-      this.log.error({ ruleId: rule.id, patientId: patient.id, err: (e as Error).message, code: 'RULE_EVALUATION_FAILED' }, 'rule evaluation failed');
+      this.log.error(
+        { ruleId: rule.id, patientId: patient.id, err: (e as Error).message, code: 'RULE_EVALUATION_FAILED' },
+        'rule evaluation failed',
+      );
       return;
     }
     this.metrics.ruleEvaluations.inc({ rule: rule.id, outcome: ev.outcome });
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
       const res = await this.episodes.raise(
-        { patientId: patient.id, ruleId: rule.id, severity: ev.severity, readingIds: ev.readingIds, value: ev.value, summary: ev.summary, priority: rule.priority, interpretations: ev.interpretations ?? {}, notify: rule.notify, evalKey },
+        {
+          patientId: patient.id,
+          ruleId: rule.id,
+          severity: ev.severity,
+          readingIds: ev.readingIds,
+          value: ev.value,
+          summary: ev.summary,
+          priority: rule.priority,
+          interpretations: ev.interpretations ?? {},
+          notify: rule.notify,
+          evalKey,
+        },
         now,
       );
       active.add(key);
       if (res.opened) {
         this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : ev.severity });
-        this.log.info({ episodeId: res.episodeId, ruleId: rule.id, severity: ev.severity, escalated: res.escalated }, 'alert episode opened');
+        this.log.info(
+          { episodeId: res.episodeId, ruleId: rule.id, severity: ev.severity, escalated: res.escalated },
+          'alert episode opened',
+        );
       }
-      if (res.notificationId !== null) this.metrics.notificationsSent.inc({ kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated' });
+      if (res.notificationId !== null)
+        this.metrics.notificationsSent.inc({
+          kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated',
+        });
       await this.closeRemeasure(patient.id, rule.id, 'confirmed', now);
     } else if (ev.outcome === 'remeasure') {
       const { rows } = await this.pool.query<{ id: string }>(
@@ -172,7 +220,14 @@ export class RuleEngine {
       );
       active.add(key);
       if (rows[0]) {
-        await audit(this.pool, { actor: 'system', action: 'remeasure.requested', entity: 'patient', entityId: patient.id, detail: { ruleId: rule.id, requestId: Number(rows[0].id) }, at: now });
+        await audit(this.pool, {
+          actor: 'system',
+          action: 'remeasure.requested',
+          entity: 'patient',
+          entityId: patient.id,
+          detail: { ruleId: rule.id, requestId: Number(rows[0].id) },
+          at: now,
+        });
         this.log.info({ patientId: patient.id, ruleId: rule.id }, 'please re-measure');
       }
     } else if (ev.outcome === 'normal' && active.has(key)) {
@@ -187,12 +242,25 @@ export class RuleEngine {
     }
   }
 
-  private async closeRemeasure(patientId: string, ruleId: string, status: 'confirmed' | 'cleared', now: Date): Promise<void> {
+  private async closeRemeasure(
+    patientId: string,
+    ruleId: string,
+    status: 'confirmed' | 'cleared',
+    now: Date,
+  ): Promise<void> {
     const { rows } = await this.pool.query<{ id: string }>(
       `UPDATE remeasure_requests SET status = $3, closed_at = $4 WHERE patient_id = $1 AND rule_id = $2 AND status = 'pending' RETURNING id`,
       [patientId, ruleId, status, now],
     );
-    for (const r of rows) await audit(this.pool, { actor: 'system', action: `remeasure.${status}`, entity: 'patient', entityId: patientId, detail: { ruleId, requestId: Number(r.id) }, at: now });
+    for (const r of rows)
+      await audit(this.pool, {
+        actor: 'system',
+        action: `remeasure.${status}`,
+        entity: 'patient',
+        entityId: patientId,
+        detail: { ruleId, requestId: Number(r.id) },
+        at: now,
+      });
   }
 
   /**
@@ -201,14 +269,30 @@ export class RuleEngine {
    * hub instance runs it; the episode's evaluation key is the request.
    */
   private async expireRemeasure(now: Date): Promise<number> {
-    const { rows } = await this.pool.query<{ id: string; patient_id: string; rule_id: string; reading_ids: string[]; value: Record<string, number> }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      patient_id: string;
+      rule_id: string;
+      reading_ids: string[];
+      value: Record<string, number>;
+    }>(
       `UPDATE remeasure_requests SET status = 'expired', closed_at = $1 WHERE status = 'pending' AND expires_at <= $1 RETURNING id, patient_id, rule_id, reading_ids, value`,
       [now],
     );
     if (rows.length === 0) return 0;
-    const [states, program] = await Promise.all([this.settings.patients([...new Set(rows.map((r) => r.patient_id))]), this.settings.programSettings()]);
+    const [states, program] = await Promise.all([
+      this.settings.patients([...new Set(rows.map((r) => r.patient_id))]),
+      this.settings.programSettings(),
+    ]);
     for (const r of rows) {
-      await audit(this.pool, { actor: 'system', action: 'remeasure.expired', entity: 'patient', entityId: r.patient_id, detail: { ruleId: r.rule_id, requestId: Number(r.id) }, at: now });
+      await audit(this.pool, {
+        actor: 'system',
+        action: 'remeasure.expired',
+        entity: 'patient',
+        entityId: r.patient_id,
+        detail: { ruleId: r.rule_id, requestId: Number(r.id) },
+        at: now,
+      });
       const rule = ruleById(r.rule_id, this.rules);
       const state = states.get(r.patient_id);
       if (!rule || rule.trigger !== 'measurement' || !rule.unconfirmed || !state) continue;
@@ -216,18 +300,31 @@ export class RuleEngine {
       const followUp = eff.enabled ? rule.unconfirmed(eff.params as never, r.value) : undefined;
       if (!followUp) continue;
       const res = await this.episodes.raise(
-        { patientId: r.patient_id, ruleId: rule.id, severity: followUp.severity, readingIds: r.reading_ids, value: r.value, summary: followUp.summary, priority: 'urgent', notify: rule.notify, evalKey: `x:${r.id}` },
+        {
+          patientId: r.patient_id,
+          ruleId: rule.id,
+          severity: followUp.severity,
+          readingIds: r.reading_ids,
+          value: r.value,
+          summary: followUp.summary,
+          priority: 'urgent',
+          notify: rule.notify,
+          evalKey: `x:${r.id}`,
+        },
         now,
       );
       if (res.opened) {
         this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : followUp.severity });
-        this.log.info({ episodeId: res.episodeId, ruleId: rule.id, severity: followUp.severity, code: 'REMEASURE_EXPIRED' }, 'alert episode opened: reading not re-measured');
+        this.log.info(
+          { episodeId: res.episodeId, ruleId: rule.id, severity: followUp.severity, code: 'REMEASURE_EXPIRED' },
+          'alert episode opened: reading not re-measured',
+        );
       }
-      if (res.notificationId !== null) this.metrics.notificationsSent.inc({ kind: res.escalated ? 'escalated' : 'opened' });
+      if (res.notificationId !== null)
+        this.metrics.notificationsSent.inc({ kind: res.escalated ? 'escalated' : 'opened' });
     }
     return rows.length;
   }
-
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */
   private async activeKeys(patientIds: string[]): Promise<Set<string>> {

@@ -29,12 +29,27 @@ export class History {
       if (!c || c.from > from.getTime() || c.to < to.getTime()) {
         const lo = Math.min(from.getTime(), c?.from ?? Infinity);
         const hi = Math.max(to.getTime(), c?.to ?? -Infinity);
-        const { rows } = await this.pool.query<{ reading_id: string; value: number; measured_at: Date; device_address: string }>(
+        const { rows } = await this.pool.query<{
+          reading_id: string;
+          value: number;
+          measured_at: Date;
+          device_address: string;
+        }>(
           `SELECT reading_id, value, measured_at, device_address FROM reading_ledger
            WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 ORDER BY measured_at, reading_id`,
           [patientId, metric, new Date(lo), new Date(hi)],
         );
-        c = { from: lo, to: hi, rows: rows.map((r) => ({ readingId: r.reading_id, metric, value: r.value, measuredAt: r.measured_at, deviceAddress: r.device_address })) };
+        c = {
+          from: lo,
+          to: hi,
+          rows: rows.map((r) => ({
+            readingId: r.reading_id,
+            metric,
+            value: r.value,
+            measuredAt: r.measured_at,
+            deviceAddress: r.device_address,
+          })),
+        };
         this.cache.set(key, c);
       }
       for (const r of c.rows) if (r.measuredAt >= from && r.measuredAt <= to) out.push(r);
@@ -43,7 +58,13 @@ export class History {
   }
 
   /** Per UTC day (key = day start ms) sum or mean of a metric, over [fromDay, toDay). Days without data are absent. */
-  async daily(patientId: string, metric: MetricName, fromDay: number, toDay: number, agg: 'sum' | 'mean'): Promise<Map<number, number>> {
+  async daily(
+    patientId: string,
+    metric: MetricName,
+    fromDay: number,
+    toDay: number,
+    agg: 'sum' | 'mean',
+  ): Promise<Map<number, number>> {
     const rows = await this.readings(patientId, [metric], new Date(fromDay), new Date(toDay - 1));
     const acc = new Map<number, { s: number; n: number }>();
     for (const r of rows) {
@@ -77,9 +98,14 @@ export class History {
         [patientIds],
       ),
     ]);
-    this.daysCache = { from: daysFrom.getTime(), to: daysTo.getTime(), byPatient: new Map(days.rows.map((r) => [r.patient_id, Number(r.n)])) };
+    this.daysCache = {
+      from: daysFrom.getTime(),
+      to: daysTo.getTime(),
+      byPatient: new Map(days.rows.map((r) => [r.patient_id, Number(r.n)])),
+    };
     this.devicesCache = new Map(patientIds.map((id) => [id, []]));
-    for (const d of devices.rows) this.devicesCache.get(d.patient_id)?.push({ address: d.address, driver: d.driver, since: d.since });
+    for (const d of devices.rows)
+      this.devicesCache.get(d.patient_id)?.push({ address: d.address, driver: d.driver, since: d.since });
   }
 
   /** Distinct UTC days with at least one reading of any metric in [from, to]. */

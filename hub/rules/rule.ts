@@ -15,8 +15,16 @@ export interface FiledReading {
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
 export const PROGRAMS: readonly Program[] = ['oral_chemotherapy', 'cardiovascular_prevention', 'heart_failure'];
 
-export type CareRole = 'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse';
-export const CARE_ROLES: readonly CareRole[] = ['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse'];
+export type CareRole =
+  'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse';
+export const CARE_ROLES: readonly CareRole[] = [
+  'coordinating_nurse',
+  'oncologist',
+  'cardiologist',
+  'general_practitioner',
+  'pharmacist',
+  'home_nurse',
+];
 
 /** FHIR Observation.interpretation codes (v3 ObservationInterpretation). */
 export type Interpretation = 'H' | 'HH' | 'L' | 'LL';
@@ -50,7 +58,14 @@ export type Evaluation =
   /** not applicable or not enough data: neither a breach nor a normal evaluation */
   | { outcome: 'skip' };
 
-export type RuleKind = 'threshold' | 'confirmed-threshold' | 'change-over-window' | 'windowed-mean' | 'baseline-deviation' | 'missing-data' | 'adherence';
+export type RuleKind =
+  | 'threshold'
+  | 'confirmed-threshold'
+  | 'change-over-window'
+  | 'windowed-mean'
+  | 'baseline-deviation'
+  | 'missing-data'
+  | 'adherence';
 
 export interface RuleContext<P> {
   patient: PatientFacts;

@@ -18,7 +18,11 @@ export class RuleSettingError extends Error {
 }
 
 /** Effective parameters: rule defaults < program setting < patient override, validated by the rule's schema. */
-export function effective(rule: Rule, program?: RuleSetting, override?: RuleSetting): { enabled: boolean; params: Record<string, unknown> } {
+export function effective(
+  rule: Rule,
+  program?: RuleSetting,
+  override?: RuleSetting,
+): { enabled: boolean; params: Record<string, unknown> } {
   const merged = { ...(program?.params ?? {}), ...(override?.params ?? {}) };
   const params = rule.params.parse(merged) as Record<string, unknown>;
   const enabled = override?.enabled ?? program?.enabled ?? true;
@@ -27,7 +31,11 @@ export function effective(rule: Rule, program?: RuleSetting, override?: RuleSett
 
 function validate(rule: Rule, params: Record<string, unknown>): void {
   const res = rule.params.safeParse(params);
-  if (!res.success) throw new RuleSettingError('INVALID_PARAMS', res.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; '));
+  if (!res.success)
+    throw new RuleSettingError(
+      'INVALID_PARAMS',
+      res.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; '),
+    );
 }
 
 export interface PatientRuleState {
@@ -36,7 +44,11 @@ export interface PatientRuleState {
 }
 
 /** A rule's effective setting for one patient: program setting (keyed as programSettings() keys it), then the patient's override. */
-export function effectiveFor(rule: Rule, patient: PatientRuleState, program: ReadonlyMap<string, RuleSetting>): { enabled: boolean; params: Record<string, unknown> } {
+export function effectiveFor(
+  rule: Rule,
+  patient: PatientRuleState,
+  program: ReadonlyMap<string, RuleSetting>,
+): { enabled: boolean; params: Record<string, unknown> } {
   return effective(rule, program.get(`${patient.facts.programId}|${rule.id}`), patient.overrides.get(rule.id));
 }
 
@@ -48,23 +60,47 @@ export class RuleSettings {
   ) {}
 
   async programSettings(): Promise<Map<string, RuleSetting>> {
-    const { rows } = await this.pool.query<{ program_id: string; rule_id: string; enabled: boolean; params: Record<string, unknown> }>(
-      'SELECT program_id, rule_id, enabled, params FROM rule_settings',
-    );
+    const { rows } = await this.pool.query<{
+      program_id: string;
+      rule_id: string;
+      enabled: boolean;
+      params: Record<string, unknown>;
+    }>('SELECT program_id, rule_id, enabled, params FROM rule_settings');
     return new Map(rows.map((r) => [`${r.program_id}|${r.rule_id}`, { enabled: r.enabled, params: r.params }]));
   }
 
   /** Facts and overrides of these patients, one query each. */
   async patients(ids: readonly string[] | 'all'): Promise<Map<string, PatientRuleState>> {
     const all = ids === 'all';
-    const { rows } = await this.pool.query<{ id: string; program_id: Program; chronic_lung_disease: boolean; created_at: Date }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      program_id: Program;
+      chronic_lung_disease: boolean;
+      created_at: Date;
+    }>(
       `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${all ? '' : 'WHERE id = ANY($1::text[])'} ORDER BY id`,
       all ? [] : [ids],
     );
     const out = new Map<string, PatientRuleState>(
-      rows.map((r) => [r.id, { facts: { id: r.id, programId: r.program_id, chronicLungDisease: r.chronic_lung_disease, enrolledAt: r.created_at }, overrides: new Map() }]),
+      rows.map((r) => [
+        r.id,
+        {
+          facts: {
+            id: r.id,
+            programId: r.program_id,
+            chronicLungDisease: r.chronic_lung_disease,
+            enrolledAt: r.created_at,
+          },
+          overrides: new Map(),
+        },
+      ]),
     );
-    const ov = await this.pool.query<{ patient_id: string; rule_id: string; enabled: boolean | null; params: Record<string, unknown> }>(
+    const ov = await this.pool.query<{
+      patient_id: string;
+      rule_id: string;
+      enabled: boolean | null;
+      params: Record<string, unknown>;
+    }>(
       `SELECT patient_id, rule_id, enabled, params FROM rule_overrides ${all ? '' : 'WHERE patient_id = ANY($1::text[])'}`,
       all ? [] : [ids],
     );
@@ -73,7 +109,19 @@ export class RuleSettings {
   }
 
   /** The rules of a patient's program with their effective parameters and where each value comes from. */
-  async describe(patientId: string): Promise<{ ruleId: string; title: string; kind: string; source: string; enabled: boolean; params: Record<string, unknown>; override: RuleSetting | null }[]> {
+  async describe(
+    patientId: string,
+  ): Promise<
+    {
+      ruleId: string;
+      title: string;
+      kind: string;
+      source: string;
+      enabled: boolean;
+      params: Record<string, unknown>;
+      override: RuleSetting | null;
+    }[]
+  > {
     const [state, program] = await Promise.all([this.patients([patientId]), this.programSettings()]);
     const p = state.get(patientId);
     if (!p) return [];
@@ -82,13 +130,28 @@ export class RuleSettings {
       .map((r) => {
         const o = p.overrides.get(r.id);
         const eff = effectiveFor(r, p, program);
-        return { ruleId: r.id, title: r.title, kind: r.kind, source: r.source, enabled: eff.enabled, params: eff.params, override: o ?? null };
+        return {
+          ruleId: r.id,
+          title: r.title,
+          kind: r.kind,
+          source: r.source,
+          enabled: eff.enabled,
+          params: eff.params,
+          override: o ?? null,
+        };
       });
   }
 
   /** Sets (or, with params {} and enabled null, clears) a patient's override of a rule, recording old and new. */
   async setOverride(
-    o: { patientId: string; ruleId: string; enabled?: boolean | null; params?: Record<string, unknown>; actor: string; reason: string },
+    o: {
+      patientId: string;
+      ruleId: string;
+      enabled?: boolean | null;
+      params?: Record<string, unknown>;
+      actor: string;
+      reason: string;
+    },
     now: Date,
   ): Promise<RuleSetting | null> {
     const rule = ruleById(o.ruleId, this.rules);
@@ -96,7 +159,10 @@ export class RuleSettings {
     const params = o.params ?? {};
     validate(rule, params);
     return inTransaction(this.pool, async (c) => {
-      const old = await c.query<{ enabled: boolean | null; params: Record<string, unknown> }>('SELECT enabled, params FROM rule_overrides WHERE patient_id = $1 AND rule_id = $2 FOR UPDATE', [o.patientId, o.ruleId]);
+      const old = await c.query<{ enabled: boolean | null; params: Record<string, unknown> }>(
+        'SELECT enabled, params FROM rule_overrides WHERE patient_id = $1 AND rule_id = $2 FOR UPDATE',
+        [o.patientId, o.ruleId],
+      );
       const clear = Object.keys(params).length === 0 && (o.enabled === undefined || o.enabled === null);
       const next: RuleSetting | null = clear ? null : { enabled: o.enabled ?? null, params };
       if (next) {
@@ -111,20 +177,48 @@ export class RuleSettings {
       const oldValue = old.rows[0] ?? null;
       await c.query(
         `INSERT INTO rule_setting_changes (scope, patient_id, rule_id, actor, at, old_value, new_value, reason) VALUES ('patient', $1, $2, $3, $4, $5, $6, $7)`,
-        [o.patientId, o.ruleId, o.actor, now, oldValue && JSON.stringify(oldValue), next && JSON.stringify(next), o.reason],
+        [
+          o.patientId,
+          o.ruleId,
+          o.actor,
+          now,
+          oldValue && JSON.stringify(oldValue),
+          next && JSON.stringify(next),
+          o.reason,
+        ],
       );
-      await audit(c, { actor: o.actor, action: next ? 'rule.override_set' : 'rule.override_cleared', entity: 'patient', entityId: o.patientId, detail: { ruleId: o.ruleId }, at: now });
+      await audit(c, {
+        actor: o.actor,
+        action: next ? 'rule.override_set' : 'rule.override_cleared',
+        entity: 'patient',
+        entityId: o.patientId,
+        detail: { ruleId: o.ruleId },
+        at: now,
+      });
       return next;
     });
   }
 
-  async setProgramSetting(s: { programId: Program; ruleId: string; enabled?: boolean; params?: Record<string, unknown>; actor: string; reason: string }, now: Date): Promise<void> {
+  async setProgramSetting(
+    s: {
+      programId: Program;
+      ruleId: string;
+      enabled?: boolean;
+      params?: Record<string, unknown>;
+      actor: string;
+      reason: string;
+    },
+    now: Date,
+  ): Promise<void> {
     const rule = ruleById(s.ruleId, this.rules);
     if (!rule) throw new RuleSettingError('UNKNOWN_RULE', `no rule ${s.ruleId}`);
     const params = s.params ?? {};
     validate(rule, params);
     await inTransaction(this.pool, async (c) => {
-      const old = await c.query('SELECT enabled, params FROM rule_settings WHERE program_id = $1 AND rule_id = $2 FOR UPDATE', [s.programId, s.ruleId]);
+      const old = await c.query(
+        'SELECT enabled, params FROM rule_settings WHERE program_id = $1 AND rule_id = $2 FOR UPDATE',
+        [s.programId, s.ruleId],
+      );
       const next = { enabled: s.enabled ?? true, params };
       await c.query(
         `INSERT INTO rule_settings (program_id, rule_id, enabled, params, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -133,17 +227,41 @@ export class RuleSettings {
       );
       await c.query(
         `INSERT INTO rule_setting_changes (scope, program_id, rule_id, actor, at, old_value, new_value, reason) VALUES ('program', $1, $2, $3, $4, $5, $6, $7)`,
-        [s.programId, s.ruleId, s.actor, now, old.rows[0] ? JSON.stringify(old.rows[0]) : null, JSON.stringify(next), s.reason],
+        [
+          s.programId,
+          s.ruleId,
+          s.actor,
+          now,
+          old.rows[0] ? JSON.stringify(old.rows[0]) : null,
+          JSON.stringify(next),
+          s.reason,
+        ],
       );
-      await audit(c, { actor: s.actor, action: 'rule.program_setting_set', entity: 'program', entityId: s.programId, detail: { ruleId: s.ruleId }, at: now });
+      await audit(c, {
+        actor: s.actor,
+        action: 'rule.program_setting_set',
+        entity: 'program',
+        entityId: s.programId,
+        detail: { ruleId: s.ruleId },
+        at: now,
+      });
     });
   }
 
-  async history(patientId: string): Promise<{ ruleId: string; actor: string; at: string; oldValue: unknown; newValue: unknown; reason: string }[]> {
+  async history(
+    patientId: string,
+  ): Promise<{ ruleId: string; actor: string; at: string; oldValue: unknown; newValue: unknown; reason: string }[]> {
     const { rows } = await this.pool.query(
       `SELECT rule_id, actor, at, old_value, new_value, reason FROM rule_setting_changes WHERE patient_id = $1 ORDER BY at, id`,
       [patientId],
     );
-    return rows.map((r) => ({ ruleId: r.rule_id, actor: r.actor, at: r.at.toISOString(), oldValue: r.old_value, newValue: r.new_value, reason: r.reason }));
+    return rows.map((r) => ({
+      ruleId: r.rule_id,
+      actor: r.actor,
+      at: r.at.toISOString(),
+      oldValue: r.old_value,
+      newValue: r.new_value,
+      reason: r.reason,
+    }));
   }
 }

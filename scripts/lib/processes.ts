@@ -36,7 +36,9 @@ export function startService(
   });
   const lines: string[] = [];
   let exited: Promise<number | null> | undefined;
-  const exitPromise = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const exitPromise = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
+  );
   exited = exitPromise;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

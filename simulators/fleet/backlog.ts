@@ -5,7 +5,11 @@ import { SCENARIO_IDS, generateScenario, hashSeed, type ScenarioId, type Simulat
 export interface HouseholdBacklog {
   gatewayId: string;
   scenario: ScenarioId;
-  patients: { id: string; program: SimulatedScenario['patients'][number]['program']; devices: SimulatedScenario['patients'][number]['devices'] }[];
+  patients: {
+    id: string;
+    program: SimulatedScenario['patients'][number]['program'];
+    devices: SimulatedScenario['patients'][number]['devices'];
+  }[];
   readings: Reading[];
 }
 
@@ -24,15 +28,30 @@ export function fleetPatientId(gatewayId: string, key: string): string {
  * period follows (same devices, later dates), as a box offline for weeks would hold. With `days`,
  * only the readings of the first `days` days (still at most `count`).
  */
-export function householdBacklog(opts: { prefix: string; index: number; count: number; seed: number; scenario?: ScenarioId | undefined; days?: number | undefined }): HouseholdBacklog {
+export function householdBacklog(opts: {
+  prefix: string;
+  index: number;
+  count: number;
+  seed: number;
+  scenario?: ScenarioId | undefined;
+  days?: number | undefined;
+}): HouseholdBacklog {
   const gatewayId = fleetGatewayId(opts.prefix, opts.index);
   const scenario = opts.scenario ?? SCENARIO_IDS[opts.index % SCENARIO_IDS.length]!;
   const readings: Reading[] = [];
   let first: SimulatedScenario | undefined;
   const periodDays = 31;
-  for (let period = 0; readings.length < opts.count && (opts.days === undefined || period * periodDays < opts.days); period++) {
+  for (
+    let period = 0;
+    readings.length < opts.count && (opts.days === undefined || period * periodDays < opts.days);
+    period++
+  ) {
     const start = new Date(Date.UTC(2026, 0, 5) + period * periodDays * 86_400_000).toISOString().slice(0, 10);
-    const sim = generateScenario(scenario, { seed: hashSeed(opts.seed, gatewayId, period), gatewayId, startDate: start });
+    const sim = generateScenario(scenario, {
+      seed: hashSeed(opts.seed, gatewayId, period),
+      gatewayId,
+      startDate: start,
+    });
     first ??= sim;
     if (sim.readings.length === 0) throw new Error(`scenario ${scenario} produced no readings`);
     for (const r of sim.readings) readings.push(r.reading);
@@ -42,7 +61,11 @@ export function householdBacklog(opts: { prefix: string; index: number; count: n
   return {
     gatewayId,
     scenario,
-    patients: first!.patients.map((p) => ({ id: fleetPatientId(gatewayId, p.key), program: p.program, devices: p.devices })),
+    patients: first!.patients.map((p) => ({
+      id: fleetPatientId(gatewayId, p.key),
+      program: p.program,
+      devices: p.devices,
+    })),
     readings: readings.filter((r) => Date.parse(`${r.deviceTime}Z`) < until).slice(0, opts.count),
   };
 }

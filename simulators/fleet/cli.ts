@@ -18,7 +18,10 @@ const optionsSchema = z
     pg: z.string().regex(/^postgres(ql)?:\/\//, 'PostgreSQL URL of the hub (for enrollment)'),
     gateways: num(1, 10_000).default(FLEET_DEFAULTS.gateways),
     readings: num(1, 100_000).default(FLEET_DEFAULTS.readingsPerGateway),
-    prefix: z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/, 'gateway id prefix: a-z 0-9 -').default(FLEET_DEFAULTS.prefix),
+    prefix: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{1,40}$/, 'gateway id prefix: a-z 0-9 -')
+      .default(FLEET_DEFAULTS.prefix),
     seed: num(0, 2 ** 31).default(FLEET_DEFAULTS.seed),
     scenario: z.enum(SCENARIO_IDS).optional(),
     batch: num(1, 500).default(FLEET_DEFAULTS.batchSize),
@@ -45,7 +48,10 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): z.infer<typeof optionsSc
     raw[k] = v;
   }
   const parsed = optionsSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`ARGS_INVALID:\n${parsed.error.issues.map((i) => `  --${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  if (!parsed.success)
+    throw new Error(
+      `ARGS_INVALID:\n${parsed.error.issues.map((i) => `  --${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
   return parsed.data;
 }
 
@@ -75,7 +81,10 @@ try {
       connectConcurrency: args['connect-concurrency'],
       deadlineMs: args['deadline-s'] * 1000,
     },
-    (p) => process.stderr.write(`fleet: ${(p.elapsedMs / 1000).toFixed(1)} s connected ${p.connected} finished ${p.finished} receipted ${p.receipted}/${p.total} resent ${p.resent} (${p.readingsPerSecond}/s)\n`),
+    (p) =>
+      process.stderr.write(
+        `fleet: ${(p.elapsedMs / 1000).toFixed(1)} s connected ${p.connected} finished ${p.finished} receipted ${p.receipted}/${p.total} resent ${p.resent} (${p.readingsPerSecond}/s)\n`,
+      ),
   );
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   process.exitCode = summary.lost === 0 ? 0 : 1;

@@ -7,17 +7,40 @@ import type { HouseholdBacklog } from './backlog';
  * (hub/admin/provisioning.ts): its patients, its gateway (the first patient is the box's), and
  * every device slot (address + user index). Returns each gateway's MQTT password.
  */
-export async function enrollHouseholds(pool: pg.Pool, households: readonly Pick<HouseholdBacklog, 'gatewayId' | 'patients'>[], concurrency = 8): Promise<Map<string, string>> {
+export async function enrollHouseholds(
+  pool: pg.Pool,
+  households: readonly Pick<HouseholdBacklog, 'gatewayId' | 'patients'>[],
+  concurrency = 8,
+): Promise<Map<string, string>> {
   const passwords = new Map<string, string>();
   let next = 0;
   const worker = async () => {
     while (next < households.length) {
       const h = households[next++]!;
-      for (const p of h.patients) await createPatient(pool, { id: p.id, programId: p.program, displayName: `Simulated ${p.id}` }, 'fleet-simulator');
-      const { password } = await createGateway(pool, { id: h.gatewayId, patientId: h.patients[0]!.id }, 'fleet-simulator');
+      for (const p of h.patients)
+        await createPatient(
+          pool,
+          { id: p.id, programId: p.program, displayName: `Simulated ${p.id}` },
+          'fleet-simulator',
+        );
+      const { password } = await createGateway(
+        pool,
+        { id: h.gatewayId, patientId: h.patients[0]!.id },
+        'fleet-simulator',
+      );
       for (const p of h.patients) {
         for (const d of p.devices) {
-          await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, driver: d.driver, patientId: p.id, ...(d.userIndex !== undefined ? { userIndex: d.userIndex } : {}) }, 'fleet-simulator');
+          await bindDevice(
+            pool,
+            {
+              gatewayId: h.gatewayId,
+              address: d.address,
+              driver: d.driver,
+              patientId: p.id,
+              ...(d.userIndex !== undefined ? { userIndex: d.userIndex } : {}),
+            },
+            'fleet-simulator',
+          );
         }
       }
       passwords.set(h.gatewayId, password);

@@ -81,8 +81,21 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Builds every household's backlog (deterministic from prefix, index and seed). */
-export function buildHouseholds(o: Pick<FleetOptions, 'gateways' | 'readingsPerGateway' | 'prefix' | 'seed' | 'scenario'> & { days?: number | undefined }): HouseholdBacklog[] {
-  return Array.from({ length: o.gateways }, (_, i) => householdBacklog({ prefix: o.prefix, index: i + 1, count: o.readingsPerGateway, seed: o.seed, scenario: o.scenario, days: o.days }));
+export function buildHouseholds(
+  o: Pick<FleetOptions, 'gateways' | 'readingsPerGateway' | 'prefix' | 'seed' | 'scenario'> & {
+    days?: number | undefined;
+  },
+): HouseholdBacklog[] {
+  return Array.from({ length: o.gateways }, (_, i) =>
+    householdBacklog({
+      prefix: o.prefix,
+      index: i + 1,
+      count: o.readingsPerGateway,
+      seed: o.seed,
+      scenario: o.scenario,
+      days: o.days,
+    }),
+  );
 }
 
 /**
@@ -152,7 +165,10 @@ export async function runFleet(
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.connectConcurrency, gws.length)) }, connector));
     const outcome = await Promise.race([Promise.allSettled(gws.map((g) => g.done)), deadline]);
     if (outcome === 'aborted') errors.push('aborted');
-    else if (outcome === 'deadline') errors.push(`deadline of ${o.deadlineMs} ms reached with ${gws.reduce((a, g) => a + g.remaining, 0)} readings not receipted`);
+    else if (outcome === 'deadline')
+      errors.push(
+        `deadline of ${o.deadlineMs} ms reached with ${gws.reduce((a, g) => a + g.remaining, 0)} readings not receipted`,
+      );
   } finally {
     if (ticker) clearInterval(ticker);
     onProgress?.(progress());
@@ -190,7 +206,11 @@ export async function runFleet(
 }
 
 /** Enroll + run: the whole fleet against a hub whose PostgreSQL we can reach. */
-export async function enrollAndRunFleet(pool: pg.Pool, o: FleetOptions, onProgress?: (p: FleetProgress) => void): Promise<FleetSummary & { enrollMs: number }> {
+export async function enrollAndRunFleet(
+  pool: pg.Pool,
+  o: FleetOptions,
+  onProgress?: (p: FleetProgress) => void,
+): Promise<FleetSummary & { enrollMs: number }> {
   const households = buildHouseholds(o);
   const t = Date.now();
   const passwords = await enrollHouseholds(pool, households);

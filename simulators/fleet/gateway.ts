@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { MAX_BATCH_READINGS, WIRE_VERSION, receiptSchema, topicFor, type Reading, type ReadingBatch, type ReceiptOutcome } from '../../contract';
+import {
+  MAX_BATCH_READINGS,
+  WIRE_VERSION,
+  receiptSchema,
+  topicFor,
+  type Reading,
+  type ReadingBatch,
+  type ReceiptOutcome,
+} from '../../contract';
 
 export interface SimGatewayOptions {
   url: string;
@@ -65,9 +73,19 @@ export class SimGateway {
   readonly done: Promise<void>;
 
   constructor(private readonly o: SimGatewayOptions) {
-    if (o.batchSize < 1 || o.batchSize > MAX_BATCH_READINGS) throw new Error(`batchSize must be 1..${MAX_BATCH_READINGS}`);
+    if (o.batchSize < 1 || o.batchSize > MAX_BATCH_READINGS)
+      throw new Error(`batchSize must be 1..${MAX_BATCH_READINGS}`);
     for (const r of o.readings) this.backlog.set(r.id, r);
-    this.stats = { gatewayId: o.gatewayId, total: this.backlog.size, receipted: 0, outcomes: { stored: 0, duplicate: 0, quarantined: 0, rejected: 0 }, published: 0, resent: 0, batches: 0, connects: 0 };
+    this.stats = {
+      gatewayId: o.gatewayId,
+      total: this.backlog.size,
+      receipted: 0,
+      outcomes: { stored: 0, duplicate: 0, quarantined: 0, rejected: 0 },
+      published: 0,
+      resent: 0,
+      batches: 0,
+      connects: 0,
+    };
     this.done = new Promise<void>((resolve, reject) => {
       this.finished = resolve;
       this.failed = reject;
@@ -76,7 +94,13 @@ export class SimGateway {
   }
 
   private status(state: 'online' | 'offline'): string {
-    return JSON.stringify({ v: WIRE_VERSION, gatewayId: this.o.gatewayId, state, at: new Date().toISOString(), version: 'fleet-sim' });
+    return JSON.stringify({
+      v: WIRE_VERSION,
+      gatewayId: this.o.gatewayId,
+      state,
+      at: new Date().toISOString(),
+      version: 'fleet-sim',
+    });
   }
 
   /** Connects (resolves on the first CONNACK) and starts flushing the backlog. */
@@ -150,7 +174,13 @@ export class SimGateway {
       }
       if (ids.length === 0) return;
       const batchId = `${(this.seq++).toString(36)}-${randomBytes(4).toString('hex')}`;
-      const msg: ReadingBatch = { v: WIRE_VERSION, gatewayId: this.o.gatewayId, batchId, sentAt: new Date().toISOString(), readings: ids.map((i) => this.backlog.get(i)!) };
+      const msg: ReadingBatch = {
+        v: WIRE_VERSION,
+        gatewayId: this.o.gatewayId,
+        batchId,
+        sentAt: new Date().toISOString(),
+        readings: ids.map((i) => this.backlog.get(i)!),
+      };
       let maxSends = 0;
       for (const i of ids) {
         const n = (this.sends.get(i) ?? 0) + 1;
@@ -159,7 +189,9 @@ export class SimGateway {
         if (n > 1) this.stats.resent++;
         maxSends = Math.max(maxSends, n);
       }
-      const timeout = this.o.receiptBackoff ? this.o.receiptTimeoutMs * 2 ** Math.min(4, maxSends - 1) : this.o.receiptTimeoutMs;
+      const timeout = this.o.receiptBackoff
+        ? this.o.receiptTimeoutMs * 2 ** Math.min(4, maxSends - 1)
+        : this.o.receiptTimeoutMs;
       const expire = () => {
         // as gateway/uplink, whose pump waits on the PUBACK: no re-send while the broker has not
         // acknowledged the first copy (embedded hub: not filed yet); mqtt.js re-sends it itself
@@ -234,7 +266,10 @@ export class SimGateway {
     for (const f of this.inFlight.values()) clearTimeout(f.timer);
     const client = this.client;
     if (!client) return;
-    if (client.connected) await client.publishAsync(topicFor(this.o.gatewayId, 'status'), this.status('offline'), { qos: 1, retain: true }).catch(() => {});
+    if (client.connected)
+      await client
+        .publishAsync(topicFor(this.o.gatewayId, 'status'), this.status('offline'), { qos: 1, retain: true })
+        .catch(() => {});
     await client.endAsync(true).catch(() => {});
   }
 }

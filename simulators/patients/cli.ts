@@ -10,7 +10,10 @@ const argsSchema = z.object({
   scenario: z.enum(SCENARIO_IDS),
   seed: z.coerce.number().int().nonnegative().default(1),
   gateway: z.string().optional(),
-  start: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+  start: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/)
+    .optional(),
   speed: z.coerce.number().positive().optional(),
   summary: z.boolean().default(false),
 });
@@ -25,14 +28,20 @@ function parseArgs(argv: string[]): z.infer<typeof argsSchema> {
   }
   const parsed = argsSchema.safeParse(raw);
   if (!parsed.success) {
-    process.stderr.write(`ARGS_INVALID: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\nscenarios: ${SCENARIO_IDS.join(', ')}\n`);
+    process.stderr.write(
+      `ARGS_INVALID: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\nscenarios: ${SCENARIO_IDS.join(', ')}\n`,
+    );
     process.exit(2);
   }
   return parsed.data;
 }
 
 const args = parseArgs(process.argv.slice(2));
-const sim = generateScenario(args.scenario, { seed: args.seed, ...(args.gateway ? { gatewayId: args.gateway } : {}), ...(args.start ? { startDate: args.start } : {}) });
+const sim = generateScenario(args.scenario, {
+  seed: args.seed,
+  ...(args.gateway ? { gatewayId: args.gateway } : {}),
+  ...(args.start ? { startDate: args.start } : {}),
+});
 if (args.summary) {
   const breaches = firstBreaches(sim);
   const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString().slice(0, 19));
@@ -42,7 +51,12 @@ if (args.summary) {
 } else if (args.speed) {
   const first = sim.readings[0];
   const clock = new AcceleratedClock(first ? localMs(first.reading) : 0, args.speed);
-  await replay(sim.readings, (r) => localMs(r.reading), clock, (r) => void process.stdout.write(`${JSON.stringify(r.reading)}\n`));
+  await replay(
+    sim.readings,
+    (r) => localMs(r.reading),
+    clock,
+    (r) => void process.stdout.write(`${JSON.stringify(r.reading)}\n`),
+  );
 } else {
   for (const r of sim.readings) process.stdout.write(`${JSON.stringify(r.reading)}\n`);
 }

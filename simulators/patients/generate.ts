@@ -45,7 +45,11 @@ export function generateScenario(id: ScenarioId | ScenarioDef, opts: GenerateOpt
   const startDate = opts.startDate ?? '2026-01-05';
   const offset = opts.utcOffsetMinutes ?? 60;
   const ctx = scenarioContext(seed, startDate);
-  const devices = def.devices.map((d) => ({ key: d.key, address: simDeviceAddress(gatewayId, d.key), driver: d.driver }));
+  const devices = def.devices.map((d) => ({
+    key: d.key,
+    address: simDeviceAddress(gatewayId, d.key),
+    driver: d.driver,
+  }));
   const deviceByKey = new Map(devices.map((d) => [d.key, d]));
   const dev = (key: string) => {
     const d = deviceByKey.get(key);
@@ -66,20 +70,36 @@ export function generateScenario(id: ScenarioId | ScenarioDef, opts: GenerateOpt
     patients: def.patients.map((p) => ({
       key: p.key,
       program: p.program,
-      devices: p.devices.map((s) => ({ address: dev(s.device).address, driver: dev(s.device).driver, ...(s.userIndex !== undefined ? { userIndex: s.userIndex } : {}) })),
+      devices: p.devices.map((s) => ({
+        address: dev(s.device).address,
+        driver: dev(s.device).driver,
+        ...(s.userIndex !== undefined ? { userIndex: s.userIndex } : {}),
+      })),
     })),
     readings,
     expectedAlerts: def.expectations(ctx),
   };
 }
 
-function toReadings(m: Measurement, gatewayId: string, device: { address: string; driver: string }, offsetMin: number, ctx: ScenarioContext): { patient: string; reading: Reading }[] {
+function toReadings(
+  m: Measurement,
+  gatewayId: string,
+  device: { address: string; driver: string },
+  offsetMin: number,
+  ctx: ScenarioContext,
+): { patient: string; reading: Reading }[] {
   const deviceTime = ctx.iso(m.localMs);
   const measuredAt = new Date(m.localMs - offsetMin * 60_000).toISOString();
   return (Object.entries(m.values) as [MetricName, number][]).map(([metric, value]) => ({
     patient: m.patient,
     reading: {
-      id: readingId({ device: { address: device.address, driver: device.driver }, metric, userIndex: m.userIndex, deviceTime, value }),
+      id: readingId({
+        device: { address: device.address, driver: device.driver },
+        metric,
+        userIndex: m.userIndex,
+        deviceTime,
+        value,
+      }),
       gatewayId,
       device: { address: device.address, driver: device.driver },
       metric,

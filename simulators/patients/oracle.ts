@@ -37,19 +37,40 @@ export function firstBreaches(sim: SimulatedScenario): Record<string, FirstBreac
     const spo2 = series('spo2');
     const hr = series('heart_rate');
     const steps = series('steps');
-    const all = sim.readings.filter((r) => r.patient === p.key).map((r) => ({ t: localMs(r.reading), v: 0, device: r.reading.device.address }));
+    const all = sim.readings
+      .filter((r) => r.patient === p.key)
+      .map((r) => ({ t: localMs(r.reading), v: 0, device: r.reading.device.address }));
     out[p.key] = {
-      '1': first(spo2, (x, i) => x.v < 92 && spo2.slice(0, i).some((y) => y.v < 92 && x.t - y.t >= 15 * 60_000 && x.t - y.t <= DAY)),
-      '2': firstOf(first(hr, (x) => x.v > 130), first(sys, (x) => x.v < 90)),
+      '1': first(
+        spo2,
+        (x, i) => x.v < 92 && spo2.slice(0, i).some((y) => y.v < 92 && x.t - y.t >= 15 * 60_000 && x.t - y.t <= DAY),
+      ),
+      '2': firstOf(
+        first(hr, (x) => x.v > 130),
+        first(sys, (x) => x.v < 90),
+      ),
       '3': firstGap(all, 48 * H),
       '3b': firstGap(all, 72 * H),
       '4': homeMean(sys, dia),
       '5': crisis(sys, dia),
       '6': first(weight, (x) => x.v - minIn(weight, x.t - 3 * DAY - SLACK, x.t) > 2.0),
-      '7': first(weight, (x, i) => (i > 0 && x.t - weight[i - 1]!.t <= DAY + SLACK && x.v - weight[i - 1]!.v >= 1.4) || x.v - minIn(weight, x.t - 7 * DAY - SLACK, x.t) >= 2.3),
+      '7': first(
+        weight,
+        (x, i) =>
+          (i > 0 && x.t - weight[i - 1]!.t <= DAY + SLACK && x.v - weight[i - 1]!.v >= 1.4) ||
+          x.v - minIn(weight, x.t - 7 * DAY - SLACK, x.t) >= 2.3,
+      ),
       '8': first(weight, (x) => maxIn(weight, x.t - 2 * DAY - SLACK, x.t) - x.v >= 0.9),
-      '10': first(temp, (x, i) => x.v >= 38.3 || (x.v >= 38.0 && temp.slice(0, i).some((y) => y.v >= 38.0 && x.t - y.t >= H && x.t - y.t <= DAY))),
-      '11': firstOf(baselineDrop(steps, (recent, base) => recent <= 0.8 * base), baselineDrop(hr, (recent, base) => recent >= 1.2 * base)),
+      '10': first(
+        temp,
+        (x, i) =>
+          x.v >= 38.3 ||
+          (x.v >= 38.0 && temp.slice(0, i).some((y) => y.v >= 38.0 && x.t - y.t >= H && x.t - y.t <= DAY)),
+      ),
+      '11': firstOf(
+        baselineDrop(steps, (recent, base) => recent <= 0.8 * base),
+        baselineDrop(hr, (recent, base) => recent >= 1.2 * base),
+      ),
     };
   }
   return out;
@@ -80,7 +101,11 @@ function firstGap(all: Point[], gap: number): number | null {
   const hits: number[] = [];
   for (const ts of byDevice.values()) {
     ts.sort((a, b) => a - b);
-    for (let i = 1; i < ts.length; i++) if (ts[i]! - ts[i - 1]! >= gap) { hits.push(ts[i - 1]! + gap); break; }
+    for (let i = 1; i < ts.length; i++)
+      if (ts[i]! - ts[i - 1]! >= gap) {
+        hits.push(ts[i - 1]! + gap);
+        break;
+      }
   }
   return hits.length ? Math.min(...hits) : null;
 }
@@ -114,7 +139,10 @@ function baselineDrop(s: Point[], breach: (recent: number, baseline: number) => 
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const p of s) {
     const d = dayOf(p.t);
-    const days = (from: number, to: number) => [...daily.entries()].filter(([k]) => k >= from && k <= to).flatMap(([k, v]) => (k === d ? v.slice(0, s.filter((q) => dayOf(q.t) === d && q.t <= p.t).length) : v));
+    const days = (from: number, to: number) =>
+      [...daily.entries()]
+        .filter(([k]) => k >= from && k <= to)
+        .flatMap(([k, v]) => (k === d ? v.slice(0, s.filter((q) => dayOf(q.t) === d && q.t <= p.t).length) : v));
     const baseDays = [...daily.keys()].filter((k) => k >= d - 16 && k <= d - 3);
     if (baseDays.length < 14) continue;
     if (breach(avg(days(d - 2, d)), avg(days(d - 16, d - 3)))) return p.t;

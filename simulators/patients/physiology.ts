@@ -30,7 +30,12 @@ export interface BpValues {
 }
 
 /** One cuff measurement (whole mmHg and beats/min, as cuffs display them). */
-export function bpMeasurement(rng: Prng, base: BpBaseline, localHour: number, dayEffect = { systolic: 0, diastolic: 0 }): BpValues {
+export function bpMeasurement(
+  rng: Prng,
+  base: BpBaseline,
+  localHour: number,
+  dayEffect = { systolic: 0, diastolic: 0 },
+): BpValues {
   const sys = base.systolic + dayEffect.systolic + circadian(localHour, 5, 8) + rng.normal(0, 4.5);
   const dia = base.diastolic + dayEffect.diastolic + circadian(localHour, 3, 8) + rng.normal(0, 3);
   const hr = base.pulse + circadian(localHour, 4, 14) + rng.normal(0, 3);
@@ -40,7 +45,12 @@ export function bpMeasurement(rng: Prng, base: BpBaseline, localHour: number, da
 export function exactBp(systolic: number, diastolic: number, pulse: number): BpValues {
   const s = Math.round(systolic);
   const d = Math.round(diastolic);
-  return { blood_pressure_systolic: s, blood_pressure_diastolic: d, blood_pressure_mean: Math.round((s + 2 * d) / 3), heart_rate: Math.round(pulse) };
+  return {
+    blood_pressure_systolic: s,
+    blood_pressure_diastolic: d,
+    blood_pressure_mean: Math.round((s + 2 * d) / 3),
+    heart_rate: Math.round(pulse),
+  };
 }
 
 /** Oral temperature in Cel, 0.1 C resolution (clinical thermometers). */

@@ -11,10 +11,22 @@ export const RULES = {
   '4': { id: 'bp-home-mean-7d', severity: 'amber', title: '7-day home BP mean (day 1 dropped) >= 135/85 mmHg' },
   '5': { id: 'bp-hypertensive-crisis', severity: 'red', title: 'systolic >= 180 or diastolic >= 120 mmHg' },
   '6': { id: 'hf-weight-gain-3d', severity: 'amber', title: 'weight up > 2 kg over 3 days' },
-  '7': { id: 'hf-weight-gain-day-week', severity: 'amber', title: 'weight up >= 1.4 kg in 1 day or >= 2.3 kg in 7 days' },
+  '7': {
+    id: 'hf-weight-gain-day-week',
+    severity: 'amber',
+    title: 'weight up >= 1.4 kg in 1 day or >= 2.3 kg in 7 days',
+  },
   '8': { id: 'hf-weight-loss-2d', severity: 'amber', title: 'weight down >= 0.9 kg over 2 days' },
-  '10': { id: 'chemo-fever', severity: 'red', title: 'temperature >= 38.3 C once, or >= 38.0 C on 2 readings >= 1 h apart' },
-  '11': { id: 'chemo-activity-decline', severity: 'amber', title: '3-day mean steps >= 20 % below the 14-day baseline, or resting HR >= 20 % above' },
+  '10': {
+    id: 'chemo-fever',
+    severity: 'red',
+    title: 'temperature >= 38.3 C once, or >= 38.0 C on 2 readings >= 1 h apart',
+  },
+  '11': {
+    id: 'chemo-activity-decline',
+    severity: 'amber',
+    title: '3-day mean steps >= 20 % below the 14-day baseline, or resting HR >= 20 % above',
+  },
 } as const;
 
 export type ClinicalRuleNumber = keyof typeof RULES;

@@ -2,7 +2,13 @@ import { createRequire } from 'node:module';
 import * as dbus from 'dbus-next';
 import type { MessageBus, Message as DbusMessage } from 'dbus-next';
 import { fullUuid, normalizeUuid } from '../../drivers/sdk/uuid';
-import { AttError, type CharacteristicSpec, type PeripheralLink, type ServiceSpec, type VirtualPeripheral } from './peripheral';
+import {
+  AttError,
+  type CharacteristicSpec,
+  type PeripheralLink,
+  type ServiceSpec,
+  type VirtualPeripheral,
+} from './peripheral';
 
 const { Interface } = dbus.interface;
 const { Variant, DBusError, Message } = dbus;
@@ -15,7 +21,10 @@ type Variant = InstanceType<typeof Variant>;
  */
 function patchIntegerKeys(): void {
   const req = createRequire(import.meta.url);
-  const marshallers = req('dbus-next/lib/marshallers.js') as { MakeSimpleMarshaller: (t: string) => { marshall: (ps: unknown, d: unknown) => void }; __vigilPatched?: boolean };
+  const marshallers = req('dbus-next/lib/marshallers.js') as {
+    MakeSimpleMarshaller: (t: string) => { marshall: (ps: unknown, d: unknown) => void };
+    __vigilPatched?: boolean;
+  };
   if (marshallers.__vigilPatched) return;
   const original = marshallers.MakeSimpleMarshaller;
   marshallers.MakeSimpleMarshaller = (t: string) => {
@@ -74,11 +83,20 @@ abstract class BluezInterface extends Interface {
       if (v !== undefined && d) out[k] = new Variant(d.signature, v);
     }
     // PropertiesChanged (D-Bus spec, org.freedesktop.DBus.Properties); ServiceObject builds the signal
-    (this as unknown as { $emitter: { emit(e: string, c: unknown, i: string[]): void } }).$emitter.emit('properties-changed', out, []);
+    (this as unknown as { $emitter: { emit(e: string, c: unknown, i: string[]): void } }).$emitter.emit(
+      'properties-changed',
+      out,
+      [],
+    );
   }
 }
 
-function configure(cls: { props: Record<string, PropDecl> }, props: Record<string, PropDecl>, methods: Record<string, { inSignature?: string; outSignature?: string }>, signals: Record<string, { signature: string }> = {}): void {
+function configure(
+  cls: { props: Record<string, PropDecl> },
+  props: Record<string, PropDecl>,
+  methods: Record<string, { inSignature?: string; outSignature?: string }>,
+  signals: Record<string, { signature: string }> = {},
+): void {
   cls.props = props;
   // every property is declared for introspection; Get/GetAll/Set are answered by VirtualBluez
   const properties: Record<string, { signature: string; access: 'read' | 'readwrite' }> = {};
@@ -103,14 +121,22 @@ class ObjectManager1 extends BluezInterface {
   GetManagedObjects(): Record<string, Record<string, Record<string, Variant>>> {
     return this.owner.managedObjects();
   }
-  InterfacesAdded(path: string, ifaces: Record<string, Record<string, Variant>>): [string, Record<string, Record<string, Variant>>] {
+  InterfacesAdded(
+    path: string,
+    ifaces: Record<string, Record<string, Variant>>,
+  ): [string, Record<string, Record<string, Variant>>] {
     return [path, ifaces];
   }
   InterfacesRemoved(path: string, names: string[]): [string, string[]] {
     return [path, names];
   }
 }
-configure(ObjectManager1, {}, { GetManagedObjects: { outSignature: 'a{oa{sa{sv}}}' } }, { InterfacesAdded: { signature: 'oa{sa{sv}}' }, InterfacesRemoved: { signature: 'oas' } });
+configure(
+  ObjectManager1,
+  {},
+  { GetManagedObjects: { outSignature: 'a{oa{sa{sv}}}' } },
+  { InterfacesAdded: { signature: 'oa{sa{sv}}' }, InterfacesRemoved: { signature: 'oas' } },
+);
 
 // org.bluez.AgentManager1 at /org/bluez (doc/org.bluez.AgentManager.rst); node-ble binds to it
 class AgentManager1 extends BluezInterface {
@@ -124,7 +150,15 @@ class AgentManager1 extends BluezInterface {
   UnregisterAgent(_agent: string): void {}
   RequestDefaultAgent(_agent: string): void {}
 }
-configure(AgentManager1, {}, { RegisterAgent: { inSignature: 'os' }, UnregisterAgent: { inSignature: 'o' }, RequestDefaultAgent: { inSignature: 'o' } });
+configure(
+  AgentManager1,
+  {},
+  {
+    RegisterAgent: { inSignature: 'os' },
+    UnregisterAgent: { inSignature: 'o' },
+    RequestDefaultAgent: { inSignature: 'o' },
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // org.bluez.Adapter1 (doc/org.bluez.Adapter.rst)
@@ -221,9 +255,11 @@ class Device1 extends BluezInterface {
     const uuids = new Set(p.advertisement.serviceUuids.map(fullUuid));
     if (this.servicesResolved) for (const s of p.services) uuids.add(fullUuid(s.uuid));
     const serviceData: Record<string, Variant> = {};
-    for (const [k, v] of Object.entries(p.advertisement.serviceData)) serviceData[fullUuid(k)] = new Variant('ay', buf(v));
+    for (const [k, v] of Object.entries(p.advertisement.serviceData))
+      serviceData[fullUuid(k)] = new Variant('ay', buf(v));
     const manufacturerData: Record<string, Variant> = {};
-    for (const [k, v] of Object.entries(p.advertisement.manufacturerData)) manufacturerData[k] = new Variant('ay', buf(v));
+    for (const [k, v] of Object.entries(p.advertisement.manufacturerData))
+      manufacturerData[k] = new Variant('ay', buf(v));
     return {
       Address: p.address,
       AddressType: p.addressType,
@@ -303,7 +339,14 @@ configure(
     ManufacturerData: { signature: 'a{qv}' },
     ServicesResolved: { signature: 'b' },
   },
-  { Connect: {}, Disconnect: {}, ConnectProfile: { inSignature: 's' }, DisconnectProfile: { inSignature: 's' }, Pair: {}, CancelPair: {} },
+  {
+    Connect: {},
+    Disconnect: {},
+    ConnectProfile: { inSignature: 's' },
+    DisconnectProfile: { inSignature: 's' },
+    Pair: {},
+    CancelPair: {},
+  },
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -318,10 +361,26 @@ class GattService1 extends BluezInterface {
     super('org.bluez.GattService1');
   }
   values(): PropValues {
-    return { UUID: fullUuid(this.spec.uuid), Primary: this.spec.primary ?? true, Device: this.devicePath, Includes: [], Handle: this.handle };
+    return {
+      UUID: fullUuid(this.spec.uuid),
+      Primary: this.spec.primary ?? true,
+      Device: this.devicePath,
+      Includes: [],
+      Handle: this.handle,
+    };
   }
 }
-configure(GattService1, { UUID: { signature: 's' }, Primary: { signature: 'b' }, Device: { signature: 'o' }, Includes: { signature: 'ao' }, Handle: { signature: 'q' } }, {});
+configure(
+  GattService1,
+  {
+    UUID: { signature: 's' },
+    Primary: { signature: 'b' },
+    Device: { signature: 'o' },
+    Includes: { signature: 'ao' },
+    Handle: { signature: 'q' },
+  },
+  {},
+);
 
 class GattCharacteristic1 extends BluezInterface {
   value: Uint8Array;
@@ -337,7 +396,15 @@ class GattCharacteristic1 extends BluezInterface {
     this.value = spec.value ?? new Uint8Array(0);
   }
   values(): PropValues {
-    return { UUID: fullUuid(this.spec.uuid), Service: this.servicePath, Value: buf(this.value), Notifying: this.notifying, Flags: this.spec.flags, Handle: this.handle, MTU: 23 };
+    return {
+      UUID: fullUuid(this.spec.uuid),
+      Service: this.servicePath,
+      Value: buf(this.value),
+      Notifying: this.notifying,
+      Flags: this.spec.flags,
+      Handle: this.handle,
+      MTU: 23,
+    };
   }
   private link(): LinkImpl {
     const l = this.dev.link;
@@ -354,7 +421,8 @@ class GattCharacteristic1 extends BluezInterface {
   }
   async ReadValue(options: Record<string, Variant>): Promise<Buffer> {
     const link = this.link();
-    if (!this.spec.flags.includes('read') && !this.spec.flags.includes('encrypt-read')) throw bluezError('NotPermitted', 'Read not permitted');
+    if (!this.spec.flags.includes('read') && !this.spec.flags.includes('encrypt-read'))
+      throw bluezError('NotPermitted', 'Read not permitted');
     this.secure();
     let value: Uint8Array;
     try {
@@ -372,12 +440,20 @@ class GattCharacteristic1 extends BluezInterface {
     const link = this.link();
     const type = String(options.type?.value ?? 'request');
     const f = this.spec.flags;
-    const allowed = type === 'command' ? f.includes('write-without-response') : f.includes('write') || f.includes('encrypt-write') || f.includes('reliable-write');
+    const allowed =
+      type === 'command'
+        ? f.includes('write-without-response')
+        : f.includes('write') || f.includes('encrypt-write') || f.includes('reliable-write');
     if (!allowed) throw bluezError('NotPermitted', 'Write not permitted');
     this.secure();
     const bytes = new Uint8Array(value);
     const p = this.dev.peripheral;
-    const record = { service: normalizeUuid(this.service.uuid), characteristic: normalizeUuid(this.spec.uuid), value: bytes, at: Date.now() };
+    const record = {
+      service: normalizeUuid(this.service.uuid),
+      characteristic: normalizeUuid(this.spec.uuid),
+      value: bytes,
+      at: Date.now(),
+    };
     p.writes.push(record);
     p.emit('write', record);
     try {
@@ -389,7 +465,8 @@ class GattCharacteristic1 extends BluezInterface {
   StartNotify(): void {
     const link = this.link();
     const f = this.spec.flags;
-    if (!f.includes('notify') && !f.includes('indicate')) throw bluezError('NotSupported', 'Operation is not supported');
+    if (!f.includes('notify') && !f.includes('indicate'))
+      throw bluezError('NotSupported', 'Operation is not supported');
     if (this.notifying) return;
     this.secure();
     this.notifying = true;
@@ -422,11 +499,17 @@ configure(
     Handle: { signature: 'q' },
     MTU: { signature: 'q' },
   },
-  { ReadValue: { inSignature: 'a{sv}', outSignature: 'ay' }, WriteValue: { inSignature: 'aya{sv}' }, StartNotify: {}, StopNotify: {} },
+  {
+    ReadValue: { inSignature: 'a{sv}', outSignature: 'ay' },
+    WriteValue: { inSignature: 'aya{sv}' },
+    StartNotify: {},
+    StopNotify: {},
+  },
 );
 
 function attToDbus(e: unknown): Error {
-  if (e instanceof AttError) return bluezError('Failed', `Operation failed with ATT error: 0x${e.attCode.toString(16).padStart(2, '0')}`);
+  if (e instanceof AttError)
+    return bluezError('Failed', `Operation failed with ATT error: 0x${e.attCode.toString(16).padStart(2, '0')}`);
   if (e instanceof DBusError) return e;
   return bluezError('Failed', e instanceof Error ? e.message : String(e));
 }
@@ -544,7 +627,15 @@ export class VirtualBluez {
       connectDelayMs: opts.connectDelayMs ?? 20,
       connectFailMs: opts.connectFailMs ?? 200,
     };
-    this.adapter = { address: this.opts.address, name: this.opts.name, alias: this.opts.name, powered: true, discovering: false, present: true, filter: {} };
+    this.adapter = {
+      address: this.opts.address,
+      name: this.opts.name,
+      alias: this.opts.name,
+      powered: true,
+      discovering: false,
+      present: true,
+      filter: {},
+    };
     this.objectManager = new ObjectManager1(this);
     this.adapterIface = new Adapter1(this);
   }
@@ -560,7 +651,8 @@ export class VirtualBluez {
     vb.addObject('/org/bluez', [new AgentManager1()], false);
     vb.addObject(ADAPTER_PATH, [vb.adapterIface], false);
     const reply = await bus.requestName('org.bluez', dbus.NameFlag.DO_NOT_QUEUE);
-    if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`cannot own org.bluez on ${address} (reply ${reply})`);
+    if (reply !== dbus.RequestNameReply.PRIMARY_OWNER)
+      throw new Error(`cannot own org.bluez on ${address} (reply ${reply})`);
     return vb;
   }
 
@@ -580,13 +672,24 @@ export class VirtualBluez {
 
   addPeripheral(p: VirtualPeripheral): void {
     if (this.devices.has(p.address)) throw new Error(`peripheral ${p.address} already present`);
-    const dev: DeviceState = { peripheral: p, path: `${ADAPTER_PATH}/${serialize(p.address)}`, exported: false, rssiVisible: false, services: [], chars: [], listeners: [] };
+    const dev: DeviceState = {
+      peripheral: p,
+      path: `${ADAPTER_PATH}/${serialize(p.address)}`,
+      exported: false,
+      rssiVisible: false,
+      services: [],
+      chars: [],
+      listeners: [],
+    };
     this.devices.set(p.address, dev);
     const onAdv = () => this.onAdvertisement(dev);
     const onDrop = () => void this.disconnect(dev, 'remote');
     p.on('advertisement', onAdv);
     p.on('drop-request', onDrop);
-    dev.listeners.push(() => p.off('advertisement', onAdv), () => p.off('drop-request', onDrop));
+    dev.listeners.push(
+      () => p.off('advertisement', onAdv),
+      () => p.off('drop-request', onDrop),
+    );
     // bonded devices are known to BlueZ without discovery (stored in /var/lib/bluetooth)
     if (p.paired && this.adapter.present) this.exportDevice(dev, false);
     else if (this.adapter.discovering && p.inRange) this.exportDevice(dev, true);
@@ -694,7 +797,13 @@ export class VirtualBluez {
     if (!v || !dev.iface) return;
     const jitter = periodic ? Math.round(Math.random() * 4 - 2) : 0;
     dev.rssiVisible = true;
-    dev.iface.changed({ RSSI: dev.peripheral.rssi + jitter, ServiceData: v.ServiceData, ManufacturerData: v.ManufacturerData, UUIDs: v.UUIDs, Name: v.Name });
+    dev.iface.changed({
+      RSSI: dev.peripheral.rssi + jitter,
+      ServiceData: v.ServiceData,
+      ManufacturerData: v.ManufacturerData,
+      UUIDs: v.UUIDs,
+      Name: v.Name,
+    });
   }
 
   // ---- Device1 ------------------------------------------------------------------------------
@@ -713,11 +822,16 @@ export class VirtualBluez {
     await new Promise<void>((resolve, reject) => {
       const hang = p.faults.connectHang === true;
       const ok = p.connectable && p.inRange && !hang;
-      const timer = hang ? undefined : setTimeout(() => {
-        dev.connecting = undefined;
-        if (ok) resolve();
-        else reject(bluezError('Failed', 'le-connection-abort-by-local'));
-      }, ok ? this.opts.connectDelayMs : this.opts.connectFailMs);
+      const timer = hang
+        ? undefined
+        : setTimeout(
+            () => {
+              dev.connecting = undefined;
+              if (ok) resolve();
+              else reject(bluezError('Failed', 'le-connection-abort-by-local'));
+            },
+            ok ? this.opts.connectDelayMs : this.opts.connectFailMs,
+          );
       dev.connecting = {
         cancel: () => {
           clearTimeout(timer);
@@ -800,7 +914,9 @@ export class VirtualBluez {
   }
 
   private unexportGatt(dev: DeviceState): void {
-    const paths = [...this.objects.keys()].filter((p) => p.startsWith(`${dev.path}/`)).sort((a, b) => b.length - a.length);
+    const paths = [...this.objects.keys()]
+      .filter((p) => p.startsWith(`${dev.path}/`))
+      .sort((a, b) => b.length - a.length);
     for (const p of paths) this.removeObject(p);
     dev.services = [];
     dev.chars = [];
@@ -842,7 +958,10 @@ export class VirtualBluez {
     const body = msg.body as unknown[];
     const iface = ifaces.find((i) => ifaceName(i) === body[0]);
     const reply = (sig: string, b: unknown[]) => this.bus.send(Message.newMethodReturn(msg, sig, b));
-    const error = (name: string, text: string) => this.bus.send((Message.newError as unknown as (m: DbusMessage, n: string, t: string) => DbusMessage)(msg, name, text));
+    const error = (name: string, text: string) =>
+      this.bus.send(
+        (Message.newError as unknown as (m: DbusMessage, n: string, t: string) => DbusMessage)(msg, name, text),
+      );
     try {
       if (msg.member === 'GetAll') {
         reply('a{sv}', [iface ? iface.variants() : {}]);

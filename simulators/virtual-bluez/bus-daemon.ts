@@ -51,28 +51,38 @@ export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<Pri
   const configPath = join(dir, 'bus.conf');
   await writeFile(configPath, config(socketPath));
   const binary = opts.binary ?? (existsSync('/usr/bin/dbus-daemon') ? '/usr/bin/dbus-daemon' : 'dbus-daemon');
-  const script = '"$0" --config-file="$1" --print-address=1 --nofork </dev/null & d=$!; trap \'kill $d 2>/dev/null\' TERM INT; read _ignored; kill $d 2>/dev/null; wait $d; rm -rf "$2"';
-  const child: ChildProcess = spawn('/bin/sh', ['-c', script, binary, configPath, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const script =
+    '"$0" --config-file="$1" --print-address=1 --nofork </dev/null & d=$!; trap \'kill $d 2>/dev/null\' TERM INT; read _ignored; kill $d 2>/dev/null; wait $d; rm -rf "$2"';
+  const child: ChildProcess = spawn('/bin/sh', ['-c', script, binary, configPath, dir], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
 
   const cleanupDir = () => rm(dir, { recursive: true, force: true });
   let exited = false;
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    resolve();
-  }));
+  const exitedPromise = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => fail(new Error(`dbus-daemon did not print its address within ${opts.startTimeoutMs ?? 5000} ms`)), opts.startTimeoutMs ?? 5000);
+    const timer = setTimeout(
+      () => fail(new Error(`dbus-daemon did not print its address within ${opts.startTimeoutMs ?? 5000} ms`)),
+      opts.startTimeoutMs ?? 5000,
+    );
     const fail = (e: Error) => {
       clearTimeout(timer);
       child.stdin?.end();
       reject(e);
     };
     child.once('error', (e) => fail(new Error(`cannot run dbus-daemon (install package "dbus"): ${e.message}`)));
-    child.once('exit', (code) => fail(new Error(`dbus-daemon exited (${code}) before printing its address: ${stderr.join('').trim()}`)));
+    child.once('exit', (code) =>
+      fail(new Error(`dbus-daemon exited (${code}) before printing its address: ${stderr.join('').trim()}`)),
+    );
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n')[0];

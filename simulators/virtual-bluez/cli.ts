@@ -10,7 +10,8 @@ import { loadScenario } from './scenario';
  */
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const file = args.find((a) => !a.startsWith('--')) ?? join(dirname(fileURLToPath(import.meta.url)), 'scenarios', 'default.yaml');
+  const file =
+    args.find((a) => !a.startsWith('--')) ?? join(dirname(fileURLToPath(import.meta.url)), 'scenarios', 'default.yaml');
   const { peripherals, adapter } = await loadScenario(file);
   const vb = await startVirtualBluez({ peripherals, adapter });
   process.stdout.write(`DBUS_SYSTEM_BUS_ADDRESS=${vb.address}\n`);

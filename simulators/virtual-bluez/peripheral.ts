@@ -92,7 +92,11 @@ export interface PeripheralSpec {
 /** Misbehaviour on command. */
 export interface Faults {
   /** Connect() fails with org.bluez.Error.<error>; `times` attempts (default: until cleared) */
-  refuseConnect?: { error: 'Failed' | 'InProgress' | 'NotReady' | 'AuthenticationFailed' | 'ConnectionAttemptFailed'; message?: string; times?: number };
+  refuseConnect?: {
+    error: 'Failed' | 'InProgress' | 'NotReady' | 'AuthenticationFailed' | 'ConnectionAttemptFailed';
+    message?: string;
+    times?: number;
+  };
   /** Connect() never completes (the central's timeout must fire) */
   connectHang?: boolean;
   /** the link drops after this many more notifications/indications (mid-transfer) */
@@ -102,7 +106,10 @@ export interface Faults {
   /** Current Time writes are acknowledged but ignored (the clock stays wrong) */
   ignoreTimeWrite?: boolean;
   /** Device1.Pair fails with org.bluez.Error.<error> (default AuthenticationRejected); `times` attempts (default: until cleared) */
-  refusePairing?: { error?: 'AuthenticationRejected' | 'AuthenticationFailed' | 'AuthenticationCanceled' | 'AuthenticationTimeout'; times?: number };
+  refusePairing?: {
+    error?: 'AuthenticationRejected' | 'AuthenticationFailed' | 'AuthenticationCanceled' | 'AuthenticationTimeout';
+    times?: number;
+  };
 }
 
 export interface WriteRecord {
@@ -230,7 +237,9 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
   findCharacteristic(service: string, characteristic: string): CharacteristicSpec | undefined {
     const s = normalizeUuid(service);
     const c = normalizeUuid(characteristic);
-    return this.services.find((x) => normalizeUuid(x.uuid) === s)?.characteristics.find((x) => normalizeUuid(x.uuid) === c);
+    return this.services
+      .find((x) => normalizeUuid(x.uuid) === s)
+      ?.characteristics.find((x) => normalizeUuid(x.uuid) === c);
   }
 }
 

@@ -3,7 +3,16 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { AdapterOptions } from './bluez-service';
 import type { Faults, VirtualPeripheral } from './peripheral';
-import { ActivityTracker, AdvertisingScale, BloodPressureCuff, GlucoseMeter, Oximeter, Thermometer, WeightScale, type DeviceOptions } from './peripherals/profiles';
+import {
+  ActivityTracker,
+  AdvertisingScale,
+  BloodPressureCuff,
+  GlucoseMeter,
+  Oximeter,
+  Thermometer,
+  WeightScale,
+  type DeviceOptions,
+} from './peripherals/profiles';
 
 /**
  * A scenario file (YAML or JSON): the adapter and the virtual devices with their stored records.
@@ -17,12 +26,26 @@ const hex = z
 
 const faults = z
   .object({
-    refuseConnect: z.object({ error: z.enum(['Failed', 'InProgress', 'NotReady', 'AuthenticationFailed', 'ConnectionAttemptFailed']), message: z.string().optional(), times: z.number().int().positive().optional() }).optional(),
+    refuseConnect: z
+      .object({
+        error: z.enum(['Failed', 'InProgress', 'NotReady', 'AuthenticationFailed', 'ConnectionAttemptFailed']),
+        message: z.string().optional(),
+        times: z.number().int().positive().optional(),
+      })
+      .optional(),
     connectHang: z.boolean().optional(),
     dropLinkAfter: z.number().int().min(0).optional(),
     garbage: z.union([z.boolean(), z.array(z.number().int().min(0).max(255))]).optional(),
     ignoreTimeWrite: z.boolean().optional(),
-    refusePairing: z.object({ error: z.enum(['AuthenticationRejected', 'AuthenticationFailed', 'AuthenticationCanceled', 'AuthenticationTimeout']).optional(), times: z.number().int().positive().optional() }).strict().optional(),
+    refusePairing: z
+      .object({
+        error: z
+          .enum(['AuthenticationRejected', 'AuthenticationFailed', 'AuthenticationCanceled', 'AuthenticationTimeout'])
+          .optional(),
+        times: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -55,25 +78,61 @@ const bpReading = z
     userId: z.number().int().min(0).max(255).optional(),
     status: z.number().int().min(0).max(0xffff).optional(),
     /** device-local time, e.g. 2024-06-15T17:17:27; default: the device clock when loaded */
-    time: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/).optional(),
+    time: z
+      .string()
+      .regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/)
+      .optional(),
   })
   .strict();
 
 export const scenarioSchema = z
   .object({
     adapter: z
-      .object({ address: z.string().optional(), name: z.string().optional(), discoveryDelayMs: z.number().int().min(0).optional(), advertiseIntervalMs: z.number().int().min(0).optional(), connectDelayMs: z.number().int().min(0).optional() })
+      .object({
+        address: z.string().optional(),
+        name: z.string().optional(),
+        discoveryDelayMs: z.number().int().min(0).optional(),
+        advertiseIntervalMs: z.number().int().min(0).optional(),
+        connectDelayMs: z.number().int().min(0).optional(),
+      })
       .strict()
       .optional(),
     devices: z.array(
       z.discriminatedUnion('kind', [
-        z.object({ kind: z.literal('bp-cuff'), ...common, readings: z.array(bpReading).default([]), packets: z.array(hex).default([]) }).strict(),
-        z.object({ kind: z.literal('weight-scale'), ...common, users: z.array(z.number().int()).optional(), packets: z.array(hex).default([]) }).strict(),
+        z
+          .object({
+            kind: z.literal('bp-cuff'),
+            ...common,
+            readings: z.array(bpReading).default([]),
+            packets: z.array(hex).default([]),
+          })
+          .strict(),
+        z
+          .object({
+            kind: z.literal('weight-scale'),
+            ...common,
+            users: z.array(z.number().int()).optional(),
+            packets: z.array(hex).default([]),
+          })
+          .strict(),
         z.object({ kind: z.literal('thermometer'), ...common, packets: z.array(hex).default([]) }).strict(),
         z.object({ kind: z.literal('oximeter'), ...common, packets: z.array(hex).default([]) }).strict(),
         z.object({ kind: z.literal('activity-tracker'), ...common, packets: z.array(hex).default([]) }).strict(),
-        z.object({ kind: z.literal('glucose-meter'), ...common, records: z.array(z.object({ measurement: hex, context: hex.optional() }).strict()).default([]) }).strict(),
-        z.object({ kind: z.literal('advertising-scale'), ...common, serviceDataUuid: z.string().default('181d'), serviceData: hex.optional() }).strict(),
+        z
+          .object({
+            kind: z.literal('glucose-meter'),
+            ...common,
+            records: z.array(z.object({ measurement: hex, context: hex.optional() }).strict()).default([]),
+          })
+          .strict(),
+        z
+          .object({
+            kind: z.literal('advertising-scale'),
+            ...common,
+            serviceDataUuid: z.string().default('181d'),
+            serviceData: hex.optional(),
+          })
+          .strict(),
       ]),
     ),
   })
@@ -100,7 +159,14 @@ export function buildPeripherals(input: ScenarioInput): { peripherals: VirtualPe
       case 'thermometer':
       case 'oximeter':
       case 'activity-tracker': {
-        const dev = kind === 'weight-scale' ? new WeightScale({ ...opts, ...(d.kind === 'weight-scale' && d.users ? { users: d.users } : {}) }) : kind === 'thermometer' ? new Thermometer(opts) : kind === 'oximeter' ? new Oximeter(opts) : new ActivityTracker(opts);
+        const dev =
+          kind === 'weight-scale'
+            ? new WeightScale({ ...opts, ...(d.kind === 'weight-scale' && d.users ? { users: d.users } : {}) })
+            : kind === 'thermometer'
+              ? new Thermometer(opts)
+              : kind === 'oximeter'
+                ? new Oximeter(opts)
+                : new ActivityTracker(opts);
         for (const b of d.packets) dev.addPacket(b);
         p = dev;
         break;
@@ -112,7 +178,11 @@ export function buildPeripherals(input: ScenarioInput): { peripherals: VirtualPe
         break;
       }
       case 'advertising-scale':
-        p = new AdvertisingScale({ ...rest, serviceDataUuid: d.serviceDataUuid, ...(d.serviceData ? { initial: d.serviceData } : {}) });
+        p = new AdvertisingScale({
+          ...rest,
+          serviceDataUuid: d.serviceDataUuid,
+          ...(d.serviceData ? { initial: d.serviceData } : {}),
+        });
         break;
     }
     if (f) p.fault(f as Faults);
@@ -121,7 +191,9 @@ export function buildPeripherals(input: ScenarioInput): { peripherals: VirtualPe
   return { peripherals, adapter: s.adapter ?? {} };
 }
 
-export async function loadScenario(path: string): Promise<{ peripherals: VirtualPeripheral[]; adapter: AdapterOptions }> {
+export async function loadScenario(
+  path: string,
+): Promise<{ peripherals: VirtualPeripheral[]; adapter: AdapterOptions }> {
   const text = await readFile(path, 'utf8');
   const data: unknown = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   return buildPeripherals(data as ScenarioInput);

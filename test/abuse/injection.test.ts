@@ -32,7 +32,9 @@ const publish = async (payload: string): Promise<void> => {
 };
 const api = (path: string) => fetch(`${hub.httpUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
 const points = async (measurement: string, patient: string): Promise<number> =>
-  (await influx.query<{ count: number }>(`SELECT count("value") FROM "${measurement}" WHERE "patient" = '${patient}'`))[0]?.count ?? 0;
+  (
+    await influx.query<{ count: number }>(`SELECT count("value") FROM "${measurement}" WHERE "patient" = '${patient}'`)
+  )[0]?.count ?? 0;
 
 beforeAll(async () => {
   pg = await createTestPostgres('vigil_abuse');
@@ -43,7 +45,15 @@ beforeAll(async () => {
   await createPatient(pg.pool, { id: OTHER, programId: 'heart_failure', displayName: 'Abuse 2' });
   password = (await createGateway(pg.pool, { id: GW, patientId: PATIENT })).password;
   await bindDevice(pg.pool, { gatewayId: GW, address: CUFF, patientId: PATIENT });
-  token = (await createCareTeamWithMembers(pg.pool, { id: 'team-abuse', programId: 'heart_failure', name: 'Abuse team', patientIds: [PATIENT], roles: ['coordinating_nurse'] })).coordinating_nurse.token;
+  token = (
+    await createCareTeamWithMembers(pg.pool, {
+      id: 'team-abuse',
+      programId: 'heart_failure',
+      name: 'Abuse team',
+      patientIds: [PATIENT],
+      roles: ['coordinating_nurse'],
+    })
+  ).coordinating_nurse.token;
   hub = await startHub(
     loadHubConfig({
       env: {},
@@ -68,15 +78,40 @@ afterAll(async () => {
 describe('injection attempts over MQTT', () => {
   it('line-protocol injection in the driver tag or the address is dead-lettered, nothing written for anyone', async () => {
     const t = '2026-01-05T08:00:00';
-    const base = { gatewayId: GW, metric: 'blood_pressure_systolic', value: 150, unit: 'mm[Hg]', measuredAt: `${t}.000Z`, deviceTime: t, flags: [] };
+    const base = {
+      gatewayId: GW,
+      metric: 'blood_pressure_systolic',
+      value: 150,
+      unit: 'mm[Hg]',
+      measuredAt: `${t}.000Z`,
+      deviceTime: t,
+      flags: [],
+    };
     const evil = [
-      { ...base, id: readingId({ device: { address: CUFF, driver: 'x' }, metric: 'blood_pressure_systolic', deviceTime: t }), device: { address: CUFF, driver: `x,patient=${OTHER} value=300` } },
-      { ...base, id: readingId({ device: { address: CUFF, driver: 'y' }, metric: 'blood_pressure_systolic', deviceTime: t }), device: { address: `${CUFF}' OR '1'='1`, driver: 'sig-blood-pressure' } },
-      { ...base, id: readingId({ device: { address: CUFF, driver: 'z' }, metric: 'blood_pressure_systolic', deviceTime: t }), device: { address: CUFF, driver: 'sig-blood-pressure' }, metric: 'blood_pressure_systolic"; DROP MEASUREMENT blood_pressure_systolic; --' },
+      {
+        ...base,
+        id: readingId({ device: { address: CUFF, driver: 'x' }, metric: 'blood_pressure_systolic', deviceTime: t }),
+        device: { address: CUFF, driver: `x,patient=${OTHER} value=300` },
+      },
+      {
+        ...base,
+        id: readingId({ device: { address: CUFF, driver: 'y' }, metric: 'blood_pressure_systolic', deviceTime: t }),
+        device: { address: `${CUFF}' OR '1'='1`, driver: 'sig-blood-pressure' },
+      },
+      {
+        ...base,
+        id: readingId({ device: { address: CUFF, driver: 'z' }, metric: 'blood_pressure_systolic', deviceTime: t }),
+        device: { address: CUFF, driver: 'sig-blood-pressure' },
+        metric: 'blood_pressure_systolic"; DROP MEASUREMENT blood_pressure_systolic; --',
+      },
     ];
-    await publish(JSON.stringify({ v: 1, gatewayId: GW, batchId: 'evil-1', sentAt: new Date().toISOString(), readings: evil }));
+    await publish(
+      JSON.stringify({ v: 1, gatewayId: GW, batchId: 'evil-1', sentAt: new Date().toISOString(), readings: evil }),
+    );
     const dead = await until('the dead letters', async () => {
-      const { rows } = await pg.pool.query<{ code: string }>(`SELECT code FROM dead_letters WHERE gateway_id = $1`, [GW]);
+      const { rows } = await pg.pool.query<{ code: string }>(`SELECT code FROM dead_letters WHERE gateway_id = $1`, [
+        GW,
+      ]);
       return rows.length >= 3 ? rows : undefined;
     });
     expect(dead.map((r) => r.code)).toEqual(['INVALID_READING', 'INVALID_READING', 'INVALID_READING']);
@@ -89,7 +124,13 @@ describe('injection attempts over MQTT', () => {
   it('SQL in the MQTT username is refused at CONNECT and the gateways table is intact', async () => {
     const evilUser = "gw'; DROP TABLE gateways; --";
     const outcome = await new Promise<string>((resolve) => {
-      const c = mqtt.connect(hub.mqttUrl, { clientId: evilUser, username: evilUser, password: 'x', reconnectPeriod: 0, connectTimeout: 5000 });
+      const c = mqtt.connect(hub.mqttUrl, {
+        clientId: evilUser,
+        username: evilUser,
+        password: 'x',
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
       c.once('connect', () => resolve('connected'));
       c.once('error', (e) => resolve(`refused: ${(e as Error & { code?: number }).code ?? e.message}`));
       setTimeout(() => c.end(true), 5000);
@@ -102,8 +143,26 @@ describe('injection attempts over MQTT', () => {
   it('a gateway cannot publish for another gateway id inside its own topic', async () => {
     const t = '2026-01-05T09:00:00';
     const device = { address: CUFF, driver: 'sig-blood-pressure' };
-    const reading = { id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime: t }), gatewayId: 'gw-someone-else', device, metric: 'blood_pressure_systolic', value: 140, unit: 'mm[Hg]', measuredAt: `${t}.000Z`, deviceTime: t, flags: [] };
-    await publish(JSON.stringify({ v: 1, gatewayId: 'gw-someone-else', batchId: 'mismatch', sentAt: new Date().toISOString(), readings: [reading] }));
+    const reading = {
+      id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime: t }),
+      gatewayId: 'gw-someone-else',
+      device,
+      metric: 'blood_pressure_systolic',
+      value: 140,
+      unit: 'mm[Hg]',
+      measuredAt: `${t}.000Z`,
+      deviceTime: t,
+      flags: [],
+    };
+    await publish(
+      JSON.stringify({
+        v: 1,
+        gatewayId: 'gw-someone-else',
+        batchId: 'mismatch',
+        sentAt: new Date().toISOString(),
+        readings: [reading],
+      }),
+    );
     await until('the mismatch dead letter', async () => {
       const { rows } = await pg.pool.query(`SELECT 1 FROM dead_letters WHERE code = 'GATEWAY_MISMATCH'`);
       return rows.length ? true : undefined;

@@ -49,7 +49,9 @@ function interpolate(value: string, env: Record<string, string> = example): stri
 
 function environment(s: Service): Record<string, string> {
   const raw = s.environment ?? {};
-  const entries = Array.isArray(raw) ? raw.map((e) => e.split('=', 2) as [string, string]) : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
+  const entries = Array.isArray(raw)
+    ? raw.map((e) => e.split('=', 2) as [string, string])
+    : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
   return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
 }
 
@@ -116,7 +118,9 @@ describe('docker-compose.yml against the code', () => {
     expect(compose.services.influxdb!.image).toMatch(/^influxdb:1\.\d+/);
     expect(Number(/^postgres:(\d+)/.exec(compose.services.postgres!.image ?? '')?.[1])).toBeGreaterThanOrEqual(14);
     // grafana-postgresql-datasource is the plugin id from Grafana 10.4 on
-    expect(Number(/^grafana\/grafana(?:-oss)?:(\d+)/.exec(compose.services.grafana!.image ?? '')?.[1])).toBeGreaterThanOrEqual(11);
+    expect(
+      Number(/^grafana\/grafana(?:-oss)?:(\d+)/.exec(compose.services.grafana!.image ?? '')?.[1]),
+    ).toBeGreaterThanOrEqual(11);
   });
 
   it('builds the hub and the fleet from the repository Dockerfile, whose sources and entry points exist', () => {
@@ -135,9 +139,12 @@ describe('docker-compose.yml against the code', () => {
     expect(read('.dockerignore')).toMatch(/^\.env$/m);
   });
 
-  it.skipIf(!existsSync(join(root, compose.services.fleet!.command?.[0] ?? 'missing')))('runs the fleet simulator entry point that exists', () => {
-    expect(existsSync(join(root, compose.services.fleet!.command![0]!))).toBe(true);
-  });
+  it.skipIf(!existsSync(join(root, compose.services.fleet!.command?.[0] ?? 'missing')))(
+    'runs the fleet simulator entry point that exists',
+    () => {
+      expect(existsSync(join(root, compose.services.fleet!.command![0]!))).toBe(true);
+    },
+  );
 
   it('sets only VIGIL_* variables that a config schema knows', () => {
     const known = new Set(Object.values(envMaps).flat());
@@ -146,7 +153,8 @@ describe('docker-compose.yml against the code', () => {
     const unknown: string[] = [];
     for (const [name, s] of services) {
       if (name === 'fleet' && !fleetCli) continue; // checked once simulators/fleet/ is in the tree
-      for (const k of Object.keys(environment(s))) if (k.startsWith('VIGIL_') && !known.has(k)) unknown.push(`${name}: ${k}`);
+      for (const k of Object.keys(environment(s)))
+        if (k.startsWith('VIGIL_') && !known.has(k)) unknown.push(`${name}: ${k}`);
     }
     expect(unknown, `known maps: ${Object.keys(envMaps).join(', ')}`).toEqual([]);
   });
@@ -164,7 +172,9 @@ describe('docker-compose.yml against the code', () => {
   });
 
   it('publishes Grafana on its port and keeps the databases off the host', () => {
-    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual(['3000']);
+    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual([
+      '3000',
+    ]);
     expect(compose.services.influxdb!.ports).toBeUndefined();
     expect(compose.services.postgres!.ports).toBeUndefined();
   });
@@ -191,7 +201,8 @@ describe('docker-compose.yml against the code', () => {
   it('gives Grafana every variable its provisioning files read', () => {
     const env = environment(compose.services.grafana!);
     const used = new Set<string>();
-    for (const [rel, content] of buildArtifacts()) if (rel.endsWith('.yaml')) for (const m of content.matchAll(/\$\{(\w+)\}/g)) used.add(m[1]!);
+    for (const [rel, content] of buildArtifacts())
+      if (rel.endsWith('.yaml')) for (const m of content.matchAll(/\$\{(\w+)\}/g)) used.add(m[1]!);
     expect([...used].sort()).toEqual([...PROVISIONING_ENV].sort());
     for (const v of used) expect(env, `grafana environment ${v}`).toHaveProperty(v);
     expect(env.VIGIL_INFLUX_DATABASE).toBe(environment(compose.services.hub!).VIGIL_INFLUX_DATABASE);
@@ -199,7 +210,12 @@ describe('docker-compose.yml against the code', () => {
 
   it('takes every secret from the env file, with an example committed and the real one ignored', () => {
     const required = new Set([...read('docker-compose.yml').matchAll(/\$\{(\w+):\?/g)].map((m) => m[1]!));
-    expect([...required].sort()).toEqual(['GRAFANA_ADMIN_PASSWORD', 'GRAFANA_PG_READER_PASSWORD', 'POSTGRES_PASSWORD', 'VIGIL_MQTT_PASSWORD']);
+    expect([...required].sort()).toEqual([
+      'GRAFANA_ADMIN_PASSWORD',
+      'GRAFANA_PG_READER_PASSWORD',
+      'POSTGRES_PASSWORD',
+      'VIGIL_MQTT_PASSWORD',
+    ]);
     for (const v of required) expect(example[v], `.env.example ${v}`).toMatch(/^change-me/);
     expect(() => interpolate('${POSTGRES_PASSWORD:?set it}', {})).toThrow(/COMPOSE_VARIABLE_MISSING/);
     expect(read('.gitignore')).toMatch(/^\.env$/m);

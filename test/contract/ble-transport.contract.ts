@@ -16,7 +16,11 @@ export const CONTRACT_DEVICES = {
     address: 'C0:FF:EE:00:00:01',
     name: 'Contract BP',
     /** stored records, sent by indication on 0x1810/0x2A35 once subscribed (BLS 1.1) */
-    stored: [hex('167c0056006100e807060f11111b33000000'), hex('16820058006600e807060f12000040000000'), hex('16780050005e00e807061007050042000400')],
+    stored: [
+      hex('167c0056006100e807060f11111b33000000'),
+      hex('16820058006600e807060f12000040000000'),
+      hex('16780050005e00e807061007050042000400'),
+    ],
     /** 0x2A49 Blood Pressure Feature */
     feature: hex('3f00'),
   },
@@ -30,7 +34,9 @@ export const CONTRACT_DEVICES = {
     address: 'C0:FF:EE:00:00:03',
     name: 'Contract Glucose',
     /** Glucose Measurement 0x2A18 records, sequence numbers 1..5 (GLS 3.1: flags 0x02, seq, base time, SFLOAT kg/L, type/location) */
-    records: [1, 2, 3, 4, 5].map((seq) => Uint8Array.from([0x02, seq, 0x00, 0xe8, 0x07, 0x06, 0x0f, 0x08, 0x00, seq, 0x5a, 0xb0, 0x11])),
+    records: [1, 2, 3, 4, 5].map((seq) =>
+      Uint8Array.from([0x02, seq, 0x00, 0xe8, 0x07, 0x06, 0x0f, 0x08, 0x00, seq, 0x5a, 0xb0, 0x11]),
+    ),
   },
 } as const;
 
@@ -79,8 +85,9 @@ function collector() {
     values,
     push(v: Uint8Array) {
       values.push(v);
-      for (const w of waiters.splice(0)) if (values.length >= w.n) w.resolve();
-      else waiters.push(w);
+      for (const w of waiters.splice(0))
+        if (values.length >= w.n) w.resolve();
+        else waiters.push(w);
     },
     until(n: number, ms = 5000): Promise<void> {
       if (values.length >= n) return Promise.resolve();
@@ -135,7 +142,11 @@ export function bleTransportContract(name: string, factory: () => Promise<Contra
       const seen = new Map<string, Advertisement>();
       await t.startScan((adv) => seen.set(adv.address, adv));
       const deadline = Date.now() + 5000;
-      while ((!seen.has(bpCuff.address) || !seen.has(advScale.address) || !seen.has(glucose.address)) && Date.now() < deadline) await sleep(20);
+      while (
+        (!seen.has(bpCuff.address) || !seen.has(advScale.address) || !seen.has(glucose.address)) &&
+        Date.now() < deadline
+      )
+        await sleep(20);
       await t.stopScan();
       const cuff = seen.get(bpCuff.address);
       expect(cuff?.serviceUuids).toContain('1810');
@@ -242,7 +253,10 @@ export function bleTransportContract(name: string, factory: () => Promise<Contra
         bonding.requireBonding(bpCuff.address);
         const before = await connect(bpCuff.address);
         await expectCode(before.read('1810', '2a49'), 'NOT_BONDED');
-        await expectCode(before.subscribe('1810', '2a35', () => undefined), 'NOT_BONDED');
+        await expectCode(
+          before.subscribe('1810', '2a35', () => undefined),
+          'NOT_BONDED',
+        );
         await expectCode(before.write('1805', '2a2b', hex('da070c120f170600c000')), 'NOT_BONDED');
         await before.disconnect();
         expect(await t.isBonded(bpCuff.address)).toBe(false);

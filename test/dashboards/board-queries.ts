@@ -24,15 +24,29 @@ interface RawTarget {
 }
 
 function toQuery(id: string, board: BoardName, t: RawTarget | string, dsType?: string): BoardQuery {
-  if (typeof t === 'string') return { id, board, datasource: dsType === 'influxdb' ? 'influxdb' : 'postgres', text: t, resultFormat: 'table' };
+  if (typeof t === 'string')
+    return { id, board, datasource: dsType === 'influxdb' ? 'influxdb' : 'postgres', text: t, resultFormat: 'table' };
   const type = t.datasource?.type ?? dsType;
   if (type === 'influxdb') {
     if (!t.query) throw new Error(`${id}: InfluxDB target without a raw query`);
-    return { id, board, datasource: 'influxdb', text: t.query, resultFormat: t.resultFormat === 'table' ? 'table' : 'time_series', ...(t.alias ? { alias: t.alias } : {}) };
+    return {
+      id,
+      board,
+      datasource: 'influxdb',
+      text: t.query,
+      resultFormat: t.resultFormat === 'table' ? 'table' : 'time_series',
+      ...(t.alias ? { alias: t.alias } : {}),
+    };
   }
   if (type === 'grafana-postgresql-datasource') {
     if (!t.rawSql) throw new Error(`${id}: PostgreSQL target without rawSql`);
-    return { id, board, datasource: 'postgres', text: t.rawSql, resultFormat: t.format === 'time_series' ? 'time_series' : 'table' };
+    return {
+      id,
+      board,
+      datasource: 'postgres',
+      text: t.rawSql,
+      resultFormat: t.format === 'time_series' ? 'time_series' : 'table',
+    };
   }
   throw new Error(`${id}: unknown data source type ${String(type)}`);
 }
@@ -69,19 +83,32 @@ export type Row = Record<string, unknown>;
 export type QueryResult = { kind: 'series'; series: Series[] } | { kind: 'rows'; rows: Row[] };
 
 interface InfluxResponse {
-  results: { error?: string; series?: { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[] }[];
+  results: {
+    error?: string;
+    series?: { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }[];
+  }[];
   error?: string;
 }
 
 /** Series names as Grafana's InfluxQL alias patterns give them ($m, $col, $tag_<key>; default `measurement.column`). */
-function seriesName(alias: string | undefined, measurement: string, column: string, tags: Record<string, string>): string {
+function seriesName(
+  alias: string | undefined,
+  measurement: string,
+  column: string,
+  tags: Record<string, string>,
+): string {
   if (!alias) return `${measurement}.${column}`;
   return alias.replace(/\$(m|measurement|col|tag_(\w+))/g, (_w, what: string, tag?: string) =>
     what === 'm' || what === 'measurement' ? measurement : what === 'col' ? column : (tags[tag!] ?? ''),
   );
 }
 
-export async function runInflux(q: BoardQuery, ctx: QueryContext, influxUrl: string, database: string): Promise<QueryResult> {
+export async function runInflux(
+  q: BoardQuery,
+  ctx: QueryContext,
+  influxUrl: string,
+  database: string,
+): Promise<QueryResult> {
   const text = interpolateInfluxQL(q.text, ctx);
   const body = new URLSearchParams({ db: database, epoch: 'ms', q: text });
   const res = await fetch(`${influxUrl}/query`, { method: 'POST', body });
@@ -90,7 +117,9 @@ export async function runInflux(q: BoardQuery, ctx: QueryContext, influxUrl: str
   if (!res.ok || err) throw new Error(`${q.id}: InfluxDB refused ${text}: ${err ?? res.status}`);
   const raw = json.results.flatMap((r) => r.series ?? []);
   if (q.resultFormat === 'table') {
-    const rows = raw.flatMap((s) => s.values.map((v) => ({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) })));
+    const rows = raw.flatMap((s) =>
+      s.values.map((v) => ({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) })),
+    );
     return { kind: 'rows', rows };
   }
   const series: Series[] = [];
@@ -98,7 +127,11 @@ export async function runInflux(q: BoardQuery, ctx: QueryContext, influxUrl: str
     const tags = s.tags ?? {};
     s.columns.forEach((col, i) => {
       if (col === 'time') return;
-      series.push({ name: seriesName(q.alias, s.name, col, tags), tags, points: s.values.map((v) => [v[0] as number, v[i] as number | null]) });
+      series.push({
+        name: seriesName(q.alias, s.name, col, tags),
+        tags,
+        points: s.values.map((v) => [v[0] as number, v[i] as number | null]),
+      });
     });
   }
   return { kind: 'series', series };

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BoardName } from '../../dashboards/artifacts';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { boardQueries, isEmpty, runInflux, runPostgres, type BoardQuery, type QueryResult, type Row, type Series } from './board-queries';
+import {
+  boardQueries,
+  isEmpty,
+  runInflux,
+  runPostgres,
+  type BoardQuery,
+  type QueryResult,
+  type Row,
+  type Series,
+} from './board-queries';
 import type { QueryContext } from './grafana-interpolate';
 import { buildScenario, DAY_MS, seedScenario } from './scenario';
 
@@ -17,8 +26,20 @@ const ALL_PROGRAMS = ['cardiovascular_prevention', 'heart_failure', 'oral_chemot
 // signed in as Grafana's administrator, who is not a professional: every patient
 const admin = { login: 'admin' };
 const contexts: Record<BoardName, QueryContext> = {
-  patient: { from: new Date(s.today - 30 * DAY_MS), to: now, interval: '1h', variables: { patient: { value: 'pat-a' } }, user: admin },
-  worklist: { from: new Date(now.getTime() - 30 * DAY_MS), to: now, interval: '1h', variables: { program: { value: ALL_PROGRAMS, multi: true, includeAll: true } }, user: admin },
+  patient: {
+    from: new Date(s.today - 30 * DAY_MS),
+    to: now,
+    interval: '1h',
+    variables: { patient: { value: 'pat-a' } },
+    user: admin,
+  },
+  worklist: {
+    from: new Date(now.getTime() - 30 * DAY_MS),
+    to: now,
+    interval: '1h',
+    variables: { program: { value: ALL_PROGRAMS, multi: true, includeAll: true } },
+    user: admin,
+  },
   fleet: { from: new Date(now.getTime() - DAY_MS), to: now, interval: '1h', variables: {}, user: admin },
 };
 
@@ -114,27 +135,49 @@ const expectations: Record<string, (r: QueryResult) => void> = {
     expect(at(x, s.today - 15 * DAY_MS)).toBe(0); // a missing day shows as 0
     expect(at(x, s.today - 20 * DAY_MS)).toBe(8000);
   },
-  'patient / Daily steps against the personal baseline / B': (r) => expect(at(only(r, '3-day mean'), yesterday)).toBeCloseTo(4000, 6),
-  'patient / Daily steps against the personal baseline / C': (r) => expect(at(only(r, '14-day baseline'), yesterday)).toBeCloseTo((3 * 4000 + 11 * 8000) / 14, 6),
+  'patient / Daily steps against the personal baseline / B': (r) =>
+    expect(at(only(r, '3-day mean'), yesterday)).toBeCloseTo(4000, 6),
+  'patient / Daily steps against the personal baseline / C': (r) =>
+    expect(at(only(r, '14-day baseline'), yesterday)).toBeCloseTo((3 * 4000 + 11 * 8000) / 14, 6),
   'patient / Daily steps against the personal baseline / D': (r) =>
     expect(at(only(r, '80 % of baseline'), yesterday)).toBeCloseTo((0.8 * (3 * 4000 + 11 * 8000)) / 14, 6),
   'patient / Readings per day / A': (r) => {
-    const names = series(r).map((x) => x.name).sort();
-    expect(names).toEqual(['blood_pressure_systolic', 'body_temperature', 'body_weight', 'heart_rate', 'spo2', 'steps']);
+    const names = series(r)
+      .map((x) => x.name)
+      .sort();
+    expect(names).toEqual([
+      'blood_pressure_systolic',
+      'body_temperature',
+      'body_weight',
+      'heart_rate',
+      'spo2',
+      'steps',
+    ]);
     const bp = series(r).find((x) => x.name === 'blood_pressure_systolic')!;
     expect(at(bp, s.today - 3 * DAY_MS)).toBe(2);
     expect(at(bp, s.today - 5 * DAY_MS)).toBe(1); // pat-b's reading that day is not counted
     const weight = series(r).find((x) => x.name === 'body_weight')!;
-    expect([at(weight, s.today - 16 * DAY_MS), at(weight, s.today - 15 * DAY_MS), at(weight, s.today - 14 * DAY_MS)]).toEqual([0, 0, 1]);
+    expect([
+      at(weight, s.today - 16 * DAY_MS),
+      at(weight, s.today - 15 * DAY_MS),
+      at(weight, s.today - 14 * DAY_MS),
+    ]).toEqual([0, 0, 1]);
   },
 
-  'worklist / variable / program': (r) => expect(rows(r).map((x) => x.__value).sort()).toEqual(ALL_PROGRAMS),
+  'worklist / variable / program': (r) =>
+    expect(
+      rows(r)
+        .map((x) => x.__value)
+        .sort(),
+    ).toEqual(ALL_PROGRAMS),
   'worklist / Patients with a red episode / A': (r) => expect(rows(r)).toEqual([{ patients: '2' }]),
   'worklist / Patients with an amber episode / A': (r) => expect(rows(r)).toEqual([{ patients: '1' }]),
   'worklist / No reading for 48 h / A': (r) => expect(rows(r)).toEqual([{ patients: '2' }]),
   'worklist / Under 16 days with data / A': (r) => expect(rows(r)).toEqual([{ patients: '2' }]),
   'worklist / Worklist / A': (r) => {
-    expect(rows(r).map((x) => [x.patient, x.program, x.red, x.amber, x.unacknowledged, x['days with data / 30']])).toEqual([
+    expect(
+      rows(r).map((x) => [x.patient, x.program, x.red, x.amber, x.unacknowledged, x['days with data / 30']]),
+    ).toEqual([
       ['pat-a', 'Heart failure', 1, 1, 1, 27],
       ['pat-b', 'Cardiovascular prevention', 1, 0, 1, 5],
       ['pat-c', 'Oral chemotherapy follow-up', 0, 0, 0, 0],
@@ -168,7 +211,9 @@ const expectations: Record<string, (r: QueryResult) => void> = {
     expect(total).toBeCloseTo(s.ledgerCount, 6);
   },
   'fleet / Device battery levels / A': (r) => {
-    const got = rows(r).map((x) => [x.gateway, x.device, x.battery]).sort();
+    const got = rows(r)
+      .map((x) => [x.gateway, x.device, x.battery])
+      .sort();
     expect(got).toEqual([
       ['gw-a', 'AA:00:00:00:00:01', 15],
       ['gw-a', 'AA:00:00:00:00:02', 80],
@@ -215,13 +260,22 @@ describe('board queries against seeded InfluxDB and PostgreSQL', () => {
 
   it('filters the worklist by the selected programs (multi-value variable)', async () => {
     const q = queries.find((x) => x.id === 'worklist / Worklist / A')!;
-    const r = await run(q, { ...contexts.worklist, variables: { program: { value: ['cardiovascular_prevention', 'oral_chemotherapy'], multi: true } } });
+    const r = await run(q, {
+      ...contexts.worklist,
+      variables: { program: { value: ['cardiovascular_prevention', 'oral_chemotherapy'], multi: true } },
+    });
     expect(rows(r).map((x) => x.patient)).toEqual(['pat-b', 'pat-c']);
   });
 
   it('lets the read-only role read views that later migrations add to the grafana schema', async () => {
     await pg.pool.query('CREATE VIEW grafana.later_view AS SELECT 1 AS x');
-    const q: BoardQuery = { id: 'probe', board: 'worklist', datasource: 'postgres', text: 'SELECT x FROM grafana.later_view', resultFormat: 'table' };
+    const q: BoardQuery = {
+      id: 'probe',
+      board: 'worklist',
+      datasource: 'postgres',
+      text: 'SELECT x FROM grafana.later_view',
+      resultFormat: 'table',
+    };
     expect(rows(await run(q))).toEqual([{ x: 1 }]);
   });
 
@@ -235,11 +289,19 @@ describe('board queries against seeded InfluxDB and PostgreSQL', () => {
     const variable = queries.find((x) => x.id === 'patient / variable / patient')!;
     expect(rows(await run(variable, { ...contexts.patient, user: { login } })).map((x) => x.__value)).toEqual(expected);
     const worklist = queries.find((x) => x.id === 'worklist / Worklist / A')!;
-    expect(rows(await run(worklist, { ...contexts.worklist, user: { login } })).map((x) => x.patient)).toEqual(expected);
+    expect(rows(await run(worklist, { ...contexts.worklist, user: { login } })).map((x) => x.patient)).toEqual(
+      expected,
+    );
   });
 
   it('reads PostgreSQL only through the grafana views', async () => {
-    const q: BoardQuery = { id: 'probe', board: 'worklist', datasource: 'postgres', text: 'SELECT display_name FROM patients', resultFormat: 'table' };
+    const q: BoardQuery = {
+      id: 'probe',
+      board: 'worklist',
+      datasource: 'postgres',
+      text: 'SELECT display_name FROM patients',
+      resultFormat: 'table',
+    };
     await expect(run(q)).rejects.toThrow(/permission denied/);
   });
 });

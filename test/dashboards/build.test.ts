@@ -29,7 +29,15 @@ describe('dashboards build', () => {
   it('gives every board a unique uid and panel ids and refIds that Grafana accepts', () => {
     const uids = new Set<string>();
     for (const name of Object.keys(BOARDS) as BoardName[]) {
-      const d = buildBoard(name) as unknown as { uid: string; tags: string[]; panels: { title: string; gridPos: { x: number; w: number }; targets: { refId: string; datasource: { uid: string } }[] }[] };
+      const d = buildBoard(name) as unknown as {
+        uid: string;
+        tags: string[];
+        panels: {
+          title: string;
+          gridPos: { x: number; w: number };
+          targets: { refId: string; datasource: { uid: string } }[];
+        }[];
+      };
       expect(uids.has(d.uid)).toBe(false);
       uids.add(d.uid);
       expect(d.tags).toContain('vigil');
@@ -44,12 +52,16 @@ describe('dashboards build', () => {
 
   it('provisions both data sources under the uids the boards use, and the board folder', () => {
     const files = buildArtifacts();
-    const ds = YAML.parse(files.get('dashboards/grafana/provisioning/datasources/vigil.yaml')!) as { datasources: { uid: string; type: string }[] };
+    const ds = YAML.parse(files.get('dashboards/grafana/provisioning/datasources/vigil.yaml')!) as {
+      datasources: { uid: string; type: string }[];
+    };
     expect(ds.datasources.map((d) => [d.uid, d.type])).toEqual([
       [INFLUX_DS.uid, INFLUX_DS.type],
       [POSTGRES_DS.uid, POSTGRES_DS.type],
     ]);
-    const prov = YAML.parse(files.get('dashboards/grafana/provisioning/dashboards/vigil.yaml')!) as { providers: { type: string; options: { path: string } }[] };
+    const prov = YAML.parse(files.get('dashboards/grafana/provisioning/dashboards/vigil.yaml')!) as {
+      providers: { type: string; options: { path: string } }[];
+    };
     expect(prov.providers[0]).toMatchObject({ type: 'file', options: { path: '/var/lib/grafana/dashboards/vigil' } });
   });
 });

@@ -52,7 +52,11 @@ function globals(ctx: QueryContext): Record<string, string> {
   };
 }
 
-function replaceVariables(query: string, ctx: QueryContext, format: (name: string, v: TemplateVariable, offset: number) => string): string {
+function replaceVariables(
+  query: string,
+  ctx: QueryContext,
+  format: (name: string, v: TemplateVariable, offset: number) => string,
+): string {
   const g = globals(ctx);
   return query.replace(VARIABLE, (whole, a?: string, b?: string, c?: string, offset?: number) => {
     const name = (a ?? b ?? c)!;
@@ -79,7 +83,8 @@ export function interpolateInfluxQL(query: string, ctx: QueryContext): string {
   const withTime = query.replace(/\$__timeFilter\b|\$timeFilter\b/g, filter);
   return replaceVariables(withTime, ctx, (_name, v, offset) => {
     const values = Array.isArray(v.value) ? v.value : [v.value];
-    if (v.multi || v.includeAll) return values.length === 1 ? escapeRegex(values[0]!) : `(${values.map(escapeRegex).join('|')})`;
+    if (v.multi || v.includeAll)
+      return values.length === 1 ? escapeRegex(values[0]!) : `(${values.map(escapeRegex).join('|')})`;
     const value = values[0] ?? '';
     return insideRegexLiteral(withTime, offset) ? escapeRegex(value) : value;
   });
@@ -98,30 +103,34 @@ export function interpolatePostgres(query: string, ctx: QueryContext): string {
   // single values, the user's login included, get their single quotes doubled
   const sqlCtx = ctx.user ? { ...ctx, user: { login: ctx.user.login.replace(/'/g, "''") } } : ctx;
   const vars = replaceVariables(query, sqlCtx, (_name, v) => {
-    if (Array.isArray(v.value) || v.multi || v.includeAll) return (Array.isArray(v.value) ? v.value : [v.value]).map(quoteLiteral).join(',');
+    if (Array.isArray(v.value) || v.multi || v.includeAll)
+      return (Array.isArray(v.value) ? v.value : [v.value]).map(quoteLiteral).join(',');
     return v.value.replace(/'/g, "''");
   });
   const from = rfc3339(ctx.from);
   const to = rfc3339(ctx.to);
-  return vars.replace(/\$__(timeFilter|timeFrom|timeTo|timeGroupAlias|timeGroup|time)\(([^)]*)\)/g, (_w, macro: string, rawArgs: string) => {
-    const args = macroArgs(rawArgs);
-    switch (macro) {
-      case 'timeFilter':
-        return `${args[0]} BETWEEN '${from}' AND '${to}'`;
-      case 'timeFrom':
-        return `'${from}'`;
-      case 'timeTo':
-        return `'${to}'`;
-      case 'time':
-        return `${args[0]} AS "time"`;
-      case 'timeGroup':
-      case 'timeGroupAlias': {
-        const s = durationMs(args[1] ?? '') / 1000;
-        const expr = `floor(extract(epoch from ${args[0]})/${s})*${s}`;
-        return macro === 'timeGroupAlias' ? `${expr} AS "time"` : expr;
+  return vars.replace(
+    /\$__(timeFilter|timeFrom|timeTo|timeGroupAlias|timeGroup|time)\(([^)]*)\)/g,
+    (_w, macro: string, rawArgs: string) => {
+      const args = macroArgs(rawArgs);
+      switch (macro) {
+        case 'timeFilter':
+          return `${args[0]} BETWEEN '${from}' AND '${to}'`;
+        case 'timeFrom':
+          return `'${from}'`;
+        case 'timeTo':
+          return `'${to}'`;
+        case 'time':
+          return `${args[0]} AS "time"`;
+        case 'timeGroup':
+        case 'timeGroupAlias': {
+          const s = durationMs(args[1] ?? '') / 1000;
+          const expr = `floor(extract(epoch from ${args[0]})/${s})*${s}`;
+          return macro === 'timeGroupAlias' ? `${expr} AS "time"` : expr;
+        }
+        default:
+          throw new Error(`GRAFANA_UNKNOWN_MACRO: ${macro}`);
       }
-      default:
-        throw new Error(`GRAFANA_UNKNOWN_MACRO: ${macro}`);
-    }
-  });
+    },
+  );
 }

@@ -18,15 +18,24 @@ describe('InfluxQL builder', () => {
       .groupByTags('device')
       .fill('none')
       .toString();
-    expect(q).toBe('SELECT mean("value") AS "mean" FROM "daily"."body_weight" WHERE "patient" =~ /^$patient$/ AND $timeFilter GROUP BY time($__interval), "device" fill(none)');
+    expect(q).toBe(
+      'SELECT mean("value") AS "mean" FROM "daily"."body_weight" WHERE "patient" =~ /^$patient$/ AND $timeFilter GROUP BY time($__interval), "device" fill(none)',
+    );
   });
 
   it('builds subqueries, regex sources, look-back ranges, order and limit', () => {
-    const inner = influxql().select(call('sum', 'value'), 'daily').from('steps').timeFilterWithLookback('14d').groupByTime('1d').fill('0');
+    const inner = influxql()
+      .select(call('sum', 'value'), 'daily')
+      .from('steps')
+      .timeFilterWithLookback('14d')
+      .groupByTime('1d')
+      .fill('0');
     expect(influxql().select('moving_average("daily", 14)').fromSubquery(inner).toString()).toBe(
       'SELECT moving_average("daily", 14) FROM (SELECT sum("value") AS "daily" FROM "steps" WHERE time >= ${__from}ms - 14d AND time <= ${__to}ms GROUP BY time(1d) fill(0))',
     );
-    expect(influxql().select('"value"').fromAny(['spo2', 'a.b']).orderByTimeDesc().limit(1).toString()).toBe('SELECT "value" FROM /^(spo2|a\\.b)$/ ORDER BY time DESC LIMIT 1');
+    expect(influxql().select('"value"').fromAny(['spo2', 'a.b']).orderByTimeDesc().limit(1).toString()).toBe(
+      'SELECT "value" FROM /^(spo2|a\\.b)$/ ORDER BY time DESC LIMIT 1',
+    );
   });
 
   it('rejects incomplete queries with a code', () => {

@@ -18,7 +18,19 @@ const saveRequestSchema = z
         id: z.null(),
         uid: z.string().regex(/^vigil-/),
         title: z.string().min(1),
-        panels: z.array(z.object({ type: z.string(), targets: z.array(z.object({ refId: z.string(), datasource: z.object({ uid: z.enum([INFLUX_DS.uid, POSTGRES_DS.uid]) }) })) })).min(1),
+        panels: z
+          .array(
+            z.object({
+              type: z.string(),
+              targets: z.array(
+                z.object({
+                  refId: z.string(),
+                  datasource: z.object({ uid: z.enum([INFLUX_DS.uid, POSTGRES_DS.uid]) }),
+                }),
+              ),
+            }),
+          )
+          .min(1),
       })
       .loose(),
     overwrite: z.literal(true),
@@ -51,9 +63,14 @@ beforeAll(async () => {
   app.post('/api/dashboards/db', async (req, reply) => {
     if (req.headers['content-type'] !== 'application/json') return reply.code(415).send({ message: 'json only' });
     const parsed = saveRequestSchema.safeParse(req.body);
-    if (!parsed.success) return reply.code(400).send({ message: parsed.error.issues.map((i) => i.path.join('.')).join(', ') });
-    if (parsed.data.folderUid && !folders[parsed.data.folderUid]) return reply.code(400).send({ message: 'folder not found' });
-    if (mode === 'version-mismatch') return reply.code(412).send({ status: 'version-mismatch', message: 'The dashboard has been changed by someone else' });
+    if (!parsed.success)
+      return reply.code(400).send({ message: parsed.error.issues.map((i) => i.path.join('.')).join(', ') });
+    if (parsed.data.folderUid && !folders[parsed.data.folderUid])
+      return reply.code(400).send({ message: 'folder not found' });
+    if (mode === 'version-mismatch')
+      return reply
+        .code(412)
+        .send({ status: 'version-mismatch', message: 'The dashboard has been changed by someone else' });
     saved.push(parsed.data);
     if (mode === 'malformed') return { status: 'success', uid: parsed.data.dashboard.uid };
     const uid = parsed.data.dashboard.uid;
@@ -90,17 +107,24 @@ describe('push to a running Grafana (/api/dashboards/db)', () => {
     expect(err).toBeInstanceOf(GrafanaApiError);
     expect(err).toMatchObject({ code: 'GRAFANA_REJECTED', status: 412 });
     expect((err as Error).message).toMatch(/version-mismatch: The dashboard has been changed/);
-    await expect(pushDashboard({ url, token: 'wrong' }, 'patient')).rejects.toMatchObject({ code: 'GRAFANA_REJECTED', status: 401 });
+    await expect(pushDashboard({ url, token: 'wrong' }, 'patient')).rejects.toMatchObject({
+      code: 'GRAFANA_REJECTED',
+      status: 401,
+    });
   });
 
   it('rejects an answer that is not Grafana’s save response', async () => {
     mode = 'malformed';
-    await expect(pushDashboard({ url, token: TOKEN }, 'fleet')).rejects.toMatchObject({ code: 'GRAFANA_RESPONSE_INVALID' });
+    await expect(pushDashboard({ url, token: TOKEN }, 'fleet')).rejects.toMatchObject({
+      code: 'GRAFANA_RESPONSE_INVALID',
+    });
   });
 
   it('needs credentials and a reachable server', async () => {
     await expect(pushDashboard({ url }, 'fleet')).rejects.toMatchObject({ code: 'GRAFANA_AUTH_MISSING' });
-    await expect(pushDashboard({ url: 'http://127.0.0.1:1', token: TOKEN }, 'fleet')).rejects.toMatchObject({ code: 'GRAFANA_UNREACHABLE' });
+    await expect(pushDashboard({ url: 'http://127.0.0.1:1', token: TOKEN }, 'fleet')).rejects.toMatchObject({
+      code: 'GRAFANA_UNREACHABLE',
+    });
   });
 
   it('runs as a command: one JSON line per board, exit 0', async () => {
@@ -116,6 +140,11 @@ describe('push to a running Grafana (/api/dashboards/db)', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(out.trim().split('\n').map((l) => (JSON.parse(l) as { uid: string }).uid)).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet']);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { uid: string }).uid),
+    ).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet']);
   });
 });

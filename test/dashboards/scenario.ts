@@ -47,8 +47,15 @@ export function buildScenario(now: Date): Scenario {
   const at = (k: number, h: number, min = 0) => new Date(today - k * DAY_MS + h * 3_600_000 + min * 60_000);
   const points: StoredPoint[] = [];
   let n = 0;
-  const add = (patientId: string, gatewayId: string, deviceAddress: string, driver: string, metric: MetricName, value: number, measuredAt: Date) =>
-    points.push({ readingId: `r-${++n}`, patientId, gatewayId, deviceAddress, driver, metric, value, measuredAt });
+  const add = (
+    patientId: string,
+    gatewayId: string,
+    deviceAddress: string,
+    driver: string,
+    metric: MetricName,
+    value: number,
+    measuredAt: Date,
+  ) => points.push({ readingId: `r-${++n}`, patientId, gatewayId, deviceAddress, driver, metric, value, measuredAt });
 
   for (let k = 1; k <= 30; k++) {
     if (k === 15 || k === 16) continue; // missing days
@@ -56,7 +63,15 @@ export function buildScenario(now: Date): Scenario {
     add('pat-a', 'gw-a', CUFF_A, 'blood-pressure', 'blood_pressure_systolic', recent ? 142 : 128, at(k, 8));
     add('pat-a', 'gw-a', CUFF_A, 'blood-pressure', 'blood_pressure_diastolic', recent ? 88 : 82, at(k, 8));
     add('pat-a', 'gw-a', CUFF_A, 'blood-pressure', 'heart_rate', recent ? 76 : 70, at(k, 8));
-    add('pat-a', 'gw-a', SCALE_A, 'weight-scale', 'body_weight', k === 1 ? 82.6 : k === 2 ? 82 : k === 3 ? 81 : 80, at(k, 7));
+    add(
+      'pat-a',
+      'gw-a',
+      SCALE_A,
+      'weight-scale',
+      'body_weight',
+      k === 1 ? 82.6 : k === 2 ? 82 : k === 3 ? 81 : 80,
+      at(k, 7),
+    );
     add('pat-a', 'gw-a', THERMO_A, 'health-thermometer', 'body_temperature', k === 4 ? 38.4 : 36.8, at(k, 8));
     add('pat-a', 'gw-a', OXI_A, 'pulse-oximeter', 'spo2', k === 2 ? 90 : 96, at(k, 8));
     add('pat-a', 'gw-a', BAND_A, 'physical-activity-monitor', 'steps', k <= 3 ? 4000 : 8000, at(k, 21));
@@ -84,24 +99,49 @@ export async function seedScenario(s: Scenario, pool: pg.Pool, influxUrl: string
   await createGateway(pool, { id: 'gw-a', patientId: 'pat-a' });
   await createGateway(pool, { id: 'gw-b', patientId: 'pat-b' });
   await createGateway(pool, { id: 'gw-c', patientId: 'pat-c' });
-  for (const address of [CUFF_A, SCALE_A, THERMO_A, OXI_A, BAND_A]) await bindDevice(pool, { gatewayId: 'gw-a', address, patientId: 'pat-a' });
+  for (const address of [CUFF_A, SCALE_A, THERMO_A, OXI_A, BAND_A])
+    await bindDevice(pool, { gatewayId: 'gw-a', address, patientId: 'pat-a' });
   await bindDevice(pool, { gatewayId: 'gw-b', address: CUFF_B, patientId: 'pat-b' });
-  await pool.query(`UPDATE gateways SET online = true, last_seen_at = $2 WHERE id = $1`, ['gw-a', new Date(s.now.getTime() - 120_000)]);
-  await pool.query(`UPDATE gateways SET online = false, last_seen_at = $2 WHERE id = $1`, ['gw-b', new Date(s.now.getTime() - 2 * DAY_MS)]);
+  await pool.query(`UPDATE gateways SET online = true, last_seen_at = $2 WHERE id = $1`, [
+    'gw-a',
+    new Date(s.now.getTime() - 120_000),
+  ]);
+  await pool.query(`UPDATE gateways SET online = false, last_seen_at = $2 WHERE id = $1`, [
+    'gw-b',
+    new Date(s.now.getTime() - 2 * DAY_MS),
+  ]);
   await revokeGateway(pool, 'gw-c');
 
-  for (const [id, role] of [['nurse-1', 'coordinating_nurse'], ['cardio-1', 'cardiologist'], ['gp-1', 'general_practitioner'], ['admin-1', 'admin']]) {
+  for (const [id, role] of [
+    ['nurse-1', 'coordinating_nurse'],
+    ['cardio-1', 'cardiologist'],
+    ['gp-1', 'general_practitioner'],
+    ['admin-1', 'admin'],
+  ]) {
     await pool.query(`INSERT INTO professionals (id, display_name, role) VALUES ($1, $1, $2)`, [id, role]);
   }
-  await pool.query(`INSERT INTO care_teams (id, program_id, name) VALUES ('team-hf', 'heart_failure', 'HF'), ('team-cv', 'cardiovascular_prevention', 'CV')`);
+  await pool.query(
+    `INSERT INTO care_teams (id, program_id, name) VALUES ('team-hf', 'heart_failure', 'HF'), ('team-cv', 'cardiovascular_prevention', 'CV')`,
+  );
   await pool.query(
     `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES
      ('team-hf', 'nurse-1', 'coordinating_nurse'), ('team-hf', 'cardio-1', 'cardiologist'), ('team-cv', 'gp-1', 'general_practitioner')`,
   );
-  await pool.query(`INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ('team-hf', 'pat-a'), ('team-cv', 'pat-b')`);
-  await pool.query(`INSERT INTO patient_consents (patient_id, professional_id, recorded_by) VALUES ('pat-a', 'nurse-1', 'nurse-1'), ('pat-a', 'cardio-1', 'nurse-1')`);
+  await pool.query(
+    `INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ('team-hf', 'pat-a'), ('team-cv', 'pat-b')`,
+  );
+  await pool.query(
+    `INSERT INTO patient_consents (patient_id, professional_id, recorded_by) VALUES ('pat-a', 'nurse-1', 'nurse-1'), ('pat-a', 'cardio-1', 'nurse-1')`,
+  );
 
-  const episode = (patient: string, rule: string, severity: string, status: string, opened: Date, resolved: Date | null) =>
+  const episode = (
+    patient: string,
+    rule: string,
+    severity: string,
+    status: string,
+    opened: Date,
+    resolved: Date | null,
+  ) =>
     pool.query(
       `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, opened_at, acknowledged_at, resolved_at)
        VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 <> 'open' THEN $5::timestamptz + interval '1 hour' END, $6)`,
@@ -114,8 +154,21 @@ export async function seedScenario(s: Scenario, pool: pg.Pool, influxUrl: string
   await episode('pat-b', 'spo2_low', 'red', 'open', s.at(3, 8), null);
 
   // the ledger: every reading, received during the last 6 hours (a flush after an outage)
-  const rows = s.points.map((p, i) => [p.readingId, p.patientId, p.gatewayId, p.deviceAddress, p.driver, p.metric, p.value, p.measuredAt, new Date(s.now.getTime() - (1 + ((i * 7) % 360)) * 60_000)]);
-  const values = rows.map((_, i) => `($${i * 9 + 1}, $${i * 9 + 2}, $${i * 9 + 3}, $${i * 9 + 4}, $${i * 9 + 5}, $${i * 9 + 6}, $${i * 9 + 7}, '1', $${i * 9 + 8}, $${i * 9 + 9})`);
+  const rows = s.points.map((p, i) => [
+    p.readingId,
+    p.patientId,
+    p.gatewayId,
+    p.deviceAddress,
+    p.driver,
+    p.metric,
+    p.value,
+    p.measuredAt,
+    new Date(s.now.getTime() - (1 + ((i * 7) % 360)) * 60_000),
+  ]);
+  const values = rows.map(
+    (_, i) =>
+      `($${i * 9 + 1}, $${i * 9 + 2}, $${i * 9 + 3}, $${i * 9 + 4}, $${i * 9 + 5}, $${i * 9 + 6}, $${i * 9 + 7}, '1', $${i * 9 + 8}, $${i * 9 + 9})`,
+  );
   await pool.query(
     `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, received_at) VALUES ${values.join(', ')}`,
     rows.flat(),

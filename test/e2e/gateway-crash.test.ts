@@ -47,7 +47,16 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
     mkdirSync(join(process.cwd(), '.data'), { recursive: true }); // absent on a fresh clone
     dir0 = mkdtempSync(join(process.cwd(), '.data', 'tmp-crash-'));
     hub = await startHub(
-      loadHubConfig({ env: {}, overrides: { postgres: { url: pg.url }, influx: { url: influxDb.url, database: influxDb.database }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' } }),
+      loadHubConfig({
+        env: {},
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influxDb.url, database: influxDb.database },
+          mqtt: { host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
+      }),
     );
     await createPatient(pg.pool, { id: PATIENT, programId: 'heart_failure', displayName: 'Crash patient' });
     password = (await createGateway(pg.pool, { id: GW, patientId: PATIENT })).password;
@@ -64,7 +73,13 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
         timeZone: 'UTC',
         logLevel: 'error',
         mqtt: { url: hub.mqttUrl, password, batchSize: 200, receiptTimeoutMs: 3_000, maxInFlightBatches: 8 },
-        ble: { connectTimeoutMs: 5_000, idleDisconnectMs: 500, backoffInitialMs: 100, backoffMaxMs: 500, cooldownMs: 300 },
+        ble: {
+          connectTimeoutMs: 5_000,
+          idleDisconnectMs: 500,
+          backoffInitialMs: 100,
+          backoffMaxMs: 500,
+          cooldownMs: 300,
+        },
         devices: { allow: [METER] },
       }),
     );
@@ -81,7 +96,11 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
 
   const start = () =>
     new Promise<NonNullable<typeof gateway>>((resolve, reject) => {
-      const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(dir0, 'dist', 'gateway.mjs'), '--config', join(dir, 'gateway.yaml')], { env: { ...process.env, ...vb.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [...GATEWAY_NODE_FLAGS, join(dir0, 'dist', 'gateway.mjs'), '--config', join(dir, 'gateway.yaml')],
+        { env: { ...process.env, ...vb.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       const lines: string[] = [];
       createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
@@ -98,7 +117,10 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
       void exited.then(() => reject(new Error(`gateway exited before ready:\n${lines.join('\n')}`)));
     });
   const stored = async () => {
-    const { rows } = await pg.pool.query<{ n: number }>(`SELECT count(*)::int n FROM reading_ledger WHERE gateway_id = $1 AND metric = 'glucose' AND stored_at IS NOT NULL`, [GW]);
+    const { rows } = await pg.pool.query<{ n: number }>(
+      `SELECT count(*)::int n FROM reading_ledger WHERE gateway_id = $1 AND metric = 'glucose' AND stored_at IS NOT NULL`,
+      [GW],
+    );
     return rows[0]!.n;
   };
 
@@ -127,7 +149,14 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
     };
     const deadline = Date.now() + 15_000;
     while (buffer().depth > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
-    console.log(JSON.stringify({ kills, sentByMeterAtKills: progress, seconds: (Date.now() - started) / 1000, notificationsSent: meter.sentRecords }));
+    console.log(
+      JSON.stringify({
+        kills,
+        sentByMeterAtKills: progress,
+        seconds: (Date.now() - started) / 1000,
+        notificationsSent: meter.sentRecords,
+      }),
+    );
 
     expect(kills).toBeGreaterThanOrEqual(20);
     // the kills landed during the transfer, not after it
@@ -135,12 +164,19 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
     expect(await stored()).toBe(N);
     const u = new URL(influxDb.url);
     const influx = new InfluxDB({ host: u.hostname, port: Number(u.port), database: influxDb.database });
-    const points = await influx.query<{ time: Date; value: number }>(`SELECT "value" FROM "glucose" WHERE "patient" = '${PATIENT}' ORDER BY time`);
+    const points = await influx.query<{ time: Date; value: number }>(
+      `SELECT "value" FROM "glucose" WHERE "patient" = '${PATIENT}' ORDER BY time`,
+    );
     expect(points).toHaveLength(N);
     // every record i once, at its own minute, with its own value
-    const wrong = points.filter((p, k) => new Date(p.time).getTime() !== T0 + (k + 1) * 60_000 || Math.abs(p.value - valueOf(k + 1)) > 1e-6);
+    const wrong = points.filter(
+      (p, k) => new Date(p.time).getTime() !== T0 + (k + 1) * 60_000 || Math.abs(p.value - valueOf(k + 1)) > 1e-6,
+    );
     expect(wrong).toEqual([]);
-    const { rows } = await pg.pool.query<{ n: number; distinct: number }>(`SELECT count(*)::int n, count(DISTINCT reading_id)::int AS distinct FROM reading_ledger WHERE gateway_id = $1 AND metric = 'glucose'`, [GW]);
+    const { rows } = await pg.pool.query<{ n: number; distinct: number }>(
+      `SELECT count(*)::int n, count(DISTINCT reading_id)::int AS distinct FROM reading_ledger WHERE gateway_id = $1 AND metric = 'glucose'`,
+      [GW],
+    );
     expect(rows[0]).toEqual({ n: N, distinct: N });
     expect(buffer()).toMatchObject({ depth: 0, cursor: N });
   }, 180_000);

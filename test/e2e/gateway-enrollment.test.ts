@@ -22,7 +22,6 @@ import { until } from '../support/wait';
 const GW = 'gw-e2e-enroll-01';
 const PATIENT = 'P-E2E-ENROLL';
 
-
 describe('plug-in onboarding: enrollment code -> credential -> connected box', () => {
   let pg: TestPostgres;
   let influx: Awaited<ReturnType<typeof createTestInflux>>;
@@ -35,7 +34,16 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
   beforeAll(async () => {
     [pg, influx] = await Promise.all([createTestPostgres('vigil_enroll'), createTestInflux('vigil_enroll')]);
     hub = await startHub(
-      loadHubConfig({ env: {}, overrides: { postgres: { url: pg.url }, influx: { url: influx.url, database: influx.database }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' } }),
+      loadHubConfig({
+        env: {},
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influx.url, database: influx.database },
+          mqtt: { host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
+      }),
     );
     await createPatient(pg.pool, { id: PATIENT, programId: 'heart_failure', displayName: 'Enrollment patient' });
     code = (await createEnrollmentCode(pg.pool, { gatewayId: GW, patientId: PATIENT })).code;
@@ -45,7 +53,20 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
     dist = mkdtempSync(join(process.cwd(), '.data', 'tmp-enroll-'));
     execFileSync('sh', ['deploy/build-gateway.sh', dist], { stdio: 'pipe' });
     // what the box ships with: no gateway id, no password
-    writeFileSync(join(dir, 'gateway.yaml'), [`dataDir: ${join(dir, 'data')}`, 'timeZone: UTC', 'logLevel: warn', 'mqtt:', `  url: ${hub.mqttUrl}`, 'enrollment:', `  hubUrl: ${hub.httpUrl}`, `  code: ${code}`, ''].join('\n'));
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      [
+        `dataDir: ${join(dir, 'data')}`,
+        'timeZone: UTC',
+        'logLevel: warn',
+        'mqtt:',
+        `  url: ${hub.mqttUrl}`,
+        'enrollment:',
+        `  hubUrl: ${hub.httpUrl}`,
+        `  code: ${code}`,
+        '',
+      ].join('\n'),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -57,7 +78,12 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
   });
 
   const start = () =>
-    startService('gateway', join(dist, 'gateway.mjs'), { nodeArgs: GATEWAY_NODE_FLAGS, args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' } });
+    startService('gateway', join(dist, 'gateway.mjs'), {
+      nodeArgs: GATEWAY_NODE_FLAGS,
+      args: ['--config', join(dir, 'gateway.yaml')],
+      readyEvent: 'gateway.ready',
+      env: { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' },
+    });
 
   it('exchanges the code once, saves the credential (0600) and comes online at the hub', async () => {
     gateway = await start();
@@ -67,7 +93,10 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
     expect(statSync(creds).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(creds, 'utf8')).gatewayId).toBe(GW);
     await until('the gateway online at the hub', async () => {
-      const { rows } = await pg.pool.query<{ online: boolean; patient_id: string }>('SELECT online, patient_id FROM gateways WHERE id = $1', [GW]);
+      const { rows } = await pg.pool.query<{ online: boolean; patient_id: string }>(
+        'SELECT online, patient_id FROM gateways WHERE id = $1',
+        [GW],
+      );
       return rows[0]?.online ? rows[0] : undefined;
     });
     const { rows } = await pg.pool.query('SELECT patient_id FROM gateways WHERE id = $1', [GW]);
@@ -75,10 +104,18 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
   });
 
   it('refuses the same code a second time (single use), with a stable code', async () => {
-    const res = await fetch(`${hub.httpUrl}/enrollment/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    const res = await fetch(`${hub.httpUrl}/enrollment/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { message: string }).message).toMatch(/^ENROLLMENT_CODE_INVALID/);
-    const bad = await fetch(`${hub.httpUrl}/enrollment/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'nonsense' }) });
+    const bad = await fetch(`${hub.httpUrl}/enrollment/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'nonsense' }),
+    });
     expect(bad.status).toBe(400);
   });
 

@@ -9,7 +9,12 @@ import { createGateway, createPatient } from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
 import { startService, type ServiceProcess } from '../../scripts/lib/processes';
-import { BloodPressureCuff, GlucoseMeter, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
+import {
+  BloodPressureCuff,
+  GlucoseMeter,
+  startVirtualBluez,
+  type VirtualBluezHandle,
+} from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 
 /**
@@ -32,7 +37,11 @@ const freePort = () =>
     });
   });
 
-const until = async <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> => {
+const until = async <T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> => {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await Promise.resolve(fn()).catch(() => undefined);
@@ -57,7 +66,13 @@ describe('outage: the hub is away, readings queue on the box, then all arrive on
     startHub(
       loadHubConfig({
         env: {},
-        overrides: { postgres: { url: pg.url }, influx: { url: influxDb.url, database: influxDb.database }, mqtt: { host: '127.0.0.1', port: mqttPort }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influxDb.url, database: influxDb.database },
+          mqtt: { host: '127.0.0.1', port: mqttPort },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
       }),
     );
   const ledger = async (metric: string) =>
@@ -94,11 +109,21 @@ describe('outage: the hub is away, readings queue on the box, then all arrive on
         timeZone: 'UTC',
         logLevel: 'error',
         mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, password, batchSize: 50, receiptTimeoutMs: 3_000 },
-        ble: { connectTimeoutMs: 5_000, idleDisconnectMs: 400, backoffInitialMs: 100, backoffMaxMs: 500, cooldownMs: 300 },
+        ble: {
+          connectTimeoutMs: 5_000,
+          idleDisconnectMs: 400,
+          backoffInitialMs: 100,
+          backoffMaxMs: 500,
+          cooldownMs: 300,
+        },
         devices: { allow: [METER, CUFF] },
       }),
     );
-    gateway = await startService('gateway', 'gateway/cli.ts', { args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: vb.env });
+    gateway = await startService('gateway', 'gateway/cli.ts', {
+      args: ['--config', join(dir, 'gateway.yaml')],
+      readyEvent: 'gateway.ready',
+      env: vb.env,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -127,22 +152,33 @@ describe('outage: the hub is away, readings queue on the box, then all arrive on
       const rows = await ledger('glucose');
       return rows.length >= 350 ? rows : undefined;
     });
-    await until('the cuff readings', async () => ((await ledger('blood_pressure_systolic')).length >= 7 ? true : undefined));
+    await until('the cuff readings', async () =>
+      (await ledger('blood_pressure_systolic')).length >= 7 ? true : undefined,
+    );
     await until('the buffer empty', () => (bufferDepth() === 0 ? true : undefined), 20_000);
 
     // all, once
-    expect(glucose.map((r) => new Date(r.measured_at).getTime())).toEqual(Array.from({ length: 350 }, (_, i) => minute(i + 1).getTime()));
+    expect(glucose.map((r) => new Date(r.measured_at).getTime())).toEqual(
+      Array.from({ length: 350 }, (_, i) => minute(i + 1).getTime()),
+    );
     expect(new Set(glucose.map((r) => r.reading_id)).size).toBe(350);
     const systolic = await ledger('blood_pressure_systolic');
     expect(systolic).toHaveLength(7);
     // in order per device: a later measurement was never filed before an earlier one
     for (const rows of [glucose, systolic]) {
-      for (let k = 1; k < rows.length; k++) expect(new Date(rows[k]!.received_at).getTime()).toBeGreaterThanOrEqual(new Date(rows[k - 1]!.received_at).getTime());
+      for (let k = 1; k < rows.length; k++)
+        expect(new Date(rows[k]!.received_at).getTime()).toBeGreaterThanOrEqual(
+          new Date(rows[k - 1]!.received_at).getTime(),
+        );
     }
     const u = new URL(influxDb.url);
     const influx = new InfluxDB({ host: u.hostname, port: Number(u.port), database: influxDb.database });
-    const [g] = await influx.query<{ count: number }>(`SELECT count("value") FROM "glucose" WHERE "patient" = '${PATIENT}'`);
-    const [s] = await influx.query<{ count: number }>(`SELECT count("value") FROM "blood_pressure_systolic" WHERE "patient" = '${PATIENT}'`);
+    const [g] = await influx.query<{ count: number }>(
+      `SELECT count("value") FROM "glucose" WHERE "patient" = '${PATIENT}'`,
+    );
+    const [s] = await influx.query<{ count: number }>(
+      `SELECT count("value") FROM "blood_pressure_systolic" WHERE "patient" = '${PATIENT}'`,
+    );
     expect([g?.count, s?.count]).toEqual([350, 7]);
   }, 150_000);
 });

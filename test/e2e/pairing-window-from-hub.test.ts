@@ -41,11 +41,22 @@ describe('pairing window opened from the hub: a new device paired without touchi
     startHub(
       loadHubConfig({
         env: {},
-        overrides: { postgres: { url: pg.url }, influx: { url: influx.url, database: influx.database }, mqtt: { host: '127.0.0.1', port: mqttPort }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influx.url, database: influx.database },
+          mqtt: { host: '127.0.0.1', port: mqttPort },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
       }),
     );
   const temperatures = async () =>
-    (await pg.pool.query<{ value: number }>(`SELECT value FROM reading_ledger WHERE patient_id = $1 AND metric = 'body_temperature' AND stored_at IS NOT NULL`, [PATIENT])).rows.map((r) => Number(r.value));
+    (
+      await pg.pool.query<{ value: number }>(
+        `SELECT value FROM reading_ledger WHERE patient_id = $1 AND metric = 'body_temperature' AND stored_at IS NOT NULL`,
+        [PATIENT],
+      )
+    ).rows.map((r) => Number(r.value));
 
   beforeAll(async () => {
     [pg, influx] = await Promise.all([createTestPostgres('vigil_pairing'), createTestInflux('vigil_pairing')]);
@@ -53,7 +64,15 @@ describe('pairing window opened from the hub: a new device paired without touchi
     hub = await startTheHub();
     await createPatient(pg.pool, { id: PATIENT, programId: 'oral_chemotherapy', displayName: 'Pairing patient' });
     password = (await createGateway(pg.pool, { id: GW, patientId: PATIENT })).password;
-    nurseToken = (await createCareTeamWithMembers(pg.pool, { id: 'team-pairing', programId: 'oral_chemotherapy', name: 'Pairing team', patientIds: [PATIENT], roles: ['home_nurse'] })).home_nurse.token;
+    nurseToken = (
+      await createCareTeamWithMembers(pg.pool, {
+        id: 'team-pairing',
+        programId: 'oral_chemotherapy',
+        name: 'Pairing team',
+        patientIds: [PATIENT],
+        roles: ['home_nurse'],
+      })
+    ).home_nurse.token;
     thermo = new Thermometer({ address: THERMO, name: 'Thermometer', rssi: -55 });
     thermo.addReading({ celsius: 38.4, time: new Date(Date.UTC(2026, 10, 23, 7, 30)) });
     vb = await startVirtualBluez({ peripherals: [thermo], adapter: { advertiseIntervalMs: 150 } });
@@ -66,12 +85,22 @@ describe('pairing window opened from the hub: a new device paired without touchi
         timeZone: 'UTC',
         logLevel: 'info',
         mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, password },
-        ble: { connectTimeoutMs: 5_000, idleDisconnectMs: 400, backoffInitialMs: 100, backoffMaxMs: 500, cooldownMs: 300 },
+        ble: {
+          connectTimeoutMs: 5_000,
+          idleDisconnectMs: 400,
+          backoffInitialMs: 100,
+          backoffMaxMs: 500,
+          cooldownMs: 300,
+        },
         // nothing paired: the box as it left the clinic, before the thermometer arrived
         devices: { allow: [] },
       }),
     );
-    gateway = await startService('gateway', 'gateway/cli.ts', { args: ['--config', join(dir, 'gateway.yaml')], readyEvent: 'gateway.ready', env: vb.env });
+    gateway = await startService('gateway', 'gateway/cli.ts', {
+      args: ['--config', join(dir, 'gateway.yaml')],
+      readyEvent: 'gateway.ready',
+      env: vb.env,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -83,7 +112,11 @@ describe('pairing window opened from the hub: a new device paired without touchi
   });
 
   it('ignores the unpaired thermometer, then pairs it once the nurse opens the window from the hub', async () => {
-    await until('the box online', async () => ((await pg.pool.query<{ online: boolean }>('SELECT online FROM gateways WHERE id = $1', [GW])).rows[0]?.online ? true : undefined));
+    await until('the box online', async () =>
+      (await pg.pool.query<{ online: boolean }>('SELECT online FROM gateways WHERE id = $1', [GW])).rows[0]?.online
+        ? true
+        : undefined,
+    );
     // the thermometer advertises next to the box for a while: outside a window nothing is read
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await temperatures()).toEqual([]);
@@ -97,8 +130,16 @@ describe('pairing window opened from the hub: a new device paired without touchi
     const window = (await res.json()) as { openUntil: string };
     expect(Date.parse(window.openUntil)).toBeGreaterThan(Date.now());
 
-    expect(await until('the temperature in the record', async () => ((await temperatures()).length ? temperatures() : undefined), 30_000)).toEqual([38.4]);
-    await until('the window logged by the box', async () => (gateway!.lines.some((l) => l.includes('PAIRING_WINDOW_OPEN')) ? true : undefined));
+    expect(
+      await until(
+        'the temperature in the record',
+        async () => ((await temperatures()).length ? temperatures() : undefined),
+        30_000,
+      ),
+    ).toEqual([38.4]);
+    await until('the window logged by the box', async () =>
+      gateway!.lines.some((l) => l.includes('PAIRING_WINDOW_OPEN')) ? true : undefined,
+    );
     const store = new PairingStore(join(dir, 'data', 'buffer.sqlite'));
     try {
       expect(store.list().find((d) => d.address === THERMO)).toMatchObject({ source: 'window' });
@@ -112,9 +153,17 @@ describe('pairing window opened from the hub: a new device paired without touchi
     gateway = undefined;
     await hub!.stop();
     hub = await startTheHub();
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: GW, username: GW, password, protocolVersion: 4, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+      clientId: GW,
+      username: GW,
+      password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     try {
-      const got = new Promise<unknown>((resolve) => client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))));
+      const got = new Promise<unknown>((resolve) =>
+        client.on('message', (_t, payload) => resolve(JSON.parse(payload.toString('utf8')))),
+      );
       await client.subscribeAsync(topicFor(GW, 'config'), { qos: 1 });
       const config = remoteGatewayConfigSchema.parse(await got);
       expect(config.pairing?.openUntil).toBeDefined();

@@ -25,7 +25,6 @@ const MEASURED = new Date(Math.floor((Date.now() - 3_600_000) / 1000) * 1000);
 // clinical-rules.md rule 5: a crisis reading asks for a re-measure after 1-2 min; the second confirms it
 const REMEASURED = new Date(MEASURED.getTime() + 90_000);
 
-
 describe('a confirmed crisis reading from a virtual cuff becomes one red alert episode', () => {
   let pg: TestPostgres;
   let influxDb: { url: string; database: string; drop(): Promise<void> };
@@ -38,11 +37,19 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
   let dataDir = '';
 
   const count = async (measurement: string): Promise<number> => {
-    const rows = await influx.query<{ count: number }>(`SELECT count("value") FROM "${measurement}" WHERE "patient" = '${PATIENT}'`);
+    const rows = await influx.query<{ count: number }>(
+      `SELECT count("value") FROM "${measurement}" WHERE "patient" = '${PATIENT}'`,
+    );
     return rows[0]?.count ?? 0;
   };
   const publishAsGateway = async (payload: string): Promise<void> => {
-    const c = await mqtt.connectAsync(String(hub.ready.mqttUrl), { clientId: GW, username: GW, password: gatewayPassword, protocolVersion: 4, reconnectPeriod: 0 });
+    const c = await mqtt.connectAsync(String(hub.ready.mqttUrl), {
+      clientId: GW,
+      username: GW,
+      password: gatewayPassword,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     await c.publishAsync(topicFor(GW, 'readings'), payload, { qos: 1 });
     await c.endAsync();
   };
@@ -56,7 +63,13 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     gatewayPassword = (await createGateway(pg.pool, { id: GW, patientId: PATIENT })).password;
     await bindDevice(pg.pool, { gatewayId: GW, address: CUFF, patientId: PATIENT });
     // the nurse sees the patient's alerts only as a care-team member the patient consented to
-    const team = await createCareTeamWithMembers(pg.pool, { id: 'team-e2e', programId: 'heart_failure', name: 'E2E team', patientIds: [PATIENT], roles: ['coordinating_nurse'] });
+    const team = await createCareTeamWithMembers(pg.pool, {
+      id: 'team-e2e',
+      programId: 'heart_failure',
+      name: 'E2E team',
+      patientIds: [PATIENT],
+      roles: ['coordinating_nurse'],
+    });
     token = team.coordinating_nurse.token;
 
     hub = await startService('hub', 'hub/cli.ts', {
@@ -105,7 +118,15 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
 
   it('stores the reading in InfluxDB with its value, tags and device time', async () => {
     const rows = await until('the systolic point', async () => {
-      const r = await influx.query<{ time: Date; value: number; patient: string; gateway: string; device: string; driver: string; reading_id: string }>(
+      const r = await influx.query<{
+        time: Date;
+        value: number;
+        patient: string;
+        gateway: string;
+        device: string;
+        driver: string;
+        reading_id: string;
+      }>(
         `SELECT "value", "reading_id", "patient", "gateway", "device", "driver" FROM "blood_pressure_systolic" WHERE "patient" = '${PATIENT}'`,
       );
       return r.length === 2 ? r : undefined;
@@ -115,17 +136,29 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     expect(p.value).toBe(186);
     expect([p.patient, p.gateway, p.device, p.driver]).toEqual([PATIENT, GW, CUFF, 'sig-blood-pressure']);
     expect(new Date(p.time).toISOString()).toBe(MEASURED.toISOString());
-    expect(p.reading_id).toBe(readingId({ device: { address: CUFF, driver: 'sig-blood-pressure' }, metric: 'blood_pressure_systolic', deviceTime: MEASURED.toISOString().slice(0, 19), value: 186 }));
+    expect(p.reading_id).toBe(
+      readingId({
+        device: { address: CUFF, driver: 'sig-blood-pressure' },
+        metric: 'blood_pressure_systolic',
+        deviceTime: MEASURED.toISOString().slice(0, 19),
+        value: 186,
+      }),
+    );
     expect(await count('blood_pressure_diastolic')).toBe(2);
   });
 
   it('opens exactly one red episode, visible in the worklist API', async () => {
     const episodes = await until('the episode', async () => {
-      const { rows } = await pg.pool.query(`SELECT rule_id, severity, status FROM alert_episodes WHERE patient_id = $1`, [PATIENT]);
+      const { rows } = await pg.pool.query(
+        `SELECT rule_id, severity, status FROM alert_episodes WHERE patient_id = $1`,
+        [PATIENT],
+      );
       return rows.length ? rows : undefined;
     });
     expect(episodes).toEqual([{ rule_id: 'bp-hypertensive-crisis', severity: 'red', status: 'open' }]);
-    const res = await fetch(`${String(hub.ready.httpUrl)}/api/alerts`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${String(hub.ready.httpUrl)}/api/alerts`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { episodes: { patientId: string; severity: string }[] };
     expect(body.episodes.filter((e) => e.patientId === PATIENT).map((e) => e.severity)).toEqual(['red']);
@@ -135,7 +168,9 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
 
   it('files the gateway heartbeat for the fleet board', async () => {
     const hb = await until('a heartbeat point', async () => {
-      const r = await influx.query<{ queue_depth: number; uptime_s: number }>(`SELECT "queue_depth", "uptime_s" FROM "gateway_heartbeat" WHERE "gateway" = '${GW}'`);
+      const r = await influx.query<{ queue_depth: number; uptime_s: number }>(
+        `SELECT "queue_depth", "uptime_s" FROM "gateway_heartbeat" WHERE "gateway" = '${GW}'`,
+      );
       return r.length ? r : undefined;
     });
     expect(hb[0]!.queue_depth).toBeGreaterThanOrEqual(0);
@@ -146,20 +181,32 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
 
   it('empties the gateway buffer only after the hub receipts', async () => {
     await until('receipts', async () => {
-      const { rows } = await pg.pool.query(`SELECT count(*)::int n FROM reading_ledger WHERE patient_id = $1 AND stored_at IS NOT NULL`, [PATIENT]);
+      const { rows } = await pg.pool.query(
+        `SELECT count(*)::int n FROM reading_ledger WHERE patient_id = $1 AND stored_at IS NOT NULL`,
+        [PATIENT],
+      );
       return rows[0].n >= 8 ? true : undefined; // 2 x (systolic, diastolic, mean, pulse) (+ battery)
     });
     await gateway!.stop();
     gateway = undefined;
     const status = execFileSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', 'status'], {
-      env: { ...process.env, VIGIL_GATEWAY_ID: GW, VIGIL_GATEWAY_DATA_DIR: dataDir, VIGIL_GATEWAY_MQTT_URL: 'mqtt://127.0.0.1:1', VIGIL_GATEWAY_PASSWORD: 'unused' },
+      env: {
+        ...process.env,
+        VIGIL_GATEWAY_ID: GW,
+        VIGIL_GATEWAY_DATA_DIR: dataDir,
+        VIGIL_GATEWAY_MQTT_URL: 'mqtt://127.0.0.1:1',
+        VIGIL_GATEWAY_PASSWORD: 'unused',
+      },
     }).toString();
     // the status command prints the buffer state of the stopped gateway
     expect(String(status)).toMatch(/"depth":0/);
   });
 
   it('a re-sent reading adds no point and no episode', async () => {
-    const { rows } = await pg.pool.query(`SELECT reading_id FROM reading_ledger WHERE patient_id = $1 AND metric = 'blood_pressure_systolic' ORDER BY measured_at LIMIT 1`, [PATIENT]);
+    const { rows } = await pg.pool.query(
+      `SELECT reading_id FROM reading_ledger WHERE patient_id = $1 AND metric = 'blood_pressure_systolic' ORDER BY measured_at LIMIT 1`,
+      [PATIENT],
+    );
     const id = rows[0].reading_id as string;
     const again: Reading = {
       id,
@@ -172,13 +219,17 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
       deviceTime: MEASURED.toISOString().slice(0, 19),
       flags: [],
     };
-    await publishAsGateway(JSON.stringify({ v: 1, gatewayId: GW, batchId: 'resend-1', sentAt: new Date().toISOString(), readings: [again] }));
+    await publishAsGateway(
+      JSON.stringify({ v: 1, gatewayId: GW, batchId: 'resend-1', sentAt: new Date().toISOString(), readings: [again] }),
+    );
     await until('the duplicate to be filed', async () => {
       const m = await (await fetch(`${String(hub.ready.httpUrl)}/metrics`)).text();
       return /vigil_ingest_readings_total\{outcome="duplicate"\} [1-9]/.test(m) ? true : undefined;
     });
     expect(await count('blood_pressure_systolic')).toBe(2);
-    const { rows: eps } = await pg.pool.query(`SELECT count(*)::int n FROM alert_episodes WHERE patient_id = $1`, [PATIENT]);
+    const { rows: eps } = await pg.pool.query(`SELECT count(*)::int n FROM alert_episodes WHERE patient_id = $1`, [
+      PATIENT,
+    ]);
     expect(eps[0].n).toBe(1);
   });
 
@@ -195,7 +246,12 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     const t = new Date(MEASURED.getTime() + 600_000);
     const device = { address: CUFF, driver: 'sig-blood-pressure' };
     const next: Reading = {
-      id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime: t.toISOString().slice(0, 19), value: 150 }),
+      id: readingId({
+        device,
+        metric: 'blood_pressure_systolic',
+        deviceTime: t.toISOString().slice(0, 19),
+        value: 150,
+      }),
       gatewayId: GW,
       device,
       metric: 'blood_pressure_systolic',
@@ -205,7 +261,9 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
       deviceTime: t.toISOString().slice(0, 19),
       flags: [],
     };
-    await publishAsGateway(JSON.stringify({ v: 1, gatewayId: GW, batchId: 'after-bad', sentAt: new Date().toISOString(), readings: [next] }));
+    await publishAsGateway(
+      JSON.stringify({ v: 1, gatewayId: GW, batchId: 'after-bad', sentAt: new Date().toISOString(), readings: [next] }),
+    );
     await until('the valid reading', async () => ((await count('blood_pressure_systolic')) === 3 ? true : undefined));
   });
 });

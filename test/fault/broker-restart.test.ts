@@ -8,7 +8,15 @@ import type { ServiceProcess } from '../../scripts/lib/processes';
 import { buildHouseholds, runFleet } from '../../simulators/fleet/fleet';
 import { enrollHouseholds } from '../../simulators/fleet/enroll';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { crisisFleetOptions, expectAlive, expectStoredOnceWithOneEpisodeEach, faultAtRandomMoment, freePort, startHubProcess, waitFor } from './support';
+import {
+  crisisFleetOptions,
+  expectAlive,
+  expectStoredOnceWithOneEpisodeEach,
+  faultAtRandomMoment,
+  freePort,
+  startHubProcess,
+  waitFor,
+} from './support';
 
 /**
  * Fault: the external broker (our own Mosquitto on a free port, never the machine's) is
@@ -27,10 +35,18 @@ describe('fault: external broker killed and restarted during ingest', () => {
     // no persistence: whatever was queued in the broker is gone, as after a crash without a disk
     writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
     const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', () => new Promise<boolean>((r) => {
-      const s = createConnection(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.once('error', () => r(false));
-    }), 10_000);
+    await waitFor(
+      'mosquitto listening',
+      () =>
+        new Promise<boolean>((r) => {
+          const s = createConnection(port, '127.0.0.1', () => {
+            s.destroy();
+            r(true);
+          });
+          s.once('error', () => r(false));
+        }),
+      10_000,
+    );
     return child;
   };
 
@@ -48,7 +64,12 @@ describe('fault: external broker killed and restarted during ingest', () => {
     const port = await freePort();
     broker = await startBroker(port);
     const url = `mqtt://127.0.0.1:${port}`;
-    hub = await startHubProcess({ pgUrl: pg.url, influxUrl: influx.url, influxDb: influx.database, extra: { VIGIL_MQTT_MODE: 'external', VIGIL_MQTT_URL: url } });
+    hub = await startHubProcess({
+      pgUrl: pg.url,
+      influxUrl: influx.url,
+      influxDb: influx.database,
+      extra: { VIGIL_MQTT_MODE: 'external', VIGIL_MQTT_URL: url },
+    });
     const o = crisisFleetOptions(url, 'fault-mq');
     const households = buildHouseholds(o);
     const passwords = await enrollHouseholds(pg.pool, households);

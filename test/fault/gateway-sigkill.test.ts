@@ -36,7 +36,13 @@ describe('fault: gateway SIGKILL while flushing its buffer', () => {
 
   it('stores every buffered reading exactly once and empties the buffer', async () => {
     const N = 2000;
-    const household = householdBacklog({ prefix: 'fault-gw', index: 1, count: N, seed: 5, scenario: 'stable-hypertensive' });
+    const household = householdBacklog({
+      prefix: 'fault-gw',
+      index: 1,
+      count: N,
+      seed: 5,
+      scenario: 'stable-hypertensive',
+    });
     const passwords = await enrollHouseholds(pg.pool, [household]);
     const buffer = new ReadingBuffer(join(dataDir, 'buffer.sqlite'));
     buffer.enqueue(household.readings);
@@ -63,20 +69,28 @@ describe('fault: gateway SIGKILL while flushing its buffer', () => {
 
     for (const fraction of [0.1 + Math.random() * 0.25, 0.45 + Math.random() * 0.3]) {
       gateway = await startGateway();
-      await waitFor(`${Math.round(fraction * 100)} % stored`, async () => (await ledgerCounts(pg.pool)).stored >= fraction * N, 60_000);
+      await waitFor(
+        `${Math.round(fraction * 100)} % stored`,
+        async () => (await ledgerCounts(pg.pool)).stored >= fraction * N,
+        60_000,
+      );
       await sigkill(gateway);
     }
     gateway = await startGateway();
     await waitFor('every reading stored', async () => (await ledgerCounts(pg.pool)).stored >= N, 60_000);
     // the buffer empties once the last receipts are in
-    await waitFor('the buffer empty', () => {
-      const b = new ReadingBuffer(join(dataDir, 'buffer.sqlite'));
-      try {
-        return b.stats().depth === 0;
-      } finally {
-        b.close();
-      }
-    }, 30_000);
+    await waitFor(
+      'the buffer empty',
+      () => {
+        const b = new ReadingBuffer(join(dataDir, 'buffer.sqlite'));
+        try {
+          return b.stats().depth === 0;
+        } finally {
+          b.close();
+        }
+      },
+      30_000,
+    );
     await gateway.stop();
 
     expect(await ledgerCounts(pg.pool)).toEqual({ rows: N, stored: N });

@@ -3,7 +3,14 @@ import type { ServiceProcess } from '../../scripts/lib/processes';
 import { buildHouseholds, runFleet } from '../../simulators/fleet/fleet';
 import { enrollHouseholds } from '../../simulators/fleet/enroll';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { crisisFleetOptions, expectStoredOnceWithOneEpisodeEach, faultAtRandomMoment, freePort, sigkill, startHubProcess } from './support';
+import {
+  crisisFleetOptions,
+  expectStoredOnceWithOneEpisodeEach,
+  faultAtRandomMoment,
+  freePort,
+  sigkill,
+  startHubProcess,
+} from './support';
 
 /**
  * Fault: the hub process (and its embedded broker) is SIGKILLed at a random moment while 10

@@ -9,7 +9,14 @@ import type { ServiceProcess } from '../../scripts/lib/processes';
 import { buildHouseholds, runFleet } from '../../simulators/fleet/fleet';
 import { enrollHouseholds } from '../../simulators/fleet/enroll';
 import { createTestInflux } from '../support/stores';
-import { crisisFleetOptions, expectAlive, expectStoredOnceWithOneEpisodeEach, faultAtRandomMoment, freePort, startHubProcess } from './support';
+import {
+  crisisFleetOptions,
+  expectAlive,
+  expectStoredOnceWithOneEpisodeEach,
+  faultAtRandomMoment,
+  freePort,
+  startHubProcess,
+} from './support';
 
 /**
  * Fault: PostgreSQL restarted (fast shutdown: every connection of the hub is cut) while 10
@@ -24,7 +31,11 @@ const bin = (() => {
 })();
 const asPostgres = (cmd: string, args: string[]) => {
   const isRoot = process.getuid?.() === 0;
-  return isRoot ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [cmd, ...args].map((a) => `'${a}'`).join(' ')], { stdio: 'pipe' }) : execFileSync(cmd, args, { stdio: 'pipe' });
+  return isRoot
+    ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [cmd, ...args].map((a) => `'${a}'`).join(' ')], {
+        stdio: 'pipe',
+      })
+    : execFileSync(cmd, args, { stdio: 'pipe' });
 };
 
 describe.runIf(bin)('fault: PostgreSQL restarted during ingest', () => {

@@ -15,7 +15,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export function startHubProcess(env: { pgUrl: string; influxUrl: string; influxDb: string; mqttPort?: number; extra?: NodeJS.ProcessEnv }): Promise<ServiceProcess> {
+export function startHubProcess(env: {
+  pgUrl: string;
+  influxUrl: string;
+  influxDb: string;
+  mqttPort?: number;
+  extra?: NodeJS.ProcessEnv;
+}): Promise<ServiceProcess> {
   return startService('hub', 'hub/cli.ts', {
     readyEvent: 'hub.ready',
     timeoutMs: 60_000,
@@ -36,7 +42,9 @@ export function startHubProcess(env: { pgUrl: string; influxUrl: string; influxD
 /** The service is still running; otherwise the failure shows how it ended (its last lines). */
 export function expectAlive(p: ServiceProcess): void {
   const ended = p.child.exitCode !== null || p.child.signalCode !== null;
-  expect(ended, `${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.lines.slice(-40).join('\n')}`).toBe(false);
+  expect(ended, `${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.lines.slice(-40).join('\n')}`).toBe(
+    false,
+  );
 }
 
 /** SIGKILL: no shutdown hook runs, exactly like a power cut of that process. */
@@ -46,19 +54,26 @@ export async function sigkill(p: ServiceProcess): Promise<void> {
 
 export async function influxCount(url: string, database: string): Promise<number> {
   const u = new URL(url);
-  const rows = await new InfluxDB({ host: u.hostname, port: Number(u.port), database }).query<{ count: number }>('SELECT count("value") FROM /.*/');
+  const rows = await new InfluxDB({ host: u.hostname, port: Number(u.port), database }).query<{ count: number }>(
+    'SELECT count("value") FROM /.*/',
+  );
   return rows.reduce((a, r) => a + r.count, 0);
 }
 
 /** Ledger rows, and those fully stored (time series written, rules evaluated). */
 export async function ledgerCounts(pool: pg.Pool): Promise<{ rows: number; stored: number }> {
-  const { rows } = await pool.query<{ n: number; stored: number }>('SELECT count(*)::int AS n, count(stored_at)::int AS stored FROM reading_ledger');
+  const { rows } = await pool.query<{ n: number; stored: number }>(
+    'SELECT count(*)::int AS n, count(stored_at)::int AS stored FROM reading_ledger',
+  );
   return { rows: rows[0]!.n, stored: rows[0]!.stored };
 }
 
 /** Episodes of one rule per patient: exactly one each means none lost and none doubled. */
 export async function episodesPerPatient(pool: pg.Pool, ruleId: string): Promise<Map<string, number>> {
-  const { rows } = await pool.query<{ patient_id: string; n: number }>('SELECT patient_id, count(*)::int AS n FROM alert_episodes WHERE rule_id = $1 GROUP BY patient_id', [ruleId]);
+  const { rows } = await pool.query<{ patient_id: string; n: number }>(
+    'SELECT patient_id, count(*)::int AS n FROM alert_episodes WHERE rule_id = $1 GROUP BY patient_id',
+    [ruleId],
+  );
   return new Map(rows.map((r) => [r.patient_id, r.n]));
 }
 
@@ -91,7 +106,10 @@ export function crisisFleetOptions(url: string, prefix: string, deadlineMs = 75_
 }
 
 /** Runs `fault` once, at a random moment between 15 % and 60 % of the backlog receipted. */
-export function faultAtRandomMoment(fault: () => Promise<void>): { onProgress(p: FleetProgress): void; fired(): Promise<void> | undefined } {
+export function faultAtRandomMoment(fault: () => Promise<void>): {
+  onProgress(p: FleetProgress): void;
+  fired(): Promise<void> | undefined;
+} {
   const at = Math.round((0.15 + Math.random() * 0.45) * CRISIS_BACKLOG_READINGS);
   let running: Promise<void> | undefined;
   return {
@@ -115,5 +133,8 @@ export async function expectStoredOnceWithOneEpisodeEach(
   expect(await influxCount(influx.url, influx.database)).toBe(CRISIS_BACKLOG_READINGS);
   const episodes = await episodesPerPatient(pool, 'bp-hypertensive-crisis');
   expect([...episodes.keys()].sort()).toEqual(households.map((h) => h.patients[0]!.id).sort());
-  expect([...episodes.values()].every((n) => n === 1), JSON.stringify([...episodes])).toBe(true);
+  expect(
+    [...episodes.values()].every((n) => n === 1),
+    JSON.stringify([...episodes]),
+  ).toBe(true);
 }

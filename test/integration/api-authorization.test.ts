@@ -25,7 +25,15 @@ import { rulesFixture, type RulesFixture } from './rules-fixture';
  * The expected table is written here independently of hub/api/authz.ts.
  */
 type R = 'CN' | 'ON' | 'CA' | 'GP' | 'PH' | 'HN' | 'AD';
-const ROLE: Record<R, CareRole | 'admin'> = { CN: 'coordinating_nurse', ON: 'oncologist', CA: 'cardiologist', GP: 'general_practitioner', PH: 'pharmacist', HN: 'home_nurse', AD: 'admin' };
+const ROLE: Record<R, CareRole | 'admin'> = {
+  CN: 'coordinating_nurse',
+  ON: 'oncologist',
+  CA: 'cardiologist',
+  GP: 'general_practitioner',
+  PH: 'pharmacist',
+  HN: 'home_nurse',
+  AD: 'admin',
+};
 const ALL: R[] = ['CN', 'ON', 'CA', 'GP', 'PH', 'HN', 'AD'];
 
 let f: RulesFixture;
@@ -39,7 +47,12 @@ let n = 0;
 const PA = 'AZ-A';
 
 async function call(r: R | null, method: string, url: string, payload?: object) {
-  return api.inject({ method: method as 'GET', url, ...(payload ? { payload } : {}), headers: r ? { authorization: `Bearer ${token[r]}` } : {} });
+  return api.inject({
+    method: method as 'GET',
+    url,
+    ...(payload ? { payload } : {}),
+    headers: r ? { authorization: `Bearer ${token[r]}` } : {},
+  });
 }
 
 /** A new patient of team A, consented to every member, with an open red fever episode. */
@@ -47,7 +60,10 @@ async function freshEpisode(): Promise<number> {
   const p = `AZ-F${++n}`;
   await f.enroll(p, 'oral_chemotherapy');
   await addPatientToCareTeam(f.pool, { careTeamId: 'team-a', patientId: p });
-  await f.pool.query(`INSERT INTO patient_consents (patient_id, professional_id, recorded_by) SELECT $1, unnest($2::text[]), 'test'`, [p, ALL.filter((x) => x !== 'AD').map((r) => ids[r])]);
+  await f.pool.query(
+    `INSERT INTO patient_consents (patient_id, professional_id, recorded_by) SELECT $1, unnest($2::text[]), 'test'`,
+    [p, ALL.filter((x) => x !== 'AD').map((r) => ids[r])],
+  );
   await f.measure(p, new Date(f.clock.now().getTime() + MINUTE), { body_temperature: 39 });
   return Number((await f.episodeRows(p))[0]!.id);
 }
@@ -55,7 +71,16 @@ async function freshEpisode(): Promise<number> {
 async function quarantined(): Promise<string> {
   const id = (++n).toString(16).padStart(32, 'a');
   const gw = `gw-${PA.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-  const reading = { id, gatewayId: gw, device: { address: 'C0:00:00:00:00:09', driver: 'sim-device' }, metric: 'body_weight', value: 71, unit: METRICS.body_weight.unit, measuredAt: f.clock.now().toISOString(), flags: [] };
+  const reading = {
+    id,
+    gatewayId: gw,
+    device: { address: 'C0:00:00:00:00:09', driver: 'sim-device' },
+    metric: 'body_weight',
+    value: 71,
+    unit: METRICS.body_weight.unit,
+    measuredAt: f.clock.now().toISOString(),
+    flags: [],
+  };
   await f.pool.query(
     `INSERT INTO quarantined_readings (reading_id, gateway_id, device_address, driver, metric, reading, reason) VALUES ($1, $2, 'C0:00:00:00:00:09', 'sim-device', 'body_weight', $3, 'UNBOUND_DEVICE')`,
     [id, gw, JSON.stringify(reading)],
@@ -78,10 +103,19 @@ beforeAll(async () => {
     clock: f.clock,
     episodes: f.episodes,
     rules: f.engine,
-    gatewayConfig: new GatewayRemoteConfig(f.pool, async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }), f.clock),
+    gatewayConfig: new GatewayRemoteConfig(
+      f.pool,
+      async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }),
+      f.clock,
+    ),
   });
   await f.enroll(PA, 'oral_chemotherapy');
-  const team = await createCareTeamWithMembers(f.pool, { id: 'team-a', programId: 'oral_chemotherapy', name: 'Team A', patientIds: [PA] });
+  const team = await createCareTeamWithMembers(f.pool, {
+    id: 'team-a',
+    programId: 'oral_chemotherapy',
+    name: 'Team A',
+    patientIds: [PA],
+  });
   for (const r of ALL.filter((x) => x !== 'AD')) {
     token[r] = team[ROLE[r] as CareRole].token;
     ids[r] = team[ROLE[r] as CareRole].professionalId;
@@ -97,7 +131,13 @@ beforeAll(async () => {
 
   // PB: another team of the same program (the coordinating nurse's program worklist)
   await createPatient(f.pool, { id: 'AZ-B', programId: 'oral_chemotherapy', displayName: 'B' });
-  await createCareTeamWithMembers(f.pool, { id: 'team-b', programId: 'oral_chemotherapy', name: 'Team B', patientIds: ['AZ-B'], roles: ['oncologist'] });
+  await createCareTeamWithMembers(f.pool, {
+    id: 'team-b',
+    programId: 'oral_chemotherapy',
+    name: 'Team B',
+    patientIds: ['AZ-B'],
+    roles: ['oncologist'],
+  });
   for (const r of ['CN', 'ON'] as R[]) await recordConsent(f.pool, { patientId: 'AZ-B', professionalId: ids[r] });
   // PC: team A, consent to the oncologist revoked
   await createPatient(f.pool, { id: 'AZ-C', programId: 'oral_chemotherapy', displayName: 'C' });
@@ -130,35 +170,172 @@ interface Cell {
 const CELLS: Cell[] = [
   { name: 'GET /api/patients', allowed: ALL, req: async () => ['GET', '/api/patients'] },
   { name: 'GET /api/patients/:id', allowed: ALL, req: async () => ['GET', `/api/patients/${PA}`] },
-  { name: 'POST /api/patients (enroll)', allowed: ['CN', 'AD'], ok: [201], req: async () => ['POST', '/api/patients', { id: `AZ-N${++n}`, programId: 'oral_chemotherapy', displayName: 'New', careTeamId: 'team-a' }] },
-  { name: 'POST /api/patients/:id/consents', allowed: ['CN', 'AD'], ok: [204], req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }] },
-  { name: 'POST /api/patients/:id/gateways', allowed: ['CN', 'AD'], ok: [201], req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }] },
-  { name: 'POST /api/patients/:id/devices', allowed: ['CN', 'AD'], ok: [204], req: async () => ['POST', `/api/patients/${PA}/devices`, { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:02', driver: 'sim-device' }] },
-  { name: 'POST /api/patients/:id/gateways/:gw/pairing-window', allowed: ['CN', 'HN', 'AD'], req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }] },
-  { name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window', allowed: ['CN', 'HN', 'AD'], req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`] },
-  { name: 'GET /api/patients/:id/devices', allowed: ['CN', 'HN', 'AD'], req: async () => ['GET', `/api/patients/${PA}/devices`] },
-  { name: 'GET /api/patients/:id/readings', allowed: ['CN', 'ON', 'CA', 'HN'], req: async () => ['GET', `/api/patients/${PA}/readings`] },
-  { name: 'GET /fhir/Observation', allowed: ['CN', 'ON', 'CA', 'HN'], req: async () => ['GET', `/fhir/Observation?patient=${PA}`] },
-  { name: 'GET /api/patients/:id/trends (temperature)', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`] },
-  { name: 'GET /api/patients/:id/adherence', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/patients/${PA}/adherence`] },
+  {
+    name: 'POST /api/patients (enroll)',
+    allowed: ['CN', 'AD'],
+    ok: [201],
+    req: async () => [
+      'POST',
+      '/api/patients',
+      { id: `AZ-N${++n}`, programId: 'oral_chemotherapy', displayName: 'New', careTeamId: 'team-a' },
+    ],
+  },
+  {
+    name: 'POST /api/patients/:id/consents',
+    allowed: ['CN', 'AD'],
+    ok: [204],
+    req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
+  },
+  {
+    name: 'POST /api/patients/:id/gateways',
+    allowed: ['CN', 'AD'],
+    ok: [201],
+    req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
+  },
+  {
+    name: 'POST /api/patients/:id/devices',
+    allowed: ['CN', 'AD'],
+    ok: [204],
+    req: async () => [
+      'POST',
+      `/api/patients/${PA}/devices`,
+      { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:02', driver: 'sim-device' },
+    ],
+  },
+  {
+    name: 'POST /api/patients/:id/gateways/:gw/pairing-window',
+    allowed: ['CN', 'HN', 'AD'],
+    req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
+  },
+  {
+    name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window',
+    allowed: ['CN', 'HN', 'AD'],
+    req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
+  },
+  {
+    name: 'GET /api/patients/:id/devices',
+    allowed: ['CN', 'HN', 'AD'],
+    req: async () => ['GET', `/api/patients/${PA}/devices`],
+  },
+  {
+    name: 'GET /api/patients/:id/readings',
+    allowed: ['CN', 'ON', 'CA', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/readings`],
+  },
+  {
+    name: 'GET /fhir/Observation',
+    allowed: ['CN', 'ON', 'CA', 'HN'],
+    req: async () => ['GET', `/fhir/Observation?patient=${PA}`],
+  },
+  {
+    name: 'GET /api/patients/:id/trends (temperature)',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
+  },
+  {
+    name: 'GET /api/patients/:id/adherence',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/adherence`],
+  },
   { name: 'GET /api/alerts', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', '/api/alerts'] },
-  { name: 'GET /api/alerts/:id', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/alerts/${feverEpisode}`] },
-  { name: 'GET /fhir/Task', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/fhir/Task?patient=${PA}`] },
-  { name: 'POST /api/alerts/:id/acknowledge', allowed: ['CN', 'ON', 'CA'], req: async () => ['POST', `/api/alerts/${await freshEpisode()}/acknowledge`] },
-  { name: 'POST /api/alerts/:id/assign', allowed: ['CN', 'ON', 'CA'], req: async () => ['POST', `/api/alerts/${await freshEpisode()}/assign`, { assignee: ids.HN }] },
-  { name: 'POST /api/alerts/:id/resolve', allowed: ['CN', 'ON', 'CA'], req: async () => ['POST', `/api/alerts/${await freshEpisode()}/resolve`, { reason: 'called the patient' }] },
-  { name: 'POST /api/patients/:id/silences', allowed: ['CN', 'ON', 'CA'], ok: [201], req: async () => ['POST', `/api/patients/${PA}/silences`, { until: new Date(f.clock.now().getTime() + HOUR).toISOString(), reason: 'hospital stay' }] },
-  { name: 'GET /api/patients/:id/silences', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/patients/${PA}/silences`] },
-  { name: 'GET /api/patients/:id/rules', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/patients/${PA}/rules`] },
-  { name: 'GET /api/patients/:id/rules/changes', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', `/api/patients/${PA}/rules/changes`] },
-  { name: 'PUT /api/patients/:id/rules/:ruleId (override)', allowed: ['ON', 'CA', 'GP'], req: async () => ['PUT', `/api/patients/${PA}/rules/chemo-fever`, { params: { once: 38.5 }, reason: 'baseline temperature high' }] },
-  { name: 'PUT /api/programs/:p/rules/:ruleId', allowed: ['AD'], ok: [204], req: async () => ['PUT', '/api/programs/oral_chemotherapy/rules/glucose-out-of-range', { params: { lowAmber: 4.0 }, reason: 'program protocol' }] },
+  {
+    name: 'GET /api/alerts/:id',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/alerts/${feverEpisode}`],
+  },
+  {
+    name: 'GET /fhir/Task',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/fhir/Task?patient=${PA}`],
+  },
+  {
+    name: 'POST /api/alerts/:id/acknowledge',
+    allowed: ['CN', 'ON', 'CA'],
+    req: async () => ['POST', `/api/alerts/${await freshEpisode()}/acknowledge`],
+  },
+  {
+    name: 'POST /api/alerts/:id/assign',
+    allowed: ['CN', 'ON', 'CA'],
+    req: async () => ['POST', `/api/alerts/${await freshEpisode()}/assign`, { assignee: ids.HN }],
+  },
+  {
+    name: 'POST /api/alerts/:id/resolve',
+    allowed: ['CN', 'ON', 'CA'],
+    req: async () => ['POST', `/api/alerts/${await freshEpisode()}/resolve`, { reason: 'called the patient' }],
+  },
+  {
+    name: 'POST /api/patients/:id/silences',
+    allowed: ['CN', 'ON', 'CA'],
+    ok: [201],
+    req: async () => [
+      'POST',
+      `/api/patients/${PA}/silences`,
+      { until: new Date(f.clock.now().getTime() + HOUR).toISOString(), reason: 'hospital stay' },
+    ],
+  },
+  {
+    name: 'GET /api/patients/:id/silences',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/silences`],
+  },
+  {
+    name: 'GET /api/patients/:id/rules',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/rules`],
+  },
+  {
+    name: 'GET /api/patients/:id/rules/changes',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/rules/changes`],
+  },
+  {
+    name: 'PUT /api/patients/:id/rules/:ruleId (override)',
+    allowed: ['ON', 'CA', 'GP'],
+    req: async () => [
+      'PUT',
+      `/api/patients/${PA}/rules/chemo-fever`,
+      { params: { once: 38.5 }, reason: 'baseline temperature high' },
+    ],
+  },
+  {
+    name: 'PUT /api/programs/:p/rules/:ruleId',
+    allowed: ['AD'],
+    ok: [204],
+    req: async () => [
+      'PUT',
+      '/api/programs/oral_chemotherapy/rules/glucose-out-of-range',
+      { params: { lowAmber: 4.0 }, reason: 'program protocol' },
+    ],
+  },
   { name: 'GET /api/quarantine', allowed: ['CN', 'AD'], req: async () => ['GET', '/api/quarantine'] },
-  { name: 'POST /api/quarantine/:id/assign', allowed: ['CN', 'AD'], req: async () => ['POST', `/api/quarantine/${await quarantined()}/assign`, { patientId: PA }] },
-  { name: 'POST /api/care-teams', allowed: ['AD'], ok: [201], req: async () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }] },
-  { name: 'POST /api/care-teams/:id/members', allowed: ['AD'], ok: [204], req: async () => ['POST', '/api/care-teams/team-a/members', { professionalId: 'hf-nurse' }] },
-  { name: 'POST /api/care-teams/:id/webhooks', allowed: ['AD'], ok: [201], req: async () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }] },
-  { name: 'GET /api/care-teams/:id/deliveries', allowed: ['CN', 'AD'], req: async () => ['GET', '/api/care-teams/team-a/deliveries'] },
+  {
+    name: 'POST /api/quarantine/:id/assign',
+    allowed: ['CN', 'AD'],
+    req: async () => ['POST', `/api/quarantine/${await quarantined()}/assign`, { patientId: PA }],
+  },
+  {
+    name: 'POST /api/care-teams',
+    allowed: ['AD'],
+    ok: [201],
+    req: async () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
+  },
+  {
+    name: 'POST /api/care-teams/:id/members',
+    allowed: ['AD'],
+    ok: [204],
+    req: async () => ['POST', '/api/care-teams/team-a/members', { professionalId: 'hf-nurse' }],
+  },
+  {
+    name: 'POST /api/care-teams/:id/webhooks',
+    allowed: ['AD'],
+    ok: [201],
+    req: async () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
+  },
+  {
+    name: 'GET /api/care-teams/:id/deliveries',
+    allowed: ['CN', 'AD'],
+    req: async () => ['GET', '/api/care-teams/team-a/deliveries'],
+  },
   { name: 'GET /api/audit', allowed: ['AD'], req: async () => ['GET', '/api/audit?limit=5'] },
   { name: 'GET /api/rules (catalog)', allowed: ALL, req: async () => ['GET', '/api/rules'] },
 ];
@@ -170,8 +347,16 @@ describe('authorization matrix: every endpoint x every role', () => {
       it(`${cell.name} as ${ROLE[r]}: ${allowed ? 'allowed' : 'denied'}`, async () => {
         const [method, url, body] = await cell.req(r);
         const res = await call(r, method, url, body);
-        if (allowed) expect([res.statusCode, res.body]).toEqual([expect.toSatisfy((s: number) => (cell.ok ?? [200]).includes(s)), expect.anything()]);
-        else expect([res.statusCode, res.json().code ?? res.json().issue?.[0]?.details?.coding?.[0]?.code]).toEqual([403, 'FORBIDDEN']);
+        if (allowed)
+          expect([res.statusCode, res.body]).toEqual([
+            expect.toSatisfy((s: number) => (cell.ok ?? [200]).includes(s)),
+            expect.anything(),
+          ]);
+        else
+          expect([res.statusCode, res.json().code ?? res.json().issue?.[0]?.details?.coding?.[0]?.code]).toEqual([
+            403,
+            'FORBIDDEN',
+          ]);
       });
     }
   }
@@ -190,7 +375,8 @@ describe('scope: care team, program and consent', () => {
   it('the coordinating nurse sees every patient of her program; the oncologist only her team', async () => {
     expect((await call('CN', 'GET', '/api/patients/AZ-B/readings')).statusCode).toBe(200);
     expect((await call('ON', 'GET', '/api/patients/AZ-B/readings')).statusCode).toBe(403);
-    const list = async (r: R) => ((await call(r, 'GET', '/api/patients')).json().patients as { id: string }[]).map((p) => p.id);
+    const list = async (r: R) =>
+      ((await call(r, 'GET', '/api/patients')).json().patients as { id: string }[]).map((p) => p.id);
     expect(await list('CN')).toEqual(expect.arrayContaining([PA, 'AZ-B', 'AZ-C']));
     expect(await list('CN')).not.toContain('AZ-D');
     expect(await list('ON')).not.toContain('AZ-B');
@@ -206,7 +392,10 @@ describe('scope: care team, program and consent', () => {
     expect((await call('CN', 'GET', '/api/alerts?patientId=AZ-D')).json().episodes).toEqual([]);
   });
   it('the pharmacist sees treatment and toxicity alerts only, and treatment metrics only', async () => {
-    const worklist = async (r: R) => ((await call(r, 'GET', `/api/alerts?patientId=${PA}`)).json().episodes as { ruleId: string }[]).map((e) => e.ruleId).sort();
+    const worklist = async (r: R) =>
+      ((await call(r, 'GET', `/api/alerts?patientId=${PA}`)).json().episodes as { ruleId: string }[])
+        .map((e) => e.ruleId)
+        .sort();
     expect(await worklist('PH')).toEqual(['chemo-fever']);
     expect(await worklist('GP')).toEqual(['chemo-fever', 'sepsis-red-flags']);
     expect((await call('PH', 'GET', `/api/alerts/${sepsisEpisode}`)).statusCode).toBe(403);
@@ -222,15 +411,29 @@ describe('scope: care team, program and consent', () => {
 describe('pairing window opened from the hub', () => {
   it('publishes the window in the box config, audits it, and refuses other households and bad durations', async () => {
     published.length = 0;
-    const res = await call('HN', 'POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 300, minRssi: -70 });
+    const res = await call('HN', 'POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, {
+      seconds: 300,
+      minRssi: -70,
+    });
     const until = new Date(f.clock.now().getTime() + 300_000).toISOString();
     expect([res.statusCode, res.json()]).toEqual([200, { gatewayId: 'gw-aza', openUntil: until, minRssi: -70 }]);
     expect(published).toEqual([{ gatewayId: 'gw-aza', config: { pairing: { openUntil: until, minRssi: -70 } } }]);
     // closing keeps the RSSI threshold and moves the end to now
     await call('CN', 'DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`);
-    expect(published[1]).toEqual({ gatewayId: 'gw-aza', config: { pairing: { openUntil: f.clock.now().toISOString(), minRssi: -70 } } });
-    const audit = (await call('AD', 'GET', '/api/audit?entity=gateway&entityId=gw-aza')).json().entries as { action: string; actor: string }[];
-    expect(audit.map((a) => [a.action, a.actor]).slice(0, 2).reverse()).toEqual([
+    expect(published[1]).toEqual({
+      gatewayId: 'gw-aza',
+      config: { pairing: { openUntil: f.clock.now().toISOString(), minRssi: -70 } },
+    });
+    const audit = (await call('AD', 'GET', '/api/audit?entity=gateway&entityId=gw-aza')).json().entries as {
+      action: string;
+      actor: string;
+    }[];
+    expect(
+      audit
+        .map((a) => [a.action, a.actor])
+        .slice(0, 2)
+        .reverse(),
+    ).toEqual([
       ['gateway.pairing_window_opened', ids.HN],
       ['gateway.pairing_window_closed', ids.CN],
     ]);
@@ -245,39 +448,71 @@ describe('pairing window opened from the hub', () => {
 describe('quarantine assignment', () => {
   it("lists the reading, files it into the patient's series on assignment (InfluxDB and ledger), and refuses a second assignment", async () => {
     const id = await quarantined();
-    const listed = (await call('CN', 'GET', '/api/quarantine')).json().readings as { readingId: string; reason: string }[];
+    const listed = (await call('CN', 'GET', '/api/quarantine')).json().readings as {
+      readingId: string;
+      reason: string;
+    }[];
     expect(listed.find((q) => q.readingId === id)).toMatchObject({ reason: 'UNBOUND_DEVICE' });
     const res = await call('CN', 'POST', `/api/quarantine/${id}/assign`, { patientId: PA });
     expect(res.json()).toEqual({ readingId: id, patientId: PA, outcome: 'stored' });
-    const series = (await call('CN', 'GET', `/api/patients/${PA}/readings?metric=body_weight`)).json().readings as { readingId: string; value: number }[];
+    const series = (await call('CN', 'GET', `/api/patients/${PA}/readings?metric=body_weight`)).json().readings as {
+      readingId: string;
+      value: number;
+    }[];
     expect(series.filter((r) => r.readingId === id)).toEqual([expect.objectContaining({ value: 71 })]);
     const again = await call('AD', 'POST', `/api/quarantine/${id}/assign`, { patientId: PA });
     expect([again.statusCode, again.json().code]).toEqual([409, 'CONFLICT']);
-    expect(((await call('CN', 'GET', '/api/quarantine')).json().readings as { readingId: string }[]).map((q) => q.readingId)).not.toContain(id);
-    const audit = (await call('AD', 'GET', `/api/audit?entity=reading&entityId=${id}`)).json().entries as { action: string; actor: string }[];
+    expect(
+      ((await call('CN', 'GET', '/api/quarantine')).json().readings as { readingId: string }[]).map((q) => q.readingId),
+    ).not.toContain(id);
+    const audit = (await call('AD', 'GET', `/api/audit?entity=reading&entityId=${id}`)).json().entries as {
+      action: string;
+      actor: string;
+    }[];
     expect(audit.map((a) => [a.action, a.actor])).toEqual([['quarantine.assigned', ids.CN]]);
   });
 });
 
 describe('rule overrides are recorded with who, when, old, new and reason', () => {
   it('changes the effective threshold and keeps the history; invalid params get a stable error', async () => {
-    const set = (params: object, reason: string) => call('ON', 'PUT', `/api/patients/${PA}/rules/spo2-low`, { params, reason });
+    const set = (params: object, reason: string) =>
+      call('ON', 'PUT', `/api/patients/${PA}/rules/spo2-low`, { params, reason });
     expect((await set({ below: 90 }, 'known COPD, baseline 91 %')).statusCode).toBe(200);
     expect((await set({ below: 89 }, 'pulmonologist advice')).statusCode).toBe(200);
-    const rules = (await call('GP', 'GET', `/api/patients/${PA}/rules`)).json().rules as { ruleId: string; params: Record<string, number>; source: string }[];
+    const rules = (await call('GP', 'GET', `/api/patients/${PA}/rules`)).json().rules as {
+      ruleId: string;
+      params: Record<string, number>;
+      source: string;
+    }[];
     const spo2 = rules.find((r) => r.ruleId === 'spo2-low')!;
     expect(spo2.params).toMatchObject({ below: 89, minGapMinutes: 15 });
     expect(spo2.source).toMatch(/Sepsis Trust/);
-    const changes = (await call('GP', 'GET', `/api/patients/${PA}/rules/changes`)).json().changes as { ruleId: string; actor: string; oldValue: unknown; newValue: unknown; reason: string; at: string }[];
+    const changes = (await call('GP', 'GET', `/api/patients/${PA}/rules/changes`)).json().changes as {
+      ruleId: string;
+      actor: string;
+      oldValue: unknown;
+      newValue: unknown;
+      reason: string;
+      at: string;
+    }[];
     const mine = changes.filter((c) => c.ruleId === 'spo2-low');
     expect(mine.map((c) => [c.actor, c.oldValue, c.newValue, c.reason])).toEqual([
       [ids.ON, null, { enabled: null, params: { below: 90 } }, 'known COPD, baseline 91 %'],
-      [ids.ON, { enabled: null, params: { below: 90 } }, { enabled: null, params: { below: 89 } }, 'pulmonologist advice'],
+      [
+        ids.ON,
+        { enabled: null, params: { below: 90 } },
+        { enabled: null, params: { below: 89 } },
+        'pulmonologist advice',
+      ],
     ]);
     expect(mine.every((c) => !Number.isNaN(Date.parse(c.at)))).toBe(true);
     const bad = await set({ below: 'low' }, 'typo');
     expect([bad.statusCode, bad.json().code]).toEqual([400, 'INVALID_REQUEST']);
-    const unknown = await call('ON', 'PUT', `/api/patients/${PA}/rules/no-such-rule`, { params: {}, enabled: false, reason: 'x-test' });
+    const unknown = await call('ON', 'PUT', `/api/patients/${PA}/rules/no-such-rule`, {
+      params: {},
+      enabled: false,
+      reason: 'x-test',
+    });
     expect(unknown.statusCode).toBe(404);
   });
 });
@@ -287,7 +522,15 @@ describe('OpenAPI', () => {
     const doc = await api.inject({ method: 'GET', url: '/docs/json' });
     expect(doc.statusCode).toBe(200);
     const paths = Object.keys(doc.json().paths);
-    expect(paths).toEqual(expect.arrayContaining(['/api/alerts', '/api/alerts/{id}/acknowledge', '/api/quarantine/{readingId}/assign', '/fhir/Observation', '/fhir/Task']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/api/alerts',
+        '/api/alerts/{id}/acknowledge',
+        '/api/quarantine/{readingId}/assign',
+        '/fhir/Observation',
+        '/fhir/Task',
+      ]),
+    );
     expect((await api.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
   });
 });
@@ -298,18 +541,32 @@ describe('read-only FHIR endpoint', () => {
     expect(res.headers['content-type']).toMatch(/application\/fhir\+json/);
     const b = res.json();
     expect(b).toMatchObject({ resourceType: 'Bundle', type: 'searchset' });
-    const temps = b.entry.map((e: { resource: Record<string, any> }) => e.resource).filter((o: Record<string, any>) => o.valueQuantity.value === 38.8);
+    const temps = b.entry
+      .map((e: { resource: Record<string, any> }) => e.resource)
+      .filter((o: Record<string, any>) => o.valueQuantity.value === 38.8);
     expect(temps).toHaveLength(1);
-    expect(temps[0]).toMatchObject({ resourceType: 'Observation', status: 'final', subject: { reference: `Patient/${PA}` }, valueQuantity: { code: 'Cel' } });
+    expect(temps[0]).toMatchObject({
+      resourceType: 'Observation',
+      status: 'final',
+      subject: { reference: `Patient/${PA}` },
+      valueQuantity: { code: 'Cel' },
+    });
     expect(temps[0].identifier[0].system).toBe('urn:vigil:reading');
     expect(temps[0].interpretation[0].coding[0].code).toBe('HH');
     const bad = await call('CN', 'GET', `/fhir/Observation?patient=${PA}&code=9999-9`);
     expect([bad.statusCode, bad.json().resourceType]).toEqual([400, 'OperationOutcome']);
   });
   it('/fhir/Task returns the episodes as Tasks, filterable by status', async () => {
-    const all = (await call('GP', 'GET', `/fhir/Task?patient=${PA}`)).json().entry.map((e: { resource: Record<string, any> }) => e.resource);
-    expect(all.map((t: Record<string, any>) => t.code.coding[0].code).sort()).toEqual(['chemo-fever', 'sepsis-red-flags']);
-    expect(all.every((t: Record<string, any>) => t.status === 'requested' && t.focus.reference.startsWith('Observation/'))).toBe(true);
+    const all = (await call('GP', 'GET', `/fhir/Task?patient=${PA}`))
+      .json()
+      .entry.map((e: { resource: Record<string, any> }) => e.resource);
+    expect(all.map((t: Record<string, any>) => t.code.coding[0].code).sort()).toEqual([
+      'chemo-fever',
+      'sepsis-red-flags',
+    ]);
+    expect(
+      all.every((t: Record<string, any>) => t.status === 'requested' && t.focus.reference.startsWith('Observation/')),
+    ).toBe(true);
     expect((await call('GP', 'GET', `/fhir/Task?patient=${PA}&status=completed`)).json().entry).toEqual([]);
   });
 });

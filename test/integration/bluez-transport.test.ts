@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BluezTransport } from '../../gateway/ble/bluez-transport';
-import { AdvertisingScale, BloodPressureCuff, GlucoseMeter, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
+import {
+  AdvertisingScale,
+  BloodPressureCuff,
+  GlucoseMeter,
+  startVirtualBluez,
+  type VirtualBluezHandle,
+} from '../../simulators/virtual-bluez';
 import { bleTransportContract, CONTRACT_DEVICES, type ContractSetup } from '../contract/ble-transport.contract';
 import { normalizeUuid } from '../../drivers/sdk/uuid';
 
@@ -13,7 +19,12 @@ async function discover(t: BluezTransport, address: string): Promise<void> {
 }
 
 /** The contract's devices on a fresh private dbus-daemon + virtual BlueZ. */
-async function virtualWorld(): Promise<{ vb: VirtualBluezHandle; cuff: BloodPressureCuff; glucose: GlucoseMeter; scale: AdvertisingScale }> {
+async function virtualWorld(): Promise<{
+  vb: VirtualBluezHandle;
+  cuff: BloodPressureCuff;
+  glucose: GlucoseMeter;
+  scale: AdvertisingScale;
+}> {
   const { bpCuff, advScale, glucose: g } = CONTRACT_DEVICES;
   const cuff = new BloodPressureCuff({ address: bpCuff.address, name: bpCuff.name });
   for (const p of bpCuff.stored) cuff.addPacket(p);
@@ -29,10 +40,19 @@ async function contractSetup(): Promise<ContractSetup> {
   return {
     transport: new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5000 }),
     world: {
-      refuseConnect: (address, code, times) => void vb.get(address).fault({ refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) } }),
+      refuseConnect: (address, code, times) =>
+        void vb
+          .get(address)
+          .fault({
+            refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) },
+          }),
       hangConnect: (address) => void vb.get(address).fault({ connectHang: true }),
       dropLinkAfter: (address, n) => void vb.get(address).fault({ dropLinkAfter: n }),
-      writes: (address, s, c) => vb.get(address).writes.filter((w) => w.service === normalizeUuid(s) && w.characteristic === normalizeUuid(c)).map((w) => w.value),
+      writes: (address, s, c) =>
+        vb
+          .get(address)
+          .writes.filter((w) => w.service === normalizeUuid(s) && w.characteristic === normalizeUuid(c))
+          .map((w) => w.value),
       slowRecords: (address, ms) => {
         vb.get<GlucoseMeter>(address).intervalMs = ms;
       },
@@ -132,7 +152,9 @@ describe('the default scenario (the demo devices) through the bluez transport', 
     try {
       await t.start();
       const seen = new Map<string, string[]>();
-      await t.startScan((adv) => seen.set(adv.address, [...adv.serviceUuids, ...Object.keys(adv.serviceData).map((k) => `sd:${k}`)]));
+      await t.startScan((adv) =>
+        seen.set(adv.address, [...adv.serviceUuids, ...Object.keys(adv.serviceData).map((k) => `sd:${k}`)]),
+      );
       const deadline = Date.now() + 5000;
       while (seen.size < peripherals.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await t.stopScan();
@@ -147,7 +169,12 @@ describe('the default scenario (the demo devices) through the bluez transport', 
       });
       const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
       const cases: Array<[string, string, string, string[]]> = [
-        ['A4:C1:38:10:00:01', '1810', '2a35', ['167c0056006100e807060f11111b33000000', '06830054006400e807061008020a4200']],
+        [
+          'A4:C1:38:10:00:01',
+          '1810',
+          '2a35',
+          ['167c0056006100e807060f11111b33000000', '06830054006400e807061008020a4200'],
+        ],
         ['A4:C1:38:10:00:02', '181d', '2a9d', ['06d43ae807060f071e0001', '06e02ee807060f072d0002']],
         ['A4:C1:38:10:00:03', '1809', '2a1c', ['02720100ffda070c120f0000']],
         ['A4:C1:38:10:00:04', '1822', '2a5e', ['0062004800']],

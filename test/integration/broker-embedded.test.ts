@@ -11,7 +11,15 @@ import { revokeGateway } from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { countPoints, enrollGateways, makeReadings, runTag, SimGateway, waitFor, type SimGatewaySpec } from './hub-ingest-support';
+import {
+  countPoints,
+  enrollGateways,
+  makeReadings,
+  runTag,
+  SimGateway,
+  waitFor,
+  type SimGatewaySpec,
+} from './hub-ingest-support';
 import { topicFor } from '../../contract';
 
 let pg: TestPostgres;
@@ -21,7 +29,10 @@ let gws: SimGatewaySpec[];
 const tag = runTag();
 
 async function ledgerCount(gatewayId: string): Promise<number> {
-  const { rows } = await pg.pool.query<{ n: string }>('SELECT count(*) AS n FROM reading_ledger WHERE gateway_id = $1', [gatewayId]);
+  const { rows } = await pg.pool.query<{ n: string }>(
+    'SELECT count(*) AS n FROM reading_ledger WHERE gateway_id = $1',
+    [gatewayId],
+  );
   return Number(rows[0]!.n);
 }
 
@@ -86,10 +97,21 @@ describe('embedded broker: authentication and ACL', () => {
     const victim = gws[2]!;
     const intruder = gws[1]!;
     const before = await countPoints(influx.url, influx.database);
-    const c = mqtt.connect(hub.mqttUrl, { clientId: intruder.gatewayId, username: intruder.gatewayId, password: intruder.password!, reconnectPeriod: 0 });
+    const c = mqtt.connect(hub.mqttUrl, {
+      clientId: intruder.gatewayId,
+      username: intruder.gatewayId,
+      password: intruder.password!,
+      reconnectPeriod: 0,
+    });
     await new Promise((r) => c.once('connect', r));
     const closed = new Promise<void>((r) => c.once('close', () => r()));
-    const forged = { v: 1, gatewayId: victim.gatewayId, batchId: 'forged-1', sentAt: new Date().toISOString(), readings: makeReadings(victim.gatewayId, 2) };
+    const forged = {
+      v: 1,
+      gatewayId: victim.gatewayId,
+      batchId: 'forged-1',
+      sentAt: new Date().toISOString(),
+      readings: makeReadings(victim.gatewayId, 2),
+    };
     // the broker answers a refused publish by closing the connection (MQTT 3.1.1 has no negative PUBACK)
     c.publish(topicFor(victim.gatewayId, 'readings'), JSON.stringify(forged), { qos: 1 });
     await closed;
@@ -122,11 +144,17 @@ describe('embedded broker: per-gateway rate limit', () => {
     await Promise.all([flooder.connect(), quiet.connect()]);
     // 30 one-reading batches at once; the limit lets 5 through, then 10 per second
     const flood = makeReadings(gws[4]!.gatewayId, 30).map((r, i) => ({
-      v: 1 as const, gatewayId: gws[4]!.gatewayId, batchId: `flood-${i}`, sentAt: new Date().toISOString(), readings: [r],
+      v: 1 as const,
+      gatewayId: gws[4]!.gatewayId,
+      batchId: `flood-${i}`,
+      sentAt: new Date().toISOString(),
+      readings: [r],
     }));
     const deadline = Date.now() + 30_000;
     let floodDoneAt = 0;
-    const flooding = Promise.all(flood.map((b) => flooder.sendUntilReceipted(b, deadline))).then(() => (floodDoneAt = Date.now()));
+    const flooding = Promise.all(flood.map((b) => flooder.sendUntilReceipted(b, deadline))).then(
+      () => (floodDoneAt = Date.now()),
+    );
     await sleep(50);
     const quietReadings = makeReadings(gws[1]!.gatewayId, 1);
     await quiet.sendAll(quietReadings, 1, deadline);

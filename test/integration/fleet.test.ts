@@ -45,7 +45,16 @@ describe('fleet simulator against a real hub', () => {
   }
 
   it('20 gateways x 50 readings: all receipted, stored once in InfluxDB and the ledger; a re-send is all duplicates', async () => {
-    const o: FleetOptions = { ...FLEET_DEFAULTS, url: hub.mqttUrl, gateways: 20, readingsPerGateway: 50, prefix: 'fleet-it', batchSize: 20, receiptTimeoutMs: 10_000, deadlineMs: 60_000 };
+    const o: FleetOptions = {
+      ...FLEET_DEFAULTS,
+      url: hub.mqttUrl,
+      gateways: 20,
+      readingsPerGateway: 50,
+      prefix: 'fleet-it',
+      batchSize: 20,
+      receiptTimeoutMs: 10_000,
+      deadlineMs: 60_000,
+    };
     const households = buildHouseholds(o);
     // every scenario is in the mix, the two-user household scale included
     expect(new Set(households.map((h) => h.scenario)).size).toBe(7);
@@ -62,7 +71,11 @@ describe('fleet simulator against a real hub', () => {
       `SELECT count(*) AS n, count(stored_at) AS stored, count(DISTINCT patient_id) AS patients FROM reading_ledger WHERE gateway_id LIKE 'fleet-it-%'`,
     );
     // the household scale's two users are filed to two patients: 20 gateways, 23 patients
-    expect(ledger.rows[0]).toEqual({ n: '1000', stored: '1000', patients: String(households.reduce((a, h) => a + h.patients.length, 0)) });
+    expect(ledger.rows[0]).toEqual({
+      n: '1000',
+      stored: '1000',
+      patients: String(households.reduce((a, h) => a + h.patients.length, 0)),
+    });
     expect(await influxCount()).toBe(1000);
     const dead = await pg.pool.query('SELECT count(*)::int AS n FROM dead_letters');
     expect(dead.rows[0].n).toBe(0);

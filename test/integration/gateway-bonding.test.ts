@@ -28,7 +28,15 @@ const A = {
 /** an Omron-like cuff family for this test: the standard BPS decoders, bonding required */
 const bondedCuffDriver: Driver = {
   ...bloodPressureDriver,
-  definition: { ...bloodPressureDriver.definition, id: 'test-bonded-cuff', vendor: 'Test', description: 'BPS cuff that needs a bond', match: { serviceUuids: ['1810'], namePattern: '^BLESmart_' }, priority: 20, bonding: 'required' },
+  definition: {
+    ...bloodPressureDriver.definition,
+    id: 'test-bonded-cuff',
+    vendor: 'Test',
+    description: 'BPS cuff that needs a bond',
+    match: { serviceUuids: ['1810'], namePattern: '^BLESmart_' },
+    priority: 20,
+    bonding: 'required',
+  },
 };
 
 describe('bonding devices that require it (node-ble on the virtual BlueZ)', () => {
@@ -38,18 +46,35 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
   let dir: string;
   const committed: Reading[] = [];
   const logs: Array<Record<string, unknown>> = [];
-  const systolic = (address: string) => committed.filter((r) => r.device.address === address && r.metric === 'blood_pressure_systolic').map((r) => r.value);
+  const systolic = (address: string) =>
+    committed.filter((r) => r.device.address === address && r.metric === 'blood_pressure_systolic').map((r) => r.value);
   const logged = (code: string, device: string) => logs.filter((l) => l.code === code && l.device === device);
   const T0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
 
   beforeAll(async () => {
-    const newCuff = new BloodPressureCuff({ address: A.newCuff, name: 'BLESmart_0001', requiresBonding: true, recordIntervalMs: 5 });
+    const newCuff = new BloodPressureCuff({
+      address: A.newCuff,
+      name: 'BLESmart_0001',
+      requiresBonding: true,
+      recordIntervalMs: 5,
+    });
     newCuff.addReading({ systolic: 121, diastolic: 79, time: T0 });
-    const refusing = new BloodPressureCuff({ address: A.refusing, name: 'BLESmart_0002', requiresBonding: true, recordIntervalMs: 5 });
+    const refusing = new BloodPressureCuff({
+      address: A.refusing,
+      name: 'BLESmart_0002',
+      requiresBonding: true,
+      recordIntervalMs: 5,
+    });
     refusing.addReading({ systolic: 150, diastolic: 90, time: T0 });
     refusing.fault({ refusePairing: {} });
     // bonded with the box before (allow-listed by config, the adapter holds its keys)
-    const reset = new BloodPressureCuff({ address: A.reset, name: 'BLESmart_0003', requiresBonding: true, paired: true, recordIntervalMs: 5 });
+    const reset = new BloodPressureCuff({
+      address: A.reset,
+      name: 'BLESmart_0003',
+      requiresBonding: true,
+      paired: true,
+      recordIntervalMs: 5,
+    });
     reset.addReading({ systolic: 130, diastolic: 85, time: T0 });
     vb = await startVirtualBluez({ peripherals: [newCuff, refusing, reset], adapter: { advertiseIntervalMs: 100 } });
 
@@ -57,12 +82,27 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
     store = new PairingStore(join(dir, 'pairing.db'));
     const registry = builtinRegistry();
     registry.register(bondedCuffDriver, 'test');
-    const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+    );
     dm = new DeviceManager(
       new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }),
       registry,
       (readings) => void committed.push(...readings),
-      { gatewayId: 'gw-it-bond', timeZone: 'UTC', allow: [A.reset], connectTimeoutMs: 5_000, idleDisconnectMs: 300, backoffInitialMs: 100, backoffMaxMs: 500, cooldownMs: 300, pairing: store, pairingMinRssi: -90, bondTimeoutMs: 5_000 },
+      {
+        gatewayId: 'gw-it-bond',
+        timeZone: 'UTC',
+        allow: [A.reset],
+        connectTimeoutMs: 5_000,
+        idleDisconnectMs: 300,
+        backoffInitialMs: 100,
+        backoffMaxMs: 500,
+        cooldownMs: 300,
+        pairing: store,
+        pairingMinRssi: -90,
+        bondTimeoutMs: 5_000,
+      },
       log,
     );
     await dm.start();
@@ -93,7 +133,9 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
     await until('the first DEVICE_NOT_BONDED', async () => (dm.counters.notBonded >= 1 ? true : undefined));
     reset.addReading({ systolic: 131, diastolic: 86, time: new Date(T0.getTime() + 60_000) });
     const seen = dm.counters.notBonded;
-    await until('a session refused after the new measurement', async () => (dm.counters.notBonded >= seen + 1 ? true : undefined));
+    await until('a session refused after the new measurement', async () =>
+      dm.counters.notBonded >= seen + 1 ? true : undefined,
+    );
     expect(logged('DEVICE_NOT_BONDED', A.reset)).toHaveLength(1);
     expect(logged('DEVICE_NOT_BONDED', A.reset)[0]?.hint).toMatch(/pairing window/);
     expect(systolic(A.reset)).toEqual([130]);

@@ -51,7 +51,6 @@ const PAIRED = [A.cuff, A.scale, A.thermo, A.oxi, A.glucose, A.tracker, A.miScal
 const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 const T0 = sec(Date.now() - 2 * 3_600_000);
 
-
 describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> hub -> InfluxDB', () => {
   let pg: TestPostgres;
   let influxDb: Awaited<ReturnType<typeof createTestInflux>>;
@@ -64,7 +63,9 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
   let glucose: GlucoseMeter;
 
   const points = async (metric: string, device: string) =>
-    influx.query<{ time: Date; value: number; patient: string }>(`SELECT "value", "patient" FROM "${metric}" WHERE "device" = '${device}' ORDER BY time`);
+    influx.query<{ time: Date; value: number; patient: string }>(
+      `SELECT "value", "patient" FROM "${metric}" WHERE "device" = '${device}' ORDER BY time`,
+    );
 
   beforeAll(async () => {
     [pg, influxDb] = await Promise.all([createTestPostgres('vigil_gwdev'), createTestInflux('vigil_gwdev')]);
@@ -73,7 +74,13 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     hub = await startHub(
       loadHubConfig({
         env: {},
-        overrides: { postgres: { url: pg.url }, influx: { url: influxDb.url, database: influxDb.database }, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influxDb.url, database: influxDb.database },
+          mqtt: { host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
       }),
     );
     await createPatient(pg.pool, { id: P1, programId: 'heart_failure', displayName: 'IT patient 1' });
@@ -90,15 +97,29 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     scale.addReading({ weight: 61, userId: 2, time: new Date(T0.getTime() + 60_000) });
     scale.addReading({ weight: 70, userId: 3, time: new Date(T0.getTime() + 120_000) });
     // the thermometer's clock is 3 h fast: its time stamp is corrected by the offset read over CTS
-    const thermo = new Thermometer({ address: A.thermo, name: 'Thermometer', clockOffsetMs: 3 * 3_600_000, recordIntervalMs: 5 });
+    const thermo = new Thermometer({
+      address: A.thermo,
+      name: 'Thermometer',
+      clockOffsetMs: 3 * 3_600_000,
+      recordIntervalMs: 5,
+    });
     thermo.addReading({ celsius: 38.4, time: new Date(T0.getTime() + 3 * 3_600_000) });
     const oxi = new Oximeter({ address: A.oxi, name: 'Oximeter', recordIntervalMs: 5 });
     oxi.addReading({ spo2: 96, pulseRate: 72, time: T0 });
     glucose = new GlucoseMeter({ address: A.glucose, name: 'Glucose', recordIntervalMs: 1 });
-    for (let i = 0; i < 30; i++) glucose.addReading({ mmolPerL: 5 + i / 10, time: new Date(T0.getTime() + i * 60_000), ...(i === 29 ? { hba1c: 6.8 } : {}) });
+    for (let i = 0; i < 30; i++)
+      glucose.addReading({
+        mmolPerL: 5 + i / 10,
+        time: new Date(T0.getTime() + i * 60_000),
+        ...(i === 29 ? { hba1c: 6.8 } : {}),
+      });
     const tracker = new ActivityTracker({ address: A.tracker, name: 'Tracker' });
     tracker.addHeartRate(64);
-    const mi = new AdvertisingScale({ address: A.miScale, name: 'MI SCALE2', initial: encodeMiScaleServiceData({ weight: 75.3, time: dateTimeFields(T0) }) });
+    const mi = new AdvertisingScale({
+      address: A.miScale,
+      name: 'MI SCALE2',
+      initial: encodeMiScaleServiceData({ weight: 75.3, time: dateTimeFields(T0) }),
+    });
     // a cuff whose clock was never set (2000-01-01): the reading is kept, dated on reception, flagged
     const unset = new BloodPressureCuff({ address: A.unsetCuff, name: 'BP Cuff', recordIntervalMs: 5 });
     unset.setDeviceTime(new Date(Date.UTC(2000, 0, 1, 0, 5)));
@@ -109,18 +130,31 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     const neighbour = new WeightScale({ address: A.neighbour, name: 'Scale', rssi: -92 });
     neighbour.addReading({ weight: 99.9, time: T0 });
 
-    vb = await startVirtualBluez({ peripherals: [cuff, scale, thermo, oxi, glucose, tracker, mi, unset, newCuff, neighbour], adapter: { advertiseIntervalMs: 200 } });
+    vb = await startVirtualBluez({
+      peripherals: [cuff, scale, thermo, oxi, glucose, tracker, mi, unset, newCuff, neighbour],
+      adapter: { advertiseIntervalMs: 200 },
+    });
     dataDir = mkdtempSync(join(tmpdir(), 'vigil-gwdev-'));
     const config = gatewayConfigSchema.parse({
       gatewayId: GW,
       dataDir,
       timeZone: 'UTC',
       mqtt: { url: hub.mqttUrl, password, batchSize: 50, receiptTimeoutMs: 5_000, heartbeatIntervalMs: 1_000 },
-      ble: { connectTimeoutMs: 5_000, idleDisconnectMs: 400, backoffInitialMs: 100, backoffMaxMs: 1_000, cooldownMs: 500 },
+      ble: {
+        connectTimeoutMs: 5_000,
+        idleDisconnectMs: 400,
+        backoffInitialMs: 100,
+        backoffMaxMs: 1_000,
+        cooldownMs: 500,
+      },
       devices: { allow: PAIRED },
       logLevel: 'silent',
     });
-    gw = await startGateway(config, { transport: new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }) }, pino({ level: 'silent' }));
+    gw = await startGateway(
+      config,
+      { transport: new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }) },
+      pino({ level: 'silent' }),
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -159,12 +193,16 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       const r = await points('glucose', A.glucose);
       return r.length >= 30 ? r : undefined;
     });
-    expect(g.map((p) => Math.round(p.value * 10) / 10)).toEqual(Array.from({ length: 30 }, (_, i) => Math.round((5 + i / 10) * 10) / 10));
+    expect(g.map((p) => Math.round(p.value * 10) / 10)).toEqual(
+      Array.from({ length: 30 }, (_, i) => Math.round((5 + i / 10) * 10) / 10),
+    );
     // the unset clock (2000-01-01) is not believed: the point is dated on reception, not in 2000
     const unset = await expectOne('blood_pressure_systolic', A.unsetCuff, 150);
     expect(Math.abs(new Date(unset.time).getTime() - Date.now())).toBeLessThan(120_000);
     // the thermometer's clock was set right after its records were read (CTS write)
-    await until('the thermometer clock set', async () => (Math.abs(vb.get(A.thermo).clockOffsetMs) < 5_000 ? true : undefined));
+    await until('the thermometer clock set', async () =>
+      Math.abs(vb.get(A.thermo).clockOffsetMs) < 5_000 ? true : undefined,
+    );
   }, 60_000);
 
   it('keeps an unknown user of the household scale out of every record (hub quarantine)', async () => {
@@ -189,7 +227,13 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     expect(gw.devices.counters.ignoredUnpaired).toBeGreaterThan(0);
     expect(await points('blood_pressure_systolic', A.newCuff)).toHaveLength(0);
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', 'pair', '--seconds', '5'], {
-      env: { ...process.env, VIGIL_GATEWAY_ID: GW, VIGIL_GATEWAY_DATA_DIR: dataDir, VIGIL_GATEWAY_MQTT_URL: hub.mqttUrl, VIGIL_GATEWAY_PASSWORD: password },
+      env: {
+        ...process.env,
+        VIGIL_GATEWAY_ID: GW,
+        VIGIL_GATEWAY_DATA_DIR: dataDir,
+        VIGIL_GATEWAY_MQTT_URL: hub.mqttUrl,
+        VIGIL_GATEWAY_PASSWORD: password,
+      },
     }).toString();
     expect(out).toMatch(/"event":"pairing.window"/);
     const rows = await until('the newly paired cuff', async () => {
@@ -197,29 +241,44 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       return r.length ? r : undefined;
     });
     expect(rows[0]!.value).toBe(121);
-    expect(gw.pairing.list().find((d) => d.address === A.newCuff)).toMatchObject({ source: 'window', driver: 'sig-blood-pressure' });
+    expect(gw.pairing.list().find((d) => d.address === A.newCuff)).toMatchObject({
+      source: 'window',
+      driver: 'sig-blood-pressure',
+    });
     expect(gw.pairing.list().some((d) => d.address === A.neighbour)).toBe(false);
-    const anywhere = await pg.pool.query('SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1', [A.neighbour]);
-    const quarantined = await pg.pool.query('SELECT count(*)::int n FROM quarantined_readings WHERE device_address = $1', [A.neighbour]);
+    const anywhere = await pg.pool.query('SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1', [
+      A.neighbour,
+    ]);
+    const quarantined = await pg.pool.query(
+      'SELECT count(*)::int n FROM quarantined_readings WHERE device_address = $1',
+      [A.neighbour],
+    );
     expect([anywhere.rows[0].n, quarantined.rows[0].n]).toEqual([0, 0]);
   }, 40_000);
 
   it('RACP: a second sync pulls nothing; new records after a link drop mid-transfer arrive once; stale transfers and busy adapters recover', async () => {
     const cursorOf = () => gw.buffer.cursor(A.glucose);
     await until('cursor at 30', async () => (cursorOf() === 30 ? true : undefined));
-    const racpWrites = () => vb.get(A.glucose).writes.filter((w) => w.characteristic === '2a52').map((w) => Buffer.from(w.value).toString('hex'));
+    const racpWrites = () =>
+      vb
+        .get(A.glucose)
+        .writes.filter((w) => w.characteristic === '2a52')
+        .map((w) => Buffer.from(w.value).toString('hex'));
     // first sync: report all (01 01); later syncs: >= last + 1 (01 03 01 1f00)
     await until('a second sync', async () => (racpWrites().includes('0103011f00') ? true : undefined));
     expect(racpWrites()[0]).toBe('0101');
     // the second sync finds nothing after the cursor, and checks the numbering with the last
     // record only (01 06): it is not new, so nothing more reaches the buffer or the hub
-    await until('the numbering check', async () => (racpWrites().includes('0106') && glucose.sentRecords === 31 ? true : undefined));
+    await until('the numbering check', async () =>
+      racpWrites().includes('0106') && glucose.sentRecords === 31 ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 500));
     expect(await points('glucose', A.glucose)).toHaveLength(30);
 
     // ten new records; the link drops after 4 notifications; BlueZ is busy twice; then the meter
     // still runs a transfer of the dropped connection (ATT 0xFE until ABORT)
-    for (let i = 30; i < 40; i++) glucose.addReading({ mmolPerL: 7 + (i - 30) / 10, time: new Date(T0.getTime() + i * 60_000) });
+    for (let i = 30; i < 40; i++)
+      glucose.addReading({ mmolPerL: 7 + (i - 30) / 10, time: new Date(T0.getTime() + i * 60_000) });
     glucose.fault({ dropLinkAfter: 4 });
     const sent = glucose.sentRecords;
     await until('the drop', async () => (glucose.sentRecords >= sent + 4 && cursorOf()! > 30 ? true : undefined));
@@ -233,8 +292,13 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     });
     await new Promise((r) => setTimeout(r, 1500));
     expect(await points('glucose', A.glucose)).toHaveLength(40);
-    expect(g.slice(30).map((p) => Math.round(p.value * 10) / 10)).toEqual([7, 7.1, 7.2, 7.3, 7.4, 7.5, 7.6, 7.7, 7.8, 7.9]);
-    const ledger = await pg.pool.query(`SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1 AND metric = 'glucose'`, [A.glucose]);
+    expect(g.slice(30).map((p) => Math.round(p.value * 10) / 10)).toEqual([
+      7, 7.1, 7.2, 7.3, 7.4, 7.5, 7.6, 7.7, 7.8, 7.9,
+    ]);
+    const ledger = await pg.pool.query(
+      `SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1 AND metric = 'glucose'`,
+      [A.glucose],
+    );
     expect(ledger.rows[0].n).toBe(40);
   }, 60_000);
 
@@ -243,12 +307,17 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     await until('cursor at 40', async () => (cursorOf() === 40 ? true : undefined), 30_000);
     // battery change wipes the memory; numbering starts again at 1 with five new measurements
     glucose.records.length = 0;
-    for (let i = 0; i < 5; i++) glucose.addReading({ mmolPerL: 9 + i / 10, time: new Date(T0.getTime() + (100 + i) * 60_000) });
+    for (let i = 0; i < 5; i++)
+      glucose.addReading({ mmolPerL: 9 + i / 10, time: new Date(T0.getTime() + (100 + i) * 60_000) });
     expect(glucose.records.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5]);
-    const g = await until('45 glucose points', async () => {
-      const r = await points('glucose', A.glucose);
-      return r.length >= 45 ? r : undefined;
-    }, 30_000);
+    const g = await until(
+      '45 glucose points',
+      async () => {
+        const r = await points('glucose', A.glucose);
+        return r.length >= 45 ? r : undefined;
+      },
+      30_000,
+    );
     expect(g.slice(40).map((p) => Math.round(p.value * 10) / 10)).toEqual([9, 9.1, 9.2, 9.3, 9.4]);
     await until('cursor at 5', async () => (cursorOf() === 5 ? true : undefined));
     await new Promise((r) => setTimeout(r, 1500));

@@ -38,13 +38,48 @@ const noBle: BleTransport = {
 
 function makePki(dir: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  for (const ca of ['ca', 'rogue']) run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '1', '-subj', `/CN=vigil-test-${ca}`);
+  for (const ca of ['ca', 'rogue'])
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.pem`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=vigil-test-${ca}`,
+    );
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'san.ext',
+  );
 }
 
-const until = async <T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> => {
+const until = async <T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> => {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -67,7 +102,12 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
       gatewayId: GW,
       dataDir,
       timeZone: 'UTC',
-      mqtt: { url: `mqtts://127.0.0.1:${port}`, password: 'pw', caFile: join(dir, 'ca.pem'), heartbeatIntervalMs: 1000 },
+      mqtt: {
+        url: `mqtts://127.0.0.1:${port}`,
+        password: 'pw',
+        caFile: join(dir, 'ca.pem'),
+        heartbeatIntervalMs: 1000,
+      },
       logLevel: 'silent',
       ...over,
     });
@@ -81,7 +121,10 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     broker.on('publish', (packet) => {
       if (packet.retain) retained.set(packet.topic, packet.payload.toString());
     });
-    server = createServer({ key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) }, broker.handle as never);
+    server = createServer(
+      { key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) },
+      broker.handle as never,
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   });
@@ -116,7 +159,9 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     const g2 = await startGateway(pinnedWrong, { transport: noBle }, log);
     gateways.push(g2);
     await until('a TLS error', () => (logLines.some((l) => l.includes('UPLINK_ERROR')) ? true : undefined));
-    expect(logLines.filter((l) => l.includes('UPLINK_ERROR')).join('\n')).toMatch(/self.signed|unable to verify|certificate/i);
+    expect(logLines.filter((l) => l.includes('UPLINK_ERROR')).join('\n')).toMatch(
+      /self.signed|unable to verify|certificate/i,
+    );
     expect(g2.uplink.connected).toBe(false);
   });
 
@@ -126,16 +171,36 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     const gw = await startGateway(gatewayConfig(dataDir), { transport: noBle }, log);
     gateways.push(gw);
     await until('connected', () => (gw.uplink.connected ? true : undefined));
-    const hub = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: [readFileSync(join(dir, 'ca.pem'))], protocolVersion: 4 });
+    const hub = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ca: [readFileSync(join(dir, 'ca.pem'))],
+      protocolVersion: 4,
+    });
     const openUntil = new Date(Date.now() + 60_000).toISOString();
-    await hub.publishAsync(topicFor(GW, 'config'), JSON.stringify({ pairing: { openUntil, minRssi: -70 }, devices: { allow: ['A4:C1:38:77:00:01'] } }), { qos: 1, retain: true });
-    await until("the config applied", () => (logLines.some((l) => l.includes("REMOTE_CONFIG_APPLIED")) ? true : undefined)).catch((e) => { console.log(logLines.join("")); throw e; });
+    await hub.publishAsync(
+      topicFor(GW, 'config'),
+      JSON.stringify({ pairing: { openUntil, minRssi: -70 }, devices: { allow: ['A4:C1:38:77:00:01'] } }),
+      { qos: 1, retain: true },
+    );
+    await until('the config applied', () =>
+      logLines.some((l) => l.includes('REMOTE_CONFIG_APPLIED')) ? true : undefined,
+    ).catch((e) => {
+      console.log(logLines.join(''));
+      throw e;
+    });
     expect(gw.devices.pairingOpen).toBe(true);
     expect(gw.pairing.list().map((d) => [d.address, d.source])).toEqual([['A4:C1:38:77:00:01', 'hub']]);
     // kept for the next start
     expect(JSON.parse(readFileSync(join(dataDir, 'remote-config.json'), 'utf8')).pairing.minRssi).toBe(-70);
 
-    await hub.publishAsync(topicFor(GW, 'config'), JSON.stringify({ mqtt: { url: 'mqtt://evil:1883' }, ble: { connectTimeoutMs: 5 }, devices: { allow: ['not-an-address'] } }), { qos: 1, retain: true });
+    await hub.publishAsync(
+      topicFor(GW, 'config'),
+      JSON.stringify({
+        mqtt: { url: 'mqtt://evil:1883' },
+        ble: { connectTimeoutMs: 5 },
+        devices: { allow: ['not-an-address'] },
+      }),
+      { qos: 1, retain: true },
+    );
     const rejected = await until('the rejection', () => logLines.find((l) => l.includes('REMOTE_CONFIG_INVALID')));
     const problems = JSON.parse(rejected).problems as string;
     expect(problems).toMatch(/mqtt\.url: not settable remotely/);
@@ -152,17 +217,34 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     const device = { address: 'A4:C1:38:77:00:02', driver: 'sig-blood-pressure' };
     const readings: Reading[] = Array.from({ length: 8 }, (_, i) => {
       const deviceTime = new Date(Date.UTC(2026, 0, 1, 8, i)).toISOString().slice(0, 19);
-      return { id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime }), gatewayId: GW, device, metric: 'blood_pressure_systolic', value: 120 + i, unit: 'mm[Hg]', measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [] };
+      return {
+        id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime }),
+        gatewayId: GW,
+        device,
+        metric: 'blood_pressure_systolic',
+        value: 120 + i,
+        unit: 'mm[Hg]',
+        measuredAt: `${deviceTime}.000Z`,
+        deviceTime,
+        flags: [],
+      };
     });
     const b = new ReadingBuffer(join(dataDir, 'buffer.sqlite'));
     b.enqueue(readings);
     b.close();
-    const watcher = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: [readFileSync(join(dir, 'ca.pem'))], protocolVersion: 4 });
+    const watcher = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ca: [readFileSync(join(dir, 'ca.pem'))],
+      protocolVersion: 4,
+    });
     const beats: unknown[] = [];
     watcher.on('message', (_t, payload) => beats.push(JSON.parse(payload.toString())));
     await watcher.subscribeAsync(topicFor(GW, 'heartbeat'));
     // nobody receipts on this broker: the 8 readings stay, 80 % of a 10-reading buffer
-    const gw = await startGateway(gatewayConfig(dataDir, { buffer: { maxReadings: 10, alarmRatio: 0.8, maxAgeDays: 60 } }), { transport: noBle }, log);
+    const gw = await startGateway(
+      gatewayConfig(dataDir, { buffer: { maxReadings: 10, alarmRatio: 0.8, maxAgeDays: 60 } }),
+      { transport: noBle },
+      log,
+    );
     gateways.push(gw);
     const beat = heartbeatSchema.parse(await until('a heartbeat', () => beats[0]));
     expect(beat.queue).toMatchObject({ depth: 8, alarm: 'QUEUE_NEAR_CAPACITY' });
@@ -184,8 +266,22 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
         setTimeout(() => {
           done(null);
           setTimeout(() => {
-            const receipt = { v: 1, batchId: batch.batchId, results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' })) };
-            broker.publish({ cmd: 'publish', topic: topicFor(GW, 'receipts'), payload: Buffer.from(JSON.stringify(receipt)), qos: 1, retain: false, dup: false }, () => {});
+            const receipt = {
+              v: 1,
+              batchId: batch.batchId,
+              results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' })),
+            };
+            broker.publish(
+              {
+                cmd: 'publish',
+                topic: topicFor(GW, 'receipts'),
+                payload: Buffer.from(JSON.stringify(receipt)),
+                qos: 1,
+                retain: false,
+                dup: false,
+              },
+              () => {},
+            );
           }, 300);
         }, 2_000);
       },
@@ -196,7 +292,17 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
     const device = { address: 'A4:C1:38:77:00:03', driver: 'sig-blood-pressure' };
     const readings: Reading[] = Array.from({ length: 5 }, (_, i) => {
       const deviceTime = new Date(Date.UTC(2026, 0, 2, 8, i)).toISOString().slice(0, 19);
-      return { id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime, value: 120 + i }), gatewayId: GW, device, metric: 'blood_pressure_systolic', value: 120 + i, unit: 'mm[Hg]', measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [] };
+      return {
+        id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime, value: 120 + i }),
+        gatewayId: GW,
+        device,
+        metric: 'blood_pressure_systolic',
+        value: 120 + i,
+        unit: 'mm[Hg]',
+        measuredAt: `${deviceTime}.000Z`,
+        deviceTime,
+        flags: [],
+      };
     });
     const b = new ReadingBuffer(join(dir, 'buffer.sqlite'));
     b.enqueue(readings);
@@ -205,12 +311,21 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
       gatewayId: GW,
       dataDir: dir,
       timeZone: 'UTC',
-      mqtt: { url: `mqtt://127.0.0.1:${(tcp.address() as { port: number }).port}`, password: 'pw', receiptTimeoutMs: 1_000, batchSize: 5 },
+      mqtt: {
+        url: `mqtt://127.0.0.1:${(tcp.address() as { port: number }).port}`,
+        password: 'pw',
+        receiptTimeoutMs: 1_000,
+        batchSize: 5,
+      },
       logLevel: 'silent',
     });
     const gw = await startGateway(config, { transport: noBle }, pino({ level: 'silent' }));
     try {
-      await until('the buffer emptied by the receipt', () => (gw.buffer.stats().depth === 0 ? true : undefined), 15_000);
+      await until(
+        'the buffer emptied by the receipt',
+        () => (gw.buffer.stats().depth === 0 ? true : undefined),
+        15_000,
+      );
       await new Promise((r) => setTimeout(r, 1_500));
       expect(received).toEqual([readings.map((r) => r.id)]);
     } finally {

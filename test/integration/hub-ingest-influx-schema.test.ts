@@ -24,7 +24,11 @@ const point = (patientId: string, value: number, at: string, i: number): StoredP
 
 beforeAll(async () => {
   influx = await createTestInflux('vigil_schema');
-  store = new TimeSeriesStore(influx.url, influx.database, { rawRetention: 'INF', dailyRetention: 'INF', batch: { maxPoints: 1000, flushIntervalMs: 5 } });
+  store = new TimeSeriesStore(influx.url, influx.database, {
+    rawRetention: 'INF',
+    dailyRetention: 'INF',
+    batch: { maxPoints: 1000, flushIntervalMs: 5 },
+  });
   await store.ensureDatabase();
 });
 
@@ -51,25 +55,35 @@ describe('InfluxDB schema', () => {
     const rps = await store.influx.showRetentionPolicies(influx.database);
     expect(rps.find((r) => r.name === RAW_RP)).toMatchObject({ default: true, duration: '87360h0m0s' });
     await store.ensureDatabase(); // back to INF
-    expect((await store.influx.showRetentionPolicies(influx.database)).find((r) => r.name === RAW_RP)?.duration).toBe('0s');
+    expect((await store.influx.showRetentionPolicies(influx.database)).find((r) => r.name === RAW_RP)?.duration).toBe(
+      '0s',
+    );
   });
 
   it('installs the daily-aggregate continuous query', async () => {
-    const raw = (await store.influx.queryRaw('SHOW CONTINUOUS QUERIES')) as { results: { series?: { name: string; values?: string[][] }[] }[] };
+    const raw = (await store.influx.queryRaw('SHOW CONTINUOUS QUERIES')) as {
+      results: { series?: { name: string; values?: string[][] }[] }[];
+    };
     const mine = raw.results[0]!.series!.find((s) => s.name === influx.database)!;
     const [name, text] = mine.values![0]!;
     expect(name).toBe(DAILY_CQ);
     expect(text).toContain('RESAMPLE EVERY 1h FOR 3d');
-    expect(text).toContain(`INTO ${influx.database}.${DAILY_RP}.:MEASUREMENT FROM ${influx.database}.${RAW_RP}./.*/ GROUP BY time(1d), patient`);
+    expect(text).toContain(
+      `INTO ${influx.database}.${DAILY_RP}.:MEASUREMENT FROM ${influx.database}.${RAW_RP}./.*/ GROUP BY time(1d), patient`,
+    );
     expect(text).toMatch(/mean\(value\) AS mean, min\(value\) AS min, max\(value\) AS max, count\(value\) AS count/);
   });
 
   it('writes value as a float field even for whole numbers, and re-writing a reading is idempotent', async () => {
     await store.write([point('pa', 70, '2026-01-05T07:00:00Z', 0)]);
     await store.write([point('pa', 70, '2026-01-05T07:00:00Z', 0)]);
-    const keys = await store.influx.query<{ fieldKey: string; fieldType: string }>(`SHOW FIELD KEYS FROM "body_weight"`);
+    const keys = await store.influx.query<{ fieldKey: string; fieldType: string }>(
+      `SHOW FIELD KEYS FROM "body_weight"`,
+    );
     expect(keys.find((k) => k.fieldKey === 'value')?.fieldType).toBe('float');
-    const n = await store.influx.query<{ count: number }>(`SELECT count("value") AS "count" FROM "${RAW_RP}"."body_weight" WHERE "patient" = 'pa'`);
+    const n = await store.influx.query<{ count: number }>(
+      `SELECT count("value") AS "count" FROM "${RAW_RP}"."body_weight" WHERE "patient" = 'pa'`,
+    );
     expect(n[0]?.count).toBe(1);
   });
 
@@ -80,19 +94,34 @@ describe('InfluxDB schema', () => {
       store.write([point('pb', 60, '2026-01-05T08:00:00Z', 4), point('pb', 62, '2026-01-05T09:00:00Z', 5)]),
     ]);
     await store.backfillDaily(new Date('2026-01-05T00:00:00Z'), new Date('2026-01-06T00:00:00Z'));
-    const pa = await store.dailyAggregates('pa', 'body_weight', new Date('2026-01-01T00:00:00Z'), new Date('2026-01-10T00:00:00Z'));
+    const pa = await store.dailyAggregates(
+      'pa',
+      'body_weight',
+      new Date('2026-01-01T00:00:00Z'),
+      new Date('2026-01-10T00:00:00Z'),
+    );
     expect(pa).toEqual([
       { day: '2026-01-05', mean: 71.33333333333333, min: 70, max: 72.5, count: 3 },
       { day: '2026-01-06', mean: 80, min: 80, max: 80, count: 1 },
     ]);
-    const pb = await store.dailyAggregates('pb', 'body_weight', new Date('2026-01-01T00:00:00Z'), new Date('2026-01-10T00:00:00Z'));
+    const pb = await store.dailyAggregates(
+      'pb',
+      'body_weight',
+      new Date('2026-01-01T00:00:00Z'),
+      new Date('2026-01-10T00:00:00Z'),
+    );
     expect(pb).toEqual([{ day: '2026-01-05', mean: 61, min: 60, max: 62, count: 2 }]);
     // a late reading, then the backfill again: the aggregate is replaced, not duplicated
     await store.write([point('pb', 64, '2026-01-05T10:00:00Z', 6)]);
     await store.backfillDaily(new Date('2026-01-05T00:00:00Z'), new Date('2026-01-05T00:00:00Z'));
-    expect(await store.dailyAggregates('pb', 'body_weight', new Date('2026-01-01T00:00:00Z'), new Date('2026-01-10T00:00:00Z'))).toEqual([
-      { day: '2026-01-05', mean: 62, min: 60, max: 64, count: 3 },
-    ]);
+    expect(
+      await store.dailyAggregates(
+        'pb',
+        'body_weight',
+        new Date('2026-01-01T00:00:00Z'),
+        new Date('2026-01-10T00:00:00Z'),
+      ),
+    ).toEqual([{ day: '2026-01-05', mean: 62, min: 60, max: 64, count: 3 }]);
   });
 
   it('re-aggregates the days of readings older than the CQ window once they are written', async () => {

@@ -30,7 +30,11 @@ export async function enrollGateways(pool: pg.Pool, tag: string, n: number): Pro
   for (let i = 0; i < n; i++) {
     const patientId = `p-${tag}-${i}`;
     const gatewayId = `gw-${tag}-${i}`;
-    await createPatient(pool, { id: patientId, programId: 'cardiovascular_prevention', displayName: `Test ${i}` }, 'test');
+    await createPatient(
+      pool,
+      { id: patientId, programId: 'cardiovascular_prevention', displayName: `Test ${i}` },
+      'test',
+    );
     const { password } = await createGateway(pool, { id: gatewayId, patientId }, 'test');
     specs.push({ gatewayId, patientId, password });
   }
@@ -131,7 +135,12 @@ export class SimGateway {
       });
       // not awaited: the embedded broker PUBACKs only once the batch is stored
       void client.publishAsync(topicFor(this.spec.gatewayId, 'readings'), JSON.stringify(batch), { qos: 1 }).then(
-        () => this.pubacks.push({ at: performance.now(), wallMs: Date.now(), readingIds: (batch.readings as ReadingInput[]).map((r) => r.id) }),
+        () =>
+          this.pubacks.push({
+            at: performance.now(),
+            wallMs: Date.now(),
+            readingIds: (batch.readings as ReadingInput[]).map((r) => r.id),
+          }),
         () => {},
       );
       if (await got) {
@@ -160,7 +169,9 @@ export async function pool<T>(items: T[], limit: number, fn: (item: T) => Promis
 export async function countPoints(influxUrl: string, database: string, measurement = 'steps'): Promise<number> {
   const u = new URL(influxUrl);
   const influx = new InfluxDB({ host: u.hostname, port: Number(u.port), database });
-  const rows = await influx.query<{ count: number }>(`SELECT count("value") AS "count" FROM "vigil_raw"."${measurement}"`);
+  const rows = await influx.query<{ count: number }>(
+    `SELECT count("value") AS "count" FROM "vigil_raw"."${measurement}"`,
+  );
   return rows[0]?.count ?? 0;
 }
 
@@ -238,7 +249,11 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
       overrides: {
         instanceId: `outage-${tag}`,
         postgres: { url: pg.url },
-        influx: { url: influxd.url, database, retry: { initialDelayMs: 50, maxDelayMs: 500, giveUpAfterMs: o.giveUpAfterMs ?? 2000 } },
+        influx: {
+          url: influxd.url,
+          database,
+          retry: { initialDelayMs: 50, maxDelayMs: 500, giveUpAfterMs: o.giveUpAfterMs ?? 2000 },
+        },
         mqtt: { mode: 'embedded', host: '127.0.0.1', port: 0 },
         http: { port: 0 },
         logLevel: o.logLevel ?? 'silent',
@@ -257,7 +272,16 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
       });
     }
     const progress = o.progress
-      ? setInterval(() => console.error(JSON.stringify({ receipted: sims.reduce((a, s) => a + s.outcomes.size, 0), resends: sims.reduce((a, s) => a + s.resends, 0) })), 5000)
+      ? setInterval(
+          () =>
+            console.error(
+              JSON.stringify({
+                receipted: sims.reduce((a, s) => a + s.outcomes.size, 0),
+                resends: sims.reduce((a, s) => a + s.resends, 0),
+              }),
+            ),
+          5000,
+        )
       : undefined;
     let maxHeld = 0;
     let heldClearedAt = 0;
@@ -269,7 +293,9 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
         if (held === 0 && performance.now() > restartedAt && !heldClearedAt) heldClearedAt = performance.now();
       });
     }, 50);
-    const sending = Promise.all(sims.map((s) => s.sendAll(makeReadings(s.spec.gatewayId, o.perGateway), o.batch, Date.now() + 600_000)));
+    const sending = Promise.all(
+      sims.map((s) => s.sendAll(makeReadings(s.spec.gatewayId, o.perGateway), o.batch, Date.now() + 600_000)),
+    );
 
     await sleep(700);
     const storedBefore = await countPoints(influxd.url, database);
@@ -284,9 +310,15 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
     clearInterval(progress);
     await Promise.all(sims.map((s) => s.close()));
 
-    const ledger = await pg.pool.query<{ n: string; stored: string }>('SELECT count(*) AS n, count(stored_at) AS stored FROM reading_ledger');
+    const ledger = await pg.pool.query<{ n: string; stored: string }>(
+      'SELECT count(*) AS n, count(stored_at) AS stored FROM reading_ledger',
+    );
     const storedAt = new Map(
-      (await pg.pool.query<{ reading_id: string; stored_at: Date | null }>('SELECT reading_id, stored_at FROM reading_ledger')).rows.map((r) => [r.reading_id, r.stored_at?.getTime() ?? Infinity]),
+      (
+        await pg.pool.query<{ reading_id: string; stored_at: Date | null }>(
+          'SELECT reading_id, stored_at FROM reading_ledger',
+        )
+      ).rows.map((r) => [r.reading_id, r.stored_at?.getTime() ?? Infinity]),
     );
     // "PUBACK means stored": the ledger's stored_at (same machine clock) precedes each PUBACK
     const pubacksBeforeStored = sims
@@ -299,8 +331,12 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
       storedBefore,
       // a grace for receipts of writes that succeeded just before influxd exited and were still on
       // their way (on a loaded 2-core CI machine event-loop lag reaches a second)
-      storedWhileDown: receiptLog.filter((r) => r.at > down + IN_FLIGHT_GRACE_MS && r.at < restartedAt).reduce((a, r) => a + r.stored, 0),
-      pubacksWhileDown: sims.flatMap((s) => s.pubacks).filter((p) => p.at > down + IN_FLIGHT_GRACE_MS && p.at < restartedAt).length,
+      storedWhileDown: receiptLog
+        .filter((r) => r.at > down + IN_FLIGHT_GRACE_MS && r.at < restartedAt)
+        .reduce((a, r) => a + r.stored, 0),
+      pubacksWhileDown: sims
+        .flatMap((s) => s.pubacks)
+        .filter((p) => p.at > down + IN_FLIGHT_GRACE_MS && p.at < restartedAt).length,
       pubacksBeforeStored,
       maxHeld,
       retries: (await hub.metrics.influxRetries.get()).values[0]?.value ?? 0,

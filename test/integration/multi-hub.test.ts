@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
-import { countPoints, enrollGateways, makeReadings, pool, runTag, SimGateway, type SimGatewaySpec } from './hub-ingest-support';
+import {
+  countPoints,
+  enrollGateways,
+  makeReadings,
+  pool,
+  runTag,
+  SimGateway,
+  type SimGatewaySpec,
+} from './hub-ingest-support';
 
 const MOSQUITTO = process.env.VIGIL_TEST_MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883';
 const GATEWAYS = 500;
@@ -54,7 +62,9 @@ describe('two hubs on Mosquitto with a shared subscription', () => {
     const sims = gws.map((g) => new SimGateway(g, MOSQUITTO, 15_000));
     await pool(sims, 50, (s) => s.connect());
     const t0 = performance.now();
-    await Promise.all(sims.map((s) => s.sendAll(makeReadings(s.spec.gatewayId, PER_GATEWAY), BATCH, Date.now() + 240_000)));
+    await Promise.all(
+      sims.map((s) => s.sendAll(makeReadings(s.spec.gatewayId, PER_GATEWAY), BATCH, Date.now() + 240_000)),
+    );
     const seconds = (performance.now() - t0) / 1000;
     await pool(sims, 50, (s) => s.close());
 
@@ -75,6 +85,16 @@ describe('two hubs on Mosquitto with a shared subscription', () => {
     const perHub = await Promise.all(hubs.map(async (h) => (await h.metrics.batches.get()).values[0]?.value ?? 0));
     for (const n of perHub) expect(n).toBeGreaterThan(0);
     const resends = sims.reduce((a, s) => a + s.resends, 0);
-    console.log(JSON.stringify({ test: 'multi-hub', readings: total, gateways: GATEWAYS, seconds: +seconds.toFixed(2), readingsPerSecond: Math.round(total / seconds), batchesPerHub: perHub, resends }));
+    console.log(
+      JSON.stringify({
+        test: 'multi-hub',
+        readings: total,
+        gateways: GATEWAYS,
+        seconds: +seconds.toFixed(2),
+        readingsPerSecond: Math.round(total / seconds),
+        batchesPerHub: perHub,
+        resends,
+      }),
+    );
   }, 300_000);
 });

@@ -34,7 +34,9 @@ describe('PostgreSQL connection lost during a transaction', () => {
       await expect(attempt).rejects.toThrow();
       expect(unhandled).toEqual([]);
       // the broken client was not returned: every later connection is a live, different backend
-      const pids = await Promise.all(Array.from({ length: 3 }, () => pg.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')));
+      const pids = await Promise.all(
+        Array.from({ length: 3 }, () => pg.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')),
+      );
       expect(pids.map((r) => r.rows[0]!.pid)).not.toContain(pid);
       // and the same holds for the migration runner's checked-out client
       await expect(migrate(pg.pool)).resolves.toBeDefined();

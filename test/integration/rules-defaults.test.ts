@@ -11,7 +11,9 @@ let seq = 0;
 const pid = (tag: string) => `P${++seq}-${tag}`;
 const at = (ms: number) => new Date(f.t0.getTime() + ms);
 const open = async (patient: string) => (await f.episodeRows(patient)).filter((e) => e.status !== 'resolved');
-const pending = async (patient: string) => (await f.pool.query(`SELECT rule_id, status FROM remeasure_requests WHERE patient_id = $1 ORDER BY id`, [patient])).rows;
+const pending = async (patient: string) =>
+  (await f.pool.query(`SELECT rule_id, status FROM remeasure_requests WHERE patient_id = $1 ORDER BY id`, [patient]))
+    .rows;
 
 beforeAll(async () => {
   f = await rulesFixture();
@@ -111,7 +113,11 @@ describe('rules 3/3b: missing data 48 h amber, 72 h red (one episode)', () => {
 describe('rule 4: 7-day home BP mean >= 135/85 (cardiovascular, day 1 dropped)', () => {
   const week = async (p: string, sys: number, dia: number, start: number) => {
     for (let d = 0; d < 7; d++)
-      for (const h of [7, 19]) await f.measure(p, new Date(start + d * DAY + h * HOUR), { blood_pressure_systolic: sys + (h === 7 ? 2 : -2), blood_pressure_diastolic: dia });
+      for (const h of [7, 19])
+        await f.measure(p, new Date(start + d * DAY + h * HOUR), {
+          blood_pressure_systolic: sys + (h === 7 ? 2 : -2),
+          blood_pressure_diastolic: dia,
+        });
   };
   it('fires amber when the mean reaches 135/85', async () => {
     const p = pid('bpmean');
@@ -139,7 +145,11 @@ describe('rule 5: hypertensive crisis >= 180/120, confirmed by a re-measure afte
     await f.measure(p, new Date(t), { blood_pressure_systolic: 194, blood_pressure_diastolic: 118, heart_rate: 80 });
     expect(await open(p)).toHaveLength(0);
     expect(await pending(p)).toEqual([{ rule_id: 'bp-hypertensive-crisis', status: 'pending' }]);
-    await f.measure(p, new Date(t + 2 * MINUTE), { blood_pressure_systolic: 178, blood_pressure_diastolic: 123, heart_rate: 82 });
+    await f.measure(p, new Date(t + 2 * MINUTE), {
+      blood_pressure_systolic: 178,
+      blood_pressure_diastolic: 123,
+      heart_rate: 82,
+    });
     expect((await open(p)).map((e) => [e.rule_id, e.severity])).toEqual([['bp-hypertensive-crisis', 'red']]);
   });
   it('stays silent when the re-measure is below 180/120', async () => {
@@ -171,14 +181,28 @@ describe('rule 5: hypertensive crisis >= 180/120, confirmed by a re-measure afte
     expect(followUp[0]!.summary).toBe('blood pressure 185/100 mmHg not re-measured within 30 min: call the patient');
     // the next day the patient measures twice in crisis: the same episode, now red
     await f.measure(p, new Date(t + 20 * HOUR), { blood_pressure_systolic: 190, blood_pressure_diastolic: 104 });
-    await f.measure(p, new Date(t + 20 * HOUR + 2 * MINUTE), { blood_pressure_systolic: 188, blood_pressure_diastolic: 102 });
-    expect((await open(p)).map((e) => [e.id, e.severity, e.escalated_from])).toEqual([[followUp[0]!.id, 'red', 'amber']]);
+    await f.measure(p, new Date(t + 20 * HOUR + 2 * MINUTE), {
+      blood_pressure_systolic: 188,
+      blood_pressure_diastolic: 102,
+    });
+    expect((await open(p)).map((e) => [e.id, e.severity, e.escalated_from])).toEqual([
+      [followUp[0]!.id, 'red', 'amber'],
+    ]);
   });
   it('a program that does not want the follow-up sets unconfirmedFollowUp to none', async () => {
     const p = pid('crisis-nofollow');
     await f.enroll(p, 'cardiovascular_prevention');
     const t = f.clock.now().getTime();
-    await f.engine.settings.setOverride({ patientId: p, ruleId: 'bp-hypertensive-crisis', params: { unconfirmedFollowUp: 'none' }, actor: 'test', reason: 'measures in clinic only' }, new Date(t));
+    await f.engine.settings.setOverride(
+      {
+        patientId: p,
+        ruleId: 'bp-hypertensive-crisis',
+        params: { unconfirmedFollowUp: 'none' },
+        actor: 'test',
+        reason: 'measures in clinic only',
+      },
+      new Date(t),
+    );
     await f.measure(p, new Date(t), { blood_pressure_systolic: 185, blood_pressure_diastolic: 100 });
     f.clock.set(t + 31 * MINUTE);
     await f.engine.tick();
@@ -268,7 +292,10 @@ describe('rule 11: 3-day steps vs 14-day personal baseline (oral chemotherapy)',
   const days = async (p: string, start: number, steps: number[], hr: number[] = []) => {
     for (const [d, s] of steps.entries()) {
       await f.file(p, new Date(start + d * DAY + 12 * HOUR), { steps: s / 2 });
-      await f.file(p, new Date(start + d * DAY + 18 * HOUR), { steps: s / 2, ...(hr[d] !== undefined ? { heart_rate: hr[d] } : {}) });
+      await f.file(p, new Date(start + d * DAY + 18 * HOUR), {
+        steps: s / 2,
+        ...(hr[d] !== undefined ? { heart_rate: hr[d] } : {}),
+      });
     }
   };
   it('fires amber when the last 3 days are >= 20 % below the baseline', async () => {

@@ -18,11 +18,20 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
   const metrics = createHubMetrics();
   const log = pino({ level: 'silent' });
   const episodes = new EpisodeStore(pg.pool);
-  const engine = new RuleEngine(episodes, metrics, log, { pool: pg.pool, clock, scheduledEveryMs: opts.scheduledEveryMs ?? 1 });
+  const engine = new RuleEngine(episodes, metrics, log, {
+    pool: pg.pool,
+    clock,
+    scheduledEveryMs: opts.scheduledEveryMs ?? 1,
+  });
   let n = 0;
 
   async function enroll(id: string, programId: Program, o: { chronicLungDisease?: boolean; device?: string } = {}) {
-    await createPatient(pg.pool, { id, programId, displayName: `Patient ${id}`, ...(o.chronicLungDisease ? { chronicLungDisease: true } : {}) });
+    await createPatient(pg.pool, {
+      id,
+      programId,
+      displayName: `Patient ${id}`,
+      ...(o.chronicLungDisease ? { chronicLungDisease: true } : {}),
+    });
     const gw = `gw-${id.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
     await createGateway(pg.pool, { id: gw, patientId: id });
     await bindDevice(pg.pool, { gatewayId: gw, address: o.device ?? DEVICE, patientId: id, driver: 'sim-device' });
@@ -30,10 +39,18 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
   }
 
   /** Files readings of one measurement (same instant) in the ledger and returns them as ingest hands them to the rules. */
-  async function file(patientId: string, at: Date, values: Partial<Record<MetricName, number>>, device = DEVICE): Promise<FiledReading[]> {
+  async function file(
+    patientId: string,
+    at: Date,
+    values: Partial<Record<MetricName, number>>,
+    device = DEVICE,
+  ): Promise<FiledReading[]> {
     const out: FiledReading[] = [];
     for (const [metric, value] of Object.entries(values) as [MetricName, number][]) {
-      const readingId = createHash('sha256').update(`${patientId}|${metric}|${at.toISOString()}|${n++}`).digest('hex').slice(0, 32);
+      const readingId = createHash('sha256')
+        .update(`${patientId}|${metric}|${at.toISOString()}|${n++}`)
+        .digest('hex')
+        .slice(0, 32);
       await pg.pool.query(
         `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, stored_at)
          VALUES ($1, $2, $3, $4, 'sim-device', $5, $6, 'u', $7, now())`,
@@ -45,7 +62,12 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
   }
 
   /** file + onStored, with the clock at the reading time. */
-  async function measure(patientId: string, at: Date, values: Partial<Record<MetricName, number>>, device = DEVICE): Promise<FiledReading[]> {
+  async function measure(
+    patientId: string,
+    at: Date,
+    values: Partial<Record<MetricName, number>>,
+    device = DEVICE,
+  ): Promise<FiledReading[]> {
     if (clock.now() < at) clock.set(at);
     const rs = await file(patientId, at, values, device);
     await engine.onStored(rs);
@@ -58,7 +80,18 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
        ${patientId ? 'WHERE patient_id = $1' : ''} ORDER BY id`,
       patientId ? [patientId] : [],
     );
-    return rows as { id: string; patient_id: string; rule_id: string; severity: string; status: string; breach_count: number; normal_streak: number; escalated_from: string | null; assignee: string | null; summary: string }[];
+    return rows as {
+      id: string;
+      patient_id: string;
+      rule_id: string;
+      severity: string;
+      status: string;
+      breach_count: number;
+      normal_streak: number;
+      escalated_from: string | null;
+      assignee: string | null;
+      summary: string;
+    }[];
   }
 
   /** notifications to people (status updates to systems excluded) */
@@ -67,9 +100,30 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
       `SELECT id, episode_id, kind, severity, idempotency_key, created_at FROM notifications WHERE kind <> 'status' ${patientId ? 'AND patient_id = $1' : ''} ORDER BY id`,
       patientId ? [patientId] : [],
     );
-    return rows as { id: string; episode_id: string; kind: string; severity: string; idempotency_key: string; created_at: Date }[];
+    return rows as {
+      id: string;
+      episode_id: string;
+      kind: string;
+      severity: string;
+      idempotency_key: string;
+      created_at: Date;
+    }[];
   }
 
-  return { pg, pool: pg.pool, clock, metrics, log, episodes, engine, enroll, file, measure, episodeRows: episodes_, notifications, t0: clock.now() };
+  return {
+    pg,
+    pool: pg.pool,
+    clock,
+    metrics,
+    log,
+    episodes,
+    engine,
+    enroll,
+    file,
+    measure,
+    episodeRows: episodes_,
+    notifications,
+    t0: clock.now(),
+  };
 }
 export type RulesFixture = Awaited<ReturnType<typeof rulesFixture>>;

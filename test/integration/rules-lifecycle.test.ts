@@ -13,7 +13,11 @@ let seq = 0;
 const pid = (tag: string) => `L${++seq}-${tag}`;
 const active = async (p: string) => (await f.episodeRows(p)).filter((e) => e.status !== 'resolved');
 const auditActions = async (episodeId: string) =>
-  (await f.pool.query(`SELECT action FROM audit_log WHERE entity = 'alert_episode' AND entity_id = $1 ORDER BY id`, [episodeId])).rows.map((r) => r.action as string);
+  (
+    await f.pool.query(`SELECT action FROM audit_log WHERE entity = 'alert_episode' AND entity_id = $1 ORDER BY id`, [
+      episodeId,
+    ])
+  ).rows.map((r) => r.action as string);
 
 beforeAll(async () => {
   f = await rulesFixture({ scheduledEveryMs: 60 * MINUTE });
@@ -27,7 +31,9 @@ describe('one episode per patient x rule', () => {
     const p = pid('race');
     await f.enroll(p, 'oral_chemotherapy');
     const t = f.clock.now().getTime();
-    const batches = await Promise.all(Array.from({ length: 8 }, (_, i) => f.file(p, new Date(t + i * 1000), { heart_rate: 140 + i })));
+    const batches = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => f.file(p, new Date(t + i * 1000), { heart_rate: 140 + i })),
+    );
     await Promise.all(batches.map((b) => f.engine.onStored(b)));
     const eps = await f.episodeRows(p);
     expect(eps).toHaveLength(1);
@@ -47,11 +53,19 @@ describe('one episode per patient x rule', () => {
     expect(eps.map((e) => [e.status, e.breach_count])).toEqual([['acknowledged', 2]]);
     await f.episodes.assign(Number(ep!.id), 'nurse-2', 'nurse-1', f.clock.now());
     await f.episodes.resolve(Number(ep!.id), 'nurse-2', 'seen at home', f.clock.now());
-    await expect(f.episodes.acknowledge(Number(ep!.id), 'nurse-1', f.clock.now())).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
+    await expect(f.episodes.acknowledge(Number(ep!.id), 'nurse-1', f.clock.now())).rejects.toMatchObject({
+      code: 'INVALID_TRANSITION',
+    });
     await f.measure(p, new Date(t + 2 * MINUTE), { heart_rate: 145 });
     eps = await f.episodeRows(p);
     expect(eps.map((e) => e.status)).toEqual(['resolved', 'open']);
-    expect(await auditActions(ep!.id)).toEqual(['episode.opened', 'notification.opened', 'episode.acknowledged', 'episode.assigned', 'episode.resolved']);
+    expect(await auditActions(ep!.id)).toEqual([
+      'episode.opened',
+      'notification.opened',
+      'episode.acknowledged',
+      'episode.assigned',
+      'episode.resolved',
+    ]);
   });
 });
 
@@ -141,7 +155,13 @@ describe('per-patient silences with expiry', () => {
     await f.enroll(p, 'oral_chemotherapy');
     const t = f.clock.now().getTime() + 30 * HOUR;
     f.clock.set(t);
-    await createSilence(f.pool, { patientId: p, startsAt: new Date(t), endsAt: new Date(t + HOUR), reason: 'hospital stay', actor: 'nurse-1' });
+    await createSilence(f.pool, {
+      patientId: p,
+      startsAt: new Date(t),
+      endsAt: new Date(t + HOUR),
+      reason: 'hospital stay',
+      actor: 'nurse-1',
+    });
     await f.measure(p, new Date(t + MINUTE), { body_temperature: 39 });
     expect(await active(p)).toHaveLength(1);
     expect(await f.notifications(p)).toHaveLength(0);
@@ -152,14 +172,23 @@ describe('per-patient silences with expiry', () => {
     await f.engine.tick();
     expect((await f.notifications(p)).map((n) => n.kind)).toEqual(['renotified']);
     const [ep] = await active(p);
-    expect(await auditActions(ep!.id)).toEqual(['episode.opened', 'notification.silenced', 'notification.silenced', 'notification.renotified']);
+    expect(await auditActions(ep!.id)).toEqual([
+      'episode.opened',
+      'notification.silenced',
+      'notification.silenced',
+      'notification.renotified',
+    ]);
   });
 });
 
 describe('two hub instances on the same database', () => {
   it('evaluating the same patients (readings and scheduled rules) open each expected episode once and notify once', async () => {
     const metrics = createHubMetrics();
-    const second = new RuleEngine(new EpisodeStore(f.pool), metrics, pino({ level: 'silent' }), { pool: f.pool, clock: f.clock, scheduledEveryMs: 60 * MINUTE });
+    const second = new RuleEngine(new EpisodeStore(f.pool), metrics, pino({ level: 'silent' }), {
+      pool: f.pool,
+      clock: f.clock,
+      scheduledEveryMs: 60 * MINUTE,
+    });
     const ps = [pid('two-a'), pid('two-b'), pid('two-c')];
     const t = f.clock.now().getTime() + 40 * HOUR;
     f.clock.set(t);
@@ -181,7 +210,10 @@ describe('two hub instances on the same database', () => {
       const eps = await f.episodeRows(p);
       expect(eps.map((e) => e.rule_id).sort()).toEqual(['chemo-fever', 'missing-data', 'sepsis-red-flags']);
     }
-    const { rows } = await f.pool.query(`SELECT patient_id, kind, count(*)::int n FROM notifications WHERE patient_id = ANY($1) GROUP BY 1, 2 ORDER BY 1, 2`, [ps]);
+    const { rows } = await f.pool.query(
+      `SELECT patient_id, kind, count(*)::int n FROM notifications WHERE patient_id = ANY($1) GROUP BY 1, 2 ORDER BY 1, 2`,
+      [ps],
+    );
     // per patient: 3 opened (fever, sepsis, missing data); re-notifications of the red ones exactly once each
     for (const p of ps) expect(rows.filter((r) => r.patient_id === p && r.kind === 'opened')[0]?.n).toBe(3);
     for (const p of ps) expect(rows.filter((r) => r.patient_id === p && r.kind === 'renotified')[0]?.n).toBe(2);

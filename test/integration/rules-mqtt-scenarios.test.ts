@@ -19,7 +19,9 @@ let pg: TestPostgres;
 let influx: Awaited<ReturnType<typeof createTestInflux>>;
 let hub: RunningHub;
 const clock = new ManualClock(Date.parse('2026-01-04T23:00:00Z'));
-const sims: SimulatedScenario[] = SCENARIO_IDS.map((id) => generateScenario(id, { seed: 1, gatewayId: `sim-${id}`, startDate: '2026-01-05', utcOffsetMinutes: OFFSET_MIN }));
+const sims: SimulatedScenario[] = SCENARIO_IDS.map((id) =>
+  generateScenario(id, { seed: 1, gatewayId: `sim-${id}`, startDate: '2026-01-05', utcOffsetMinutes: OFFSET_MIN }),
+);
 /**
  * Rules 1, 2 and 12 have no story in the simulator: a small household of our own, same format,
  * each rule once firing and once staying silent (day 3, local times).
@@ -31,11 +33,30 @@ function extraScenario(): SimulatedScenario {
     { key: 'meter', address: 'C1:00:00:00:00:02', driver: 'sig-glucose' },
   ];
   const patients = [
-    { key: 'fires', program: 'cardiovascular_prevention' as const, devices: [{ address: devices[0]!.address, driver: devices[0]!.driver, userIndex: 1 }, { address: devices[1]!.address, driver: devices[1]!.driver, userIndex: 1 }] },
-    { key: 'silent', program: 'cardiovascular_prevention' as const, devices: [{ address: devices[0]!.address, driver: devices[0]!.driver, userIndex: 2 }, { address: devices[1]!.address, driver: devices[1]!.driver, userIndex: 2 }] },
+    {
+      key: 'fires',
+      program: 'cardiovascular_prevention' as const,
+      devices: [
+        { address: devices[0]!.address, driver: devices[0]!.driver, userIndex: 1 },
+        { address: devices[1]!.address, driver: devices[1]!.driver, userIndex: 1 },
+      ],
+    },
+    {
+      key: 'silent',
+      program: 'cardiovascular_prevention' as const,
+      devices: [
+        { address: devices[0]!.address, driver: devices[0]!.driver, userIndex: 2 },
+        { address: devices[1]!.address, driver: devices[1]!.driver, userIndex: 2 },
+      ],
+    },
   ];
   const readings: SimulatedScenario['readings'] = [];
-  const add = (patient: 'fires' | 'silent', dev: 0 | 1, localIso: string, values: Partial<Record<MetricName, number>>) => {
+  const add = (
+    patient: 'fires' | 'silent',
+    dev: 0 | 1,
+    localIso: string,
+    values: Partial<Record<MetricName, number>>,
+  ) => {
     const d = devices[dev]!;
     const userIndex = patient === 'fires' ? 1 : 2;
     for (const [metric, value] of Object.entries(values) as [MetricName, number][]) {
@@ -65,7 +86,15 @@ function extraScenario(): SimulatedScenario {
   add('silent', 1, '2026-01-07T13:00:00', { glucose: 4.2 });
   add('silent', 1, '2026-01-07T19:00:00', { glucose: 12.5 });
   readings.sort((x, y) => x.reading.measuredAt.localeCompare(y.reading.measuredAt));
-  const fire = (rule: '1' | '2', ruleId: string, notBefore: string, by: string) => ({ patient: 'fires', rule, ruleId, expect: 'fire' as const, notBefore, by, why: 'extra' });
+  const fire = (rule: '1' | '2', ruleId: string, notBefore: string, by: string) => ({
+    patient: 'fires',
+    rule,
+    ruleId,
+    expect: 'fire' as const,
+    notBefore,
+    by,
+    why: 'extra',
+  });
   return {
     scenario: 'extra-red-flags' as SimulatedScenario['scenario'],
     title: 'rules 1, 2, 12',
@@ -80,8 +109,18 @@ function extraScenario(): SimulatedScenario {
     expectedAlerts: [
       fire('1', 'spo2-low', '2026-01-07T08:20:00', '2026-01-07T08:25:00'),
       fire('2', 'sepsis-red-flags', '2026-01-07T12:00:00', '2026-01-07T12:05:00'),
-      { ...fire('2', 'glucose-out-of-range', '2026-01-07T13:00:00', '2026-01-07T13:05:00'), rule: '12' as never, severity: 'red' },
-      ...(['spo2-low', 'sepsis-red-flags', 'glucose-out-of-range'] as const).map((ruleId) => ({ patient: 'silent', rule: ({ 'spo2-low': '1', 'sepsis-red-flags': '2', 'glucose-out-of-range': '12' } as const)[ruleId] as '1', ruleId, expect: 'silent' as const, why: 'extra' })),
+      {
+        ...fire('2', 'glucose-out-of-range', '2026-01-07T13:00:00', '2026-01-07T13:05:00'),
+        rule: '12' as never,
+        severity: 'red',
+      },
+      ...(['spo2-low', 'sepsis-red-flags', 'glucose-out-of-range'] as const).map((ruleId) => ({
+        patient: 'silent',
+        rule: ({ 'spo2-low': '1', 'sepsis-red-flags': '2', 'glucose-out-of-range': '12' } as const)[ruleId] as '1',
+        ruleId,
+        expect: 'silent' as const,
+        why: 'extra',
+      })),
     ],
   };
 }
@@ -107,11 +146,29 @@ beforeAll(async () => {
   });
   hub = await startHub(config, pino({ level: 'silent' }), { clock, schedulers: false });
   for (const s of sims) {
-    for (const p of s.patients) await createPatient(pg.pool, { id: patientId(s, p.key), programId: p.program, displayName: `${s.scenario} ${p.key}` });
+    for (const p of s.patients)
+      await createPatient(pg.pool, {
+        id: patientId(s, p.key),
+        programId: p.program,
+        displayName: `${s.scenario} ${p.key}`,
+      });
     const { password } = await createGateway(pg.pool, { id: s.gatewayId, patientId: patientId(s, s.patients[0]!.key) });
     for (const p of s.patients)
-      for (const d of p.devices) await bindDevice(pg.pool, { gatewayId: s.gatewayId, address: d.address, driver: d.driver, patientId: patientId(s, p.key), ...(d.userIndex !== undefined ? { userIndex: d.userIndex } : {}) });
-    const c = await mqtt.connectAsync(hub.mqttUrl, { clientId: s.gatewayId, username: s.gatewayId, password, protocolVersion: 4, reconnectPeriod: 0 });
+      for (const d of p.devices)
+        await bindDevice(pg.pool, {
+          gatewayId: s.gatewayId,
+          address: d.address,
+          driver: d.driver,
+          patientId: patientId(s, p.key),
+          ...(d.userIndex !== undefined ? { userIndex: d.userIndex } : {}),
+        });
+    const c = await mqtt.connectAsync(hub.mqttUrl, {
+      clientId: s.gatewayId,
+      username: s.gatewayId,
+      password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     await c.subscribeAsync(topicFor(s.gatewayId, 'receipts'), { qos: 1 });
     c.on('message', (_t, payload) => {
       const r = receiptSchema.parse(JSON.parse(payload.toString('utf8')));
@@ -119,7 +176,9 @@ beforeAll(async () => {
     });
     clients.set(s.gatewayId, c);
   }
-  scheduledPatients = sims.filter((s) => s.scenario === 'non-adherent' || s.scenario === 'activity-decline').flatMap((s) => s.patients.map((p) => patientId(s, p.key)));
+  scheduledPatients = sims
+    .filter((s) => s.scenario === 'non-adherent' || s.scenario === 'activity-decline')
+    .flatMap((s) => s.patients.map((p) => patientId(s, p.key)));
 }, 120_000);
 
 afterAll(async () => {
@@ -138,7 +197,19 @@ async function publish(gatewayId: string, batchId: string, readings: Reading[]):
       resolve();
     });
   });
-  await clients.get(gatewayId)!.publishAsync(topicFor(gatewayId, 'readings'), JSON.stringify({ v: 1, gatewayId, batchId, sentAt: new Date(clock.now()).toISOString().slice(0, 23) + 'Z', readings }), { qos: 1 });
+  await clients
+    .get(gatewayId)!
+    .publishAsync(
+      topicFor(gatewayId, 'readings'),
+      JSON.stringify({
+        v: 1,
+        gatewayId,
+        batchId,
+        sentAt: new Date(clock.now()).toISOString().slice(0, 23) + 'Z',
+        readings,
+      }),
+      { qos: 1 },
+    );
   await got;
 }
 
@@ -164,7 +235,9 @@ describe('default rules through MQTT: the simulator scenarios', () => {
       if ((h - start) % (2 * HOUR) === 0) await hub.rules.evaluateScheduled(clock.now(), scheduledPatients);
       if ((h - start) % (24 * HOUR) === 0) await hub.rules.tick();
     }
-    const stored = await pg.pool.query<{ n: number }>('SELECT count(*)::int n FROM reading_ledger WHERE stored_at IS NOT NULL');
+    const stored = await pg.pool.query<{ n: number }>(
+      'SELECT count(*)::int n FROM reading_ledger WHERE stored_at IS NOT NULL',
+    );
     expect(stored.rows[0]!.n).toBe(sims.reduce((s, x) => s + x.readings.length, 0));
   }, 120_000);
 
@@ -174,7 +247,10 @@ describe('default rules through MQTT: the simulator scenarios', () => {
         const p = patientId(s, e.patient);
         const local = (iso: string) => Date.parse(`${iso}Z`) - OFFSET_MIN * 60_000;
         if (e.expect === 'silent') {
-          const { rows } = await pg.pool.query('SELECT id FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2', [p, e.ruleId]);
+          const { rows } = await pg.pool.query('SELECT id FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2', [
+            p,
+            e.ruleId,
+          ]);
           expect(rows).toEqual([]);
           return;
         }
@@ -189,7 +265,8 @@ describe('default rules through MQTT: the simulator scenarios', () => {
         // readings are filed each simulated hour, scheduled rules every 2: tolerance on each side of the window;
         // rule 11 judges complete UTC days only (no partial-day false declines, hub/rules/defaults/
         // activity-decline.ts), so it may fire up to the first evaluation of the next UTC day
-        const by = e.ruleId === 'chemo-activity-decline' ? utcDay(local(e.by!)) + DAY + 2 * HOUR : local(e.by!) + 2 * HOUR;
+        const by =
+          e.ruleId === 'chemo-activity-decline' ? utcDay(local(e.by!)) + DAY + 2 * HOUR : local(e.by!) + 2 * HOUR;
         expect(at).toBeGreaterThanOrEqual(local(e.notBefore!) - 2 * HOUR);
         expect(at).toBeLessThanOrEqual(by);
       });

@@ -18,7 +18,8 @@ import { createTestInflux, createTestPostgres, type TestPostgres } from '../supp
  */
 const PATIENTS = 12;
 /** one device per household: reading ids are per device, so households never share one */
-const device = (gw: string) => `C0:00:00:00:01:${Number(gw.split('-').pop()).toString(16).padStart(2, '0').toUpperCase()}`;
+const device = (gw: string) =>
+  `C0:00:00:00:01:${Number(gw.split('-').pop()).toString(16).padStart(2, '0').toUpperCase()}`;
 let port = 0;
 let broker: ChildProcess;
 let pg: TestPostgres;
@@ -38,7 +39,17 @@ async function freePort(): Promise<number> {
 function reading(gw: string, metric: MetricName, value: number, at: number): Reading {
   const deviceTime = new Date(at).toISOString().slice(0, 19);
   const dev = { address: device(gw), driver: 'sim-device' };
-  return { id: readingId({ device: dev, metric, deviceTime }), gatewayId: gw, device: dev, metric, value, unit: METRICS[metric].unit, measuredAt: new Date(at).toISOString(), deviceTime, flags: [] };
+  return {
+    id: readingId({ device: dev, metric, deviceTime }),
+    gatewayId: gw,
+    device: dev,
+    metric,
+    value,
+    unit: METRICS[metric].unit,
+    measuredAt: new Date(at).toISOString(),
+    deviceTime,
+    flags: [],
+  };
 }
 
 beforeAll(async () => {
@@ -46,7 +57,10 @@ beforeAll(async () => {
   // mosquitto 2 without a config file: local-only listener, anonymous allowed
   broker = spawn('mosquitto', ['-p', String(port)], { stdio: 'ignore' });
   for (let i = 0; ; i++) {
-    const ok = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 }).then((c) => c.endAsync().then(() => true), () => false);
+    const ok = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 }).then(
+      (c) => c.endAsync().then(() => true),
+      () => false,
+    );
     if (ok) break;
     if (i > 50) throw new Error('private mosquitto did not start');
     await new Promise((r) => setTimeout(r, 100));
@@ -56,13 +70,29 @@ beforeAll(async () => {
   const config = (id: string) =>
     loadHubConfig({
       env: {},
-      overrides: { instanceId: id, postgres: { url: pg.url }, influx: { url: influx.url, database: influx.database }, mqtt: { mode: 'external', url: `mqtt://127.0.0.1:${port}`, sharedGroup: 'vigil-rules' }, http: { port: 0 }, logLevel: 'silent' },
+      overrides: {
+        instanceId: id,
+        postgres: { url: pg.url },
+        influx: { url: influx.url, database: influx.database },
+        mqtt: { mode: 'external', url: `mqtt://127.0.0.1:${port}`, sharedGroup: 'vigil-rules' },
+        http: { port: 0 },
+        logLevel: 'silent',
+      },
     });
-  hubs.push(...(await Promise.all(['rules-a', 'rules-b'].map((id) => startHub(config(id), pino({ level: 'silent' }), { clock, schedulers: false })))));
+  hubs.push(
+    ...(await Promise.all(
+      ['rules-a', 'rules-b'].map((id) => startHub(config(id), pino({ level: 'silent' }), { clock, schedulers: false })),
+    )),
+  );
   for (let i = 0; i < PATIENTS; i++) {
     await createPatient(pg.pool, { id: `TH-${i}`, programId: 'oral_chemotherapy', displayName: `Two hubs ${i}` });
     await createGateway(pg.pool, { id: `gw-th-${i}`, patientId: `TH-${i}` });
-    await bindDevice(pg.pool, { gatewayId: `gw-th-${i}`, address: device(`gw-th-${i}`), patientId: `TH-${i}`, driver: 'sim-device' });
+    await bindDevice(pg.pool, {
+      gatewayId: `gw-th-${i}`,
+      address: device(`gw-th-${i}`),
+      patientId: `TH-${i}`,
+      driver: 'sim-device',
+    });
   }
 }, 120_000);
 
@@ -80,7 +110,11 @@ describe('two hub instances on one shared subscription', () => {
     await Promise.all(
       Array.from({ length: PATIENTS }, async (_, i) => {
         const gw = `gw-th-${i}`;
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: gw, protocolVersion: 5, reconnectPeriod: 0 });
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+          clientId: gw,
+          protocolVersion: 5,
+          reconnectPeriod: 0,
+        });
         c.on('message', (_t, p) => {
           const r = receiptSchema.parse(JSON.parse(p.toString()));
           receipts.set(r.batchId, (receipts.get(r.batchId) ?? 0) + 1);
@@ -89,14 +123,31 @@ describe('two hub instances on one shared subscription', () => {
         gateways.push(c);
         // crisis reading, its re-measure 2 min later, and a fever: separate batches, each sent twice
         const batches = [
-          [reading(gw, 'blood_pressure_systolic', 192, t0), reading(gw, 'blood_pressure_diastolic', 121, t0), reading(gw, 'heart_rate', 136, t0)],
-          [reading(gw, 'blood_pressure_systolic', 188, t0 + 2 * MINUTE), reading(gw, 'blood_pressure_diastolic', 124, t0 + 2 * MINUTE)],
+          [
+            reading(gw, 'blood_pressure_systolic', 192, t0),
+            reading(gw, 'blood_pressure_diastolic', 121, t0),
+            reading(gw, 'heart_rate', 136, t0),
+          ],
+          [
+            reading(gw, 'blood_pressure_systolic', 188, t0 + 2 * MINUTE),
+            reading(gw, 'blood_pressure_diastolic', 124, t0 + 2 * MINUTE),
+          ],
           [reading(gw, 'body_temperature', 38.9, t0 + 3 * MINUTE)],
         ];
         clock.set(t0 + 5 * MINUTE);
         await Promise.all(
           [...batches, ...batches].map((readings, k) =>
-            c.publishAsync(topicFor(gw, 'readings'), JSON.stringify({ v: 1, gatewayId: gw, batchId: `${gw}-${k}`, sentAt: new Date(t0).toISOString(), readings }), { qos: 1 }),
+            c.publishAsync(
+              topicFor(gw, 'readings'),
+              JSON.stringify({
+                v: 1,
+                gatewayId: gw,
+                batchId: `${gw}-${k}`,
+                sentAt: new Date(t0).toISOString(),
+                readings,
+              }),
+              { qos: 1 },
+            ),
           ),
         );
       }),
@@ -115,7 +166,9 @@ describe('two hub instances on one shared subscription', () => {
     clock.set(t0 + 49 * HOUR + 16 * MINUTE);
     await Promise.all([...hubs, ...hubs].map((h) => h.rules.tick()));
 
-    const eps = await pg.pool.query<{ patient_id: string; rule_id: string; n: number }>(`SELECT patient_id, rule_id, count(*)::int n FROM alert_episodes GROUP BY 1, 2 ORDER BY 1, 2`);
+    const eps = await pg.pool.query<{ patient_id: string; rule_id: string; n: number }>(
+      `SELECT patient_id, rule_id, count(*)::int n FROM alert_episodes GROUP BY 1, 2 ORDER BY 1, 2`,
+    );
     for (let i = 0; i < PATIENTS; i++) {
       expect(eps.rows.filter((r) => r.patient_id === `TH-${i}`).map((r) => [r.rule_id, r.n])).toEqual([
         ['bp-hypertensive-crisis', 1],
@@ -124,7 +177,9 @@ describe('two hub instances on one shared subscription', () => {
         ['sepsis-red-flags', 1],
       ]);
     }
-    const notes = await pg.pool.query<{ kind: string; n: number }>(`SELECT kind, count(*)::int n FROM notifications GROUP BY 1 ORDER BY 1`);
+    const notes = await pg.pool.query<{ kind: string; n: number }>(
+      `SELECT kind, count(*)::int n FROM notifications GROUP BY 1 ORDER BY 1`,
+    );
     // opened: 4 per patient; re-notified: the 3 red ones per patient, once per due tick (2 ticks x 4 concurrent callers)
     expect(notes.rows).toEqual([
       { kind: 'opened', n: 4 * PATIENTS },

@@ -9,7 +9,8 @@ export const TEST_PG_BASE = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgre
 /** InfluxDB started by test/support/global-setup.ts */
 export const testInfluxUrl = (): string => process.env.VIGIL_TEST_INFLUX_URL ?? 'http://127.0.0.1:18086';
 
-export const uniqueName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+export const uniqueName = (prefix: string): string =>
+  `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
 export interface TestPostgres {
   url: string;
@@ -34,7 +35,9 @@ export async function createTestPostgres(prefix = 'vigil_test'): Promise<TestPos
 }
 
 /** A fresh InfluxDB database name on the test influxd; drop() removes it. */
-export async function createTestInflux(prefix = 'vigil_test'): Promise<{ url: string; database: string; drop(): Promise<void> }> {
+export async function createTestInflux(
+  prefix = 'vigil_test',
+): Promise<{ url: string; database: string; drop(): Promise<void> }> {
   const database = uniqueName(prefix);
   const url = testInfluxUrl();
   const u = new URL(url);

@@ -18,11 +18,26 @@ function quarantineScope(p: Professional): string {
 export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
   app.post(
     '/api/care-teams',
-    { schema: { tags: ['care teams'], security: bearer, body: z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/), programId: z.enum(PROGRAMS as [string, ...string[]]), name: z.string().min(1).max(200) }), response: { 201: z.object({ id: z.string() }) } } },
+    {
+      schema: {
+        tags: ['care teams'],
+        security: bearer,
+        body: z.object({
+          id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/),
+          programId: z.enum(PROGRAMS as [string, ...string[]]),
+          name: z.string().min(1).max(200),
+        }),
+        response: { 201: z.object({ id: z.string() }) },
+      },
+    },
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'careteams.admin');
-      await createCareTeam(ctx.pool, { id: req.body.id, programId: req.body.programId as never, name: req.body.name }, p.id);
+      await createCareTeam(
+        ctx.pool,
+        { id: req.body.id, programId: req.body.programId as never, name: req.body.name },
+        p.id,
+      );
       return reply.status(201).send({ id: req.body.id });
     },
   );
@@ -34,16 +49,39 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         tags: ['care teams'],
         security: bearer,
         params: z.object({ id: z.string() }),
-        body: z.object({ professionalId: z.string().min(1), role: z.enum(['coordinating_nurse', 'oncologist', 'cardiologist', 'general_practitioner', 'pharmacist', 'home_nurse']).optional() }),
+        body: z.object({
+          professionalId: z.string().min(1),
+          role: z
+            .enum([
+              'coordinating_nurse',
+              'oncologist',
+              'cardiologist',
+              'general_practitioner',
+              'pharmacist',
+              'home_nurse',
+            ])
+            .optional(),
+        }),
         response: { 204: z.null() },
       },
     },
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'careteams.admin');
-      const [team, prof] = await Promise.all([ctx.pool.query('SELECT 1 FROM care_teams WHERE id = $1', [req.params.id]), ctx.pool.query('SELECT 1 FROM professionals WHERE id = $1', [req.body.professionalId])]);
+      const [team, prof] = await Promise.all([
+        ctx.pool.query('SELECT 1 FROM care_teams WHERE id = $1', [req.params.id]),
+        ctx.pool.query('SELECT 1 FROM professionals WHERE id = $1', [req.body.professionalId]),
+      ]);
       if (!team.rowCount || !prof.rowCount) throw new ApiError('NOT_FOUND', 'no such care team or professional');
-      await addCareTeamMember(ctx.pool, { careTeamId: req.params.id, professionalId: req.body.professionalId, ...(req.body.role ? { role: req.body.role } : {}) }, p.id).catch((e: Error & { code?: string }) => {
+      await addCareTeamMember(
+        ctx.pool,
+        {
+          careTeamId: req.params.id,
+          professionalId: req.body.professionalId,
+          ...(req.body.role ? { role: req.body.role } : {}),
+        },
+        p.id,
+      ).catch((e: Error & { code?: string }) => {
         throw e.code === 'INVALID_ROLE' ? new ApiError('INVALID_REQUEST', e.message) : e;
       });
       return reply.status(204).send(null);
@@ -56,7 +94,8 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['care teams'],
         security: bearer,
-        summary: "Register a care team's webhook (FHIR R4 transaction bundles, HMAC-SHA256 signed); the secret is shown once",
+        summary:
+          "Register a care team's webhook (FHIR R4 transaction bundles, HMAC-SHA256 signed); the secret is shown once",
         params: z.object({ id: z.string() }),
         body: z.object({ url: z.url() }),
         response: { 201: z.object({ id: z.number(), secret: z.string() }) },
@@ -67,7 +106,9 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       requireCap(p, 'careteams.admin');
       const team = await ctx.pool.query('SELECT 1 FROM care_teams WHERE id = $1', [req.params.id]);
       if (!team.rowCount) throw new ApiError('NOT_FOUND', 'no such care team');
-      return reply.status(201).send(await createWebhook(ctx.pool, { careTeamId: req.params.id, url: req.body.url }, p.id));
+      return reply
+        .status(201)
+        .send(await createWebhook(ctx.pool, { careTeamId: req.params.id, url: req.body.url }, p.id));
     },
   );
 
@@ -93,7 +134,15 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
                 deliveredAt: z.string().nullable(),
                 lastStatus: z.number().nullable(),
                 lastError: z.string().nullable(),
-                log: z.array(z.object({ attempt: z.number(), at: z.string(), httpStatus: z.number().nullable(), error: z.string().nullable(), durationMs: z.number() })),
+                log: z.array(
+                  z.object({
+                    attempt: z.number(),
+                    at: z.string(),
+                    httpStatus: z.number().nullable(),
+                    error: z.string().nullable(),
+                    durationMs: z.number(),
+                  }),
+                ),
               }),
             ),
           }),
@@ -104,7 +153,10 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       requireCap(p, 'deliveries.read');
       if (p.role !== 'admin') {
-        const member = await ctx.pool.query('SELECT 1 FROM care_team_members WHERE care_team_id = $1 AND professional_id = $2', [req.params.id, p.id]);
+        const member = await ctx.pool.query(
+          'SELECT 1 FROM care_team_members WHERE care_team_id = $1 AND professional_id = $2',
+          [req.params.id, p.id],
+        );
         if (!member.rowCount) throw new ApiError('FORBIDDEN', 'not a member of this care team');
       }
       const { rows } = await ctx.pool.query(
@@ -126,17 +178,43 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
           deliveredAt: d.delivered_at?.toISOString() ?? null,
           lastStatus: d.last_status,
           lastError: d.last_error,
-          log: (d.log as { attempt: number; at: string; httpStatus: number | null; error: string | null; durationMs: number }[]).map((l) => ({ ...l, at: new Date(l.at).toISOString() })),
+          log: (
+            d.log as {
+              attempt: number;
+              at: string;
+              httpStatus: number | null;
+              error: string | null;
+              durationMs: number;
+            }[]
+          ).map((l) => ({ ...l, at: new Date(l.at).toISOString() })),
         })),
       };
     },
   );
 
-  const quarantinedSchema = z.object({ readingId: z.string(), gatewayId: z.string(), deviceAddress: z.string(), driver: z.string(), userIndex: z.number().nullable(), metric: z.string(), reason: z.string(), receivedAt: z.string(), measuredAt: z.string().nullable(), value: z.number().nullable() });
+  const quarantinedSchema = z.object({
+    readingId: z.string(),
+    gatewayId: z.string(),
+    deviceAddress: z.string(),
+    driver: z.string(),
+    userIndex: z.number().nullable(),
+    metric: z.string(),
+    reason: z.string(),
+    receivedAt: z.string(),
+    measuredAt: z.string().nullable(),
+    value: z.number().nullable(),
+  });
 
   app.get(
     '/api/quarantine',
-    { schema: { tags: ['quarantine'], security: bearer, summary: 'Readings of unknown devices/users, not yet assigned', response: { 200: z.object({ readings: z.array(quarantinedSchema) }) } } },
+    {
+      schema: {
+        tags: ['quarantine'],
+        security: bearer,
+        summary: 'Readings of unknown devices/users, not yet assigned',
+        response: { 200: z.object({ readings: z.array(quarantinedSchema) }) },
+      },
+    },
     async (req) => {
       const p = who(req);
       requireCap(p, 'quarantine');
@@ -170,19 +248,40 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         summary: "Assign a quarantined reading to a patient: it is filed into the patient's series and evaluated",
         params: z.object({ readingId: z.string().regex(/^[0-9a-f]{32}$/) }),
         body: z.object({ patientId: patientIdSchema }),
-        response: { 200: z.object({ readingId: z.string(), patientId: z.string(), outcome: z.enum(['stored', 'duplicate']) }) },
+        response: {
+          200: z.object({ readingId: z.string(), patientId: z.string(), outcome: z.enum(['stored', 'duplicate']) }),
+        },
       },
     },
     async (req) => {
       const p = who(req);
       requireCap(p, 'quarantine');
-      const visible = await ctx.pool.query(`SELECT 1 FROM quarantined_readings q WHERE q.reading_id = $${p.role === 'admin' ? 1 : 2} AND ${quarantineScope(p)}`, p.role === 'admin' ? [req.params.readingId] : [p.id, req.params.readingId]);
+      const visible = await ctx.pool.query(
+        `SELECT 1 FROM quarantined_readings q WHERE q.reading_id = $${p.role === 'admin' ? 1 : 2} AND ${quarantineScope(p)}`,
+        p.role === 'admin' ? [req.params.readingId] : [p.id, req.params.readingId],
+      );
       if (!visible.rowCount) throw new ApiError('NOT_FOUND', 'no such quarantined reading in your scope');
       await requirePatient(ctx.pool, p, 'enrollment.write', req.body.patientId);
       const now = ctx.clock.now();
-      const res = await assignQuarantinedReading({ pool: ctx.pool, timeseries: ctx.timeseries, rules: ctx.rules }, req.params.readingId, req.body.patientId, now);
-      if (!res.ok) throw new ApiError(res.code === 'NOT_FOUND' ? 'NOT_FOUND' : res.code === 'ALREADY_ASSIGNED' ? 'CONFLICT' : 'INVALID_REQUEST', res.code);
-      await audit(ctx.pool, { actor: p.id, action: 'quarantine.assigned', entity: 'reading', entityId: req.params.readingId, detail: { patientId: req.body.patientId, outcome: res.outcome }, at: now });
+      const res = await assignQuarantinedReading(
+        { pool: ctx.pool, timeseries: ctx.timeseries, rules: ctx.rules },
+        req.params.readingId,
+        req.body.patientId,
+        now,
+      );
+      if (!res.ok)
+        throw new ApiError(
+          res.code === 'NOT_FOUND' ? 'NOT_FOUND' : res.code === 'ALREADY_ASSIGNED' ? 'CONFLICT' : 'INVALID_REQUEST',
+          res.code,
+        );
+      await audit(ctx.pool, {
+        actor: p.id,
+        action: 'quarantine.assigned',
+        entity: 'reading',
+        entityId: req.params.readingId,
+        detail: { patientId: req.body.patientId, outcome: res.outcome },
+        at: now,
+      });
       return { readingId: req.params.readingId, patientId: req.body.patientId, outcome: res.outcome };
     },
   );
@@ -193,8 +292,28 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['audit'],
         security: bearer,
-        querystring: z.object({ entity: z.string().optional(), entityId: z.string().optional(), actor: z.string().optional(), action: z.string().optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) }),
-        response: { 200: z.object({ entries: z.array(z.object({ id: z.number(), at: z.string(), actor: z.string(), action: z.string(), entity: z.string(), entityId: z.string().nullable(), detail: z.unknown() })) }) },
+        querystring: z.object({
+          entity: z.string().optional(),
+          entityId: z.string().optional(),
+          actor: z.string().optional(),
+          action: z.string().optional(),
+          limit: z.coerce.number().int().min(1).max(5000).default(500),
+        }),
+        response: {
+          200: z.object({
+            entries: z.array(
+              z.object({
+                id: z.number(),
+                at: z.string(),
+                actor: z.string(),
+                action: z.string(),
+                entity: z.string(),
+                entityId: z.string().nullable(),
+                detail: z.unknown(),
+              }),
+            ),
+          }),
+        },
       },
     },
     async (req) => {
@@ -202,12 +321,30 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       requireCap(p, 'audit.read');
       const params: unknown[] = [];
       const where: string[] = ['true'];
-      for (const [k, col] of [['entity', 'entity'], ['entityId', 'entity_id'], ['actor', 'actor'], ['action', 'action']] as const) {
+      for (const [k, col] of [
+        ['entity', 'entity'],
+        ['entityId', 'entity_id'],
+        ['actor', 'actor'],
+        ['action', 'action'],
+      ] as const) {
         const v = req.query[k];
         if (v !== undefined) where.push(`${col} = $${params.push(v)}`);
       }
-      const { rows } = await ctx.pool.query(`SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ${req.query.limit}`, params);
-      return { entries: rows.map((r) => ({ id: Number(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, entity: r.entity, entityId: r.entity_id, detail: r.detail })) };
+      const { rows } = await ctx.pool.query(
+        `SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ${req.query.limit}`,
+        params,
+      );
+      return {
+        entries: rows.map((r) => ({
+          id: Number(r.id),
+          at: r.at.toISOString(),
+          actor: r.actor,
+          action: r.action,
+          entity: r.entity,
+          entityId: r.entity_id,
+          detail: r.detail,
+        })),
+      };
     },
   );
 }

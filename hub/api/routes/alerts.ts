@@ -14,18 +14,33 @@ const SILENCED = `EXISTS (SELECT 1 FROM alert_silences s WHERE s.patient_id = e.
 /** Episodes visible to the professional (scope + consent; the pharmacist: treatment rules only). */
 export function episodeVisibilitySql(p: Professional, alias = 'e', param = '$1'): string {
   const scope = patientScopeSql(p, `${alias}.patient_id`, param, true);
-  const rules = p.role === 'pharmacist' ? ` AND ${alias}.rule_id IN (${[...PHARMACIST_RULES].map((r) => `'${r.replace(/'/g, "''")}'`).join(', ')})` : '';
+  const rules =
+    p.role === 'pharmacist'
+      ? ` AND ${alias}.rule_id IN (${[...PHARMACIST_RULES].map((r) => `'${r.replace(/'/g, "''")}'`).join(', ')})`
+      : '';
   return `${scope}${rules}`;
 }
 
-async function visibleEpisode(ctx: ApiContext, p: Professional, id: number): Promise<{ ep: FullEpisodeRow; silenced: boolean }> {
-  const { rows } = await ctx.pool.query(`SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible FROM alert_episodes e WHERE id = $3`, [p.id, ctx.clock.now(), id]);
+async function visibleEpisode(
+  ctx: ApiContext,
+  p: Professional,
+  id: number,
+): Promise<{ ep: FullEpisodeRow; silenced: boolean }> {
+  const { rows } = await ctx.pool.query(
+    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible FROM alert_episodes e WHERE id = $3`,
+    [p.id, ctx.clock.now(), id],
+  );
   if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such episode');
   if (!rows[0].visible) throw new ApiError('FORBIDDEN', 'episode not in your scope');
   return { ep: episodeRow(rows[0]), silenced: rows[0].silenced };
 }
 
-async function transition(ctx: ApiContext, p: Professional, id: number, f: (s: EpisodeStore) => Promise<FullEpisodeRow>) {
+async function transition(
+  ctx: ApiContext,
+  p: Professional,
+  id: number,
+  f: (s: EpisodeStore) => Promise<FullEpisodeRow>,
+) {
   requireCap(p, 'alerts.triage');
   await visibleEpisode(ctx, p, id);
   try {
@@ -57,7 +72,16 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
         response: {
           200: z.object({
             episodes: z.array(episodeSchema),
-            pendingConfirmations: z.array(z.object({ id: z.number(), patientId: z.string(), ruleId: z.string(), requestedAt: z.string(), expiresAt: z.string(), value: z.unknown() })),
+            pendingConfirmations: z.array(
+              z.object({
+                id: z.number(),
+                patientId: z.string(),
+                ruleId: z.string(),
+                requestedAt: z.string(),
+                expiresAt: z.string(),
+                value: z.unknown(),
+              }),
+            ),
           }),
         },
       },
@@ -85,44 +109,93 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
       );
       return {
         episodes: rows.map((r) => episodeJson(episodeRow(r), r.silenced)),
-        pendingConfirmations: pending.rows.map((r) => ({ id: Number(r.id), patientId: r.patient_id, ruleId: r.rule_id, requestedAt: r.requested_at.toISOString(), expiresAt: r.expires_at.toISOString(), value: r.value })),
+        pendingConfirmations: pending.rows.map((r) => ({
+          id: Number(r.id),
+          patientId: r.patient_id,
+          ruleId: r.rule_id,
+          requestedAt: r.requested_at.toISOString(),
+          expiresAt: r.expires_at.toISOString(),
+          value: r.value,
+        })),
       };
     },
   );
 
-  app.get('/api/alerts/:id', { schema: { tags: ['alerts'], security: bearer, params: idParams, response: { 200: episodeSchema } } }, async (req) => {
-    const p = who(req);
-    requireCap(p, 'alerts.read');
-    const { ep, silenced } = await visibleEpisode(ctx, p, req.params.id);
-    return episodeJson(ep, silenced);
-  });
+  app.get(
+    '/api/alerts/:id',
+    { schema: { tags: ['alerts'], security: bearer, params: idParams, response: { 200: episodeSchema } } },
+    async (req) => {
+      const p = who(req);
+      requireCap(p, 'alerts.read');
+      const { ep, silenced } = await visibleEpisode(ctx, p, req.params.id);
+      return episodeJson(ep, silenced);
+    },
+  );
 
-  app.post('/api/alerts/:id/acknowledge', { schema: { tags: ['alerts'], security: bearer, summary: 'open -> acknowledged (stops red re-notification)', params: idParams, response: { 200: episodeSchema } } }, async (req) => {
-    const p = who(req);
-    return transition(ctx, p, req.params.id, (s) => s.acknowledge(req.params.id, p.id, ctx.clock.now()));
-  });
+  app.post(
+    '/api/alerts/:id/acknowledge',
+    {
+      schema: {
+        tags: ['alerts'],
+        security: bearer,
+        summary: 'open -> acknowledged (stops red re-notification)',
+        params: idParams,
+        response: { 200: episodeSchema },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      return transition(ctx, p, req.params.id, (s) => s.acknowledge(req.params.id, p.id, ctx.clock.now()));
+    },
+  );
 
   app.post(
     '/api/alerts/:id/assign',
-    { schema: { tags: ['alerts'], security: bearer, params: idParams, body: z.object({ assignee: z.string().min(1) }), response: { 200: episodeSchema } } },
+    {
+      schema: {
+        tags: ['alerts'],
+        security: bearer,
+        params: idParams,
+        body: z.object({ assignee: z.string().min(1) }),
+        response: { 200: episodeSchema },
+      },
+    },
     async (req) => {
       const p = who(req);
       const exists = await ctx.pool.query(`SELECT role FROM professionals WHERE id = $1`, [req.body.assignee]);
       if (!exists.rowCount) throw new ApiError('INVALID_REQUEST', 'assignee is not a known professional');
-      return transition(ctx, p, req.params.id, (s) => s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now()));
+      return transition(ctx, p, req.params.id, (s) =>
+        s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now()),
+      );
     },
   );
 
   app.post(
     '/api/alerts/:id/resolve',
-    { schema: { tags: ['alerts'], security: bearer, params: idParams, body: z.object({ reason: z.string().min(3).max(500) }), response: { 200: episodeSchema } } },
+    {
+      schema: {
+        tags: ['alerts'],
+        security: bearer,
+        params: idParams,
+        body: z.object({ reason: z.string().min(3).max(500) }),
+        response: { 200: episodeSchema },
+      },
+    },
     async (req) => {
       const p = who(req);
       return transition(ctx, p, req.params.id, (s) => s.resolve(req.params.id, p.id, req.body.reason, ctx.clock.now()));
     },
   );
 
-  const silenceSchema = z.object({ id: z.number(), patientId: z.string(), ruleId: z.string().nullable(), startsAt: z.string(), endsAt: z.string(), reason: z.string(), createdBy: z.string() });
+  const silenceSchema = z.object({
+    id: z.number(),
+    patientId: z.string(),
+    ruleId: z.string().nullable(),
+    startsAt: z.string(),
+    endsAt: z.string(),
+    reason: z.string(),
+    createdBy: z.string(),
+  });
 
   app.post(
     '/api/patients/:id/silences',
@@ -142,25 +215,59 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
       const now = ctx.clock.now();
       const until = new Date(req.body.until);
       if (until <= now) throw new ApiError('INVALID_REQUEST', 'until must be in the future');
-      const id = await createSilence(ctx.pool, { patientId: req.params.id, ruleId: req.body.ruleId ?? null, startsAt: now, endsAt: until, reason: req.body.reason, actor: p.id });
+      const id = await createSilence(ctx.pool, {
+        patientId: req.params.id,
+        ruleId: req.body.ruleId ?? null,
+        startsAt: now,
+        endsAt: until,
+        reason: req.body.reason,
+        actor: p.id,
+      });
       const s = (await listSilences(ctx.pool, req.params.id, now)).find((x) => x.id === id)!;
       return reply.status(201).send(s);
     },
   );
 
-  app.get('/api/patients/:id/silences', { schema: { tags: ['alerts'], security: bearer, params: z.object({ id: patientIdSchema }), response: { 200: z.object({ silences: z.array(silenceSchema) }) } } }, async (req) => {
-    await requirePatient(ctx.pool, who(req), 'alerts.read', req.params.id);
-    return { silences: await listSilences(ctx.pool, req.params.id, ctx.clock.now()) };
-  });
+  app.get(
+    '/api/patients/:id/silences',
+    {
+      schema: {
+        tags: ['alerts'],
+        security: bearer,
+        params: z.object({ id: patientIdSchema }),
+        response: { 200: z.object({ silences: z.array(silenceSchema) }) },
+      },
+    },
+    async (req) => {
+      await requirePatient(ctx.pool, who(req), 'alerts.read', req.params.id);
+      return { silences: await listSilences(ctx.pool, req.params.id, ctx.clock.now()) };
+    },
+  );
 
-  app.delete('/api/silences/:id', { schema: { tags: ['alerts'], security: bearer, params: idParams, response: { 204: z.null() } } }, async (req, reply) => {
-    const p = who(req);
-    const s = await ctx.pool.query<{ patient_id: string }>('SELECT patient_id FROM alert_silences WHERE id = $1', [req.params.id]);
-    if (!s.rows[0]) throw new ApiError('NOT_FOUND', 'no such silence');
-    await requirePatient(ctx.pool, p, 'alerts.triage', s.rows[0].patient_id);
-    const now = ctx.clock.now();
-    await ctx.pool.query('UPDATE alert_silences SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL', [req.params.id, now]);
-    await audit(ctx.pool, { actor: p.id, action: 'silence.cancelled', entity: 'patient', entityId: s.rows[0].patient_id, detail: { silenceId: req.params.id }, at: now });
-    return reply.status(204).send(null);
-  });
+  app.delete(
+    '/api/silences/:id',
+    { schema: { tags: ['alerts'], security: bearer, params: idParams, response: { 204: z.null() } } },
+    async (req, reply) => {
+      const p = who(req);
+      const s = await ctx.pool.query<{ patient_id: string }>('SELECT patient_id FROM alert_silences WHERE id = $1', [
+        req.params.id,
+      ]);
+      if (!s.rows[0]) throw new ApiError('NOT_FOUND', 'no such silence');
+      await requirePatient(ctx.pool, p, 'alerts.triage', s.rows[0].patient_id);
+      const now = ctx.clock.now();
+      await ctx.pool.query('UPDATE alert_silences SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL', [
+        req.params.id,
+        now,
+      ]);
+      await audit(ctx.pool, {
+        actor: p.id,
+        action: 'silence.cancelled',
+        entity: 'patient',
+        entityId: s.rows[0].patient_id,
+        detail: { silenceId: req.params.id },
+        at: now,
+      });
+      return reply.status(204).send(null);
+    },
+  );
 }

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { bleAddressSchema, gatewayIdSchema, metricNameSchema, patientIdSchema } from '../../../contract';
-import { addPatientToCareTeam, bindDevice, createGateway, createPatient, recordConsent, revokeConsent } from '../../admin/provisioning';
+import {
+  addPatientToCareTeam,
+  bindDevice,
+  createGateway,
+  createPatient,
+  recordConsent,
+  revokeConsent,
+} from '../../admin/provisioning';
 import { audit } from '../../alerts/audit';
 import { DAY } from '../../rules/clock';
 import { PROGRAMS } from '../../rules/rule';
@@ -9,12 +16,22 @@ import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
 import { MAX_PAIRING_WINDOW_S } from '../../gateways/remote-config';
 
-const patientSchema = z.object({ id: z.string(), programId: z.string(), displayName: z.string(), birthYear: z.number().nullable(), chronicLungDisease: z.boolean(), careTeamIds: z.array(z.string()), createdAt: z.string() });
+const patientSchema = z.object({
+  id: z.string(),
+  programId: z.string(),
+  displayName: z.string(),
+  birthYear: z.number().nullable(),
+  chronicLungDisease: z.boolean(),
+  careTeamIds: z.array(z.string()),
+  createdAt: z.string(),
+});
 const idParams = z.object({ id: patientIdSchema });
 
 /** A coordinating nurse enrolls only into the care teams of her programs; an admin anywhere. */
 async function requireTeamForEnrollment(ctx: ApiContext, p: Professional, careTeamId: string): Promise<void> {
-  const team = await ctx.pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [careTeamId]);
+  const team = await ctx.pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [
+    careTeamId,
+  ]);
   if (!team.rows[0]) throw new ApiError('NOT_FOUND', 'no such care team');
   if (p.role === 'admin') return;
   const mine = await ctx.pool.query(
@@ -25,11 +42,28 @@ async function requireTeamForEnrollment(ctx: ApiContext, p: Professional, careTe
 }
 
 export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
-  app.get('/api/me', { schema: { tags: ['patients'], security: bearer, response: { 200: z.object({ id: z.string(), role: z.string() }) } } }, async (req) => who(req));
+  app.get(
+    '/api/me',
+    {
+      schema: {
+        tags: ['patients'],
+        security: bearer,
+        response: { 200: z.object({ id: z.string(), role: z.string() }) },
+      },
+    },
+    async (req) => who(req),
+  );
 
   app.get(
     '/api/patients',
-    { schema: { tags: ['patients'], security: bearer, summary: 'Patients in my scope (care teams; the coordinating nurse: her programs)', response: { 200: z.object({ patients: z.array(patientSchema) }) } } },
+    {
+      schema: {
+        tags: ['patients'],
+        security: bearer,
+        summary: 'Patients in my scope (care teams; the coordinating nurse: her programs)',
+        response: { 200: z.object({ patients: z.array(patientSchema) }) },
+      },
+    },
     async (req) => {
       const p = who(req);
       requireCap(p, 'patients.read');
@@ -44,16 +78,20 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     },
   );
 
-  app.get('/api/patients/:id', { schema: { tags: ['patients'], security: bearer, params: idParams, response: { 200: patientSchema } } }, async (req) => {
-    await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
-    const { rows } = await ctx.pool.query(
-      `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
+  app.get(
+    '/api/patients/:id',
+    { schema: { tags: ['patients'], security: bearer, params: idParams, response: { 200: patientSchema } } },
+    async (req) => {
+      await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
+      const { rows } = await ctx.pool.query(
+        `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
               coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
        FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
-      [req.params.id],
-    );
-    return patientJson(rows[0]);
-  });
+        [req.params.id],
+      );
+      return patientJson(rows[0]);
+    },
+  );
 
   app.post(
     '/api/patients',
@@ -78,7 +116,17 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       requireCap(p, 'enrollment.write');
       await requireTeamForEnrollment(ctx, p, req.body.careTeamId);
       const b = req.body;
-      await createPatient(ctx.pool, { id: b.id, programId: b.programId as never, displayName: b.displayName, ...(b.birthYear ? { birthYear: b.birthYear } : {}), ...(b.chronicLungDisease !== undefined ? { chronicLungDisease: b.chronicLungDisease } : {}) }, p.id);
+      await createPatient(
+        ctx.pool,
+        {
+          id: b.id,
+          programId: b.programId as never,
+          displayName: b.displayName,
+          ...(b.birthYear ? { birthYear: b.birthYear } : {}),
+          ...(b.chronicLungDisease !== undefined ? { chronicLungDisease: b.chronicLungDisease } : {}),
+        },
+        p.id,
+      );
       await addPatientToCareTeam(ctx.pool, { careTeamId: b.careTeamId, patientId: b.id }, p.id);
       const { rows } = await ctx.pool.query(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at, array_agg(ctp.care_team_id) AS teams
@@ -91,7 +139,16 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
 
   app.post(
     '/api/patients/:id/consents',
-    { schema: { tags: ['enrollment'], security: bearer, summary: "Record the patient's consent to a professional", params: idParams, body: z.object({ professionalId: z.string().min(1) }), response: { 204: z.null() } } },
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: "Record the patient's consent to a professional",
+        params: idParams,
+        body: z.object({ professionalId: z.string().min(1) }),
+        response: { 204: z.null() },
+      },
+    },
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
@@ -104,7 +161,15 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
 
   app.delete(
     '/api/patients/:id/consents/:professionalId',
-    { schema: { tags: ['enrollment'], security: bearer, summary: 'Record the withdrawal of a consent', params: z.object({ id: patientIdSchema, professionalId: z.string().min(1) }), response: { 204: z.null() } } },
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: 'Record the withdrawal of a consent',
+        params: z.object({ id: patientIdSchema, professionalId: z.string().min(1) }),
+        response: { 204: z.null() },
+      },
+    },
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
@@ -115,19 +180,36 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
 
   app.post(
     '/api/patients/:id/gateways',
-    { schema: { tags: ['enrollment'], security: bearer, summary: "Issue a home gateway's MQTT credentials (password shown once)", params: idParams, body: z.object({ gatewayId: gatewayIdSchema }), response: { 201: z.object({ gatewayId: z.string(), password: z.string() }) } } },
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: "Issue a home gateway's MQTT credentials (password shown once)",
+        params: idParams,
+        body: z.object({ gatewayId: gatewayIdSchema }),
+        response: { 201: z.object({ gatewayId: z.string(), password: z.string() }) },
+      },
+    },
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
-      const other = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [req.body.gatewayId]);
-      if (other.rows[0] && other.rows[0].patient_id !== req.params.id) throw new ApiError('CONFLICT', 'gateway belongs to another household');
+      const other = await ctx.pool.query<{ patient_id: string | null }>(
+        'SELECT patient_id FROM gateways WHERE id = $1',
+        [req.body.gatewayId],
+      );
+      if (other.rows[0] && other.rows[0].patient_id !== req.params.id)
+        throw new ApiError('CONFLICT', 'gateway belongs to another household');
       const { password } = await createGateway(ctx.pool, { id: req.body.gatewayId, patientId: req.params.id }, p.id);
       return reply.status(201).send({ gatewayId: req.body.gatewayId, password });
     },
   );
 
   const pairingParams = z.object({ id: z.string(), gatewayId: gatewayIdSchema });
-  const pairingWindowSchema = z.object({ gatewayId: z.string(), openUntil: z.string(), minRssi: z.number().optional() });
+  const pairingWindowSchema = z.object({
+    gatewayId: z.string(),
+    openUntil: z.string(),
+    minRssi: z.number().optional(),
+  });
   /** the box must serve this patient's household and still hold a credential */
   const householdGateway = async (patientId: string, gatewayId: string) => {
     const { rows } = await ctx.pool.query<{ revoked_at: Date | null }>(
@@ -138,7 +220,12 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     if (rows[0].revoked_at) throw new ApiError('CONFLICT', 'gateway revoked');
   };
   const publishFailure = (e: Error & { code?: string }): never => {
-    throw e.code === 'MQTT_UNAVAILABLE' ? new ApiError('MQTT_UNAVAILABLE', 'the window is recorded; the box gets it when the hub reaches the broker again') : e;
+    throw e.code === 'MQTT_UNAVAILABLE'
+      ? new ApiError(
+          'MQTT_UNAVAILABLE',
+          'the window is recorded; the box gets it when the hub reaches the broker again',
+        )
+      : e;
   };
 
   app.post(
@@ -147,9 +234,13 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['devices'],
         security: bearer,
-        summary: "Open the box's pairing window: for `seconds`, a new device measured next to the box is paired to it (retained MQTT config, no action on the box)",
+        summary:
+          "Open the box's pairing window: for `seconds`, a new device measured next to the box is paired to it (retained MQTT config, no action on the box)",
         params: pairingParams,
-        body: z.object({ seconds: z.number().int().min(30).max(MAX_PAIRING_WINDOW_S).default(300), minRssi: z.number().int().min(-127).max(20).optional() }),
+        body: z.object({
+          seconds: z.number().int().min(30).max(MAX_PAIRING_WINDOW_S).default(300),
+          minRssi: z.number().int().min(-127).max(20).optional(),
+        }),
         response: { 200: pairingWindowSchema },
       },
     },
@@ -158,14 +249,26 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
       await householdGateway(req.params.id, req.params.gatewayId);
       return ctx.gatewayConfig
-        .openPairingWindow(req.params.gatewayId, { seconds: req.body.seconds, ...(req.body.minRssi !== undefined ? { minRssi: req.body.minRssi } : {}) }, p.id)
+        .openPairingWindow(
+          req.params.gatewayId,
+          { seconds: req.body.seconds, ...(req.body.minRssi !== undefined ? { minRssi: req.body.minRssi } : {}) },
+          p.id,
+        )
         .catch(publishFailure);
     },
   );
 
   app.delete(
     '/api/patients/:id/gateways/:gatewayId/pairing-window',
-    { schema: { tags: ['devices'], security: bearer, summary: "Close the box's pairing window now", params: pairingParams, response: { 200: pairingWindowSchema } } },
+    {
+      schema: {
+        tags: ['devices'],
+        security: bearer,
+        summary: "Close the box's pairing window now",
+        params: pairingParams,
+        response: { 200: pairingWindowSchema },
+      },
+    },
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
@@ -182,7 +285,12 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         summary: 'Bind a device (or a user slot of a shared device) on a gateway to the patient',
         params: idParams,
-        body: z.object({ gatewayId: gatewayIdSchema, address: bleAddressSchema, driver: z.string().optional(), userIndex: z.number().int().min(0).max(255).optional() }),
+        body: z.object({
+          gatewayId: gatewayIdSchema,
+          address: bleAddressSchema,
+          driver: z.string().optional(),
+          userIndex: z.number().int().min(0).max(255).optional(),
+        }),
         response: { 204: z.null() },
       },
     },
@@ -192,7 +300,17 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       const gw = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1', [req.body.gatewayId]);
       if (!gw.rowCount) throw new ApiError('NOT_FOUND', 'no such gateway');
       const b = req.body;
-      await bindDevice(ctx.pool, { gatewayId: b.gatewayId, address: b.address, patientId: req.params.id, ...(b.driver ? { driver: b.driver } : {}), ...(b.userIndex !== undefined ? { userIndex: b.userIndex } : {}) }, p.id);
+      await bindDevice(
+        ctx.pool,
+        {
+          gatewayId: b.gatewayId,
+          address: b.address,
+          patientId: req.params.id,
+          ...(b.driver ? { driver: b.driver } : {}),
+          ...(b.userIndex !== undefined ? { userIndex: b.userIndex } : {}),
+        },
+        p.id,
+      );
       return reply.status(204).send(null);
     },
   );
@@ -206,8 +324,23 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         params: idParams,
         response: {
           200: z.object({
-            gateways: z.array(z.object({ id: z.string(), online: z.boolean(), lastSeenAt: z.string().nullable(), revoked: z.boolean() })),
-            devices: z.array(z.object({ gatewayId: z.string(), address: z.string(), driver: z.string().nullable(), userIndex: z.number().nullable(), lastReadingAt: z.string().nullable() })),
+            gateways: z.array(
+              z.object({
+                id: z.string(),
+                online: z.boolean(),
+                lastSeenAt: z.string().nullable(),
+                revoked: z.boolean(),
+              }),
+            ),
+            devices: z.array(
+              z.object({
+                gatewayId: z.string(),
+                address: z.string(),
+                driver: z.string().nullable(),
+                userIndex: z.number().nullable(),
+                lastReadingAt: z.string().nullable(),
+              }),
+            ),
           }),
         },
       },
@@ -215,7 +348,10 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       await requirePatient(ctx.pool, who(req), 'devices.read', req.params.id);
       const [gws, devs] = await Promise.all([
-        ctx.pool.query(`SELECT id, online, last_seen_at, revoked_at FROM gateways WHERE patient_id = $1 OR id IN (SELECT gateway_id FROM device_bindings WHERE patient_id = $1) ORDER BY id`, [req.params.id]),
+        ctx.pool.query(
+          `SELECT id, online, last_seen_at, revoked_at FROM gateways WHERE patient_id = $1 OR id IN (SELECT gateway_id FROM device_bindings WHERE patient_id = $1) ORDER BY id`,
+          [req.params.id],
+        ),
         ctx.pool.query(
           `SELECT b.gateway_id, b.address, b.driver, b.user_index,
                   (SELECT max(measured_at) FROM reading_ledger l WHERE l.patient_id = b.patient_id AND l.device_address = b.address) AS last
@@ -224,8 +360,19 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         ),
       ]);
       return {
-        gateways: gws.rows.map((g) => ({ id: g.id, online: g.online, lastSeenAt: g.last_seen_at?.toISOString() ?? null, revoked: g.revoked_at !== null })),
-        devices: devs.rows.map((d) => ({ gatewayId: d.gateway_id, address: d.address, driver: d.driver, userIndex: d.user_index, lastReadingAt: d.last?.toISOString() ?? null })),
+        gateways: gws.rows.map((g) => ({
+          id: g.id,
+          online: g.online,
+          lastSeenAt: g.last_seen_at?.toISOString() ?? null,
+          revoked: g.revoked_at !== null,
+        })),
+        devices: devs.rows.map((d) => ({
+          gatewayId: d.gateway_id,
+          address: d.address,
+          driver: d.driver,
+          userIndex: d.user_index,
+          lastReadingAt: d.last?.toISOString() ?? null,
+        })),
       };
     },
   );
@@ -238,20 +385,53 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         summary: 'Raw readings from the time series (InfluxDB)',
         params: idParams,
-        querystring: z.object({ metric: z.union([metricNameSchema, z.array(metricNameSchema)]).optional(), from: z.iso.datetime().optional(), to: z.iso.datetime().optional() }),
-        response: { 200: z.object({ patientId: z.string(), readings: z.array(z.object({ metric: z.string(), time: z.string(), value: z.number(), readingId: z.string(), device: z.string() })) }) },
+        querystring: z.object({
+          metric: z.union([metricNameSchema, z.array(metricNameSchema)]).optional(),
+          from: z.iso.datetime().optional(),
+          to: z.iso.datetime().optional(),
+        }),
+        response: {
+          200: z.object({
+            patientId: z.string(),
+            readings: z.array(
+              z.object({
+                metric: z.string(),
+                time: z.string(),
+                value: z.number(),
+                readingId: z.string(),
+                device: z.string(),
+              }),
+            ),
+          }),
+        },
       },
     },
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'readings.read', req.params.id);
-      const metrics = req.query.metric === undefined ? undefined : Array.isArray(req.query.metric) ? req.query.metric : [req.query.metric];
+      const metrics =
+        req.query.metric === undefined
+          ? undefined
+          : Array.isArray(req.query.metric)
+            ? req.query.metric
+            : [req.query.metric];
       const readings = await ctx.timeseries
-        .patientSeries(req.params.id, { ...(metrics ? { metrics } : {}), ...(req.query.from ? { from: new Date(req.query.from) } : {}), ...(req.query.to ? { to: new Date(req.query.to) } : {}) })
+        .patientSeries(req.params.id, {
+          ...(metrics ? { metrics } : {}),
+          ...(req.query.from ? { from: new Date(req.query.from) } : {}),
+          ...(req.query.to ? { to: new Date(req.query.to) } : {}),
+        })
         .catch((e: Error) => {
           throw new ApiError('STORE_UNAVAILABLE', `time series unavailable: ${e.message.slice(0, 100)}`);
         });
-      await audit(ctx.pool, { actor: p.id, action: 'readings.viewed', entity: 'patient', entityId: req.params.id, detail: { count: readings.length }, at: ctx.clock.now() });
+      await audit(ctx.pool, {
+        actor: p.id,
+        action: 'readings.viewed',
+        entity: 'patient',
+        entityId: req.params.id,
+        detail: { count: readings.length },
+        at: ctx.clock.now(),
+      });
       return { patientId: req.params.id, readings };
     },
   );
@@ -265,13 +445,32 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         summary: 'Daily aggregates of one metric (the pharmacist: temperature, weight, glucose only)',
         params: idParams,
         querystring: z.object({ metric: metricNameSchema, days: z.coerce.number().int().min(1).max(365).default(30) }),
-        response: { 200: z.object({ patientId: z.string(), metric: z.string(), days: z.array(z.object({ day: z.string(), mean: z.number(), min: z.number(), max: z.number(), sum: z.number(), count: z.number() })) }) },
+        response: {
+          200: z.object({
+            patientId: z.string(),
+            metric: z.string(),
+            days: z.array(
+              z.object({
+                day: z.string(),
+                mean: z.number(),
+                min: z.number(),
+                max: z.number(),
+                sum: z.number(),
+                count: z.number(),
+              }),
+            ),
+          }),
+        },
       },
     },
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'trends.read', req.params.id);
-      if (p.role === 'pharmacist' && !PHARMACIST_METRICS.has(req.query.metric)) throw new ApiError('FORBIDDEN', `the pharmacist sees treatment metrics only (${[...PHARMACIST_METRICS].join(', ')})`);
+      if (p.role === 'pharmacist' && !PHARMACIST_METRICS.has(req.query.metric))
+        throw new ApiError(
+          'FORBIDDEN',
+          `the pharmacist sees treatment metrics only (${[...PHARMACIST_METRICS].join(', ')})`,
+        );
       const now = ctx.clock.now();
       const { rows } = await ctx.pool.query(
         `SELECT date_trunc('day', measured_at AT TIME ZONE 'UTC') AS day, avg(value) mean, min(value) min, max(value) max, sum(value) sum, count(*) n
@@ -281,7 +480,14 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       return {
         patientId: req.params.id,
         metric: req.query.metric,
-        days: rows.map((r) => ({ day: (r.day as Date).toISOString().slice(0, 10), mean: Math.round(r.mean * 100) / 100, min: r.min, max: r.max, sum: Math.round(r.sum * 100) / 100, count: Number(r.n) })),
+        days: rows.map((r) => ({
+          day: (r.day as Date).toISOString().slice(0, 10),
+          mean: Math.round(r.mean * 100) / 100,
+          min: r.min,
+          max: r.max,
+          sum: Math.round(r.sum * 100) / 100,
+          count: Number(r.n),
+        })),
       };
     },
   );
@@ -294,7 +500,14 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         summary: 'Days with data in the last 30 (CPT 99454: >= 16)',
         params: idParams,
-        response: { 200: z.object({ patientId: z.string(), periodDays: z.number(), daysWithData: z.number(), meets99454: z.boolean() }) },
+        response: {
+          200: z.object({
+            patientId: z.string(),
+            periodDays: z.number(),
+            daysWithData: z.number(),
+            meets99454: z.boolean(),
+          }),
+        },
       },
     },
     async (req) => {

@@ -54,7 +54,10 @@ export const activityDecline = defineScheduledRule({
       const r = mean(recent);
       const changePct = Math.round(((r - b) / b) * 1000) / 10;
       value[`${metric}ChangePct`] = changePct;
-      if (dir < 0 ? changePct <= -pct : changePct >= pct) findings.push(`${metric === 'steps' ? 'steps' : 'resting heart rate'} ${changePct > 0 ? '+' : ''}${changePct} % vs ${p.baselineDays}-day baseline`);
+      if (dir < 0 ? changePct <= -pct : changePct >= pct)
+        findings.push(
+          `${metric === 'steps' ? 'steps' : 'resting heart rate'} ${changePct > 0 ? '+' : ''}${changePct} % vs ${p.baselineDays}-day baseline`,
+        );
     }
     if (!judged) return { outcome: 'skip' };
     if (findings.length === 0) return { outcome: 'normal' };

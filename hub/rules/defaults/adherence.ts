@@ -14,7 +14,9 @@ export const adherence = defineScheduledRule({
   kind: 'adherence',
   source: 'US CPT 99454 remote-monitoring reporting, >= 16 days with data per 30 days (clinical-rules.md notes)',
   programs: 'all',
-  params: z.object({ periodDays: z.number().int().positive().default(30), minDays: z.number().int().positive().default(16) }).strict(),
+  params: z
+    .object({ periodDays: z.number().int().positive().default(30), minDays: z.number().int().positive().default(16) })
+    .strict(),
   priority: 'routine',
   notify: ['coordinating_nurse'],
   treatmentRelated: false,
@@ -22,8 +24,18 @@ export const adherence = defineScheduledRule({
   async evaluate(ctx): Promise<Evaluation> {
     const p = ctx.params;
     if (ctx.now.getTime() - ctx.patient.enrolledAt.getTime() < p.periodDays * DAY) return { outcome: 'skip' };
-    const days = await ctx.history.daysWithData(ctx.patient.id, new Date(ctx.now.getTime() - p.periodDays * DAY), ctx.now);
+    const days = await ctx.history.daysWithData(
+      ctx.patient.id,
+      new Date(ctx.now.getTime() - p.periodDays * DAY),
+      ctx.now,
+    );
     if (days >= p.minDays) return { outcome: 'normal' };
-    return { outcome: 'breach', severity: 'amber', readingIds: [], value: { daysWithData: days, periodDays: p.periodDays }, summary: `${days} days with data in the last ${p.periodDays}` };
+    return {
+      outcome: 'breach',
+      severity: 'amber',
+      readingIds: [],
+      value: { daysWithData: days, periodDays: p.periodDays },
+      summary: `${days} days with data in the last ${p.periodDays}`,
+    };
   },
 });

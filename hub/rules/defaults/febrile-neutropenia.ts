@@ -33,11 +33,31 @@ export const febrileNeutropenia = defineMeasurementRule({
     if (!r) return { outcome: 'skip' };
     const p = ctx.params;
     if (r.value >= p.once) {
-      return { outcome: 'breach', severity: 'red', readingIds: [r.readingId], value: { body_temperature: r.value }, summary: `temperature >= ${p.once} C`, interpretations: { [r.readingId]: 'HH' } };
+      return {
+        outcome: 'breach',
+        severity: 'red',
+        readingIds: [r.readingId],
+        value: { body_temperature: r.value },
+        summary: `temperature >= ${p.once} C`,
+        interpretations: { [r.readingId]: 'HH' },
+      };
     }
     if (r.value < p.sustained) return { outcome: 'normal' };
-    const other = await findConfirmation(ctx, m, ['body_temperature'], (v) => (v.get('body_temperature') ?? 0) >= p.sustained, p.minGapHours * HOUR, p.confirmWithinHours * HOUR);
-    if (!other) return { outcome: 'remeasure', readingIds: [r.readingId], value: { body_temperature: r.value }, expiresAt: new Date(r.measuredAt.getTime() + p.confirmWithinHours * HOUR) };
+    const other = await findConfirmation(
+      ctx,
+      m,
+      ['body_temperature'],
+      (v) => (v.get('body_temperature') ?? 0) >= p.sustained,
+      p.minGapHours * HOUR,
+      p.confirmWithinHours * HOUR,
+    );
+    if (!other)
+      return {
+        outcome: 'remeasure',
+        readingIds: [r.readingId],
+        value: { body_temperature: r.value },
+        expiresAt: new Date(r.measuredAt.getTime() + p.confirmWithinHours * HOUR),
+      };
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',

@@ -26,9 +26,27 @@ export const glucoseOutOfRange = defineMeasurementRule({
     if (!r) return { outcome: 'skip' };
     const p = ctx.params;
     const base = { outcome: 'breach' as const, readingIds: [r.readingId], value: { glucose: r.value } };
-    if (r.value < p.lowRed) return { ...base, severity: 'red', summary: `glucose < ${p.lowRed} mmol/L (level 2)`, interpretations: { [r.readingId]: 'LL' } };
-    if (r.value < p.lowAmber) return { ...base, severity: 'amber', summary: `glucose < ${p.lowAmber} mmol/L (level 1)`, interpretations: { [r.readingId]: 'L' } };
-    if (r.value > p.highAmber) return { ...base, severity: 'amber', summary: `glucose > ${p.highAmber} mmol/L`, interpretations: { [r.readingId]: 'H' } };
+    if (r.value < p.lowRed)
+      return {
+        ...base,
+        severity: 'red',
+        summary: `glucose < ${p.lowRed} mmol/L (level 2)`,
+        interpretations: { [r.readingId]: 'LL' },
+      };
+    if (r.value < p.lowAmber)
+      return {
+        ...base,
+        severity: 'amber',
+        summary: `glucose < ${p.lowAmber} mmol/L (level 1)`,
+        interpretations: { [r.readingId]: 'L' },
+      };
+    if (r.value > p.highAmber)
+      return {
+        ...base,
+        severity: 'amber',
+        summary: `glucose > ${p.highAmber} mmol/L`,
+        interpretations: { [r.readingId]: 'H' },
+      };
     return { outcome: 'normal' };
   },
 });

@@ -17,7 +17,12 @@ export const homeBpMean = defineMeasurementRule({
   source: 'ESH home BP position paper, J Hypertens 2021;39:1742; Hypertension Canada (clinical-rules.md #4)',
   programs: ['cardiovascular_prevention'],
   params: z
-    .object({ systolic: z.number().default(135), diastolic: z.number().default(85), days: z.number().int().min(2).default(7), minReadings: z.number().int().min(1).default(12) })
+    .object({
+      systolic: z.number().default(135),
+      diastolic: z.number().default(85),
+      days: z.number().int().min(2).default(7),
+      minReadings: z.number().int().min(1).default(12),
+    })
     .strict(),
   priority: 'routine',
   notify: ['coordinating_nurse', 'cardiologist', 'general_practitioner'],
@@ -29,9 +34,19 @@ export const homeBpMean = defineMeasurementRule({
     const t = m.measuredAt.getTime();
     // day 1 of the window dropped
     // the series must be older than the window (ESH: 7 measuring days)
-    const older = await ctx.history.readings(m.patientId, ['blood_pressure_systolic'], new Date(t - 31 * DAY), new Date(t - (p.days - 1) * DAY));
+    const older = await ctx.history.readings(
+      m.patientId,
+      ['blood_pressure_systolic'],
+      new Date(t - 31 * DAY),
+      new Date(t - (p.days - 1) * DAY),
+    );
     if (older.length === 0) return { outcome: 'skip' };
-    const rows = await ctx.history.readings(m.patientId, ['blood_pressure_systolic', 'blood_pressure_diastolic'], new Date(t - (p.days - 1) * DAY + 1), m.measuredAt);
+    const rows = await ctx.history.readings(
+      m.patientId,
+      ['blood_pressure_systolic', 'blood_pressure_diastolic'],
+      new Date(t - (p.days - 1) * DAY + 1),
+      m.measuredAt,
+    );
     const sys = rows.filter((r) => r.metric === 'blood_pressure_systolic');
     const dia = rows.filter((r) => r.metric === 'blood_pressure_diastolic');
     if (sys.length < p.minReadings || dia.length === 0) return { outcome: 'skip' };
@@ -39,7 +54,9 @@ export const homeBpMean = defineMeasurementRule({
     const ms = mean(sys);
     const md = mean(dia);
     if (ms < p.systolic && md < p.diastolic) return { outcome: 'normal' };
-    const latest = [...m.readings.values()].filter((r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic');
+    const latest = [...m.readings.values()].filter(
+      (r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic',
+    );
     return {
       outcome: 'breach',
       severity: 'amber',

@@ -39,17 +39,36 @@ export const hypertensiveCrisis = defineMeasurementRule({
   unconfirmed(p, value) {
     if (p.unconfirmedFollowUp === 'none') return undefined;
     const bp = `${value.blood_pressure_systolic ?? '?'}/${value.blood_pressure_diastolic ?? '?'}`;
-    return { severity: 'amber', summary: `blood pressure ${bp} mmHg not re-measured within ${p.confirmWithinMinutes} min: call the patient` };
+    return {
+      severity: 'amber',
+      summary: `blood pressure ${bp} mmHg not re-measured within ${p.confirmWithinMinutes} min: call the patient`,
+    };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
     const p = ctx.params;
-    const breaches = (v: Map<string, number>) => (v.get('blood_pressure_systolic') ?? 0) >= p.systolic || (v.get('blood_pressure_diastolic') ?? 0) >= p.diastolic;
+    const breaches = (v: Map<string, number>) =>
+      (v.get('blood_pressure_systolic') ?? 0) >= p.systolic || (v.get('blood_pressure_diastolic') ?? 0) >= p.diastolic;
     const values = valuesOf(m);
     if (!breaches(values)) return { outcome: 'normal' };
-    const mine = [...m.readings.values()].filter((r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic');
+    const mine = [...m.readings.values()].filter(
+      (r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic',
+    );
     const value = Object.fromEntries(mine.map((r) => [r.metric, r.value]));
-    const other = await findConfirmation(ctx, m, ['blood_pressure_systolic', 'blood_pressure_diastolic'], breaches, p.minGapMinutes * MINUTE, p.confirmWithinMinutes * MINUTE);
-    if (!other) return { outcome: 'remeasure', readingIds: mine.map((r) => r.readingId), value, expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * MINUTE) };
+    const other = await findConfirmation(
+      ctx,
+      m,
+      ['blood_pressure_systolic', 'blood_pressure_diastolic'],
+      breaches,
+      p.minGapMinutes * MINUTE,
+      p.confirmWithinMinutes * MINUTE,
+    );
+    if (!other)
+      return {
+        outcome: 'remeasure',
+        readingIds: mine.map((r) => r.readingId),
+        value,
+        expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * MINUTE),
+      };
     const all = [...other.map((r) => ({ readingId: r.readingId, metric: r.metric, value: r.value })), ...mine];
     return {
       outcome: 'breach',
@@ -57,7 +76,12 @@ export const hypertensiveCrisis = defineMeasurementRule({
       readingIds: all.map((r) => r.readingId),
       value,
       summary: `confirmed blood pressure >= ${p.systolic}/${p.diastolic} mmHg`,
-      interpretations: Object.fromEntries(all.map((r) => [r.readingId, (r.metric === 'blood_pressure_systolic' ? r.value >= p.systolic : r.value >= p.diastolic) ? 'HH' : 'H'])),
+      interpretations: Object.fromEntries(
+        all.map((r) => [
+          r.readingId,
+          (r.metric === 'blood_pressure_systolic' ? r.value >= p.systolic : r.value >= p.diastolic) ? 'HH' : 'H',
+        ]),
+      ),
     };
   },
 });

@@ -14,7 +14,9 @@ export const missingData = defineScheduledRule({
   kind: 'missing-data',
   source: 'Program heuristic, no published number (clinical-rules.md #3, #3b)',
   programs: 'all',
-  params: z.object({ amberHours: z.number().positive().default(48), redHours: z.number().positive().default(72) }).strict(),
+  params: z
+    .object({ amberHours: z.number().positive().default(48), redHours: z.number().positive().default(72) })
+    .strict(),
   priority: 'routine',
   notify: ['coordinating_nurse'],
   treatmentRelated: false,
@@ -23,7 +25,9 @@ export const missingData = defineScheduledRule({
     const devices = await ctx.history.expectedDevices(ctx.patient.id);
     if (devices.length === 0) return { outcome: 'skip' };
     const now = ctx.now.getTime();
-    const silent = devices.map((d) => ({ ...d, hours: Math.floor((now - d.since.getTime()) / HOUR) })).filter((d) => d.hours >= ctx.params.amberHours);
+    const silent = devices
+      .map((d) => ({ ...d, hours: Math.floor((now - d.since.getTime()) / HOUR) }))
+      .filter((d) => d.hours >= ctx.params.amberHours);
     if (silent.length === 0) return { outcome: 'normal' };
     const worst = Math.max(...silent.map((d) => d.hours));
     return {

@@ -24,15 +24,23 @@ export const sepsisRedFlags = defineMeasurementRule({
     const hr = m.readings.get('heart_rate');
     const sys = m.readings.get('blood_pressure_systolic');
     const hits: { id: string; metric: string; value: number; i: Interpretation }[] = [];
-    if (hr && hr.value > ctx.params.heartRateAbove) hits.push({ id: hr.readingId, metric: hr.metric, value: hr.value, i: 'HH' });
-    if (sys && sys.value < ctx.params.systolicBelow) hits.push({ id: sys.readingId, metric: sys.metric, value: sys.value, i: 'LL' });
+    if (hr && hr.value > ctx.params.heartRateAbove)
+      hits.push({ id: hr.readingId, metric: hr.metric, value: hr.value, i: 'HH' });
+    if (sys && sys.value < ctx.params.systolicBelow)
+      hits.push({ id: sys.readingId, metric: sys.metric, value: sys.value, i: 'LL' });
     if (hits.length === 0) return { outcome: 'normal' };
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: hits.map((h) => h.id),
       value: Object.fromEntries(hits.map((h) => [h.metric, h.value])),
-      summary: hits.map((h) => (h.metric === 'heart_rate' ? `heart rate > ${ctx.params.heartRateAbove} /min` : `systolic < ${ctx.params.systolicBelow} mmHg`)).join(', '),
+      summary: hits
+        .map((h) =>
+          h.metric === 'heart_rate'
+            ? `heart rate > ${ctx.params.heartRateAbove} /min`
+            : `systolic < ${ctx.params.systolicBelow} mmHg`,
+        )
+        .join(', '),
       interpretations: Object.fromEntries(hits.map((h) => [h.id, h.i])),
     };
   },

@@ -34,8 +34,21 @@ export const spo2Low = defineMeasurementRule({
     if (!r) return { outcome: 'skip' };
     const limit = ctx.patient.chronicLungDisease ? ctx.params.belowChronicLungDisease : ctx.params.below;
     if (r.value >= limit) return { outcome: 'normal' };
-    const other = await findConfirmation(ctx, m, ['spo2'], (v) => (v.get('spo2') ?? 100) < limit, ctx.params.minGapMinutes * MINUTE, ctx.params.confirmWithinMinutes * MINUTE);
-    if (!other) return { outcome: 'remeasure', readingIds: [r.readingId], value: { spo2: r.value }, expiresAt: new Date(r.measuredAt.getTime() + ctx.params.confirmWithinMinutes * MINUTE) };
+    const other = await findConfirmation(
+      ctx,
+      m,
+      ['spo2'],
+      (v) => (v.get('spo2') ?? 100) < limit,
+      ctx.params.minGapMinutes * MINUTE,
+      ctx.params.confirmWithinMinutes * MINUTE,
+    );
+    if (!other)
+      return {
+        outcome: 'remeasure',
+        readingIds: [r.readingId],
+        value: { spo2: r.value },
+        expiresAt: new Date(r.measuredAt.getTime() + ctx.params.confirmWithinMinutes * MINUTE),
+      };
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',

@@ -5,7 +5,12 @@ import type { HistoryRow } from '../history';
 import { defineMeasurementRule, type Evaluation, type Measurement } from '../rule';
 
 /** An amber weight-change breach: the reference and the new weigh-in, flagged high or low. */
-function weightBreach(m: Measurement, c: { delta: number; reference: HistoryRow }, summary: string, interpretation: 'H' | 'L'): Evaluation {
+function weightBreach(
+  m: Measurement,
+  c: { delta: number; reference: HistoryRow },
+  summary: string,
+  interpretation: 'H' | 'L',
+): Evaluation {
   const cur = m.readings.get('body_weight')!;
   return {
     outcome: 'breach',
@@ -51,7 +56,9 @@ export const weightGainDayWeek = defineMeasurementRule({
   kind: 'change-over-window',
   source: 'US heart-failure patient education, 3 lb/day or 5 lb/week (clinical-rules.md #7)',
   programs: ['heart_failure'],
-  params: z.object({ kgPerDay: z.number().positive().default(1.4), kgPerWeek: z.number().positive().default(2.3) }).strict(),
+  params: z
+    .object({ kgPerDay: z.number().positive().default(1.4), kgPerWeek: z.number().positive().default(2.3) })
+    .strict(),
   priority: 'routine',
   notify: ['coordinating_nurse', 'cardiologist'],
   treatmentRelated: false,
@@ -61,7 +68,12 @@ export const weightGainDayWeek = defineMeasurementRule({
     const day = await changeOverWindow(ctx, m, 'body_weight', DAY, 'up');
     const week = await changeOverWindow(ctx, m, 'body_weight', 7 * DAY, 'up');
     if (!day && !week) return { outcome: 'skip' };
-    const hit = day && day.delta >= ctx.params.kgPerDay ? { c: day, span: '1 day' } : week && week.delta >= ctx.params.kgPerWeek ? { c: week, span: '7 days' } : null;
+    const hit =
+      day && day.delta >= ctx.params.kgPerDay
+        ? { c: day, span: '1 day' }
+        : week && week.delta >= ctx.params.kgPerWeek
+          ? { c: week, span: '7 days' }
+          : null;
     if (!hit) return { outcome: 'normal' };
     return weightBreach(m, hit.c, `weight +${hit.c.delta} kg in ${hit.span}`, 'H');
   },

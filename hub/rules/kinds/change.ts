@@ -22,8 +22,17 @@ export async function changeOverWindow(
   const current = m.readings.get(metric);
   if (!current) return null;
   const t = m.measuredAt.getTime();
-  const earlier = (await ctx.history.readings(m.patientId, [metric], new Date(t - windowMs - DAILY_MEASUREMENT_SLACK_MS), new Date(t - 1))).filter((r) => r.measuredAt.getTime() < t);
+  const earlier = (
+    await ctx.history.readings(
+      m.patientId,
+      [metric],
+      new Date(t - windowMs - DAILY_MEASUREMENT_SLACK_MS),
+      new Date(t - 1),
+    )
+  ).filter((r) => r.measuredAt.getTime() < t);
   if (earlier.length === 0) return null;
-  const reference = earlier.reduce((best, r) => (direction === 'up' ? (r.value < best.value ? r : best) : r.value > best.value ? r : best));
+  const reference = earlier.reduce((best, r) =>
+    direction === 'up' ? (r.value < best.value ? r : best) : r.value > best.value ? r : best,
+  );
   return { delta: Math.round((current.value - reference.value) * 1000) / 1000, reference };
 }

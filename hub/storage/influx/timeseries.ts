@@ -109,7 +109,8 @@ export class TimeSeriesStore {
    */
   async ensureDatabase(): Promise<void> {
     const hosts = await this.influx.ping(5000);
-    if (!hosts.some((h) => h.online)) throw new Error(`INFLUX_UNAVAILABLE: no answer from ${hosts.map((h) => h.url.toString()).join(', ')}`);
+    if (!hosts.some((h) => h.online))
+      throw new Error(`INFLUX_UNAVAILABLE: no answer from ${hosts.map((h) => h.url.toString()).join(', ')}`);
     this.serverVersion = hosts[0]?.version ?? '';
     const v1 = /^v?1\./.test(this.serverVersion);
     if ((this.opts.manageSchema ?? 'auto') === 'off' || !v1) return;
@@ -123,13 +124,17 @@ export class TimeSeriesStore {
   private async ensureRetentionPolicy(name: string, duration: string, isDefault: boolean): Promise<void> {
     const existing = (await this.influx.showRetentionPolicies(this.database)).find((rp) => rp.name === name);
     const verb = existing ? 'ALTER' : 'CREATE';
-    await this.exec(`${verb} RETENTION POLICY ${escape.quoted(name)} ON ${escape.quoted(this.database)} DURATION ${duration} REPLICATION 1${isDefault ? ' DEFAULT' : ''}`);
+    await this.exec(
+      `${verb} RETENTION POLICY ${escape.quoted(name)} ON ${escape.quoted(this.database)} DURATION ${duration} REPLICATION 1${isDefault ? ' DEFAULT' : ''}`,
+    );
   }
 
   /** The daily aggregation statement: the CQ body, or a backfill of the UTC days in a range. */
   dailySelect(range?: { from: Date; to: Date }): string {
     const db = escape.quoted(this.database);
-    const where = range ? ` WHERE time >= ${dayStart(range.from).getTime()}ms AND time < ${dayStart(range.to).getTime() + 86_400_000}ms` : '';
+    const where = range
+      ? ` WHERE time >= ${dayStart(range.from).getTime()}ms AND time < ${dayStart(range.to).getTime() + 86_400_000}ms`
+      : '';
     return (
       'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count" ' +
       `INTO ${db}.${escape.quoted(DAILY_RP)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(1d), "patient"`
@@ -175,8 +180,16 @@ export class TimeSeriesStore {
     const q =
       `SELECT "mean", "min", "max", "count" FROM ${escape.quoted(DAILY_RP)}.${escape.quoted(metric)} ` +
       `WHERE "patient" = ${escape.stringLit(patientId)} AND time >= ${dayStart(from).getTime()}ms AND time <= ${to.getTime()}ms ORDER BY time ASC`;
-    const rows = await this.influx.query<{ time: Date; mean: number; min: number; max: number; count: number }>(q, { database: this.database });
-    return rows.map((r) => ({ day: r.time.toISOString().slice(0, 10), mean: r.mean, min: r.min, max: r.max, count: r.count }));
+    const rows = await this.influx.query<{ time: Date; mean: number; min: number; max: number; count: number }>(q, {
+      database: this.database,
+    });
+    return rows.map((r) => ({
+      day: r.time.toISOString().slice(0, 10),
+      mean: r.mean,
+      min: r.min,
+      max: r.max,
+      count: r.count,
+    }));
   }
 
   /** Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). */
@@ -186,7 +199,11 @@ export class TimeSeriesStore {
     // outage) are not seen by the CQ any more: their days are re-aggregated here
     const cutoff = Date.now() - LATE_AFTER_MS;
     const late = points.filter((p) => p.measuredAt.getTime() < cutoff);
-    if (late.length && this.writeRp) void written.then(() => this.backfillLater(late.map((p) => dayStart(p.measuredAt).getTime())), () => {});
+    if (late.length && this.writeRp)
+      void written.then(
+        () => this.backfillLater(late.map((p) => dayStart(p.measuredAt).getTime())),
+        () => {},
+      );
     return written;
   }
 
@@ -221,7 +238,11 @@ export class TimeSeriesStore {
   /** One direct write attempt. */
   async writeNow(points: IPoint[]): Promise<void> {
     if (points.length === 0) return;
-    await this.influx.writePoints(points, { precision: 'ms', database: this.database, ...(this.writeRp ? { retentionPolicy: this.writeRp } : {}) });
+    await this.influx.writePoints(points, {
+      precision: 'ms',
+      database: this.database,
+      ...(this.writeRp ? { retentionPolicy: this.writeRp } : {}),
+    });
   }
 
   /** Points waiting in the write buffer. */
@@ -236,7 +257,10 @@ export class TimeSeriesStore {
   }
 
   /** A patient's readings, oldest first. Ids are validated upstream and escaped here (no InfluxQL injection). */
-  async patientSeries(patientId: string, opts: { metrics?: MetricName[]; from?: Date; to?: Date; limit?: number } = {}): Promise<SeriesRow[]> {
+  async patientSeries(
+    patientId: string,
+    opts: { metrics?: MetricName[]; from?: Date; to?: Date; limit?: number } = {},
+  ): Promise<SeriesRow[]> {
     const metrics = opts.metrics?.length ? opts.metrics : METRIC_NAMES;
     const from = opts.from ?? new Date(Date.now() - 30 * 86_400_000);
     const to = opts.to ?? new Date(Date.now() + 86_400_000);

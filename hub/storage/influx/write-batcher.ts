@@ -118,12 +118,16 @@ export class WriteBatcher<P> {
         const elapsed = Date.now() - started;
         if (this.closed || elapsed >= this.opts.giveUpAfterMs) {
           const code = this.closed ? 'INFLUX_WRITER_CLOSED' : 'INFLUX_UNAVAILABLE';
-          for (const b of batch) b.reject(new TimeSeriesWriteError(code, `${err.message} (after ${attempt} attempts, ${elapsed} ms)`));
+          for (const b of batch)
+            b.reject(new TimeSeriesWriteError(code, `${err.message} (after ${attempt} attempts, ${elapsed} ms)`));
           return;
         }
         // exponential backoff with "equal jitter" (half fixed, half random), capped
         const cap = Math.min(this.opts.maxDelayMs, this.opts.initialDelayMs * 2 ** Math.min(attempt - 1, 20));
-        const delay = Math.min(Math.round(cap / 2 + Math.random() * (cap / 2)), Math.max(0, this.opts.giveUpAfterMs - elapsed));
+        const delay = Math.min(
+          Math.round(cap / 2 + Math.random() * (cap / 2)),
+          Math.max(0, this.opts.giveUpAfterMs - elapsed),
+        );
         this.events.onRetry?.(attempt, delay, err);
         await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => {});
       }

@@ -1,7 +1,10 @@
 import pg from 'pg';
 
 /** Runs `fn` on a connection to the server's maintenance database, for the database named in `url`. */
-async function withMaintenanceConnection(url: string, fn: (admin: pg.Client, name: string) => Promise<void>): Promise<void> {
+async function withMaintenanceConnection(
+  url: string,
+  fn: (admin: pg.Client, name: string) => Promise<void>,
+): Promise<void> {
   const u = new URL(url);
   const name = decodeURIComponent(u.pathname.slice(1));
   // the name is interpolated into DDL (identifiers cannot be bound): plain names only

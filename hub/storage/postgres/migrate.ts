@@ -27,7 +27,9 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-      const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      const done = new Set(
+        (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+      );
       for (const m of listMigrations()) {
         if (done.has(m.version)) continue;
         await client.query('BEGIN');

@@ -24,8 +24,24 @@ export const heartFailureDecompensation: ScenarioDef = {
     return out;
   },
   expectations: (ctx) => [
-    { patient: 'p1', rule: '6', ruleId: RULES['6'].id, expect: 'fire', notBefore: ctx.iso(ctx.at(GAIN_START + 1, 0)), by: ctx.iso(ctx.at(GAIN_START + 2, 9)), why: '+2.6 kg between day 10 and day 13' },
-    { patient: 'p1', rule: '7', ruleId: RULES['7'].id, expect: 'fire', notBefore: ctx.iso(ctx.at(GAIN_START, 0)), by: ctx.iso(ctx.at(GAIN_START + 2, 9)), why: '>= 2.3 kg within 7 days' },
+    {
+      patient: 'p1',
+      rule: '6',
+      ruleId: RULES['6'].id,
+      expect: 'fire',
+      notBefore: ctx.iso(ctx.at(GAIN_START + 1, 0)),
+      by: ctx.iso(ctx.at(GAIN_START + 2, 9)),
+      why: '+2.6 kg between day 10 and day 13',
+    },
+    {
+      patient: 'p1',
+      rule: '7',
+      ruleId: RULES['7'].id,
+      expect: 'fire',
+      notBefore: ctx.iso(ctx.at(GAIN_START, 0)),
+      by: ctx.iso(ctx.at(GAIN_START + 2, 9)),
+      why: '>= 2.3 kg within 7 days',
+    },
     { patient: 'p1', rule: '8', ruleId: RULES['8'].id, expect: 'silent', why: 'weight never drops' },
     { patient: 'p1', rule: '5', ruleId: RULES['5'].id, expect: 'silent', why: 'BP about 118/72' },
   ],

@@ -12,7 +12,8 @@ const GAIN_START = 11;
 export const householdScale: ScenarioDef = {
   id: 'household-scale',
   title: 'Multi-user household scale',
-  story: 'One scale, user 1 (heart failure, 84 kg, +2.6 kg over days 11-13) and user 2 (63 kg, stable), both weigh in each morning.',
+  story:
+    'One scale, user 1 (heart failure, 84 kg, +2.6 kg over days 11-13) and user 2 (63 kg, stable), both weigh in each morning.',
   days: 16,
   devices: [WEIGHT_SCALE],
   patients: [
@@ -31,8 +32,22 @@ export const householdScale: ScenarioDef = {
     return out;
   },
   expectations: (ctx) => [
-    { patient: 'user1', rule: '6', ruleId: RULES['6'].id, expect: 'fire', notBefore: ctx.iso(ctx.at(GAIN_START + 1, 0)), by: ctx.iso(ctx.at(GAIN_START + 2, 9)), why: 'user 1 gains 2.6 kg over 3 days' },
-    { patient: 'user2', rule: '6', ruleId: RULES['6'].id, expect: 'silent', why: 'user 2 is stable: only a mix-up of users would make her weight jump' },
+    {
+      patient: 'user1',
+      rule: '6',
+      ruleId: RULES['6'].id,
+      expect: 'fire',
+      notBefore: ctx.iso(ctx.at(GAIN_START + 1, 0)),
+      by: ctx.iso(ctx.at(GAIN_START + 2, 9)),
+      why: 'user 1 gains 2.6 kg over 3 days',
+    },
+    {
+      patient: 'user2',
+      rule: '6',
+      ruleId: RULES['6'].id,
+      expect: 'silent',
+      why: 'user 2 is stable: only a mix-up of users would make her weight jump',
+    },
     { patient: 'user2', rule: '8', ruleId: RULES['8'].id, expect: 'silent', why: 'user 2 is stable' },
   ],
 };

@@ -22,7 +22,10 @@ export const hypertensiveCrisis: ScenarioDef = {
     const out: Measurement[] = [];
     for (let d = 0; d < this.days; d++) {
       const eff = bpDayEffect(rng);
-      out.push(...bpSession(ctx, rng, 'p1', d, MORNING, BASE, eff), ...bpSession(ctx, rng, 'p1', d, EVENING, BASE, eff));
+      out.push(
+        ...bpSession(ctx, rng, 'p1', d, MORNING, BASE, eff),
+        ...bpSession(ctx, rng, 'p1', d, EVENING, BASE, eff),
+      );
       if (d === CRISIS_DAY) {
         out.push(
           { patient: 'p1', device: BP_CUFF.key, localMs: ctx.at(d, 19, 40), values: exactBp(194, 118, 96) },
@@ -33,7 +36,23 @@ export const hypertensiveCrisis: ScenarioDef = {
     return out;
   },
   expectations: (ctx) => [
-    { patient: 'p1', rule: '5', ruleId: RULES['5'].id, expect: 'fire', notBefore: ctx.iso(ctx.at(CRISIS_DAY, 19, 40)), by: ctx.iso(ctx.at(CRISIS_DAY, 19, 47)), why: '194/118 at 19:40, confirmed 188/123 at 19:42' },
-    { patient: 'p1', rule: '4', ruleId: RULES['4'].id, expect: 'fire', notBefore: ctx.iso(ctx.at(6, 7, 0)), by: ctx.iso(ctx.at(8, 0, 0)), why: 'home mean about 141/89 once 7 days are measured (day 1 dropped)' },
+    {
+      patient: 'p1',
+      rule: '5',
+      ruleId: RULES['5'].id,
+      expect: 'fire',
+      notBefore: ctx.iso(ctx.at(CRISIS_DAY, 19, 40)),
+      by: ctx.iso(ctx.at(CRISIS_DAY, 19, 47)),
+      why: '194/118 at 19:40, confirmed 188/123 at 19:42',
+    },
+    {
+      patient: 'p1',
+      rule: '4',
+      ruleId: RULES['4'].id,
+      expect: 'fire',
+      notBefore: ctx.iso(ctx.at(6, 7, 0)),
+      by: ctx.iso(ctx.at(8, 0, 0)),
+      why: 'home mean about 141/89 once 7 days are measured (day 1 dropped)',
+    },
   ],
 };

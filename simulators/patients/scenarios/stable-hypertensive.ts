@@ -17,7 +17,10 @@ export const stableHypertensive: ScenarioDef = {
     const out: Measurement[] = [];
     for (let d = 0; d < this.days; d++) {
       const eff = bpDayEffect(rng);
-      out.push(...bpSession(ctx, rng, 'p1', d, MORNING, BASE, eff), ...bpSession(ctx, rng, 'p1', d, EVENING, BASE, eff));
+      out.push(
+        ...bpSession(ctx, rng, 'p1', d, MORNING, BASE, eff),
+        ...bpSession(ctx, rng, 'p1', d, EVENING, BASE, eff),
+      );
     }
     return out;
   },

@@ -4,7 +4,12 @@ import { AttError, type PeripheralLink, type ServiceSpec, type VirtualPeripheral
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** Device Information Service 0x180A (DIS 1.1): manufacturer, model, serial, firmware strings. */
-export function deviceInformationService(info: { manufacturer?: string; model?: string; serial?: string; firmware?: string }): ServiceSpec {
+export function deviceInformationService(info: {
+  manufacturer?: string;
+  model?: string;
+  serial?: string;
+  firmware?: string;
+}): ServiceSpec {
   const chars: Array<[string, string | undefined]> = [
     ['2a29', info.manufacturer],
     ['2a24', info.model],
@@ -13,18 +18,30 @@ export function deviceInformationService(info: { manufacturer?: string; model?: 
   ];
   return {
     uuid: '180a',
-    characteristics: chars.filter((c): c is [string, string] => c[1] !== undefined).map(([uuid, v]) => ({ uuid, flags: ['read'], value: utf8(v) })),
+    characteristics: chars
+      .filter((c): c is [string, string] => c[1] !== undefined)
+      .map(([uuid, v]) => ({ uuid, flags: ['read'], value: utf8(v) })),
   };
 }
 
 /** Battery Service 0x180F (BAS 1.0): Battery Level 0x2A19, uint8 percent, read + notify. */
 export function batteryService(p: { battery: number }): ServiceSpec {
-  return { uuid: '180f', characteristics: [{ uuid: '2a19', flags: ['read', 'notify'], onRead: () => Uint8Array.of(p.battery) }] };
+  return {
+    uuid: '180f',
+    characteristics: [{ uuid: '2a19', flags: ['read', 'notify'], onRead: () => Uint8Array.of(p.battery) }],
+  };
 }
 
 /** A Date's UTC fields as the GSS Date Time fields (the virtual devices keep local time that way). */
 export function dateTimeFields(d: Date) {
-  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hours: d.getUTCHours(), minutes: d.getUTCMinutes(), seconds: d.getUTCSeconds() };
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hours: d.getUTCHours(),
+    minutes: d.getUTCMinutes(),
+    seconds: d.getUTCSeconds(),
+  };
 }
 
 /** GSS Date Time (0x2A08 layout) of a device-local Date. */

@@ -1,5 +1,12 @@
 import { encodeSfloat } from '../../../drivers/codecs/ieee11073';
-import { encodeGlucoseContext, encodeGlucoseMeasurement, encodeHeartRate, encodePlxSpotCheck, encodeTemperatureMeasurement, encodeWeightMeasurement } from '../../../drivers/encoders';
+import {
+  encodeGlucoseContext,
+  encodeGlucoseMeasurement,
+  encodeHeartRate,
+  encodePlxSpotCheck,
+  encodeTemperatureMeasurement,
+  encodeWeightMeasurement,
+} from '../../../drivers/encoders';
 import { AttError, VirtualPeripheral, type PeripheralLink, type PeripheralSpec, type ServiceSpec } from '../peripheral';
 import { batteryService, currentTimeService, dateTimeBytes, dateTimeFields, deviceInformationService } from './common';
 import { RecordChannel } from './records';
@@ -27,20 +34,35 @@ export class RecordDevice extends VirtualPeripheral {
   protected link: PeripheralLink | undefined;
   readonly channel: RecordChannel;
 
-  constructor(opts: DeviceOptions, main: { service: string; characteristic: string; advertise: string[] }, services: (self: RecordDevice) => ServiceSpec[]) {
+  constructor(
+    opts: DeviceOptions,
+    main: { service: string; characteristic: string; advertise: string[] },
+    services: (self: RecordDevice) => ServiceSpec[],
+  ) {
     super({ ...opts, advertisement: { serviceUuids: main.advertise } });
     this.battery = opts.battery ?? 87;
-    this.channel = new RecordChannel(main.service, main.characteristic, { intervalMs: opts.recordIntervalMs, resendAll: opts.resendAll });
+    this.channel = new RecordChannel(main.service, main.characteristic, {
+      intervalMs: opts.recordIntervalMs,
+      resendAll: opts.resendAll,
+    });
     this.services = [
       ...services(this),
-      deviceInformationService({ manufacturer: opts.manufacturer ?? 'Vigil Virtual Devices', model: opts.model ?? this.constructor.name, serial: opts.serial ?? opts.address.replace(/:/g, ''), firmware: '1.0.0' }),
+      deviceInformationService({
+        manufacturer: opts.manufacturer ?? 'Vigil Virtual Devices',
+        model: opts.model ?? this.constructor.name,
+        serial: opts.serial ?? opts.address.replace(/:/g, ''),
+        firmware: '1.0.0',
+      }),
       batteryService(this),
     ];
   }
 
   /** stores a raw measurement packet; sent now if the client is subscribed, else at next sync */
   addPacket(bytes: Uint8Array): void {
-    this.channel.add(bytes, this.link?.up && this.link.subscribed(this.channel.service, this.channel.characteristic) ? this.link : undefined);
+    this.channel.add(
+      bytes,
+      this.link?.up && this.link.subscribed(this.channel.service, this.channel.characteristic) ? this.link : undefined,
+    );
   }
 
   /** the onSubscribe handler of the record characteristic */
@@ -94,7 +116,13 @@ export function bloodPressurePacket(r: BpReading): Uint8Array {
   }
   const map = r.map ?? Math.round((r.systolic + 2 * r.diastolic) / 3);
   const exp = r.kpa ? -1 : 0;
-  return Uint8Array.from([flags, ...u16(encodeSfloat(r.systolic, exp)), ...u16(encodeSfloat(r.diastolic, exp)), ...u16(encodeSfloat(map, exp)), ...tail]);
+  return Uint8Array.from([
+    flags,
+    ...u16(encodeSfloat(r.systolic, exp)),
+    ...u16(encodeSfloat(r.diastolic, exp)),
+    ...u16(encodeSfloat(map, exp)),
+    ...tail,
+  ]);
 }
 
 /** Blood Pressure Service 0x1810 cuff (BLS 1.1) with Current Time Service; stored records by indication. */
@@ -135,7 +163,12 @@ export class WeightScale extends RecordDevice {
           { uuid: '2a9e', flags: ['read'], value: Uint8Array.of(0x0f, 0x00, 0x00, 0x00) },
         ],
       },
-      { uuid: '181c', characteristics: [{ uuid: '2a9a', flags: ['read'], onRead: () => Uint8Array.of((self as WeightScale).userIndex) }] },
+      {
+        uuid: '181c',
+        characteristics: [
+          { uuid: '2a9a', flags: ['read'], onRead: () => Uint8Array.of((self as WeightScale).userIndex) },
+        ],
+      },
       currentTimeService(self),
     ]);
     this.users = opts.users ?? [1, 2];
@@ -145,7 +178,12 @@ export class WeightScale extends RecordDevice {
   /** a weighing (WSS 0x2A9D via drivers/encoders); time defaults to the device clock, null: no time stamp */
   addReading(r: { weight: number; userId?: number; time?: Date | null; bmi?: number; height?: number }): Uint8Array {
     const time = r.time === undefined ? this.deviceTime() : r.time;
-    const bytes = encodeWeightMeasurement({ weight: r.weight, ...(time ? { timeStamp: dateTimeFields(time) } : {}), ...(r.userId !== undefined ? { userId: r.userId } : {}), ...(r.bmi !== undefined ? { bmi: r.bmi, height: r.height } : {}) });
+    const bytes = encodeWeightMeasurement({
+      weight: r.weight,
+      ...(time ? { timeStamp: dateTimeFields(time) } : {}),
+      ...(r.userId !== undefined ? { userId: r.userId } : {}),
+      ...(r.bmi !== undefined ? { bmi: r.bmi, height: r.height } : {}),
+    });
     this.addPacket(bytes);
     return bytes;
   }
@@ -169,7 +207,11 @@ export class Thermometer extends RecordDevice {
   /** a body temperature (HTS 0x2A1C, degC); time defaults to the device clock */
   addReading(r: { celsius: number; time?: Date | null }): Uint8Array {
     const time = r.time === undefined ? this.deviceTime() : r.time;
-    const bytes = encodeTemperatureMeasurement({ value: r.celsius, exponent: -1, ...(time ? { timeStamp: dateTimeFields(time) } : {}) });
+    const bytes = encodeTemperatureMeasurement({
+      value: r.celsius,
+      exponent: -1,
+      ...(time ? { timeStamp: dateTimeFields(time) } : {}),
+    });
     this.addPacket(bytes);
     return bytes;
   }
@@ -192,7 +234,11 @@ export class Oximeter extends RecordDevice {
   /** a stored spot-check (PLXS 0x2A5E); time defaults to the device clock */
   addReading(r: { spo2: number; pulseRate: number; time?: Date | null }): Uint8Array {
     const time = r.time === undefined ? this.deviceTime() : r.time;
-    const bytes = encodePlxSpotCheck({ spo2: r.spo2, pulseRate: r.pulseRate, ...(time ? { timeStamp: dateTimeFields(time) } : {}) });
+    const bytes = encodePlxSpotCheck({
+      spo2: r.spo2,
+      pulseRate: r.pulseRate,
+      ...(time ? { timeStamp: dateTimeFields(time) } : {}),
+    });
     this.addPacket(bytes);
     return bytes;
   }
@@ -229,9 +275,19 @@ export class ActivityTracker extends RecordDevice {
 
 /** Broadcast-only scale (Mi Scale style): readings in service data 0x181D, not connectable. */
 export class AdvertisingScale extends VirtualPeripheral {
-  constructor(opts: Omit<PeripheralSpec, 'services' | 'connectable'> & { serviceDataUuid?: string; initial?: Uint8Array }) {
+  constructor(
+    opts: Omit<PeripheralSpec, 'services' | 'connectable'> & { serviceDataUuid?: string; initial?: Uint8Array },
+  ) {
     const uuid = opts.serviceDataUuid ?? '181d';
-    super({ ...opts, connectable: false, advertisement: { serviceUuids: [uuid], serviceData: opts.initial ? { [uuid]: opts.initial } : {}, ...opts.advertisement } });
+    super({
+      ...opts,
+      connectable: false,
+      advertisement: {
+        serviceUuids: [uuid],
+        serviceData: opts.initial ? { [uuid]: opts.initial } : {},
+        ...opts.advertisement,
+      },
+    });
     this.serviceDataUuid = uuid;
   }
   readonly serviceDataUuid: string;
@@ -305,7 +361,11 @@ export class GlucoseMeter extends VirtualPeripheral {
         ],
       },
       currentTimeService(this),
-      deviceInformationService({ manufacturer: opts.manufacturer ?? 'Vigil Virtual Devices', model: opts.model ?? 'GlucoseMeter', serial: opts.serial ?? opts.address.replace(/:/g, '') }),
+      deviceInformationService({
+        manufacturer: opts.manufacturer ?? 'Vigil Virtual Devices',
+        model: opts.model ?? 'GlucoseMeter',
+        serial: opts.serial ?? opts.address.replace(/:/g, ''),
+      }),
       batteryService(this),
     ];
   }
@@ -322,8 +382,16 @@ export class GlucoseMeter extends VirtualPeripheral {
   addReading(r: { mmolPerL: number; time?: Date; hba1c?: number }): GlucoseRecord {
     const sequence = (this.records.reduce((m, x) => Math.max(m, x.sequence), 0) + 1) & 0xffff;
     const time = r.time ?? this.deviceTime();
-    const measurement = encodeGlucoseMeasurement({ sequence, baseTime: dateTimeFields(time), concentration: { value: r.mmolPerL, unit: 'mmol/L' }, contextFollows: r.hba1c !== undefined });
-    return this.addRecord(measurement, r.hba1c !== undefined ? encodeGlucoseContext({ sequence, hba1c: r.hba1c }) : undefined);
+    const measurement = encodeGlucoseMeasurement({
+      sequence,
+      baseTime: dateTimeFields(time),
+      concentration: { value: r.mmolPerL, unit: 'mmol/L' },
+      contextFollows: r.hba1c !== undefined,
+    });
+    return this.addRecord(
+      measurement,
+      r.hba1c !== undefined ? encodeGlucoseContext({ sequence, hba1c: r.hba1c }) : undefined,
+    );
   }
 
   override onConnected(link: PeripheralLink): void {
@@ -353,7 +421,8 @@ export class GlucoseMeter extends VirtualPeripheral {
       case RACP.OP_GE:
       case RACP.OP_LE:
       case RACP.OP_RANGE: {
-        if (operand[0] !== RACP.FILTER_SEQUENCE) return operand.length === 0 ? RACP.INVALID_OPERAND : RACP.OPERAND_NOT_SUPPORTED;
+        if (operand[0] !== RACP.FILTER_SEQUENCE)
+          return operand.length === 0 ? RACP.INVALID_OPERAND : RACP.OPERAND_NOT_SUPPORTED;
         const need = operator === RACP.OP_RANGE ? 5 : 3;
         if (operand.length !== need) return RACP.INVALID_OPERAND;
         if (operator === RACP.OP_GE) return sorted.filter((r) => r.sequence >= seq(1));
@@ -369,7 +438,8 @@ export class GlucoseMeter extends VirtualPeripheral {
 
   /** RACP write handler (GLS 1.0 4.8 / 4.9); errors as the spec's ATT codes */
   private racp(v: Uint8Array, link: PeripheralLink): void {
-    if (!link.subscribed('1808', '2a52')) throw new AttError(0xfd, 'Client Characteristic Configuration Descriptor Improperly Configured');
+    if (!link.subscribed('1808', '2a52'))
+      throw new AttError(0xfd, 'Client Characteristic Configuration Descriptor Improperly Configured');
     const [op, operator] = [v[0] ?? 0, v[1] ?? 0];
     if (op === RACP.ABORT) {
       if (operator !== RACP.OP_NULL) return link.later(0, () => this.respond(link, op, RACP.INVALID_OPERATOR));
@@ -384,7 +454,12 @@ export class GlucoseMeter extends VirtualPeripheral {
       const sel = this.select(operator, operand);
       return link.later(0, () => {
         if (typeof sel === 'number') this.respond(link, op, sel);
-        else link.notify('1808', '2a52', Uint8Array.of(RACP.NUMBER_RESPONSE, RACP.OP_NULL, sel.length & 0xff, sel.length >> 8));
+        else
+          link.notify(
+            '1808',
+            '2a52',
+            Uint8Array.of(RACP.NUMBER_RESPONSE, RACP.OP_NULL, sel.length & 0xff, sel.length >> 8),
+          );
       });
     }
     if (op === RACP.DELETE) {

@@ -26,7 +26,10 @@ describe('noble transport without an HCI socket', () => {
 
   it('a loader that throws EAFNOSUPPORT is ADAPTER_UNAVAILABLE', async () => {
     const t = new NobleTransport({
-      load: () => Promise.reject(Object.assign(new Error('EAFNOSUPPORT, Address family not supported by protocol'), { code: 'EAFNOSUPPORT' })),
+      load: () =>
+        Promise.reject(
+          Object.assign(new Error('EAFNOSUPPORT, Address family not supported by protocol'), { code: 'EAFNOSUPPORT' }),
+        ),
     });
     await expect(t.start()).rejects.toMatchObject({ code: 'ADAPTER_UNAVAILABLE' });
   });

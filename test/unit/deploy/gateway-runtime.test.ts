@@ -18,7 +18,9 @@ describe('gateway runtime on the box', () => {
     expect(GATEWAY_NODE_FLAGS).toContain('--lite-mode');
     const files = readdirSync('gateway', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThan(10);
-    const callers = files.filter((f) => /(^|[^.\w])fetch\(|WebAssembly\./.test(readFileSync(join('gateway', f), 'utf8')));
+    const callers = files.filter((f) =>
+      /(^|[^.\w])fetch\(|WebAssembly\./.test(readFileSync(join('gateway', f), 'utf8')),
+    );
     expect(callers).toEqual([]);
   });
 });

@@ -53,7 +53,9 @@ describe('driver conformance: every vector file', () => {
             address: a.address,
             serviceUuids: a.serviceUuids,
             serviceData: Object.fromEntries(Object.entries(a.serviceData).map(([k, h]) => [k, hexToBytes(h)])),
-            manufacturerData: Object.fromEntries(Object.entries(a.manufacturerData).map(([k, h]) => [Number(k), hexToBytes(h)])),
+            manufacturerData: Object.fromEntries(
+              Object.entries(a.manufacturerData).map(([k, h]) => [Number(k), hexToBytes(h)]),
+            ),
             ...(a.localName !== undefined ? { name: a.localName } : {}),
           };
           const matched = registry.match(adv)?.definition.id ?? null;

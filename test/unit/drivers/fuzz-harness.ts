@@ -38,7 +38,8 @@ function check(out: DecodeOutcome, d: LoadedDriver): void {
   }
   for (const m of out.result.measurements) {
     if (!isPlausible(m.metric, m.value)) throw new Error(`implausible ${m.metric} = ${m.value}`);
-    if (!d.definition.metrics.includes(m.metric)) throw new Error(`${d.definition.id} emitted undeclared metric ${m.metric}`);
+    if (!d.definition.metrics.includes(m.metric))
+      throw new Error(`${d.definition.id} emitted undeclared metric ${m.metric}`);
   }
 }
 
@@ -59,43 +60,51 @@ function decoders(reg: DriverRegistry): Array<{ label: string; d: LoadedDriver; 
 
 /** Registers the fuzz tests of one share of the decoders (split over files so CI runs them in parallel). */
 export function fuzzSuite(part: number, parts: number): void {
-describe(`fuzz ${part + 1}/${parts}: ${INPUTS} random packets per decoder`, () => {
-  for (const { label, d, uuid } of decoders(registry).filter((_, i) => i % parts === part)) {
-    it(label, () => {
-      let n = 0;
-      fc.assert(
-        fc.property(batch, (packets) => {
-          for (const bytes of packets) {
-            check(registry.decode(d.definition.id, uuid, bytes, 'fuzz'), d);
-            n++;
-          }
-        }),
-        { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) },
-      );
-      expect(n).toBeGreaterThanOrEqual(INPUTS);
-    });
-  }
+  describe(`fuzz ${part + 1}/${parts}: ${INPUTS} random packets per decoder`, () => {
+    for (const { label, d, uuid } of decoders(registry).filter((_, i) => i % parts === part)) {
+      it(label, () => {
+        let n = 0;
+        fc.assert(
+          fc.property(batch, (packets) => {
+            for (const bytes of packets) {
+              check(registry.decode(d.definition.id, uuid, bytes, 'fuzz'), d);
+              n++;
+            }
+          }),
+          { numRuns: RUNS, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) },
+        );
+        expect(n).toBeGreaterThanOrEqual(INPUTS);
+      });
+    }
 
-  for (const d of registry.drivers.filter((x) => x.driver.decodeAdvertisement).filter((_, i) => i % parts === part)) {
-    const uuids = d.definition.match.serviceDataUuids ?? [];
-    it(`${d.definition.id} advertisements`, () => {
-      let n = 0;
-      fc.assert(
-        fc.property(fc.array(fc.tuple(fc.constantFrom(...uuids), packet), { minLength: BATCH, maxLength: BATCH }), (advs) => {
-          for (const [uuid, bytes] of advs) {
-            const adv: Advertisement = { address: 'AA:BB:CC:DD:EE:FF', serviceUuids: [], serviceData: { [uuid]: bytes }, manufacturerData: {} };
-            check(registry.decodeAdvertisement(d.definition.id, adv), d);
-            n++;
-          }
-        }),
-        { numRuns: RUNS },
-      );
-      expect(n).toBeGreaterThanOrEqual(INPUTS);
-    });
-  }
+    for (const d of registry.drivers.filter((x) => x.driver.decodeAdvertisement).filter((_, i) => i % parts === part)) {
+      const uuids = d.definition.match.serviceDataUuids ?? [];
+      it(`${d.definition.id} advertisements`, () => {
+        let n = 0;
+        fc.assert(
+          fc.property(
+            fc.array(fc.tuple(fc.constantFrom(...uuids), packet), { minLength: BATCH, maxLength: BATCH }),
+            (advs) => {
+              for (const [uuid, bytes] of advs) {
+                const adv: Advertisement = {
+                  address: 'AA:BB:CC:DD:EE:FF',
+                  serviceUuids: [],
+                  serviceData: { [uuid]: bytes },
+                  manufacturerData: {},
+                };
+                check(registry.decodeAdvertisement(d.definition.id, adv), d);
+                n++;
+              }
+            },
+          ),
+          { numRuns: RUNS },
+        );
+        expect(n).toBeGreaterThanOrEqual(INPUTS);
+      });
+    }
 
-  it('no decoder failure was counted', () => {
-    expect(registry.counters.driverFailures).toBe(0);
+    it('no decoder failure was counted', () => {
+      expect(registry.counters.driverFailures).toBe(0);
+    });
   });
-});
 }

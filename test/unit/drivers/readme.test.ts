@@ -10,7 +10,9 @@ const DRIVERS = join(import.meta.dirname, '../../../drivers');
 const readme = readFileSync(join(DRIVERS, 'README.md'), 'utf8');
 
 function block(marker: string): string {
-  const m = new RegExp(`<!-- ${marker}:start -->\\s*\`\`\`\\w+\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${marker}:end -->`).exec(readme);
+  const m = new RegExp(`<!-- ${marker}:start -->\\s*\`\`\`\\w+\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${marker}:end -->`).exec(
+    readme,
+  );
   if (!m?.[1]) throw new Error(`README block ${marker} not found`);
   return m[1];
 }
@@ -20,7 +22,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('drivers/README.md walkthrough', () => {
   it('its example driver loads from a folder and decodes its vectors', async () => {
-    const source = block('example-driver').replace(/'vigil\/drivers\/sdk'/g, JSON.stringify(join(DRIVERS, 'sdk/index.ts')));
+    const source = block('example-driver').replace(
+      /'vigil\/drivers\/sdk'/g,
+      JSON.stringify(join(DRIVERS, 'sdk/index.ts')),
+    );
     writeFileSync(join(dir, 'acme-th1.ts'), source);
     const { registry, loaded, errors } = await loadDriversFromFolder(dir);
     expect(errors.map((e) => e.message)).toEqual([]);
@@ -36,17 +41,28 @@ describe('drivers/README.md walkthrough', () => {
       }
       if (!out.ok) throw new Error(`${v.name}: ${out.message}`);
       expect(out.result.measurements, v.name).toMatchObject(v.measurements ?? []);
-      expect(out.result.rejected.map((r) => ({ field: r.field, code: r.code })), v.name).toEqual(v.rejected ?? []);
+      expect(
+        out.result.rejected.map((r) => ({ field: r.field, code: r.code })),
+        v.name,
+      ).toEqual(v.rejected ?? []);
     }
     for (const a of vf.advertisements) {
-      const matched = registry.match({ address: a.address, name: a.localName, serviceUuids: a.serviceUuids, serviceData: {}, manufacturerData: {} });
+      const matched = registry.match({
+        address: a.address,
+        name: a.localName,
+        serviceUuids: a.serviceUuids,
+        serviceData: {},
+        manufacturerData: {},
+      });
       if (a.matches === null) expect(matched?.definition.id, a.name).not.toBe(vf.driver);
       else expect(matched?.definition.id, a.name).toBe(a.matches);
     }
   });
 
   it('its table lists every built-in driver with the vector counts of its file', () => {
-    const files = readdirSync(DRIVERS, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.vectors.json'));
+    const files = readdirSync(DRIVERS, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.vectors.json'),
+    );
     const counts = new Map(
       files.map((f) => {
         const vf = vectorFileSchema.parse(JSON.parse(readFileSync(join(DRIVERS, f), 'utf8')));

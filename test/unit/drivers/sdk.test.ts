@@ -26,7 +26,9 @@ const minimal = (id: string, extra: Partial<Driver['definition']> = {}): Driver 
     characteristics: [{ service: 'ffe0', characteristic: 'ffe1', access: 'notify' }],
     ...extra,
   },
-  decoders: { ffe1: (b) => ({ measurements: [{ metric: 'heart_rate', value: b[0] ?? 0, unit: '/min' }], rejected: [] }) },
+  decoders: {
+    ffe1: (b) => ({ measurements: [{ metric: 'heart_rate', value: b[0] ?? 0, unit: '/min' }], rejected: [] }),
+  },
 });
 
 describe('DriverRegistry', () => {
@@ -42,8 +44,15 @@ describe('DriverRegistry', () => {
 
   it('rejects a declared characteristic without decoder, and a decoder without declaration', () => {
     const r = new DriverRegistry();
-    expect(() => r.register({ ...minimal('no-decoder'), decoders: {} })).toThrow(/no decoder for declared characteristic ffe1/);
-    expect(() => r.register({ ...minimal('extra-decoder'), decoders: { ...minimal('x').decoders, ffe2: () => ({ measurements: [], rejected: [] }) } })).toThrow(/undeclared characteristic ffe2/);
+    expect(() => r.register({ ...minimal('no-decoder'), decoders: {} })).toThrow(
+      /no decoder for declared characteristic ffe1/,
+    );
+    expect(() =>
+      r.register({
+        ...minimal('extra-decoder'),
+        decoders: { ...minimal('x').decoders, ffe2: () => ({ measurements: [], rejected: [] }) },
+      }),
+    ).toThrow(/undeclared characteristic ffe2/);
   });
 
   it('rejects colliding ids and identical matches', () => {
@@ -55,7 +64,14 @@ describe('DriverRegistry', () => {
 
   it('isolates a decoder that throws: DRIVER_FAILURE, counted, never propagated', () => {
     const r = new DriverRegistry();
-    r.register({ ...minimal('thrower'), decoders: { ffe1: () => { throw new TypeError('boom'); } } });
+    r.register({
+      ...minimal('thrower'),
+      decoders: {
+        ffe1: () => {
+          throw new TypeError('boom');
+        },
+      },
+    });
     const out = r.decode('thrower', 'ffe1', Uint8Array.of(1));
     expect(out).toMatchObject({ ok: false, code: 'DRIVER_FAILURE' });
     expect(r.counters.driverFailures).toBe(1);
@@ -63,7 +79,21 @@ describe('DriverRegistry', () => {
 
   it('counts decode errors and rejected fields; rejects unknown metrics', () => {
     const r = new DriverRegistry();
-    r.register({ ...minimal('errs'), decoders: { ffe1: (b) => { if (!b.length) throw new DecodeError('EMPTY', 'empty'); return { measurements: [{ metric: 'nope' as 'heart_rate', value: 1, unit: '' }, { metric: 'heart_rate', value: 999, unit: '/min' }], rejected: [] }; } } });
+    r.register({
+      ...minimal('errs'),
+      decoders: {
+        ffe1: (b) => {
+          if (!b.length) throw new DecodeError('EMPTY', 'empty');
+          return {
+            measurements: [
+              { metric: 'nope' as 'heart_rate', value: 1, unit: '' },
+              { metric: 'heart_rate', value: 999, unit: '/min' },
+            ],
+            rejected: [],
+          };
+        },
+      },
+    });
     expect(r.decode('errs', 'ffe1', new Uint8Array())).toMatchObject({ ok: false, code: 'EMPTY' });
     const out = r.decode('errs', 'ffe1', Uint8Array.of(1));
     expect(out.ok && out.result.rejected.map((x) => x.code)).toEqual(['RESERVED', 'IMPLAUSIBLE']);
@@ -72,7 +102,12 @@ describe('DriverRegistry', () => {
 
   it('prefers the vendor driver (priority) over the standard profile', () => {
     const r = builtinRegistry();
-    const adv = { address: 'A', serviceUuids: ['00001810-0000-1000-8000-00805f9b34fb'], serviceData: {}, manufacturerData: {} };
+    const adv = {
+      address: 'A',
+      serviceUuids: ['00001810-0000-1000-8000-00805f9b34fb'],
+      serviceData: {},
+      manufacturerData: {},
+    };
     expect(r.match(adv)?.definition.id).toBe('sig-blood-pressure');
     expect(r.match({ ...adv, name: 'BPM-7' })?.definition.id).toBe('oem-bpm-cuff');
   });
@@ -97,7 +132,8 @@ describe('loadDriversFromFolder', () => {
     const dir = join(tmp, 'mixed');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(dir);
-    const good = (id: string) => `import type { Driver } from ${SDK};\nconst d: Driver = { definition: { id: '${id}', vendor: 'X', models: ['m'], description: 'd', match: { namePattern: '^${id}' }, linkMode: 'connect', capabilities: {}, metrics: ['spo2'], characteristics: [{ service: 'ffe0', characteristic: 'ffe1', access: 'notify' }] }, decoders: { ffe1: () => ({ measurements: [], rejected: [] }) } };\n`;
+    const good = (id: string) =>
+      `import type { Driver } from ${SDK};\nconst d: Driver = { definition: { id: '${id}', vendor: 'X', models: ['m'], description: 'd', match: { namePattern: '^${id}' }, linkMode: 'connect', capabilities: {}, metrics: ['spo2'], characteristics: [{ service: 'ffe0', characteristic: 'ffe1', access: 'notify' }] }, decoders: { ffe1: () => ({ measurements: [], rejected: [] }) } };\n`;
     writeFileSync(join(dir, 'a-good.ts'), `${good('good-one')}export default [d];\n`);
     writeFileSync(join(dir, 'b-collides.ts'), `${good('sig-heart-rate')}export default d;\n`);
     writeFileSync(join(dir, 'c-invalid.js'), `export default { definition: { id: 'Bad Id' } };\n`);
@@ -124,7 +160,9 @@ describe('decode CLI', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout ?? '');
     expect(out).toMatchObject({ characteristic: '2a35', deviceTime: '2024-06-15T17:17:27', rejected: [] });
-    expect(out.measurements.map((m: { metric: string; value: number; unit: string }) => [m.metric, m.value, m.unit])).toEqual([
+    expect(
+      out.measurements.map((m: { metric: string; value: number; unit: string }) => [m.metric, m.value, m.unit]),
+    ).toEqual([
       ['blood_pressure_systolic', 124, 'mm[Hg]'],
       ['blood_pressure_diastolic', 86, 'mm[Hg]'],
       ['blood_pressure_mean', 97, 'mm[Hg]'],
@@ -133,8 +171,14 @@ describe('decode CLI', () => {
   });
 
   it('accepts 0x2A1C and upper-case hex; lists rejected fields', () => {
-    expect(JSON.parse(runDecode(['0x2A1C', '006C0100FF']).stdout ?? '').measurements[0]).toMatchObject({ metric: 'body_temperature', value: 36.4, unit: 'Cel' });
-    expect(JSON.parse(runDecode(['2a1c', '00ffff7f00']).stdout ?? '').rejected[0]).toMatchObject({ code: 'SPECIAL_VALUE' });
+    expect(JSON.parse(runDecode(['0x2A1C', '006C0100FF']).stdout ?? '').measurements[0]).toMatchObject({
+      metric: 'body_temperature',
+      value: 36.4,
+      unit: 'Cel',
+    });
+    expect(JSON.parse(runDecode(['2a1c', '00ffff7f00']).stdout ?? '').rejected[0]).toMatchObject({
+      code: 'SPECIAL_VALUE',
+    });
   });
 
   it('exits non-zero with a one-line reason on undecodable input', () => {

@@ -4,7 +4,12 @@ import { toObservations, type LedgerRow } from '../../../hub/fhir/observation';
 import { taskStatus, toTask, type EpisodeRow } from '../../../hub/fhir/task';
 
 const at = new Date('2026-01-11T18:42:00Z');
-const row = (metric: LedgerRow['metric'], value: number, readingId: string, device = 'AA:BB:CC:DD:EE:01'): LedgerRow => ({
+const row = (
+  metric: LedgerRow['metric'],
+  value: number,
+  readingId: string,
+  device = 'AA:BB:CC:DD:EE:01',
+): LedgerRow => ({
   readingId,
   patientId: 'P-1',
   gatewayId: 'gw-1',
@@ -17,14 +22,24 @@ const row = (metric: LedgerRow['metric'], value: number, readingId: string, devi
 
 describe('FHIR R4 Observation mapping (Vital Signs profile, PHD IG)', () => {
   it('systolic and diastolic of one cuff measurement become one 85354-9 panel; the pulse its own 8867-4 Observation', () => {
-    const obs = toObservations([row('blood_pressure_systolic', 188, 'a'.repeat(32)), row('blood_pressure_diastolic', 123, 'b'.repeat(32)), row('heart_rate', 95, 'c'.repeat(32))], {
-      ['b'.repeat(32)]: 'HH',
-    });
+    const obs = toObservations(
+      [
+        row('blood_pressure_systolic', 188, 'a'.repeat(32)),
+        row('blood_pressure_diastolic', 123, 'b'.repeat(32)),
+        row('heart_rate', 95, 'c'.repeat(32)),
+      ],
+      {
+        ['b'.repeat(32)]: 'HH',
+      },
+    );
     expect(obs).toHaveLength(2);
     const [panel, pulse] = obs as unknown as [Record<string, any>, Record<string, any>];
     expect(panel.code.coding[0]).toMatchObject({ system: 'http://loinc.org', code: '85354-9' });
     expect(panel.identifier).toEqual([{ system: 'urn:vigil:reading', value: `${'a'.repeat(32)}+${'b'.repeat(32)}` }]);
-    expect(panel.component[1]).toMatchObject({ code: { coding: [{ code: '8462-4' }] }, valueQuantity: { value: 123, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } });
+    expect(panel.component[1]).toMatchObject({
+      code: { coding: [{ code: '8462-4' }] },
+      valueQuantity: { value: 123, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+    });
     expect(panel.component[1].interpretation[0].coding[0].code).toBe('HH');
     expect(panel.interpretation[0].coding[0].code).toBe('HH');
     expect(panel.effectiveDateTime).toBe(at.toISOString());
@@ -43,7 +58,10 @@ describe('FHIR R4 Observation mapping (Vital Signs profile, PHD IG)', () => {
   });
 
   it('readings of different devices at the same instant are not merged', () => {
-    const obs = toObservations([row('blood_pressure_systolic', 120, 'e'.repeat(32), 'AA:BB:CC:DD:EE:01'), row('blood_pressure_diastolic', 80, 'f'.repeat(32), 'AA:BB:CC:DD:EE:02')]);
+    const obs = toObservations([
+      row('blood_pressure_systolic', 120, 'e'.repeat(32), 'AA:BB:CC:DD:EE:01'),
+      row('blood_pressure_diastolic', 80, 'f'.repeat(32), 'AA:BB:CC:DD:EE:02'),
+    ]);
     expect(obs.map((o) => (o.code as { coding: { code: string }[] }).coding[0]!.code)).toEqual(['8480-6', '8462-4']);
   });
 
@@ -75,8 +93,19 @@ describe('FHIR R4 Task mapping of an episode', () => {
   });
   it('owner is the assignee or else the care team; focus the last triggering Observation, the others in input', () => {
     const t = toTask(ep, ['Observation/a', 'Observation/b'], 'team-1') as Record<string, any>;
-    expect(t).toMatchObject({ resourceType: 'Task', status: 'requested', priority: 'stat', owner: { reference: 'CareTeam/team-1' }, focus: { reference: 'Observation/b' }, for: { reference: 'Patient/P-1' } });
-    expect(t.input).toEqual([{ type: { text: 'triggering-observation' }, valueReference: { reference: 'Observation/a' } }]);
-    expect((toTask({ ...ep, assignee: 'nurse-2' }, [], null) as Record<string, any>).owner).toEqual({ reference: 'Practitioner/nurse-2' });
+    expect(t).toMatchObject({
+      resourceType: 'Task',
+      status: 'requested',
+      priority: 'stat',
+      owner: { reference: 'CareTeam/team-1' },
+      focus: { reference: 'Observation/b' },
+      for: { reference: 'Patient/P-1' },
+    });
+    expect(t.input).toEqual([
+      { type: { text: 'triggering-observation' }, valueReference: { reference: 'Observation/a' } },
+    ]);
+    expect((toTask({ ...ep, assignee: 'nurse-2' }, [], null) as Record<string, any>).owner).toEqual({
+      reference: 'Practitioner/nurse-2',
+    });
   });
 });

@@ -8,7 +8,17 @@ import { BufferError, ReadingBuffer } from '../../../gateway/buffer/reading-buff
 const device = { address: 'A4:C1:38:00:00:01', driver: 'sig-blood-pressure' };
 const reading = (i: number): Reading => {
   const deviceTime = new Date(Date.UTC(2026, 0, 1, 8, i)).toISOString().slice(0, 19);
-  return { id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime }), gatewayId: 'gw-unit-1', device, metric: 'blood_pressure_systolic', value: 120 + i, unit: 'mm[Hg]', measuredAt: `${deviceTime}.000Z`, deviceTime, flags: [] };
+  return {
+    id: readingId({ device, metric: 'blood_pressure_systolic', deviceTime }),
+    gatewayId: 'gw-unit-1',
+    device,
+    metric: 'blood_pressure_systolic',
+    value: 120 + i,
+    unit: 'mm[Hg]',
+    measuredAt: `${deviceTime}.000Z`,
+    deviceTime,
+    flags: [],
+  };
 };
 
 describe('ReadingBuffer (SQLite outbox)', () => {
@@ -69,7 +79,9 @@ describe('ReadingBuffer (SQLite outbox)', () => {
     const b = new ReadingBuffer(path);
     b.enqueue([reading(5)]);
     const batch = b.nextBatch(10, 0)!;
-    expect(b.applyReceipt({ v: 1, batchId: batch.batchId, results: [{ id: reading(5).id, outcome: 'duplicate' }] })).toEqual([reading(5).id]);
+    expect(
+      b.applyReceipt({ v: 1, batchId: batch.batchId, results: [{ id: reading(5).id, outcome: 'duplicate' }] }),
+    ).toEqual([reading(5).id]);
     expect(b.enqueue([reading(5)])).toBe(0);
     expect(b.stats().depth).toBe(0);
     b.close();
@@ -95,7 +107,9 @@ describe('ReadingBuffer (SQLite outbox)', () => {
     b.enqueue([reading(8), reading(9), reading(10), reading(11), reading(12)]);
     expect(b.stats()).toMatchObject({ depth: 10, dropped: 3, alarm: 'QUEUE_DROPPING' });
     // the three oldest went; the newest are kept
-    expect(b.nextBatch(100, 0)!.readings.map((r) => r.value)).toEqual([123, 124, 125, 126, 127, 128, 129, 130, 131, 132]);
+    expect(b.nextBatch(100, 0)!.readings.map((r) => r.value)).toEqual([
+      123, 124, 125, 126, 127, 128, 129, 130, 131, 132,
+    ]);
     b.close();
   });
 
@@ -115,7 +129,11 @@ describe('ReadingBuffer (SQLite outbox)', () => {
     const key = 'A4:C1:38:00:00:01';
     let err: unknown;
     let i = 0;
-    const big = (n: number): Reading => ({ ...reading(n % 1000), id: `${reading(n % 1000).id.slice(0, -6)}${String(n).padStart(6, '0')}`, flags: ['x'.repeat(40)] });
+    const big = (n: number): Reading => ({
+      ...reading(n % 1000),
+      id: `${reading(n % 1000).id.slice(0, -6)}${String(n).padStart(6, '0')}`,
+      flags: ['x'.repeat(40)],
+    });
     for (; i < 5000; i++) {
       try {
         b.enqueue([big(i), big(i + 100_000)], { deviceKey: key, value: i });
@@ -132,7 +150,11 @@ describe('ReadingBuffer (SQLite outbox)', () => {
     expect(b.integrityCheck()).toBe('ok');
     // receipts free space; the next write succeeds and the alarm clears
     const batch = b.nextBatch(200, 0)!;
-    b.applyReceipt({ v: 1, batchId: batch.batchId, results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' as const })) });
+    b.applyReceipt({
+      v: 1,
+      batchId: batch.batchId,
+      results: batch.readings.map((r) => ({ id: r.id, outcome: 'stored' as const })),
+    });
     b.enqueue([big(i), big(i + 100_000)], { deviceKey: key, value: i });
     expect(b.cursor(key)).toBe(i);
     expect(b.stats().alarm).toBeNull();

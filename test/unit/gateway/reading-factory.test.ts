@@ -11,12 +11,22 @@ const ctx = (over: Partial<ReadingContext> = {}): ReadingContext => ({
   raw: Uint8Array.of(1, 2, 3),
   ...over,
 });
-const m = (deviceTime?: string): Measurement => ({ metric: 'blood_pressure_systolic', value: 130, unit: 'mm[Hg]', ...(deviceTime ? { deviceTime } : {}) });
+const m = (deviceTime?: string): Measurement => ({
+  metric: 'blood_pressure_systolic',
+  value: 130,
+  unit: 'mm[Hg]',
+  ...(deviceTime ? { deviceTime } : {}),
+});
 
 describe('toReading: device time kept, UTC corrected, implausible clocks flagged', () => {
   it('a right clock: measuredAt is the device time in the household zone, trusted', () => {
     const r = toReading(m('2026-06-10T10:30:00'), ctx({ clockOffsetMs: 0, timeZone: 'Europe/Paris' }));
-    expect(r).toMatchObject({ measuredAt: '2026-06-10T08:30:00.000Z', deviceTime: '2026-06-10T10:30:00', clock: { offsetMs: 0, trusted: true }, flags: [] });
+    expect(r).toMatchObject({
+      measuredAt: '2026-06-10T08:30:00.000Z',
+      deviceTime: '2026-06-10T10:30:00',
+      clock: { offsetMs: 0, trusted: true },
+      flags: [],
+    });
   });
 
   it('a clock 3 h fast: corrected by the offset measured at connection', () => {
@@ -54,7 +64,11 @@ describe('toReading: device time kept, UTC corrected, implausible clocks flagged
   });
 
   it('DST: a device that did not change to summer time (offset -1 h) keeps stamps taken before the change right', () => {
-    const summer = ctx({ timeZone: 'Europe/Paris', receivedAt: new Date('2026-04-02T10:00:00Z'), clockOffsetMs: -3_600_000 });
+    const summer = ctx({
+      timeZone: 'Europe/Paris',
+      receivedAt: new Date('2026-04-02T10:00:00Z'),
+      clockOffsetMs: -3_600_000,
+    });
     // taken 20 March 08:00 local winter time (07:00Z): right when taken, must not move by an hour
     const before = toReading(m('2026-03-20T08:00:00'), summer);
     expect(before.measuredAt).toBe('2026-03-20T07:00:00.000Z');
@@ -66,7 +80,9 @@ describe('toReading: device time kept, UTC corrected, implausible clocks flagged
   });
 
   it('the same record read twice gets the same id; untimed values get one id per minute of reception', () => {
-    expect(toReading(m('2026-06-10T10:30:00'), ctx()).id).toBe(toReading(m('2026-06-10T10:30:00'), ctx({ receivedAt: new Date('2026-06-11T00:00:00Z') })).id);
+    expect(toReading(m('2026-06-10T10:30:00'), ctx()).id).toBe(
+      toReading(m('2026-06-10T10:30:00'), ctx({ receivedAt: new Date('2026-06-11T00:00:00Z') })).id,
+    );
     const a = toReading(m(), ctx());
     expect(a.measuredAt).toBe('2026-06-10T12:00:00.000Z');
     expect(a.clock).toBeUndefined();
@@ -78,7 +94,9 @@ describe('toReading: device time kept, UTC corrected, implausible clocks flagged
 describe('toReading: the reading id names one measurement, whatever re-sends it', () => {
   const z = { clockOffsetMs: 0, timeZone: 'Europe/Paris' };
   it('the same record decoded again (re-sent, re-synchronised) keeps its id', () => {
-    expect(toReading(m('2026-06-10T10:30:00'), ctx(z)).id).toBe(toReading(m('2026-06-10T10:30:00'), ctx({ ...z, receivedAt: new Date('2026-06-11T09:00:00Z') })).id);
+    expect(toReading(m('2026-06-10T10:30:00'), ctx(z)).id).toBe(
+      toReading(m('2026-06-10T10:30:00'), ctx({ ...z, receivedAt: new Date('2026-06-11T09:00:00Z') })).id,
+    );
   });
   it('two measurements stamped with the same local second (the hour a DST fall-back repeats) get two ids', () => {
     const first = toReading({ ...m('2026-10-25T02:30:00'), value: 128 }, ctx(z));

@@ -48,13 +48,19 @@ describe('WriteBatcher', () => {
     const s = sink();
     const b = new WriteBatcher(s.write, opts({ maxPoints: 3 }));
     await Promise.all([b.write([1, 2]), b.write([3, 4]), b.write([5, 6, 7, 8])]);
-    expect(s.writes).toEqual([[1, 2], [3, 4], [5, 6, 7, 8]]);
+    expect(s.writes).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6, 7, 8],
+    ]);
   });
 
   it('retries a transient failure with growing delays and resolves only once written', async () => {
     const s = sink();
     const retries: number[] = [];
-    const b = new WriteBatcher(s.write, opts({ initialDelayMs: 10, maxDelayMs: 80 }), { onRetry: (_a, d) => retries.push(d) });
+    const b = new WriteBatcher(s.write, opts({ initialDelayMs: 10, maxDelayMs: 80 }), {
+      onRetry: (_a, d) => retries.push(d),
+    });
     s.failWith(() => new Error('connect ECONNREFUSED'));
     let done = false;
     const p = b.write([1]).then(() => (done = true));

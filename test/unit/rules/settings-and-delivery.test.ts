@@ -18,8 +18,13 @@ describe('effective rule parameters: defaults < program < patient override', () 
   const spo2 = ruleById('spo2-low')!;
   it('merges and validates', () => {
     expect(effective(spo2).params).toMatchObject({ below: 92, minGapMinutes: 15 });
-    expect(effective(spo2, { params: { below: 91 } }, { params: { minGapMinutes: 20 } }).params).toMatchObject({ below: 91, minGapMinutes: 20 });
-    expect(effective(spo2, { params: { below: 91 }, enabled: true }, { params: {}, enabled: false }).enabled).toBe(false);
+    expect(effective(spo2, { params: { below: 91 } }, { params: { minGapMinutes: 20 } }).params).toMatchObject({
+      below: 91,
+      minGapMinutes: 20,
+    });
+    expect(effective(spo2, { params: { below: 91 }, enabled: true }, { params: {}, enabled: false }).enabled).toBe(
+      false,
+    );
     expect(() => effective(spo2, undefined, { params: { below: 'x' } })).toThrow();
     expect(() => effective(spo2, undefined, { params: { unknown: 1 } })).toThrow();
   });
@@ -27,7 +32,9 @@ describe('effective rule parameters: defaults < program < patient override', () 
 
 describe('webhook delivery primitives', () => {
   it('exponential backoff, capped', () => {
-    expect([1, 2, 3, 4, 5, 10].map((a) => backoffMs(a, 1000, 10_000))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
+    expect([1, 2, 3, 4, 5, 10].map((a) => backoffMs(a, 1000, 10_000))).toEqual([
+      1000, 2000, 4000, 8000, 10_000, 10_000,
+    ]);
   });
   it('HMAC-SHA256 signature over timestamp and body', () => {
     const s = sign('secret', 1700000000, '{"a":1}');

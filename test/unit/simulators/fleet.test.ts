@@ -42,11 +42,27 @@ describe('fleet simulator (no hub)', () => {
   });
 
   it('refuses a batch size outside the wire contract', () => {
-    expect(() => new SimGateway({ url: 'mqtt://127.0.0.1:1', gatewayId: 'gw-001', password: 'p', readings: [], batchSize: 501, maxInFlightBatches: 1, receiptTimeoutMs: 1000, receiptBackoff: false, connectTimeoutMs: 1000, keepaliveS: 60 })).toThrow(/batchSize/);
+    expect(
+      () =>
+        new SimGateway({
+          url: 'mqtt://127.0.0.1:1',
+          gatewayId: 'gw-001',
+          password: 'p',
+          readings: [],
+          batchSize: 501,
+          maxInFlightBatches: 1,
+          receiptTimeoutMs: 1000,
+          receiptBackoff: false,
+          connectTimeoutMs: 1000,
+          keepaliveS: 60,
+        }),
+    ).toThrow(/batchSize/);
   });
 
   it('CLI: invalid options fail with ARGS_INVALID and exit code 2, naming each problem', async () => {
-    const err = await run('npx', ['tsx', 'simulators/fleet/cli.ts', '--url', 'http://x', '--gateways', '20000'], { env: { ...process.env, VIGIL_FLEET_PG: 'postgres://postgres@127.0.0.1:5432/none' } }).catch((e: { code: number; stderr: string }) => e);
+    const err = await run('npx', ['tsx', 'simulators/fleet/cli.ts', '--url', 'http://x', '--gateways', '20000'], {
+      env: { ...process.env, VIGIL_FLEET_PG: 'postgres://postgres@127.0.0.1:5432/none' },
+    }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(2);
     const stderr = (err as { stderr: string }).stderr;
     expect(stderr).toContain('ARGS_INVALID');

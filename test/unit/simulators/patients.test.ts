@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isPlausible, readingId, readingSchema } from '../../../contract';
-import { AcceleratedClock, SCENARIO_IDS, SCENARIOS, firstBreaches, generateScenario, localMs, mulberry32, replay } from '../../../simulators/patients';
+import {
+  AcceleratedClock,
+  SCENARIO_IDS,
+  SCENARIOS,
+  firstBreaches,
+  generateScenario,
+  localMs,
+  mulberry32,
+  replay,
+} from '../../../simulators/patients';
 
 const SEEDS = Array.from({ length: 40 }, (_, i) => i + 1);
 const at = (iso: string) => Date.parse(`${iso}Z`);
@@ -26,24 +35,35 @@ describe('patient simulator', () => {
     expect(other.readings.map((r) => r.reading.value)).not.toEqual(one.readings.map((r) => r.reading.value));
   });
 
-  it.each(SCENARIO_IDS)('%s: every reading is a valid, plausible wire-contract reading with its deterministic id', (id) => {
-    const sim = generateScenario(id, { seed: 3, gatewayId: 'gw-test-0001' });
-    expect(sim.readings.length).toBeGreaterThan(20);
-    const ids = new Set<string>();
-    let last = -Infinity;
-    for (const { reading } of sim.readings) {
-      const parsed = readingSchema.parse(reading);
-      expect(parsed.gatewayId).toBe('gw-test-0001');
-      expect(isPlausible(parsed.metric, parsed.value), `${parsed.metric}=${parsed.value}`).toBe(true);
-      expect(parsed.id).toBe(readingId({ device: parsed.device, metric: parsed.metric, userIndex: parsed.userIndex, deviceTime: parsed.deviceTime, value: parsed.value }));
-      ids.add(parsed.id);
-      expect(localMs(parsed)).toBeGreaterThanOrEqual(last);
-      last = localMs(parsed);
-      // measuredAt is the device's local time shifted by the household's zone offset (UTC+1)
-      expect(Date.parse(parsed.measuredAt)).toBe(localMs(parsed) - 60 * 60_000);
-    }
-    expect(ids.size).toBe(sim.readings.length);
-  });
+  it.each(SCENARIO_IDS)(
+    '%s: every reading is a valid, plausible wire-contract reading with its deterministic id',
+    (id) => {
+      const sim = generateScenario(id, { seed: 3, gatewayId: 'gw-test-0001' });
+      expect(sim.readings.length).toBeGreaterThan(20);
+      const ids = new Set<string>();
+      let last = -Infinity;
+      for (const { reading } of sim.readings) {
+        const parsed = readingSchema.parse(reading);
+        expect(parsed.gatewayId).toBe('gw-test-0001');
+        expect(isPlausible(parsed.metric, parsed.value), `${parsed.metric}=${parsed.value}`).toBe(true);
+        expect(parsed.id).toBe(
+          readingId({
+            device: parsed.device,
+            metric: parsed.metric,
+            userIndex: parsed.userIndex,
+            deviceTime: parsed.deviceTime,
+            value: parsed.value,
+          }),
+        );
+        ids.add(parsed.id);
+        expect(localMs(parsed)).toBeGreaterThanOrEqual(last);
+        last = localMs(parsed);
+        // measuredAt is the device's local time shifted by the household's zone offset (UTC+1)
+        expect(Date.parse(parsed.measuredAt)).toBe(localMs(parsed) - 60 * 60_000);
+      }
+      expect(ids.size).toBe(sim.readings.length);
+    },
+  );
 
   it.each(SCENARIO_IDS)('%s: each expected alert is really in the data (reference rules, 40 seeds)', (id) => {
     for (const seed of SEEDS) {
@@ -72,13 +92,20 @@ describe('patient simulator', () => {
   });
 
   it('has circadian patterns: morning BP above evening BP, afternoon temperature above morning', () => {
-    const bp = generateScenario('stable-hypertensive', { seed: 5 }).readings.map((r) => r.reading).filter((r) => r.metric === 'blood_pressure_systolic');
+    const bp = generateScenario('stable-hypertensive', { seed: 5 })
+      .readings.map((r) => r.reading)
+      .filter((r) => r.metric === 'blood_pressure_systolic');
     const hourOf = (r: { deviceTime?: string | undefined }) => Number(r.deviceTime!.slice(11, 13));
     const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    expect(avg(bp.filter((r) => hourOf(r) < 12).map((r) => r.value))).toBeGreaterThan(avg(bp.filter((r) => hourOf(r) >= 12).map((r) => r.value)) + 5);
-    const temps = SEEDS.flatMap((seed) => generateScenario('febrile-neutropenia', { seed }).readings.map((r) => r.reading))
-      .filter((r) => r.metric === 'body_temperature' && r.value < 37.5);
-    expect(avg(temps.filter((r) => hourOf(r) === 19).map((r) => r.value))).toBeGreaterThan(avg(temps.filter((r) => hourOf(r) === 8).map((r) => r.value)) + 0.2);
+    expect(avg(bp.filter((r) => hourOf(r) < 12).map((r) => r.value))).toBeGreaterThan(
+      avg(bp.filter((r) => hourOf(r) >= 12).map((r) => r.value)) + 5,
+    );
+    const temps = SEEDS.flatMap((seed) =>
+      generateScenario('febrile-neutropenia', { seed }).readings.map((r) => r.reading),
+    ).filter((r) => r.metric === 'body_temperature' && r.value < 37.5);
+    expect(avg(temps.filter((r) => hourOf(r) === 19).map((r) => r.value))).toBeGreaterThan(
+      avg(temps.filter((r) => hourOf(r) === 8).map((r) => r.value)) + 0.2,
+    );
     // measurement noise: no two consecutive systolic readings of a session are always equal
     expect(new Set(bp.map((r) => r.value)).size).toBeGreaterThan(10);
   });
@@ -100,7 +127,10 @@ describe('patient simulator', () => {
     expect(days.size).toBeLessThan(24);
     expect(days.size).toBeGreaterThan(10);
     const ts = [...new Set(sim.readings.map((r) => localMs(r.reading)))];
-    const gaps = ts.slice(1).map((t, i) => t - ts[i]!).filter((g) => g >= 48 * 3_600_000);
+    const gaps = ts
+      .slice(1)
+      .map((t, i) => t - ts[i]!)
+      .filter((g) => g >= 48 * 3_600_000);
     expect(gaps).toHaveLength(1);
     expect(gaps[0]!).toBeGreaterThan(4 * 86_400_000);
   });
@@ -122,10 +152,17 @@ describe('patient simulator', () => {
     const waits: number[] = [];
     const emitted: string[] = [];
     const items = sim.readings.slice(0, 6);
-    await replay(items, (r) => localMs(r.reading), clock, (r) => void emitted.push(r.reading.id), async (ms) => {
-      waits.push(ms);
-      wall += ms;
-    }, () => wall);
+    await replay(
+      items,
+      (r) => localMs(r.reading),
+      clock,
+      (r) => void emitted.push(r.reading.id),
+      async (ms) => {
+        waits.push(ms);
+        wall += ms;
+      },
+      () => wall,
+    );
     expect(emitted).toEqual(items.map((r) => r.reading.id));
     const simSpan = localMs(items[5]!.reading) - first;
     expect(waits.reduce((a, b) => a + b, 0)).toBeCloseTo(simSpan / 3600, 6);
