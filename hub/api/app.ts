@@ -23,6 +23,9 @@ import { registerAdminRoutes } from './routes/admin';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import type { WebOptions } from '../web/context';
+import { registerWeb } from '../web/plugin';
+import { registerCookieSessions } from '../web/session/plugin';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -34,7 +37,11 @@ export interface ApiDeps {
   rules?: RuleEngine;
   /** the boxes' remote config (hub/main.ts: published through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
   gatewayConfig?: GatewayRemoteConfig;
+  /** the care team's web workspace (docs/web.md); defaults when absent */
+  web?: WebOptions;
 }
+
+export const WEB_DEFAULTS: WebOptions = { idleTimeoutMinutes: 15, absoluteTimeoutHours: 12, secureCookies: 'auto' };
 
 const noBroker = async (): Promise<void> => {
   throw Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' });
@@ -135,9 +142,14 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // browsers: a signed-in professional's session cookie (+ CSRF on writes) stands for her bearer token
+  const web = d.web ?? WEB_DEFAULTS;
+  const sessions = await registerCookieSessions(app, d.pool, web);
+
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+    if (req.professional) return; // authenticated by the session cookie above
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
@@ -183,5 +195,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAdminRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  await registerWeb(app, ctx, web, sessions);
   return app;
 }
