@@ -134,7 +134,13 @@ export const hubConfigSchema = z
     web: z
       .object({
         idleTimeoutMinutes: z.number().int().min(1).max(240).default(15).describe('A session unused this long ends'),
-        absoluteTimeoutHours: z.number().int().min(1).max(24).default(12).describe('A session ends this long after sign-in'),
+        absoluteTimeoutHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .default(12)
+          .describe('A session ends this long after sign-in'),
         secureCookies: z
           .enum(['auto', 'always', 'never'])
           .default('auto')

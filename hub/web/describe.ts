@@ -36,7 +36,9 @@ export function describeValues(value: unknown, f: Fmt): string {
   const sys = n(v, 'blood_pressure_systolic');
   const dia = n(v, 'blood_pressure_diastolic');
   if (sys !== undefined || dia !== undefined)
-    parts.push(`${fr ? 'TA' : 'BP'} ${sys !== undefined ? f.num(sys) : '?'}/${dia !== undefined ? f.num(dia) : '?'} mmHg`);
+    parts.push(
+      `${fr ? 'TA' : 'BP'} ${sys !== undefined ? f.num(sys) : '?'}/${dia !== undefined ? f.num(dia) : '?'} mmHg`,
+    );
   const ms = n(v, 'meanSystolic');
   const md = n(v, 'meanDiastolic');
   if (ms !== undefined && md !== undefined) {
@@ -56,7 +58,9 @@ export function describeValues(value: unknown, f: Fmt): string {
   const w = n(v, 'body_weight');
   const dw = n(v, 'deltaKg');
   if (w !== undefined)
-    parts.push(`${fr ? 'Poids' : 'Weight'} ${f.num(w, 1)} kg${dw !== undefined ? ` (${dw >= 0 ? '+' : '−'}${f.num(Math.abs(dw), 1)} kg)` : ''}`);
+    parts.push(
+      `${fr ? 'Poids' : 'Weight'} ${f.num(w, 1)} kg${dw !== undefined ? ` (${dw >= 0 ? '+' : '−'}${f.num(Math.abs(dw), 1)} kg)` : ''}`,
+    );
   const g = n(v, 'glucose');
   if (g !== undefined) parts.push(`${fr ? 'Glycémie' : 'Glucose'} ${f.num(g, 1)} mmol/L`);
   const steps = n(v, 'steps');

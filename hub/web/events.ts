@@ -53,7 +53,10 @@ export class WorklistEvents {
         }, 200);
       });
       client.on('error', (e) => {
-        this.log.warn({ code: 'WORKLIST_LISTEN_LOST', err: e.message }, 'worklist LISTEN connection lost; reconnecting');
+        this.log.warn(
+          { code: 'WORKLIST_LISTEN_LOST', err: e.message },
+          'worklist LISTEN connection lost; reconnecting',
+        );
         client.release(e);
         this.listener = undefined;
         this.starting = undefined;

@@ -345,9 +345,19 @@ export interface Fmt {
 
 export function formatter(locale: Locale): Fmt {
   const tag = locale === 'fr' ? 'fr-FR' : 'en-GB';
-  const dt = new Intl.DateTimeFormat(tag, { timeZone: TIME_ZONE, dateStyle: 'short', timeStyle: 'short', hourCycle: 'h23' });
+  const dt = new Intl.DateTimeFormat(tag, {
+    timeZone: TIME_ZONE,
+    dateStyle: 'short',
+    timeStyle: 'short',
+    hourCycle: 'h23',
+  });
   const d = new Intl.DateTimeFormat(tag, { timeZone: TIME_ZONE, day: '2-digit', month: '2-digit', year: 'numeric' });
-  const tm = new Intl.DateTimeFormat(tag, { timeZone: TIME_ZONE, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const tm = new Intl.DateTimeFormat(tag, {
+    timeZone: TIME_ZONE,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
   const nums = new Map<number, Intl.NumberFormat>();
   const t = MESSAGES[locale];
   return {
@@ -355,7 +365,11 @@ export function formatter(locale: Locale): Fmt {
     t,
     num(v, digits = 0) {
       let f = nums.get(digits);
-      if (!f) nums.set(digits, (f = new Intl.NumberFormat(tag, { minimumFractionDigits: digits, maximumFractionDigits: digits })));
+      if (!f)
+        nums.set(
+          digits,
+          (f = new Intl.NumberFormat(tag, { minimumFractionDigits: digits, maximumFractionDigits: digits })),
+        );
       return f.format(v);
     },
     dateTime: (x) => dt.format(new Date(x)),

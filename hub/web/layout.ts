@@ -5,7 +5,10 @@ import type { PageRequest } from './context';
 export type Section = 'worklist' | 'patients' | 'admin' | 'none';
 
 /** Page shell: landmarks, skip link, language, no patient data in the title (shared workstations). */
-export function shell(f: Fmt, o: { title: string; body: SafeHtml; head?: SafeHtml; scripts?: string[]; header?: SafeHtml }): string {
+export function shell(
+  f: Fmt,
+  o: { title: string; body: SafeHtml; head?: SafeHtml; scripts?: string[]; header?: SafeHtml },
+): string {
   return (
     '<!doctype html>' +
     html`<html lang="${f.locale}">

@@ -24,7 +24,12 @@ const uplotDist = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPl
  * hub itself (no CDN), data through the hub's own API (fastify inject with the browser's session).
  * The cookie sessions (hub/web/session) are registered by buildApi before the bearer hook.
  */
-export async function registerWeb(app: ZApp, api: ApiContext, options: WebOptions, sessions: CookieSessions): Promise<void> {
+export async function registerWeb(
+  app: ZApp,
+  api: ApiContext,
+  options: WebOptions,
+  sessions: CookieSessions,
+): Promise<void> {
   registerWebApiRoutes(app, api);
   const events = new WorklistEvents(api.pool, app.log);
   app.addHook('onClose', async () => events.close());
@@ -55,16 +60,28 @@ export async function registerWeb(app: ZApp, api: ApiContext, options: WebOption
       const csrfRefused = (err as { code?: string }).code?.startsWith('FST_CSRF') === true;
       if (csrfRefused) err = new ApiCallError(403, 'CSRF_INVALID', 'missing or invalid CSRF token');
       if (!(err instanceof ApiCallError)) throw err;
-      if (req.headers['x-requested-with'] === 'fetch') return reply.status(err.status).send({ code: err.code, message: err.message });
+      if (req.headers['x-requested-with'] === 'fetch')
+        return reply.status(err.status).send({ code: err.code, message: err.message });
       const f = fmtFor(req);
-      const title = err.status === 403 ? f.t.notAllowed : err.status === 404 ? (f.locale === 'fr' ? 'Introuvable' : 'Not found') : f.t.errorPrefix;
+      const title =
+        err.status === 403
+          ? f.t.notAllowed
+          : err.status === 404
+            ? f.locale === 'fr'
+              ? 'Introuvable'
+              : 'Not found'
+            : f.t.errorPrefix;
       return reply
         .status(err.status)
         .type('text/html')
         .send(
           shell(f, {
             title: f.t.errorPrefix,
-            body: html`<div class="login-card"><h1>${title}</h1><p><code>${err.code}</code></p><p><a href="/web/worklist">${f.t.worklist}</a></p></div>`,
+            body: html`<div class="login-card">
+              <h1>${title}</h1>
+              <p><code>${err.code}</code></p>
+              <p><a href="/web/worklist">${f.t.worklist}</a></p>
+            </div>`,
           }),
         );
     });

@@ -34,7 +34,9 @@ const worklistRowSchema = z.object({
     birthYear: z.number().nullable(),
     programId: z.string(),
   }),
-  triggers: z.array(z.object({ metric: z.string(), value: z.number(), measuredAt: z.string(), device: z.string(), driver: z.string() })),
+  triggers: z.array(
+    z.object({ metric: z.string(), value: z.number(), measuredAt: z.string(), device: z.string(), driver: z.string() }),
+  ),
   assigneeName: z.string().nullable(),
 });
 export type WorklistRow = z.infer<typeof worklistRowSchema>;
@@ -62,7 +64,8 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['alerts'],
         security: bearer,
-        summary: 'Care-team worklist: active episodes of my patients, red first then oldest, with patient and trigger readings',
+        summary:
+          'Care-team worklist: active episodes of my patients, red first then oldest, with patient and trigger readings',
         querystring: z.object({
           program: z.string().optional(),
           severity: z.enum(['amber', 'red']).optional(),
@@ -102,9 +105,9 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
         rows: rows.map((r) => ({
           episode: episodeJson(episodeRow(r), r.silenced),
           patient: { id: r.patient_id, displayName: r.p_name, birthYear: r.p_birth, programId: r.p_program },
-          triggers: (r.triggers as { metric: string; value: number; measuredAt: string; device: string; driver: string }[]).map(
-            (t) => ({ ...t, measuredAt: new Date(t.measuredAt).toISOString() }),
-          ),
+          triggers: (
+            r.triggers as { metric: string; value: number; measuredAt: string; device: string; driver: string }[]
+          ).map((t) => ({ ...t, measuredAt: new Date(t.measuredAt).toISOString() })),
           assigneeName: r.assignee_name,
         })),
       };
@@ -249,7 +252,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
           req.body.episodeId,
           req.params.id,
         ]);
-        if (!ep.rowCount) throw new ApiError('NOT_FOUND', "no such episode for this patient");
+        if (!ep.rowCount) throw new ApiError('NOT_FOUND', 'no such episode for this patient');
       }
       const at = ctx.clock.now();
       const { rows } = await ctx.pool.query<{ id: string }>(
@@ -408,8 +411,12 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
         params: idParams,
         response: {
           200: z.object({
-            devices: z.array(z.object({ address: z.string(), battery: z.number().nullable(), batteryAt: z.string().nullable() })),
-            gateways: z.array(z.object({ id: z.string(), queueDepth: z.number().nullable(), heartbeatAt: z.string().nullable() })),
+            devices: z.array(
+              z.object({ address: z.string(), battery: z.number().nullable(), batteryAt: z.string().nullable() }),
+            ),
+            gateways: z.array(
+              z.object({ id: z.string(), queueDepth: z.number().nullable(), heartbeatAt: z.string().nullable() }),
+            ),
           }),
         },
       },
@@ -437,7 +444,11 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
             )
             .catch(() => []);
           const last = r[0];
-          return { id: g.id, queueDepth: last ? last.queue_depth : null, heartbeatAt: last ? new Date(last.time).toISOString() : null };
+          return {
+            id: g.id,
+            queueDepth: last ? last.queue_depth : null,
+            heartbeatAt: last ? new Date(last.time).toISOString() : null,
+          };
         }),
       );
       return {

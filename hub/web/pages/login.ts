@@ -10,7 +10,11 @@ import { checkPassword, checkTotp } from '../session/credentials';
 const loginBody = z.object({ login: z.string().trim().min(1).max(200), password: z.string().min(1).max(1000) });
 const totpBody = z.object({ code: z.string().trim().max(10) });
 
-function loginPage(f: Fmt, csrf: string, o: { error?: string; notice?: string; oidcLabel?: string | undefined }): string {
+function loginPage(
+  f: Fmt,
+  csrf: string,
+  o: { error?: string; notice?: string; oidcLabel?: string | undefined },
+): string {
   return shell(f, {
     title: f.t.signIn,
     body: html`<div class="login-card">
@@ -21,8 +25,14 @@ function loginPage(f: Fmt, csrf: string, o: { error?: string; notice?: string; o
       <form method="post" action="/web/login" class="stack">
         <input type="hidden" name="_csrf" value="${csrf}" />
         <label for="login">${f.t.login}</label>
-        <input id="login" name="login" autocomplete="username" required autofocus
-          ${o.error ? html`aria-describedby="login-error" aria-invalid="true"` : ''} />
+        <input
+          id="login"
+          name="login"
+          autocomplete="username"
+          required
+          autofocus
+          ${o.error ? html`aria-describedby="login-error" aria-invalid="true"` : ''}
+        />
         <label for="password">${f.t.password}</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required />
         <button type="submit">${f.t.signIn}</button>
@@ -42,7 +52,16 @@ function totpPage(f: Fmt, csrf: string, error?: string): string {
       <form method="post" action="/web/login/totp" class="stack">
         <input type="hidden" name="_csrf" value="${csrf}" />
         <label for="code">${f.t.totpCode}</label>
-        <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus />
+        <input
+          id="code"
+          name="code"
+          inputmode="numeric"
+          autocomplete="one-time-code"
+          pattern="[0-9]{6}"
+          maxlength="6"
+          required
+          autofocus
+        />
         <button type="submit">${f.t.continue}</button>
       </form>
     </div>`,
@@ -86,18 +105,34 @@ export function registerLoginPages(w: WebContext): void {
     const notice = notices(f, (req.query as { msg?: string }).msg);
     return reply
       .type('text/html')
-      .send(loginPage(f, reply.generateCsrf(), { ...(notice ? { notice } : {}), oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined }));
+      .send(
+        loginPage(f, reply.generateCsrf(), {
+          ...(notice ? { notice } : {}),
+          oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined,
+        }),
+      );
   });
 
   app.post('/web/login', { preHandler: app.csrfProtection }, async (req, reply) => {
     const f = fmtFor(req);
     const body = loginBody.safeParse(req.body);
     const fail = async (actor: string) => {
-      await audit(w.api.pool, { actor, action: 'web.sign_in_failed', entity: 'professional', entityId: actor, at: new Date() });
+      await audit(w.api.pool, {
+        actor,
+        action: 'web.sign_in_failed',
+        entity: 'professional',
+        entityId: actor,
+        at: new Date(),
+      });
       return reply
         .status(401)
         .type('text/html')
-        .send(loginPage(f, reply.generateCsrf(), { error: f.t.badCredentials, oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined }));
+        .send(
+          loginPage(f, reply.generateCsrf(), {
+            error: f.t.badCredentials,
+            oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined,
+          }),
+        );
     };
     if (!body.success) return fail('unknown');
     const { rows } = await w.api.pool.query<{ id: string; password_hash: string | null; totp_secret: string | null }>(
@@ -124,8 +159,17 @@ export function registerLoginPages(w: WebContext): void {
     );
     const secret = rows[0]?.totp_secret;
     if (!secret || !code.success || !(await checkTotp(secret, code.data.code))) {
-      await audit(w.api.pool, { actor: s.principal.id, action: 'web.totp_failed', entity: 'professional', entityId: s.principal.id, at: new Date() });
-      return reply.status(401).type('text/html').send(totpPage(fmtFor(req), reply.generateCsrf(), fmtFor(req).t.badTotp));
+      await audit(w.api.pool, {
+        actor: s.principal.id,
+        action: 'web.totp_failed',
+        entity: 'professional',
+        entityId: s.principal.id,
+        at: new Date(),
+      });
+      return reply
+        .status(401)
+        .type('text/html')
+        .send(totpPage(fmtFor(req), reply.generateCsrf(), fmtFor(req).t.badTotp));
     }
     // a new token once both factors are in (the half-signed-in one is ended)
     return signIn(w, req, reply, s.principal.id, { method: 'password', totp: false });
@@ -135,7 +179,13 @@ export function registerLoginPages(w: WebContext): void {
     const s = req.webSession;
     if (s) {
       await w.sessions.store.end(s.token);
-      await audit(w.api.pool, { actor: s.principal.id, action: 'web.signed_out', entity: 'professional', entityId: s.principal.id, at: new Date() });
+      await audit(w.api.pool, {
+        actor: s.principal.id,
+        action: 'web.signed_out',
+        entity: 'professional',
+        entityId: s.principal.id,
+        at: new Date(),
+      });
     }
     w.sessions.clearCookie(req, reply);
     return reply.redirect('/web/login?msg=out', 303);

@@ -7,25 +7,78 @@ import { html, type SafeHtml } from '../html';
 import { page } from '../layout';
 import { severityBadge } from './worklist';
 
-interface Patient { id: string; programId: string; displayName: string; birthYear: number | null; careTeamIds: string[]; createdAt: string }
-interface Contact { phone: string | null; phoneAlt: string | null; address: string | null; caregiverName: string | null; caregiverPhone: string | null }
+interface Patient {
+  id: string;
+  programId: string;
+  displayName: string;
+  birthYear: number | null;
+  careTeamIds: string[];
+  createdAt: string;
+}
+interface Contact {
+  phone: string | null;
+  phoneAlt: string | null;
+  address: string | null;
+  caregiverName: string | null;
+  caregiverPhone: string | null;
+}
 interface CareTeam {
   teams: { id: string; name: string; programId: string }[];
-  members: { id: string; displayName: string; role: string; careTeamId: string; consentGrantedAt: string | null; consentRevokedAt: string | null }[];
+  members: {
+    id: string;
+    displayName: string;
+    role: string;
+    careTeamId: string;
+    consentGrantedAt: string | null;
+    consentRevokedAt: string | null;
+  }[];
 }
-interface Note { id: number; episodeId: number | null; author: string; authorName: string | null; at: string; body: string }
+interface Note {
+  id: number;
+  episodeId: number | null;
+  author: string;
+  authorName: string | null;
+  at: string;
+  body: string;
+}
 interface Devices {
   gateways: { id: string; online: boolean; lastSeenAt: string | null; revoked: boolean }[];
-  devices: { gatewayId: string; address: string; driver: string | null; userIndex: number | null; lastReadingAt: string | null }[];
+  devices: {
+    gatewayId: string;
+    address: string;
+    driver: string | null;
+    userIndex: number | null;
+    lastReadingAt: string | null;
+  }[];
 }
-interface Health { devices: { address: string; battery: number | null }[]; gateways: { id: string; queueDepth: number | null; heartbeatAt: string | null }[] }
-interface LogRow { readingId: string; metric: string; value: number; unit: string; measuredAt: string; receivedAt: string; device: string; driver: string; gatewayId: string }
+interface Health {
+  devices: { address: string; battery: number | null }[];
+  gateways: { id: string; queueDepth: number | null; heartbeatAt: string | null }[];
+}
+interface LogRow {
+  readingId: string;
+  metric: string;
+  value: number;
+  unit: string;
+  measuredAt: string;
+  receivedAt: string;
+  device: string;
+  driver: string;
+  gatewayId: string;
+}
 
 /** a reading filed more than an hour after it was measured came through the box's buffer */
 const LATE_MS = 3_600_000;
 const UNITS: Record<string, string> = {
-  blood_pressure_systolic: 'mmHg', blood_pressure_diastolic: 'mmHg', heart_rate: '/min', body_weight: 'kg',
-  body_temperature: '°C', spo2: '%', glucose: 'mmol/L', steps: '', battery_level: '%',
+  blood_pressure_systolic: 'mmHg',
+  blood_pressure_diastolic: 'mmHg',
+  heart_rate: '/min',
+  body_weight: 'kg',
+  body_temperature: '°C',
+  spo2: '%',
+  glucose: 'mmol/L',
+  steps: '',
+  battery_level: '%',
 };
 const METRIC_SHORT: Record<string, { fr: string; en: string }> = {
   blood_pressure_systolic: { fr: 'TA systolique', en: 'Systolic BP' },
@@ -40,7 +93,10 @@ const METRIC_SHORT: Record<string, { fr: string; en: string }> = {
 };
 
 function section(id: string, title: string, content: SafeHtml | string, cls = ''): SafeHtml {
-  return html`<section class="card ${cls}" aria-labelledby="${id}-h"><h2 id="${id}-h">${title}</h2>${content}</section>`;
+  return html`<section class="card ${cls}" aria-labelledby="${id}-h">
+    <h2 id="${id}-h">${title}</h2>
+    ${content}
+  </section>`;
 }
 
 const notAllowed = (r: PageRequest) => html`<p class="muted">${r.f.t.notAllowed}</p>`;
@@ -50,7 +106,10 @@ function telLink(n: string | null): SafeHtml | string {
   return html`<a href="tel:${n.replace(/[^\d+]/g, '')}">${n}</a>`;
 }
 
-export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRequest, reply: FastifyReply) => PageRequest | undefined): void {
+export function registerPatientPages(
+  w: WebContext,
+  requirePage: (req: FastifyRequest, reply: FastifyReply) => PageRequest | undefined,
+): void {
   const { app } = w;
   const params = z.object({ id: z.string().min(1).max(64) });
 
@@ -61,12 +120,28 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
     const { patients } = await r.call<{ patients: Patient[] }>('GET', '/api/patients');
     const now = new Date();
     const body = html`<h1>${f.t.patients}</h1>
-      <table class="list"><thead><tr><th scope="col">${f.t.patient}</th><th scope="col">${f.t.program}</th><th scope="col">${f.t.patientId}</th></tr></thead>
-      <tbody>${patients.map((p) => {
-        const age = ageFrom(p.birthYear, now);
-        return html`<tr><td><a href="/web/patients/${encodeURIComponent(p.id)}">${p.displayName}</a> <span class="muted">${age !== undefined ? `${age} ${f.t.years}` : ''}</span></td>
-          <td>${f.t.programs[p.programId] ?? p.programId}</td><td><code>${p.id}</code></td></tr>`;
-      })}</tbody></table>`;
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">${f.t.patient}</th>
+            <th scope="col">${f.t.program}</th>
+            <th scope="col">${f.t.patientId}</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${patients.map((p) => {
+            const age = ageFrom(p.birthYear, now);
+            return html`<tr>
+              <td>
+                <a href="/web/patients/${encodeURIComponent(p.id)}">${p.displayName}</a>
+                <span class="muted">${age !== undefined ? `${age} ${f.t.years}` : ''}</span>
+              </td>
+              <td>${f.t.programs[p.programId] ?? p.programId}</td>
+              <td><code>${p.id}</code></td>
+            </tr>`;
+          })}
+        </tbody>
+      </table>`;
     return reply.type('text/html').send(page(r, { title: f.t.patients, section: 'patients', body }));
   });
 
@@ -92,8 +167,13 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
     const canReadings = r.can('readings.read') && log !== undefined;
 
     const identity = html`<div class="identity">
-      <div><h1>${p.displayName}</h1>
-        <p class="muted">${age !== undefined ? `${age} ${f.t.years}` : ''} · ${f.t.programs[p.programId] ?? p.programId} · <code>${p.id}</code></p></div>
+      <div>
+        <h1>${p.displayName}</h1>
+        <p class="muted">
+          ${age !== undefined ? `${age} ${f.t.years}` : ''} · ${f.t.programs[p.programId] ?? p.programId} ·
+          <code>${p.id}</code>
+        </p>
+      </div>
       ${contact?.phone ? html`<a class="button call" href="tel:${contact.phone.replace(/[^\d+]/g, '')}"><span aria-hidden="true">✆</span> ${contact.phone}</a>` : ''}
     </div>`;
 
@@ -102,10 +182,17 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       f.t.contact,
       contact
         ? html`<dl class="kv">
-            <dt>${f.t.phone}</dt><dd>${telLink(contact.phone)}</dd>
-            <dt>${f.t.phoneAlt}</dt><dd>${telLink(contact.phoneAlt)}</dd>
-            <dt>${f.t.address}</dt><dd>${contact.address ?? '—'}</dd>
-            <dt>${f.t.caregiver}</dt><dd>${contact.caregiverName ?? '—'} ${contact.caregiverPhone ? html`· ${telLink(contact.caregiverPhone)}` : ''}</dd>
+            <dt>${f.t.phone}</dt>
+            <dd>${telLink(contact.phone)}</dd>
+            <dt>${f.t.phoneAlt}</dt>
+            <dd>${telLink(contact.phoneAlt)}</dd>
+            <dt>${f.t.address}</dt>
+            <dd>${contact.address ?? '—'}</dd>
+            <dt>${f.t.caregiver}</dt>
+            <dd>
+              ${contact.caregiverName ?? '—'}
+              ${contact.caregiverPhone ? html`· ${telLink(contact.caregiverPhone)}` : ''}
+            </dd>
           </dl>`
         : notAllowed(r),
     );
@@ -115,12 +202,21 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       `${f.t.careTeam} · ${f.t.consents}`,
       team
         ? html`${team.teams.map((t) => html`<p><strong>${t.name}</strong></p>`)}
-          <ul class="members">${team.members.map(
-            (m) => html`<li><span>${m.displayName}</span> <span class="muted">${f.t.roles[m.role] ?? m.role}</span>
-              ${m.consentGrantedAt && !m.consentRevokedAt
-                ? html`<span class="tag tag-ok">✓ ${f.t.consents.toLowerCase().replace(/s$/, '')} ${f.t.granted} ${f.date(m.consentGrantedAt)}</span>`
-                : html`<span class="tag tag-warn">✗ ${m.consentRevokedAt ? f.t.revoked : f.t.none}</span>`}</li>`,
-          )}</ul>`
+            <ul class="members">
+              ${team.members.map(
+                (m) =>
+                  html`<li>
+                    <span>${m.displayName}</span> <span class="muted">${f.t.roles[m.role] ?? m.role}</span> ${
+                      m.consentGrantedAt && !m.consentRevokedAt
+                        ? html`<span class="tag tag-ok"
+                            >✓ ${f.t.consents.toLowerCase().replace(/s$/, '')} ${f.t.granted}
+                            ${f.date(m.consentGrantedAt)}</span
+                          >`
+                        : html`<span class="tag tag-warn">✗ ${m.consentRevokedAt ? f.t.revoked : f.t.none}</span>`
+                    }
+                  </li>`,
+              )}
+            </ul>`
         : notAllowed(r),
     );
 
@@ -133,8 +229,15 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
               ${periods.map((d) => html`<button type="button" class="secondary" data-days="${d}" aria-pressed="${d === 30 ? 'true' : 'false'}">${d} ${f.t.days}</button>`)}
             </div>
             <p class="muted" id="chart-status" role="status" aria-live="polite"></p>
-            <div id="charts" class="charts" data-patient="${p.id}" data-locale="${f.locale}" data-readings="${canReadings ? '1' : '0'}"
-              data-program="${p.programId}" data-role="${r.me.role}"></div>`
+            <div
+              id="charts"
+              class="charts"
+              data-patient="${p.id}"
+              data-locale="${f.locale}"
+              data-readings="${canReadings ? '1' : '0'}"
+              data-program="${p.programId}"
+              data-role="${r.me.role}"
+            ></div>`
         : notAllowed(r),
       'wide',
     );
@@ -144,13 +247,23 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       f.t.episodes,
       episodes
         ? episodes.episodes.length
-          ? html`<ol class="timeline">${episodes.episodes.map(
-              (e) => html`<li class="${e.severity}">
-                ${severityBadge(r, e.severity)}
-                <div><strong>${ruleWords(e.ruleId, f, e.ruleTitle)}</strong> <span>${describeValues(e.lastValue, f)}</span>
-                <span class="muted">${f.dateTime(e.openedAt)} · ${e.status === 'resolved' ? `${f.t.resolved} ${e.resolvedAt ? f.dateTime(e.resolvedAt) : ''} ${f.t.by} ${names.get(e.resolvedBy ?? '') ?? e.resolvedBy ?? ''}` : e.status === 'acknowledged' ? f.t.acknowledged : f.t.open}
-                ${e.assignee ? ` · ${f.t.assignee} ${names.get(e.assignee) ?? e.assignee}` : ''}</span></div></li>`,
-            )}</ol>`
+          ? html`<ol class="timeline" tabindex="0" aria-label="${f.t.episodes}">
+              ${episodes.episodes.map(
+                (e) =>
+                  html`<li class="${e.severity}">
+                    ${severityBadge(r, e.severity)}
+                    <div>
+                      <strong>${ruleWords(e.ruleId, f, e.ruleTitle)}</strong>
+                      <span>${describeValues(e.lastValue, f)}</span>
+                      <span class="muted"
+                        >${f.dateTime(e.openedAt)} ·
+                        ${e.status === 'resolved' ? `${f.t.resolved} ${e.resolvedAt ? f.dateTime(e.resolvedAt) : ''} ${f.t.by} ${names.get(e.resolvedBy ?? '') ?? e.resolvedBy ?? ''}` : e.status === 'acknowledged' ? f.t.acknowledged : f.t.open}
+                        ${e.assignee ? ` · ${f.t.assignee} ${names.get(e.assignee) ?? e.assignee}` : ''}</span
+                      >
+                    </div>
+                  </li>`,
+              )}
+            </ol>`
           : html`<p class="muted">${f.t.none}</p>`
         : notAllowed(r),
     );
@@ -159,15 +272,25 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       'notes',
       f.t.callNotes,
       notes
-        ? html`${r.can('alerts.triage')
-              ? html`<form method="post" action="/web/patients/${p.id}/notes" class="stack">
-                  <input type="hidden" name="_csrf" value="${r.csrf}" />
-                  <label for="note">${f.t.addNote}</label><textarea id="note" name="body" rows="2" required maxlength="4000"></textarea>
-                  <button type="submit" class="secondary">${f.t.save}</button></form>`
-              : ''}
-            <ul class="notes">${notes.notes.map(
-              (n) => html`<li><span class="muted">${f.dateTime(n.at)} · ${n.authorName ?? names.get(n.author) ?? n.author}</span><p>${n.body}</p></li>`,
-            )}</ul>`
+        ? html`${
+              r.can('alerts.triage')
+                ? html`<form method="post" action="/web/patients/${p.id}/notes" class="stack">
+                    <input type="hidden" name="_csrf" value="${r.csrf}" />
+                    <label for="note">${f.t.addNote}</label
+                    ><textarea id="note" name="body" rows="2" required maxlength="4000"></textarea>
+                    <button type="submit" class="secondary">${f.t.save}</button>
+                  </form>`
+                : ''
+            }
+            <ul class="notes">
+              ${notes.notes.map(
+                (n) =>
+                  html`<li>
+                    <span class="muted">${f.dateTime(n.at)} · ${n.authorName ?? names.get(n.author) ?? n.author}</span>
+                    <p>${n.body}</p>
+                  </li>`,
+              )}
+            </ul>`
         : notAllowed(r),
     );
 
@@ -178,22 +301,49 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       f.t.devices,
       devices
         ? html`${devices.gateways.map(
-            (g) => html`<div class="box">
-              <p><strong>Box <code>${g.id}</code></strong>
-                <span class="tag ${g.online ? 'tag-ok' : 'tag-warn'}">${g.online ? '● ' + f.t.online : '○ ' + f.t.offline}</span></p>
-              <p class="muted">${f.t.lastSeen} : ${g.lastSeenAt ? f.dateTime(g.lastSeenAt) : '—'} · ${f.t.bufferDepth} : ${depth.get(g.id) ?? '—'}</p>
-              <ul class="devices">${devices.devices
-                .filter((d) => d.gatewayId === g.id)
-                .map(
-                  (d) => html`<li>${d.driver ?? '—'} <code>${d.address}</code>
-                    <span class="muted">${f.t.battery} : ${battery.get(d.address) != null ? `${f.num(battery.get(d.address) ?? 0)} %` : '—'} · ${f.t.lastSeen} : ${d.lastReadingAt ? f.dateTime(d.lastReadingAt) : '—'}</span></li>`,
-                )}</ul>
-              ${r.can('devices.pair') && !g.revoked
-                ? html`<form method="post" action="/web/patients/${p.id}/gateways/${g.id}/pairing" data-ajax data-done="${f.t.pairingOpen}">
-                    <input type="hidden" name="_csrf" value="${r.csrf}" /><button type="submit" class="secondary">${f.t.openPairing}</button>
-                    <span class="muted" role="status" aria-live="polite"></span></form>`
-                : ''}
-            </div>`,
+            (g) =>
+              html`<div class="box">
+                <p>
+                  <strong>Box <code>${g.id}</code></strong>
+                  <span class="tag ${g.online ? 'tag-ok' : 'tag-warn'}"
+                    >${g.online ? '● ' + f.t.online : '○ ' + f.t.offline}</span
+                  >
+                </p>
+                <p class="muted">
+                  ${f.t.lastSeen} : ${g.lastSeenAt ? f.dateTime(g.lastSeenAt) : '—'} · ${f.t.bufferDepth} :
+                  ${depth.get(g.id) ?? '—'}
+                </p>
+                <ul class="devices">
+                  ${devices.devices
+                    .filter((d) => d.gatewayId === g.id)
+                    .map(
+                      (d) =>
+                        html`<li>
+                          ${d.driver ?? '—'} <code>${d.address}</code>
+                          <span class="muted"
+                            >${f.t.battery} :
+                            ${battery.get(d.address) != null ? `${f.num(battery.get(d.address) ?? 0)} %` : '—'} ·
+                            ${f.t.lastSeen} : ${d.lastReadingAt ? f.dateTime(d.lastReadingAt) : '—'}</span
+                          >
+                        </li>`,
+                    )}
+                </ul>
+                ${
+                  r.can('devices.pair') && !g.revoked
+                    ? html`<form
+                        method="post"
+                        action="/web/patients/${p.id}/gateways/${g.id}/pairing"
+                        data-ajax
+                        data-done="${f.t.pairingOpen}"
+                      >
+                        <input type="hidden" name="_csrf" value="${r.csrf}" /><button type="submit" class="secondary">
+                          ${f.t.openPairing}
+                        </button>
+                        <span class="muted" role="status" aria-live="polite"></span>
+                      </form>`
+                    : ''
+                }
+              </div>`,
           )}`
         : notAllowed(r),
     );
@@ -202,21 +352,51 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       'readings',
       f.t.readings,
       log
-        ? html`<div class="scroll"><table class="list compact"><caption class="visually-hidden">${f.t.readings}</caption>
-            <thead><tr><th scope="col">${f.t.time}</th><th scope="col">${f.t.metric}</th><th scope="col">${f.t.value}</th><th scope="col">${f.t.device}</th><th scope="col">${f.t.provenance}</th></tr></thead>
-            <tbody>${log.readings.map((x) => {
-              const late = new Date(x.receivedAt).getTime() - new Date(x.measuredAt).getTime() > LATE_MS;
-              const digits = x.metric === 'body_temperature' || x.metric === 'body_weight' || x.metric === 'glucose' ? 1 : 0;
-              return html`<tr><td>${f.dateTime(x.measuredAt)}</td><td>${METRIC_SHORT[x.metric]?.[f.locale] ?? x.metric}</td>
-                <td class="num">${f.num(x.value, digits)} ${UNITS[x.metric] ?? x.unit}</td><td>${x.driver} <code>${x.device}</code></td>
-                <td>${late ? html`<span class="tag tag-warn">⏱ ${f.t.receivedLate} (${f.dateTime(x.receivedAt)})</span>` : html`<span class="muted">${f.t.onTime}</span>`} · box <code>${x.gatewayId}</code></td></tr>`;
-            })}</tbody></table></div>`
+        ? html`<div class="scroll" tabindex="0" role="region" aria-label="${f.t.readings}">
+            <table class="list compact">
+              <caption class="visually-hidden">
+                ${f.t.readings}
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">${f.t.time}</th>
+                  <th scope="col">${f.t.metric}</th>
+                  <th scope="col">${f.t.value}</th>
+                  <th scope="col">${f.t.device}</th>
+                  <th scope="col">${f.t.provenance}</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${log.readings.map((x) => {
+                  const late = new Date(x.receivedAt).getTime() - new Date(x.measuredAt).getTime() > LATE_MS;
+                  const digits =
+                    x.metric === 'body_temperature' || x.metric === 'body_weight' || x.metric === 'glucose' ? 1 : 0;
+                  return html`<tr>
+                    <td>${f.dateTime(x.measuredAt)}</td>
+                    <td>${METRIC_SHORT[x.metric]?.[f.locale] ?? x.metric}</td>
+                    <td class="num">${f.num(x.value, digits)} ${UNITS[x.metric] ?? x.unit}</td>
+                    <td>${x.driver} <code>${x.device}</code></td>
+                    <td>
+                      ${late ? html`<span class="tag tag-warn">⏱ ${f.t.receivedLate} (${f.dateTime(x.receivedAt)})</span>` : html`<span class="muted">${f.t.onTime}</span>`}
+                      · box <code>${x.gatewayId}</code>
+                    </td>
+                  </tr>`;
+                })}
+              </tbody>
+            </table>
+          </div>`
         : notAllowed(r),
       'wide',
     );
 
     const grafana = w.options.grafanaUrl
-      ? html`<p><a href="${w.options.grafanaUrl.replace(/\/$/, '')}/d/vigil-patient?var-patient=${encodeURIComponent(p.id)}" rel="noopener">${f.t.grafana} ↗</a></p>`
+      ? html`<p>
+          <a
+            href="${w.options.grafanaUrl.replace(/\/$/, '')}/d/vigil-patient?var-patient=${encodeURIComponent(p.id)}"
+            rel="noopener"
+            >${f.t.grafana} ↗</a
+          >
+        </p>`
       : '';
 
     const body = html`${identity}${grafana}
@@ -238,7 +418,9 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
     const r = requirePage(req, reply);
     if (!r) return reply;
     const { id } = params.parse(req.params);
-    await r.call('POST', `/api/patients/${encodeURIComponent(id)}/notes`, { body: (req.body as { body?: string }).body ?? '' });
+    await r.call('POST', `/api/patients/${encodeURIComponent(id)}/notes`, {
+      body: (req.body as { body?: string }).body ?? '',
+    });
     return back(reply, id);
   });
 
@@ -251,7 +433,8 @@ export function registerPatientPages(w: WebContext, requirePage: (req: FastifyRe
       `/api/patients/${encodeURIComponent(id)}/gateways/${encodeURIComponent(gw)}/pairing-window`,
       { seconds: 300 },
     );
-    if (req.headers['x-requested-with'] === 'fetch') return reply.send({ openUntil: out.openUntil, label: r.f.time(out.openUntil) });
+    if (req.headers['x-requested-with'] === 'fetch')
+      return reply.send({ openUntil: out.openUntil, label: r.f.time(out.openUntil) });
     return back(reply, id);
   });
 }

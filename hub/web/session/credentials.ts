@@ -63,7 +63,13 @@ export async function enableTotp(
 ): Promise<{ secret: string; uri: string }> {
   const secret = totpSecret();
   await pool.query('UPDATE professionals SET totp_secret = $2 WHERE id = $1', [professionalId, secret]);
-  await audit(pool, { actor, action: 'professional.totp_enabled', entity: 'professional', entityId: professionalId, at: new Date() });
+  await audit(pool, {
+    actor,
+    action: 'professional.totp_enabled',
+    entity: 'professional',
+    entityId: professionalId,
+    at: new Date(),
+  });
   return { secret, uri: generateURI({ issuer: 'Vigil', label: professionalId, secret }) };
 }
 

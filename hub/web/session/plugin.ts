@@ -67,12 +67,17 @@ export async function registerCookieSessions(
     cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', signed: false },
   });
 
+  // the library answers a refusal with reply.send(error); here it becomes the API's FORBIDDEN
   const checkCsrf = (req: FastifyRequest, reply: FastifyReply) =>
     new Promise<void>((resolve, reject) => {
-      app.csrfProtection(req, reply, (err?: Error) => {
-        if (err) reject(new ApiError('FORBIDDEN', 'CSRF_INVALID: missing or invalid CSRF token'));
-        else resolve();
-      });
+      const refuse = { send: () => reject(new ApiError('FORBIDDEN', 'CSRF_INVALID: missing or invalid CSRF token')) };
+      app.csrfProtection(
+        req,
+        new Proxy(reply, { get: (t, k) => (k === 'send' ? refuse.send : Reflect.get(t, k)) }),
+        () => {
+          resolve();
+        },
+      );
     });
 
   app.addHook('onRequest', async (req, reply) => {
