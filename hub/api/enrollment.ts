@@ -109,6 +109,12 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       // enrollment.write (coordinating nurse, admin) for a patient in scope: the nurse hands the box over
       await requirePatient(ctx.pool, p, 'enrollment.write', req.body.patientId);
+      const gw = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [
+        req.body.gatewayId,
+      ]);
+      // a code re-keys a box of this household only; it never moves another household's box
+      if (gw.rows[0] && gw.rows[0].patient_id !== req.body.patientId)
+        throw new ApiError('CONFLICT', 'GATEWAY_OTHER_HOUSEHOLD: gateway serves another household');
       return reply.status(201).send(await createEnrollmentCode(ctx.pool, req.body, p.id));
     },
   );
