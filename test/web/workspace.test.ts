@@ -419,10 +419,11 @@ describe('care-team workspace in the browser', () => {
     expect(text).not.toContain('Jeanne Martin');
     expect(text).not.toContain('Marcel Durand');
     const res = await page.goto(`${base}/web/patients/${HF}`);
-    expect(res?.status()).toBe(403);
+    // out of scope reads as not found: the API gives no existence oracle
+    expect(res?.status()).toBe(404);
     expect((await page.textContent('body'))!).not.toContain('Jeanne Martin');
     const api = await page.request.get(`${base}/api/patients/${HF}/readings`);
-    expect(api.status()).toBe(403);
+    expect(api.status()).toBe(404);
     expect(JSON.stringify(await seriousViolations(page))).toBe('[]');
     await ctx.close();
   });
