@@ -145,13 +145,13 @@ export const hubConfigSchema = z
           .enum(['auto', 'always', 'never'])
           .default('auto')
           .describe('Secure cookies: auto = when the request came over HTTPS (behind a TLS proxy: always)'),
-        grafanaUrl: z.string().url().optional().describe('Grafana base URL for the patient board link'),
+        grafanaUrl: z.url().optional().describe('Grafana base URL for the patient board link'),
         oidc: z
           .object({
-            issuer: z.string().url(),
+            issuer: z.url(),
             clientId: z.string().min(1),
             clientSecret: z.string().min(1),
-            redirectUri: z.string().url(),
+            redirectUri: z.url(),
             label: z.string().optional(),
           })
           .optional()

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { can, type Capability } from '../api/authz';
 import type { ApiContext } from '../api/context';
 import { formatter, localeFrom, type Fmt } from './i18n';
@@ -28,6 +28,8 @@ export class ApiCallError extends Error {
 
 export interface WebContext {
   app: FastifyInstance;
+  /** CSRF check of a form post (@fastify/csrf-protection), as a route preHandler */
+  csrf: preHandlerHookHandler;
   api: ApiContext;
   options: WebOptions;
   sessions: CookieSessions;
@@ -62,7 +64,8 @@ export function pageRequest(w: WebContext, req: FastifyRequest, reply: FastifyRe
     // the CSRF secret cookie may have been issued on this very response
     const fresh = reply.getHeader('set-cookie');
     for (const c of [fresh].flat())
-      if (typeof c === 'string' && c.startsWith('vigil_csrf=')) headers.cookie += `; ${c.split(';')[0] ?? ''}`;
+      if (typeof c === 'string' && c.startsWith('vigil_csrf='))
+        headers.cookie = `${headers.cookie ?? ''}; ${c.split(';')[0] ?? ''}`;
     const res = await w.app.inject({
       method,
       url,

@@ -18,7 +18,7 @@ function render(v: Part): string {
   if (v === null || v === undefined || v === false) return '';
   if (v instanceof SafeHtml) return v.value;
   if (Array.isArray(v)) return v.map((x: Part) => render(x)).join('');
-  return escapeHtml(String(v as string | number | boolean));
+  return escapeHtml(String(v));
 }
 
 export function html(strings: TemplateStringsArray, ...values: Part[]): SafeHtml {

@@ -85,7 +85,15 @@ export async function registerWeb(
           }),
         );
     });
-    const w: WebContext = { app: scope, api, options, sessions };
+    const w: WebContext = {
+      app: scope,
+      csrf: (req, reply, done) => {
+        scope.csrfProtection(req, reply, done);
+      },
+      api,
+      options,
+      sessions,
+    };
     const requirePage = (req: FastifyRequest, reply: FastifyReply) => {
       const r = pageRequest(w, req, reply);
       if (!r) {

@@ -266,10 +266,10 @@ describe('care-team workspace in the browser', () => {
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await hub?.stop();
-    await pg?.drop();
-    await influx?.drop();
+    await browser.close();
+    await hub.stop();
+    await pg.drop();
+    await influx.drop();
   });
 
   let nursePage: Page;
@@ -278,7 +278,7 @@ describe('care-team workspace in the browser', () => {
   it('signs the coordinating nurse in; the worklist passes axe-core', async () => {
     nurseCtx = await frenchContext();
     nursePage = await signIn(nurseCtx, nurse);
-    await expect(nursePage.getByRole('heading', { name: /Liste de travail/ })).toBeTruthy();
+    expect(await nursePage.getByRole('heading', { name: /Liste de travail/ }).count()).toBe(1);
     const cookies = await nurseCtx.cookies();
     const session = cookies.find((c) => c.name === 'vigil_session')!;
     expect(session.httpOnly).toBe(true);
@@ -314,7 +314,7 @@ describe('care-team workspace in the browser', () => {
     // red first, then amber (oldest first within a severity)
     const classes = await nursePage
       .locator('#rows tr')
-      .evaluateAll((trs) => trs.map((tr) => tr.className.replace(/\s*fresh/, '')));
+      .evaluateAll((trs: { className: string }[]) => trs.map((tr) => tr.className.replace(/\s*fresh/, '')));
     expect(classes.indexOf('amber') === -1 || classes.lastIndexOf('red') < classes.indexOf('amber')).toBe(true);
     await nursePage.screenshot({ path: join(DOCS, 'worklist-fr.png') });
   });

@@ -57,6 +57,23 @@ const noteSchema = z.object({
   body: z.string(),
 });
 
+interface Trigger {
+  metric: string;
+  value: number;
+  measuredAt: string;
+  device: string;
+  driver: string;
+}
+type WorklistDbRow = Record<string, unknown> & {
+  silenced: boolean;
+  patient_id: string;
+  p_name: string;
+  p_birth: number | null;
+  p_program: string;
+  assignee_name: string | null;
+  triggers: Trigger[];
+};
+
 export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
   app.get(
     '/api/worklist',
@@ -87,7 +104,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       if (q.assignee === 'none') where.push('e.assignee IS NULL');
       else if (q.assignee) where.push(`e.assignee = $${params.push(q.assignee === 'me' ? p.id : q.assignee)}`);
       if (q.unacknowledged === 'true') where.push(`e.status = 'open'`);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<WorklistDbRow>(
         `SELECT ${E_COLUMNS},
                 EXISTS (SELECT 1 FROM alert_silences s WHERE s.patient_id = e.patient_id AND (s.rule_id IS NULL OR s.rule_id = e.rule_id)
                         AND s.starts_at <= $2 AND s.ends_at > $2 AND s.cancelled_at IS NULL) AS silenced,
@@ -105,9 +122,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
         rows: rows.map((r) => ({
           episode: episodeJson(episodeRow(r), r.silenced),
           patient: { id: r.patient_id, displayName: r.p_name, birthYear: r.p_birth, programId: r.p_program },
-          triggers: (
-            r.triggers as { metric: string; value: number; measuredAt: string; device: string; driver: string }[]
-          ).map((t) => ({ ...t, measuredAt: new Date(t.measuredAt).toISOString() })),
+          triggers: r.triggers.map((t) => ({ ...t, measuredAt: new Date(t.measuredAt).toISOString() })),
           assigneeName: r.assignee_name,
         })),
       };
@@ -129,7 +144,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'alerts.read', req.params.id);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<Record<string, unknown>>(
         `SELECT ${EPISODE_COLUMNS}, false AS silenced FROM alert_episodes e
          WHERE e.patient_id = $3 AND ${episodeVisibilitySql(p)} AND $2::timestamptz IS NOT NULL
          ORDER BY e.opened_at DESC LIMIT ${req.query.limit}`,
@@ -145,11 +160,17 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'patients.read', req.params.id);
-      const { rows } = await ctx.pool.query(
-        'SELECT phone, phone_alt, address, caregiver_name, caregiver_phone FROM patients WHERE id = $1',
-        [req.params.id],
-      );
+      const { rows } = await ctx.pool.query<{
+        phone: string | null;
+        phone_alt: string | null;
+        address: string | null;
+        caregiver_name: string | null;
+        caregiver_phone: string | null;
+      }>('SELECT phone, phone_alt, address, caregiver_name, caregiver_phone FROM patients WHERE id = $1', [
+        req.params.id,
+      ]);
       const r = rows[0];
+      if (!r) throw new ApiError('NOT_FOUND', 'no such patient');
       return {
         phone: r.phone,
         phoneAlt: r.phone_alt,
@@ -214,7 +235,14 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'alerts.read', req.params.id);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<{
+        id: string;
+        episode_id: string | null;
+        author: string;
+        display_name: string | null;
+        at: Date;
+        body: string;
+      }>(
         `SELECT n.id, n.episode_id, n.author, pr.display_name, n.at, n.body FROM call_notes n
          LEFT JOIN professionals pr ON pr.id = n.author WHERE n.patient_id = $1 ORDER BY n.at DESC LIMIT 200`,
         [req.params.id],
@@ -259,7 +287,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
         'INSERT INTO call_notes (patient_id, episode_id, author, at, body) VALUES ($1, $2, $3, $4, $5) RETURNING id',
         [req.params.id, req.body.episodeId ?? null, p.id, at, req.body.body],
       );
-      const id = Number(rows[0]!.id);
+      const id = Number(rows[0]?.id);
       // the audit says a note exists, never what it says
       await audit(ctx.pool, {
         actor: p.id,
@@ -309,12 +337,19 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'patients.read', req.params.id);
       const [teams, members] = await Promise.all([
-        ctx.pool.query(
+        ctx.pool.query<{ id: string; name: string; program_id: string }>(
           `SELECT t.id, t.name, t.program_id FROM care_team_patients ctp JOIN care_teams t ON t.id = ctp.care_team_id
            WHERE ctp.patient_id = $1 ORDER BY t.id`,
           [req.params.id],
         ),
-        ctx.pool.query(
+        ctx.pool.query<{
+          id: string;
+          display_name: string;
+          role: string;
+          care_team_id: string;
+          granted_at: Date | null;
+          revoked_at: Date | null;
+        }>(
           `SELECT pr.id, pr.display_name, m.role, m.care_team_id, pc.granted_at, pc.revoked_at
            FROM care_team_patients ctp JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
            JOIN professionals pr ON pr.id = m.professional_id
@@ -372,7 +407,17 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'readings.read', req.params.id);
       const now = ctx.clock.now();
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<{
+        reading_id: string;
+        metric: string;
+        value: number;
+        unit: string;
+        measured_at: Date;
+        received_at: Date;
+        device_address: string;
+        driver: string;
+        gateway_id: string;
+      }>(
         `SELECT reading_id, metric, value, unit, measured_at, received_at, device_address, driver, gateway_id FROM reading_ledger
          WHERE patient_id = $1 AND measured_at > $2 ORDER BY measured_at DESC, metric LIMIT $3`,
         [req.params.id, new Date(now.getTime() - req.query.days * DAY), req.query.limit],
@@ -424,7 +469,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       await requirePatient(ctx.pool, who(req), 'devices.read', req.params.id);
       const [bat, gws] = await Promise.all([
-        ctx.pool.query(
+        ctx.pool.query<{ address: string; value: number | null; measured_at: Date | null }>(
           `SELECT DISTINCT ON (b.address) b.address, l.value, l.measured_at FROM device_bindings b
            LEFT JOIN reading_ledger l ON l.patient_id = b.patient_id AND l.device_address = b.address AND l.metric = 'battery_level'
            WHERE b.patient_id = $1 ORDER BY b.address, l.measured_at DESC NULLS LAST`,
@@ -486,7 +531,12 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       requireCap(p, 'patients.read');
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<{
+        id: string;
+        name: string;
+        program_id: string;
+        members: { id: string; displayName: string; role: string }[];
+      }>(
         `SELECT t.id, t.name, t.program_id,
                 coalesce(json_agg(json_build_object('id', pr.id, 'displayName', pr.display_name, 'role', m.role)
                          ORDER BY m.role, pr.display_name) FILTER (WHERE pr.id IS NOT NULL), '[]') AS members

@@ -176,17 +176,17 @@ export function registerAdminPages(
     if (!r) return reply;
     return reply
       .type('text/html')
-      .send(await render(r, { patientId: str(req.query, 'patient') || undefined } as { patientId?: string }));
+      .send(await render(r, str(req.query, 'patient') ? { patientId: str(req.query, 'patient') } : {}));
   });
 
   const action = (path: string, run: (r: PageRequest, b: unknown) => Promise<string | SafeHtml | undefined>) =>
-    app.post(`/web/admin/${path}`, { preHandler: app.csrfProtection }, async (req, reply) => {
+    app.post(`/web/admin/${path}`, { preHandler: w.csrf }, async (req, reply) => {
       const r = requirePage(req, reply);
       if (!r) return reply;
       try {
         const out = await run(r, req.body);
-        if (out instanceof Object) return reply.type('text/html').send(out.toString());
-        return reply.type('text/html').send(await render(r, { ok: out ?? r.f.t.done }));
+        if (out instanceof Object) return await reply.type('text/html').send(out.toString());
+        return await reply.type('text/html').send(await render(r, { ok: out ?? r.f.t.done }));
       } catch (e) {
         if (!(e instanceof ApiCallError)) throw e;
         return reply

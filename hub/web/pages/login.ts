@@ -103,17 +103,15 @@ export function registerLoginPages(w: WebContext): void {
     const f = fmtFor(req);
     if (req.principal?.kind === 'professional') return reply.redirect('/web/worklist', 303);
     const notice = notices(f, (req.query as { msg?: string }).msg);
-    return reply
-      .type('text/html')
-      .send(
-        loginPage(f, reply.generateCsrf(), {
-          ...(notice ? { notice } : {}),
-          oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined,
-        }),
-      );
+    return reply.type('text/html').send(
+      loginPage(f, reply.generateCsrf(), {
+        ...(notice ? { notice } : {}),
+        oidcLabel: w.options.oidc ? (w.options.oidc.label ?? f.t.signInOidc) : undefined,
+      }),
+    );
   });
 
-  app.post('/web/login', { preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/web/login', { preHandler: w.csrf }, async (req, reply) => {
     const f = fmtFor(req);
     const body = loginBody.safeParse(req.body);
     const fail = async (actor: string) => {
@@ -149,7 +147,7 @@ export function registerLoginPages(w: WebContext): void {
     return reply.type('text/html').send(totpPage(fmtFor(req), reply.generateCsrf()));
   });
 
-  app.post('/web/login/totp', { preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/web/login/totp', { preHandler: w.csrf }, async (req, reply) => {
     const s = req.webSession;
     if (s?.stage !== 'pending_totp') return reply.redirect('/web/login', 303);
     const code = totpBody.safeParse(req.body);
@@ -175,7 +173,7 @@ export function registerLoginPages(w: WebContext): void {
     return signIn(w, req, reply, s.principal.id, { method: 'password', totp: false });
   });
 
-  app.post('/web/logout', { preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/web/logout', { preHandler: w.csrf }, async (req, reply) => {
     const s = req.webSession;
     if (s) {
       await w.sessions.store.end(s.token);

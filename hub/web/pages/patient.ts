@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { EpisodeJson } from '../../api/context';
-import { pageRequest, type PageRequest, type WebContext } from '../context';
+import type { PageRequest, WebContext } from '../context';
 import { ageFrom, describeValues, ruleWords } from '../describe';
 import { html, type SafeHtml } from '../html';
 import { page } from '../layout';
@@ -414,7 +414,7 @@ export function registerPatientPages(
 
   const back = (reply: FastifyReply, id: string) => reply.redirect(`/web/patients/${encodeURIComponent(id)}`, 303);
 
-  app.post('/web/patients/:id/notes', { preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/web/patients/:id/notes', { preHandler: w.csrf }, async (req, reply) => {
     const r = requirePage(req, reply);
     if (!r) return reply;
     const { id } = params.parse(req.params);
@@ -424,7 +424,7 @@ export function registerPatientPages(
     return back(reply, id);
   });
 
-  app.post('/web/patients/:id/gateways/:gw/pairing', { preHandler: app.csrfProtection }, async (req, reply) => {
+  app.post('/web/patients/:id/gateways/:gw/pairing', { preHandler: w.csrf }, async (req, reply) => {
     const r = requirePage(req, reply);
     if (!r) return reply;
     const { id, gw } = z.object({ id: z.string(), gw: z.string() }).parse(req.params);
@@ -438,5 +438,3 @@ export function registerPatientPages(
     return back(reply, id);
   });
 }
-
-export { pageRequest };

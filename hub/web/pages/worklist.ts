@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { PROGRAMS } from '../../rules/rule';
 import type { WorklistRow } from '../api/routes';
-import { ApiCallError, pageRequest, type PageRequest, type WebContext } from '../context';
+import { ApiCallError, type PageRequest, type WebContext } from '../context';
 import { ageFrom, describeValues, ruleWords } from '../describe';
 import { html, type SafeHtml } from '../html';
 import { page } from '../layout';
@@ -313,7 +313,7 @@ export function registerWorklistPages(
     path: string,
     run: (r: PageRequest, id: number, body: Record<string, string | undefined>) => Promise<unknown>,
   ) =>
-    app.post(`/web/episodes/:id/${path}`, { preHandler: app.csrfProtection }, async (req, reply) => {
+    app.post(`/web/episodes/:id/${path}`, { preHandler: w.csrf }, async (req, reply) => {
       const r = requirePage(req, reply);
       if (!r) return reply;
       const id = idParams.parse(req.params).id;
@@ -357,7 +357,8 @@ export function registerWorklistPages(
 export function localInputToIso(v: string): string {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(v);
   if (!m) return v;
-  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  const [y, mo, d, h, mi] = m.slice(1).map(Number) as [number, number, number, number, number];
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi);
   // offset of Europe/Paris at that instant (CET/CEST)
   const paris = new Date(new Date(asUtc).toLocaleString('en-US', { timeZone: 'Europe/Paris' }));
   const utc = new Date(new Date(asUtc).toLocaleString('en-US', { timeZone: 'UTC' }));

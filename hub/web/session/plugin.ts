@@ -73,7 +73,7 @@ export async function registerCookieSessions(
       const refuse = { send: () => reject(new ApiError('FORBIDDEN', 'CSRF_INVALID: missing or invalid CSRF token')) };
       app.csrfProtection(
         req,
-        new Proxy(reply, { get: (t, k) => (k === 'send' ? refuse.send : Reflect.get(t, k)) }),
+        new Proxy(reply, { get: (t, k): unknown => (k === 'send' ? refuse.send : Reflect.get(t, k)) }),
         () => {
           resolve();
         },
