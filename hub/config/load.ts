@@ -37,6 +37,7 @@ export const HUB_ENV = {
   VIGIL_WEB_OIDC_CLIENT_ID: 'web.oidc.clientId',
   VIGIL_WEB_OIDC_CLIENT_SECRET: 'web.oidc.clientSecret',
   VIGIL_WEB_OIDC_REDIRECT_URI: 'web.oidc.redirectUri',
+  VIGIL_WEB_OIDC_LABEL: 'web.oidc.label',
   VIGIL_LOG_LEVEL: 'logLevel',
 } as const;
 

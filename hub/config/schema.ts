@@ -151,7 +151,7 @@ export const hubConfigSchema = z
             issuer: z.url(),
             clientId: z.string().min(1),
             clientSecret: z.string().min(1),
-            redirectUri: z.url(),
+            redirectUri: z.url().optional().describe('default: <request origin>/web/oidc/callback'),
             label: z.string().optional(),
           })
           .optional()

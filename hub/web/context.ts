@@ -12,7 +12,13 @@ export interface WebOptions {
   /** Grafana base URL for the "detailed analysis" link on the patient page */
   grafanaUrl?: string | undefined;
   oidc?:
-    | { issuer: string; clientId: string; clientSecret: string; redirectUri: string; label?: string | undefined }
+    | {
+        issuer: string;
+        clientId: string;
+        clientSecret: string;
+        redirectUri?: string | undefined;
+        label?: string | undefined;
+      }
     | undefined;
 }
 

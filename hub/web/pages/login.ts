@@ -6,6 +6,7 @@ import { html } from '../html';
 import type { Fmt } from '../i18n';
 import { shell } from '../layout';
 import { checkPassword, checkTotp } from '../session/credentials';
+import { OidcLogin } from '../session/oidc';
 
 const loginBody = z.object({ login: z.string().trim().min(1).max(200), password: z.string().min(1).max(1000) });
 const totpBody = z.object({ code: z.string().trim().max(10) });
@@ -172,6 +173,45 @@ export function registerLoginPages(w: WebContext): void {
     // a new token once both factors are in (the half-signed-in one is ended)
     return signIn(w, req, reply, s.principal.id, { method: 'password', totp: false });
   });
+
+  const oidcSettings = w.options.oidc;
+  if (oidcSettings) {
+    const oidc = new OidcLogin(w.api.pool, oidcSettings);
+    const flightCookie = { path: '/web/oidc/', httpOnly: true, sameSite: 'lax' as const, maxAge: 600 };
+
+    app.get('/web/oidc/start', async (req, reply) => {
+      const { flight, url } = await oidc.start(`${req.protocol}://${req.host}/web/oidc/callback`);
+      reply.setCookie('vigil_oidc', flight, { ...flightCookie, secure: req.protocol === 'https' });
+      return reply.redirect(url, 303);
+    });
+
+    app.get('/web/oidc/callback', async (req, reply) => {
+      const f = fmtFor(req);
+      const out = await oidc.finish(req.cookies.vigil_oidc, new URL(req.url, `${req.protocol}://${req.host}`));
+      reply.clearCookie('vigil_oidc', flightCookie);
+      if ('professionalId' in out)
+        // the hospital's provider is in charge of the second factor
+        return signIn(w, req, reply, out.professionalId, { method: 'oidc', totp: false });
+      await audit(w.api.pool, {
+        actor: 'unknown',
+        action: 'web.oidc_refused',
+        entity: 'professional',
+        entityId: 'unknown',
+        detail: { reason: out.refused },
+        at: new Date(),
+      });
+      const error =
+        out.refused === 'NOT_LINKED'
+          ? f.locale === 'fr'
+            ? 'Votre compte de l’établissement n’est relié à aucun compte Vigil. Demandez-le à l’administrateur.'
+            : 'Your hospital account is not linked to a Vigil account. Ask the administrator.'
+          : f.t.sessionEnded;
+      return reply
+        .status(401)
+        .type('text/html')
+        .send(loginPage(f, reply.generateCsrf(), { error, oidcLabel: oidcSettings.label ?? f.t.signInOidc }));
+    });
+  }
 
   app.post('/web/logout', { preHandler: w.csrf }, async (req, reply) => {
     const s = req.webSession;
