@@ -317,6 +317,16 @@ describe('care-team workspace in the browser', () => {
       .evaluateAll((trs: { className: string }[]) => trs.map((tr) => tr.className.replace(/\s*fresh/, '')));
     expect(classes.indexOf('amber') === -1 || classes.lastIndexOf('red') < classes.indexOf('amber')).toBe(true);
     await nursePage.screenshot({ path: join(DOCS, 'worklist-fr.png') });
+    // a tablet in landscape: the worklist still fits, no sideways scrolling
+    await nursePage.setViewportSize({ width: 1024, height: 768 });
+    const overflow = await nursePage.evaluate(() => {
+      const d = (
+        globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+      ).document;
+      return d.documentElement.scrollWidth - d.documentElement.clientWidth;
+    });
+    expect(overflow).toBeLessThanOrEqual(0);
+    await nursePage.setViewportSize({ width: 1366, height: 768 });
   });
 
   it('acknowledges, assigns, notes and resolves the episode, all audited', async () => {

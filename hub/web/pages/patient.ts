@@ -377,7 +377,7 @@ export function registerPatientPages(
                     <td class="num">${f.num(x.value, digits)} ${UNITS[x.metric] ?? x.unit}</td>
                     <td>${x.driver} <code>${x.device}</code></td>
                     <td>
-                      ${late ? html`<span class="tag tag-warn">⏱ ${f.t.receivedLate} (${f.dateTime(x.receivedAt)})</span>` : html`<span class="muted">${f.t.onTime}</span>`}
+                      ${late ? html`<span class="tag tag-warn">${f.t.receivedLate} (${f.dateTime(x.receivedAt)})</span>` : html`<span class="muted">${f.t.onTime}</span>`}
                       · box <code>${x.gatewayId}</code>
                     </td>
                   </tr>`;

@@ -72,7 +72,7 @@ function row(r: PageRequest, w: WorklistRow, now: Date): SafeHtml {
       <span class="values">${describeValues(e.lastValue, f)}</span>
       ${last ? html`<span class="muted">${f.locale === 'fr' ? 'mesurée le' : 'measured'} ${f.dateTime(last.measuredAt)}</span>` : ''}
       ${e.status === 'acknowledged' ? html`<span class="tag">✓ ${f.t.acknowledged}</span>` : html`<span class="tag tag-new">${f.t.open}</span>`}
-      ${e.silenced ? html`<span class="tag">🔕 ${f.t.silenced}</span>` : ''}
+      ${e.silenced ? html`<span class="tag">${f.t.silenced}</span>` : ''}
     </td>
     <td class="device">
       ${devices.length ? devices.map((d) => html`<span>${d.driver}<small>${d.device}</small></span>`) : html`<span class="muted">—</span>`}
