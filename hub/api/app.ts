@@ -145,6 +145,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+    // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
+    if (req.url === '/fhir/metadata' || req.url.startsWith('/fhir/metadata?')) return;
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');

@@ -425,6 +425,19 @@ const CELLS: Cell[] = [
     },
   },
   {
+    name: 'GET /fhir/Patient/:id',
+    route: 'GET /fhir/Patient/:id',
+    allowed: ALL,
+    req: async () => ['GET', `/fhir/Patient/${PA}`],
+  },
+  { name: 'GET /fhir/Patient', route: 'GET /fhir/Patient', allowed: ALL, req: async () => ['GET', '/fhir/Patient'] },
+  {
+    name: 'GET /fhir/Device',
+    route: 'GET /fhir/Device',
+    allowed: ['CN', 'HN', 'AD'],
+    req: async () => ['GET', `/fhir/Device?patient=${PA}`],
+  },
+  {
     name: 'POST /api/enrollment-codes',
     route: 'POST /api/enrollment-codes',
     allowed: ['AD'],
@@ -438,6 +451,7 @@ const PUBLIC_ROUTES: Record<string, string> = {
   'GET /health': 'liveness probe, no patient data',
   'GET /metrics': 'Prometheus scrape, aggregate counts only',
   'POST /enrollment/exchange': 'the printed one-time code is the credential (hub/api/enrollment.ts)',
+  'GET /fhir/metadata': 'the CapabilityStatement is public by the FHIR RESTful API',
 };
 const isDocs = (route: string) => / \/docs(\/|$)/.test(route);
 
