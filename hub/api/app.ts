@@ -22,6 +22,7 @@ import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
 import { trackRoutes } from './route-table';
 import { ProvisioningError } from '../admin/provisioning';
 import { registerAdminRoutes } from './routes/admin';
+import { registerReportRoutes } from './routes/reports';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
@@ -190,6 +191,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAlertRoutes(app, ctx);
   registerRuleRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerReportRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   return app;

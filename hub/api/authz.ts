@@ -84,6 +84,8 @@ export const MATRIX = {
   /** webhook delivery log */
   'deliveries.read': ['coordinating_nurse', 'admin'],
   'audit.read': ['admin'],
+  /** program reports: pseudonymised aggregates (admin: any team; coordinating nurse: her teams) */
+  'reports.read': ['coordinating_nurse', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Capability = keyof typeof MATRIX;
 

@@ -438,6 +438,12 @@ const CELLS: Cell[] = [
     req: async () => ['GET', `/fhir/Device?patient=${PA}`],
   },
   {
+    name: 'GET /api/reports/programs/:programId',
+    route: 'GET /api/reports/programs/:programId',
+    allowed: ['CN', 'AD'],
+    req: async () => ['GET', '/api/reports/programs/oral_chemotherapy'],
+  },
+  {
     name: 'POST /api/enrollment-codes',
     route: 'POST /api/enrollment-codes',
     allowed: ['AD'],
