@@ -23,6 +23,7 @@ import { trackRoutes } from './route-table';
 import { ProvisioningError } from '../admin/provisioning';
 import { registerAdminRoutes } from './routes/admin';
 import { registerReportRoutes } from './routes/reports';
+import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
@@ -192,6 +193,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerRuleRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerReportRoutes(app, ctx);
+  registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   return app;
