@@ -133,6 +133,11 @@ export const PROFESSIONAL_ROLES = [
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
   'admin',
 ] as const;
 export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];

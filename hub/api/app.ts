@@ -22,6 +22,8 @@ import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
 import { trackRoutes } from './route-table';
 import { ProvisioningError } from '../admin/provisioning';
 import { registerAdminRoutes } from './routes/admin';
+import { registerReportRoutes } from './routes/reports';
+import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
@@ -156,6 +158,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+    // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
+    if (req.url === '/fhir/metadata' || req.url.startsWith('/fhir/metadata?')) return;
     if (req.professional) return; // authenticated by the session cookie above
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
@@ -200,6 +204,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAlertRoutes(app, ctx);
   registerRuleRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerReportRoutes(app, ctx);
+  registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   await registerWeb(app, ctx, web, sessions);
