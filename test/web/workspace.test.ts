@@ -422,6 +422,59 @@ describe('care-team workspace in the browser', () => {
     expect(JSON.stringify(cfg.rows[0]?.config)).toContain('pairing');
   });
 
+  it('lets the coordinating nurse enroll a patient, print a box code sheet, bind a device; every screen passes axe-core', async () => {
+    await nursePage.goto(`${base}/web/patients`);
+    expect((await nursePage.textContent('main'))!).toContain('Jeanne Martin');
+    expect(JSON.stringify(await seriousViolations(nursePage))).toBe('[]');
+
+    await nursePage.goto(`${base}/web/admin`);
+    expect(JSON.stringify(await seriousViolations(nursePage))).toBe('[]');
+    const enroll = nursePage.locator('section[aria-labelledby=enroll-h]');
+    await enroll.getByLabel('Identifiant pseudonyme').fill('P-WEB-HF9');
+    await enroll.getByLabel('Nom affiché').fill('Lucienne Bernard');
+    await enroll.getByLabel('Année de naissance').fill('1944');
+    await enroll.getByLabel('Téléphone').fill('04 72 00 00 00');
+    await enroll.getByRole('button', { name: 'Inscrire un patient' }).click();
+    await nursePage.getByText('Enregistré.').waitFor();
+    const p = await pg.pool.query('SELECT program_id, phone FROM patients WHERE id = $1', ['P-WEB-HF9']);
+    expect(p.rows[0]).toEqual({ program_id: 'heart_failure', phone: '04 72 00 00 00' });
+
+    const code = nursePage.locator('section[aria-labelledby=code-h]');
+    await code.getByLabel('Patient').selectOption('P-WEB-HF9');
+    await code.getByLabel('Identifiant de la box').fill('gw-web-0009');
+    await code.getByRole('button', { name: 'Émettre un code' }).click();
+    await nursePage.locator('.sheet .qr svg').waitFor();
+    const printed = (await nursePage.locator('.sheet .code').textContent())!.trim();
+    expect((await nursePage.textContent('.sheet'))!).toContain('Lucienne Bernard');
+    expect(JSON.stringify(await seriousViolations(nursePage))).toBe('[]');
+    // the printed code is the one the box exchanges for its credential, once
+    const exchange = await fetch(`${base}/enrollment/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: printed }),
+    });
+    expect(exchange.status).toBe(200);
+
+    await nursePage.goto(`${base}/web/admin`);
+    const bind = nursePage.locator('section[aria-labelledby=bind-h]');
+    await bind.getByLabel('Patient').selectOption('P-WEB-HF9');
+    await bind.getByLabel('Identifiant de la box').fill('gw-web-0009');
+    await bind.getByLabel('Adresse Bluetooth').fill('a4:c1:38:77:00:09');
+    await bind.getByRole('button', { name: 'Associer un appareil' }).click();
+    await nursePage.getByText('Enregistré.').waitFor();
+    const b = await pg.pool.query('SELECT address FROM device_bindings WHERE patient_id = $1', ['P-WEB-HF9']);
+    expect(b.rows).toEqual([{ address: 'A4:C1:38:77:00:09' }]);
+    // rule overrides belong to the physicians: the nurse sees the rules, not the form
+    expect(await nursePage.locator('#r-reason').count()).toBe(0);
+    const actions = await pg.pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE actor = $1 AND action IN ('patient.enrolled', 'device.bound', 'patient.contact_updated')`,
+      [nurse],
+    );
+    expect(new Set(actions.rows.map((r) => r.action))).toEqual(
+      new Set(['patient.enrolled', 'device.bound', 'patient.contact_updated']),
+    );
+  });
+
   it('never shows the episode to a nurse of another team', async () => {
     const ctx = await frenchContext();
     const page = await signIn(ctx, otherNurse);
