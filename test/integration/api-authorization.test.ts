@@ -573,6 +573,19 @@ const CELLS: Cell[] = [
     req: async () => ['GET', `/api/patients/${PA}/device-health`],
   },
   {
+    name: 'GET /api/patients/:id/dry-weight',
+    route: 'GET /api/patients/:id/dry-weight',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', `/api/patients/${PA}/dry-weight`],
+  },
+  {
+    name: 'PUT /api/patients/:id/dry-weight',
+    route: 'PUT /api/patients/:id/dry-weight',
+    allowed: ['CN', 'ON', 'CA'],
+    ok: [204],
+    req: async () => ['PUT', `/api/patients/${PA}/dry-weight`, { dryWeightKg: 70.5 }],
+  },
+  {
     name: 'GET /api/my-care-teams',
     route: 'GET /api/my-care-teams',
     allowed: ALL,

@@ -550,4 +550,75 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       };
     },
   );
+
+  const dryWeightSchema = z.object({
+    dryWeightKg: z.number().min(20).max(300).nullable(),
+    setBy: z.string().nullable(),
+    setAt: z.string().nullable(),
+  });
+
+  app.get(
+    '/api/patients/:id/dry-weight',
+    {
+      schema: {
+        tags: ['patients'],
+        security: bearer,
+        summary: "The patient's dry weight (heart failure), drawn on the weight trend",
+        params: idParams,
+        response: { 200: dryWeightSchema },
+      },
+    },
+    async (req) => {
+      await requirePatient(ctx.pool, who(req), 'trends.read', req.params.id);
+      const { rows } = await ctx.pool.query<{
+        dry_weight_kg: number | null;
+        dry_weight_set_by: string | null;
+        dry_weight_set_at: Date | null;
+      }>('SELECT dry_weight_kg, dry_weight_set_by, dry_weight_set_at FROM patients WHERE id = $1', [req.params.id]);
+      const r = rows[0];
+      if (!r) throw new ApiError('NOT_FOUND', 'no such patient');
+      return {
+        dryWeightKg: r.dry_weight_kg,
+        setBy: r.dry_weight_set_by,
+        setAt: r.dry_weight_set_at?.toISOString() ?? null,
+      };
+    },
+  );
+
+  app.put(
+    '/api/patients/:id/dry-weight',
+    {
+      schema: {
+        tags: ['patients'],
+        security: bearer,
+        summary: 'Record the dry weight (the triage roles: coordinating nurse, responsible physicians); audited',
+        params: idParams,
+        body: z.object({ dryWeightKg: z.number().min(20).max(300).nullable() }),
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'alerts.triage', req.params.id);
+      const at = ctx.clock.now();
+      const old = await ctx.pool.query<{ dry_weight_kg: number | null }>(
+        'UPDATE patients x SET dry_weight_kg = $2, dry_weight_set_by = $3, dry_weight_set_at = $4 FROM patients o WHERE x.id = $1 AND o.id = x.id RETURNING o.dry_weight_kg',
+        [req.params.id, req.body.dryWeightKg, p.id, at],
+      );
+      await audit(ctx.pool, {
+        actor: p.id,
+        action: 'patient.dry_weight_set',
+        entity: 'patient',
+        entityId: req.params.id,
+        // the audit names the field, never the value (health data)
+        detail: {
+          field: 'dry_weight_kg',
+          cleared: req.body.dryWeightKg === null,
+          hadValue: old.rows[0]?.dry_weight_kg != null,
+        },
+        at,
+      });
+      return reply.status(204).send(null);
+    },
+  );
 }

@@ -151,7 +151,7 @@ export function registerPatientPages(
     const { f } = r;
     const id = encodeURIComponent(params.parse(req.params).id);
     const p = await r.call<Patient>('GET', `/api/patients/${id}`);
-    const [contact, team, episodes, notes, devices, health, log] = await Promise.all([
+    const [contact, team, episodes, notes, devices, health, log, dry] = await Promise.all([
       r.tryGet<Contact>(`/api/patients/${id}/contact`),
       r.tryGet<CareTeam>(`/api/patients/${id}/care-team`),
       r.tryGet<{ episodes: EpisodeJson[] }>(`/api/patients/${id}/episodes`),
@@ -159,6 +159,7 @@ export function registerPatientPages(
       r.tryGet<Devices>(`/api/patients/${id}/devices`),
       r.tryGet<Health>(`/api/patients/${id}/device-health`),
       r.tryGet<{ readings: LogRow[] }>(`/api/patients/${id}/reading-log?days=30&limit=60`),
+      r.tryGet<{ dryWeightKg: number | null }>(`/api/patients/${id}/dry-weight`),
     ]);
     const now = new Date();
     const age = ageFrom(p.birthYear, now);
@@ -228,6 +229,24 @@ export function registerPatientPages(
         ? html`<div class="period" role="group" aria-label="${f.locale === 'fr' ? 'Période' : 'Period'}">
               ${periods.map((d) => html`<button type="button" class="secondary" data-days="${d}" aria-pressed="${d === 30 ? 'true' : 'false'}">${d} ${f.t.days}</button>`)}
             </div>
+            ${
+              dry
+                ? html`<form method="post" action="/web/patients/${p.id}/dry-weight" class="inline-form dry">
+                    <input type="hidden" name="_csrf" value="${r.csrf}" />
+                    <label for="dry">${f.t.dryWeight} (kg)</label>
+                    <input
+                      id="dry"
+                      name="dryWeightKg"
+                      inputmode="decimal"
+                      size="6"
+                      pattern="[0-9]{2,3}([,.][0-9])?"
+                      value="${dry.dryWeightKg !== null ? f.num(dry.dryWeightKg, 1) : ''}"
+                      ${r.can('alerts.triage') ? '' : 'readonly'}
+                    />
+                    ${r.can('alerts.triage') ? html`<button type="submit" class="secondary">${f.t.save}</button>` : ''}
+                  </form>`
+                : ''
+            }
             <p class="muted" id="chart-status" role="status" aria-live="polite"></p>
             <div
               id="charts"
@@ -421,6 +440,15 @@ export function registerPatientPages(
     await r.call('POST', `/api/patients/${encodeURIComponent(id)}/notes`, {
       body: (req.body as { body?: string }).body ?? '',
     });
+    return back(reply, id);
+  });
+
+  app.post('/web/patients/:id/dry-weight', { preHandler: w.csrf }, async (req, reply) => {
+    const r = requirePage(req, reply);
+    if (!r) return reply;
+    const { id } = params.parse(req.params);
+    const v = ((req.body as { dryWeightKg?: string }).dryWeightKg ?? '').trim().replace(',', '.');
+    await r.call('PUT', `/api/patients/${encodeURIComponent(id)}/dry-weight`, { dryWeightKg: v ? Number(v) : null });
     return back(reply, id);
   });
 

@@ -89,6 +89,22 @@
       })
       .catch(function () {
         thresholds = {};
+      })
+      .then(function () {
+        return fetch('/api/patients/' + encodeURIComponent(pid) + '/dry-weight', { credentials: 'same-origin' });
+      })
+      .then(function (r) {
+        return r && r.ok ? r.json() : null;
+      })
+      .then(function (d) {
+        // heart failure: the dry weight set by the care team, on the weight trend
+        if (d && typeof d.dryWeightKg === 'number')
+          thresholds.weight = [
+            { v: d.dryWeightKg, name: (fr ? 'Poids sec ' : 'Dry weight ') + num.format(d.dryWeightKg) + ' kg' },
+          ];
+      })
+      .catch(function () {
+        /* no dry weight line */
       });
   }
 
@@ -289,7 +305,7 @@
               }),
             );
             series.push({
-              label: (fr ? 'Seuil ' : 'Threshold ') + num.format(t.v) + (t.label ? ' (' + t.label + ')' : ''),
+              label: t.name || (fr ? 'Seuil ' : 'Threshold ') + num.format(t.v) + (t.label ? ' (' + t.label + ')' : ''),
               stroke: '#6b7280',
               width: 1,
               dash: [2, 4],
