@@ -524,6 +524,22 @@ describe('care-team workspace in the browser', () => {
     await ctx.close();
   });
 
+  it('runs under its own Content-Security-Policy (no inline script or style)', async () => {
+    // the other contexts bypass the CSP to inject axe-core; this one keeps it
+    const ctx = await browser.newContext({ locale: 'fr-FR', viewport: { width: 1366, height: 768 } });
+    const violations: string[] = [];
+    ctx.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    const page = await signIn(ctx, gp);
+    await page.locator('#rows tr').first().waitFor();
+    await page.goto(`${base}/web/patients/${HF}`);
+    await page.locator('#charts[data-drawn-days="30"]').waitFor();
+    expect(await page.locator('#charts canvas').count()).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+    await ctx.close();
+  });
+
   it('speaks English when the browser prefers it', async () => {
     const ctx = await browser.newContext({
       locale: 'en-GB',
