@@ -6,7 +6,8 @@ import { requireCap, requirePatient } from '../api/authz';
 import { bearer, who, type ApiContext, type ZApp } from '../api/context';
 import { ApiError } from '../api/errors';
 import { BP_PANEL } from './codes';
-import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows } from './load';
+import type { Interpretation } from '../rules/rule';
+import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
 import { toObservations } from './observation';
 import { toTask } from './task';
 
@@ -24,7 +25,8 @@ const searchset = (base: string, resources: Record<string, unknown>[]) => ({
 
 /** LOINC code -> metrics (a panel code selects systolic and diastolic). */
 function metricsForCode(code: string): string[] {
-  const c = code.includes('|') ? code.split('|')[1]! : code;
+  const [head, afterBar] = code.split('|'); // system|code
+  const c = afterBar ?? head ?? code;
   if (c === BP_PANEL.code) return ['blood_pressure_systolic', 'blood_pressure_diastolic'];
   if (c === '2708-6') return ['spo2'];
   return METRIC_NAMES.filter((m) => (METRICS[m] as { loinc?: string }).loinc === c);
@@ -66,23 +68,23 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         where.push(`metric = ANY($${params.push(metrics)}::text[])`);
       }
       for (const d of q.date === undefined ? [] : Array.isArray(q.date) ? q.date : [q.date]) {
-        const m = /^(ge|le|gt|lt)?(.+)$/.exec(d)!;
-        const t = new Date(m[2]!);
-        if (Number.isNaN(t.getTime())) throw new ApiError('INVALID_REQUEST', `bad date ${d}`);
-        where.push(
-          `measured_at ${{ ge: '>=', le: '<=', gt: '>', lt: '<' }[(m[1] ?? 'ge') as 'ge'] ?? '>='} $${params.push(t)}`,
-        );
+        const m = /^(ge|le|gt|lt)?(.+)$/.exec(d);
+        const t = new Date(m?.[2] ?? '');
+        if (!m || Number.isNaN(t.getTime())) throw new ApiError('INVALID_REQUEST', `bad date ${d}`);
+        const prefix = (m[1] ?? 'ge') as 'ge' | 'le' | 'gt' | 'lt';
+        where.push(`measured_at ${{ ge: '>=', le: '<=', gt: '>', lt: '<' }[prefix]} $${params.push(t)}`);
       }
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<LedgerDbRow>(
         `SELECT reading_id, patient_id, gateway_id, device_address, driver, metric, value, measured_at FROM reading_ledger
          WHERE ${where.join(' AND ')} ORDER BY measured_at DESC, metric LIMIT ${q._count}`,
         params,
       );
-      const interp = await ctx.pool.query<{ i: Record<string, string> }>(
+      const interp = await ctx.pool.query<{ i: Record<string, Interpretation> }>(
         `SELECT interpretations i FROM alert_episodes WHERE patient_id = $1`,
         [q.patient],
       );
-      const interpretations = Object.assign({}, ...interp.rows.map((r) => r.i));
+      const interpretations: Record<string, Interpretation> = {};
+      for (const r of interp.rows) Object.assign(interpretations, r.i);
       await audit(ctx.pool, {
         actor: p.id,
         action: 'readings.viewed',
@@ -131,7 +133,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
           `((e.status = 'acknowledged' AND e.assignee IS NULL) OR (e.status = 'open' AND e.assignee IS NOT NULL))`,
         );
       else if (q.status === 'in-progress') where.push(`e.status = 'acknowledged' AND e.assignee IS NOT NULL`);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<EpisodeDbRow>(
         `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e WHERE ${where.join(' AND ')} ORDER BY e.opened_at DESC LIMIT ${q._count}`,
         params,
       );
