@@ -87,9 +87,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await f?.pg.drop();
+  await api.close();
+  await influx.drop();
+  await f.pg.drop();
 });
 
 describe('coaching goals and calls', () => {

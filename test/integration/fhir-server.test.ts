@@ -44,7 +44,7 @@ function r4Schema(): object {
   return copy as object;
 }
 const validator = new JSONSchemaValidator(r4Schema());
-const schemaErrors = (r: unknown): unknown[] => validator.validate(r) as unknown[];
+const schemaErrors = (r: unknown): unknown[] => validator.validate(r);
 
 let f: RulesFixture;
 let api: FastifyInstance;
@@ -127,9 +127,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await f?.pg.drop();
+  await api.close();
+  await influx.drop();
+  await f.pg.drop();
 });
 
 describe('FHIR R4 server surface', () => {
@@ -137,13 +137,13 @@ describe('FHIR R4 server surface', () => {
     const res = await get(null, '/fhir/metadata');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/application\/fhir\+json/);
-    const cs = res.json<Record<string, any>>();
+    const cs = res.json<{
+      fhirVersion: string;
+      rest: { resource: { type: string; interaction: { code: string }[] }[] }[];
+    }>();
     expect(schemaErrors(cs)).toEqual([]);
     expect(cs.fhirVersion).toBe('4.0.1');
-    const served = (cs.rest[0].resource as { type: string; interaction: { code: string }[] }[]).map((r) => [
-      r.type,
-      r.interaction.map((i) => i.code),
-    ]);
+    const served = (cs.rest[0]?.resource ?? []).map((r) => [r.type, r.interaction.map((i) => i.code)]);
     expect(served).toEqual([
       ['Patient', ['read', 'search-type']],
       ['Observation', ['search-type']],
