@@ -179,8 +179,10 @@ async function main(): Promise<void> {
     // the heart-failure coordinating nurse signs in to the web workspace (docs/web.md)
     const webLogin = 'idec.insuffisance-cardiaque';
     const webPassword = generateSecret().slice(0, 20);
-    await setPassword(pool, nurses.heart_failure!, webLogin, webPassword, 'demo');
-    await pool.query(`UPDATE professionals SET display_name = 'Claire Dubois' WHERE id = $1`, [nurses.heart_failure]);
+    const hfNurse = nurses.heart_failure;
+    if (!hfNurse) throw new Error('no heart-failure coordinating nurse');
+    await setPassword(pool, hfNurse, webLogin, webPassword, 'demo');
+    await pool.query(`UPDATE professionals SET display_name = 'Claire Dubois' WHERE id = $1`, [hfNurse]);
     const token = tokens.heart_failure!;
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {

@@ -47,9 +47,8 @@ export interface ApiDeps {
 
 export const WEB_DEFAULTS: WebOptions = { idleTimeoutMinutes: 15, absoluteTimeoutHours: 12, secureCookies: 'auto' };
 
-const noBroker = async (): Promise<void> => {
-  throw Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' });
-};
+const noBroker = (): Promise<void> =>
+  Promise.reject(Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' }));
 
 /**
  * The hub HTTP API (docs/api.md): fastify with zod schemas at every boundary, OpenAPI at /docs,

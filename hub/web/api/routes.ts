@@ -2,7 +2,7 @@ import { escape } from 'influx';
 import { z } from 'zod';
 import { patientIdSchema } from '../../../contract';
 import { audit } from '../../alerts/audit';
-import { episodeRow, EPISODE_COLUMNS } from '../../fhir/load';
+import { episodeRow, EPISODE_COLUMNS, type EpisodeDbRow } from '../../fhir/load';
 import { episodeVisibilitySql } from '../../api/routes/alerts';
 import { requireCap, requirePatient } from '../../api/authz';
 import { bearer, episodeJson, episodeSchema, who, type ApiContext, type ZApp } from '../../api/context';
@@ -64,7 +64,7 @@ interface Trigger {
   device: string;
   driver: string;
 }
-type WorklistDbRow = Record<string, unknown> & {
+type WorklistDbRow = EpisodeDbRow & {
   silenced: boolean;
   patient_id: string;
   p_name: string;
@@ -144,7 +144,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'alerts.read', req.params.id);
-      const { rows } = await ctx.pool.query<Record<string, unknown>>(
+      const { rows } = await ctx.pool.query<EpisodeDbRow>(
         `SELECT ${EPISODE_COLUMNS}, false AS silenced FROM alert_episodes e
          WHERE e.patient_id = $3 AND ${episodeVisibilitySql(p)} AND $2::timestamptz IS NOT NULL
          ORDER BY e.opened_at DESC LIMIT ${req.query.limit}`,
