@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { HubMetrics } from '../observability/metrics';
 import { systemClock, type Clock } from '../rules/clock';
+import { EgressError, postOnce, type EgressProfile } from '../security/egress';
 import { sign } from './signature';
 
 export interface DispatcherOptions {
@@ -13,6 +14,8 @@ export interface DispatcherOptions {
   maxAttempts?: number;
   timeoutMs?: number;
   batchSize?: number;
+  /** production: https to public addresses only (hub/security/egress.ts); the hub passes its config's profile */
+  profile?: EgressProfile;
 }
 
 export interface DispatchReport {
@@ -52,6 +55,7 @@ export class WebhookDispatcher {
       maxAttempts: 10,
       timeoutMs: 10_000,
       batchSize: 20,
+      profile: 'development',
       ...opts,
     };
   }
@@ -59,6 +63,11 @@ export class WebhookDispatcher {
   async runOnce(): Promise<DispatchReport> {
     const report: DispatchReport = { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
     const now = this.clock.now();
+    // deliveries queued for a patient who has since withdrawn consent never leave (migration 100)
+    await this.pool.query(
+      `UPDATE webhook_deliveries d SET status = 'failed', last_error = 'CONSENT_WITHDRAWN', leased_until = NULL
+       FROM notifications n WHERE n.id = d.notification_id AND d.status = 'pending' AND vigil_processing_stopped(n.patient_id)`,
+    );
     const { rows } = await this.pool.query<{
       id: string;
       url: string;
@@ -105,12 +114,12 @@ export class WebhookDispatcher {
     const body = JSON.stringify(d.payload);
     const ts = Math.floor(now.getTime() / 1000);
     const started = performance.now();
-    let status: number | null = null;
+    let status: number | null;
     let error: string | null = null;
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: {
+      status = await postOnce(
+        d.url,
+        {
           'content-type': 'application/fhir+json',
           'idempotency-key': d.idempotency_key,
           'x-vigil-timestamp': String(ts),
@@ -119,13 +128,12 @@ export class WebhookDispatcher {
           'x-vigil-attempt': String(attempt),
         },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-      });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (!res.ok) error = `HTTP ${res.status}`;
+        { profile: this.o.profile, timeoutMs: this.o.timeoutMs },
+      );
     } catch (e) {
-      error = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+      // stable codes only: the delivery log is shown to clinicians (docs/security.md "Webhooks")
+      status = (e as { status?: number }).status ?? null;
+      error = e instanceof EgressError ? (status ? `HTTP ${status}` : e.code) : 'WEBHOOK_CONNECT_FAILED';
     }
     const ms = Math.round(performance.now() - started);
     await this.pool.query(
