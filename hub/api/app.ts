@@ -28,6 +28,7 @@ import { registerPrivacyRoutes } from './routes/privacy';
 import { recordAccess, patientOfRequest } from '../security/access-audit';
 import type { EgressProfile } from '../security/egress';
 import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
+import { cutSlowBodies } from '../security/slow-body';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -96,6 +97,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     // per-request lines would carry patient ids in URLs: the API audits access itself (audit_log)
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  cutSlowBodies(app, edge.requestTimeoutMs);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

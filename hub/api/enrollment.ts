@@ -119,6 +119,11 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       if (p.role !== 'admin') throw new ApiError('FORBIDDEN', 'only an admin issues enrollment codes');
       const exists = await ctx.pool.query('SELECT 1 FROM patients WHERE id = $1', [req.body.patientId]);
       if (!exists.rowCount) throw new ApiError('NOT_FOUND', 'unknown patient');
+      const revoked = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1 AND revoked_at IS NOT NULL', [
+        req.body.gatewayId,
+      ]);
+      // a revoked box comes back only under a new gateway id (docs/security.md "Credentials")
+      if (revoked.rowCount) throw new ApiError('CONFLICT', 'GATEWAY_REVOKED: this gateway id is revoked');
       return reply.status(201).send(await createEnrollmentCode(ctx.pool, req.body, p.id));
     },
   );

@@ -94,7 +94,7 @@ function failureCode(e: NodeJS.ErrnoException): EgressErrorCode {
  * POSTs `body` once. Resolves with the HTTP status (2xx); rejects with an EgressError whose code
  * is stable (a 3xx is WEBHOOK_REDIRECT_REFUSED, other non-2xx WEBHOOK_HTTP_ERROR with `status`).
  */
-export function postOnce(
+export async function postOnce(
   rawUrl: string,
   headers: Record<string, string>,
   body: string,
@@ -102,7 +102,7 @@ export function postOnce(
 ): Promise<number> {
   const url = checkTargetUrl(rawUrl, o.profile);
   const mod = url.protocol === 'https:' ? https : http;
-  return new Promise<number>((resolve, reject) => {
+  return await new Promise<number>((resolve, reject) => {
     const req = mod.request(
       url,
       {
