@@ -212,16 +212,17 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     req.professional = rows[0] satisfies Professional;
   });
 
-  // access audit (migration 102): every professional request, allowed or refused, one row
-  app.addHook('onResponse', async (req, reply) => {
-    if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+  // access audit (migration 102): every professional request, allowed or refused, one row,
+  // written before the answer leaves (onSend): no data reaches a client without its trace
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return payload;
     const route = req.routeOptions.url ?? null;
     await recordAccess(d.pool, {
       actor: req.professional?.id ?? null,
       role: req.professional?.role ?? null,
       action: `${req.method} ${route ?? 'unknown route'}`,
       route,
-      patientId: patientOfRequest(req.url, req.params, req.query),
+      patientId: req.auditPatientId ?? patientOfRequest(req.url, req.params, req.query),
       status: reply.statusCode,
       address: req.ip,
     }).catch((e: unknown) =>
@@ -230,6 +231,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
         'access not audited',
       ),
     );
+    return payload;
   });
 
   app.get('/health', { schema: { hide: true } }, async (_req, reply) => {

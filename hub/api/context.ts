@@ -48,6 +48,8 @@ export interface ApiContext {
 declare module 'fastify' {
   interface FastifyRequest {
     professional?: Professional;
+    /** the patient id the access log records for this request (an erasure records the pseudonym) */
+    auditPatientId?: string;
   }
 }
 

@@ -108,6 +108,8 @@ export function registerPrivacyRoutes(app: ZApp, ctx: ApiContext): void {
         throw new ApiError('INVALID_REQUEST', 'confirm must repeat the patient id');
       const r = await erasePatient(ctx.pool, ctx.timeseries.influx, ctx.timeseries.database, req.params.id, p.id);
       if (!r) throw new ApiError('NOT_FOUND', 'no such patient');
+      // the access log row of this very request must not bring the id back
+      req.auditPatientId = r.pseudonym;
       return r;
     },
   );

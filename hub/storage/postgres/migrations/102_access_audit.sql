@@ -25,17 +25,19 @@ CREATE FUNCTION vigil_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   cutoff text := current_setting('vigil.retention', true);
 BEGIN
+  -- nested IFs: plpgsql does not short-circuit, and each table has its own columns
   IF TG_OP = 'UPDATE' AND current_setting('vigil.pseudonymise', true) = 'on' THEN
-    IF TG_TABLE_NAME = 'access_log'
-       AND NEW.patient_id LIKE 'erased-%'
-       AND (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.route, NEW.status, NEW.outcome)
-           IS NOT DISTINCT FROM (OLD.id, OLD.at, OLD.actor, OLD.action, OLD.route, OLD.status, OLD.outcome) THEN
-      RETURN NEW;
-    END IF;
-    IF TG_TABLE_NAME = 'audit_log'
-       AND (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.entity)
-           IS NOT DISTINCT FROM (OLD.id, OLD.at, OLD.actor, OLD.action, OLD.entity) THEN
-      RETURN NEW;
+    IF TG_TABLE_NAME = 'access_log' THEN
+      IF NEW.patient_id LIKE 'erased-%'
+         AND (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.route, NEW.status, NEW.outcome)
+             IS NOT DISTINCT FROM (OLD.id, OLD.at, OLD.actor, OLD.action, OLD.route, OLD.status, OLD.outcome) THEN
+        RETURN NEW;
+      END IF;
+    ELSIF TG_TABLE_NAME = 'audit_log' THEN
+      IF (NEW.id, NEW.at, NEW.actor, NEW.action, NEW.entity)
+         IS NOT DISTINCT FROM (OLD.id, OLD.at, OLD.actor, OLD.action, OLD.entity) THEN
+        RETURN NEW;
+      END IF;
     END IF;
   END IF;
   IF TG_OP = 'DELETE' AND cutoff IS NOT NULL AND cutoff <> '' AND OLD.at < cutoff::timestamptz THEN
