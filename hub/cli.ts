@@ -19,6 +19,7 @@
  *   vigil-hub export-patient <patientId>                the whole record as a FHIR R4 Bundle on stdout
  *   vigil-hub erase-patient <patientId> <patientId>     erase from PostgreSQL and InfluxDB (id twice: confirm)
  *   vigil-hub enforce-retention                         delete what is past its retention now
+ *   vigil-hub sync-grafana-scopes                       rebuild the per-professional InfluxDB projections (credentials printed once)
  *   vigil-hub migrate                                   apply database migrations and exit
  */
 import { parseArgs } from 'node:util';
@@ -42,6 +43,7 @@ import {
 } from './admin/provisioning';
 import { erasePatient, exportPatient, resumeProcessing, withdrawProcessing } from './admin/patient-rights';
 import { enforceRetention } from './admin/retention';
+import { GrafanaInfluxScopes } from './security/grafana-scopes';
 import { ConfigError, loadHubConfig } from './config/load';
 import { TimeSeriesStore } from './storage/influx/timeseries';
 import { startHub } from './main';
@@ -167,6 +169,23 @@ async function main(): Promise<void> {
           const r = await erasePatient(pool, ts.influx, ts.database, args[0]!, 'cli');
           if (!r) throw Object.assign(new Error(`no patient ${args[0]}`), { code: 'NOT_FOUND' });
           console.log(JSON.stringify(r));
+        } finally {
+          await ts.close();
+        }
+        break;
+      }
+      case 'sync-grafana-scopes': {
+        if (!config.grafana.scopeKey)
+          throw Object.assign(new Error('set grafana.scopeKey (VIGIL_GRAFANA_SCOPE_KEY)'), { code: 'USAGE' });
+        const ts = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx);
+        try {
+          const scopes = await new GrafanaInfluxScopes(
+            pool,
+            ts.influx,
+            config.influx.database,
+            config.grafana.scopeKey,
+          ).sync();
+          for (const s of scopes) console.log(JSON.stringify(s));
         } finally {
           await ts.close();
         }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { startRetentionJob } from './admin/retention';
+import { GrafanaInfluxScopes } from './security/grafana-scopes';
 import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
@@ -191,6 +192,27 @@ export async function startHub(
       rules.start();
       webhooks.start();
       const stopRetention = startRetentionJob(pool, config.retention, log);
+      if (config.grafana.influxScopes && config.grafana.scopeKey) {
+        const scopes = new GrafanaInfluxScopes(
+          pool,
+          timeseries.influx,
+          config.influx.database,
+          config.grafana.scopeKey,
+        );
+        const sync = () =>
+          void scopes.sync().then(
+            (s) => log.debug({ scopes: s.length }, 'grafana scopes synced'),
+            (e: unknown) =>
+              log.warn(
+                { code: 'GRAFANA_SCOPES_FAILED', err: e instanceof Error ? e.message : String(e) },
+                'grafana scopes not synced',
+              ),
+          );
+        sync();
+        const timer = setInterval(sync, config.grafana.syncEveryMs);
+        timer.unref();
+        stops.push(() => Promise.resolve(clearInterval(timer)));
+      }
       stops.push(async () => {
         stopRetention();
         rules.stop();

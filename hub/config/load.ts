@@ -32,6 +32,9 @@ export const HUB_ENV = {
   VIGIL_HTTP_PORT: 'http.port:number',
   VIGIL_LOG_LEVEL: 'logLevel',
   VIGIL_PROFILE: 'profile',
+  VIGIL_GRAFANA_INFLUX_SCOPES: 'grafana.influxScopes:boolean',
+  VIGIL_GRAFANA_SCOPE_KEY: 'grafana.scopeKey',
+  VIGIL_GRAFANA_SCOPE_SYNC_MS: 'grafana.syncEveryMs:number',
   VIGIL_MQTT_INSECURE: 'mqtt.insecure:boolean',
   VIGIL_MQTT_PLAIN: 'mqtt.plain:boolean',
   VIGIL_MQTT_TLS_HOST: 'mqtt.tls.host',
@@ -63,6 +66,10 @@ export function loadHubConfig(
       'CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)',
     );
   }
+  if (parsed.data.grafana.influxScopes && !parsed.data.grafana.scopeKey)
+    throw new ConfigError(
+      'CONFIG_INVALID: hub configuration:\n  grafana.scopeKey: required when grafana.influxScopes is on (VIGIL_GRAFANA_SCOPE_KEY)',
+    );
   const insecure = plaintextOutsideLoopback(parsed.data);
   if (insecure.length)
     throw new ConfigError(`CONFIG_INVALID: hub configuration:\n${insecure.map((m) => `  ${m}`).join('\n')}`);

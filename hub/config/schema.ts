@@ -219,6 +219,22 @@ export const hubConfigSchema = z
         auditLog: 3 * 365,
       })
       .describe('Days each PostgreSQL store keeps its rows (docs/privacy.md "Retention"); enforced daily'),
+    grafana: z
+      .object({
+        influxScopes: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep one InfluxDB projection database and read-only user per professional for Grafana (hub/security/grafana-scopes.ts); needs influx admin credentials',
+          ),
+        scopeKey: z
+          .string()
+          .min(32)
+          .optional()
+          .describe('Secret the per-professional InfluxDB passwords are derived from (at least 32 characters)'),
+        syncEveryMs: z.number().int().min(10_000).default(60_000).describe('How often the projections are rebuilt'),
+      })
+      .default({ influxScopes: false, syncEveryMs: 60_000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
