@@ -78,10 +78,22 @@ export function loadHubConfig(
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
-/** TLS by default outside loopback (docs/security.md "TLS"): production refuses clear listeners elsewhere. */
+/**
+ * TLS by default outside loopback (docs/security.md "TLS"): production refuses clear listeners
+ * elsewhere, and the example secrets of .env.example (change-me-*).
+ */
 export function plaintextOutsideLoopback(c: HubConfig): string[] {
   if (c.profile !== 'production') return [];
   const out: string[] = [];
+  const example = (v: string | undefined) => v !== undefined && /^change-me/i.test(decodeURIComponent(v));
+  const secrets: [string, string | undefined][] = [
+    ['mqtt.password', c.mqtt.password],
+    ['influx.password', c.influx.password],
+    ['postgres.url', URL.canParse(c.postgres.url) ? new URL(c.postgres.url).password : undefined],
+    ['grafana.scopeKey', c.grafana.scopeKey],
+  ];
+  for (const [path, value] of secrets)
+    if (example(value)) out.push(`${path}: still the example secret (change-me-*); set a real one`);
   if (c.mqtt.mode === 'embedded' && c.mqtt.plain && !isLoopback(c.mqtt.host) && !c.mqtt.insecure)
     out.push(
       `mqtt.host: plain MQTT on ${c.mqtt.host} in production; configure mqtt.tls and mqtt.plain=false, listen on loopback, or set mqtt.insecure (VIGIL_MQTT_INSECURE)`,
