@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
 import { ApiError } from '../api/errors';
 import { checkTargetUrl, type EgressError, type EgressProfile } from '../security/egress';
+import { pseudonymProblem } from '../security/pseudonym';
 import { generateSecret, hashSecret } from '../security/secrets';
 
 /**
@@ -33,6 +34,8 @@ export async function createPatient(
   actor = 'admin',
 ): Promise<void> {
   patientIdSchema.parse(p.id);
+  const problem = pseudonymProblem(p.id);
+  if (problem) throw new ApiError('INVALID_REQUEST', `PATIENT_ID_NOT_PSEUDONYMOUS: the patient id ${problem}`);
   await pool.query(
     `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (id) DO UPDATE SET program_id = EXCLUDED.program_id, display_name = EXCLUDED.display_name`,
