@@ -128,7 +128,11 @@ export async function startHub(
 
     const episodes = new EpisodeStore(pool);
     const rules = new RuleEngine(episodes, metrics, log, { pool, clock });
-    const webhooks = new WebhookDispatcher(pool, metrics, log, { clock, profile: config.profile });
+    const webhooks = new WebhookDispatcher(pool, metrics, log, {
+      clock,
+      profile: config.profile,
+      secretKey: config.security.secretKey,
+    });
     const mapper = new PatientMapper(pool);
     const mqttIngest: MqttIngest = new MqttIngest(
       {
@@ -172,6 +176,7 @@ export async function startHub(
       rules,
       gatewayConfig,
       egressProfile: config.profile,
+      secretKey: config.security.secretKey,
       edge: { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ...(config.http.tls
         ? { tls: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }

@@ -3,6 +3,7 @@ import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contra
 import { ApiError } from '../api/errors';
 import { checkTargetUrl, type EgressError, type EgressProfile } from '../security/egress';
 import { pseudonymProblem } from '../security/pseudonym';
+import { seal } from '../security/secret-box';
 import { generateSecret, hashSecret } from '../security/secrets';
 
 /**
@@ -257,7 +258,7 @@ export async function revokeConsent(
 /** Registers a care team's webhook; returns its HMAC secret, shown once. */
 export async function createWebhook(
   pool: pg.Pool,
-  w: { careTeamId: string; url: string; profile?: EgressProfile },
+  w: { careTeamId: string; url: string; profile?: EgressProfile; secretKey?: string | undefined },
   actor = 'admin',
 ): Promise<{ id: number; secret: string }> {
   let url: URL;
@@ -269,7 +270,8 @@ export async function createWebhook(
   const secret = generateSecret();
   const { rows } = await pool.query<{ id: string }>(
     'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',
-    [w.careTeamId, url.toString(), secret, actor],
+    // sealed at rest when the hub has a secret key (hub/security/secret-box.ts)
+    [w.careTeamId, url.toString(), w.secretKey ? seal(w.secretKey, secret) : secret, actor],
   );
   const id = Number(rows[0]!.id);
   await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });

@@ -46,6 +46,8 @@ export interface ApiDeps {
   edge?: Partial<HttpEdgeLimits>;
   /** failed bearer tokens and enrollment codes per client address (hub/security/failure-limiter.ts) */
   authFailureLimit?: FailureLimit;
+  /** seals webhook secrets at rest (hub/security/secret-box.ts) */
+  secretKey?: string | undefined;
   /** serve HTTPS (TLS 1.2+) with this key and certificate (PEM) */
   tls?: { key: string | Buffer; cert: string | Buffer };
 }
@@ -115,6 +117,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     rules,
     gatewayConfig,
     egressProfile: d.egressProfile ?? 'development',
+    secretKey: d.secretKey,
     authFailures: new FailureLimiter(d.authFailureLimit),
   };
 

@@ -41,6 +41,8 @@ export interface ApiContext {
   gatewayConfig: GatewayRemoteConfig;
   /** webhook target policy (hub/security/egress.ts) */
   egressProfile: EgressProfile;
+  /** seals webhook secrets at rest */
+  secretKey: string | undefined;
   /** failed credentials per client address (bearer tokens, enrollment codes) */
   authFailures: FailureLimiter;
 }

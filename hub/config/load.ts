@@ -32,6 +32,7 @@ export const HUB_ENV = {
   VIGIL_HTTP_PORT: 'http.port:number',
   VIGIL_LOG_LEVEL: 'logLevel',
   VIGIL_PROFILE: 'profile',
+  VIGIL_SECRET_KEY: 'security.secretKey',
   VIGIL_GRAFANA_INFLUX_SCOPES: 'grafana.influxScopes:boolean',
   VIGIL_GRAFANA_SCOPE_KEY: 'grafana.scopeKey',
   VIGIL_GRAFANA_SCOPE_SYNC_MS: 'grafana.syncEveryMs:number',
@@ -91,7 +92,10 @@ export function plaintextOutsideLoopback(c: HubConfig): string[] {
     ['influx.password', c.influx.password],
     ['postgres.url', URL.canParse(c.postgres.url) ? new URL(c.postgres.url).password : undefined],
     ['grafana.scopeKey', c.grafana.scopeKey],
+    ['security.secretKey', c.security.secretKey],
   ];
+  if (!c.security.secretKey)
+    out.push('security.secretKey: required in production (VIGIL_SECRET_KEY): webhook secrets are sealed with it');
   for (const [path, value] of secrets)
     if (example(value)) out.push(`${path}: still the example secret (change-me-*); set a real one`);
   if (c.mqtt.mode === 'embedded' && c.mqtt.plain && !isLoopback(c.mqtt.host) && !c.mqtt.insecure)

@@ -219,6 +219,15 @@ export const hubConfigSchema = z
         auditLog: 3 * 365,
       })
       .describe('Days each PostgreSQL store keeps its rows (docs/privacy.md "Retention"); enforced daily'),
+    security: z
+      .object({
+        secretKey: z
+          .string()
+          .min(32)
+          .optional()
+          .describe('Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); required in production'),
+      })
+      .default({}),
     grafana: z
       .object({
         influxScopes: z

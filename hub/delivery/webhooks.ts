@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { HubMetrics } from '../observability/metrics';
 import { systemClock, type Clock } from '../rules/clock';
 import { EgressError, postOnce, type EgressProfile } from '../security/egress';
+import { unseal } from '../security/secret-box';
 import { sign } from './signature';
 
 export interface DispatcherOptions {
@@ -16,6 +17,8 @@ export interface DispatcherOptions {
   batchSize?: number;
   /** production: https to public addresses only (hub/security/egress.ts); the hub passes its config's profile */
   profile?: EgressProfile;
+  /** opens the webhook secrets sealed at rest (hub/security/secret-box.ts) */
+  secretKey?: string | undefined;
 }
 
 export interface DispatchReport {
@@ -38,7 +41,7 @@ export function backoffMs(attempt: number, base: number, max: number): number {
  */
 export class WebhookDispatcher {
   private readonly clock: Clock;
-  private readonly o: Required<Omit<DispatcherOptions, 'clock'>>;
+  private readonly o: Required<Omit<DispatcherOptions, 'clock' | 'secretKey'>> & { secretKey: string | undefined };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<DispatchReport> | undefined;
 
@@ -56,6 +59,7 @@ export class WebhookDispatcher {
       timeoutMs: 10_000,
       batchSize: 20,
       profile: 'development',
+      secretKey: undefined,
       ...opts,
     };
   }
@@ -123,7 +127,7 @@ export class WebhookDispatcher {
           'content-type': 'application/fhir+json',
           'idempotency-key': d.idempotency_key,
           'x-vigil-timestamp': String(ts),
-          'x-vigil-signature': sign(d.secret, ts, body),
+          'x-vigil-signature': sign(unseal(this.o.secretKey, d.secret), ts, body),
           'x-vigil-delivery': d.id,
           'x-vigil-attempt': String(attempt),
         },

@@ -238,6 +238,7 @@ describe('docker-compose.yml against the code', () => {
       'POSTGRES_HUB_PASSWORD',
       'POSTGRES_PASSWORD',
       'VIGIL_MQTT_PASSWORD',
+      'VIGIL_SECRET_KEY',
     ]);
     for (const v of required) expect(example[v], `.env.example ${v}`).toMatch(/^change-me/);
     expect(() => interpolate('${POSTGRES_PASSWORD:?set it}', {})).toThrow(/COMPOSE_VARIABLE_MISSING/);

@@ -6,6 +6,7 @@ import {
   createProfessional,
   createWebhook,
 } from '../../hub/admin/provisioning';
+import { verify } from '../../hub/delivery/signature';
 import { ManualClock, MINUTE } from '../../hub/rules/clock';
 import { startTrustHub, TestGateway, webhookReceiver, type TrustHub } from './support';
 
@@ -20,6 +21,8 @@ let rx: Awaited<ReturnType<typeof webhookReceiver>>;
 let adminToken = '';
 let nurseToken = '';
 const gws = new Map<string, TestGateway>();
+const SECRET_KEY = 's'.repeat(40);
+let webhookSecret = '';
 
 async function count(sql: string, params: unknown[]): Promise<number> {
   const { rows } = await t.pg.pool.query<{ n: number }>(sql, params);
@@ -40,7 +43,7 @@ async function api(method: string, url: string, token: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  t = await startTrustHub('vigil_withdraw', {}, { clock });
+  t = await startTrustHub('vigil_withdraw', { security: { secretKey: SECRET_KEY } }, { clock });
   rx = await webhookReceiver();
   for (const p of ['WD-1', 'WD-2']) {
     await createPatient(t.pg.pool, { id: p, programId: 'oral_chemotherapy', displayName: `Patient ${p}` });
@@ -55,7 +58,14 @@ beforeAll(async () => {
   });
   nurseToken = team.coordinating_nurse.token;
   adminToken = (await createProfessional(t.pg.pool, { id: 'admin-wd', displayName: 'Admin', role: 'admin' })).token;
-  await createWebhook(t.pg.pool, { careTeamId: 'team-wd', url: rx.url, profile: 'development' });
+  webhookSecret = (
+    await createWebhook(t.pg.pool, {
+      careTeamId: 'team-wd',
+      url: rx.url,
+      profile: 'development',
+      secretKey: SECRET_KEY,
+    })
+  ).secret;
 }, 60_000);
 
 afterAll(async () => {
@@ -71,6 +81,14 @@ describe('consent withdrawal stops ingest, rules, notifications and webhooks fro
     expect(await episodes('WD-1')).toBe(1);
     expect((await t.hub.webhooks.runOnce()).delivered).toBe(1);
     expect(rx.got).toHaveLength(1);
+    // the secret is sealed at rest, and the delivery is signed with the real one
+    const { rows } = await t.pg.pool.query<{ secret: string }>('SELECT secret FROM webhooks');
+    expect(rows[0]!.secret).toMatch(/^v1:/);
+    expect(rows[0]!.secret).not.toContain(webhookSecret);
+    const h = rx.headers[0]!;
+    expect(verify(webhookSecret, Number(h['x-vigil-timestamp']), rx.got[0]!, String(h['x-vigil-signature']))).toBe(
+      true,
+    );
   });
 
   it('after the patient withdraws (API), the next fever is quarantined: no episode change, no notification, no webhook, no re-notification', async () => {

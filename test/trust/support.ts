@@ -3,7 +3,7 @@
  * broker, PostgreSQL, InfluxDB) on ephemeral ports, gateways as plain mqtt.js clients speaking
  * wire contract v1, and a local webhook receiver.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
@@ -141,13 +141,20 @@ export class TestGateway {
 }
 
 /** A local HTTP endpoint that records what it receives (webhook target). */
-export async function webhookReceiver(): Promise<{ url: string; got: string[]; close(): Promise<void> }> {
+export async function webhookReceiver(): Promise<{
+  url: string;
+  got: string[];
+  headers: IncomingHttpHeaders[];
+  close(): Promise<void>;
+}> {
   const got: string[] = [];
+  const headers: IncomingHttpHeaders[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       got.push(body);
+      headers.push(req.headers);
       res.statusCode = 200;
       res.end();
     });
@@ -156,6 +163,7 @@ export async function webhookReceiver(): Promise<{ url: string; got: string[]; c
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     got,
+    headers,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

@@ -111,7 +111,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         .send(
           await createWebhook(
             ctx.pool,
-            { careTeamId: req.params.id, url: req.body.url, profile: ctx.egressProfile },
+            { careTeamId: req.params.id, url: req.body.url, profile: ctx.egressProfile, secretKey: ctx.secretKey },
             p.id,
           ),
         );
