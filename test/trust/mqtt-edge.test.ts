@@ -88,6 +88,11 @@ describe('MQTT edge of a hub process', () => {
     await until('the socket closed by the hub', () => Promise.resolve(closed ? true : undefined), 10_000, 20);
     clearInterval(sampler);
     peak = Math.max(peak, rssMiB(pid));
+    console.log(
+      JSON.stringify({
+        preConnectCut: { sentMiB: +(sent / MiB).toFixed(2), hubGrowthMiB: +(peak - before).toFixed(1) },
+      }),
+    );
     expect(closed).toBe(true);
     // the hub stopped reading long before the announced size (kernel buffers hold a few MiB)
     expect(sent).toBeLessThan(64 * MiB);
