@@ -293,14 +293,42 @@ export async function erasePatient(
       'UPDATE gateways SET patient_id = NULL, revoked_at = coalesce(revoked_at, now()), credential_hash = NULL WHERE patient_id = $1',
       [patientId],
     );
-    // tables added later (messages...) that name the patient: erased too, never forgotten
-    const others = await c.query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.columns
-       WHERE table_schema = 'public' AND column_name = 'patient_id' AND table_name <> ALL($1::text[])`,
+    // tables added later (messages, coaching...) that name the patient, by a patient_id column or a
+    // foreign key to patients: erased too, never forgotten. Their order is not known, so each pass
+    // tries every table under a savepoint and the next pass retries what a foreign key held back.
+    const others = await c.query<{ table_name: string; column_name: string }>(
+      `SELECT DISTINCT table_name::text, column_name::text FROM (
+         SELECT table_name, column_name FROM information_schema.columns
+          WHERE table_schema = 'public' AND column_name = 'patient_id'
+         UNION
+         SELECT cl.relname, a.attname FROM pg_constraint k
+           JOIN pg_class cl ON cl.oid = k.conrelid
+           JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = 'public'
+           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
+          WHERE k.contype = 'f' AND k.confrelid = 'public.patients'::regclass
+       ) t WHERE table_name <> ALL($1::text[]) ORDER BY 1, 2`,
       [[...KNOWN]],
     );
-    for (const { table_name } of others.rows)
-      await del(table_name, `DELETE FROM ${c.escapeIdentifier(table_name)} WHERE patient_id = $1`, [patientId]);
+    let pending = others.rows;
+    for (let pass = 0; pending.length && pass < 10; pass++) {
+      const held: typeof pending = [];
+      for (const o of pending) {
+        await c.query('SAVEPOINT erase_other');
+        try {
+          await del(
+            o.table_name,
+            `DELETE FROM ${c.escapeIdentifier(o.table_name)} WHERE ${c.escapeIdentifier(o.column_name)} = $1`,
+            [patientId],
+          );
+          await c.query('RELEASE SAVEPOINT erase_other');
+        } catch (e) {
+          await c.query('ROLLBACK TO SAVEPOINT erase_other');
+          if ((e as { code?: string }).code !== '23503') throw e; // only foreign keys are retried
+          held.push(o);
+        }
+      }
+      pending = held;
+    }
     await del('patients', 'DELETE FROM patients WHERE id = $1', [patientId]);
     await del('access_log', 'UPDATE access_log SET patient_id = $2 WHERE patient_id = $1', [patientId, pseudonym]);
     await del(

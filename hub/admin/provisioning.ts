@@ -267,6 +267,9 @@ export async function createWebhook(
   } catch (e) {
     throw new ApiError('WEBHOOK_TARGET_REFUSED', `${(e as EgressError).code}: ${(e as Error).message}`);
   }
+  // fail closed: in production a webhook secret is never stored in clear
+  if ((w.profile ?? 'production') === 'production' && !w.secretKey)
+    throw new ApiError('SECRET_KEY_MISSING', 'set security.secretKey (VIGIL_SECRET_KEY) to register webhooks');
   const secret = generateSecret();
   const { rows } = await pool.query<{ id: string }>(
     'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',

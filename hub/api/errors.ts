@@ -17,6 +17,8 @@ export const API_ERRORS = {
   RATE_LIMITED: 429,
   /** a webhook URL refused by the egress policy (https only in production, public addresses only) */
   WEBHOOK_TARGET_REFUSED: 400,
+  /** production without security.secretKey: webhook secrets could not be sealed, so none is registered */
+  SECRET_KEY_MISSING: 503,
   INTERNAL: 500,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -94,8 +94,6 @@ export function plaintextOutsideLoopback(c: HubConfig): string[] {
     ['grafana.scopeKey', c.grafana.scopeKey],
     ['security.secretKey', c.security.secretKey],
   ];
-  if (!c.security.secretKey)
-    out.push('security.secretKey: required in production (VIGIL_SECRET_KEY): webhook secrets are sealed with it');
   for (const [path, value] of secrets)
     if (example(value)) out.push(`${path}: still the example secret (change-me-*); set a real one`);
   if (c.mqtt.mode === 'embedded' && c.mqtt.plain && !isLoopback(c.mqtt.host) && !c.mqtt.insecure)

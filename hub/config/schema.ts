@@ -225,7 +225,9 @@ export const hubConfigSchema = z
           .string()
           .min(32)
           .optional()
-          .describe('Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); required in production'),
+          .describe(
+            'Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); without it, production refuses to register webhooks',
+          ),
       })
       .default({}),
     grafana: z
