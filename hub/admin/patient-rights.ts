@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { escape, type InfluxDB } from 'influx';
 import { patientIdSchema } from '../../contract';
 import { audit, inTransaction } from '../alerts/audit';
-import { EPISODE_COLUMNS, episodeRow, ledgerRow } from '../fhir/load';
+import { EPISODE_COLUMNS, episodeRow, ledgerRow, type EpisodeDbRow } from '../fhir/load';
 import { toObservations } from '../fhir/observation';
 import { toTask } from '../fhir/task';
 import { SYSTEM } from '../fhir/codes';
@@ -136,7 +136,7 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
        WHERE patient_id = $1 ORDER BY measured_at, metric`,
       [patientId],
     ),
-    pool.query(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`, [patientId]),
+    pool.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`, [patientId]),
     pool.query<{
       patient_id: string;
       professional_id: string;
@@ -170,7 +170,7 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
   ];
   const observations = toObservations(ledger.rows.map(ledgerRow));
   resources.push(...(observations as FhirResource[]));
-  for (const raw of episodes.rows as Record<string, unknown>[]) {
+  for (const raw of episodes.rows) {
     const e = episodeRow(raw);
     resources.push(
       toTask(

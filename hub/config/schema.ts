@@ -14,12 +14,11 @@ export const hubConfigSchema = z
         'production: webhooks https-only to public addresses, plain MQTT/HTTP listeners only on loopback unless marked insecure (docs/security.md)',
       ),
     postgres: z.object({
-      url: z.string().url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
+      url: z.url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
       createDatabase: z.boolean().default(false).describe('Create the database when missing (demo, tests)'),
     }),
     influx: z.object({
       url: z
-        .string()
         .url()
         .default('http://127.0.0.1:8086')
         .describe('InfluxDB 1.x HTTP API (or the 1.x-compatible API of later versions)'),

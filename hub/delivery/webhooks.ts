@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../rules/clock';
 import { EgressError, postOnce, type EgressProfile } from '../security/egress';
 import { unseal } from '../security/secret-box';
 import { sign } from './signature';
+import { errorMessage } from '../../contract/errors';
 
 export interface DispatcherOptions {
   clock?: Clock;
@@ -169,8 +170,8 @@ export class WebhookDispatcher {
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.runOnce()
-        .catch((e: Error) => {
-          this.log.warn({ err: e.message, code: 'WEBHOOK_DISPATCH_FAILED' }, 'webhook dispatch pass failed');
+        .catch((e: unknown) => {
+          this.log.warn({ err: errorMessage(e), code: 'WEBHOOK_DISPATCH_FAILED' }, 'webhook dispatch pass failed');
           return { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
         })
         .finally(() => (this.running = undefined));
