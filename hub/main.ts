@@ -224,7 +224,10 @@ export async function startHub(
         sync();
         const timer = setInterval(sync, config.grafana.syncEveryMs);
         timer.unref();
-        stops.push(() => Promise.resolve(clearInterval(timer)));
+        stops.push(() => {
+          clearInterval(timer);
+          return Promise.resolve();
+        });
       }
       stops.push(async () => {
         stopRetention();

@@ -136,7 +136,9 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
        WHERE patient_id = $1 ORDER BY measured_at, metric`,
       [patientId],
     ),
-    pool.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`, [patientId]),
+    pool.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`, [
+      patientId,
+    ]),
     pool.query<{
       patient_id: string;
       professional_id: string;

@@ -222,7 +222,7 @@ export class EmbeddedBroker {
     });
     this.aedes = aedes;
     aedes.on('client', (client) => {
-      this.admitted.get(client.conn as object)?.();
+      this.admitted.get(client.conn)?.();
       if (this.principals.get(client)?.kind === 'gateway') this.gatewayClients.set(client.id, client);
     });
     aedes.on('clientDisconnect', (client) => {

@@ -75,7 +75,7 @@ async function apiView(professionalId: string, patients: string[], metrics: Metr
         headers: { authorization: `Bearer ${token}` },
       });
       if (res.statusCode !== 200) continue;
-      const days = (res.json() as { days: unknown[] }).days;
+      const days = res.json<{ days: unknown[] }>().days;
       if (days.length === 0) continue;
       seen.set(patient, (seen.get(patient) ?? new Set()).add(metric));
     }
@@ -93,7 +93,7 @@ beforeAll(async () => {
   pg = await createTestPostgres('vigil_gscope');
   store = new TimeSeriesStore(influxd.url, 'vigil', ADMIN);
   await store.ensureDatabase();
-  for (const [i, id] of PATIENTS.entries())
+  for (const id of PATIENTS)
     await createPatient(pg.pool, { id, programId: 'oral_chemotherapy', displayName: `P ${id}` });
   const teamA = await createCareTeamWithMembers(pg.pool, {
     id: 'team-ga',
@@ -109,7 +109,7 @@ beforeAll(async () => {
     patientIds: ['GB-1'],
     roles: ['oncologist'] as CareRole[],
   });
-  for (const [role, v] of Object.entries({ ...teamA })) (tokens.set(v.professionalId, v.token), void role);
+  for (const v of Object.values(teamA)) tokens.set(v.professionalId, v.token);
   tokens.set(teamB.oncologist.professionalId, teamB.oncologist.token);
   const admin = await createProfessional(pg.pool, { id: 'ga-admin', displayName: 'Admin', role: 'admin' });
   tokens.set('ga-admin', admin.token);

@@ -74,18 +74,22 @@ describe('MQTT edge of a hub process', () => {
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 20);
     const s = await open();
     let sent = 0;
-    let closed = false;
-    s.on('close', () => (closed = true));
+    const state = { closed: false };
+    s.on('close', () => (state.closed = true));
     s.on('error', () => {});
     const announced = 200 * MiB;
     s.write(Buffer.concat([Buffer.from([0x10]), remainingLength(announced)]));
     const chunk = Buffer.alloc(256 * 1024, 0x61);
-    while (!closed && sent < announced) {
+    while (!state.closed && sent < announced) {
       const ok = s.write(chunk);
       sent += chunk.length;
-      if (!ok) await new Promise<void>((r) => (closed ? r() : s.once('drain', r) && s.once('close', r)));
+      if (!ok)
+        await new Promise<void>((r) => {
+          if (state.closed) r();
+          else s.once('drain', r).once('close', r);
+        });
     }
-    await until('the socket closed by the hub', () => Promise.resolve(closed ? true : undefined), 10_000, 20);
+    await until('the socket closed by the hub', () => Promise.resolve(state.closed ? true : undefined), 10_000, 20);
     clearInterval(sampler);
     peak = Math.max(peak, rssMiB(pid));
     console.log(
@@ -93,7 +97,7 @@ describe('MQTT edge of a hub process', () => {
         preConnectCut: { sentMiB: +(sent / MiB).toFixed(2), hubGrowthMiB: +(peak - before).toFixed(1) },
       }),
     );
-    expect(closed).toBe(true);
+    expect(state.closed).toBe(true);
     // the hub stopped reading long before the announced size (kernel buffers hold a few MiB)
     expect(sent).toBeLessThan(64 * MiB);
     expect(peak - before).toBeLessThan(32);
