@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { configFromEnv, deepMerge, formatConfigIssues } from '../../contract/config-env';
+import { configFromEnv, deepMerge, formatConfigIssues, readConfigFile } from '../../contract/config-env';
 import { gatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './schema';
 
 /** Environment variables understood by the gateway, mapped onto the config tree. */
@@ -42,7 +41,9 @@ export function gatewayConfigInput(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
 ): Record<string, unknown> {
   const env = opts.env ?? process.env;
-  let fromFile = (opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {}) as Record<string, unknown>;
+  let fromFile = opts.file
+    ? readConfigFile(opts.file, (m) => new GatewayConfigError(`gateway configuration ${m}`))
+    : {};
   const dataDir = String(
     env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR),
   );
@@ -52,7 +53,7 @@ export function gatewayConfigInput(
       readJson(join(dataDir, REMOTE_CONFIG_FILE)),
     );
   } catch (e) {
-    throw new GatewayConfigError(`CONFIG_INVALID: state file in ${dataDir} unreadable: ${(e as Error).message}`);
+    throw new GatewayConfigError(`state file in ${dataDir} unreadable: ${(e as Error).message}`);
   }
   const listVars = Object.entries(GATEWAY_ENV).filter(([, t]) => t.endsWith(':list'));
   const scalar = Object.fromEntries(Object.entries(GATEWAY_ENV).filter(([, t]) => !t.endsWith(':list')));
@@ -78,7 +79,6 @@ export function loadGatewayConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
 ): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(gatewayConfigInput(opts));
-  if (!parsed.success)
-    throw new GatewayConfigError(`CONFIG_INVALID: gateway configuration:\n${formatConfigIssues(parsed.error)}`);
+  if (!parsed.success) throw new GatewayConfigError(`gateway configuration:\n${formatConfigIssues(parsed.error)}`);
   return parsed.data;
 }
