@@ -27,13 +27,22 @@ export function startService(
     cwd?: string;
     /** node options before the entry; default `--import tsx` (a built bundle runs with the box's V8 flags instead) */
     nodeArgs?: readonly string[];
+    /**
+     * run in its own process group: a Ctrl-C in the terminal then reaches only the owner, which
+     * stops its services in order (gateways before the hub); the owner must stop it on every exit
+     */
+    ownProcessGroup?: boolean;
+    /** called once the process exists, before it is ready (an owner stopping early can kill it) */
+    onSpawn?: (child: ChildProcess) => void;
   },
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? ['--import', 'tsx']), entry, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownProcessGroup ?? false,
   });
+  opts.onSpawn?.(child);
   const lines: string[] = [];
   let exited: Promise<number | null> | undefined;
   const exitPromise = new Promise<number | null>((resolve) =>
