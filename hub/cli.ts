@@ -5,6 +5,7 @@
  * Exit status: 0 done, 1 failure worth retrying, 2 usage or configuration error (contract/cli.ts).
  */
 import { cliProgram, EXIT_USAGE, runCli, type ErrorClassifier } from '../contract/cli';
+import { registerBackup } from './cli/backup';
 import { hubCliContext } from './cli/context';
 import { registerCareTeams, registerEnrollment } from './cli/records';
 import { registerRun } from './cli/run';
@@ -13,6 +14,8 @@ import { registerRun } from './cli/run';
 const classify: ErrorClassifier = (e) => {
   const err = e as { name?: string; code?: unknown; table?: string; detail?: string; constraint?: string };
   if (err.code === 'CONFIG_INVALID') return { code: 'CONFIG_INVALID', exitCode: EXIT_USAGE };
+  if (err.code === 'RESTORE_TARGET_NOT_EMPTY' || err.code === 'BACKUP_INVALID')
+    return { code: err.code, exitCode: EXIT_USAGE };
   // PostgreSQL foreign_key_violation: the command names a record that does not exist
   if (err.code === '23503')
     return {
@@ -34,6 +37,6 @@ const program = cliProgram(
   'Vigil telemetry hub: run it, enroll patients and gateways, manage care teams',
 ).option('-c, --config <file>', 'hub configuration file (YAML or JSON); VIGIL_* environment variables override it');
 const ctx = hubCliContext(program);
-for (const register of [registerRun, registerEnrollment, registerCareTeams]) register(program, ctx);
+for (const register of [registerRun, registerEnrollment, registerCareTeams, registerBackup]) register(program, ctx);
 
 await runCli(program, { classify, fallbackCode: 'HUB_FAILED', defaultCommand: 'run' });
