@@ -7,6 +7,7 @@
 import { cliProgram, EXIT_USAGE, runCli, type ErrorClassifier } from '../contract/cli';
 import { registerBackup } from './cli/backup';
 import { hubCliContext } from './cli/context';
+import { registerFleet } from './cli/fleet';
 import { registerCareTeams, registerEnrollment } from './cli/records';
 import { registerRun } from './cli/run';
 
@@ -14,7 +15,13 @@ import { registerRun } from './cli/run';
 const classify: ErrorClassifier = (e) => {
   const err = e as { name?: string; code?: unknown; table?: string; detail?: string; constraint?: string };
   if (err.code === 'CONFIG_INVALID') return { code: 'CONFIG_INVALID', exitCode: EXIT_USAGE };
-  if (err.code === 'RESTORE_TARGET_NOT_EMPTY' || err.code === 'BACKUP_INVALID')
+  if (
+    err.code === 'RESTORE_TARGET_NOT_EMPTY' ||
+    err.code === 'BACKUP_INVALID' ||
+    err.code === 'RELEASE_SIGNATURE_INVALID' ||
+    err.code === 'RELEASE_DIGEST_MISMATCH' ||
+    err.code === 'RELEASE_MANIFEST_INVALID'
+  )
     return { code: err.code, exitCode: EXIT_USAGE };
   // PostgreSQL foreign_key_violation: the command names a record that does not exist
   if (err.code === '23503')
@@ -37,6 +44,7 @@ const program = cliProgram(
   'Vigil telemetry hub: run it, enroll patients and gateways, manage care teams',
 ).option('-c, --config <file>', 'hub configuration file (YAML or JSON); VIGIL_* environment variables override it');
 const ctx = hubCliContext(program);
-for (const register of [registerRun, registerEnrollment, registerCareTeams, registerBackup]) register(program, ctx);
+for (const register of [registerRun, registerEnrollment, registerCareTeams, registerFleet, registerBackup])
+  register(program, ctx);
 
 await runCli(program, { classify, fallbackCode: 'HUB_FAILED', defaultCommand: 'run' });
