@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
+import { errorCode, errorMessage } from './errors';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -103,9 +104,8 @@ export async function runCli(
     }
     const known: ReturnType<ErrorClassifier> =
       e instanceof CliError ? { code: e.code, exitCode: e.exitCode } : opts.classify?.(e);
-    const err = e as Error & { code?: unknown };
-    const code = known?.code ?? (typeof err.code === 'string' ? err.code : opts.fallbackCode);
-    const message = known?.message ?? (err instanceof Error ? err.message : String(e));
+    const code = known?.code ?? errorCode(e) ?? opts.fallbackCode;
+    const message = known?.message ?? errorMessage(e);
     // one code per line: a message that already starts with its code is not prefixed twice
     console.error(message.startsWith(`${code}: `) ? message : `${code}: ${message}`);
     process.exit(known?.exitCode ?? EXIT_FAILURE);

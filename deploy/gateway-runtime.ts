@@ -4,9 +4,8 @@
  * - --lite-mode: no optimising compiler and no JIT-compiled code (implies --jitless; -10 MiB RSS
  *   on six devices, bench/gateway-memory.ts). The gateway waits on BLE and the network; its hot
  *   path (decode, SQLite, JSON) stays well above a household's rate (bench/gateway-drain.ts).
- * - lite mode has no WebAssembly (Node 24 leaves the global out silently; its V8 no longer has
- *   the --no-expose-wasm flag Node 20 needed to silence a warning). Nothing in the gateway needs
- *   it (enrollment uses node:http, not fetch).
+ *   Lite mode also leaves WebAssembly out (Node 24 no longer accepts --no-expose-wasm, and no
+ *   longer needs it to stay quiet); nothing in the gateway needs it (enrollment uses node:http).
  * - a small young generation and old space for a 1 GB Raspberry Pi.
  */
 export const GATEWAY_NODE_FLAGS = [
