@@ -57,7 +57,7 @@ function scenarioValues(id: ScenarioId, gatewayId: string, metrics: string[]): (
   }
   const list = [...groups.values()];
   let i = 0;
-  return () => list[i++ % list.length]!;
+  return () => list[i++ % list.length] ?? {};
 }
 
 interface Household {
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
       });
       tokens[program] = team.coordinating_nurse.token;
     }
-    const token = tokens.heart_failure!;
+    const token = tokens.heart_failure ?? '';
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
       ...own,
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
           VIGIL_GATEWAY_DATA_DIR: join(DATA, h.gatewayId),
           VIGIL_GATEWAY_TZ: 'UTC',
           VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
-          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId)!,
+          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId) ?? '',
           VIGIL_GATEWAY_DEVICES: devices.map((d) => d.address).join(','),
           VIGIL_LOG_LEVEL: 'info',
         },
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     say('');
 
     let alerted = false;
-    const poll = setInterval(async () => {
+    const checkAlerts = async () => {
       const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(
         () => undefined,
       );
@@ -288,7 +288,8 @@ async function main(): Promise<void> {
           await run.stopAll(0);
         }
       }
-    }, 1000);
+    };
+    const poll = setInterval(() => void checkAlerts(), 1000);
     run.timers.push(poll);
     // the simulated patients keep measuring on their virtual devices (virtual BlueZ -> gateways)
     const measuring = setInterval(() => households.forEach((h) => h.measure?.()), MEASURE_S * 1000);

@@ -44,11 +44,9 @@ export function startService(
   });
   opts.onSpawn?.(child);
   const lines: string[] = [];
-  let exited: Promise<number | null> | undefined;
   const exitPromise = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
   );
-  exited = exitPromise;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -71,7 +69,7 @@ export function startService(
               stop: async (signal = 'SIGTERM') => {
                 if (child.exitCode === null && child.signalCode === null) child.kill(signal);
                 const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-                const code = await exited!;
+                const code = await exitPromise;
                 clearTimeout(t);
                 return code;
               },
@@ -82,8 +80,8 @@ export function startService(
         }
       }
     };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
     void exitPromise.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before it was ready:\n${lines.slice(-30).join('\n')}`));
