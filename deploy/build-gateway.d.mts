@@ -1,5 +1,5 @@
 /** Types of deploy/build-gateway.mjs for the TypeScript build script. */
-export function bundleGateway(outfile: string, entry?: string): Promise<void>;
+export function bundleGateway(outfile: string, entry?: string, version?: string): Promise<void>;
 export function releaseGateway(opts: {
   outdir: string;
   version: string;

@@ -39,9 +39,12 @@ const leaveOut = {
   },
 };
 
-/** Bundles gateway/cli.ts (or another gateway entry) into one ES module at `outfile`. */
-export async function bundleGateway(outfile, entry = 'gateway/cli.ts') {
+/** Bundles gateway/cli.ts (or another gateway entry) into one ES module at `outfile`, stamped with `version`. */
+export async function bundleGateway(outfile, entry = 'gateway/cli.ts', version = undefined) {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   await build({
+    // the version the box reports in its heartbeat (gateway/version.ts)
+    define: { 'process.env.VIGIL_GATEWAY_BUILD_VERSION': JSON.stringify(version ?? pkg.version) },
     absWorkingDir: root,
     entryPoints: [entry],
     bundle: true,
@@ -68,7 +71,7 @@ export async function bundleGateway(outfile, entry = 'gateway/cli.ts') {
 export async function releaseGateway({ outdir, version, privateKeyPem }) {
   const { writeRelease } = await import('./release.ts');
   const bundle = join(outdir, 'gateway.mjs');
-  await bundleGateway(bundle);
+  await bundleGateway(bundle, 'gateway/cli.ts', version);
   return writeRelease({ bundle, outdir: join(outdir, 'release'), version, privateKeyPem, root });
 }
 

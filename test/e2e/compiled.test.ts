@@ -5,7 +5,7 @@
  * InfluxDB) -> a red alert in the API.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfluxDB } from 'influx';
@@ -81,6 +81,7 @@ describe('the compiled hub and gateway bundle, on plain node', () => {
         VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
         VIGIL_GATEWAY_PASSWORD: password,
         VIGIL_GATEWAY_DEVICES: CUFF,
+        VIGIL_GATEWAY_HEARTBEAT_MS: '1000',
         VIGIL_LOG_LEVEL: 'warn',
       },
     });
@@ -123,4 +124,16 @@ describe('the compiled hub and gateway bundle, on plain node', () => {
     });
     expect(episodes).toEqual([expect.objectContaining({ patientId: PATIENT, severity: 'red' })]);
   }, 60_000);
+
+  it('the box reports the version the build stamped into its bundle, and the hub keeps it', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const reported = await until('the heartbeat version', async () => {
+      const { rows } = await pg.pool.query<{ software_version: string | null }>(
+        'SELECT software_version FROM gateways WHERE id = $1',
+        [GW],
+      );
+      return rows[0]?.software_version ?? undefined;
+    });
+    expect(reported).toBe(version);
+  }, 30_000);
 });
