@@ -127,7 +127,10 @@ export function writeRelease(opts: {
 }
 
 const [, script, command, ...args] = process.argv;
-const runDirectly = script !== undefined && fileURLToPath(import.meta.url) === resolve(script);
+// run as `node deploy/release.ts ...` only: bundled into the hub or the gateway, import.meta.url is
+// the bundle's own and this module must not take over its command line
+const runDirectly =
+  script !== undefined && script.endsWith('release.ts') && fileURLToPath(import.meta.url) === resolve(script);
 if (runDirectly && command === 'verify') {
   // node deploy/release.ts verify <manifest.json> <manifest.sig> <public key PEM> <artifact.mjs>
   const [manifestFile, sigFile, keyFile, artifactFile] = args;

@@ -9,11 +9,14 @@ import { cliProgram, EXIT_USAGE, runCli, type ErrorClassifier } from '../contrac
 import { gatewayCliContext } from './cli/context';
 import { registerLocal } from './cli/local';
 import { registerRun } from './cli/run';
+import { registerUpdate } from './cli/update';
 
 /** a configuration the box cannot fix by restarting */
 const classify: ErrorClassifier = (e) => {
   const code = (e as { code?: unknown }).code;
   if (code === 'CONFIG_INVALID' || code === 'ENROLLMENT_CODE_INVALID') return { code, exitCode: EXIT_USAGE };
+  // a release the box must not run: retrying will not make it acceptable
+  if (typeof code === 'string' && /^RELEASE_|^ROLLBACK_/.test(code)) return { code, exitCode: EXIT_USAGE };
   return undefined;
 };
 
@@ -22,6 +25,6 @@ const program = cliProgram('vigil-gateway', 'Vigil home gateway: BLE devices to 
   'gateway configuration file (YAML or JSON); VIGIL_* environment variables override it',
 );
 const ctx = gatewayCliContext(program);
-for (const register of [registerRun, registerLocal]) register(program, ctx);
+for (const register of [registerRun, registerLocal, registerUpdate]) register(program, ctx);
 
 await runCli(program, { classify, fallbackCode: 'GATEWAY_FAILED', defaultCommand: 'run' });
