@@ -47,12 +47,19 @@ function interpolate(value: string, env: Record<string, string> = example): stri
   });
 }
 
+/** a compose port in its short form (`published:target`), whichever form the file uses */
+const portText = (p: NonNullable<Service['ports']>[number]): string =>
+  typeof p === 'string' ? p : `${p.published ?? ''}:${p.target}`;
+
 function environment(s: Service): Record<string, string> {
   const raw = s.environment ?? {};
   const entries = Array.isArray(raw)
-    ? raw.map((e) => e.split('=', 2) as [string, string])
+    ? raw.map((e) => {
+        const [k = '', v = ''] = e.split('=', 2);
+        return [k, v] as [string, string];
+      })
     : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
-  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v)]));
 }
 
 function sourceFiles(): string[] {
@@ -177,13 +184,13 @@ describe('docker-compose.yml against the code', () => {
     expect(config.http.host).toBe('0.0.0.0');
     expect(new URL(config.postgres.url).hostname).toBe('postgres');
     expect(new URL(config.influx.url).hostname).toBe('influxdb');
-    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(String(p)).split(':').at(-1)));
+    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(portText(p)).split(':').at(-1)));
     expect(targets.sort()).toEqual([config.mqtt.port, config.http.port].sort());
     expect(compose.services.hub!.healthcheck?.test.toString()).toContain(`:${config.http.port}/health`);
   });
 
   it('publishes Grafana on its port and keeps the databases off the host', () => {
-    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual([
+    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(portText(p)).split(':').at(-1))).toEqual([
       '3000',
     ]);
     expect(compose.services.influxdb!.ports).toBeUndefined();
