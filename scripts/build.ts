@@ -3,6 +3,7 @@
  *   dist/hub.mjs      the hub command line (npm packages stay external: `npm ci --omit=dev`)
  *   dist/fleet.mjs    the simulated gateway fleet (docker compose --profile demo)
  *   dist/migrations/  the PostgreSQL migrations, next to the hub bundle that applies them
+ *   dist/static/      the web workspace's assets, next to the hub bundle that serves them
  *   dist/gateway.mjs  the gateway bundle for the box (deploy/build-gateway.mjs)
  * With VIGIL_RELEASE_VERSION and VIGIL_RELEASE_KEY (an ed25519 private key PEM file) it also
  * writes the signed release artifact under dist/release/ (deploy/release.ts).
@@ -34,6 +35,8 @@ await serverBundle('hub/cli.ts', 'hub.mjs');
 await serverBundle('simulators/fleet/cli.ts', 'fleet.mjs');
 // hub/storage/postgres/migrate.ts reads `migrations/` beside the running module
 cpSync('hub/storage/postgres/migrations', join(out, 'migrations'), { recursive: true });
+// hub/web/plugin.ts serves the workspace's assets from `static/` beside the running module
+cpSync('hub/web/static', join(out, 'static'), { recursive: true });
 
 const version = process.env.VIGIL_RELEASE_VERSION;
 const key = process.env.VIGIL_RELEASE_KEY;

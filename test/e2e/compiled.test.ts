@@ -125,6 +125,12 @@ describe('the compiled hub and gateway bundle, on plain node', () => {
     expect(episodes).toEqual([expect.objectContaining({ patientId: PATIENT, severity: 'red' })]);
   }, 60_000);
 
+  it('the compiled hub serves the web workspace assets it was built with', async () => {
+    const res = await fetch(`${String(hub!.ready.httpUrl)}/web/static/app.css`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(readFileSync('hub/web/static/app.css', 'utf8'));
+  });
+
   it('the box reports the version the build stamped into its bundle, and the hub keeps it', async () => {
     const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
     const reported = await until('the heartbeat version', async () => {
