@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
 import { hubConfigSchema, type HubConfig, type HubConfigInput } from './schema';
-import { configFromEnv, formatConfigIssues, deepMerge } from '../../contract/config-env';
+import { configFromEnv, formatConfigIssues, deepMerge, readConfigFile } from '../../contract/config-env';
 
 /** Environment variables understood by the hub, mapped onto the config tree. */
 export const HUB_ENV = {
@@ -63,17 +61,15 @@ export class ConfigError extends Error {
 export function loadHubConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {},
 ): HubConfig {
-  const fromFile: unknown = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
+  const fromFile = opts.file ? readConfigFile(opts.file, (m) => new ConfigError(`hub configuration ${m}`)) : {};
   const merged = deepMerge(
     deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile),
     configFromEnv(HUB_ENV, opts.env ?? process.env),
   );
   const parsed = hubConfigSchema.safeParse(deepMerge(merged, opts.overrides ?? {}));
-  if (!parsed.success) throw new ConfigError(`CONFIG_INVALID: hub configuration:\n${formatConfigIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`hub configuration:\n${formatConfigIssues(parsed.error)}`);
   if (parsed.data.mqtt.mode === 'external' && !parsed.data.mqtt.url) {
-    throw new ConfigError(
-      'CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)',
-    );
+    throw new ConfigError('hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)');
   }
   if (parsed.data.grafana.influxScopes && !parsed.data.grafana.scopeKey)
     throw new ConfigError(
