@@ -16,6 +16,10 @@ import { generateSecret } from './security/secrets';
 import { TimeSeriesStore } from './storage/influx/timeseries';
 import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
+import { EnvKeyring } from './messaging/kms';
+import { EmailChannel, HttpSmsChannel } from './notify/channels';
+import { NotifyService } from './notify/service';
+import { createPatientSide, type PatientSide } from './patient/side';
 
 export interface RunningHub {
   config: HubConfig;
@@ -31,6 +35,9 @@ export interface RunningHub {
   rules: RuleEngine;
   /** webhook delivery: runOnce() sends due deliveries */
   webhooks: WebhookDispatcher;
+  /** notification service: runOnce() processes events and sends due deliveries */
+  notify: NotifyService;
+  patientSide: PatientSide;
   stop(): Promise<void>;
 }
 
@@ -144,6 +151,24 @@ export async function startHub(
     stops.push(() => mqttIngest.stop());
 
     const gatewayConfig = new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock);
+    // docs/patient.md: channels exist only when configured; messaging only with a key
+    const email = config.notify.smtpUrl ? new EmailChannel(config.notify.smtpUrl, config.notify.mailFrom) : undefined;
+    if (email) stops.push(async () => email.close());
+    const sms =
+      config.notify.smsUrl && config.notify.smsToken
+        ? new HttpSmsChannel(config.notify.smsUrl, config.notify.smsToken, config.notify.smsSender)
+        : undefined;
+    const notify = new NotifyService(pool, { email, sms }, log, clock);
+    const patientSide = createPatientSide({
+      pool,
+      clock,
+      episodes,
+      notify,
+      keyring: config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined,
+      publicUrl: config.patient.publicUrl,
+      secureCookies: config.patient.publicUrl.startsWith('https://'),
+    });
+    if (!config.patient.messageKeys) log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');
     const api = await buildApi({
       pool,
       timeseries,
@@ -153,6 +178,7 @@ export async function startHub(
       episodes,
       rules,
       gatewayConfig,
+      patientSide,
     });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again
@@ -168,13 +194,22 @@ export async function startHub(
       // scheduled rules, re-notification, re-measure expiry; webhook delivery with retries
       rules.start();
       webhooks.start();
+      await notify.start(config.notify.pollMs);
+      const reminders = setInterval(() => {
+        patientSide.questionnaires.remindDue().then(
+          (n) => (n ? notify.kick() : undefined),
+          (e: unknown) => log.warn({ code: 'REMINDERS_FAILED', err: String(e).slice(0, 200) }, 'questionnaire reminders failed'),
+        );
+      }, 60_000);
       stops.push(async () => {
         rules.stop();
+        clearInterval(reminders);
+        await notify.stop();
         await webhooks.stop();
       });
     }
     log.info({ httpUrl, mqttUrl }, 'hub started');
-    return { config, pool, timeseries, metrics, log, mqttUrl, httpUrl, rules, webhooks, stop };
+    return { config, pool, timeseries, metrics, log, mqttUrl, httpUrl, rules, webhooks, notify, patientSide, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -23,6 +23,10 @@ import { registerAdminRoutes } from './routes/admin';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import { NotifyService } from '../notify/service';
+import { registerPatientSideApi } from '../patient/pro-routes';
+import { createPatientSide, type PatientSide } from '../patient/side';
+import { registerPatientSpace } from '../patient/space-routes';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -34,6 +38,8 @@ export interface ApiDeps {
   rules?: RuleEngine;
   /** the boxes' remote config (hub/main.ts: published through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
   gatewayConfig?: GatewayRemoteConfig;
+  /** the patient space, messaging, questionnaires, content (hub/patient/side.ts); absent: built without channels or message keys */
+  patientSide?: PatientSide;
 }
 
 const noBroker = async (): Promise<void> => {
@@ -183,5 +189,17 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAdminRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  const side =
+    d.patientSide ??
+    createPatientSide({
+      pool: d.pool,
+      clock,
+      episodes,
+      notify: new NotifyService(d.pool, {}, app.log, clock),
+      publicUrl: 'http://127.0.0.1:8080',
+      secureCookies: false,
+    });
+  await registerPatientSpace(app, side);
+  await registerPatientSideApi(app, side);
   return app;
 }

@@ -31,6 +31,13 @@ export const HUB_ENV = {
   VIGIL_HTTP_HOST: 'http.host',
   VIGIL_HTTP_PORT: 'http.port:number',
   VIGIL_LOG_LEVEL: 'logLevel',
+  VIGIL_PUBLIC_URL: 'patient.publicUrl',
+  VIGIL_MESSAGE_KEYS: 'patient.messageKeys',
+  VIGIL_SMTP_URL: 'notify.smtpUrl',
+  VIGIL_MAIL_FROM: 'notify.mailFrom',
+  VIGIL_SMS_URL: 'notify.smsUrl',
+  VIGIL_SMS_TOKEN: 'notify.smsToken',
+  VIGIL_SMS_SENDER: 'notify.smsSender',
 } as const;
 
 export class ConfigError extends Error {

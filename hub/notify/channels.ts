@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 
 export type ChannelName = 'email' | 'sms' | 'space';
@@ -17,7 +17,7 @@ export interface Channel {
 
 /** E-mail over SMTP with nodemailer; `url` is smtp://user:pass@host:port or smtps://... */
 export class EmailChannel implements Channel {
-  private readonly transport: nodemailer.Transporter;
+  private readonly transport: Transporter;
 
   constructor(
     url: string,

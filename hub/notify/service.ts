@@ -95,6 +95,7 @@ export class NotifyService {
       return;
     }
     this.running = this.runOnce()
+      .then(() => undefined)
       .catch((e: unknown) => this.log.warn({ code: 'NOTIFY_PASS_FAILED', err: String(e).slice(0, 200) }, 'notify pass failed'))
       .finally(() => {
         this.running = undefined;

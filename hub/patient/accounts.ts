@@ -144,7 +144,8 @@ export class PatientAccounts {
   async verifyCode(address: string, code: string): Promise<{ token: string; subject: PortalSubject }> {
     const now = this.clock.now();
     const people = await this.byAddress(address);
-    return inTransaction(this.pool, async (c) => {
+    // the wrong tries must be committed: the transaction returns null, the error comes after COMMIT
+    const opened = await inTransaction(this.pool, async (c) => {
       for (const p of people) {
         const { rows } = await c.query<{ id: string; code_hash: string }>(
           `SELECT id, code_hash FROM signin_codes WHERE subject_kind = $1 AND subject_id = $2 AND channel <> 'qr'
@@ -159,8 +160,10 @@ export class PatientAccounts {
         }
         if (rows.length) await c.query('UPDATE signin_codes SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       }
-      throw new PortalError('CODE_INVALID', 'this code is not right, or too old: ask for a new one');
+      return null;
     });
+    if (!opened) throw new PortalError('CODE_INVALID', 'this code is not right, or too old: ask for a new one');
+    return opened;
   }
 
   /** The nurse prints a sign-in QR code for the patient: single use, 30 days. */
