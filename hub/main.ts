@@ -168,7 +168,8 @@ export async function startHub(
       publicUrl: config.patient.publicUrl,
       secureCookies: config.patient.publicUrl.startsWith('https://'),
     });
-    if (!config.patient.messageKeys) log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');
+    if (!config.patient.messageKeys)
+      log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');
     const api = await buildApi({
       pool,
       timeseries,
@@ -198,7 +199,8 @@ export async function startHub(
       const reminders = setInterval(() => {
         patientSide.questionnaires.remindDue().then(
           (n) => (n ? notify.kick() : undefined),
-          (e: unknown) => log.warn({ code: 'REMINDERS_FAILED', err: String(e).slice(0, 200) }, 'questionnaire reminders failed'),
+          (e: unknown) =>
+            log.warn({ code: 'REMINDERS_FAILED', err: String(e).slice(0, 200) }, 'questionnaire reminders failed'),
         );
       }, 60_000);
       stops.push(async () => {

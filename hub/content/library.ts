@@ -31,7 +31,16 @@ export const frontMatterSchema = z
     status: z.enum(['draft', 'reviewed']),
     reviewed_by: z.string().min(1),
     review_date: z.coerce.date(),
-    sources: z.array(z.object({ title: z.string().min(1), url: z.string().url(), publisher: z.string().min(1), year: z.number().int() })).min(1),
+    sources: z
+      .array(
+        z.object({
+          title: z.string().min(1),
+          url: z.url(),
+          publisher: z.string().min(1),
+          year: z.number().int(),
+        }),
+      )
+      .min(1),
   })
   .strict();
 export type Article = z.infer<typeof frontMatterSchema> & { markdown: string; html: string };
@@ -47,11 +56,17 @@ const md = new Marked({ renderer: { html: () => '' } });
 export function loadLibrary(dir = join(import.meta.dirname, 'data')): Article[] {
   const out: Article[] = [];
   for (const program of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
-    for (const f of readdirSync(join(dir, program.name)).filter((n) => n.endsWith('.md')).sort()) {
+    for (const f of readdirSync(join(dir, program.name))
+      .filter((n) => n.endsWith('.md'))
+      .sort()) {
       const parsed = matter(readFileSync(join(dir, program.name, f), 'utf8'));
       const fm = frontMatterSchema.safeParse(parsed.data);
-      if (!fm.success) throw new ContentError(`${program.name}/${f}: ${fm.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-      if (fm.data.program !== program.name) throw new ContentError(`${program.name}/${f}: program ${fm.data.program} in the wrong folder`);
+      if (!fm.success)
+        throw new ContentError(
+          `${program.name}/${f}: ${fm.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
+      if (fm.data.program !== program.name)
+        throw new ContentError(`${program.name}/${f}: program ${fm.data.program} in the wrong folder`);
       out.push({ ...fm.data, markdown: parsed.content, html: md.parse(parsed.content, { async: false }) });
     }
   }

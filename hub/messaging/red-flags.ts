@@ -8,7 +8,11 @@
 const FLAGS: readonly { flag: string; pattern: RegExp }[] = [
   { flag: 'fever', pattern: /\b(fievre|fiebvre|temperature (a|de) 3[89]|3[89][,.]\d ?(°|degres?)|frissons?|grelotte)/ },
   { flag: 'bleeding', pattern: /\b(saign\w*|hemorrag\w*|du sang|sang dans|crache du sang|vomi du sang)/ },
-  { flag: 'chest_pain', pattern: /\b(douleurs? (a|dans) la poitrine|douleurs? thoraciques?|mal (a|dans) la poitrine|serrement dans la poitrine)/ },
+  {
+    flag: 'chest_pain',
+    pattern:
+      /\b(douleurs? (a|dans) la poitrine|douleurs? thoraciques?|mal (a|dans) la poitrine|serrement dans la poitrine)/,
+  },
   { flag: 'breathing', pattern: /\b(essouffl\w*|(du )?mal a respirer|respire mal|etouff\w*|suffoqu\w*)/ },
   { flag: 'collapse', pattern: /\b(malaise|evanoui\w*|perte de connaissance|perdu connaissance|confus\w*)/ },
 ];

@@ -6,6 +6,7 @@ import { patientScopeSql, type Professional } from '../api/authz';
 import type { Clock } from '../rules/clock';
 import type { Keyring } from './kms';
 import { redFlags } from './red-flags';
+import { one } from '../patient/rows';
 
 export type AuthorKind = 'patient' | 'caregiver' | 'professional';
 export type ThreadKind = 'patient' | 'team';
@@ -40,7 +41,13 @@ const MESSAGING_ROLES: ReadonlySet<string> = new Set([
   'home_nurse',
 ]);
 /** Roles whose "urgent" flag on a message puts the patient on the worklist. */
-const URGENT_ROLES: ReadonlySet<string> = new Set(['coordinating_nurse', 'home_nurse', 'oncologist', 'cardiologist', 'general_practitioner']);
+const URGENT_ROLES: ReadonlySet<string> = new Set([
+  'coordinating_nurse',
+  'home_nurse',
+  'oncologist',
+  'cardiologist',
+  'general_practitioner',
+]);
 
 export interface AttachmentInput {
   filename: string;
@@ -93,7 +100,8 @@ export class MessageStore {
       return;
     }
     const p = r.professional;
-    if (!MESSAGING_ROLES.has(p.role)) throw new MessagingError('FORBIDDEN', `role ${p.role} takes no part in messaging`);
+    if (!MESSAGING_ROLES.has(p.role))
+      throw new MessagingError('FORBIDDEN', `role ${p.role} takes no part in messaging`);
     const { rows } = await this.pool.query<{ ok: boolean; scoped: boolean }>(
       `SELECT ${patientScopeSql(p, 'patients.id', '$2', true)} AS ok,
               coalesce((SELECT pc.patient_scope IS NULL OR 'messages' = ANY(pc.patient_scope) FROM patient_consents pc
@@ -106,21 +114,37 @@ export class MessageStore {
       throw new MessagingError('FORBIDDEN', 'patient not in scope for messaging (care team, consent)');
   }
 
-  async createThread(r: Reader, patientId: string, kind: ThreadKind, subject: string, first: { body: string; urgent?: boolean; attachments?: AttachmentInput[] }): Promise<{ threadId: number; messageId: number; episodeId: number | null }> {
+  async createThread(
+    r: Reader,
+    patientId: string,
+    kind: ThreadKind,
+    subject: string,
+    first: { body: string; urgent?: boolean; attachments?: AttachmentInput[] },
+  ): Promise<{ threadId: number; messageId: number; episodeId: number | null }> {
     await this.authorize(r, patientId, kind);
     const now = this.clock.now();
     const { rows } = await this.pool.query<{ id: string }>(
       `INSERT INTO message_threads (patient_id, kind, subject_enc, key_id, created_by, created_at, last_message_at)
        VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
-      [patientId, kind, this.keys.seal(Buffer.from(subject, 'utf8'), aadThread(patientId)), this.keys.currentKeyId, authorOf(r), now],
+      [
+        patientId,
+        kind,
+        this.keys.seal(Buffer.from(subject, 'utf8'), aadThread(patientId)),
+        this.keys.currentKeyId,
+        authorOf(r),
+        now,
+      ],
     );
-    const threadId = Number(rows[0]!.id);
+    const threadId = Number(one(rows).id);
     const m = await this.post(r, threadId, first);
     return { threadId, ...m };
   }
 
   private async thread(threadId: number): Promise<{ patientId: string; kind: ThreadKind } | null> {
-    const { rows } = await this.pool.query<{ patient_id: string; kind: ThreadKind }>('SELECT patient_id, kind FROM message_threads WHERE id = $1', [threadId]);
+    const { rows } = await this.pool.query<{ patient_id: string; kind: ThreadKind }>(
+      'SELECT patient_id, kind FROM message_threads WHERE id = $1',
+      [threadId],
+    );
     return rows[0] ? { patientId: rows[0].patient_id, kind: rows[0].kind } : null;
   }
 
@@ -132,14 +156,22 @@ export class MessageStore {
   }
 
   /** Posts a message; a nurse's urgent message or a patient's red-flag words open an episode. */
-  async post(r: Reader, threadId: number, m: { body: string; urgent?: boolean; attachments?: AttachmentInput[] }): Promise<{ messageId: number; episodeId: number | null }> {
+  async post(
+    r: Reader,
+    threadId: number,
+    m: { body: string; urgent?: boolean; attachments?: AttachmentInput[] },
+  ): Promise<{ messageId: number; episodeId: number | null }> {
     const t = await this.authorizeThread(r, threadId);
     const files = m.attachments ?? [];
-    if (files.length > MAX_ATTACHMENTS) throw new MessagingError('INVALID_REQUEST', `at most ${MAX_ATTACHMENTS} attachments per message`);
+    if (files.length > MAX_ATTACHMENTS)
+      throw new MessagingError('INVALID_REQUEST', `at most ${MAX_ATTACHMENTS} attachments per message`);
     const checked: { filename: string; bytes: Buffer; mediaType: string }[] = [];
     for (const f of files) {
       if (f.bytes.length > MAX_ATTACHMENT_BYTES)
-        throw new MessagingError('ATTACHMENT_TOO_LARGE', `an attachment may not exceed ${MAX_ATTACHMENT_BYTES / 1024 / 1024} MiB`);
+        throw new MessagingError(
+          'ATTACHMENT_TOO_LARGE',
+          `an attachment may not exceed ${MAX_ATTACHMENT_BYTES / 1024 / 1024} MiB`,
+        );
       const type = await fileTypeFromBuffer(f.bytes);
       if (!type || !ALLOWED_MEDIA_TYPES.has(type.mime))
         throw new MessagingError('ATTACHMENT_TYPE', 'only photos (JPEG, PNG) and PDF documents can be attached');
@@ -151,20 +183,50 @@ export class MessageStore {
     const messageId = await inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ id: string }>(
         `INSERT INTO messages (thread_id, author_kind, author_id, body_enc, key_id, urgent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-        [threadId, r.kind, author, this.keys.seal(Buffer.from(m.body, 'utf8'), aadMessage(threadId)), this.keys.currentKeyId, urgent, now],
+        [
+          threadId,
+          r.kind,
+          author,
+          this.keys.seal(Buffer.from(m.body, 'utf8'), aadMessage(threadId)),
+          this.keys.currentKeyId,
+          urgent,
+          now,
+        ],
       );
-      const id = Number(rows[0]!.id);
+      const id = Number(one(rows).id);
       for (const f of checked)
         await c.query(
           `INSERT INTO message_attachments (message_id, media_type, size_bytes, filename_enc, content_enc, key_id) VALUES ($1, $2, $3, $4, $5, $6)`,
-          [id, f.mediaType, f.bytes.length, this.keys.seal(Buffer.from(f.filename, 'utf8'), aadMessage(threadId)), this.keys.seal(f.bytes, `${aadMessage(threadId)}:${id}`), this.keys.currentKeyId],
+          [
+            id,
+            f.mediaType,
+            f.bytes.length,
+            this.keys.seal(Buffer.from(f.filename, 'utf8'), aadMessage(threadId)),
+            this.keys.seal(f.bytes, `${aadMessage(threadId)}:${id}`),
+            this.keys.currentKeyId,
+          ],
         );
       await c.query('UPDATE message_threads SET last_message_at = $2 WHERE id = $1', [threadId, now]);
       // the author has read her own message
-      await c.query('INSERT INTO message_reads (message_id, reader_kind, reader_id, read_at) VALUES ($1, $2, $3, $4)', [id, r.kind, author, now]);
+      await c.query('INSERT INTO message_reads (message_id, reader_kind, reader_id, read_at) VALUES ($1, $2, $3, $4)', [
+        id,
+        r.kind,
+        author,
+        now,
+      ]);
       if (r.kind === 'professional' && t.kind === 'patient')
-        await c.query(`INSERT INTO notify_events (kind, patient_id, ref_id) VALUES ('new_message', $1, $2)`, [t.patientId, id]);
-      await audit(c, { actor: `${r.kind}:${author}`, action: 'message.posted', entity: 'patient', entityId: t.patientId, detail: { threadId, messageId: id, urgent, attachments: checked.length }, at: now });
+        await c.query(`INSERT INTO notify_events (kind, patient_id, ref_id) VALUES ('new_message', $1, $2)`, [
+          t.patientId,
+          id,
+        ]);
+      await audit(c, {
+        actor: `${r.kind}:${author}`,
+        action: 'message.posted',
+        entity: 'patient',
+        entityId: t.patientId,
+        detail: { threadId, messageId: id, urgent, attachments: checked.length },
+        at: now,
+      });
       return id;
     });
     let episodeId: number | null = null;
@@ -177,7 +239,9 @@ export class MessageStore {
           severity: 'red',
           readingIds: [],
           value: { threadId, messageId, flags },
-          summary: urgent ? 'urgent message from the care team' : `patient message with red-flag words: ${flags.join(', ')}`,
+          summary: urgent
+            ? 'urgent message from the care team'
+            : `patient message with red-flag words: ${flags.join(', ')}`,
           priority: 'urgent',
           notify: ['coordinating_nurse'],
           evalKey: `message:${messageId}`,
@@ -194,7 +258,15 @@ export class MessageStore {
     const kinds: ThreadKind[] = r.kind === 'professional' ? ['patient', 'team'] : ['patient'];
     await this.authorize(r, patientId, 'patient');
     const reader = authorOf(r);
-    const { rows } = await this.pool.query<{ id: string; kind: ThreadKind; subject_enc: Buffer; key_id: string; created_at: Date; last_message_at: Date; unread: number }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      kind: ThreadKind;
+      subject_enc: Buffer;
+      key_id: string;
+      created_at: Date;
+      last_message_at: Date;
+      unread: number;
+    }>(
       `SELECT t.id, t.kind, t.subject_enc, t.key_id, t.created_at, t.last_message_at,
               (SELECT count(*)::int FROM messages m WHERE m.thread_id = t.id
                  AND NOT EXISTS (SELECT 1 FROM message_reads x WHERE x.message_id = m.id AND x.reader_kind = $3 AND x.reader_id = $4)) AS unread
@@ -222,15 +294,37 @@ export class MessageStore {
        SELECT id, $2, $3, $4 FROM messages WHERE thread_id = $1 ON CONFLICT DO NOTHING`,
       [threadId, r.kind, reader, now],
     );
-    await audit(this.pool, { actor: `${r.kind}:${reader}`, action: 'thread.read', entity: 'patient', entityId: t.patientId, detail: { threadId }, at: now });
-    const thread = (await this.threads(r, t.patientId)).find((x) => x.id === threadId)!;
-    const { rows } = await this.pool.query<{ id: string; author_kind: AuthorKind; author_id: string; body_enc: Buffer; key_id: string; urgent: boolean; created_at: Date }>(
+    await audit(this.pool, {
+      actor: `${r.kind}:${reader}`,
+      action: 'thread.read',
+      entity: 'patient',
+      entityId: t.patientId,
+      detail: { threadId },
+      at: now,
+    });
+    const thread = one((await this.threads(r, t.patientId)).filter((x) => x.id === threadId));
+    const { rows } = await this.pool.query<{
+      id: string;
+      author_kind: AuthorKind;
+      author_id: string;
+      body_enc: Buffer;
+      key_id: string;
+      urgent: boolean;
+      created_at: Date;
+    }>(
       'SELECT id, author_kind, author_id, body_enc, key_id, urgent, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
       [threadId],
     );
     const ids = rows.map((m) => m.id);
     const [att, reads] = await Promise.all([
-      this.pool.query<{ id: string; message_id: string; media_type: string; size_bytes: number; filename_enc: Buffer; key_id: string }>(
+      this.pool.query<{
+        id: string;
+        message_id: string;
+        media_type: string;
+        size_bytes: number;
+        filename_enc: Buffer;
+        key_id: string;
+      }>(
         'SELECT id, message_id, media_type, size_bytes, filename_enc, key_id FROM message_attachments WHERE message_id = ANY($1::bigint[]) ORDER BY id',
         [ids],
       ),
@@ -248,7 +342,12 @@ export class MessageStore {
       createdAt: m.created_at.toISOString(),
       attachments: att.rows
         .filter((a) => a.message_id === m.id)
-        .map((a) => ({ id: Number(a.id), mediaType: a.media_type, sizeBytes: a.size_bytes, filename: this.keys.open(a.filename_enc, a.key_id, aadMessage(threadId)).toString('utf8') })),
+        .map((a) => ({
+          id: Number(a.id),
+          mediaType: a.media_type,
+          sizeBytes: a.size_bytes,
+          filename: this.keys.open(a.filename_enc, a.key_id, aadMessage(threadId)).toString('utf8'),
+        })),
       readBy: reads.rows
         .filter((x) => x.message_id === m.id && !(x.reader_kind === m.author_kind && x.reader_id === m.author_id))
         .map((x) => ({ kind: x.reader_kind, id: x.reader_id, at: x.read_at.toISOString() })),
@@ -257,7 +356,14 @@ export class MessageStore {
   }
 
   async attachment(r: Reader, attachmentId: number): Promise<{ mediaType: string; filename: string; bytes: Buffer }> {
-    const { rows } = await this.pool.query<{ thread_id: string; message_id: string; media_type: string; filename_enc: Buffer; content_enc: Buffer; key_id: string }>(
+    const { rows } = await this.pool.query<{
+      thread_id: string;
+      message_id: string;
+      media_type: string;
+      filename_enc: Buffer;
+      content_enc: Buffer;
+      key_id: string;
+    }>(
       `SELECT m.thread_id, a.message_id, a.media_type, a.filename_enc, a.content_enc, a.key_id FROM message_attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1`,
       [attachmentId],
     );

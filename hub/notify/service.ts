@@ -96,7 +96,9 @@ export class NotifyService {
     }
     this.running = this.runOnce()
       .then(() => undefined)
-      .catch((e: unknown) => this.log.warn({ code: 'NOTIFY_PASS_FAILED', err: String(e).slice(0, 200) }, 'notify pass failed'))
+      .catch((e: unknown) =>
+        this.log.warn({ code: 'NOTIFY_PASS_FAILED', err: String(e).slice(0, 200) }, 'notify pass failed'),
+      )
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -162,7 +164,8 @@ export class NotifyService {
   async sendNow(d: DeliverySpec, secret: Record<string, string | number>): Promise<void> {
     const ch = d.channel === 'email' ? this.channels.email : d.channel === 'sms' ? this.channels.sms : undefined;
     const to = d.channel === 'email' ? d.recipient.email : d.recipient.phone;
-    if (!ch || !to) throw Object.assign(new Error(`no ${d.channel} channel for this person`), { code: 'CHANNEL_UNAVAILABLE' });
+    if (!ch || !to)
+      throw Object.assign(new Error(`no ${d.channel} channel for this person`), { code: 'CHANNEL_UNAVAILABLE' });
     const now = this.clock.now();
     const t = render(await loadTemplate(this.pool, d.template, d.recipient.locale), { ...d.params, ...secret });
     let error: string | null = null;
@@ -197,11 +200,23 @@ export class NotifyService {
     let n = 0;
     for (;;) {
       const done = await inTransaction(this.pool, async (c) => {
-        const { rows } = await c.query<{ id: string; kind: string; patient_id: string; ref_id: string | null; data: Record<string, unknown> }>(
+        const { rows } = await c.query<{
+          id: string;
+          kind: string;
+          patient_id: string;
+          ref_id: string | null;
+          data: Record<string, unknown>;
+        }>(
           `SELECT id, kind, patient_id, ref_id, data FROM notify_events WHERE processed_at IS NULL ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED`,
         );
         for (const e of rows) {
-          await this.expand(c, { id: Number(e.id), kind: e.kind, patientId: e.patient_id, refId: e.ref_id === null ? null : Number(e.ref_id), data: e.data });
+          await this.expand(c, {
+            id: Number(e.id),
+            kind: e.kind,
+            patientId: e.patient_id,
+            refId: e.ref_id === null ? null : Number(e.ref_id),
+            data: e.data,
+          });
           await c.query('UPDATE notify_events SET processed_at = $2 WHERE id = $1', [e.id, this.clock.now()]);
         }
         return rows.length;
@@ -225,14 +240,37 @@ export class NotifyService {
           ? 'remeasure_temperature'
           : 'remeasure_other';
       // asked now, useful now: a re-measure request ignores quiet hours
-      await this.enqueueAll(c, { key: `remeasure-${e.refId ?? e.id}`, eventId: e.id, patientId: e.patientId, recipient: patient, template, params: {}, urgent: true }, true);
+      await this.enqueueAll(
+        c,
+        {
+          key: `remeasure-${e.refId ?? e.id}`,
+          eventId: e.id,
+          patientId: e.patientId,
+          recipient: patient,
+          template,
+          params: {},
+          urgent: true,
+        },
+        true,
+      );
     } else if (e.kind === 'red_episode') {
-      const { rows } = await c.query<{ summary: string; rule_id: string }>('SELECT summary, rule_id FROM alert_episodes WHERE id = $1', [e.refId]);
+      const { rows } = await c.query<{ summary: string; rule_id: string }>(
+        'SELECT summary, rule_id FROM alert_episodes WHERE id = $1',
+        [e.refId],
+      );
       const summary = rows[0]?.summary || rows[0]?.rule_id || '';
       for (const pro of await onCallFor(c, e.patientId, this.clock.now()))
         await this.enqueueAll(
           c,
-          { key: `red-${e.refId ?? 0}-${String(e.data.notificationId ?? e.id)}`, eventId: e.id, patientId: e.patientId, recipient: pro, template: 'red_episode', params: { patientId: e.patientId, episodeId: e.refId ?? 0, summary }, urgent: true },
+          {
+            key: `red-${e.refId ?? 0}-${typeof e.data.notificationId === 'number' ? e.data.notificationId : e.id}`,
+            eventId: e.id,
+            patientId: e.patientId,
+            recipient: pro,
+            template: 'red_episode',
+            params: { patientId: e.patientId, episodeId: e.refId ?? 0, summary },
+            urgent: true,
+          },
           false,
         );
     } else if (e.kind === 'new_message' || e.kind === 'questionnaire_due') {
@@ -240,7 +278,15 @@ export class NotifyService {
       for (const r of people)
         await this.enqueueAll(
           c,
-          { key: `${e.kind}-${e.id}`, eventId: e.id, patientId: e.patientId, recipient: r, template: e.kind, params: { title: typeof e.data.title === 'string' ? e.data.title : '' }, urgent: false },
+          {
+            key: `${e.kind}-${e.id}`,
+            eventId: e.id,
+            patientId: e.patientId,
+            recipient: r,
+            template: e.kind,
+            params: { title: typeof e.data.title === 'string' ? e.data.title : '' },
+            urgent: false,
+          },
           r.kind === 'patient',
         );
     } else {
@@ -278,19 +324,37 @@ export class NotifyService {
         if (!to) throw new Error(`no ${d.channel} address`);
         const t = render(await loadTemplate(this.pool, d.template_key, d.locale), d.params);
         await ch.send({ to, subject: t.subject, text: t.body, key: d.idempotency_key });
-        await this.pool.query(`UPDATE notify_deliveries SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1`, [d.id, this.clock.now()]);
+        await this.pool.query(
+          `UPDATE notify_deliveries SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1`,
+          [d.id, this.clock.now()],
+        );
         sent++;
       } catch (e) {
         const giveUp = d.attempts >= MAX_ATTEMPTS;
         await this.pool.query(
           `UPDATE notify_deliveries SET status = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1`,
-          [d.id, giveUp ? 'failed' : 'pending', new Date(this.clock.now().getTime() + retryDelayMs(d.attempts)), String(e).slice(0, 300)],
+          [
+            d.id,
+            giveUp ? 'failed' : 'pending',
+            new Date(this.clock.now().getTime() + retryDelayMs(d.attempts)),
+            String(e).slice(0, 300),
+          ],
         );
         if (giveUp) {
           failed++;
-          await audit(this.pool, { actor: 'system', action: 'notify.failed', entity: 'notify_delivery', entityId: d.id, detail: { channel: d.channel, template: d.template_key }, at: this.clock.now() });
+          await audit(this.pool, {
+            actor: 'system',
+            action: 'notify.failed',
+            entity: 'notify_delivery',
+            entityId: d.id,
+            detail: { channel: d.channel, template: d.template_key },
+            at: this.clock.now(),
+          });
         }
-        this.log.warn({ code: 'NOTIFY_SEND_FAILED', deliveryId: Number(d.id), channel: d.channel, attempt: d.attempts }, 'notification not sent; will retry');
+        this.log.warn(
+          { code: 'NOTIFY_SEND_FAILED', deliveryId: Number(d.id), channel: d.channel, attempt: d.attempts },
+          'notification not sent; will retry',
+        );
       }
     }
     return { sent, failed };
@@ -300,21 +364,47 @@ export class NotifyService {
 type Q = Pick<pg.Pool, 'query'>;
 
 export async function patientRecipient(q: Q, patientId: string): Promise<Recipient> {
-  const { rows } = await q.query<{ email: string | null; phone: string | null; locale: Locale; quiet_start: number; quiet_end: number }>(
-    'SELECT email, phone, locale, quiet_start, quiet_end FROM patient_accounts WHERE patient_id = $1',
-    [patientId],
-  );
+  const { rows } = await q.query<{
+    email: string | null;
+    phone: string | null;
+    locale: Locale;
+    quiet_start: number;
+    quiet_end: number;
+  }>('SELECT email, phone, locale, quiet_start, quiet_end FROM patient_accounts WHERE patient_id = $1', [patientId]);
   const a = rows[0];
-  return { kind: 'patient', id: patientId, email: a?.email ?? null, phone: a?.phone ?? null, locale: a?.locale ?? 'fr', quietStart: a?.quiet_start ?? 21, quietEnd: a?.quiet_end ?? 8 };
+  return {
+    kind: 'patient',
+    id: patientId,
+    email: a?.email ?? null,
+    phone: a?.phone ?? null,
+    locale: a?.locale ?? 'fr',
+    quietStart: a?.quiet_start ?? 21,
+    quietEnd: a?.quiet_end ?? 8,
+  };
 }
 
 async function caregiverRecipients(q: Q, patientId: string): Promise<Recipient[]> {
-  const { rows } = await q.query<{ id: string; email: string | null; phone: string | null; locale: Locale | null; quiet_start: number | null; quiet_end: number | null }>(
+  const { rows } = await q.query<{
+    id: string;
+    email: string | null;
+    phone: string | null;
+    locale: Locale | null;
+    quiet_start: number | null;
+    quiet_end: number | null;
+  }>(
     `SELECT c.id, c.email, c.phone, a.locale, a.quiet_start, a.quiet_end FROM caregivers c LEFT JOIN patient_accounts a ON a.patient_id = c.patient_id
      WHERE c.patient_id = $1 AND c.revoked_at IS NULL`,
     [patientId],
   );
-  return rows.map((r) => ({ kind: 'caregiver', id: r.id, email: r.email, phone: r.phone, locale: r.locale ?? 'fr', quietStart: r.quiet_start ?? 21, quietEnd: r.quiet_end ?? 8 }));
+  return rows.map((r) => ({
+    kind: 'caregiver',
+    id: r.id,
+    email: r.email,
+    phone: r.phone,
+    locale: r.locale ?? 'fr',
+    quietStart: r.quiet_start ?? 21,
+    quietEnd: r.quiet_end ?? 8,
+  }));
 }
 
 /**
@@ -339,7 +429,15 @@ export async function onCallFor(q: Q, patientId: string, now: Date): Promise<Rec
        AND NOT EXISTS (SELECT 1 FROM oncall_shifts s WHERE s.care_team_id = ctp.care_team_id AND s.starts_at <= $2 AND s.ends_at > $2)`,
     [patientId, now],
   );
-  return rows.map((r) => ({ kind: 'professional', id: r.id, email: r.email, phone: r.phone, locale: 'fr', quietStart: 0, quietEnd: 0 }));
+  return rows.map((r) => ({
+    kind: 'professional',
+    id: r.id,
+    email: r.email,
+    phone: r.phone,
+    locale: 'fr',
+    quietStart: 0,
+    quietEnd: 0,
+  }));
 }
 
 async function addressOf(q: Q, kind: Recipient['kind'], id: string, channel: ChannelName): Promise<string | null> {

@@ -100,10 +100,10 @@ export function render(t: Template, params: Record<string, string | number>): Te
 
 /** The nurse's edited text when there is one, else the default. */
 export async function loadTemplate(pool: Pick<pg.Pool, 'query'>, key: string, locale: Locale): Promise<Template> {
-  const { rows } = await pool.query<Template>('SELECT subject, body FROM notify_templates WHERE key = $1 AND locale = $2', [
-    key,
-    locale,
-  ]);
+  const { rows } = await pool.query<Template>(
+    'SELECT subject, body FROM notify_templates WHERE key = $1 AND locale = $2',
+    [key, locale],
+  );
   const t = rows[0] ?? DEFAULT_TEMPLATES[key]?.[locale];
   if (!t) throw new Error(`no template ${key}/${locale}`);
   return t;

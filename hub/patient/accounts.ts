@@ -4,6 +4,7 @@ import { audit, inTransaction } from '../alerts/audit';
 import type { Clock } from '../rules/clock';
 import { hashSecret } from '../security/secrets';
 import type { NotifyService, Recipient } from '../notify/service';
+import { one } from './rows';
 
 export type SubjectKind = 'patient' | 'caregiver';
 
@@ -17,12 +18,7 @@ export interface PortalSubject {
 export class PortalError extends Error {
   constructor(
     readonly code:
-      | 'CODE_INVALID'
-      | 'CODE_RATE_LIMITED'
-      | 'CHANNEL_UNAVAILABLE'
-      | 'NOT_FOUND'
-      | 'CONFLICT'
-      | 'INVALID_REQUEST',
+      'CODE_INVALID' | 'CODE_RATE_LIMITED' | 'CHANNEL_UNAVAILABLE' | 'NOT_FOUND' | 'CONFLICT' | 'INVALID_REQUEST',
     message: string,
   ) {
     super(message);
@@ -87,14 +83,27 @@ export class PatientAccounts {
       [patientId, email, phone, c.locale ?? 'fr'],
     );
     if (!rowCount) throw new PortalError('NOT_FOUND', 'no such patient');
-    await audit(this.pool, { actor, action: 'patient.contact_set', entity: 'patient', entityId: patientId, at: this.clock.now() });
+    await audit(this.pool, {
+      actor,
+      action: 'patient.contact_set',
+      entity: 'patient',
+      entityId: patientId,
+      at: this.clock.now(),
+    });
   }
 
   /** People (patient or caregivers still granted) with this e-mail address or phone number. */
   private async byAddress(address: string): Promise<(PortalSubject & { recipient: Recipient })[]> {
     const email = address.includes('@') ? normaliseEmail(address) : null;
     const phone = email ? null : normalisePhone(address);
-    const { rows } = await this.pool.query<{ kind: SubjectKind; id: string; patient_id: string; email: string | null; phone: string | null; locale: 'fr' | 'en' | null }>(
+    const { rows } = await this.pool.query<{
+      kind: SubjectKind;
+      id: string;
+      patient_id: string;
+      email: string | null;
+      phone: string | null;
+      locale: 'fr' | 'en' | null;
+    }>(
       `SELECT 'patient' AS kind, a.patient_id AS id, a.patient_id, a.email, a.phone, a.locale FROM patient_accounts a
         WHERE ($1::text IS NOT NULL AND a.email = $1) OR ($2::text IS NOT NULL AND a.phone = $2)
        UNION ALL
@@ -106,7 +115,15 @@ export class PatientAccounts {
       kind: r.kind,
       id: r.id,
       patientId: r.patient_id,
-      recipient: { kind: r.kind, id: r.id, email: r.email, phone: r.phone, locale: r.locale ?? 'fr', quietStart: 0, quietEnd: 0 },
+      recipient: {
+        kind: r.kind,
+        id: r.id,
+        email: r.email,
+        phone: r.phone,
+        locale: r.locale ?? 'fr',
+        quietStart: 0,
+        quietEnd: 0,
+      },
     }));
   }
 
@@ -123,7 +140,8 @@ export class PatientAccounts {
         `SELECT count(*)::int n FROM signin_codes WHERE subject_kind = $1 AND subject_id = $2 AND channel <> 'qr' AND created_at > $3`,
         [p.kind, p.id, new Date(now.getTime() - CODE_WINDOW_MS)],
       );
-      if ((rows[0]?.n ?? 0) >= CODES_PER_WINDOW) throw new PortalError('CODE_RATE_LIMITED', 'too many codes asked: wait 15 minutes');
+      if ((rows[0]?.n ?? 0) >= CODES_PER_WINDOW)
+        throw new PortalError('CODE_RATE_LIMITED', 'too many codes asked: wait 15 minutes');
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       const { rows: ins } = await this.pool.query<{ id: string }>(
         `INSERT INTO signin_codes (subject_kind, subject_id, patient_id, channel, code_hash, created_at, expires_at, issued_by)
@@ -131,13 +149,34 @@ export class PatientAccounts {
         [p.kind, p.id, p.patientId, channel, hashCode(code), now, new Date(now.getTime() + CODE_TTL_MS)],
       );
       await this.notify.sendNow(
-        { key: `signin-${ins[0]!.id}`, patientId: p.patientId, recipient: p.recipient, channel, template: 'signin_code', params: { minutes: CODE_TTL_MS / 60_000 }, urgent: true },
+        {
+          key: `signin-${one(ins).id}`,
+          patientId: p.patientId,
+          recipient: p.recipient,
+          channel,
+          template: 'signin_code',
+          params: { minutes: CODE_TTL_MS / 60_000 },
+          urgent: true,
+        },
         { code },
       );
-      await audit(this.pool, { actor: `${p.kind}:${p.id}`, action: 'portal.code_sent', entity: 'patient', entityId: p.patientId, detail: { channel }, at: now });
+      await audit(this.pool, {
+        actor: `${p.kind}:${p.id}`,
+        action: 'portal.code_sent',
+        entity: 'patient',
+        entityId: p.patientId,
+        detail: { channel },
+        at: now,
+      });
     }
     if (people.length === 0)
-      await audit(this.pool, { actor: 'anonymous', action: 'portal.code_unknown_address', entity: 'portal', entityId: channel, at: now });
+      await audit(this.pool, {
+        actor: 'anonymous',
+        action: 'portal.code_unknown_address',
+        entity: 'portal',
+        entityId: channel,
+        at: now,
+      });
   }
 
   /** Exchanges a code for a session token; every wrong try counts against the live codes of the address. */
@@ -158,7 +197,10 @@ export class PatientAccounts {
             return this.openSession(c, p, 'code', now);
           }
         }
-        if (rows.length) await c.query('UPDATE signin_codes SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+        if (rows.length)
+          await c.query('UPDATE signin_codes SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])', [
+            rows.map((r) => r.id),
+          ]);
       }
       return null;
     });
@@ -190,18 +232,34 @@ export class PatientAccounts {
         [hashSecret(token), now],
       );
       const r = rows[0];
-      if (!r) throw new PortalError('CODE_INVALID', 'this QR code was already used or is too old: ask your nurse for a new one');
+      if (!r)
+        throw new PortalError(
+          'CODE_INVALID',
+          'this QR code was already used or is too old: ask your nurse for a new one',
+        );
       return this.openSession(c, { kind: r.subject_kind, id: r.subject_id, patientId: r.patient_id }, 'qr', now);
     });
   }
 
-  private async openSession(c: pg.PoolClient, s: PortalSubject, how: string, now: Date): Promise<{ token: string; subject: PortalSubject }> {
+  private async openSession(
+    c: pg.PoolClient,
+    s: PortalSubject,
+    how: string,
+    now: Date,
+  ): Promise<{ token: string; subject: PortalSubject }> {
     const token = randomBytes(32).toString('base64url');
     await c.query(
       `INSERT INTO portal_sessions (token_hash, subject_kind, subject_id, patient_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
       [hashSecret(token), s.kind, s.id, s.patientId, now, new Date(now.getTime() + SESSION_TTL_MS)],
     );
-    await audit(c, { actor: `${s.kind}:${s.id}`, action: 'portal.signed_in', entity: 'patient', entityId: s.patientId, detail: { how }, at: now });
+    await audit(c, {
+      actor: `${s.kind}:${s.id}`,
+      action: 'portal.signed_in',
+      entity: 'patient',
+      entityId: s.patientId,
+      detail: { how },
+      at: now,
+    });
     return { token, subject: { kind: s.kind, id: s.id, patientId: s.patientId } };
   }
 
@@ -218,7 +276,10 @@ export class PatientAccounts {
   }
 
   async signOut(token: string): Promise<void> {
-    await this.pool.query('UPDATE portal_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL', [hashSecret(token), this.clock.now()]);
+    await this.pool.query('UPDATE portal_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL', [
+      hashSecret(token),
+      this.clock.now(),
+    ]);
   }
 
   async grantCaregiver(
@@ -226,14 +287,30 @@ export class PatientAccounts {
     c: { displayName: string; email?: string | null; phone?: string | null },
     actor: string,
   ): Promise<string> {
-    if (!c.email && !c.phone) throw new PortalError('INVALID_REQUEST', 'a caregiver needs an e-mail address or a phone number to sign in');
+    if (!c.email && !c.phone)
+      throw new PortalError('INVALID_REQUEST', 'a caregiver needs an e-mail address or a phone number to sign in');
     const id = `cg-${randomBytes(6).toString('hex')}`;
     const now = this.clock.now();
     await this.pool.query(
       `INSERT INTO caregivers (id, patient_id, display_name, email, phone, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [id, patientId, c.displayName, c.email ? normaliseEmail(c.email) : null, c.phone ? normalisePhone(c.phone) : null, now, actor],
+      [
+        id,
+        patientId,
+        c.displayName,
+        c.email ? normaliseEmail(c.email) : null,
+        c.phone ? normalisePhone(c.phone) : null,
+        now,
+        actor,
+      ],
     );
-    await audit(this.pool, { actor, action: 'caregiver.granted', entity: 'patient', entityId: patientId, detail: { caregiverId: id }, at: now });
+    await audit(this.pool, {
+      actor,
+      action: 'caregiver.granted',
+      entity: 'patient',
+      entityId: patientId,
+      detail: { caregiverId: id },
+      at: now,
+    });
     return id;
   }
 
@@ -246,16 +323,37 @@ export class PatientAccounts {
         [caregiverId, patientId, now, actor],
       );
       if (!rowCount) throw new PortalError('NOT_FOUND', 'no such caregiver with access');
-      await c.query(`UPDATE portal_sessions SET revoked_at = $2 WHERE subject_kind = 'caregiver' AND subject_id = $1 AND revoked_at IS NULL`, [caregiverId, now]);
-      await audit(c, { actor, action: 'caregiver.revoked', entity: 'patient', entityId: patientId, detail: { caregiverId }, at: now });
+      await c.query(
+        `UPDATE portal_sessions SET revoked_at = $2 WHERE subject_kind = 'caregiver' AND subject_id = $1 AND revoked_at IS NULL`,
+        [caregiverId, now],
+      );
+      await audit(c, {
+        actor,
+        action: 'caregiver.revoked',
+        entity: 'patient',
+        entityId: patientId,
+        detail: { caregiverId },
+        at: now,
+      });
     });
   }
 
-  async caregivers(patientId: string): Promise<{ id: string; displayName: string; grantedAt: string; revokedAt: string | null }[]> {
-    const { rows } = await this.pool.query<{ id: string; display_name: string; granted_at: Date; revoked_at: Date | null }>(
-      'SELECT id, display_name, granted_at, revoked_at FROM caregivers WHERE patient_id = $1 ORDER BY granted_at',
-      [patientId],
-    );
-    return rows.map((r) => ({ id: r.id, displayName: r.display_name, grantedAt: r.granted_at.toISOString(), revokedAt: r.revoked_at?.toISOString() ?? null }));
+  async caregivers(
+    patientId: string,
+  ): Promise<{ id: string; displayName: string; grantedAt: string; revokedAt: string | null }[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      display_name: string;
+      granted_at: Date;
+      revoked_at: Date | null;
+    }>('SELECT id, display_name, granted_at, revoked_at FROM caregivers WHERE patient_id = $1 ORDER BY granted_at', [
+      patientId,
+    ]);
+    return rows.map((r) => ({
+      id: r.id,
+      displayName: r.display_name,
+      grantedAt: r.granted_at.toISOString(),
+      revokedAt: r.revoked_at?.toISOString() ?? null,
+    }));
   }
 }

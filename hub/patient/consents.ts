@@ -15,7 +15,14 @@ export interface ConsentRow {
 
 /** The professionals of the patient's care teams, and what each may see. */
 export async function readConsents(pool: Pick<pg.Pool, 'query'>, patientId: string): Promise<ConsentRow[]> {
-  const { rows } = await pool.query<{ id: string; display_name: string; role: string; revoked_at: Date | null; granted_at: Date | null; patient_scope: string[] | null }>(
+  const { rows } = await pool.query<{
+    id: string;
+    display_name: string;
+    role: string;
+    revoked_at: Date | null;
+    granted_at: Date | null;
+    patient_scope: string[] | null;
+  }>(
     `SELECT DISTINCT ON (p.id) p.id, p.display_name, m.role, pc.revoked_at, pc.granted_at, pc.patient_scope
        FROM care_team_patients ctp JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
        JOIN professionals p ON p.id = m.professional_id
@@ -25,7 +32,13 @@ export async function readConsents(pool: Pick<pg.Pool, 'query'>, patientId: stri
   );
   return rows.map((r) => {
     const granted = !!r.granted_at && !r.revoked_at;
-    return { professionalId: r.id, displayName: r.display_name, role: r.role, granted, scope: granted ? ((r.patient_scope ?? [...SCOPES]) as Scope[]) : [] };
+    return {
+      professionalId: r.id,
+      displayName: r.display_name,
+      role: r.role,
+      granted,
+      scope: granted ? ((r.patient_scope ?? [...SCOPES]) as Scope[]) : [],
+    };
   });
 }
 
@@ -34,15 +47,31 @@ export async function readConsents(pool: Pick<pg.Pool, 'query'>, patientId: stri
  * professional revokes the consent (kept with revoked_at); some boxes grant with that scope.
  * Only professionals of the patient's care teams can be named.
  */
-export async function saveConsents(pool: pg.Pool, patientId: string, form: Record<string, unknown>, actor: string, now: Date): Promise<void> {
+export async function saveConsents(
+  pool: pg.Pool,
+  patientId: string,
+  form: Record<string, unknown>,
+  actor: string,
+  now: Date,
+): Promise<void> {
   const current = await readConsents(pool, patientId);
   await inTransaction(pool, async (c) => {
     for (const row of current) {
       const scope = SCOPES.filter((s) => form[`${row.professionalId}:${s}`] === 'on');
       if (scope.length === 0) {
         if (!row.granted) continue;
-        await c.query('UPDATE patient_consents SET revoked_at = $3 WHERE patient_id = $1 AND professional_id = $2 AND revoked_at IS NULL', [patientId, row.professionalId, now]);
-        await audit(c, { actor, action: 'consent.revoked', entity: 'patient', entityId: patientId, detail: { professionalId: row.professionalId }, at: now });
+        await c.query(
+          'UPDATE patient_consents SET revoked_at = $3 WHERE patient_id = $1 AND professional_id = $2 AND revoked_at IS NULL',
+          [patientId, row.professionalId, now],
+        );
+        await audit(c, {
+          actor,
+          action: 'consent.revoked',
+          entity: 'patient',
+          entityId: patientId,
+          detail: { professionalId: row.professionalId },
+          at: now,
+        });
         continue;
       }
       const full = scope.length === SCOPES.length ? null : scope;
@@ -52,7 +81,14 @@ export async function saveConsents(pool: pg.Pool, patientId: string, form: Recor
            granted_at = CASE WHEN patient_consents.revoked_at IS NULL THEN patient_consents.granted_at ELSE EXCLUDED.granted_at END, revoked_at = NULL`,
         [patientId, row.professionalId, now, actor, full],
       );
-      await audit(c, { actor, action: 'consent.granted', entity: 'patient', entityId: patientId, detail: { professionalId: row.professionalId, scope }, at: now });
+      await audit(c, {
+        actor,
+        action: 'consent.granted',
+        entity: 'patient',
+        entityId: patientId,
+        detail: { professionalId: row.professionalId, scope },
+        at: now,
+      });
     }
   });
 }

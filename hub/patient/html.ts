@@ -1,6 +1,8 @@
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
 /** Escapes text for HTML element content and attribute values. */
 export function esc(s: string | number): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(s).replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
 }
 
 /** Marks a string as already-safe HTML (built from escaped parts). */
@@ -13,11 +15,19 @@ export class Html {
 
 /** Tagged template: interpolated values are escaped unless they are Html (or arrays of Html). */
 export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0]!;
+  let out = strings[0] ?? '';
   values.forEach((v, i) => {
     const part = (x: unknown): string =>
-      x instanceof Html ? x.value : Array.isArray(x) ? x.map(part).join('') : x === null || x === undefined || x === false ? '' : esc(String(x as string));
-    out += part(v) + strings[i + 1]!;
+      x instanceof Html
+        ? x.value
+        : Array.isArray(x)
+          ? x.map(part).join('')
+          : x === null || x === undefined || x === false
+            ? ''
+            : typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean'
+              ? esc(String(x))
+              : '';
+    out += part(v) + (strings[i + 1] ?? '');
   });
   return new Html(out);
 }
@@ -65,21 +75,23 @@ ul.plain li{border-bottom:1px solid #bbb;padding:.6rem 0}
 
 export function page(title: string, body: Html, opts: { signedIn?: boolean; lang?: 'fr' | 'en' } = {}): string {
   return html`<!doctype html>
-<html lang="${opts.lang ?? 'fr'}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Mon espace Vigil</title>
-<style>${new Html(CSS)}</style>
-</head>
-<body>
-<a class="skip" href="#contenu">Aller au contenu</a>
-<header><p>${opts.signedIn ? html`<a href="/patient">Mon espace Vigil</a>` : 'Mon espace Vigil'}</p></header>
-<main id="contenu">
-<h1>${title}</h1>
-${body}
-</main>
-</body>
-</html>`.value;
+    <html lang="${opts.lang ?? 'fr'}">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="no-referrer" />
+        <title>Mon espace Vigil</title>
+        <style>
+          ${new Html(CSS)}
+        </style>
+      </head>
+      <body>
+        <a class="skip" href="#contenu">Aller au contenu</a>
+        <header><p>${opts.signedIn ? html`<a href="/patient">Mon espace Vigil</a>` : 'Mon espace Vigil'}</p></header>
+        <main id="contenu">
+          <h1>${title}</h1>
+          ${body}
+        </main>
+      </body>
+    </html>`.value;
 }

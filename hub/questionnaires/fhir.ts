@@ -13,7 +13,14 @@ export const questionnaireItemSchema = z.object({
   code: z.array(coding).optional(),
   answerOption: z.array(z.object({ valueCoding: coding })).optional(),
   enableWhen: z
-    .array(z.object({ question: z.string(), operator: z.enum(['=', '!=']), answerCoding: coding.optional(), answerBoolean: z.boolean().optional() }))
+    .array(
+      z.object({
+        question: z.string(),
+        operator: z.enum(['=', '!=']),
+        answerCoding: coding.optional(),
+        answerBoolean: z.boolean().optional(),
+      }),
+    )
     .optional(),
   extension: z.array(extension).optional(),
 });
@@ -47,7 +54,9 @@ export const everyDaysOf = (q: Questionnaire): number | null =>
 /** The questionnaires shipped as data (hub/questionnaires/data/*.json), validated at load. */
 export function loadQuestionnaires(dir = join(import.meta.dirname, 'data')): Map<string, Questionnaire> {
   const out = new Map<string, Questionnaire>();
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     const q = questionnaireSchema.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
     out.set(q.id, q);
   }
@@ -68,7 +77,13 @@ function enabled(item: QuestionnaireItem, answers: Answers): boolean {
 }
 
 /** Checks the answers against the items and builds a FHIR R4 QuestionnaireResponse. */
-export function buildResponse(q: Questionnaire, answers: Answers, patientId: string, authored: Date, author: string): object {
+export function buildResponse(
+  q: Questionnaire,
+  answers: Answers,
+  patientId: string,
+  authored: Date,
+  author: string,
+): object {
   const items: object[] = [];
   for (const it of q.item) {
     const a = answers[it.linkId];
@@ -85,10 +100,12 @@ export function buildResponse(q: Questionnaire, answers: Answers, patientId: str
       answer = { valueCoding: opt.valueCoding };
     } else if (it.type === 'integer' || it.type === 'decimal') {
       const n = typeof a === 'number' ? a : Number(String(a).replace(',', '.'));
-      if (!Number.isFinite(n) || (it.type === 'integer' && !Number.isInteger(n))) throw new AnswerError(`answer to ${it.linkId} is not a number`);
+      if (!Number.isFinite(n) || (it.type === 'integer' && !Number.isInteger(n)))
+        throw new AnswerError(`answer to ${it.linkId} is not a number`);
       answer = it.type === 'integer' ? { valueInteger: n } : { valueDecimal: n };
     } else if (it.type === 'boolean') {
-      if (typeof a !== 'boolean' && a !== 'true' && a !== 'false') throw new AnswerError(`answer to ${it.linkId} is yes or no`);
+      if (typeof a !== 'boolean' && a !== 'true' && a !== 'false')
+        throw new AnswerError(`answer to ${it.linkId} is yes or no`);
       answer = { valueBoolean: a === true || a === 'true' };
     } else answer = { valueString: String(a).slice(0, 2000) };
     items.push({ linkId: it.linkId, text: it.text, answer: [answer] });
@@ -111,7 +128,9 @@ export function answerValues(response: object): Map<string, string | number | bo
   for (const it of items) {
     const a = it.answer?.[0];
     if (!a) continue;
-    const v = a.valueCoding ? (a.valueCoding as { code: string }).code : (a.valueInteger ?? a.valueDecimal ?? a.valueBoolean ?? a.valueString);
+    const v = a.valueCoding
+      ? (a.valueCoding as { code: string }).code
+      : (a.valueInteger ?? a.valueDecimal ?? a.valueBoolean ?? a.valueString);
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.set(it.linkId, v);
   }
   return out;

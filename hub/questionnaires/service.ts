@@ -2,9 +2,18 @@ import type pg from 'pg';
 import { audit, inTransaction } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
 import type { Clock } from '../rules/clock';
-import { answerValues, buildResponse, everyDaysOf, loadQuestionnaires, programOf, type Answers, type Questionnaire } from './fhir';
+import {
+  answerValues,
+  buildResponse,
+  everyDaysOf,
+  loadQuestionnaires,
+  programOf,
+  type Answers,
+  type Questionnaire,
+} from './fhir';
 import { score2, Score2RangeError, type Score2Result } from './score2';
 import { triageToxicity, type ToxicityOutcome } from './toxicity-triage';
+import { one } from '../patient/rows';
 
 export class QuestionnaireError extends Error {
   constructor(
@@ -56,7 +65,14 @@ export class QuestionnaireService {
        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days, next_due_at = EXCLUDED.next_due_at`,
       [patientId, q.id, everyDaysOf(q), firstDueAt ?? this.clock.now(), actor],
     );
-    await audit(this.pool, { actor, action: 'questionnaire.assigned', entity: 'patient', entityId: patientId, detail: { questionnaireId: q.id }, at: this.clock.now() });
+    await audit(this.pool, {
+      actor,
+      action: 'questionnaire.assigned',
+      entity: 'patient',
+      entityId: patientId,
+      detail: { questionnaireId: q.id },
+      at: this.clock.now(),
+    });
   }
 
   /** Questionnaires due for the patient now. */
@@ -67,7 +83,11 @@ export class QuestionnaireService {
     );
     return rows
       .filter((r) => this.catalog.has(r.questionnaire_id))
-      .map((r) => ({ id: r.questionnaire_id, title: this.get(r.questionnaire_id).title, dueAt: r.next_due_at.toISOString() }));
+      .map((r) => ({
+        id: r.questionnaire_id,
+        title: this.get(r.questionnaire_id).title,
+        dueAt: r.next_due_at.toISOString(),
+      }));
   }
 
   async submit(
@@ -98,8 +118,15 @@ export class QuestionnaireService {
           WHERE patient_id = $1 AND questionnaire_id = $2`,
         [patientId, q.id, now],
       );
-      await audit(c, { actor: `${author.kind}:${author.id}`, action: 'questionnaire.answered', entity: 'patient', entityId: patientId, detail: { questionnaireId: q.id, responseId: Number(rows[0]!.id) }, at: now });
-      return Number(rows[0]!.id);
+      await audit(c, {
+        actor: `${author.kind}:${author.id}`,
+        action: 'questionnaire.answered',
+        entity: 'patient',
+        entityId: patientId,
+        detail: { questionnaireId: q.id, responseId: Number(one(rows).id) },
+        at: now,
+      });
+      return Number(one(rows).id);
     });
     let episodeId: number | null = null;
     if (outcome.kind === 'toxicity' && outcome.result.triage !== 'green') {
@@ -119,7 +146,10 @@ export class QuestionnaireService {
         now,
       );
       episodeId = res.episodeId;
-      await this.pool.query('UPDATE questionnaire_responses SET episode_id = $2 WHERE id = $1', [responseId, episodeId]);
+      await this.pool.query('UPDATE questionnaire_responses SET episode_id = $2 WHERE id = $1', [
+        responseId,
+        episodeId,
+      ]);
     }
     return { responseId, outcome, episodeId };
   }
@@ -127,7 +157,12 @@ export class QuestionnaireService {
   score(q: Questionnaire, a: Map<string, string | number | boolean>): Outcome {
     if (q.id === 'oral-chemo-weekly') return { kind: 'toxicity', result: triageToxicity(q, a) };
     if (q.id === 'cardio-risk') {
-      if (a.get('diabetes') === true) return { kind: 'score2', result: null, reason: 'diabetes: SCORE2 does not apply (SCORE2-Diabetes, assessed by the physician)' };
+      if (a.get('diabetes') === true)
+        return {
+          kind: 'score2',
+          result: null,
+          reason: 'diabetes: SCORE2 does not apply (SCORE2-Diabetes, assessed by the physician)',
+        };
       try {
         return {
           kind: 'score2',
@@ -149,12 +184,26 @@ export class QuestionnaireService {
     return { kind: 'none' };
   }
 
-  async responses(patientId: string): Promise<{ id: number; questionnaireId: string; authoredAt: string; outcome: Outcome; resource: object }[]> {
-    const { rows } = await this.pool.query<{ id: string; questionnaire_id: string; authored_at: Date; outcome: Outcome; resource: object }>(
+  async responses(
+    patientId: string,
+  ): Promise<{ id: number; questionnaireId: string; authoredAt: string; outcome: Outcome; resource: object }[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      questionnaire_id: string;
+      authored_at: Date;
+      outcome: Outcome;
+      resource: object;
+    }>(
       'SELECT id, questionnaire_id, authored_at, outcome, resource FROM questionnaire_responses WHERE patient_id = $1 ORDER BY authored_at DESC LIMIT 100',
       [patientId],
     );
-    return rows.map((r) => ({ id: Number(r.id), questionnaireId: r.questionnaire_id, authoredAt: r.authored_at.toISOString(), outcome: r.outcome, resource: r.resource }));
+    return rows.map((r) => ({
+      id: Number(r.id),
+      questionnaireId: r.questionnaire_id,
+      authoredAt: r.authored_at.toISOString(),
+      outcome: r.outcome,
+      resource: r.resource,
+    }));
   }
 
   /**
@@ -173,15 +222,33 @@ export class QuestionnaireService {
     for (const r of rows)
       await this.pool.query(`INSERT INTO notify_events (kind, patient_id, data) VALUES ('questionnaire_due', $1, $2)`, [
         r.patient_id,
-        JSON.stringify({ questionnaireId: r.questionnaire_id, title: this.catalog.get(r.questionnaire_id)?.title ?? '', reminder: r.reminders_sent }),
+        JSON.stringify({
+          questionnaireId: r.questionnaire_id,
+          title: this.catalog.get(r.questionnaire_id)?.title ?? '',
+          reminder: r.reminders_sent,
+        }),
       ]);
     return rows.length;
   }
 
   /** Adherence per patient for the worklist: answered in the last 30 days, and overdue now. */
-  async adherence(patientIds: string[]): Promise<{ patientId: string; questionnaireId: string; answered30d: number; overdueSince: string | null; remindersSent: number }[]> {
+  async adherence(patientIds: string[]): Promise<
+    {
+      patientId: string;
+      questionnaireId: string;
+      answered30d: number;
+      overdueSince: string | null;
+      remindersSent: number;
+    }[]
+  > {
     const now = this.clock.now();
-    const { rows } = await this.pool.query<{ patient_id: string; questionnaire_id: string; answered: number; next_due_at: Date; reminders_sent: number }>(
+    const { rows } = await this.pool.query<{
+      patient_id: string;
+      questionnaire_id: string;
+      answered: number;
+      next_due_at: Date;
+      reminders_sent: number;
+    }>(
       `SELECT a.patient_id, a.questionnaire_id, a.next_due_at, a.reminders_sent,
               (SELECT count(*)::int FROM questionnaire_responses r WHERE r.patient_id = a.patient_id AND r.questionnaire_id = a.questionnaire_id
                  AND r.authored_at > $2::timestamptz - interval '30 days') AS answered

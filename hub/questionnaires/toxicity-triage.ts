@@ -49,7 +49,8 @@ export function triageToxicity(q: Questionnaire, answers: Map<string, string | n
   const ext = (it: Questionnaire['item'][number], url: string) => it.extension?.find((e) => e.url === url)?.valueCode;
   // the stool count, when given, is the UKONS measure of diarrhoea: it replaces the frequency item
   const stoolsGiven = q.item.some(
-    (it) => ext(it, 'urn:vigil:ukons-measure') === 'stools-above-baseline' && typeof answers.get(it.linkId) === 'number',
+    (it) =>
+      ext(it, 'urn:vigil:ukons-measure') === 'stools-above-baseline' && typeof answers.get(it.linkId) === 'number',
   );
   for (const it of q.item) {
     const symptom = ext(it, 'urn:vigil:symptom') as Symptom | undefined;

@@ -22,7 +22,10 @@ describe('SCORE2 against the published worked example', () => {
       for (const region of REGIONS) {
         // from the table's own intermediate value, and end to end
         expect(score2Calibrate(TABLE4[sex].uncalibrated, sex, region).toFixed(4)).toBe(TABLE4[sex][region].toFixed(4));
-        expect(score2Calibrate(score2Uncalibrated({ ...example, sex }), sex, region)).toBeCloseTo(TABLE4[sex][region], 3);
+        expect(score2Calibrate(score2Uncalibrated({ ...example, sex }), sex, region)).toBeCloseTo(
+          TABLE4[sex][region],
+          3,
+        );
       }
     });
   }
@@ -38,7 +41,9 @@ describe('SCORE2 against the published worked example', () => {
   });
 
   it('refuses ages outside 40-69 with a stable code', () => {
-    expect(() => score2({ ...example, age: 72, sex: 'female' })).toThrow(expect.objectContaining({ code: 'SCORE2_OUT_OF_RANGE' }));
+    expect(() => score2({ ...example, age: 72, sex: 'female' })).toThrow(
+      expect.objectContaining({ code: 'SCORE2_OUT_OF_RANGE' }) as Error,
+    );
     expect(() => score2({ ...example, age: 39, sex: 'female' })).toThrow(/40 to 69/);
   });
 });

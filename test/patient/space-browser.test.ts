@@ -28,7 +28,10 @@ async function check(name: string): Promise<void> {
   const violations = await page.evaluate<{ id: string; impact: string; nodes: number }[]>(`
     axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
       .then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))`);
-  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), name).toEqual([]);
+  expect(
+    violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'),
+    name,
+  ).toEqual([]);
   const layout = await page.evaluate<{ bodyPx: number; smallest: number; scrollWidth: number }>(`({
     bodyPx: parseFloat(getComputedStyle(document.body).fontSize),
     smallest: Math.min(...[...document.querySelectorAll('p, li, a, button, label, input, textarea, legend')].map((e) => parseFloat(getComputedStyle(e).fontSize))),
@@ -40,24 +43,48 @@ async function check(name: string): Promise<void> {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 
+const cleanups: (() => Promise<void>)[] = [];
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   smtp = await startSmtpSink();
+  cleanups.push(() => smtp.stop());
   h = await startPatientHub({ smtpUrl: smtp.url });
+  cleanups.push(() => h.stop());
   const pool = h.pg.pool;
   await createPatient(pool, { id: P, programId: 'oral_chemotherapy', displayName: 'Madeleine Durand' });
-  const team = await createCareTeamWithMembers(pool, { id: 'team-space', programId: 'oral_chemotherapy', name: 'Oncologie', patientIds: [P], roles: ['coordinating_nurse', 'oncologist', 'general_practitioner'] });
-  await pool.query(`UPDATE professionals SET display_name = 'Sophie Bernard, infirmière coordinatrice' WHERE id = $1`, [team.coordinating_nurse.professionalId]);
-  await pool.query(`INSERT INTO patient_accounts (patient_id, email, quiet_start, quiet_end) VALUES ($1, 'madeleine@example.org', 0, 0)`, [P]);
+  const team = await createCareTeamWithMembers(pool, {
+    id: 'team-space',
+    programId: 'oral_chemotherapy',
+    name: 'Oncologie',
+    patientIds: [P],
+    roles: ['coordinating_nurse', 'oncologist', 'general_practitioner'],
+  });
+  await pool.query(`UPDATE professionals SET display_name = 'Sophie Bernard, infirmière coordinatrice' WHERE id = $1`, [
+    team.coordinating_nurse.professionalId,
+  ]);
+  await pool.query(
+    `INSERT INTO patient_accounts (patient_id, email, quiet_start, quiet_end) VALUES ($1, 'madeleine@example.org', 0, 0)`,
+    [P],
+  );
   // a week of readings, the last one high, and the hub's re-measure request
   const now = Date.now();
   const rows: [string, number, Date][] = [];
   for (let d = 6; d >= 1; d--) {
     const at = new Date(now - d * 86_400_000);
-    rows.push(['blood_pressure_systolic', 124 + d, at], ['blood_pressure_diastolic', 76 + (d % 3), at], ['heart_rate', 70 + d, at], ['body_temperature', 36.6, at]);
+    rows.push(
+      ['blood_pressure_systolic', 124 + d, at],
+      ['blood_pressure_diastolic', 76 + (d % 3), at],
+      ['heart_rate', 70 + d, at],
+      ['body_temperature', 36.6, at],
+    );
   }
   const last = new Date(now - 60_000);
-  rows.push(['blood_pressure_systolic', 128, last], ['blood_pressure_diastolic', 79, last], ['body_weight', 64.2, last]);
+  rows.push(
+    ['blood_pressure_systolic', 128, last],
+    ['blood_pressure_diastolic', 79, last],
+    ['body_weight', 64.2, last],
+  );
   let i = 0;
   for (const [metric, value, at] of rows)
     await pool.query(
@@ -71,22 +98,38 @@ beforeAll(async () => {
   const t = await fetch(`${h.hub.httpUrl}/api/patients/${P}/threads`, {
     method: 'POST',
     headers: { authorization: `Bearer ${team.coordinating_nurse.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'patient', subject: 'Votre prochaine prise de sang', body: 'Bonjour Madame Durand,\nVotre prise de sang est prévue jeudi matin au laboratoire. Pensez à apporter votre ordonnance.\nSophie' }),
+    body: JSON.stringify({
+      kind: 'patient',
+      subject: 'Votre prochaine prise de sang',
+      body: 'Bonjour Madame Durand,\nVotre prise de sang est prévue jeudi matin au laboratoire. Pensez à apporter votre ordonnance.\nSophie',
+    }),
   });
   threadId = ((await t.json()) as { threadId: number }).threadId;
   await h.hub.patientSide.questionnaires.assign(P, 'oral-chemo-weekly', 'test');
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
   });
-  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, locale: 'fr-FR', timezoneId: 'Europe/Paris', bypassCSP: true });
+  const context = await browser.newContext({
+    viewport: { width: 360, height: 740 },
+    isMobile: true,
+    hasTouch: true,
+    locale: 'fr-FR',
+    timezoneId: 'Europe/Paris',
+    bypassCSP: true,
+  });
   page = await context.newPage();
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await h?.stop();
-  await smtp?.stop();
+  for (const stop of cleanups.reverse()) await stop();
 });
 
 describe('patient space on a 360x740 phone', () => {
@@ -98,7 +141,12 @@ describe('patient space on a 360x740 phone', () => {
     await page.getByRole('button', { name: 'Recevoir mon code' }).click();
     await page.getByLabel('Code reçu').waitFor();
     await check('02-code');
-    const mail = await until('the code', async () => smtp.mails.find((m) => m.to.includes('madeleine@example.org') && codeIn(m.raw)), 10_000, 100);
+    const mail = await until(
+      'the code',
+      () => Promise.resolve(smtp.mails.find((m) => m.to.includes('madeleine@example.org') && codeIn(m.raw))),
+      10_000,
+      100,
+    );
     await page.getByLabel('Code reçu').fill(codeIn(mail.raw)!);
     await page.getByRole('button', { name: 'Entrer' }).click();
     await page.getByRole('heading', { name: 'Bonjour' }).waitFor();
@@ -121,27 +169,39 @@ describe('patient space on a 360x740 phone', () => {
     await page.getByRole('button', { name: 'Envoyer' }).click();
     await page.getByText('Votre message est envoyé.').waitFor();
     await check('05-thread');
-    const { rows } = await h.pg.pool.query(`SELECT count(*)::int n FROM messages WHERE thread_id = $1`, [threadId]);
-    expect(rows[0].n).toBe(2);
+    const { rows } = await h.pg.pool.query<{ n: number }>(`SELECT count(*)::int n FROM messages WHERE thread_id = $1`, [
+      threadId,
+    ]);
+    expect(rows[0]?.n).toBe(2);
   });
 
   it('weekly questionnaire: a severe answer tells what to do and who will call', async () => {
     await page.goto(`${h.hub.httpUrl}/patient/questionnaires/oral-chemo-weekly`);
     await check('06-questionnaire');
-    const pick = async (question: string, answer: string) => page.getByRole('group', { name: question }).getByLabel(answer, { exact: true }).check();
+    const pick = async (question: string, answer: string) =>
+      page.getByRole('group', { name: question }).getByLabel(answer, { exact: true }).check();
     await pick('Ces 7 derniers jours, avez-vous eu des selles liquides (diarrhée) ?', 'Jamais');
-    await pick("Ces 7 derniers jours, avez-vous eu des plaies ou des aphtes dans la bouche ou la gorge ? Au pire, c'était :", 'Pas du tout');
+    await pick(
+      "Ces 7 derniers jours, avez-vous eu des plaies ou des aphtes dans la bouche ou la gorge ? Au pire, c'était :",
+      'Pas du tout',
+    );
     await pick('Ces plaies vous ont-elles empêché de manger ou de boire ?', 'Pas du tout');
     await pick('Ces 7 derniers jours, avez-vous eu mal au cœur (nausées) ?', 'Rarement');
     await pick('Au pire, ces nausées étaient :', 'Un peu (léger)');
-    await pick("Ces 7 derniers jours, la peau des mains ou des pieds était-elle rouge, douloureuse, gonflée ou fendillée ? Au pire, c'était :", 'Beaucoup (sévère)');
+    await pick(
+      "Ces 7 derniers jours, la peau des mains ou des pieds était-elle rouge, douloureuse, gonflée ou fendillée ? Au pire, c'était :",
+      'Beaucoup (sévère)',
+    );
     await pick('Ces 7 derniers jours, au pire, votre fatigue était :', 'Un peu (léger)');
     await pick('Cette fatigue vous a-t-elle empêché de faire vos activités habituelles ?', 'Un peu');
     await pick('Avez-vous eu des frissons ou vous êtes-vous senti(e) fiévreux(se) ?', 'Non');
     await page.getByRole('button', { name: 'Envoyer mes réponses' }).click();
     await page.getByText('L’infirmière de votre équipe est prévenue').waitFor();
     await check('07-questionnaire-result');
-    const { rows } = await h.pg.pool.query(`SELECT severity FROM alert_episodes WHERE patient_id = $1 AND rule_id = 'questionnaire-toxicity'`, [P]);
+    const { rows } = await h.pg.pool.query(
+      `SELECT severity FROM alert_episodes WHERE patient_id = $1 AND rule_id = 'questionnaire-toxicity'`,
+      [P],
+    );
     expect(rows).toEqual([{ severity: 'red' }]);
   });
 
@@ -151,7 +211,7 @@ describe('patient space on a 360x740 phone', () => {
     // the GP's technical sheet is not for the patient
     expect(await page.getByText('fiche technique').count()).toBe(0);
     await page.getByRole('link', { name: /effets indésirables/ }).click();
-    await page.getByText('J\'ai de la fièvre. Que faire ?').waitFor();
+    await page.getByText("J'ai de la fièvre. Que faire ?").waitFor();
     await check('09-document');
     await page.goto(`${h.hub.httpUrl}/patient/caregivers`);
     await check('10-caregivers');

@@ -14,10 +14,14 @@ describe('message keyring (AES-256-GCM)', () => {
   it('opens what it sealed, with the same row binding only', () => {
     const sealed = k.seal(Buffer.from('bonjour'), 'vigil:message:1');
     expect(k.open(sealed, 'k1', 'vigil:message:1').toString()).toBe('bonjour');
-    expect(() => k.open(sealed, 'k1', 'vigil:message:2')).toThrow(expect.objectContaining({ code: 'MESSAGE_TAMPERED' }));
+    expect(() => k.open(sealed, 'k1', 'vigil:message:2')).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_TAMPERED' }) as Error,
+    );
     const flipped = Buffer.from(sealed);
     flipped[flipped.length - 1]! ^= 1;
-    expect(() => k.open(flipped, 'k1', 'vigil:message:1')).toThrow(expect.objectContaining({ code: 'MESSAGE_TAMPERED' }));
+    expect(() => k.open(flipped, 'k1', 'vigil:message:1')).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_TAMPERED' }) as Error,
+    );
     // two seals of the same text differ (random IV)
     expect(k.seal(Buffer.from('x'), 'a').equals(k.seal(Buffer.from('x'), 'a'))).toBe(false);
   });
@@ -27,11 +31,15 @@ describe('message keyring (AES-256-GCM)', () => {
     const rotated = new EnvKeyring(`${newKeySpec('new')},${oldSpec}`);
     expect(rotated.currentKeyId).toBe('new');
     expect(rotated.open(sealed, 'old', 'a').toString()).toBe('ancien');
-    expect(() => rotated.open(sealed, 'gone', 'a')).toThrow(expect.objectContaining({ code: 'MESSAGE_KEY_UNKNOWN' }));
+    expect(() => rotated.open(sealed, 'gone', 'a')).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_KEY_UNKNOWN' }) as Error,
+    );
   });
   it('refuses keys that are not 32 bytes', () => {
-    expect(() => new EnvKeyring('k1:' + Buffer.alloc(16).toString('base64'))).toThrow(expect.objectContaining({ code: 'MESSAGE_KEY_INVALID' }));
-    expect(() => new EnvKeyring('')).toThrow(expect.objectContaining({ code: 'MESSAGE_KEY_INVALID' }));
+    expect(() => new EnvKeyring('k1:' + Buffer.alloc(16).toString('base64'))).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_KEY_INVALID' }) as Error,
+    );
+    expect(() => new EnvKeyring('')).toThrow(expect.objectContaining({ code: 'MESSAGE_KEY_INVALID' }) as Error);
   });
 });
 
@@ -52,17 +60,35 @@ describe('red-flag words (French)', () => {
 
 describe('weekly questionnaire triage (PRO-CTCAE items, UKONS colours)', () => {
   const q = loadQuestionnaires().get('oral-chemo-weekly')!;
-  const base = { 'diarrhoea-frequency': '0', 'mucositis-severity': '0', 'mucositis-interference': '0', 'nausea-frequency': '0', 'nausea-severity': '0', 'hand-foot-severity': '0', 'fatigue-severity': '0', 'fatigue-interference': '0', 'fever-shivers': false };
-  const triage = (a: Record<string, string | number | boolean>) => triageToxicity(q, answerValues(buildResponse(q, { ...base, ...a }, 'P', new Date(0), 'patient:P')));
+  const base = {
+    'diarrhoea-frequency': '0',
+    'mucositis-severity': '0',
+    'mucositis-interference': '0',
+    'nausea-frequency': '0',
+    'nausea-severity': '0',
+    'hand-foot-severity': '0',
+    'fatigue-severity': '0',
+    'fatigue-interference': '0',
+    'fever-shivers': false,
+  };
+  const triage = (a: Record<string, string | number | boolean>) =>
+    triageToxicity(q, answerValues(buildResponse(q, { ...base, ...a }, 'P', new Date(0), 'patient:P')));
   it('nothing: green', () => expect(triage({}).triage).toBe('green'));
   it('one moderate symptom: amber; two: red (two ambers make red)', () => {
     expect(triage({ 'fatigue-severity': '2' }).triage).toBe('amber');
     expect(triage({ 'fatigue-severity': '2', 'nausea-severity': '2' }).triage).toBe('red');
   });
-  it('a severe grade is red', () => expect(triage({ 'mucositis-interference': '4' })).toMatchObject({ triage: 'red', grades: { mucositis: 3 } }));
+  it('a severe grade is red', () =>
+    expect(triage({ 'mucositis-interference': '4' })).toMatchObject({ triage: 'red', grades: { mucositis: 3 } }));
   it('diarrhoea uses the stool count when given (CTCAE: 4-6 above baseline is grade 2, red in UKONS)', () => {
-    expect(triage({ 'diarrhoea-frequency': '3', 'diarrhoea-stools': 2 })).toMatchObject({ triage: 'amber', grades: { diarrhoea: 1 } });
-    expect(triage({ 'diarrhoea-frequency': '1', 'diarrhoea-stools': 5 })).toMatchObject({ triage: 'red', grades: { diarrhoea: 2 } });
+    expect(triage({ 'diarrhoea-frequency': '3', 'diarrhoea-stools': 2 })).toMatchObject({
+      triage: 'amber',
+      grades: { diarrhoea: 1 },
+    });
+    expect(triage({ 'diarrhoea-frequency': '1', 'diarrhoea-stools': 5 })).toMatchObject({
+      triage: 'red',
+      grades: { diarrhoea: 2 },
+    });
   });
   it('temperature >= 37.5 C or < 36 C, or shivers, is red', () => {
     expect(triage({ 'fever-max': 37.4 }).triage).toBe('green');
@@ -71,7 +97,9 @@ describe('weekly questionnaire triage (PRO-CTCAE items, UKONS colours)', () => {
     expect(triage({ 'fever-shivers': true }).triage).toBe('red');
   });
   it('answers are checked against the Questionnaire', () => {
-    expect(() => buildResponse(q, { ...base, 'nausea-severity': '7' }, 'P', new Date(0), 'x')).toThrow(/not one of the choices/);
+    expect(() => buildResponse(q, { ...base, 'nausea-severity': '7' }, 'P', new Date(0), 'x')).toThrow(
+      /not one of the choices/,
+    );
     expect(() => buildResponse(q, { 'nausea-severity': '1' }, 'P', new Date(0), 'x')).toThrow(/needs an answer/);
   });
 });
@@ -93,7 +121,9 @@ describe('templates and pages', () => {
   it('every template exists in French and English and fills its placeholders', () => {
     for (const [key, t] of Object.entries(DEFAULT_TEMPLATES)) {
       expect(Object.keys(t).sort(), key).toEqual(['en', 'fr']);
-      expect(render(t.fr, { code: '123456', minutes: 10, title: 'T', patientId: 'P', episodeId: 1, summary: 's' }).body).not.toMatch(/\{\{/);
+      expect(
+        render(t.fr, { code: '123456', minutes: 10, title: 'T', patientId: 'P', episodeId: 1, summary: 's' }).body,
+      ).not.toMatch(/\{\{/);
     }
   });
   it('html escapes what it interpolates', () => {

@@ -11,7 +11,11 @@ export interface PatientHub {
 }
 
 /** A real hub in-process: PostgreSQL, InfluxDB, embedded MQTT broker on an ephemeral port, notification channels. */
-export async function startPatientHub(opts: { smtpUrl?: string; smsUrl?: string; smsToken?: string }): Promise<PatientHub> {
+export async function startPatientHub(opts: {
+  smtpUrl?: string;
+  smsUrl?: string;
+  smsToken?: string;
+}): Promise<PatientHub> {
   const pg = await createTestPostgres('vigil_patient');
   const influx = await createTestInflux('vigil_patient');
   const config = hubConfigSchema.parse({
@@ -41,7 +45,12 @@ export class Browserless {
   private cookie = '';
   constructor(readonly base: string) {}
 
-  async req(method: string, path: string, body?: object | FormData | URLSearchParams, extra: Record<string, string> = {}): Promise<Response> {
+  async req(
+    method: string,
+    path: string,
+    body?: object | FormData | URLSearchParams,
+    extra: Record<string, string> = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...extra };
     if (this.cookie) headers.cookie = this.cookie;
     let payload: string | FormData | undefined;

@@ -13,7 +13,9 @@ export interface SentSms {
  * bearer token and JSON {to, from, text, reference}; answers 201 {id}. `failNext` makes the next
  * n calls answer 503, to exercise the delivery log's retries.
  */
-export async function startSmsDouble(token: string): Promise<{ url: string; sent: SentSms[]; failNext(n: number): void; stop(): Promise<void> }> {
+export async function startSmsDouble(
+  token: string,
+): Promise<{ url: string; sent: SentSms[]; failNext(n: number): void; stop(): Promise<void> }> {
   const sent: SentSms[] = [];
   let failing = 0;
   const server = createServer((req, res) => {
