@@ -295,6 +295,10 @@ describe('secure messaging', () => {
     const stored = Buffer.concat([rows.rows[0]!.body_enc, rows.rows[0]!.subject_enc]);
     expect(stored.includes(Buffer.from('bicarbonate'))).toBe(false);
     expect(stored.toString('latin1')).not.toContain('Bain de bouche');
+    // and the patient's GDPR export opens them again
+    const exported = await h.hub.patientSide.messages!.exportForPatient(ANNE);
+    expect(exported.find((t) => t.subject === 'Bain de bouche')?.messages[0]?.body).toBe(secret);
+    expect(exported.some((t) => t.kind === 'team')).toBe(true);
     const dump = await h.pg.pool.query<{ t: string }>(`SELECT string_agg(m::text, ' ') t FROM messages m`);
     expect(dump.rows[0]!.t).not.toContain('bicarbonate');
   });
