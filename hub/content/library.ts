@@ -14,6 +14,11 @@ export const AUDIENCES = [
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
 ] as const;
 export type Audience = (typeof AUDIENCES)[number];
 

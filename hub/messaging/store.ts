@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { fileTypeFromBuffer } from 'file-type';
 import { audit, inTransaction } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
-import { patientScopeSql, type Professional } from '../api/authz';
+import { COACH_ROLES, patientScopeSql, type Professional } from '../api/authz';
 import type { Clock } from '../rules/clock';
 import type { Keyring } from './kms';
 import { redFlags } from './red-flags';
@@ -31,7 +31,7 @@ export const MAX_ATTACHMENTS = 3;
 /** Types are checked on the bytes (magic numbers), never on the name or the declared type. */
 export const ALLOWED_MEDIA_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'application/pdf']);
 
-/** Roles that take part in messaging (admins run the system, they do not read patients' messages). */
+/** Roles that take part in messaging, the cardiovascular coaching team included (admins run the system, they do not read patients' messages). */
 const MESSAGING_ROLES: ReadonlySet<string> = new Set([
   'coordinating_nurse',
   'oncologist',
@@ -39,6 +39,7 @@ const MESSAGING_ROLES: ReadonlySet<string> = new Set([
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  ...COACH_ROLES,
 ]);
 /** Roles whose "urgent" flag on a message puts the patient on the worklist. */
 const URGENT_ROLES: ReadonlySet<string> = new Set([

@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { audit } from '../alerts/audit';
-import { patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
+import { can, patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
 import { bearer, who, type ZApp } from '../api/context';
 import { ApiError } from '../api/errors';
 import { AUDIENCES, articlesFor, type Audience } from '../content/library';
@@ -206,7 +206,8 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
       },
       async (req) => {
         const p = who(req);
-        await requirePatient(side.pool, p, 'trends.read', req.params.id);
+        // the care team reads the answers as trends; the coaching team reads the risk questionnaire's
+        await requirePatient(side.pool, p, can(p, 'trends.read') ? 'trends.read' : 'coaching.read', req.params.id);
         return { responses: await side.questionnaires.responses(req.params.id) };
       },
     );

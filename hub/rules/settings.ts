@@ -109,9 +109,7 @@ export class RuleSettings {
   }
 
   /** The rules of a patient's program with their effective parameters and where each value comes from. */
-  async describe(
-    patientId: string,
-  ): Promise<
+  async describe(patientId: string): Promise<
     {
       ruleId: string;
       title: string;
