@@ -576,3 +576,128 @@ describe('reaching the patient', () => {
     );
   });
 });
+
+describe('questionnaire schedule, cardiovascular risk, templates', () => {
+  it('a due questionnaire sends a notice, a reminder 2 days later at most, and shows on the adherence list', async () => {
+    const pool = h.pg.pool;
+    await pool.query(
+      `UPDATE questionnaire_assignments SET next_due_at = now() - interval '1 hour', reminders_sent = 0, last_reminded_at = NULL WHERE patient_id = $1`,
+      [ANNE],
+    );
+    const qs = h.hub.patientSide.questionnaires;
+    expect(await qs.remindDue()).toBe(1);
+    // claimed once: a second pass (another hub instance) sends nothing until 2 days have passed
+    expect(await qs.remindDue()).toBe(0);
+    await until(
+      'the notice in the space',
+      async () => {
+        const r = await pool.query<{ n: number }>(
+          `SELECT count(*)::int n FROM notify_deliveries WHERE patient_id = $1 AND template_key = 'questionnaire_due' AND channel = 'space'`,
+          [ANNE],
+        );
+        return (r.rows[0]?.n ?? 0) >= 1 ? true : undefined;
+      },
+      10_000,
+      100,
+    );
+    const adherence = (await (
+      await api(team.coordinating_nurse.token, 'GET', '/api/questionnaires/adherence')
+    ).json()) as {
+      adherence: {
+        patientId: string;
+        questionnaireId: string;
+        answered30d: number;
+        overdueSince: string | null;
+        remindersSent: number;
+      }[];
+    };
+    expect(adherence.adherence.find((a) => a.patientId === ANNE)).toMatchObject({
+      questionnaireId: 'oral-chemo-weekly',
+      answered30d: 2,
+      remindersSent: 1,
+    });
+    expect(adherence.adherence.find((a) => a.patientId === ANNE)?.overdueSince).not.toBeNull();
+  });
+
+  it('the cardiovascular risk questionnaire computes SCORE2 for France (low-risk region)', async () => {
+    const pool = h.pg.pool;
+    await createPatient(pool, { id: 'P-CARDIO', programId: 'cardiovascular_prevention', displayName: 'Paul Roux' });
+    const qs = h.hub.patientSide.questionnaires;
+    await qs.assign('P-CARDIO', 'cardio-risk', 'test');
+    const r = await qs.submit(
+      'P-CARDIO',
+      'cardio-risk',
+      {
+        age: 50,
+        sex: 'male',
+        smoker: true,
+        diabetes: false,
+        systolic: 140,
+        'total-cholesterol': '6,3',
+        'hdl-cholesterol': 1.4,
+      },
+      { kind: 'patient', id: 'P-CARDIO' },
+    );
+    expect(r.outcome).toEqual({
+      kind: 'score2',
+      result: { riskPercent: 6.3, region: 'low', escCategory: 'high', band: 'moderate' },
+    });
+    expect(r.episodeId).toBeNull();
+    // a one-off questionnaire is done once answered
+    expect(await qs.due('P-CARDIO')).toEqual([]);
+    const old = await qs.submit(
+      'P-CARDIO',
+      'cardio-risk',
+      {
+        age: 74,
+        sex: 'female',
+        smoker: false,
+        diabetes: false,
+        systolic: 130,
+        'total-cholesterol': 5,
+        'hdl-cholesterol': 1.5,
+      },
+      { kind: 'patient', id: 'P-CARDIO' },
+    );
+    expect(old.outcome).toMatchObject({
+      kind: 'score2',
+      result: null,
+      reason: expect.stringMatching(/SCORE2-OP/) as string,
+    });
+  });
+
+  it('a nurse edits a template; the next e-mail uses her text', async () => {
+    const nurse = team.coordinating_nurse.token;
+    const bad = await api(nurse, 'PUT', '/api/notify/templates/new_message/fr', { subject: 'x {{code}}', body: 'y' });
+    expect(bad.status).toBe(400);
+    const res = await api(nurse, 'PUT', '/api/notify/templates/new_message/fr', {
+      subject: 'Un message de Sophie, votre infirmière',
+      body: 'Bonjour,\nSophie vous a écrit. Ouvrez votre espace Vigil pour le lire.',
+    });
+    expect(res.status).toBe(200);
+    expect(
+      (await api(team.oncologist.token, 'PUT', '/api/notify/templates/new_message/fr', { subject: 'a', body: 'b' }))
+        .status,
+    ).toBe(403);
+    const before = mailTo('anne@example.org').length;
+    const t = await api(nurse, 'POST', `/api/patients/${ANNE}/threads`, {
+      kind: 'patient',
+      subject: 'Rendez-vous',
+      body: 'Votre rendez-vous est confirmé.',
+    });
+    expect(t.status).toBe(200);
+    const mail = await until(
+      'the new-message e-mail',
+      () =>
+        Promise.resolve(
+          mailTo('anne@example.org')
+            .slice(before)
+            .find((m) => m.raw.includes('Sophie vous a')),
+        ),
+      10_000,
+      100,
+    );
+    // the e-mail carries no content of the message
+    expect(mail.raw).not.toContain('confirm');
+  });
+});
