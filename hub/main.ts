@@ -153,7 +153,11 @@ export async function startHub(
     const gatewayConfig = new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock);
     // docs/patient.md: channels exist only when configured; messaging only with a key
     const email = config.notify.smtpUrl ? new EmailChannel(config.notify.smtpUrl, config.notify.mailFrom) : undefined;
-    if (email) stops.push(async () => email.close());
+    if (email)
+      stops.push(() => {
+        email.close();
+        return Promise.resolve();
+      });
     const sms =
       config.notify.smsUrl && config.notify.smsToken
         ? new HttpSmsChannel(config.notify.smsUrl, config.notify.smsToken, config.notify.smsSender)
@@ -202,6 +206,11 @@ export async function startHub(
           (e: unknown) =>
             log.warn({ code: 'REMINDERS_FAILED', err: String(e).slice(0, 200) }, 'questionnaire reminders failed'),
         );
+        patientSide.accounts
+          .purgeExpired()
+          .catch((e: unknown) =>
+            log.warn({ code: 'PURGE_FAILED', err: String(e).slice(0, 200) }, 'sign-in housekeeping failed'),
+          );
       }, 60_000);
       stops.push(async () => {
         rules.stop();

@@ -282,6 +282,17 @@ export class PatientAccounts {
     ]);
   }
 
+  /**
+   * Housekeeping: codes and sessions past their end are kept 30 days (audit of sign-in problems),
+   * then deleted. Returns the number of rows removed.
+   */
+  async purgeExpired(): Promise<number> {
+    const cutoff = new Date(this.clock.now().getTime() - 30 * 86_400_000);
+    const a = await this.pool.query('DELETE FROM signin_codes WHERE expires_at < $1', [cutoff]);
+    const b = await this.pool.query('DELETE FROM portal_sessions WHERE expires_at < $1 OR revoked_at < $1', [cutoff]);
+    return (a.rowCount ?? 0) + (b.rowCount ?? 0);
+  }
+
   async grantCaregiver(
     patientId: string,
     c: { displayName: string; email?: string | null; phone?: string | null },

@@ -254,3 +254,25 @@ export function consentsPage(rows: ConsentRow[]): Html {
       <button type="submit">Enregistrer mes choix</button>
     </form>`;
 }
+
+/** My answers: the last questionnaires, with what came out of them in plain words. */
+export function answeredList(rows: { title: string; authoredAt: string; outcome: Outcome }[]): Html {
+  if (!rows.length) return html``;
+  const said = (o: Outcome): string => {
+    if (o.kind === 'toxicity')
+      return o.result.triage === 'green'
+        ? 'rien d’inquiétant'
+        : o.result.triage === 'amber'
+          ? 'regardé par l’infirmière'
+          : 'l’équipe vous a appelé(e) ou va le faire';
+    if (o.kind === 'score2')
+      return o.result
+        ? `risque ${{ low: 'faible', moderate: 'modéré', high: 'élevé' }[o.result.band]}`
+        : 'à voir avec votre médecin';
+    return 'bien reçu';
+  };
+  return html`<h2>Mes réponses</h2>
+    <ul class="plain">
+      ${rows.map((r) => html`<li>${r.title} — ${said(r.outcome)}<br /><span class="muted">${at(r.authoredAt)}</span></li>`)}
+    </ul>`;
+}

@@ -13,6 +13,7 @@ import { html, Html, page } from './html';
 import { latestInPlainWords, pendingRequests } from './plain-words';
 import type { PatientSide } from './side';
 import {
+  answeredList,
   caregiversPage,
   consentsPage,
   questionnairePage,
@@ -412,15 +413,21 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
     // ---- questionnaires ---------------------------------------------------------------------
     scope.get('/patient/questionnaires', { schema: { hide: true } }, async (req, reply) => {
       const s = signedIn(req);
-      const due = await side.questionnaires.due(s.patientId);
+      const [due, answered] = await Promise.all([
+        side.questionnaires.due(s.patientId),
+        side.questionnaires.responses(s.patientId),
+      ]);
       return send(
         reply,
         'Mes questionnaires',
-        due.length
-          ? html`<ul class="plain">
-              ${due.map((d) => html`<li><a class="button" href="/patient/questionnaires/${d.id}">${d.title}</a></li>`)}
-            </ul>`
-          : html`<p class="ok">Rien à remplir pour le moment. Merci !</p>`,
+        html`${
+          due.length
+            ? html`<ul class="plain">
+                ${due.map((d) => html`<li><a class="button" href="/patient/questionnaires/${d.id}">${d.title}</a></li>`)}
+              </ul>`
+            : html`<p class="ok">Rien à remplir pour le moment. Merci !</p>`
+        }
+        ${answeredList(answered.slice(0, 10).map((r) => ({ ...r, title: side.questionnaires.catalog.get(r.questionnaireId)?.title ?? r.questionnaireId })))}`,
       );
     });
     scope.get(

@@ -550,12 +550,13 @@ describe('reaching the patient', () => {
           `SELECT status, attempts, last_error FROM notify_deliveries WHERE event_id = $1 AND channel = 'sms'`,
           [eventId],
         );
-        return (r.rows[0]?.attempts ?? 0) >= 1 ? r.rows[0] : undefined;
+        // attempts grows when the delivery is claimed; the error is written once the send failed
+        return r.rows[0]?.last_error ? r.rows[0] : undefined;
       },
       10_000,
       100,
     );
-    expect(failed).toMatchObject({ status: 'pending' });
+    expect(failed).toMatchObject({ status: 'pending', attempts: 1 });
     expect(failed.last_error).toMatch(/503/);
     // bring the retry forward instead of waiting 30 s
     await h.pg.pool.query(

@@ -198,6 +198,10 @@ describe('patient space on a 360x740 phone', () => {
     await page.getByRole('button', { name: 'Envoyer mes réponses' }).click();
     await page.getByText('L’infirmière de votre équipe est prévenue').waitFor();
     await check('07-questionnaire-result');
+    await page.goto(`${h.hub.httpUrl}/patient/questionnaires`);
+    await page.getByRole('heading', { name: 'Mes réponses' }).waitFor();
+    expect(await page.getByText('l’équipe vous a appelé(e) ou va le faire').count()).toBe(1);
+    await check('07b-my-answers');
     const { rows } = await h.pg.pool.query(
       `SELECT severity FROM alert_episodes WHERE patient_id = $1 AND rule_id = 'questionnaire-toxicity'`,
       [P],
