@@ -46,9 +46,8 @@ export interface ApiDeps {
   patientSide?: PatientSide;
 }
 
-const noBroker = async (): Promise<void> => {
-  throw Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' });
-};
+const noBroker = (): Promise<void> =>
+  Promise.reject(Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' }));
 
 /**
  * The hub HTTP API (docs/api.md): fastify with zod schemas at every boundary, OpenAPI at /docs,

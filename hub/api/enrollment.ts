@@ -6,6 +6,7 @@ import { createGateway } from '../admin/provisioning';
 import { hashSecret } from '../security/secrets';
 import { bearer, who, type ApiContext, type ZApp } from './context';
 import { ApiError } from './errors';
+import { firstRow } from '../storage/postgres/rows';
 
 /**
  * Plug-in onboarding (issue 4): the box is shipped with an enrollment code printed on it; the
@@ -35,7 +36,7 @@ export async function createEnrollmentCode(
   gatewayIdSchema.parse(e.gatewayId);
   patientIdSchema.parse(e.patientId);
   const code = newEnrollmentCode();
-  const { rows } = await pool.query<{ expires_at: Date }>(
+  const inserted = await pool.query<{ expires_at: Date }>(
     `INSERT INTO enrollment_codes (code_hash, gateway_id, patient_id, expires_at) VALUES ($1, $2, $3, now() + make_interval(days => $4)) RETURNING expires_at`,
     [hashSecret(code), e.gatewayId, e.patientId, e.validDays ?? 90],
   );
@@ -46,7 +47,7 @@ export async function createEnrollmentCode(
     e.gatewayId,
     {},
   ]);
-  return { code, expiresAt: rows[0]!.expires_at.toISOString() };
+  return { code, expiresAt: firstRow(inserted, 'INSERT INTO enrollment_codes').expires_at.toISOString() };
 }
 
 /** Exchanges a code: marks it used and issues the gateway's credential; undefined when unknown, used or expired. */

@@ -68,7 +68,9 @@ export async function scheduleCall(
      RETURNING ${CALL_COLUMNS}`,
     [c.patientId, c.coachId, c.channel, c.scheduledAt, actor],
   );
-  return callJson(rows[0]!);
+  const row = rows[0];
+  if (!row) throw new Error('INSERT ... RETURNING returned no row');
+  return callJson(row);
 }
 
 export async function callById(pool: pg.Pool, id: number): Promise<Call | undefined> {

@@ -142,7 +142,9 @@ export async function createGoal(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
     [g.patientId, g.kind, g.baseline, g.target, g.dueOn, g.note ?? null, actor, now],
   );
-  return Number(rows[0]!.id);
+  const row = rows[0];
+  if (!row) throw new Error('INSERT ... RETURNING returned no row');
+  return Number(row.id);
 }
 
 /** Closes an active goal; false when it was not active. */

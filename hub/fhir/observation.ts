@@ -28,7 +28,8 @@ export interface LedgerRow {
 export type FhirObservation = Record<string, unknown> & {
   resourceType: 'Observation';
   id: string;
-  identifier: { system: string; value: string }[];
+  /** exactly one: the reading identifier (PHD IG) */
+  identifier: [{ system: string; value: string }];
 };
 
 const interp = (code: Interpretation | undefined) =>
@@ -48,13 +49,12 @@ const interp = (code: Interpretation | undefined) =>
       }
     : {};
 
-function base(rows: LedgerRow[], id: string, identifier: string) {
-  const r = rows[0]!;
+function base(r: LedgerRow, id: string, identifier: string) {
   return {
     resourceType: 'Observation' as const,
     id,
     // PHD IG: identifier from patient + device + code + time + value; the reading id is exactly that
-    identifier: [{ system: SYSTEM.reading, value: identifier }],
+    identifier: [{ system: SYSTEM.reading, value: identifier }] as [{ system: string; value: string }],
     status: 'final',
     subject: { reference: `Patient/${r.patientId}` },
     effectiveDateTime: r.measuredAt.toISOString(),
@@ -67,8 +67,8 @@ function base(rows: LedgerRow[], id: string, identifier: string) {
 
 /** Observation id of a reading (FHIR id: up to 64 of [A-Za-z0-9-.]). */
 export const observationId = (readingIds: string[]): string =>
-  readingIds.length === 1
-    ? readingIds[0]!
+  readingIds.length === 1 && readingIds[0] !== undefined
+    ? readingIds[0]
     : createHash('sha256').update(readingIds.join('+')).digest('hex').slice(0, 32);
 
 /**
@@ -93,7 +93,7 @@ export function toObservations(
       const ids = [sys.readingId, dia.readingId];
       const worst = [interpretations[sys.readingId], interpretations[dia.readingId]].find((x) => x);
       out.push({
-        ...base([sys], observationId(ids), ids.join('+')),
+        ...base(sys, observationId(ids), ids.join('+')),
         meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns', BP_PANEL.profile] },
         category: categoryOf('blood_pressure_systolic'),
         code: { coding: [{ system: LOINC, code: BP_PANEL.code, display: BP_PANEL.display }], text: 'Blood pressure' },
@@ -108,7 +108,7 @@ export function toObservations(
     for (const r of rest) {
       const profile = profileOf(r.metric);
       out.push({
-        ...base([r], observationId([r.readingId]), r.readingId),
+        ...base(r, observationId([r.readingId]), r.readingId),
         ...(profile.length ? { meta: { profile } } : {}),
         category: categoryOf(r.metric),
         code: { coding: codingsOf(r.metric), text: r.metric },

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { METRIC_NAMES, METRICS, patientIdSchema, type MetricName } from '../../contract';
+import { METRIC_NAMES, METRICS, patientIdSchema } from '../../contract';
 import { audit } from '../alerts/audit';
 import { episodeVisibilitySql } from '../api/routes/alerts';
 import { patientScopeSql, requireCap, requirePatient } from '../api/authz';
@@ -9,7 +9,7 @@ import { ApiError } from '../api/errors';
 import { capabilityStatement } from './capability';
 import { BP_PANEL, NOT_OBSERVATIONS } from './codes';
 import { toDevice } from './device';
-import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows } from './load';
+import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
 import { toObservations } from './observation';
 import { decodeCursor, MAX_PAGE, searchsetPage, type Cursor, type FhirResource } from './paging';
 import { toPatient } from './patient';
@@ -72,7 +72,9 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
       const { rows } = await ctx.pool.query<PatientDbRow>(`${PATIENT_SELECT} WHERE pt.id = $1`, [req.params.id]);
-      return reply.type(FHIR_JSON).send(toPatient(patientRow(rows[0]!)));
+      const row = rows[0];
+      if (!row) throw new ApiError('NOT_FOUND', 'no such patient');
+      return reply.type(FHIR_JSON).send(toPatient(patientRow(row)));
     },
   );
 
@@ -261,7 +263,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
           `((e.status = 'acknowledged' AND e.assignee IS NULL) OR (e.status = 'open' AND e.assignee IS NOT NULL))`,
         );
       else if (q.status === 'in-progress') where.push(`e.status = 'acknowledged' AND e.assignee IS NOT NULL`);
-      const page = await keysetPage<Record<string, unknown> & { id: string | number; opened_at: Date }>(ctx, {
+      const page = await keysetPage<EpisodeDbRow>(ctx, {
         select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
         where,
         params,
@@ -272,7 +274,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         count: q._count,
         cursor: decodeCursor(q._cursor),
         keyOf: (r) => r.opened_at.toISOString(),
-        idOf: (r) => String(r.id).padStart(20, '0'),
+        idOf: (r) => r.id.padStart(20, '0'),
       });
       const tasks: FhirResource[] = [];
       for (const r of page.rows) {
@@ -308,18 +310,6 @@ const patientRow = (r: PatientDbRow) => ({
   displayName: r.display_name,
   birthYear: r.birth_year,
 });
-
-// a type alias, not an interface: ledgerRow() takes it as a plain record
-type LedgerDbRow = {
-  reading_id: string;
-  patient_id: string;
-  gateway_id: string;
-  device_address: string;
-  driver: string;
-  metric: MetricName;
-  value: number;
-  measured_at: Date;
-};
 
 interface DeviceDbRow {
   binding_id: string;
@@ -384,7 +374,8 @@ async function keysetPage<R>(
   if (more && k.wholeKeys && lastServed) {
     const rest = await after(position(lastServed), null, true);
     served.push(...rest.rows);
-    if (rest.rows.length > 0) more = ((await after(position(served[served.length - 1]!), 1)).rowCount ?? 0) > 0;
+    const groupEnd = rest.rows[rest.rows.length - 1];
+    if (groupEnd) more = ((await after(position(groupEnd), 1)).rowCount ?? 0) > 0;
   }
   const last = served[served.length - 1];
   return { rows: served, total: Number(total.rows[0]?.n ?? 0), next: more && last ? position(last) : undefined };

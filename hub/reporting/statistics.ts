@@ -20,9 +20,9 @@ export function meanWithCI(values: readonly number[], level = 0.95): MeanCI | nu
 
 /** The p-quantile of sorted values by linear interpolation (the default of R and numpy). */
 export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
   const h = (sorted.length - 1) * p;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
+  const lo = sorted[Math.floor(h)];
+  const hi = sorted[Math.min(Math.floor(h) + 1, sorted.length - 1)];
+  if (lo === undefined || hi === undefined) return null;
+  return lo + (h - Math.floor(h)) * (hi - lo);
 }

@@ -3,11 +3,8 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCareTeamWithMembers, createProfessional, recordConsent } from '../../hub/admin/provisioning';
-import { buildApi } from '../../hub/api/app';
 import { HOUR, MINUTE } from '../../hub/rules/clock';
-import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
-import { createTestInflux } from '../support/stores';
-import { rulesFixture, type RulesFixture } from './rules-fixture';
+import { apiOnFixture, rulesFixture, type RulesFixture } from './rules-fixture';
 
 /**
  * The FHIR R4 server surface against real PostgreSQL: every resource it serves validates against
@@ -44,11 +41,11 @@ function r4Schema(): object {
   return copy as object;
 }
 const validator = new JSONSchemaValidator(r4Schema());
-const schemaErrors = (r: unknown): unknown[] => validator.validate(r) as unknown[];
+const schemaErrors = (r: unknown): unknown[] => validator.validate(r);
 
 let f: RulesFixture;
 let api: FastifyInstance;
-let influx: Awaited<ReturnType<typeof createTestInflux>>;
+let served: Awaited<ReturnType<typeof apiOnFixture>>;
 let nurse = '';
 let outsider = '';
 const P = 'FH-1';
@@ -79,16 +76,8 @@ async function walk(token: string, first: string): Promise<Bundle[]> {
 
 beforeAll(async () => {
   f = await rulesFixture();
-  influx = await createTestInflux('vigil_fhir');
-  api = await buildApi({
-    pool: f.pool,
-    timeseries: new TimeSeriesStore(influx.url, influx.database),
-    metrics: f.metrics,
-    logLevel: 'silent',
-    clock: f.clock,
-    episodes: f.episodes,
-    rules: f.engine,
-  });
+  served = await apiOnFixture(f, 'vigil_fhir');
+  api = served.api;
   await f.enroll(P, 'heart_failure');
   const team = await createCareTeamWithMembers(f.pool, {
     id: 'team-fhir',
@@ -127,9 +116,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await f?.pg.drop();
+  await served.close();
+  await f.pg.drop();
 });
 
 describe('FHIR R4 server surface', () => {
@@ -137,13 +125,13 @@ describe('FHIR R4 server surface', () => {
     const res = await get(null, '/fhir/metadata');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/application\/fhir\+json/);
-    const cs = res.json<Record<string, any>>();
+    const cs = res.json<{
+      fhirVersion: string;
+      rest: { resource: { type: string; interaction: { code: string }[] }[] }[];
+    }>();
     expect(schemaErrors(cs)).toEqual([]);
     expect(cs.fhirVersion).toBe('4.0.1');
-    const served = (cs.rest[0].resource as { type: string; interaction: { code: string }[] }[]).map((r) => [
-      r.type,
-      r.interaction.map((i) => i.code),
-    ]);
+    const served = (cs.rest[0]?.resource ?? []).map((r) => [r.type, r.interaction.map((i) => i.code)]);
     expect(served).toEqual([
       ['Patient', ['read', 'search-type']],
       ['Observation', ['search-type']],

@@ -107,9 +107,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await pg?.drop();
+  await api.close();
+  await influx.drop();
+  await pg.drop();
 });
 
 const get = (token: string, url: string) =>

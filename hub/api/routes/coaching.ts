@@ -61,8 +61,8 @@ export function registerCoachingRoutes(app: ZApp, ctx: ApiContext): void {
         params: idParams,
         body: z.object({
           kind: z.enum(GOAL_KINDS),
-          baseline: z.number().finite().optional(),
-          target: z.number().finite(),
+          baseline: z.number().optional(),
+          target: z.number(),
           dueOn: z.iso.date(),
           note: z.string().max(1000).optional(),
         }),
