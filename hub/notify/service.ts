@@ -67,12 +67,28 @@ export class NotifyService {
   /** Wakes on pg NOTIFY 'vigil_notify' and polls every `pollMs` as a safety net. */
   async start(pollMs = 1000): Promise<void> {
     this.stopped = false;
-    this.listener = await this.pool.connect();
-    this.listener.on('notification', () => this.kick());
-    this.listener.on('error', () => undefined);
-    await this.listener.query('LISTEN vigil_notify');
+    await this.listen();
     this.timer = setInterval(() => this.kick(), pollMs);
     this.kick();
+  }
+
+  private async listen(): Promise<void> {
+    const client = await this.pool.connect();
+    client.on('notification', () => this.kick());
+    // a lost connection (PostgreSQL restart): give the client back broken; the poll keeps going
+    // and the next pass listens again
+    client.on('error', () => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.release(true);
+    });
+    try {
+      await client.query('LISTEN vigil_notify');
+    } catch (e) {
+      client.release(true);
+      throw e;
+    }
+    this.listener = client;
   }
 
   async stop(): Promise<void> {
@@ -109,6 +125,7 @@ export class NotifyService {
   }
 
   async runOnce(): Promise<{ events: number; sent: number; failed: number }> {
+    if (this.timer && !this.listener) await this.listen().catch(() => undefined);
     const events = await this.processEvents();
     const { sent, failed } = await this.sendDue();
     return { events, sent, failed };
