@@ -77,7 +77,7 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
         const origin = req.headers.origin;
         if (
           (typeof site === 'string' && site !== 'same-origin' && site !== 'none') ||
-          (origin && origin !== 'null' && new URL(origin).host !== req.headers.host)
+          (origin && origin !== 'null' && URL.parse(origin)?.host !== req.headers.host)
         )
           throw new ApiError('FORBIDDEN', 'cross-site request refused');
       }

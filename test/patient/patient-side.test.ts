@@ -148,6 +148,17 @@ describe('patient accounts', () => {
     );
     // no session, no record
     expect((await fetch(`${base}/patient/api/me`)).status).toBe(401);
+    // a form posted from another site is refused, even with the session cookie
+    const crossSite = await anne.req(
+      'POST',
+      '/patient/caregivers',
+      new URLSearchParams({ displayName: 'X', address: 'x@example.org' }),
+      {
+        origin: 'https://evil.example',
+      },
+    );
+    expect(crossSite.status).toBe(403);
+    expect((await anne.req('POST', '/patient/signout', undefined, { origin: 'not a url' })).status).toBe(403);
   });
 
   it('a wrong code counts as an attempt; after 5 the code no longer works', async () => {
