@@ -192,6 +192,7 @@ export async function startHub(
       rules,
       gatewayConfig,
       patientSide,
+      web: config.web,
     });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again

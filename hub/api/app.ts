@@ -31,6 +31,9 @@ import { NotifyService } from '../notify/service';
 import { registerPatientSideApi } from '../patient/pro-routes';
 import { createPatientSide, type PatientSide } from '../patient/side';
 import { registerPatientSpace } from '../patient/space-routes';
+import type { WebOptions } from '../web/context';
+import { registerWeb } from '../web/plugin';
+import { registerCookieSessions } from '../web/session/plugin';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -44,7 +47,11 @@ export interface ApiDeps {
   gatewayConfig?: GatewayRemoteConfig;
   /** the patient space, messaging, questionnaires, content (hub/patient/side.ts); absent: built without channels or message keys */
   patientSide?: PatientSide;
+  /** the care team's web workspace (docs/web.md); defaults when absent */
+  web?: WebOptions;
 }
+
+export const WEB_DEFAULTS: WebOptions = { idleTimeoutMinutes: 15, absoluteTimeoutHours: 12, secureCookies: 'auto' };
 
 const noBroker = (): Promise<void> =>
   Promise.reject(Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' }));
@@ -149,11 +156,16 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // browsers: a signed-in professional's session cookie (+ CSRF on writes) stands for her bearer token
+  const web = d.web ?? WEB_DEFAULTS;
+  const sessions = await registerCookieSessions(app, d.pool, web);
+
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
     // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
     if (req.url === '/fhir/metadata' || req.url.startsWith('/fhir/metadata?')) return;
+    if (req.professional) return; // authenticated by the session cookie above
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
@@ -213,5 +225,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     });
   await registerPatientSpace(app, side);
   await registerPatientSideApi(app, side);
+  await registerWeb(app, ctx, web, sessions);
   return app;
 }

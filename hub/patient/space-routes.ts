@@ -44,8 +44,11 @@ const wantsHtml = (req: FastifyRequest) => !req.url.startsWith('/patient/api/');
  */
 export async function registerPatientSpace(app: ZApp, side: PatientSide): Promise<void> {
   await app.register(async (scope: ZApp) => {
-    await scope.register(cookie);
-    await scope.register(formbody, { bodyLimit: 64 * 1024 });
+    // one @fastify/cookie for the hub: the care-team workspace's session plugin (hub/web/session)
+    // registers it at the root; the form parser likewise when the workspace is mounted
+    if (!scope.hasDecorator('parseCookie')) await scope.register(cookie);
+    if (!scope.hasContentTypeParser('application/x-www-form-urlencoded'))
+      await scope.register(formbody, { bodyLimit: 64 * 1024 });
     await scope.register(multipart, {
       limits: { fileSize: MAX_ATTACHMENT_BYTES, files: MAX_ATTACHMENTS, fields: 10, fieldSize: 16 * 1024 },
     });
