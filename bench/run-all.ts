@@ -18,6 +18,7 @@ export const BENCHES = [
   'gateway-drain',
   'multi-hub',
   'influx-outage',
+  'remeasure-reach',
 ] as const;
 
 const argv = process.argv.slice(2);

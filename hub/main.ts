@@ -20,6 +20,10 @@ import { generateSecret } from './security/secrets';
 import { TimeSeriesStore } from './storage/influx/timeseries';
 import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
+import { EnvKeyring } from './messaging/kms';
+import { EmailChannel, HttpSmsChannel } from './notify/channels';
+import { NotifyService } from './notify/service';
+import { createPatientSide, type PatientSide } from './patient/side';
 import { errorMessage } from '../contract/errors';
 
 export interface RunningHub {
@@ -36,6 +40,9 @@ export interface RunningHub {
   rules: RuleEngine;
   /** webhook delivery: runOnce() sends due deliveries */
   webhooks: WebhookDispatcher;
+  /** notification service: runOnce() processes events and sends due deliveries */
+  notify: NotifyService;
+  patientSide: PatientSide;
   stop(): Promise<void>;
 }
 
@@ -174,6 +181,29 @@ export async function startHub(
     stops.push(() => mqttIngest.stop());
 
     const gatewayConfig = new GatewayRemoteConfig(pool, mqttIngest.publishConfig, clock);
+    // docs/patient.md: channels exist only when configured; messaging only with a key
+    const email = config.notify.smtpUrl ? new EmailChannel(config.notify.smtpUrl, config.notify.mailFrom) : undefined;
+    if (email)
+      stops.push(() => {
+        email.close();
+        return Promise.resolve();
+      });
+    const sms =
+      config.notify.smsUrl && config.notify.smsToken
+        ? new HttpSmsChannel(config.notify.smsUrl, config.notify.smsToken, config.notify.smsSender)
+        : undefined;
+    const notify = new NotifyService(pool, { email, sms }, log, clock);
+    const patientSide = createPatientSide({
+      pool,
+      clock,
+      episodes,
+      notify,
+      keyring: config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined,
+      publicUrl: config.patient.publicUrl,
+      secureCookies: config.patient.publicUrl.startsWith('https://'),
+    });
+    if (!config.patient.messageKeys)
+      log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');
     const api = await buildApi({
       pool,
       timeseries,
@@ -183,6 +213,7 @@ export async function startHub(
       episodes,
       rules,
       gatewayConfig,
+      patientSide,
       web: config.web,
       egressProfile: config.profile,
       secretKey: config.security.secretKey,
@@ -230,14 +261,29 @@ export async function startHub(
           return Promise.resolve();
         });
       }
+      await notify.start(config.notify.pollMs);
+      const reminders = setInterval(() => {
+        patientSide.questionnaires.remindDue().then(
+          (n) => (n ? notify.kick() : undefined),
+          (e: unknown) =>
+            log.warn({ code: 'REMINDERS_FAILED', err: String(e).slice(0, 200) }, 'questionnaire reminders failed'),
+        );
+        patientSide.accounts
+          .purgeExpired()
+          .catch((e: unknown) =>
+            log.warn({ code: 'PURGE_FAILED', err: String(e).slice(0, 200) }, 'sign-in housekeeping failed'),
+          );
+      }, 60_000);
       stops.push(async () => {
         stopRetention();
         rules.stop();
+        clearInterval(reminders);
+        await notify.stop();
         await webhooks.stop();
       });
     }
     log.info({ httpUrl, mqttUrl }, 'hub started');
-    return { config, pool, timeseries, metrics, log, mqttUrl, httpUrl, rules, webhooks, stop };
+    return { config, pool, timeseries, metrics, log, mqttUrl, httpUrl, rules, webhooks, notify, patientSide, stop };
   } catch (e) {
     await stop();
     throw e;

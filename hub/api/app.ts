@@ -27,6 +27,10 @@ import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import { NotifyService } from '../notify/service';
+import { registerPatientSideApi } from '../patient/pro-routes';
+import { createPatientSide, type PatientSide } from '../patient/side';
+import { registerPatientSpace } from '../patient/space-routes';
 import type { WebOptions } from '../web/context';
 import { registerWeb } from '../web/plugin';
 import { registerCookieSessions } from '../web/session/plugin';
@@ -47,6 +51,8 @@ export interface ApiDeps {
   rules?: RuleEngine;
   /** the boxes' remote config (hub/main.ts: published through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
   gatewayConfig?: GatewayRemoteConfig;
+  /** the patient space, messaging, questionnaires, content (hub/patient/side.ts); absent: built without channels or message keys */
+  patientSide?: PatientSide;
   /** the care team's web workspace (docs/web.md); defaults when absent */
   web?: WebOptions;
   /** webhook targets: production = https to public addresses only (hub/security/egress.ts); default development */
@@ -297,6 +303,18 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   registerCredentialRoutes(app, ctx);
   registerPrivacyRoutes(app, ctx);
+  const side =
+    d.patientSide ??
+    createPatientSide({
+      pool: d.pool,
+      clock,
+      episodes,
+      notify: new NotifyService(d.pool, {}, app.log, clock),
+      publicUrl: 'http://127.0.0.1:8080',
+      secureCookies: false,
+    });
+  await registerPatientSpace(app, side);
+  await registerPatientSideApi(app, side);
   await registerWeb(app, ctx, web, sessions);
   return app;
 }

@@ -20,6 +20,15 @@ export const API_ERRORS = {
   /** production without security.secretKey: webhook secrets could not be sealed, so none is registered */
   SECRET_KEY_MISSING: 503,
   INTERNAL: 500,
+  /** patient side (docs/patient.md, docs/messaging.md) */
+  CODE_INVALID: 401,
+  CODE_RATE_LIMITED: 429,
+  CHANNEL_UNAVAILABLE: 503,
+  DELIVERY_FAILED: 502,
+  ATTACHMENT_TOO_LARGE: 413,
+  ATTACHMENT_TYPE: 415,
+  INVALID_ANSWERS: 400,
+  MESSAGING_UNAVAILABLE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

@@ -51,6 +51,13 @@ export const HUB_ENV = {
   VIGIL_HTTP_INSECURE: 'http.insecure:boolean',
   VIGIL_HTTP_TLS_CERT_FILE: 'http.tls.certFile',
   VIGIL_HTTP_TLS_KEY_FILE: 'http.tls.keyFile',
+  VIGIL_PUBLIC_URL: 'patient.publicUrl',
+  VIGIL_MESSAGE_KEYS: 'patient.messageKeys',
+  VIGIL_SMTP_URL: 'notify.smtpUrl',
+  VIGIL_MAIL_FROM: 'notify.mailFrom',
+  VIGIL_SMS_URL: 'notify.smsUrl',
+  VIGIL_SMS_TOKEN: 'notify.smsToken',
+  VIGIL_SMS_SENDER: 'notify.smsSender',
 } as const;
 
 export class ConfigError extends Error {

@@ -274,6 +274,40 @@ export const hubConfigSchema = z
       })
       .default({ influxScopes: false, syncEveryMs: 60_000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // docs/patient.md: the patient space, messaging keys, notification channels
+    patient: z
+      .object({
+        publicUrl: z
+          .url()
+          .default('http://127.0.0.1:8080')
+          .describe('Address patients reach the hub at (printed QR codes); https:// makes session cookies Secure'),
+        messageKeys: z
+          .string()
+          .optional()
+          .describe(
+            'Message encryption keys "id:base64(32 bytes)[,older...]"; the first seals new messages. Absent: messaging is off',
+          ),
+      })
+      .prefault({}),
+    notify: z
+      .object({
+        smtpUrl: z
+          .string()
+          .optional()
+          .describe('SMTP server for e-mail, e.g. smtps://user:pass@mail.example.org:465. Absent: no e-mail'),
+        mailFrom: z.string().default('Vigil <no-reply@vigil.invalid>').describe('Sender of e-mails'),
+        smsUrl: z.url().optional().describe('SMS provider base URL (POST <url>/messages). Absent: no SMS'),
+        smsToken: z.string().optional().describe('SMS provider bearer token'),
+        smsSender: z.string().max(11).default('Vigil').describe('SMS sender name'),
+        pollMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(60_000)
+          .default(1000)
+          .describe('Notification dispatcher safety-net poll period'),
+      })
+      .prefault({}),
   })
   .strict();
 

@@ -1,0 +1,84 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import matter from 'gray-matter';
+import { Marked } from 'marked';
+import { z } from 'zod';
+
+/** Who an article is written for: the patient's side, or professionals by role. */
+export const AUDIENCES = [
+  'patient',
+  'caregiver',
+  'coordinating_nurse',
+  'oncologist',
+  'cardiologist',
+  'general_practitioner',
+  'pharmacist',
+  'home_nurse',
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
+] as const;
+export type Audience = (typeof AUDIENCES)[number];
+
+/** Front matter of an education article: reviewed by a named professional on a date, with its public sources. */
+export const frontMatterSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]+$/),
+    title: z.string().min(1),
+    program: z.enum(['oral_chemotherapy', 'cardiovascular_prevention', 'heart_failure']),
+    audience: z.array(z.enum(AUDIENCES)).min(1),
+    lang: z.enum(['fr', 'en']),
+    kind: z.enum(['questions-answers', 'technical-sheet', 'guide']),
+    molecule: z.string().optional(),
+    /** draft: written, not yet reviewed by the program's professionals (shown with a notice) */
+    status: z.enum(['draft', 'reviewed']),
+    reviewed_by: z.string().min(1),
+    review_date: z.coerce.date(),
+    sources: z
+      .array(
+        z.object({
+          title: z.string().min(1),
+          url: z.url(),
+          publisher: z.string().min(1),
+          year: z.number().int(),
+        }),
+      )
+      .min(1),
+  })
+  .strict();
+export type Article = z.infer<typeof frontMatterSchema> & { markdown: string; html: string };
+
+export class ContentError extends Error {
+  readonly code = 'CONTENT_INVALID';
+}
+
+// articles are repository data, but raw HTML in them is dropped all the same (no script in a patient page)
+const md = new Marked({ renderer: { html: () => '' } });
+
+/** Loads every article under `dir/<program>/*.md`, validating the front matter (errors name the file). */
+export function loadLibrary(dir = join(import.meta.dirname, 'data')): Article[] {
+  const out: Article[] = [];
+  for (const program of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+    for (const f of readdirSync(join(dir, program.name))
+      .filter((n) => n.endsWith('.md'))
+      .sort()) {
+      const parsed = matter(readFileSync(join(dir, program.name, f), 'utf8'));
+      const fm = frontMatterSchema.safeParse(parsed.data);
+      if (!fm.success)
+        throw new ContentError(
+          `${program.name}/${f}: ${fm.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
+      if (fm.data.program !== program.name)
+        throw new ContentError(`${program.name}/${f}: program ${fm.data.program} in the wrong folder`);
+      out.push({ ...fm.data, markdown: parsed.content, html: md.parse(parsed.content, { async: false }) });
+    }
+  }
+  return out;
+}
+
+/** The articles a reader may see: her program, her audience. */
+export function articlesFor(library: readonly Article[], program: string, audience: Audience): Article[] {
+  return library.filter((a) => a.program === program && a.audience.includes(audience));
+}
