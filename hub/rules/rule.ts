@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { MetricName } from '../../contract';
+import type { MetricName, TimeTrust } from '../../contract';
 import type { Severity } from '../alerts/episode-store';
 import type { History } from './history';
 
@@ -10,6 +10,9 @@ export interface FiledReading {
   metric: MetricName;
   value: number;
   measuredAt: Date;
+  /** how far measuredAt can be believed (hub/rules/time-trust.ts); absent = device time */
+  timeTrust?: TimeTrust;
+  deviceAddress?: string;
 }
 
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
@@ -78,7 +81,7 @@ interface RuleBase<S extends z.ZodObject> {
   id: string;
   title: string;
   kind: RuleKind;
-  /** the guideline or heuristic it implements (shared/reference/clinical-rules.md) */
+  /** the guideline or heuristic it implements (docs/clinical/rules.md gives the section and year) */
   source: string;
   programs: 'all' | readonly Program[];
   /** parameters with their defaults (schema.parse({}) gives the defaults); overridable per program and patient */
