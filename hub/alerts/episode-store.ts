@@ -19,6 +19,8 @@ export interface RaiseInput {
   notify?: readonly string[];
   /** identity of this evaluation (see recordNormal) */
   evalKey?: string;
+  /** rule ids watching the same physiological event: their episodes never count as a second amber */
+  sameEvent?: readonly string[];
 }
 
 export interface RaiseResult {
@@ -75,7 +77,9 @@ export class EpisodeStore {
            SET breach_count = alert_episodes.breach_count + 1,
                last_value = EXCLUDED.last_value,
                updated_at = EXCLUDED.updated_at,
-               summary = EXCLUDED.summary,
+               -- the trigger stays first; later breaches are appended, never overwrite it
+               summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
+                              ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
                normal_streak = 0,
                last_eval_key = EXCLUDED.last_eval_key,
                trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
@@ -116,8 +120,8 @@ export class EpisodeStore {
         if (e.severity === 'amber') {
           const others = await c.query<{ id: string }>(
             `SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
-               AND (severity = 'amber' OR escalated_from = 'amber') ORDER BY id`,
-            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now],
+               AND (severity = 'amber' OR escalated_from = 'amber') AND NOT (rule_id = ANY($5::text[])) ORDER BY id`,
+            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now, [e.ruleId, ...(e.sameEvent ?? [])]],
           );
           if (others.rows.length > 0) {
             escalated = true;

@@ -1,5 +1,6 @@
 import { activityDecline } from './defaults/activity-decline';
 import { adherence } from './defaults/adherence';
+import { bpGrade3 } from './defaults/bp-grade-3';
 import { febrileNeutropenia } from './defaults/febrile-neutropenia';
 import { glucoseOutOfRange } from './defaults/glucose';
 import { homeBpMean } from './defaults/home-bp-mean';
@@ -10,13 +11,14 @@ import { spo2Low } from './defaults/spo2-low';
 import { weightGain3Days, weightGainDayWeek, weightLoss2Days } from './defaults/weight-change';
 import type { Rule } from './rule';
 
-/** The default rules of shared/reference/clinical-rules.md (docs/rules.md lists them with their sources). */
+/** The default rules (docs/clinical/rules.md gives each one's published source). */
 export const DEFAULT_RULES: readonly Rule[] = [
   spo2Low,
   sepsisRedFlags,
   missingData,
   homeBpMean,
   hypertensiveCrisis,
+  bpGrade3,
   weightGain3Days,
   weightGainDayWeek,
   weightLoss2Days,

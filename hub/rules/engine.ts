@@ -7,6 +7,7 @@ import type { HubMetrics } from '../observability/metrics';
 import { DEFAULT_RULES, ruleById } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History } from './history';
+import { dropMemoryCopies } from './memory-copies';
 import {
   appliesTo,
   type Evaluation,
@@ -84,7 +85,7 @@ export class RuleEngine {
    * then not acknowledge the readings, so they are evaluated again when re-sent.
    */
   async onStored(readings: readonly FiledReading[]): Promise<void> {
-    await this.evaluateMeasurements(readings, undefined, true);
+    await this.evaluateMeasurements(await dropMemoryCopies(this.pool, readings), undefined, true);
   }
 
   private async evaluateMeasurements(
@@ -303,10 +304,13 @@ export class RuleEngine {
     this.metrics.ruleEvaluations.inc({ rule: rule.id, outcome: ev.outcome });
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
+      const family = rule.family ? this.rules.filter((r) => r.family === rule.family).map((r) => r.id) : [];
+      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family) : rule.id;
       const res = await this.episodes.raise(
         {
           patientId: patient.id,
-          ruleId: rule.id,
+          ruleId: episodeRule,
+          sameEvent: family,
           severity: ev.severity,
           readingIds: ev.readingIds,
           value: ev.value,
@@ -443,6 +447,16 @@ export class RuleEngine {
         this.metrics.notificationsSent.inc({ kind: res.escalated ? 'escalated' : 'opened' });
     }
     return rows.length;
+  }
+
+  /** One event, one episode: the rule of the family's active episode, if another rule of the family has one. */
+  private async familyEpisodeRule(patientId: string, ruleId: string, family: string[]): Promise<string> {
+    const { rows } = await this.pool.query<{ rule_id: string }>(
+      `SELECT rule_id FROM alert_episodes WHERE patient_id = $1 AND status <> 'resolved' AND rule_id = ANY($2::text[])
+       ORDER BY (rule_id = $3) DESC, opened_at LIMIT 1`,
+      [patientId, family, ruleId],
+    );
+    return rows[0]?.rule_id ?? ruleId;
   }
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */

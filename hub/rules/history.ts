@@ -41,7 +41,8 @@ export class History {
           received_at: Date;
         }>(
           `SELECT reading_id, value, measured_at, device_address, time_trust, received_at FROM reading_ledger
-           WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 ORDER BY measured_at, reading_id`,
+           WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 AND NOT memory_copy
+           ORDER BY measured_at, reading_id`,
           [patientId, metric, new Date(lo), new Date(hi)],
         );
         c = {

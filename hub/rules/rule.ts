@@ -92,6 +92,11 @@ interface RuleBase<S extends z.ZodObject> {
   notify: readonly CareRole[];
   /** treatment/toxicity rules are also visible to the pharmacist (docs/api.md matrix) */
   treatmentRelated: boolean;
+  /**
+   * rules watching the same physiological event (two weight-gain rules): a breach joins the
+   * family's open episode instead of opening a second one, and never escalates it as "two ambers"
+   */
+  family?: string;
 }
 
 /** Evaluated on each newly stored measurement containing one of its metrics. */

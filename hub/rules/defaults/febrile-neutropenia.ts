@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HOUR } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
+import { describeReading } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -14,13 +15,13 @@ const params = z
 
 /**
  * Default rule 10 (oral chemotherapy): temperature >= 38.3 C once, or >= 38.0 C on 2 readings
- * >= 1 h apart -> red, immediate. Source: IDSA febrile neutropenia definition (clinical-rules.md #10).
+ * >= 1 h apart -> red, immediate. Source: IDSA 2010 / ESMO 2016 febrile neutropenia definition (docs/clinical/rules.md).
  */
 export const febrileNeutropenia = defineMeasurementRule({
   id: 'chemo-fever',
   title: 'Fever on oral chemotherapy: >= 38.3 C once or >= 38.0 C twice at least 1 h apart',
   kind: 'confirmed-threshold',
-  source: 'IDSA febrile neutropenia definition (clinical-rules.md #10)',
+  source: 'IDSA 2010 / ESMO 2016 febrile neutropenia definition (docs/clinical/rules.md)',
   programs: ['oral_chemotherapy'],
   params,
   priority: 'stat',
@@ -28,6 +29,12 @@ export const febrileNeutropenia = defineMeasurementRule({
   treatmentRelated: true,
   trigger: 'measurement',
   metrics: ['body_temperature'],
+  unconfirmed(p, value) {
+    return {
+      severity: 'amber',
+      summary: `temperature ${value.body_temperature?.toFixed(1) ?? '?'} °C (≥ ${p.sustained}) not re-measured within ${p.confirmWithinHours} h: call the patient`,
+    };
+  },
   async evaluate(ctx, m): Promise<Evaluation> {
     const r = m.readings.get('body_temperature');
     if (!r) return { outcome: 'skip' };
@@ -38,7 +45,7 @@ export const febrileNeutropenia = defineMeasurementRule({
         severity: 'red',
         readingIds: [r.readingId],
         value: { body_temperature: r.value },
-        summary: `temperature >= ${p.once} C`,
+        summary: `Fever on chemotherapy: ${describeReading(r)} (≥ ${p.once}). Call now: same-day assessment for neutropenic sepsis.`,
         interpretations: { [r.readingId]: 'HH' },
       };
     }
@@ -64,7 +71,7 @@ export const febrileNeutropenia = defineMeasurementRule({
       severity: 'red',
       readingIds: ids,
       value: { body_temperature: r.value, previous: other[0]!.value },
-      summary: `temperature >= ${p.sustained} C on two readings >= ${p.minGapHours} h apart`,
+      summary: `Fever on chemotherapy: ${describeReading(r)} and ${describeReading(other[0]!)} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };
   },

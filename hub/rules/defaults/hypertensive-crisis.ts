@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MINUTE } from '../clock';
 import { findConfirmation, valuesOf } from '../kinds/confirmed';
+import { describeBloodPressure } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -75,7 +76,7 @@ export const hypertensiveCrisis = defineMeasurementRule({
       severity: 'red',
       readingIds: all.map((r) => r.readingId),
       value,
-      summary: `confirmed blood pressure >= ${p.systolic}/${p.diastolic} mmHg`,
+      summary: `Hypertensive crisis confirmed: ${describeBloodPressure(values.get('blood_pressure_systolic'), values.get('blood_pressure_diastolic'), m.measuredAt, values.get('heart_rate'))} (≥ ${p.systolic} systolic or ≥ ${p.diastolic} diastolic twice). Call now: chest pain, breathlessness or neurological signs -> emergency services.`,
       interpretations: Object.fromEntries(
         all.map((r) => [
           r.readingId,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MINUTE } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
+import { describeReading } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -29,6 +30,12 @@ export const spo2Low = defineMeasurementRule({
   treatmentRelated: false,
   trigger: 'measurement',
   metrics: ['spo2'],
+  unconfirmed(p, value) {
+    return {
+      severity: 'amber',
+      summary: `SpO2 ${value.spo2 ?? '?'} % not re-measured within ${p.confirmWithinMinutes / 60} h: call the patient`,
+    };
+  },
   async evaluate(ctx, m): Promise<Evaluation> {
     const r = m.readings.get('spo2');
     if (!r) return { outcome: 'skip' };
@@ -55,7 +62,7 @@ export const spo2Low = defineMeasurementRule({
       severity: 'red',
       readingIds: ids,
       value: { spo2: r.value, previous: other[0]!.value },
-      summary: `SpO2 below ${limit} % on two readings`,
+      summary: `Low oxygen saturation: ${describeReading(r)} and ${describeReading(other[0]!)} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'LL'])),
     };
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DAY } from '../clock';
-import { changeOverWindow } from '../kinds/change';
+import { changeOverWindow, isProtocolWeight, learntBaseline } from '../kinds/change';
+import { clinicalTime } from '../messages';
 import type { HistoryRow } from '../history';
 import { defineMeasurementRule, type Evaluation, type Measurement } from '../rule';
 
@@ -8,16 +9,18 @@ import { defineMeasurementRule, type Evaluation, type Measurement } from '../rul
 function weightBreach(
   m: Measurement,
   c: { delta: number; reference: HistoryRow },
-  summary: string,
+  finding: string,
   interpretation: 'H' | 'L',
+  action: string,
 ): Evaluation {
   const cur = m.readings.get('body_weight')!;
+  const sign = c.delta > 0 ? '+' : '−';
   return {
     outcome: 'breach',
     severity: 'amber',
     readingIds: [c.reference.readingId, cur.readingId],
     value: { body_weight: cur.value, deltaKg: c.delta },
-    summary,
+    summary: `Weight ${cur.value.toFixed(1)} kg on ${clinicalTime(m.measuredAt)}, ${sign}${Math.abs(c.delta).toFixed(1)} kg ${finding} (${c.reference.value.toFixed(1)} kg on ${clinicalTime(c.reference.measuredAt)}). ${action}`,
     interpretations: { [cur.readingId]: interpretation },
   };
 }
@@ -32,17 +35,47 @@ export const weightGain3Days = defineMeasurementRule({
   kind: 'change-over-window',
   source: 'ESC/HFA self-care position paper, Jaarsma 2020 (clinical-rules.md #6)',
   programs: ['heart_failure'],
-  params: z.object({ kg: z.number().positive().default(2), days: z.number().positive().default(3) }).strict(),
-  priority: 'routine',
+  params: z
+    .object({
+      kg: z.number().positive().default(2),
+      days: z.number().positive().default(3),
+      /** dry weight set by the team; when unset, learnt from the protocol weigh-ins of the 30 days before */
+      dryWeightKg: z.number().positive().optional(),
+      baselineDays: z.number().int().positive().default(30),
+      minBaselineDays: z.number().int().positive().default(5),
+    })
+    .strict(),
+  // ESC HF guideline 2021: a rapid gain calls for a same-day contact (diuretic adjustment)
+  priority: 'urgent',
   notify: ['coordinating_nurse', 'cardiologist'],
   treatmentRelated: false,
   trigger: 'measurement',
   metrics: ['body_weight'],
+  family: 'weight-gain',
   async evaluate(ctx, m): Promise<Evaluation> {
-    const c = await changeOverWindow(ctx, m, 'body_weight', ctx.params.days * DAY, 'up');
-    if (!c) return { outcome: 'skip' };
-    if (c.delta <= ctx.params.kg) return { outcome: 'normal' };
-    return weightBreach(m, c, `weight +${c.delta} kg over ${ctx.params.days} days`, 'H');
+    const p = ctx.params;
+    if (!(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
+    const cur = m.readings.get('body_weight')!;
+    const c = await changeOverWindow(ctx, m, 'body_weight', p.days * DAY, 'up');
+    const action = 'Call today: breathlessness, ankle swelling? Diuretic adjustment per the heart-failure plan.';
+    if (c) {
+      if (c.delta <= p.kg) return { outcome: 'normal' };
+      return weightBreach(m, c, `over ${p.days} days`, 'H', action);
+    }
+    // a gap in the weigh-ins: compare with the personal baseline instead of saying nothing
+    const baseline =
+      p.dryWeightKg ?? (await learntBaseline(ctx, m.patientId, m.measuredAt, p.baselineDays, p.minBaselineDays));
+    if (baseline === null) return { outcome: 'skip' };
+    const delta = Math.round((cur.value - baseline) * 10) / 10;
+    if (delta <= p.kg) return { outcome: 'normal' };
+    return {
+      outcome: 'breach',
+      severity: 'amber',
+      readingIds: [cur.readingId],
+      value: { body_weight: cur.value, baselineKg: baseline, deltaKg: delta },
+      summary: `Weight ${cur.value.toFixed(1)} kg on ${clinicalTime(m.measuredAt)}, +${delta.toFixed(1)} kg above the ${p.dryWeightKg ? 'dry weight set by the team' : 'usual weight'} (${baseline.toFixed(1)} kg), after a gap in weigh-ins. ${action}`,
+      interpretations: { [cur.readingId]: 'H' },
+    };
   },
 });
 
@@ -64,7 +97,9 @@ export const weightGainDayWeek = defineMeasurementRule({
   treatmentRelated: false,
   trigger: 'measurement',
   metrics: ['body_weight'],
+  family: 'weight-gain',
   async evaluate(ctx, m): Promise<Evaluation> {
+    if (!(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
     const day = await changeOverWindow(ctx, m, 'body_weight', DAY, 'up');
     const week = await changeOverWindow(ctx, m, 'body_weight', 7 * DAY, 'up');
     if (!day && !week) return { outcome: 'skip' };
@@ -75,7 +110,7 @@ export const weightGainDayWeek = defineMeasurementRule({
           ? { c: week, span: '7 days' }
           : null;
     if (!hit) return { outcome: 'normal' };
-    return weightBreach(m, hit.c, `weight +${hit.c.delta} kg in ${hit.span}`, 'H');
+    return weightBreach(m, hit.c, `in ${hit.span}`, 'H', 'Call: symptoms of congestion? Review at the next contact.');
   },
 });
 
@@ -96,9 +131,16 @@ export const weightLoss2Days = defineMeasurementRule({
   trigger: 'measurement',
   metrics: ['body_weight'],
   async evaluate(ctx, m): Promise<Evaluation> {
+    if (!(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
     const c = await changeOverWindow(ctx, m, 'body_weight', ctx.params.days * DAY, 'down');
     if (!c) return { outcome: 'skip' };
     if (c.delta > -ctx.params.kg) return { outcome: 'normal' };
-    return weightBreach(m, c, `weight ${c.delta} kg over ${ctx.params.days} days`, 'L');
+    return weightBreach(
+      m,
+      c,
+      `over ${ctx.params.days} days`,
+      'L',
+      'Call: dizziness, thirst, low blood pressure? Pharmacist review of diuretic dose.',
+    );
   },
 });

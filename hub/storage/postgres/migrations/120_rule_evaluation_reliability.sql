@@ -17,3 +17,8 @@ CREATE TABLE IF NOT EXISTS rule_evaluations_pending (
   next_at      timestamptz NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rule_evaluations_pending_once ON rule_evaluations_pending (rule_id, reading_ids);
+
+-- A stored record of a clockless device sent again (its memory re-sent at the next connection):
+-- the gateway dates it on reception, so it arrives with a new id; recognised by content and
+-- position (hub/rules/memory-copies.ts), it is kept but never evaluated nor counted again.
+ALTER TABLE reading_ledger ADD COLUMN IF NOT EXISTS memory_copy boolean NOT NULL DEFAULT false;
