@@ -34,11 +34,11 @@ export class TransitionError extends Error {
   readonly code = 'INVALID_TRANSITION';
 }
 
-/** clinical-rules.md: two ambers for one patient within 24 h escalate to red (UKONS triage). */
+/** docs/clinical/rules.md: two ambers for one patient within 24 h escalate to red (UKONS triage). */
 export const ESCALATION_WINDOW_MS = 24 * 3_600_000;
-/** clinical-rules.md: red episodes re-notify every 15 min while unacknowledged. */
+/** docs/clinical/rules.md: red episodes re-notify every 15 min while unacknowledged. */
 export const RENOTIFY_EVERY_MS = 15 * 60_000;
-/** clinical-rules.md: resolve only after 2 consecutive normal evaluations (hysteresis). */
+/** docs/clinical/rules.md: resolve only after 2 consecutive normal evaluations (hysteresis). */
 export const NORMALS_TO_RESOLVE = 2;
 
 /**

@@ -124,8 +124,15 @@ export class RuleEngine {
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
         try {
-          await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) =>
-            rule.evaluate(ctx, m),
+          await this.run(
+            rule,
+            state.facts,
+            eff.params,
+            history,
+            now,
+            `m:${m.measuredAt.toISOString()}`,
+            active,
+            (ctx) => rule.evaluate(ctx, m),
           );
         } catch (e) {
           failed.push({ rule, m, err: e as Error });
@@ -420,7 +427,7 @@ export class RuleEngine {
       const state = states.get(r.patient_id);
       if (!rule || rule.trigger !== 'measurement' || !rule.unconfirmed || !state) continue;
       const eff = effectiveFor(rule, state, program);
-      const followUp = eff.enabled ? rule.unconfirmed(eff.params as never, r.value) : undefined;
+      const followUp = eff.enabled ? rule.unconfirmed(eff.params, r.value) : undefined;
       if (!followUp) continue;
       const res = await this.episodes.raise(
         {

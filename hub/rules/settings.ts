@@ -24,7 +24,7 @@ export function effective(
   override?: RuleSetting,
 ): { enabled: boolean; params: Record<string, unknown> } {
   const merged = { ...(program?.params ?? {}), ...(override?.params ?? {}) };
-  const params = rule.params.parse(merged) as Record<string, unknown>;
+  const params = rule.params.parse(merged);
   const enabled = override?.enabled ?? program?.enabled ?? true;
   return { enabled, params };
 }
@@ -109,9 +109,7 @@ export class RuleSettings {
   }
 
   /** The rules of a patient's program with their effective parameters and where each value comes from. */
-  async describe(
-    patientId: string,
-  ): Promise<
+  async describe(patientId: string): Promise<
     {
       ruleId: string;
       title: string;

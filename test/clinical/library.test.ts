@@ -26,7 +26,7 @@ describe('clinical scenario library', () => {
   });
 
   for (const s of LIBRARY)
-    it(`${s.name}`, { timeout: 120_000 }, async () => {
+    it(s.name, { timeout: 120_000 }, async () => {
       const r = await replay(s, { pgBase: TEST_PG_BASE, template: template.name });
       results.set(s.name, r);
       expect(r.undecoded).toEqual([]);

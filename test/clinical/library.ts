@@ -15,20 +15,29 @@ type Device = Scenario['patients'][number]['devices'][number];
 type Expect = { patient: string; rule?: string; severity: 'amber' | 'red' };
 
 export const SOURCES = {
-  esh2023: 'ESH 2023 Guidelines for the management of arterial hypertension (J Hypertens 2023;41:1874), BP categories and grade 3',
-  esc2024: 'ESC 2024 Guidelines for elevated blood pressure and hypertension (Eur Heart J 2024;45:3912), out-of-office BP',
-  eshHome: 'ESH practice guidelines for home BP monitoring (J Hum Hypertens 2010;24:779) and ESH 2023 section 4: 7-day protocol, day 1 discarded',
-  escHf: 'ESC 2021 Heart Failure Guidelines (Eur Heart J 2021;42:3599) section on self-care and telemonitoring; 2023 focused update',
-  hfaSelfCare: 'HFA/ESC position paper on self-care in heart failure (Jaarsma, Eur J Heart Fail 2021;23:157): daily weight, >2 kg in 3 days',
+  esh2023:
+    'ESH 2023 Guidelines for the management of arterial hypertension (J Hypertens 2023;41:1874), BP categories and grade 3',
+  esc2024:
+    'ESC 2024 Guidelines for elevated blood pressure and hypertension (Eur Heart J 2024;45:3912), out-of-office BP',
+  eshHome:
+    'ESH practice guidelines for home BP monitoring (J Hum Hypertens 2010;24:779) and ESH 2023 section 4: 7-day protocol, day 1 discarded',
+  escHf:
+    'ESC 2021 Heart Failure Guidelines (Eur Heart J 2021;42:3599) section on self-care and telemonitoring; 2023 focused update',
+  hfaSelfCare:
+    'HFA/ESC position paper on self-care in heart failure (Jaarsma, Eur J Heart Fail 2021;23:157): daily weight, >2 kg in 3 days',
   nice106: 'NICE NG106 Chronic heart failure in adults (2018), monitoring and specialist review',
   nice136: 'NICE NG136 Hypertension in adults (2019, updated 2023), severe hypertension 180/120 same-day review',
   news2: 'Royal College of Physicians, National Early Warning Score (NEWS) 2 (2017), chart 1 and SpO2 scale 2',
-  ukons: 'UKONS 24-hour triage toolkit for systemic anticancer therapy (v3, 2023), temperature and escalation of ambers',
-  esmoFn: 'ESMO clinical practice guideline on febrile neutropenia (Klastersky, Ann Oncol 2016;27 suppl 5) and IDSA 2010 definition',
-  sepsisTrust: 'UK Sepsis Trust Sepsis Screening and Action Tool (2022), red flags: systolic <= 90 mmHg, heart rate > 130 /min, SpO2 < 92 %',
+  ukons:
+    'UKONS 24-hour triage toolkit for systemic anticancer therapy (v3, 2023), temperature and escalation of ambers',
+  esmoFn:
+    'ESMO clinical practice guideline on febrile neutropenia (Klastersky, Ann Oncol 2016;27 suppl 5) and IDSA 2010 definition',
+  sepsisTrust:
+    'UK Sepsis Trust Sepsis Screening and Action Tool (2022), red flags: systolic <= 90 mmHg, heart rate > 130 /min, SpO2 < 92 %',
   ada2025: 'ADA Standards of Care in Diabetes 2025, section 6 (glycemic goals and hypoglycemia levels 1 and 2)',
   program: 'Vigil program heuristic (docs/clinical/rules.md, missing data): no published number',
-  bleGss: 'Bluetooth GATT Specification Supplement (GSS) v11, measurement time stamps and units; Current Time Service 1.1',
+  bleGss:
+    'Bluetooth GATT Specification Supplement (GSS) v11, measurement time stamps and units; Current Time Service 1.1',
 } as const;
 
 const DAY0 = '2026-03-02T00:00:00+01:00';
@@ -118,7 +127,9 @@ function temps(days: number, seed: number, from = 0, base = 36.8): Event[] {
 }
 function sats(days: number, base: number, seed: number, from = 0): Event[] {
   const r = rng(seed);
-  return Array.from({ length: days }, (_, i) => sat(from + i, 9, 0, base + Math.round(r() * 3), 70 + Math.round(r() * 12)));
+  return Array.from({ length: days }, (_, i) =>
+    sat(from + i, 9, 0, base + Math.round(r() * 3), 70 + Math.round(r() * 12)),
+  );
 }
 
 interface Def {
@@ -626,7 +637,7 @@ add({
   name: 'stable-copd-scale2',
   category: 'stable',
   source: SOURCES.news2,
-  description: 'COPD on scale 2: SpO2 88-91 % every day is this patient\'s usual',
+  description: "COPD on scale 2: SpO2 88-91 % every day is this patient's usual",
   program: 'heart_failure',
   chronicLungDisease: true,
   devices: [oxi(), scale()],
@@ -641,7 +652,10 @@ add({
   program: 'cardiovascular_prevention',
   devices: [meter(), cuff()],
   events: [
-    ...Array.from({ length: 14 }, (_, d) => [gly(d, 7, 30, 5.2 + (d % 4) * 0.6), gly(d, 19, 0, 7.5 + (d % 5) * 0.7)]).flat(),
+    ...Array.from({ length: 14 }, (_, d) => [
+      gly(d, 7, 30, 5.2 + (d % 4) * 0.6),
+      gly(d, 19, 0, 7.5 + (d % 5) * 0.7),
+    ]).flat(),
     ...bpWeek(14, 128, 80, 6, 501).filter((_, k) => k % 2 === 0),
   ],
   weeks: 2,
@@ -665,7 +679,10 @@ add({
   description: 'every morning a second weigh-in, dressed, 1.4-1.9 kg heavier: only the first counts',
   program: 'heart_failure',
   devices: [scale()],
-  events: Array.from({ length: 10 }, (_, d) => [weight(d, 80 + (d % 3) * 0.2, 7, 0), weight(d, 81.6 + (d % 4) * 0.1, 9, 30)]).flat(),
+  events: Array.from({ length: 10 }, (_, d) => [
+    weight(d, 80 + (d % 3) * 0.2, 7, 0),
+    weight(d, 81.6 + (d % 4) * 0.1, 9, 30),
+  ]).flat(),
   weeks: 10 / 7,
 });
 add({
@@ -728,7 +745,8 @@ add({
   name: 'device-clockless-cuff-resends-memory',
   category: 'device-fault',
   source: SOURCES.bleGss,
-  description: 'cuff without a clock: one 186/98 reading, its memory re-sent at three later connections; copies must not confirm it',
+  description:
+    'cuff without a clock: one 186/98 reading, its memory re-sent at three later connections; copies must not confirm it',
   program: 'cardiovascular_prevention',
   devices: [cuff({ clock: 'none' })],
   events: [
@@ -743,7 +761,8 @@ add({
   name: 'device-clockless-cuff-memory-mean',
   category: 'device-fault',
   source: `${SOURCES.bleGss}; ${SOURCES.eshHome}`,
-  description: 'clockless cuff, normal readings; every connection re-sends the whole memory: the 7-day mean must not fill with copies',
+  description:
+    'clockless cuff, normal readings; every connection re-sends the whole memory: the 7-day mean must not fill with copies',
   program: 'cardiovascular_prevention',
   devices: [cuff({ clock: 'none' })],
   events: Array.from({ length: 8 }, (_, d) => [
@@ -805,17 +824,14 @@ add({
   description: 'two 38.1 °C readings 90 min apart; the later one arrives first (memory synced later)',
   program: 'oral_chemotherapy',
   devices: [thermo()],
-  events: [
-    { ...temp(0, 14, 0, 38.1), receivedAt: t(0, 16, 0) },
-    temp(0, 15, 30, 38.1),
-  ],
+  events: [{ ...temp(0, 14, 0, 38.1), receivedAt: t(0, 16, 0) }, temp(0, 15, 30, 38.1)],
   expect: [red('chemo-fever')],
 });
 add({
   name: 'device-duplicate-weigh-in-resent',
   category: 'device-fault',
   source: SOURCES.bleGss,
-  description: 'the scale re-sends yesterday\'s stamped record at each connection: same reading, no change',
+  description: "the scale re-sends yesterday's stamped record at each connection: same reading, no change",
   program: 'heart_failure',
   devices: [scale()],
   events: [

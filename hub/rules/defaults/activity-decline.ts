@@ -11,13 +11,13 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
  * summed per day (activity sessions), heart rate averaged per day. Only complete days count: a
  * partial day's step total only grows, so counting it would raise false declines every morning
  * (alarm fatigue); the price is that a decline is seen at the first evaluation of the next day.
- * Source: JCO Oncology Practice RCT trigger, GI chemoradiation (clinical-rules.md #11).
+ * Source: JCO Oncology Practice RCT trigger, GI chemoradiation (docs/clinical/rules.md #11).
  */
 export const activityDecline = defineScheduledRule({
   id: 'chemo-activity-decline',
   title: '3-day steps >= 20 % below, or resting heart rate >= 20 % above, the 14-day personal baseline',
   kind: 'baseline-deviation',
-  source: 'JCO Oncology Practice RCT trigger, GI chemoradiation (clinical-rules.md #11)',
+  source: 'JCO Oncology Practice RCT trigger, GI chemoradiation (docs/clinical/rules.md #11)',
   programs: ['oral_chemotherapy'],
   params: z
     .object({

@@ -7,13 +7,13 @@ const params = z
 
 /**
  * Default rule 12 (where measured): glucose < 3.9 mmol/L (70 mg/dL) amber, < 3.0 (54) red,
- * > 13.9 (250) amber. Source: ADA Standards of Care section 6, level 1/2 (clinical-rules.md #12).
+ * > 13.9 (250) amber. Source: ADA Standards of Care section 6, level 1/2 (docs/clinical/rules.md #12).
  */
 export const glucoseOutOfRange = defineMeasurementRule({
   id: 'glucose-out-of-range',
   title: 'Glucose below 3.9 (amber) or 3.0 mmol/L (red), or above 13.9 mmol/L (amber)',
   kind: 'threshold',
-  source: 'ADA Standards of Care, section 6, level 1/2 hypoglycaemia (clinical-rules.md #12)',
+  source: 'ADA Standards of Care, section 6, level 1/2 hypoglycaemia (docs/clinical/rules.md #12)',
   programs: 'all',
   params,
   priority: 'urgent',

@@ -8,13 +8,13 @@ import { defineMeasurementRule, type Evaluation } from '../rule';
  * is the 7 days up to the new reading and its first 24 h are dropped. The series must cover the
  * whole window (a reading at least 6 days before) and hold at least `minReadings` systolic
  * readings after day 1 (ESH: 12 from days 2-7).
- * Source: ESH home BP position paper (J Hypertens 2021;39:1742); Hypertension Canada (clinical-rules.md #4).
+ * Source: ESH home BP position paper (J Hypertens 2021;39:1742); Hypertension Canada (docs/clinical/rules.md #4).
  */
 export const homeBpMean = defineMeasurementRule({
   id: 'bp-home-mean-7d',
   title: '7-day home blood pressure mean >= 135/85 mmHg',
   kind: 'windowed-mean',
-  source: 'ESH home BP position paper, J Hypertens 2021;39:1742; Hypertension Canada (clinical-rules.md #4)',
+  source: 'ESH home BP position paper, J Hypertens 2021;39:1742; Hypertension Canada (docs/clinical/rules.md #4)',
   programs: ['cardiovascular_prevention'],
   params: z
     .object({

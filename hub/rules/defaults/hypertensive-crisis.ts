@@ -23,13 +23,13 @@ const params = z
  * Default rule 5: a reading with systolic >= 180 or diastolic >= 120 mmHg asks the patient to
  * re-measure after 1-2 min; a second such reading confirms it -> red. A normal re-measure clears
  * the request; no re-measure at all within the window -> amber follow-up (unconfirmedFollowUp).
- * Source: AHA hypertensive crisis guidance (shared/reference/clinical-rules.md, rule 5).
+ * Source: AHA hypertensive crisis guidance (docs/clinical/rules.md, rule 5).
  */
 export const hypertensiveCrisis = defineMeasurementRule({
   id: 'bp-hypertensive-crisis',
   title: 'Hypertensive crisis: systolic >= 180 or diastolic >= 120 mmHg, confirmed by a second reading',
   kind: 'confirmed-threshold',
-  source: 'AHA hypertensive crisis guidance (clinical-rules.md #5)',
+  source: 'AHA hypertensive crisis guidance (docs/clinical/rules.md #5)',
   programs: 'all',
   params,
   priority: 'stat',

@@ -16,13 +16,13 @@ const params = z
 
 /**
  * Default rule 1: SpO2 < 92 % (88 % with chronic lung disease) on 2 readings >= 15 min apart -> red.
- * Source: home COVID cohorts (7x hospitalisation risk); UK Sepsis Trust red flags (clinical-rules.md #1).
+ * Source: home COVID cohorts (7x hospitalisation risk); UK Sepsis Trust red flags (docs/clinical/rules.md #1).
  */
 export const spo2Low = defineMeasurementRule({
   id: 'spo2-low',
   title: 'SpO2 below 92 % (88 % with chronic lung disease) on 2 readings at least 15 min apart',
   kind: 'confirmed-threshold',
-  source: 'Home COVID cohorts; UK Sepsis Trust red flags (clinical-rules.md #1)',
+  source: 'Home COVID cohorts; UK Sepsis Trust red flags (docs/clinical/rules.md #1)',
   programs: 'all',
   params,
   priority: 'urgent',

@@ -27,13 +27,13 @@ function weightBreach(
 
 /**
  * Default rule 6 (heart failure): weight up > 2 kg over 3 days -> amber.
- * Source: ESC/HFA self-care position paper (Jaarsma 2020) (clinical-rules.md #6).
+ * Source: ESC/HFA self-care position paper (Jaarsma 2020) (docs/clinical/rules.md #6).
  */
 export const weightGain3Days = defineMeasurementRule({
   id: 'hf-weight-gain-3d',
   title: 'Heart failure: weight up more than 2 kg over 3 days',
   kind: 'change-over-window',
-  source: 'ESC/HFA self-care position paper, Jaarsma 2020 (clinical-rules.md #6)',
+  source: 'ESC/HFA self-care position paper, Jaarsma 2020 (docs/clinical/rules.md #6)',
   programs: ['heart_failure'],
   params: z
     .object({
@@ -81,13 +81,13 @@ export const weightGain3Days = defineMeasurementRule({
 
 /**
  * Default rule 7 (heart failure): weight up >= 1.4 kg in 1 day or >= 2.3 kg in 7 days -> amber.
- * Source: US heart-failure patient education, 3 lb/day or 5 lb/week (clinical-rules.md #7).
+ * Source: US heart-failure patient education, 3 lb/day or 5 lb/week (docs/clinical/rules.md #7).
  */
 export const weightGainDayWeek = defineMeasurementRule({
   id: 'hf-weight-gain-day-week',
   title: 'Heart failure: weight up >= 1.4 kg in 1 day or >= 2.3 kg in 7 days',
   kind: 'change-over-window',
-  source: 'US heart-failure patient education, 3 lb/day or 5 lb/week (clinical-rules.md #7)',
+  source: 'US heart-failure patient education, 3 lb/day or 5 lb/week (docs/clinical/rules.md #7)',
   programs: ['heart_failure'],
   params: z
     .object({ kgPerDay: z.number().positive().default(1.4), kgPerWeek: z.number().positive().default(2.3) })
@@ -116,13 +116,13 @@ export const weightGainDayWeek = defineMeasurementRule({
 
 /**
  * Default rule 8 (heart failure): weight down >= 0.9 kg over 2 days -> amber, inform nurse and
- * pharmacist: possible over-diuresis (clinical-rules.md #8).
+ * pharmacist: possible over-diuresis (docs/clinical/rules.md #8).
  */
 export const weightLoss2Days = defineMeasurementRule({
   id: 'hf-weight-loss-2d',
   title: 'Heart failure: weight down >= 0.9 kg over 2 days (possible over-diuresis)',
   kind: 'change-over-window',
-  source: 'Possible over-diuresis, program heuristic (clinical-rules.md #8)',
+  source: 'Possible over-diuresis, program heuristic (docs/clinical/rules.md #8)',
   programs: ['heart_failure'],
   params: z.object({ kg: z.number().positive().default(0.9), days: z.number().positive().default(2) }).strict(),
   priority: 'routine',

@@ -52,7 +52,12 @@ export async function changeOverWindow(
   if (!current) return null;
   const t = m.measuredAt.getTime();
   const earlier = firstOfDay(
-    await ctx.history.readings(m.patientId, [metric], new Date(t - windowMs - DAILY_MEASUREMENT_SLACK_MS), new Date(t - 1)),
+    await ctx.history.readings(
+      m.patientId,
+      [metric],
+      new Date(t - windowMs - DAILY_MEASUREMENT_SLACK_MS),
+      new Date(t - 1),
+    ),
   ).filter((r) => r.measuredAt.getTime() < t && localDay(r.measuredAt) !== localDay(m.measuredAt));
   if (earlier.length === 0) return null;
   const reference = earlier.reduce((best, r) =>

@@ -129,7 +129,14 @@ function plan(s: Scenario, at: (t: string) => Date): Delivery[] {
       };
       mem.push(packet);
       memory.set(`${patient}|${device.name}`, mem);
-      out.push({ at: e.receivedAt ? at(e.receivedAt) : taken, order: order++, patient, device, packets: [packet], readings: [] });
+      out.push({
+        at: e.receivedAt ? at(e.receivedAt) : taken,
+        order: order++,
+        patient,
+        device,
+        packets: [packet],
+        readings: [],
+      });
     } else if ('gatt' in e) {
       const { patient, device } = findDevice(s, e, e.gatt);
       const packet = { characteristic: e.characteristic, bytes: Uint8Array.from(Buffer.from(e.hex, 'hex')) };

@@ -132,9 +132,7 @@ export const scenarioSchema = z
     /** the published source the scenario is written from (guideline, section, year) */
     source: z.string().min(1),
     /** what the scenario is meant to show */
-    category: z
-      .enum(['must-fire-red', 'must-fire-amber', 'stable', 'noisy', 'device-fault', 'threshold'])
-      .optional(),
+    category: z.enum(['must-fire-red', 'must-fire-amber', 'stable', 'noisy', 'device-fault', 'threshold']).optional(),
     start: z.iso.datetime({ offset: true }),
     timeZone: z.string().default('Europe/Paris'),
     /** the scheduler runs every this many simulated minutes (missing data, re-measure expiry) */
@@ -157,7 +155,12 @@ export type ScenarioDevice = z.infer<typeof deviceSchema>;
 export type ScenarioPatient = z.infer<typeof patientSchema>;
 
 /** Resolves a scenario time to a UTC instant. */
-export function resolveTime(t: string, start: Date, timeZone: string, localToUtc: (s: string, tz: string) => Date): Date {
+export function resolveTime(
+  t: string,
+  start: Date,
+  timeZone: string,
+  localToUtc: (s: string, tz: string) => Date,
+): Date {
   const m = /^d(\d{1,3}) (\d{2}):(\d{2})(?::(\d{2}))?$/.exec(t);
   if (!m) return new Date(t);
   const startLocal = localDate(start, timeZone);
