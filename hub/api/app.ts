@@ -18,7 +18,9 @@ import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import type { Professional, Role } from './authz';
 import type { ApiContext } from './context';
 import { GatewayRemoteConfig } from '../gateways/remote-config';
-import { ApiError } from './errors';
+import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
+import { trackRoutes } from './route-table';
+import { ProvisioningError } from '../admin/provisioning';
 import { registerAdminRoutes } from './routes/admin';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
@@ -51,6 +53,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     // per-request lines would carry patient ids in URLs: the API audits access itself (audit_log)
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  trackRoutes(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -75,6 +78,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     let message: string;
     if (err instanceof ApiError) {
       ({ code, status, message } = err);
+    } else if (err instanceof ProvisioningError) {
+      code = err.code === 'INVALID_ROLE' || err.code === 'PROGRAM_MISMATCH' ? 'INVALID_REQUEST' : 'CONFLICT';
+      status = API_ERRORS[code as ApiErrorCode];
+      message = `${err.code}: ${err.message}`;
     } else if ((err as { validation?: unknown }).validation) {
       code = 'INVALID_REQUEST';
       status = 400;

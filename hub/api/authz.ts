@@ -135,7 +135,12 @@ export function patientScopeSql(p: Professional, col: string, param: string, cli
   return clinical ? `(${membership} AND ${consent})` : membership;
 }
 
-/** Throws FORBIDDEN unless the professional holds `cap` for this patient; NOT_FOUND for an unknown patient. */
+/**
+ * Throws unless the professional holds `cap` for this patient. A patient outside the professional's
+ * care teams (or program, for a coordinating nurse) answers NOT_FOUND exactly like an unknown id, so
+ * that neither status reveals whether a patient exists outside one's scope; FORBIDDEN is kept for a
+ * patient one may know of (a missing consent, a role without the capability).
+ */
 export async function requirePatient(
   pool: pg.Pool,
   p: Professional,
@@ -143,12 +148,15 @@ export async function requirePatient(
   patientId: string,
 ): Promise<void> {
   requireCap(p, cap);
-  const { rows } = await pool.query<{ ok: boolean }>(
-    `SELECT ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok FROM patients WHERE id = $1`,
+  const { rows } = await pool.query<{ member: boolean; ok: boolean }>(
+    `SELECT ${patientScopeSql(p, 'patients.id', '$2', false)} AS member,
+            ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok
+     FROM patients WHERE id = $1`,
     [patientId, p.id],
   );
-  if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such patient');
-  if (!rows[0].ok) throw new ApiError('FORBIDDEN', `patient not in scope for ${cap} (care team, program or consent)`);
+  const row = rows[0];
+  if (!row?.member) throw new ApiError('NOT_FOUND', 'no such patient in your scope');
+  if (!row.ok) throw new ApiError('FORBIDDEN', `no consent of this patient for ${cap}`);
 }
 
 export function isClinical(cap: Capability): boolean {
