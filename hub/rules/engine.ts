@@ -139,8 +139,9 @@ export class RuleEngine {
         }
       }
     }
-    if (failed.length === 0) return;
-    if (!recordFailures) throw failed[0]!.err;
+    const [first] = failed;
+    if (!first) return;
+    if (!recordFailures) throw first.err;
     await this.recordFailures(failed, now);
   }
 
@@ -279,8 +280,8 @@ export class RuleEngine {
 
   start(everyMs = 30_000): void {
     this.timer = setInterval(() => {
-      this.tick().catch((e: Error) =>
-        this.log.warn({ err: e.message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'),
+      this.tick().catch((e: unknown) =>
+        this.log.warn({ err: (e as Error).message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'),
       );
     }, everyMs);
     this.timer.unref();

@@ -24,24 +24,26 @@ export async function dropMemoryCopies(pool: pg.Pool, readings: readonly FiledRe
   const copies = new Set<string>();
   const byDevice = new Map<string, FiledReading[]>();
   for (const r of receipt) {
-    const k = `${r.patientId}|${r.deviceAddress!}`;
+    const k = `${r.patientId}|${r.deviceAddress ?? ''}`;
     byDevice.set(k, [...(byDevice.get(k) ?? []), r]);
   }
   for (const rs of byDevice.values()) {
     const incoming = groupByTime(rs);
-    const first = rs[0]!;
+    const [first] = rs;
+    const [head] = incoming;
+    if (!first || !head) continue;
     const { rows } = await pool.query<{ reading_id: string; metric: string; value: number; measured_at: Date }>(
       `SELECT reading_id, metric, value, measured_at FROM reading_ledger
        WHERE patient_id = $1 AND device_address = $2 AND time_trust = 'receipt' AND NOT memory_copy
          AND measured_at < $3 AND NOT (reading_id = ANY($4::text[]))
        ORDER BY measured_at DESC LIMIT $5`,
-      [first.patientId, first.deviceAddress, incoming[0]!.at, rs.map((r) => r.readingId), LOOKBACK],
+      [first.patientId, first.deviceAddress, head.at, rs.map((r) => r.readingId), LOOKBACK],
     );
     const previous = groupByTime(rows.map((r) => ({ ...r, measuredAt: r.measured_at }))).map((g) => g.key);
     let k = Math.min(incoming.length, previous.length);
     for (; k > 0; k--) {
       const tail = previous.slice(previous.length - k);
-      if (tail.every((key, i) => incoming[i]!.key === key)) break;
+      if (tail.every((key, i) => incoming[i]?.key === key)) break;
     }
     for (const g of incoming.slice(0, k)) for (const id of g.ids) copies.add(id);
   }

@@ -765,10 +765,10 @@ add({
     'clockless cuff, normal readings; every connection re-sends the whole memory: the 7-day mean must not fill with copies',
   program: 'cardiovascular_prevention',
   devices: [cuff({ clock: 'none' })],
-  events: Array.from({ length: 8 }, (_, d) => [
+  events: Array.from({ length: 8 }, (_, d): Event[] => [
     bp('tensiomètre', d, 8, 0, 124 + (d % 3), 78),
-    { resend: 'tensiomètre' as const, receivedAt: t(d, 20, 0) },
-  ]).flat() as Event[],
+    { resend: 'tensiomètre', receivedAt: t(d, 20, 0) },
+  ]).flat(),
   weeks: 8 / 7,
 });
 add({

@@ -65,13 +65,14 @@ export const febrileNeutropenia = defineMeasurementRule({
         value: { body_temperature: r.value },
         expiresAt: new Date(r.measuredAt.getTime() + p.confirmWithinHours * HOUR),
       };
+    const [previous] = other;
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { body_temperature: r.value, previous: other[0]!.value },
-      summary: `Fever on chemotherapy: ${describeReading(r)} and ${describeReading(other[0]!)} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
+      value: { body_temperature: r.value, ...(previous ? { previous: previous.value } : {}) },
+      summary: `Fever on chemotherapy: ${describeReading(r)} and ${previous ? describeReading(previous) : 'an earlier reading'} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };
   },

@@ -56,13 +56,14 @@ export const spo2Low = defineMeasurementRule({
         value: { spo2: r.value },
         expiresAt: new Date(r.measuredAt.getTime() + ctx.params.confirmWithinMinutes * MINUTE),
       };
+    const [previous] = other;
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { spo2: r.value, previous: other[0]!.value },
-      summary: `Low oxygen saturation: ${describeReading(r)} and ${describeReading(other[0]!)} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
+      value: { spo2: r.value, ...(previous ? { previous: previous.value } : {}) },
+      summary: `Low oxygen saturation: ${describeReading(r)} and ${previous ? describeReading(previous) : 'an earlier reading'} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'LL'])),
     };
   },

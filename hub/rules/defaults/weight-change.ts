@@ -13,7 +13,8 @@ function weightBreach(
   interpretation: 'H' | 'L',
   action: string,
 ): Evaluation {
-  const cur = m.readings.get('body_weight')!;
+  const cur = m.readings.get('body_weight');
+  if (!cur) return { outcome: 'skip' };
   const sign = c.delta > 0 ? '+' : '−';
   return {
     outcome: 'breach',
@@ -54,8 +55,8 @@ export const weightGain3Days = defineMeasurementRule({
   family: 'weight-gain',
   async evaluate(ctx, m): Promise<Evaluation> {
     const p = ctx.params;
-    if (!(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
-    const cur = m.readings.get('body_weight')!;
+    const cur = m.readings.get('body_weight');
+    if (!cur || !(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
     const c = await changeOverWindow(ctx, m, 'body_weight', p.days * DAY, 'up');
     const action = 'Call today: breathlessness, ankle swelling? Diuretic adjustment per the heart-failure plan.';
     if (c) {

@@ -83,5 +83,6 @@ export async function learntBaseline(
   if (rows.length < minDays) return null;
   const v = rows.map((r) => r.value).sort((a, b) => a - b);
   const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  const hi = v[mid] ?? 0;
+  return v.length % 2 ? hi : ((v[mid - 1] ?? hi) + hi) / 2;
 }

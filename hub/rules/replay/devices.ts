@@ -32,15 +32,15 @@ export function deviceClockAt(device: ScenarioDevice, trueTime: Date, timeZone: 
   if (device.clock === 'none') return undefined;
   const offsetMs = device.clock === 'synced' ? 0 : device.clock.offsetMinutes * 60_000;
   const iso = utcToLocalIso(new Date(trueTime.getTime() + offsetMs), timeZone);
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/.exec(iso)!;
-  return {
-    year: Number(m[1]),
-    month: Number(m[2]),
-    day: Number(m[3]),
-    hours: Number(m[4]),
-    minutes: Number(m[5]),
-    seconds: Number(m[6]),
-  };
+  const [year, month, day, hours, minutes, seconds] = [
+    iso.slice(0, 4),
+    iso.slice(5, 7),
+    iso.slice(8, 10),
+    iso.slice(11, 13),
+    iso.slice(14, 16),
+    iso.slice(17, 19),
+  ].map(Number) as [number, number, number, number, number, number];
+  return { year, month, day, hours, minutes, seconds };
 }
 
 /** The offset the gateway measures at connection (device minus gateway clock), when it can. */
