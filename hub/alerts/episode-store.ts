@@ -21,6 +21,11 @@ export interface RaiseInput {
   evalKey?: string;
   /** rule ids watching the same physiological event: their episodes never count as a second amber */
   sameEvent?: readonly string[];
+  /**
+   * how a later breach changes the text: 'append' (readings: the trigger stays, each later breach is
+   * added) or 'latest' (a state such as "silent for 50 h": the trigger stays, the current state replaces the previous one)
+   */
+  textUpdate?: 'append' | 'latest';
 }
 
 export interface RaiseResult {
@@ -79,6 +84,7 @@ export class EpisodeStore {
                updated_at = EXCLUDED.updated_at,
                -- the trigger stays first; later breaches are appended, never overwrite it
                summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
+                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
                               ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
                normal_streak = 0,
                last_eval_key = EXCLUDED.last_eval_key,
@@ -100,6 +106,7 @@ export class EpisodeStore {
           e.priority ?? 'routine',
           JSON.stringify(e.interpretations ?? {}),
           e.evalKey ?? null,
+          e.textUpdate ?? 'append',
         ],
       );
       const row = rows[0];

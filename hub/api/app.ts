@@ -191,10 +191,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     if (open)
       for (const s of ['amber', 'red'])
         d.metrics.openEpisodes.set({ severity: s }, Number(open.find((r) => r.severity === s)?.n ?? 0));
-    d.metrics.webhookQueueDepth.reset();
-    if (webhooks?.[0]) d.metrics.webhookQueueDepth.set(Number(webhooks[0].n));
-    d.metrics.rulePending.reset();
-    if (pending?.[0]) d.metrics.rulePending.set(Number(pending[0].n));
+    // an unlabelled gauge cannot be absent: NaN says "unknown" where 0 would say "none"
+    d.metrics.webhookQueueDepth.set(webhooks?.[0] ? Number(webhooks[0].n) : NaN);
+    d.metrics.rulePending.set(pending?.[0] ? Number(pending[0].n) : NaN);
     return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
 

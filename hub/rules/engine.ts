@@ -4,7 +4,7 @@ import type { MetricName } from '../../contract';
 import { audit } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
 import type { HubMetrics } from '../observability/metrics';
-import { DEFAULT_RULES, ruleById } from './catalog';
+import { DEFAULT_RULES, ruleById, sameEventRuleIds } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History } from './history';
 import { dropMemoryCopies } from './memory-copies';
@@ -312,13 +312,14 @@ export class RuleEngine {
     this.metrics.ruleEvaluations.inc({ rule: rule.id, outcome: ev.outcome });
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
-      const family = rule.family ? this.rules.filter((r) => r.family === rule.family).map((r) => r.id) : [];
+      const family = rule.family ? sameEventRuleIds(rule.id, this.rules) : [];
       const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family) : rule.id;
       const res = await this.episodes.raise(
         {
           patientId: patient.id,
           ruleId: episodeRule,
           sameEvent: family,
+          textUpdate: rule.trigger === 'schedule' ? 'latest' : 'append',
           severity: ev.severity,
           readingIds: ev.readingIds,
           value: ev.value,

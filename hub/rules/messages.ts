@@ -50,3 +50,25 @@ export function describeBloodPressure(
   const bp = `${sys === undefined ? '?' : Math.round(sys)}/${dia === undefined ? '?' : Math.round(dia)} mmHg`;
   return `blood pressure ${bp}${pulse === undefined ? '' : `, pulse ${Math.round(pulse)} /min`} at ${clinicalTime(at)}`;
 }
+
+/** Device names a nurse uses, by driver profile (never a driver id such as "sig-blood-pressure"). */
+const DEVICE_NAMES: Record<string, string> = {
+  'sig-blood-pressure': 'blood pressure monitor',
+  'sig-weight-scale': 'scale',
+  'sig-body-composition': 'scale',
+  'xiaomi-mi-scale': 'scale',
+  'xiaomi-mi-body-composition': 'scale',
+  'sig-health-thermometer': 'thermometer',
+  'sig-pulse-oximeter': 'pulse oximeter',
+  'contec-cms50d-bt': 'pulse oximeter',
+  'sig-glucose': 'glucose meter',
+  'sig-heart-rate': 'heart rate monitor',
+  'sig-physical-activity-monitor': 'activity tracker',
+};
+
+export function deviceName(driver: string | null): string {
+  if (!driver) return 'device';
+  return (
+    DEVICE_NAMES[driver] ?? (driver.includes('bp-cuff') || driver.includes('bpm') ? 'blood pressure monitor' : 'device')
+  );
+}

@@ -68,7 +68,8 @@ export type RuleKind =
   | 'windowed-mean'
   | 'baseline-deviation'
   | 'missing-data'
-  | 'adherence';
+  | 'adherence'
+  | 'early-warning-score';
 
 export interface RuleContext<P> {
   patient: PatientFacts;

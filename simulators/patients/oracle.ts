@@ -47,7 +47,8 @@ export function firstBreaches(sim: SimulatedScenario): Record<string, FirstBreac
       ),
       '2': firstOf(
         first(hr, (x) => x.v > 130),
-        first(sys, (x) => x.v < 90),
+        // UK Sepsis Trust: systolic 90 mmHg or less
+        first(sys, (x) => x.v <= 90),
       ),
       '3': firstGap(all, 48 * H),
       '3b': firstGap(all, 72 * H),

@@ -2,6 +2,8 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EpisodeStore } from '../../hub/alerts/episode-store';
+import { buildApi } from '../../hub/api/app';
+import type { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
 import { createHubMetrics } from '../../hub/observability/metrics';
 import { RuleEngine } from '../../hub/rules/engine';
 import { rulesFixture, type RulesFixture } from '../integration/rules-fixture';
@@ -41,9 +43,12 @@ describe('rule evaluation failure', () => {
       await engine.onStored(readings);
       const pending = await f.pool.query<{ rule_id: string }>('SELECT rule_id FROM rule_evaluations_pending');
       expect(pending.rows.map((r) => r.rule_id)).toEqual(['chemo-fever']);
-      expect(await metrics.registry.getSingleMetricAsString('vigil_rule_failures_total')).toMatch(
-        /rule="chemo-fever"} 1/,
-      );
+      // what the operator sees meanwhile
+      const api = await buildApi({ pool: enginePool, timeseries: noTimeseries, metrics, logLevel: 'silent' });
+      const m = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+      await api.close();
+      expect(m).toMatch(/vigil_rule_failures_total\{rule="chemo-fever"\} 1/);
+      expect(m).toMatch(/vigil_rule_evaluations_pending 1/);
     } finally {
       await locker.query('ROLLBACK');
       locker.release();
@@ -54,4 +59,27 @@ describe('rule evaluation failure', () => {
     expect(eps.map((e) => [e.rule_id, e.severity])).toEqual([['chemo-fever', 'red']]);
     expect((await f.pool.query('SELECT 1 FROM rule_evaluations_pending')).rowCount).toBe(0);
   });
+
+  it('/metrics reports a scrape error, never a false 0 of open episodes, when PostgreSQL is unreachable', async () => {
+    const down = new pg.Pool({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectionTimeoutMillis: 500,
+    });
+    down.on('error', () => {});
+    const metrics = createHubMetrics();
+    const api = await buildApi({ pool: down, timeseries: noTimeseries, metrics, logLevel: 'silent' });
+    try {
+      const m = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(m).toMatch(/vigil_metrics_scrape_errors_total\{query="open_episodes"\} 1/);
+      expect(m).not.toMatch(/vigil_alert_episodes_open\{/);
+      // prom-client writes NaN as "Nan", which Prometheus parses as NaN
+      expect(m).toMatch(/vigil_rule_evaluations_pending Nan/i);
+    } finally {
+      await api.close();
+      await down.end();
+    }
+  });
 });
+
+/** /metrics reads PostgreSQL only; no time series store is needed */
+const noTimeseries = { ping: () => Promise.resolve(false) } as unknown as TimeSeriesStore;

@@ -595,6 +595,84 @@ add({
   expect: [amber('missing-data')],
 });
 
+// ---------------------------------------------------------------- combined signals (home early-warning score)
+add({
+  name: 'amber-hf-decompensation-combined-signs',
+  category: 'must-fire-amber',
+  source: `${SOURCES.news2}; ${SOURCES.escHf}`,
+  description:
+    'heart failure: +1.6 kg over 3 days (under the weight rule), pulse 104, SpO2 93 %, systolic 104: each under its own limit, together a decompensation',
+  program: 'heart_failure',
+  devices: [scale(), cuff(), oxi()],
+  events: [
+    ...weights(6, 81, 0.15, 1000),
+    ...bpWeek(8, 118, 72, 6, 1001).filter((_, k) => k % 4 === 0),
+    ...sats(8, 95, 1002),
+    weight(6, 81.6),
+    weight(7, 82.1),
+    weight(8, 82.6),
+    bp('tensiomètre', 8, 8, 0, 104, 66, 104),
+    sat(8, 8, 5, 93, 103),
+  ],
+  expect: [amber('home-early-warning')],
+});
+add({
+  name: 'red-chemo-septic-picture-unanswered-fever',
+  category: 'must-fire-red',
+  source: `${SOURCES.ukons}; ${SOURCES.news2}; ${SOURCES.esmoFn}`,
+  description:
+    'oral chemotherapy: 38.2 °C (under the single-reading fever threshold), pulse 112, systolic 98, SpO2 95 %; the temperature is never re-measured: two ambers escalate',
+  program: 'oral_chemotherapy',
+  devices: [thermo(), cuff(), oxi()],
+  events: [temp(0, 10, 0, 38.2), bp('tensiomètre', 0, 10, 5, 98, 60, 112), sat(0, 10, 6, 95, 110)],
+  endDay: 1,
+  expect: [amber('home-early-warning'), red('chemo-fever')],
+});
+add({
+  name: 'red-home-early-warning-score-7',
+  category: 'must-fire-red',
+  source: SOURCES.news2,
+  description: 'heart failure: 38.6 °C, SpO2 92 %, pulse 124, systolic 96 within the hour: score 7',
+  program: 'heart_failure',
+  devices: [thermo(), cuff(), oxi()],
+  events: [temp(0, 18, 0, 38.6), sat(0, 18, 5, 92, 122), bp('tensiomètre', 0, 18, 10, 96, 58, 124)],
+  expect: [red('home-early-warning')],
+});
+add({
+  name: 'threshold-home-early-warning-exactly-5',
+  category: 'threshold',
+  source: SOURCES.news2,
+  description: 'SpO2 93 (2), pulse 112 (2), systolic 108 (1): score exactly 5',
+  program: 'cardiovascular_prevention',
+  devices: [cuff(), oxi()],
+  events: [sat(0, 9, 0, 93, 112), bp('tensiomètre', 0, 9, 5, 108, 70, 112)],
+  expect: [amber('home-early-warning')],
+});
+add({
+  name: 'threshold-home-early-warning-4-quiet',
+  category: 'threshold',
+  source: SOURCES.news2,
+  description: 'SpO2 94 (1), pulse 112 (2), systolic 108 (1): score 4',
+  program: 'cardiovascular_prevention',
+  devices: [cuff(), oxi()],
+  events: [sat(0, 9, 0, 94, 112), bp('tensiomètre', 0, 9, 5, 108, 70, 112)],
+});
+add({
+  name: 'stable-copd-scale2-exclusion',
+  category: 'stable',
+  source: SOURCES.news2,
+  description:
+    'COPD with SpO2 88-89 % (0 points on scale 2, 3 on scale 1), pulse 95-105 and systolic 106-110 every day: quiet on scale 2',
+  program: 'heart_failure',
+  chronicLungDisease: true,
+  devices: [oxi(), cuff()],
+  events: Array.from({ length: 14 }, (_, d): Event[] => [
+    sat(d, 9, 0, 88 + (d % 2), 95 + (d % 3) * 5),
+    bp('tensiomètre', d, 9, 5, 106 + (d % 5), 66, 95 + (d % 3) * 5),
+  ]).flat(),
+  weeks: 2,
+});
+
 // ---------------------------------------------------------------- stable patients (must stay quiet)
 for (let i = 0; i < 4; i++)
   add({

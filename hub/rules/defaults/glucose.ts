@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeReading } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -7,7 +8,7 @@ const params = z
 
 /**
  * Default rule 12 (where measured): glucose < 3.9 mmol/L (70 mg/dL) amber, < 3.0 (54) red,
- * > 13.9 (250) amber. Source: ADA Standards of Care section 6, level 1/2 (docs/clinical/rules.md #12).
+ * > 13.9 (250) amber. Source: ADA Standards of Care in Diabetes 2025, section 6, levels 1 and 2 (docs/clinical/rules.md).
  */
 export const glucoseOutOfRange = defineMeasurementRule({
   id: 'glucose-out-of-range',
@@ -30,21 +31,21 @@ export const glucoseOutOfRange = defineMeasurementRule({
       return {
         ...base,
         severity: 'red',
-        summary: `glucose < ${p.lowRed} mmol/L (level 2)`,
+        summary: `Hypoglycaemia level 2: ${describeReading(r)} (< ${p.lowRed}). Call now: treat with fast sugar, re-check in 15 min; review the treatment today.`,
         interpretations: { [r.readingId]: 'LL' },
       };
     if (r.value < p.lowAmber)
       return {
         ...base,
         severity: 'amber',
-        summary: `glucose < ${p.lowAmber} mmol/L (level 1)`,
+        summary: `Hypoglycaemia level 1: ${describeReading(r)} (< ${p.lowAmber}). Call: fast sugar, re-check in 15 min; treatment review.`,
         interpretations: { [r.readingId]: 'L' },
       };
     if (r.value > p.highAmber)
       return {
         ...base,
         severity: 'amber',
-        summary: `glucose > ${p.highAmber} mmol/L`,
+        summary: `High glucose: ${describeReading(r)} (> ${p.highAmber}). Call: symptoms, ketones if type 1; treatment review.`,
         interpretations: { [r.readingId]: 'H' },
       };
     return { outcome: 'normal' };

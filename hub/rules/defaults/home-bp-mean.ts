@@ -62,7 +62,7 @@ export const homeBpMean = defineMeasurementRule({
       severity: 'amber',
       readingIds: latest.map((r) => r.readingId),
       value: { meanSystolic: ms, meanDiastolic: md, readings: sys.length },
-      summary: `${p.days}-day home mean ${ms}/${md} mmHg (>= ${p.systolic}/${p.diastolic})`,
+      summary: `${p.days}-day home blood pressure mean ${Math.round(ms)}/${Math.round(md)} mmHg from ${sys.length} readings (≥ ${p.systolic}/${p.diastolic}, ESH home protocol). Review the treatment at the next consultation.`,
       interpretations: Object.fromEntries(latest.map((r) => [r.readingId, 'H'])),
     };
   },

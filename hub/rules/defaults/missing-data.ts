@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HOUR } from '../clock';
+import { deviceName } from '../messages';
 import { defineScheduledRule, type Evaluation } from '../rule';
 
 /**
@@ -35,7 +36,7 @@ export const missingData = defineScheduledRule({
       severity: worst >= ctx.params.redHours ? 'red' : 'amber',
       readingIds: [],
       value: { silentDevices: silent.length, hoursSinceLastReading: worst },
-      summary: `${silent.length} expected device(s) silent for ${worst} h (${silent.map((d) => d.driver ?? d.address).join(', ')})`,
+      summary: `No reading received for ${worst} h from the ${[...new Set(silent.map((d) => deviceName(d.driver)))].join(', ')}: call the patient (device, gateway or health problem?).`,
     };
   },
 });
