@@ -13,6 +13,8 @@ export interface RaiseInput {
   readingIds: string[];
   value: unknown;
   summary?: string;
+  /** the same text in French */
+  summaryFr?: string;
   priority?: 'routine' | 'urgent' | 'stat';
   interpretations?: Record<string, string>;
   /** care-team roles notified */
@@ -76,8 +78,8 @@ export class EpisodeStore {
       );
       const { rows } = await c.query<{ id: string; inserted: boolean; severity: Severity }>(
         `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
-                                     summary, priority, interpretations, last_eval_key, last_notified_at)
-         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6)
+                                     summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6, $12)
          ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
            SET breach_count = alert_episodes.breach_count + 1,
                last_value = EXCLUDED.last_value,
@@ -86,6 +88,9 @@ export class EpisodeStore {
                summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
                               WHEN $11 = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
                               ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
+               summary_fr = CASE WHEN alert_episodes.summary_fr = '' THEN EXCLUDED.summary_fr
+                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary_fr, E'\nMaintenant : ', 1) || E'\nMaintenant : ' || EXCLUDED.summary_fr
+                              ELSE left(alert_episodes.summary_fr || E'\nPuis : ' || EXCLUDED.summary_fr, 4000) END,
                normal_streak = 0,
                last_eval_key = EXCLUDED.last_eval_key,
                trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
@@ -107,6 +112,7 @@ export class EpisodeStore {
           JSON.stringify(e.interpretations ?? {}),
           e.evalKey ?? null,
           e.textUpdate ?? 'append',
+          e.summaryFr ?? '',
         ],
       );
       const row = rows[0];

@@ -172,6 +172,7 @@ export class IngestService {
         measuredAt: ledger.get(r.id)!.measuredAt,
         timeTrust: timeTrustOf(r),
         deviceAddress: r.device.address,
+        receivedAt: this.d.clock?.now() ?? new Date(),
       })),
     );
     await markStored(

@@ -13,6 +13,8 @@ export interface FiledReading {
   /** how far measuredAt can be believed (hub/rules/time-trust.ts); absent = device time */
   timeTrust?: TimeTrust;
   deviceAddress?: string;
+  /** when the hub received it (a late delivery is said in the episode text) */
+  receivedAt?: Date;
 }
 
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
@@ -53,6 +55,8 @@ export type Evaluation =
       readingIds: string[];
       value: Record<string, number>;
       summary: string;
+      /** the same text in French (hub/rules/messages.ts) */
+      summaryFr?: string;
       interpretations?: Record<string, Interpretation>;
     }
   /** confirmed-threshold rules: the first out-of-range reading asks for a second one */
@@ -109,7 +113,10 @@ export interface MeasurementRule<S extends z.ZodObject = z.ZodObject> extends Ru
    * A "please re-measure" request that expired with no new reading at all: the episode to open
    * for follow-up, if any (the patient was never re-measured; a normal re-measure clears it).
    */
-  unconfirmed?(params: z.infer<S>, value: Record<string, number>): { severity: Severity; summary: string } | undefined;
+  unconfirmed?(
+    params: z.infer<S>,
+    value: Record<string, number>,
+  ): { severity: Severity; summary: string; summaryFr?: string } | undefined;
 }
 
 /** Evaluated by the scheduler for every patient of its programs (missing data, adherence, baselines). */

@@ -179,7 +179,7 @@ describe('rule 5: hypertensive crisis >= 180/120, confirmed by a re-measure afte
     expect((await pending(p)).map((r) => r.status)).toEqual(['expired']);
     const followUp = await open(p);
     expect(followUp.map((e) => [e.rule_id, e.severity])).toEqual([['bp-hypertensive-crisis', 'amber']]);
-    expect(followUp[0]!.summary).toBe('blood pressure 185/100 mmHg not re-measured within 30 min: call the patient');
+    expect(followUp[0]!.summary).toBe('Blood pressure 185/100 mmHg not re-measured within 30 min: call the patient.');
     // the next day the patient measures twice in crisis: the same episode, now red
     await f.measure(p, new Date(t + 20 * HOUR), { blood_pressure_systolic: 190, blood_pressure_diastolic: 104 });
     await f.measure(p, new Date(t + 20 * HOUR + 2 * MINUTE), {

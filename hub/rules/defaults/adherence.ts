@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DAY } from '../clock';
+import { both, say, summaryOf } from '../messages';
 import { defineScheduledRule, type Evaluation } from '../rule';
 
 /**
@@ -35,7 +36,15 @@ export const adherence = defineScheduledRule({
       severity: 'amber',
       readingIds: [],
       value: { daysWithData: days, periodDays: p.periodDays },
-      summary: `${days} days with data in the last ${p.periodDays}`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Readings on ${days} days of the last ${p.periodDays} (fewer than ${p.minDays}): call the patient about the measurements.`,
+            `Mesures sur ${days} jours des ${p.periodDays} derniers (moins de ${p.minDays}) : appeler le patient au sujet des mesures.`,
+          ),
+        ),
+      ),
     };
   },
 });

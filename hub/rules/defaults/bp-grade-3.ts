@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { MINUTE } from '../clock';
-import { findConfirmation, valuesOf } from '../kinds/confirmed';
-import { describeBloodPressure } from '../messages';
+import { confirmBloodPressure, valuesOf } from '../kinds/confirmed';
+import { both, describeBloodPressure, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -37,7 +36,16 @@ export const bpGrade3 = defineMeasurementRule({
   unconfirmed(p, value) {
     return {
       severity: 'amber',
-      summary: `blood pressure ${value.blood_pressure_systolic ?? '?'}/${value.blood_pressure_diastolic ?? '?'} mmHg (diastolic ≥ ${p.diastolic}) not re-measured within ${p.confirmWithinMinutes} min: call the patient`,
+      ...summaryOf(
+        both((l) => {
+          const bp = `${value.blood_pressure_systolic ?? '?'}/${value.blood_pressure_diastolic ?? '?'} mmHg`;
+          return say(
+            l,
+            `Blood pressure ${bp} (diastolic ≥ ${p.diastolic}) not re-measured within ${p.confirmWithinMinutes} min: call the patient.`,
+            `Tension ${bp} (diastolique ≥ ${p.diastolic}) non recontrôlée dans les ${p.confirmWithinMinutes} min : appeler le patient.`,
+          );
+        }),
+      ),
     };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
@@ -50,32 +58,31 @@ export const bpGrade3 = defineMeasurementRule({
     const values = valuesOf(m);
     if (!values.has('blood_pressure_diastolic')) return { outcome: 'skip' };
     if (!grade3(values)) return { outcome: 'normal' };
-    const mine = [...m.readings.values()].filter(
-      (r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic',
-    );
-    const value = Object.fromEntries(mine.map((r) => [r.metric, r.value]));
-    const other = await findConfirmation(
-      ctx,
-      m,
-      ['blood_pressure_systolic', 'blood_pressure_diastolic'],
-      grade3,
-      p.minGapMinutes * MINUTE,
-      p.confirmWithinMinutes * MINUTE,
-    );
-    if (!other)
-      return {
-        outcome: 'remeasure',
-        readingIds: mine.map((r) => r.readingId),
-        value,
-        expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * MINUTE),
-      };
+    const c = await confirmBloodPressure(ctx, m, grade3, p);
+    if (!c.confirmed) return c.remeasure;
+    const { mine, other, value } = c;
     const ids = [...other.map((r) => r.readingId), ...mine.map((r) => r.readingId)];
     return {
       outcome: 'breach',
       severity: 'amber',
       readingIds: ids,
       value,
-      summary: `Grade 3 blood pressure confirmed: ${describeBloodPressure(values.get('blood_pressure_systolic'), values.get('blood_pressure_diastolic'), m.measuredAt, values.get('heart_rate'))} (diastolic ≥ ${p.diastolic} twice). Same-day review of treatment.`,
+      ...summaryOf(
+        both((l) => {
+          const bp = describeBloodPressure(
+            values.get('blood_pressure_systolic'),
+            values.get('blood_pressure_diastolic'),
+            m.measuredAt,
+            values.get('heart_rate'),
+            l,
+          );
+          return say(
+            l,
+            `Grade 3 blood pressure confirmed: ${bp} (diastolic ≥ ${p.diastolic} twice). Same-day review of the treatment.`,
+            `HTA de grade 3 confirmée : ${bp} (diastolique ≥ ${p.diastolic} deux fois). Revoir le traitement dans la journée.`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };
   },

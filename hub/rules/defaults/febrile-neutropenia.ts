@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { HOUR } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
-import { describeReading } from '../messages';
+import { both, describeReading, num, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -32,7 +32,16 @@ export const febrileNeutropenia = defineMeasurementRule({
   unconfirmed(p, value) {
     return {
       severity: 'amber',
-      summary: `temperature ${value.body_temperature?.toFixed(1) ?? '?'} °C (≥ ${p.sustained}) not re-measured within ${p.confirmWithinHours} h: call the patient`,
+      ...summaryOf(
+        both((l) => {
+          const t = value.body_temperature === undefined ? '?' : num(value.body_temperature, 1, l);
+          return say(
+            l,
+            `Temperature ${t} °C (≥ ${p.sustained}) not re-measured within ${p.confirmWithinHours} h: call the patient.`,
+            `Température ${t} °C (≥ ${num(p.sustained, 1, l)}) non recontrôlée dans les ${p.confirmWithinHours} h : appeler le patient.`,
+          );
+        }),
+      ),
     };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
@@ -45,7 +54,15 @@ export const febrileNeutropenia = defineMeasurementRule({
         severity: 'red',
         readingIds: [r.readingId],
         value: { body_temperature: r.value },
-        summary: `Fever on chemotherapy: ${describeReading(r)} (≥ ${p.once}). Call now: same-day assessment for neutropenic sepsis.`,
+        ...summaryOf(
+          both((l) =>
+            say(
+              l,
+              `Fever on chemotherapy: ${describeReading(r, l)} (≥ ${p.once}). Call now: same-day assessment for neutropenic sepsis.`,
+              `Fièvre sous chimiothérapie : ${describeReading(r, l)} (≥ ${num(p.once, 1, l)}). Appeler maintenant : évaluation le jour même (neutropénie fébrile).`,
+            ),
+          ),
+        ),
         interpretations: { [r.readingId]: 'HH' },
       };
     }
@@ -72,7 +89,18 @@ export const febrileNeutropenia = defineMeasurementRule({
       severity: 'red',
       readingIds: ids,
       value: { body_temperature: r.value, ...(previous ? { previous: previous.value } : {}) },
-      summary: `Fever on chemotherapy: ${describeReading(r)} and ${previous ? describeReading(previous) : 'an earlier reading'} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
+      ...summaryOf(
+        both((l) => {
+          const before = previous
+            ? describeReading(previous, l)
+            : say(l, 'an earlier reading', 'une mesure antérieure');
+          return say(
+            l,
+            `Fever on chemotherapy: ${describeReading(r, l)} and ${before} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
+            `Fièvre sous chimiothérapie : ${describeReading(r, l)} et ${before} (≥ ${num(p.sustained, 1, l)} deux fois, à ≥ ${p.minGapHours} h d'intervalle). Appeler maintenant : évaluation le jour même (neutropénie fébrile).`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };
   },

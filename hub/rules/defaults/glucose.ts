@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeReading } from '../messages';
+import { both, describeReading, num, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -31,21 +31,45 @@ export const glucoseOutOfRange = defineMeasurementRule({
       return {
         ...base,
         severity: 'red',
-        summary: `Hypoglycaemia level 2: ${describeReading(r)} (< ${p.lowRed}). Call now: treat with fast sugar, re-check in 15 min; review the treatment today.`,
+        ...summaryOf(
+          both((l) =>
+            say(
+              l,
+              `Hypoglycaemia level 2: ${describeReading(r, l)} (< ${p.lowRed}). Call now: fast sugar, re-check in 15 min; review the treatment today.`,
+              `Hypoglycémie de niveau 2 : ${describeReading(r, l)} (< ${num(p.lowRed, 1, l)}). Appeler maintenant : resucrage, contrôle à 15 min ; revoir le traitement aujourd'hui.`,
+            ),
+          ),
+        ),
         interpretations: { [r.readingId]: 'LL' },
       };
     if (r.value < p.lowAmber)
       return {
         ...base,
         severity: 'amber',
-        summary: `Hypoglycaemia level 1: ${describeReading(r)} (< ${p.lowAmber}). Call: fast sugar, re-check in 15 min; treatment review.`,
+        ...summaryOf(
+          both((l) =>
+            say(
+              l,
+              `Hypoglycaemia level 1: ${describeReading(r, l)} (< ${p.lowAmber}). Call: fast sugar, re-check in 15 min; treatment review.`,
+              `Hypoglycémie de niveau 1 : ${describeReading(r, l)} (< ${num(p.lowAmber, 1, l)}). Appeler : resucrage, contrôle à 15 min ; revoir le traitement.`,
+            ),
+          ),
+        ),
         interpretations: { [r.readingId]: 'L' },
       };
     if (r.value > p.highAmber)
       return {
         ...base,
         severity: 'amber',
-        summary: `High glucose: ${describeReading(r)} (> ${p.highAmber}). Call: symptoms, ketones if type 1; treatment review.`,
+        ...summaryOf(
+          both((l) =>
+            say(
+              l,
+              `High glucose: ${describeReading(r, l)} (> ${p.highAmber}). Call: symptoms, ketones if type 1; treatment review.`,
+              `Hyperglycémie : ${describeReading(r, l)} (> ${num(p.highAmber, 1, l)}). Appeler : symptômes, cétones si type 1 ; revoir le traitement.`,
+            ),
+          ),
+        ),
         interpretations: { [r.readingId]: 'H' },
       };
     return { outcome: 'normal' };

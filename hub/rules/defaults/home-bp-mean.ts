@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DAY } from '../clock';
+import { both, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 /**
@@ -62,7 +63,15 @@ export const homeBpMean = defineMeasurementRule({
       severity: 'amber',
       readingIds: latest.map((r) => r.readingId),
       value: { meanSystolic: ms, meanDiastolic: md, readings: sys.length },
-      summary: `${p.days}-day home blood pressure mean ${Math.round(ms)}/${Math.round(md)} mmHg from ${sys.length} readings (≥ ${p.systolic}/${p.diastolic}, ESH home protocol). Review the treatment at the next consultation.`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `${p.days}-day home blood pressure mean ${Math.round(ms)}/${Math.round(md)} mmHg from ${sys.length} readings (≥ ${p.systolic}/${p.diastolic}, ESH home protocol). Review the treatment at the next consultation.`,
+            `Moyenne d'automesure sur ${p.days} jours ${Math.round(ms)}/${Math.round(md)} mmHg sur ${sys.length} mesures (≥ ${p.systolic}/${p.diastolic}, protocole ESH). Revoir le traitement à la prochaine consultation.`,
+          ),
+        ),
+      ),
       interpretations: Object.fromEntries(latest.map((r) => [r.readingId, 'H'])),
     };
   },

@@ -2,7 +2,7 @@ import type { MetricName } from '../../../contract';
 import { z } from 'zod';
 import { DAY, HOUR } from '../clock';
 import { changeOverWindow } from '../kinds/change';
-import { clinicalTime, round } from '../messages';
+import { both, describeReading, num, say, summaryOf, type Text } from '../messages';
 import { defineMeasurementRule, type Evaluation, type FiledReading } from '../rule';
 
 /**
@@ -49,11 +49,11 @@ function points(v: number, bands: Bands, above: number): number {
   return above;
 }
 
-const PARAMETERS: readonly { metric: MetricName; label: string; unit: string }[] = [
-  { metric: 'spo2', label: 'SpO2', unit: '%' },
-  { metric: 'heart_rate', label: 'pulse', unit: '/min' },
-  { metric: 'blood_pressure_systolic', label: 'systolic', unit: 'mmHg' },
-  { metric: 'body_temperature', label: 'temperature', unit: '°C' },
+const PARAMETERS: readonly { metric: MetricName }[] = [
+  { metric: 'spo2' },
+  { metric: 'heart_rate' },
+  { metric: 'blood_pressure_systolic' },
+  { metric: 'body_temperature' },
 ];
 
 const params = z
@@ -107,7 +107,7 @@ export const homeEarlyWarning = defineMeasurementRule({
     const latest = new Map<MetricName, { readingId: string; value: number; measuredAt: Date }>();
     for (const r of recent) latest.set(r.metric, r);
     for (const r of m.readings.values()) latest.set(r.metric, r);
-    const parts: { metric: MetricName; text: string; points: number; readingId?: string }[] = [];
+    const parts: { metric: MetricName; text: Text; points: number; readingId?: string }[] = [];
     for (const x of PARAMETERS) {
       const r = latest.get(x.metric);
       if (!r) continue;
@@ -123,7 +123,7 @@ export const homeEarlyWarning = defineMeasurementRule({
         metric: x.metric,
         points: pts,
         readingId: r.readingId,
-        text: `${x.label} ${round(x.metric, r.value)} ${x.unit} at ${clinicalTime(r.measuredAt)} (${pts})`,
+        text: both((l) => `${describeReading({ ...r, metric: x.metric }, l)} (${pts})`),
       });
     }
     if (parts.length < p.minParameters) return { outcome: 'skip' };
@@ -135,7 +135,10 @@ export const homeEarlyWarning = defineMeasurementRule({
         parts.push({
           metric: 'body_weight',
           points: p.congestionPoints,
-          text: `weight +${w.delta.toFixed(1)} kg over 3 days (${p.congestionPoints})`,
+          text: both(
+            (l) =>
+              `${say(l, 'weight', 'poids')} +${num(w.delta, 1, l)} kg ${say(l, 'over 3 days', 'en 3 jours')} (${p.congestionPoints})`,
+          ),
         });
     }
     const score = parts.reduce((s, x) => s + x.points, 0);
@@ -149,11 +152,17 @@ export const homeEarlyWarning = defineMeasurementRule({
       severity: red ? 'red' : 'amber',
       readingIds: ids,
       value: { score, ...Object.fromEntries(parts.map((x) => [`${x.metric}Points`, x.points])) },
-      summary: `Home early-warning score ${score} (≥ ${red ? p.redAt : p.amberAt}): ${scored.map((x) => x.text).join(', ')}. ${
-        red
-          ? 'Call now: emergency assessment.'
-          : 'Call today: symptoms, breathlessness, fluid status; same-day clinical review.'
-      }`,
+      ...summaryOf(
+        both((l) => {
+          const signs = scored.map((x) => x.text[l]).join(', ');
+          const limit = red ? p.redAt : p.amberAt;
+          return say(
+            l,
+            `Home early-warning score ${score} (≥ ${limit}): ${signs}. ${red ? 'Call now: emergency assessment.' : 'Call today: symptoms, breathlessness, fluid status; same-day clinical review.'}`,
+            `Score d'alerte à domicile ${score} (≥ ${limit}) : ${signs}. ${red ? 'Appeler maintenant : évaluation en urgence.' : "Appeler aujourd'hui : symptômes, essoufflement, état d'hydratation ; avis médical dans la journée."}`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, red ? 'HH' : 'H'])),
     };
   },

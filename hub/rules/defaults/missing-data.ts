@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HOUR } from '../clock';
-import { deviceName } from '../messages';
+import { both, deviceName, say, summaryOf } from '../messages';
 import { defineScheduledRule, type Evaluation } from '../rule';
 
 /**
@@ -36,7 +36,16 @@ export const missingData = defineScheduledRule({
       severity: worst >= ctx.params.redHours ? 'red' : 'amber',
       readingIds: [],
       value: { silentDevices: silent.length, hoursSinceLastReading: worst },
-      summary: `No reading received for ${worst} h from the ${[...new Set(silent.map((d) => deviceName(d.driver)))].join(', ')}: call the patient (device, gateway or health problem?).`,
+      ...summaryOf(
+        both((l) => {
+          const names = [...new Set(silent.map((d) => deviceName(d.driver, l)))].join(', ');
+          return say(
+            l,
+            `No reading received for ${worst} h from the ${names}: call the patient (device, gateway or health problem?).`,
+            `Aucune mesure reçue depuis ${worst} h (${names}) : appeler le patient (appareil, box ou problème de santé ?).`,
+          );
+        }),
+      ),
     };
   },
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MINUTE } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
-import { describeReading } from '../messages';
+import { both, describeReading, say, summaryOf, type Locale } from '../messages';
 import type { Evaluation, Interpretation } from '../rule';
 import { defineMeasurementRule } from '../rule';
 
@@ -41,21 +41,29 @@ export const sepsisRedFlags = defineMeasurementRule({
   unconfirmed(p, value) {
     return {
       severity: 'amber',
-      summary: `systolic ${value.blood_pressure_systolic ?? '?'} mmHg (≤ ${p.systolicAtOrBelow}) not re-measured within ${p.confirmWithinMinutes} min: call the patient`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Systolic ${value.blood_pressure_systolic ?? '?'} mmHg (≤ ${p.systolicAtOrBelow}) not re-measured within ${p.confirmWithinMinutes} min: call the patient.`,
+            `Systolique ${value.blood_pressure_systolic ?? '?'} mmHg (≤ ${p.systolicAtOrBelow}) non recontrôlée dans les ${p.confirmWithinMinutes} min : appeler le patient.`,
+          ),
+        ),
+      ),
     };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
     const p = ctx.params;
     const hr = m.readings.get('heart_rate');
     const sys = m.readings.get('blood_pressure_systolic');
-    const hits: { id: string; metric: string; value: number; i: Interpretation; text: string }[] = [];
+    const hits: { id: string; metric: string; value: number; i: Interpretation; text: (l: Locale) => string }[] = [];
     if (hr && hr.value > p.heartRateAbove)
       hits.push({
         id: hr.readingId,
         metric: hr.metric,
         value: hr.value,
         i: 'HH',
-        text: `${describeReading(hr)} (> ${p.heartRateAbove})`,
+        text: (l) => `${describeReading(hr, l)} (> ${p.heartRateAbove})`,
       });
     if (sys && sys.value <= p.systolicAtOrBelow) {
       const low = (v: Map<string, number>) => (v.get('blood_pressure_systolic') ?? 999) <= p.systolicAtOrBelow;
@@ -75,7 +83,8 @@ export const sepsisRedFlags = defineMeasurementRule({
           metric: sys.metric,
           value: sys.value,
           i: 'LL',
-          text: `${describeReading(sys)} (≤ ${p.systolicAtOrBelow})${hr ? `, pulse ${Math.round(hr.value)} /min` : ''}`,
+          text: (l) =>
+            `${describeReading(sys, l)} (≤ ${p.systolicAtOrBelow})${hr ? `, ${say(l, 'pulse', 'pouls')} ${Math.round(hr.value)} /min` : ''}`,
         });
       else if (hits.length === 0)
         return {
@@ -91,7 +100,15 @@ export const sepsisRedFlags = defineMeasurementRule({
       severity: 'red',
       readingIds: hits.map((h) => h.id),
       value: Object.fromEntries(hits.map((h) => [h.metric, h.value])),
-      summary: `Sepsis red flag: ${hits.map((h) => h.text).join('; ')}. Call the patient now; if unwell, emergency assessment.`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Sepsis red flag: ${hits.map((h) => h.text(l)).join('; ')}. Call the patient now; if unwell, emergency assessment.`,
+            `Signe de gravité (sepsis) : ${hits.map((h) => h.text(l)).join(' ; ')}. Appeler le patient maintenant ; s'il va mal, évaluation en urgence.`,
+          ),
+        ),
+      ),
       interpretations: Object.fromEntries(hits.map((h) => [h.id, h.i])),
     };
   },

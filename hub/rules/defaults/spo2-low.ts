@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MINUTE } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
-import { describeReading } from '../messages';
+import { both, describeReading, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -33,7 +33,15 @@ export const spo2Low = defineMeasurementRule({
   unconfirmed(p, value) {
     return {
       severity: 'amber',
-      summary: `SpO2 ${value.spo2 ?? '?'} % not re-measured within ${p.confirmWithinMinutes / 60} h: call the patient`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `SpO2 ${value.spo2 ?? '?'} % not re-measured within ${p.confirmWithinMinutes / 60} h: call the patient.`,
+            `SpO2 ${value.spo2 ?? '?'} % non recontrôlée dans les ${p.confirmWithinMinutes / 60} h : appeler le patient.`,
+          ),
+        ),
+      ),
     };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
@@ -63,7 +71,18 @@ export const spo2Low = defineMeasurementRule({
       severity: 'red',
       readingIds: ids,
       value: { spo2: r.value, ...(previous ? { previous: previous.value } : {}) },
-      summary: `Low oxygen saturation: ${describeReading(r)} and ${previous ? describeReading(previous) : 'an earlier reading'} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
+      ...summaryOf(
+        both((l) => {
+          const before = previous
+            ? describeReading(previous, l)
+            : say(l, 'an earlier reading', 'une mesure antérieure');
+          return say(
+            l,
+            `Low oxygen saturation: ${describeReading(r, l)} and ${before} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
+            `Désaturation : ${describeReading(r, l)} et ${before} (< ${limit} % deux fois). Appeler maintenant ; si essoufflé ou mal, évaluation en urgence.`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'LL'])),
     };
   },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DAY } from '../clock';
 import { changeOverWindow, isProtocolWeight, learntBaseline } from '../kinds/change';
-import { clinicalTime } from '../messages';
+import { both, clinicalTime, num, say, summaryOf, type Text } from '../messages';
 import type { HistoryRow } from '../history';
 import { defineMeasurementRule, type Evaluation, type Measurement } from '../rule';
 
@@ -9,9 +9,9 @@ import { defineMeasurementRule, type Evaluation, type Measurement } from '../rul
 function weightBreach(
   m: Measurement,
   c: { delta: number; reference: HistoryRow },
-  finding: string,
+  finding: Text,
   interpretation: 'H' | 'L',
-  action: string,
+  action: Text,
 ): Evaluation {
   const cur = m.readings.get('body_weight');
   if (!cur) return { outcome: 'skip' };
@@ -21,7 +21,12 @@ function weightBreach(
     severity: 'amber',
     readingIds: [c.reference.readingId, cur.readingId],
     value: { body_weight: cur.value, deltaKg: c.delta },
-    summary: `Weight ${cur.value.toFixed(1)} kg on ${clinicalTime(m.measuredAt)}, ${sign}${Math.abs(c.delta).toFixed(1)} kg ${finding} (${c.reference.value.toFixed(1)} kg on ${clinicalTime(c.reference.measuredAt)}). ${action}`,
+    ...summaryOf(
+      both(
+        (l) =>
+          `${say(l, 'Weight', 'Poids')} ${num(cur.value, 1, l)} kg ${say(l, 'on', 'le')} ${clinicalTime(m.measuredAt, l)}, ${sign}${num(Math.abs(c.delta), 1, l)} kg ${finding[l]} (${num(c.reference.value, 1, l)} kg ${say(l, 'on', 'le')} ${clinicalTime(c.reference.measuredAt, l)}). ${action[l]}`,
+      ),
+    ),
     interpretations: { [cur.readingId]: interpretation },
   };
 }
@@ -58,10 +63,19 @@ export const weightGain3Days = defineMeasurementRule({
     const cur = m.readings.get('body_weight');
     if (!cur || !(await isProtocolWeight(ctx, m))) return { outcome: 'skip' };
     const c = await changeOverWindow(ctx, m, 'body_weight', p.days * DAY, 'up');
-    const action = 'Call today: breathlessness, ankle swelling? Diuretic adjustment per the heart-failure plan.';
+    const action: Text = {
+      en: 'Call today: breathlessness, ankle swelling? Diuretic adjustment per the heart-failure plan.',
+      fr: "Appeler aujourd'hui : essoufflement, œdèmes des chevilles ? Adapter le diurétique selon le plan de soins.",
+    };
     if (c) {
       if (c.delta <= p.kg) return { outcome: 'normal' };
-      return weightBreach(m, c, `over ${p.days} days`, 'H', action);
+      return weightBreach(
+        m,
+        c,
+        both((l) => say(l, `over ${p.days} days`, `en ${p.days} jours`)),
+        'H',
+        action,
+      );
     }
     // a gap in the weigh-ins: compare with the personal baseline instead of saying nothing
     const baseline =
@@ -74,7 +88,15 @@ export const weightGain3Days = defineMeasurementRule({
       severity: 'amber',
       readingIds: [cur.readingId],
       value: { body_weight: cur.value, baselineKg: baseline, deltaKg: delta },
-      summary: `Weight ${cur.value.toFixed(1)} kg on ${clinicalTime(m.measuredAt)}, +${delta.toFixed(1)} kg above the ${p.dryWeightKg ? 'dry weight set by the team' : 'usual weight'} (${baseline.toFixed(1)} kg), after a gap in weigh-ins. ${action}`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Weight ${num(cur.value, 1, l)} kg on ${clinicalTime(m.measuredAt, l)}, +${num(delta, 1, l)} kg above the ${p.dryWeightKg ? 'dry weight set by the team' : 'usual weight'} (${num(baseline, 1, l)} kg), after a gap in weigh-ins. ${action.en}`,
+            `Poids ${num(cur.value, 1, l)} kg le ${clinicalTime(m.measuredAt, l)}, +${num(delta, 1, l)} kg au-dessus du ${p.dryWeightKg ? "poids sec fixé par l'équipe" : 'poids habituel'} (${num(baseline, 1, l)} kg), après une interruption des pesées. ${action.fr}`,
+          ),
+        ),
+      ),
       interpretations: { [cur.readingId]: 'H' },
     };
   },
@@ -106,12 +128,15 @@ export const weightGainDayWeek = defineMeasurementRule({
     if (!day && !week) return { outcome: 'skip' };
     const hit =
       day && day.delta >= ctx.params.kgPerDay
-        ? { c: day, span: '1 day' }
+        ? { c: day, span: { en: 'in 1 day', fr: 'en 1 jour' } }
         : week && week.delta >= ctx.params.kgPerWeek
-          ? { c: week, span: '7 days' }
+          ? { c: week, span: { en: 'in 7 days', fr: 'en 7 jours' } }
           : null;
     if (!hit) return { outcome: 'normal' };
-    return weightBreach(m, hit.c, `in ${hit.span}`, 'H', 'Call: symptoms of congestion? Review at the next contact.');
+    return weightBreach(m, hit.c, hit.span, 'H', {
+      en: 'Call: symptoms of congestion? Review at the next contact.',
+      fr: 'Appeler : signes de congestion ? Revoir au prochain contact.',
+    });
   },
 });
 
@@ -139,9 +164,12 @@ export const weightLoss2Days = defineMeasurementRule({
     return weightBreach(
       m,
       c,
-      `over ${ctx.params.days} days`,
+      both((l) => say(l, `over ${ctx.params.days} days`, `en ${ctx.params.days} jours`)),
       'L',
-      'Call: dizziness, thirst, low blood pressure? Pharmacist review of diuretic dose.',
+      {
+        en: 'Call: dizziness, thirst, low blood pressure? Pharmacist review of diuretic dose.',
+        fr: 'Appeler : vertiges, soif, tension basse ? Revoir la dose de diurétique avec le pharmacien.',
+      },
     );
   },
 });

@@ -27,6 +27,8 @@ export interface ReplayEpisode {
   openedAt: string;
   escalations: { at: string; reason: string }[];
   summary: string;
+  /** the episode text in French */
+  summaryFr: string;
 }
 
 export interface ReplayResult {
@@ -316,7 +318,10 @@ async function episodes(pool: pg.Pool): Promise<ReplayEpisode[]> {
     status: string;
     opened_at: Date;
     summary: string;
-  }>('SELECT id, patient_id, rule_id, severity, status, opened_at, summary FROM alert_episodes ORDER BY opened_at, id');
+    summary_fr: string;
+  }>(
+    'SELECT id, patient_id, rule_id, severity, status, opened_at, summary, summary_fr FROM alert_episodes ORDER BY opened_at, id',
+  );
   const esc = await pool.query<{ entity_id: string; at: Date; detail: { reason?: string } }>(
     `SELECT entity_id, at, detail FROM audit_log WHERE action = 'episode.escalated' ORDER BY at, id`,
   );
@@ -330,5 +335,6 @@ async function episodes(pool: pg.Pool): Promise<ReplayEpisode[]> {
       .filter((e) => e.entity_id === r.id)
       .map((e) => ({ at: e.at.toISOString(), reason: e.detail.reason ?? '' })),
     summary: r.summary,
+    summaryFr: r.summary_fr,
   }));
 }
