@@ -155,6 +155,8 @@ function scenario(d: Def): Scenario {
     source: d.source,
     category: d.category,
     start: DAY0,
+    // weeks-long stable series: the scheduler every 2 h is enough for 48/72 h missing data
+    ...(d.weeks ? { tickMinutes: 120 } : {}),
     patients: [
       {
         id: 'P1',
