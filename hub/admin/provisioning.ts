@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
 import { generateSecret, hashSecret } from '../security/secrets';
+import { firstRow } from '../storage/postgres/rows';
 
 /**
  * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
@@ -133,6 +134,11 @@ export const PROFESSIONAL_ROLES = [
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
   'admin',
 ] as const;
 export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
@@ -247,11 +253,11 @@ export async function createWebhook(
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
   const secret = generateSecret();
-  const { rows } = await pool.query<{ id: string }>(
+  const inserted = await pool.query<{ id: string }>(
     'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',
     [w.careTeamId, url.toString(), secret, actor],
   );
-  const id = Number(rows[0]!.id);
+  const id = Number(firstRow(inserted, 'INSERT INTO webhooks').id);
   await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });
   return { id, secret };
 }
@@ -265,7 +271,7 @@ export async function createCareTeamWithMembers(
   t: { id: string; programId: Program; name: string; patientIds: string[]; roles?: CareRole[] },
 ): Promise<Record<CareRole, { professionalId: string; token: string }>> {
   await createCareTeam(pool, t);
-  const roles = t.roles ?? (PROFESSIONAL_ROLES.filter((r) => r !== 'admin') as CareRole[]);
+  const roles = t.roles ?? PROFESSIONAL_ROLES.filter((r) => r !== 'admin');
   const out = {} as Record<CareRole, { professionalId: string; token: string }>;
   for (const role of roles) {
     const professionalId = `${t.id}-${role.replace(/_/g, '-')}`;

@@ -19,6 +19,7 @@ import {
   type ScheduledRule,
 } from './rule';
 import { effectiveFor, RuleSettings } from './settings';
+import { errorMessage } from '../../contract/errors';
 
 /** A rule evaluation failed and could not be recorded for retry (stable code for logs and callers). */
 export class RuleEvaluationError extends Error {
@@ -280,9 +281,9 @@ export class RuleEngine {
 
   start(everyMs = 30_000): void {
     this.timer = setInterval(() => {
-      this.tick().catch((e: unknown) =>
-        this.log.warn({ err: (e as Error).message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'),
-      );
+      this.tick().catch((e: unknown) => {
+        this.log.warn({ err: errorMessage(e), code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed');
+      });
     }, everyMs);
     this.timer.unref();
   }

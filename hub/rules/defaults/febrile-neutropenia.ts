@@ -88,12 +88,10 @@ export const febrileNeutropenia = defineMeasurementRule({
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { body_temperature: r.value, ...(previous ? { previous: previous.value } : {}) },
+      value: { body_temperature: r.value, previous: previous.value },
       ...summaryOf(
         both((l) => {
-          const before = previous
-            ? describeReading(previous, l)
-            : say(l, 'an earlier reading', 'une mesure antérieure');
+          const before = describeReading(previous, l);
           return say(
             l,
             `Fever on chemotherapy: ${describeReading(r, l)} and ${before} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,

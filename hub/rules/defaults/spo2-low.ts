@@ -70,12 +70,10 @@ export const spo2Low = defineMeasurementRule({
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { spo2: r.value, ...(previous ? { previous: previous.value } : {}) },
+      value: { spo2: r.value, previous: previous.value },
       ...summaryOf(
         both((l) => {
-          const before = previous
-            ? describeReading(previous, l)
-            : say(l, 'an earlier reading', 'une mesure antérieure');
+          const before = describeReading(previous, l);
           return say(
             l,
             `Low oxygen saturation: ${describeReading(r, l)} and ${before} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,

@@ -14,7 +14,7 @@ function weightBreach(
   action: Text,
 ): Evaluation {
   const cur = m.readings.get('body_weight');
-  if (!cur) return { outcome: 'skip' };
+  if (!cur) throw new Error('a weight breach is evaluated on a measurement holding body_weight');
   const sign = c.delta > 0 ? '+' : '−';
   return {
     outcome: 'breach',
