@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Canonical metric catalog (wire contract v1). Every reading carries one of these metrics,
  * with its value in the canonical UCUM unit. Extend it when a profile needs more; never rename.
  * `range` is the physiological plausibility range: a decoded value outside it is rejected.
- * LOINC codes follow the HL7 Vital Signs profile / PHD IG (shared/reference/clinical-rules.md).
+ * LOINC codes follow the HL7 FHIR R4 Vital Signs profile and the HL7 Personal Health Device IG.
  */
 export interface MetricSpec {
   readonly unit: string;

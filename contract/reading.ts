@@ -15,6 +15,17 @@ export const clockSchema = z.object({
 });
 
 /**
+ * How far the reading's measuredAt can be believed (optional: gateways before it omit it, the hub
+ * then derives it from `clock`, see hub/rules/time-trust.ts):
+ * - device_synced: device clock, checked against the gateway at connection (time service read);
+ * - device_corrected: device clock off by a measured offset, corrected by the gateway;
+ * - device_unchecked: device clock believed as sent, no offset could be measured (no time service);
+ * - receipt: no usable device time; measuredAt is the gateway's reception time.
+ */
+export const timeTrustSchema = z.enum(['device_synced', 'device_corrected', 'device_unchecked', 'receipt']);
+export type TimeTrust = z.infer<typeof timeTrustSchema>;
+
+/**
  * One measurement, in the canonical unit of its metric (wire contract v1).
  * `id` is deterministic (contract/ids.ts readingId) so a re-sent reading is the same reading.
  */
@@ -37,6 +48,7 @@ export const readingSchema = z
       .max(32)
       .default([]),
     clock: clockSchema.optional(),
+    timeTrust: timeTrustSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {

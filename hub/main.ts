@@ -176,6 +176,8 @@ export async function startHub(
       log,
       maxPayloadBytes: config.mqtt.maxPayloadBytes,
       publishReceipt: mqttIngest.publishReceipt,
+      // reception times on the hub's clock: missing data reads them (docs/clinical/rules.md)
+      clock,
     });
     await mqttIngest.start();
     stops.push(() => mqttIngest.stop());

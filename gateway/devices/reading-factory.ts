@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readingId, type Clock, type Reading } from '../../contract';
+import { readingId, type Clock, type Reading, type TimeTrust } from '../../contract';
 import type { Measurement } from '../../drivers';
 import { localToUtc, zoneOffsetAt } from '../time/local-time';
 
@@ -47,6 +47,13 @@ export function clockVerdict(
   if (ctx.clockOffsetMs === undefined && corrected < ctx.receivedAt.getTime() - MAX_RECORD_AGE_MS)
     return 'clock_untrusted';
   return 'ok';
+}
+
+/** contract/reading.ts timeTrust: what dated the reading. */
+function timeTrustOf(clock: Clock | undefined, measuredOffsetMs: number | undefined): TimeTrust {
+  if (!clock?.trusted) return 'receipt';
+  if (measuredOffsetMs === undefined) return 'device_unchecked';
+  return Math.abs(measuredOffsetMs) < 60_000 ? 'device_synced' : 'device_corrected';
 }
 
 export interface ReadingContext {
@@ -111,5 +118,6 @@ export function toReading(m: Measurement, ctx: ReadingContext): Reading {
   if (m.sequence !== undefined) reading.sequence = m.sequence;
   if (m.userIndex !== undefined) reading.userIndex = m.userIndex;
   if (clock) reading.clock = clock;
+  reading.timeTrust = timeTrustOf(clock, ctx.clockOffsetMs);
   return reading;
 }

@@ -13,12 +13,21 @@ export interface RaiseInput {
   readingIds: string[];
   value: unknown;
   summary?: string;
+  /** the same text in French */
+  summaryFr?: string;
   priority?: 'routine' | 'urgent' | 'stat';
   interpretations?: Record<string, string>;
   /** care-team roles notified */
   notify?: readonly string[];
   /** identity of this evaluation (see recordNormal) */
   evalKey?: string;
+  /** rule ids watching the same physiological event: their episodes never count as a second amber */
+  sameEvent?: readonly string[];
+  /**
+   * how a later breach changes the text: 'append' (readings: the trigger stays, each later breach is
+   * added) or 'latest' (a state such as "silent for 50 h": the trigger stays, the current state replaces the previous one)
+   */
+  textUpdate?: 'append' | 'latest';
 }
 
 export interface RaiseResult {
@@ -32,11 +41,11 @@ export class TransitionError extends Error {
   readonly code = 'INVALID_TRANSITION';
 }
 
-/** clinical-rules.md: two ambers for one patient within 24 h escalate to red (UKONS triage). */
+/** docs/clinical/rules.md: two ambers for one patient within 24 h escalate to red (UKONS triage). */
 export const ESCALATION_WINDOW_MS = 24 * 3_600_000;
-/** clinical-rules.md: red episodes re-notify every 15 min while unacknowledged. */
+/** docs/clinical/rules.md: red episodes re-notify every 15 min while unacknowledged. */
 export const RENOTIFY_EVERY_MS = 15 * 60_000;
-/** clinical-rules.md: resolve only after 2 consecutive normal evaluations (hysteresis). */
+/** docs/clinical/rules.md: resolve only after 2 consecutive normal evaluations (hysteresis). */
 export const NORMALS_TO_RESOLVE = 2;
 
 /**
@@ -69,13 +78,19 @@ export class EpisodeStore {
       );
       const { rows } = await c.query<{ id: string; inserted: boolean; severity: Severity }>(
         `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
-                                     summary, priority, interpretations, last_eval_key, last_notified_at)
-         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6)
+                                     summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6, $12)
          ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
            SET breach_count = alert_episodes.breach_count + 1,
                last_value = EXCLUDED.last_value,
                updated_at = EXCLUDED.updated_at,
-               summary = EXCLUDED.summary,
+               -- the trigger stays first; later breaches are appended, never overwrite it
+               summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
+                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
+                              ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
+               summary_fr = CASE WHEN alert_episodes.summary_fr = '' THEN EXCLUDED.summary_fr
+                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary_fr, E'\nMaintenant : ', 1) || E'\nMaintenant : ' || EXCLUDED.summary_fr
+                              ELSE left(alert_episodes.summary_fr || E'\nPuis : ' || EXCLUDED.summary_fr, 4000) END,
                normal_streak = 0,
                last_eval_key = EXCLUDED.last_eval_key,
                trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
@@ -96,6 +111,8 @@ export class EpisodeStore {
           e.priority ?? 'routine',
           JSON.stringify(e.interpretations ?? {}),
           e.evalKey ?? null,
+          e.textUpdate ?? 'append',
+          e.summaryFr ?? '',
         ],
       );
       const row = rows[0];
@@ -116,8 +133,8 @@ export class EpisodeStore {
         if (e.severity === 'amber') {
           const others = await c.query<{ id: string }>(
             `SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
-               AND (severity = 'amber' OR escalated_from = 'amber') ORDER BY id`,
-            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now],
+               AND (severity = 'amber' OR escalated_from = 'amber') AND NOT (rule_id = ANY($5::text[])) ORDER BY id`,
+            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now, [e.ruleId, ...(e.sameEvent ?? [])]],
           );
           if (others.rows.length > 0) {
             escalated = true;

@@ -279,17 +279,30 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    const { rows } = await d.pool
-      .query<{ severity: string; n: string }>(
+    // a failed query leaves its gauge absent and counts a scrape error: never a false 0 (issue 18)
+    const scrape = async <R extends pg.QueryResultRow>(name: string, sql: string): Promise<R[] | undefined> =>
+      d.pool.query<R>(sql).then(
+        (r) => r.rows,
+        () => {
+          d.metrics.scrapeErrors.inc({ query: name });
+          return undefined;
+        },
+      );
+    const [open, webhooks, pending] = await Promise.all([
+      scrape<{ severity: string; n: string }>(
+        'open_episodes',
         `SELECT severity, count(*) n FROM alert_episodes WHERE status <> 'resolved' GROUP BY severity`,
-      )
-      .catch(() => ({ rows: [] }));
-    for (const s of ['amber', 'red'])
-      d.metrics.openEpisodes.set({ severity: s }, Number(rows.find((r) => r.severity === s)?.n ?? 0));
-    const q = await d.pool
-      .query<{ n: string }>(`SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`)
-      .catch(() => ({ rows: [] as { n: string }[] }));
-    if (q.rows[0]) d.metrics.webhookQueueDepth.set(Number(q.rows[0].n));
+      ),
+      scrape<{ n: string }>('webhook_queue', `SELECT count(*) n FROM webhook_deliveries WHERE status = 'pending'`),
+      scrape<{ n: string }>('rule_pending', `SELECT count(*) n FROM rule_evaluations_pending`),
+    ]);
+    d.metrics.openEpisodes.reset();
+    if (open)
+      for (const s of ['amber', 'red'])
+        d.metrics.openEpisodes.set({ severity: s }, Number(open.find((r) => r.severity === s)?.n ?? 0));
+    // an unlabelled gauge cannot be absent: NaN says "unknown" where 0 would say "none"
+    d.metrics.webhookQueueDepth.set(webhooks?.[0] ? Number(webhooks[0].n) : NaN);
+    d.metrics.rulePending.set(pending?.[0] ? Number(pending[0].n) : NaN);
     return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
 

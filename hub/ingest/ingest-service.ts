@@ -5,6 +5,7 @@ import type { HubMetrics } from '../observability/metrics';
 import type { RuleEngine } from '../rules/engine';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import { TimeSeriesWriteError } from '../storage/influx/write-batcher';
+import { timeTrustOf } from '../rules/time-trust';
 import { fileInLedger, markStored } from './ledger';
 import type { PatientMapper } from './patient-mapping';
 
@@ -26,6 +27,8 @@ export interface IngestDeps {
   log: Logger;
   maxPayloadBytes: number;
   publishReceipt(gatewayId: string, receipt: Receipt): Promise<void>;
+  /** the hub's clock for reception times (simulated by the replay tool); the database's now() when absent */
+  clock?: { now(): Date };
 }
 
 type Result = Receipt['results'][number];
@@ -120,7 +123,7 @@ export class IngestService {
         results.push({ id: r.id, outcome: 'quarantined', code: m.reason });
       }
     }
-    const ledger = await fileInLedger(this.d.pool, filed);
+    const ledger = await fileInLedger(this.d.pool, filed, this.d.clock?.now());
     const fresh = filed.flatMap((f) => {
       const entry = ledger.get(f.reading.id);
       if (!entry) throw new Error(`reading ${f.reading.id} missing from the ledger's answer`);
@@ -171,6 +174,9 @@ export class IngestService {
         metric: r.metric,
         value: r.value,
         measuredAt,
+        timeTrust: timeTrustOf(r),
+        deviceAddress: r.device.address,
+        receivedAt: this.d.clock?.now() ?? new Date(),
       })),
     );
     await markStored(

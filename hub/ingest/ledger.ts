@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Reading } from '../../contract';
+import { timeTrustOf } from '../rules/time-trust';
 
 export interface LedgerEntry {
   readingId: string;
@@ -16,6 +17,8 @@ export interface LedgerEntry {
 export async function fileInLedger(
   pool: pg.Pool,
   entries: { reading: Reading; patientId: string }[],
+  /** the hub's clock (simulated in replay); defaults to the database's now() */
+  receivedAt?: Date,
 ): Promise<Map<string, LedgerEntry>> {
   if (entries.length === 0) return new Map();
   const cols = {
@@ -28,6 +31,7 @@ export async function fileInLedger(
     value: [] as number[],
     unit: [] as string[],
     at: [] as string[],
+    trust: [] as string[],
   };
   for (const { reading: r, patientId } of entries) {
     cols.id.push(r.id);
@@ -39,12 +43,25 @@ export async function fileInLedger(
     cols.value.push(r.value);
     cols.unit.push(r.unit);
     cols.at.push(r.measuredAt);
+    cols.trust.push(timeTrustOf(r));
   }
   await pool.query(
-    `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[])
+    `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust, received_at)
+     SELECT *, coalesce($11::timestamptz, now()) FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[])
      ON CONFLICT (reading_id) DO NOTHING`,
-    [cols.id, cols.patient, cols.gateway, cols.address, cols.driver, cols.metric, cols.value, cols.unit, cols.at],
+    [
+      cols.id,
+      cols.patient,
+      cols.gateway,
+      cols.address,
+      cols.driver,
+      cols.metric,
+      cols.value,
+      cols.unit,
+      cols.at,
+      cols.trust,
+      receivedAt ?? null,
+    ],
   );
   const { rows } = await pool.query<{ reading_id: string; measured_at: Date; stored_at: Date | null }>(
     'SELECT reading_id, measured_at, stored_at FROM reading_ledger WHERE reading_id = ANY($1::text[])',

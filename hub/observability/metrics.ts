@@ -60,6 +60,22 @@ export function createHubMetrics() {
       labelNames: ['rule'],
       registers: [registry],
     }),
+    rulePending: new Gauge({
+      name: 'vigil_rule_evaluations_pending',
+      help: 'Rule evaluations that failed and wait for a retry (PostgreSQL down, rule error)',
+      registers: [registry],
+    }),
+    ruleHeldBatches: new Counter({
+      name: 'vigil_rule_held_batches_total',
+      help: 'Reading batches held (no receipt, the gateway re-sends) because a failed evaluation could not even be recorded',
+      registers: [registry],
+    }),
+    scrapeErrors: new Counter({
+      name: 'vigil_metrics_scrape_errors_total',
+      help: 'Database queries of a /metrics scrape that failed; their gauges are then absent, never a false 0',
+      labelNames: ['query'],
+      registers: [registry],
+    }),
     episodesResolved: new Counter({
       name: 'vigil_alert_episodes_resolved_total',
       help: 'Alert episodes resolved by hysteresis',

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
+import type { MetricName } from '../../contract';
 import { audit } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
 import type { HubMetrics } from '../observability/metrics';
-import { DEFAULT_RULES, ruleById } from './catalog';
+import { DEFAULT_RULES, ruleById, sameEventRuleIds } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History } from './history';
+import { dropMemoryCopies } from './memory-copies';
 import {
   appliesTo,
   type Evaluation,
@@ -18,6 +20,18 @@ import {
 } from './rule';
 import { effectiveFor, RuleSettings } from './settings';
 import { errorMessage } from '../../contract/errors';
+
+/** A rule evaluation failed and could not be recorded for retry (stable code for logs and callers). */
+export class RuleEvaluationError extends Error {
+  readonly code = 'RULE_EVALUATION_FAILED';
+  readonly store = 'postgres';
+  constructor(
+    message: string,
+    readonly ruleIds: string[],
+  ) {
+    super(message);
+  }
+}
 
 export interface RuleEngineOptions {
   /** defaults to the episode store's pool */
@@ -33,6 +47,8 @@ export interface TickReport {
   evaluations: number;
   remeasureExpired: number;
   renotified: number;
+  /** failed evaluations retried successfully */
+  retried: number;
 }
 
 /**
@@ -64,7 +80,20 @@ export class RuleEngine {
     this.settings = new RuleSettings(this.pool, this.rules);
   }
 
+  /**
+   * Evaluates newly stored readings. Resolves when every evaluation either ran or was recorded for
+   * retry; rejects (RuleEvaluationError) only when a failure could not be recorded: the caller must
+   * then not acknowledge the readings, so they are evaluated again when re-sent.
+   */
   async onStored(readings: readonly FiledReading[]): Promise<void> {
+    await this.evaluateMeasurements(await dropMemoryCopies(this.pool, readings), undefined, true);
+  }
+
+  private async evaluateMeasurements(
+    readings: readonly FiledReading[],
+    only: string | undefined,
+    recordFailures: boolean,
+  ): Promise<void> {
     const measurementRules = this.rules.filter((r): r is MeasurementRule => r.trigger === 'measurement');
     // readings no measurement rule looks at (steps, battery, ...) cost nothing on the ingest path
     const watched = new Set(measurementRules.flatMap((r) => r.metrics));
@@ -86,28 +115,127 @@ export class RuleEngine {
       this.activeKeys(patientIds),
     ]);
     const history = new History(this.pool);
+    const failed: { rule: MeasurementRule; m: Measurement; err: Error }[] = [];
     for (const m of measurements) {
       const state = states.get(m.patientId);
       if (!state) continue;
       for (const rule of measurementRules) {
+        if (only && rule.id !== only) continue;
         if (!appliesTo(rule, state.facts.programId) || !rule.metrics.some((x) => m.readings.has(x))) continue;
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
-        await this.run(rule, state.facts, eff.params, history, now, `m:${m.measuredAt.toISOString()}`, active, (ctx) =>
-          rule.evaluate(ctx, m),
+        try {
+          await this.run(
+            rule,
+            state.facts,
+            eff.params,
+            history,
+            now,
+            `m:${m.measuredAt.toISOString()}`,
+            active,
+            (ctx) => rule.evaluate(ctx, m),
+          );
+        } catch (e) {
+          failed.push({ rule, m, err: e as Error });
+        }
+      }
+    }
+    const [first] = failed;
+    if (!first) return;
+    if (!recordFailures) throw first.err;
+    await this.recordFailures(failed, now);
+  }
+
+  /**
+   * Evaluations that threw (a rule bug, PostgreSQL lost mid-way) are never swallowed: each is
+   * recorded as pending and retried by tick() until it succeeds. When even that record cannot be
+   * written (PostgreSQL down), onStored throws: ingest sends no receipt and the gateway re-sends
+   * the batch, so the evaluation runs again once PostgreSQL is back.
+   */
+  private async recordFailures(failed: { rule: MeasurementRule; m: Measurement; err: Error }[], now: Date) {
+    for (const f of failed) {
+      this.metrics.ruleFailures.inc({ rule: f.rule.id });
+      this.log.error(
+        { ruleId: f.rule.id, patientId: f.m.patientId, err: f.err.message, code: 'RULE_EVALUATION_FAILED' },
+        'rule evaluation failed; recorded for retry',
+      );
+    }
+    try {
+      for (const f of failed)
+        await this.pool.query(
+          `INSERT INTO rule_evaluations_pending (patient_id, rule_id, reading_ids, last_error, created_at, next_at)
+           VALUES ($1, $2, $3, $4, $5, $5)
+           ON CONFLICT (rule_id, reading_ids) DO UPDATE SET attempts = rule_evaluations_pending.attempts + 1,
+             last_error = EXCLUDED.last_error, next_at = EXCLUDED.next_at`,
+          [
+            f.m.patientId,
+            f.rule.id,
+            [...f.m.readings.values()].map((r) => r.readingId).sort(),
+            f.err.message.slice(0, 500),
+            now,
+          ],
+        );
+    } catch (e) {
+      this.metrics.ruleHeldBatches.inc();
+      throw new RuleEvaluationError(
+        `rule evaluation failed and could not be recorded: ${(e as Error).message}`,
+        failed.map((f) => f.rule.id),
+      );
+    }
+  }
+
+  /**
+   * Pending evaluations whose retry is due: the measurement is rebuilt from the ledger and the one
+   * rule evaluated again; success deletes the record, failure pushes it back (backoff up to 5 min).
+   */
+  async retryPending(now: Date = this.clock.now()): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string; rule_id: string; reading_ids: string[]; attempts: number }>(
+      `SELECT id, rule_id, reading_ids, attempts FROM rule_evaluations_pending WHERE next_at <= $1 ORDER BY id LIMIT 100`,
+      [now],
+    );
+    let done = 0;
+    for (const p of rows) {
+      const readings = await this.pool.query<{
+        reading_id: string;
+        patient_id: string;
+        metric: MetricName;
+        value: number;
+        measured_at: Date;
+      }>(
+        'SELECT reading_id, patient_id, metric, value, measured_at FROM reading_ledger WHERE reading_id = ANY($1::text[])',
+        [p.reading_ids],
+      );
+      const filed = readings.rows.map((r) => ({
+        readingId: r.reading_id,
+        patientId: r.patient_id,
+        metric: r.metric,
+        value: r.value,
+        measuredAt: r.measured_at,
+      }));
+      try {
+        await this.evaluateMeasurements(filed, p.rule_id, false);
+        await this.pool.query('DELETE FROM rule_evaluations_pending WHERE id = $1', [p.id]);
+        done++;
+      } catch (e) {
+        const backoff = Math.min(5 * 60_000, 1000 * 2 ** Math.min(p.attempts, 10));
+        await this.pool.query(
+          'UPDATE rule_evaluations_pending SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1',
+          [p.id, (e as Error).message.slice(0, 500), new Date(now.getTime() + backoff)],
         );
       }
     }
+    return done;
   }
 
   /** One scheduler pass; every hub instance may call it, the work is claimed once per period. */
   async tick(): Promise<TickReport> {
     const now = this.clock.now();
-    const report: TickReport = { scheduledRan: false, evaluations: 0, remeasureExpired: 0, renotified: 0 };
+    const report: TickReport = { scheduledRan: false, evaluations: 0, remeasureExpired: 0, renotified: 0, retried: 0 };
     if (await this.claim('scheduled-rules', now, this.scheduledEveryMs)) {
       report.scheduledRan = true;
       report.evaluations = await this.evaluateScheduled(now);
     }
+    report.retried = await this.retryPending(now);
     report.remeasureExpired = await this.expireRemeasure(now);
     report.renotified = await this.episodes.renotifyDue(
       now,
@@ -133,10 +261,19 @@ export class RuleEngine {
         if (!appliesTo(rule, state.facts.programId)) continue;
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
-        await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) =>
-          rule.evaluate(ctx),
-        );
-        n++;
+        try {
+          await this.run(rule, state.facts, eff.params, history, now, `s:${now.toISOString()}`, active, (ctx) =>
+            rule.evaluate(ctx),
+          );
+          n++;
+        } catch (e) {
+          // scheduled rules run again next period; one patient's failure does not stop the others
+          this.metrics.ruleFailures.inc({ rule: rule.id });
+          this.log.error(
+            { ruleId: rule.id, patientId: state.facts.id, err: (e as Error).message, code: 'RULE_EVALUATION_FAILED' },
+            'scheduled rule evaluation failed',
+          );
+        }
       }
     }
     return n;
@@ -171,28 +308,24 @@ export class RuleEngine {
       history: History;
     }) => Promise<Evaluation> | Evaluation,
   ): Promise<void> {
-    let ev: Evaluation;
-    try {
-      ev = await evaluate({ patient, params: params as never, now, history });
-    } catch (e) {
-      this.metrics.ruleFailures.inc({ rule: rule.id });
-      this.log.error(
-        { ruleId: rule.id, patientId: patient.id, err: (e as Error).message, code: 'RULE_EVALUATION_FAILED' },
-        'rule evaluation failed',
-      );
-      return;
-    }
+    // errors propagate: onStored records them for retry, the scheduler logs and counts them
+    const ev = await evaluate({ patient, params: params as never, now, history });
     this.metrics.ruleEvaluations.inc({ rule: rule.id, outcome: ev.outcome });
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
+      const family = rule.family ? sameEventRuleIds(rule.id, this.rules) : [];
+      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family) : rule.id;
       const res = await this.episodes.raise(
         {
           patientId: patient.id,
-          ruleId: rule.id,
+          ruleId: episodeRule,
+          sameEvent: family,
+          textUpdate: rule.trigger === 'schedule' ? 'latest' : 'append',
           severity: ev.severity,
           readingIds: ev.readingIds,
           value: ev.value,
           summary: ev.summary,
+          ...(ev.summaryFr ? { summaryFr: ev.summaryFr } : {}),
           priority: rule.priority,
           interpretations: ev.interpretations ?? {},
           notify: rule.notify,
@@ -308,6 +441,7 @@ export class RuleEngine {
           readingIds: r.reading_ids,
           value: r.value,
           summary: followUp.summary,
+          ...(followUp.summaryFr ? { summaryFr: followUp.summaryFr } : {}),
           priority: 'urgent',
           notify: rule.notify,
           evalKey: `x:${r.id}`,
@@ -325,6 +459,16 @@ export class RuleEngine {
         this.metrics.notificationsSent.inc({ kind: res.escalated ? 'escalated' : 'opened' });
     }
     return rows.length;
+  }
+
+  /** One event, one episode: the rule of the family's active episode, if another rule of the family has one. */
+  private async familyEpisodeRule(patientId: string, ruleId: string, family: string[]): Promise<string> {
+    const { rows } = await this.pool.query<{ rule_id: string }>(
+      `SELECT rule_id FROM alert_episodes WHERE patient_id = $1 AND status <> 'resolved' AND rule_id = ANY($2::text[])
+       ORDER BY (rule_id = $3) DESC, opened_at LIMIT 1`,
+      [patientId, family, ruleId],
+    );
+    return rows[0]?.rule_id ?? ruleId;
   }
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */

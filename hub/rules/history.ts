@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { MetricName } from '../../contract';
+import type { MetricName, TimeTrust } from '../../contract';
 import { DAY } from './clock';
 
 export interface HistoryRow {
@@ -8,6 +8,9 @@ export interface HistoryRow {
   value: number;
   measuredAt: Date;
   deviceAddress: string;
+  /** null for readings filed before time trust was recorded */
+  timeTrust: TimeTrust | null;
+  receivedAt: Date;
 }
 
 /**
@@ -34,9 +37,12 @@ export class History {
           value: number;
           measured_at: Date;
           device_address: string;
+          time_trust: TimeTrust | null;
+          received_at: Date;
         }>(
-          `SELECT reading_id, value, measured_at, device_address FROM reading_ledger
-           WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 ORDER BY measured_at, reading_id`,
+          `SELECT reading_id, value, measured_at, device_address, time_trust, received_at FROM reading_ledger
+           WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 AND NOT memory_copy
+           ORDER BY measured_at, reading_id`,
           [patientId, metric, new Date(lo), new Date(hi)],
         );
         c = {
@@ -48,6 +54,8 @@ export class History {
             value: r.value,
             measuredAt: r.measured_at,
             deviceAddress: r.device_address,
+            timeTrust: r.time_trust,
+            receivedAt: r.received_at,
           })),
         };
         this.cache.set(key, c);
@@ -93,7 +101,7 @@ export class History {
       ),
       this.pool.query<{ patient_id: string; address: string; driver: string | null; since: Date }>(
         `SELECT b.patient_id, b.address, b.driver, coalesce(l.last, b.created_at) AS since FROM device_bindings b
-         LEFT JOIN LATERAL (SELECT max(measured_at) AS last FROM reading_ledger r WHERE r.patient_id = b.patient_id AND r.device_address = b.address) l ON true
+         LEFT JOIN LATERAL (SELECT max(received_at) AS last FROM reading_ledger r WHERE r.patient_id = b.patient_id AND r.device_address = b.address) l ON true
          WHERE b.patient_id = ANY($1::text[]) ORDER BY b.patient_id, b.address`,
         [patientIds],
       ),
@@ -120,12 +128,16 @@ export class History {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Each device bound to the patient (an expected device) with its last reading time (or, before any, its binding time). */
+  /**
+   * Each device bound to the patient (an expected device) with the hub's reception time of its last
+   * reading (or, before any, its binding time). Reception, not the device's time stamp: a cuff clock
+   * days behind with no time service would otherwise look silent for ever (docs/clinical/rules.md).
+   */
   async expectedDevices(patientId: string): Promise<{ address: string; driver: string | null; since: Date }[]> {
     const cached = this.devicesCache?.get(patientId);
     if (cached) return cached;
     const { rows } = await this.pool.query<{ address: string; driver: string | null; since: Date }>(
-      `SELECT b.address, b.driver, coalesce((SELECT max(l.measured_at) FROM reading_ledger l
+      `SELECT b.address, b.driver, coalesce((SELECT max(l.received_at) FROM reading_ledger l
                  WHERE l.patient_id = b.patient_id AND l.device_address = b.address), b.created_at) AS since
        FROM device_bindings b WHERE b.patient_id = $1 ORDER BY b.address`,
       [patientId],

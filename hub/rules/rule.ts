@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { MetricName } from '../../contract';
+import type { MetricName, TimeTrust } from '../../contract';
 import type { Severity } from '../alerts/episode-store';
 import type { History } from './history';
 
@@ -10,6 +10,11 @@ export interface FiledReading {
   metric: MetricName;
   value: number;
   measuredAt: Date;
+  /** how far measuredAt can be believed (hub/rules/time-trust.ts); absent = device time */
+  timeTrust?: TimeTrust;
+  deviceAddress?: string;
+  /** when the hub received it (a late delivery is said in the episode text) */
+  receivedAt?: Date;
 }
 
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
@@ -50,6 +55,8 @@ export type Evaluation =
       readingIds: string[];
       value: Record<string, number>;
       summary: string;
+      /** the same text in French (hub/rules/messages.ts) */
+      summaryFr?: string;
       interpretations?: Record<string, Interpretation>;
     }
   /** confirmed-threshold rules: the first out-of-range reading asks for a second one */
@@ -65,7 +72,8 @@ export type RuleKind =
   | 'windowed-mean'
   | 'baseline-deviation'
   | 'missing-data'
-  | 'adherence';
+  | 'adherence'
+  | 'early-warning-score';
 
 export interface RuleContext<P> {
   patient: PatientFacts;
@@ -78,7 +86,7 @@ interface RuleBase<S extends z.ZodObject> {
   id: string;
   title: string;
   kind: RuleKind;
-  /** the guideline or heuristic it implements (shared/reference/clinical-rules.md) */
+  /** the guideline or heuristic it implements (docs/clinical/rules.md gives the section and year) */
   source: string;
   programs: 'all' | readonly Program[];
   /** parameters with their defaults (schema.parse({}) gives the defaults); overridable per program and patient */
@@ -89,6 +97,11 @@ interface RuleBase<S extends z.ZodObject> {
   notify: readonly CareRole[];
   /** treatment/toxicity rules are also visible to the pharmacist (docs/api.md matrix) */
   treatmentRelated: boolean;
+  /**
+   * rules watching the same physiological event (two weight-gain rules): a breach joins the
+   * family's open episode instead of opening a second one, and never escalates it as "two ambers"
+   */
+  family?: string;
 }
 
 /** Evaluated on each newly stored measurement containing one of its metrics. */
@@ -100,7 +113,10 @@ export interface MeasurementRule<S extends z.ZodObject = z.ZodObject> extends Ru
    * A "please re-measure" request that expired with no new reading at all: the episode to open
    * for follow-up, if any (the patient was never re-measured; a normal re-measure clears it).
    */
-  unconfirmed?(params: z.infer<S>, value: Record<string, number>): { severity: Severity; summary: string } | undefined;
+  unconfirmed?(
+    params: z.infer<S>,
+    value: Record<string, number>,
+  ): { severity: Severity; summary: string; summaryFr?: string } | undefined;
 }
 
 /** Evaluated by the scheduler for every patient of its programs (missing data, adherence, baselines). */

@@ -4,7 +4,7 @@ import type { SimulatedScenario } from './model';
 import type { ClinicalRuleNumber } from './rule-ids';
 
 /**
- * A plain reference reading of the default rules (shared/reference/clinical-rules.md), written
+ * A plain reference reading of the default rules (docs/clinical/rules.md), written
  * independently of hub/rules/, on one scenario's data: when does each rule's condition first
  * hold for each patient? Scenarios are checked against it (their expected breach is really in the
  * data); the hub's rule engine is checked against the scenarios' expectations.
@@ -47,7 +47,8 @@ export function firstBreaches(sim: SimulatedScenario): Record<string, FirstBreac
       ),
       '2': firstOf(
         first(hr, (x) => x.v > 130),
-        first(sys, (x) => x.v < 90),
+        // UK Sepsis Trust: systolic 90 mmHg or less
+        first(sys, (x) => x.v <= 90),
       ),
       '3': firstGap(all, 48 * H),
       '3b': firstGap(all, 72 * H),

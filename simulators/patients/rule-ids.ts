@@ -1,6 +1,6 @@
 /**
  * Alert rule ids the scenarios expect, keyed by their number in
- * shared/reference/clinical-rules.md ("Default rules" table), with the ids of hub/rules/defaults/.
+ * docs/clinical/rules.md ("Default rules" table), with the ids of hub/rules/defaults/.
  * Rules 3 and 3b are one hub rule (missing-data) whose episode turns from amber to red.
  */
 export const RULES = {

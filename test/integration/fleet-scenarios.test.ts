@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
+import { sameEventRuleIds as sameEventRules } from '../../hub/rules/catalog';
 import { FLEET_DEFAULTS, runFleet, type FleetOptions } from '../../simulators/fleet/fleet';
 import { enrollHouseholds } from '../../simulators/fleet/enroll';
 import type { HouseholdBacklog } from '../../simulators/fleet/backlog';
@@ -86,11 +87,12 @@ describe('patient scenarios through the hub: the declared alerts fire in their w
         deadlineMs: 60_000,
         readingsPerGateway: 0,
       };
+      // one gain, one episode: a weight-gain breach joins its family's open episode (docs/clinical/rules.md)
       const episodes = async (patient: string, ruleId: string) =>
         (
-          await pg.pool.query('SELECT 1 FROM alert_episodes WHERE patient_id = $1 AND rule_id = $2', [
+          await pg.pool.query('SELECT 1 FROM alert_episodes WHERE patient_id = $1 AND rule_id = ANY($2::text[])', [
             patientId(patient),
-            ruleId,
+            sameEventRules(ruleId),
           ])
         ).rowCount ?? 0;
 

@@ -55,8 +55,9 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
         .digest('hex')
         .slice(0, 32);
       await pg.pool.query(
-        `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, stored_at)
-         VALUES ($1, $2, $3, $4, 'sim-device', $5, $6, 'u', $7, now())`,
+        // received when measured (a live device): missing data reads the hub's reception time
+        `INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, received_at, stored_at)
+         VALUES ($1, $2, $3, $4, 'sim-device', $5, $6, 'u', $7, $7, now())`,
         [readingId, patientId, `gw-${patientId.toLowerCase().replace(/[^a-z0-9]/g, '')}`, device, metric, value, at],
       );
       out.push({ readingId, patientId, metric, value, measuredAt: at });

@@ -7,7 +7,7 @@ import { HOUR, MINUTE } from '../../hub/rules/clock';
 import { RuleEngine } from '../../hub/rules/engine';
 import { rulesFixture, type RulesFixture } from './rules-fixture';
 
-/** Episode lifecycle (clinical-rules.md "Alert engineering defaults") with a manual clock. */
+/** Episode lifecycle (docs/clinical/rules.md "Alert engineering defaults") with a manual clock. */
 let f: RulesFixture;
 let seq = 0;
 const pid = (tag: string) => `L${++seq}-${tag}`;
@@ -128,7 +128,8 @@ describe('two ambers for one patient within 24 h escalate to red', () => {
     const t = f.clock.now().getTime() + 2 * HOUR;
     await f.measure(p, new Date(t), { glucose: 3.6 });
     await f.measure(p, new Date(t + 3 * HOUR), { glucose: 14.5 }); // same rule, still open: no new episode
-    await f.measure(p, new Date(t + 4 * HOUR), { body_weight: 70 });
+    // weigh-ins on two days: only the first weigh-in of a day is a protocol reading (issue 18)
+    await f.measure(p, new Date(t + 5 * HOUR - 25 * HOUR), { body_weight: 70 });
     await f.measure(p, new Date(t + 5 * HOUR), { body_weight: 71.6 }); // rule 7 amber -> second amber
     const eps = await f.episodeRows(p);
     expect(eps.map((e) => [e.rule_id, e.severity, e.escalated_from])).toEqual([
@@ -143,7 +144,7 @@ describe('two ambers for one patient within 24 h escalate to red', () => {
     await f.enroll(q, 'heart_failure');
     const t2 = t + 10 * HOUR;
     await f.measure(q, new Date(t2), { glucose: 3.6 });
-    await f.measure(q, new Date(t2 + 24 * HOUR), { body_weight: 70 });
+    await f.measure(q, new Date(t2 - 1 * HOUR), { body_weight: 70 });
     await f.measure(q, new Date(t2 + 25 * HOUR), { body_weight: 71.6 });
     expect((await f.episodeRows(q)).map((e) => e.severity)).toEqual(['amber', 'amber']);
   });

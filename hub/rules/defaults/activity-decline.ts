@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DAY, utcDay } from '../clock';
+import { both, num, say, summaryOf, type Text } from '../messages';
 import { defineScheduledRule, type Evaluation } from '../rule';
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -11,13 +12,13 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
  * summed per day (activity sessions), heart rate averaged per day. Only complete days count: a
  * partial day's step total only grows, so counting it would raise false declines every morning
  * (alarm fatigue); the price is that a decline is seen at the first evaluation of the next day.
- * Source: JCO Oncology Practice RCT trigger, GI chemoradiation (clinical-rules.md #11).
+ * Source: JCO Oncology Practice RCT trigger, GI chemoradiation (docs/clinical/rules.md #11).
  */
 export const activityDecline = defineScheduledRule({
   id: 'chemo-activity-decline',
   title: '3-day steps >= 20 % below, or resting heart rate >= 20 % above, the 14-day personal baseline',
   kind: 'baseline-deviation',
-  source: 'JCO Oncology Practice RCT trigger, GI chemoradiation (clinical-rules.md #11)',
+  source: 'JCO Oncology Practice RCT trigger, GI chemoradiation (docs/clinical/rules.md #11)',
   programs: ['oral_chemotherapy'],
   params: z
     .object({
@@ -39,7 +40,7 @@ export const activityDecline = defineScheduledRule({
     const recentFrom = today - p.recentDays * DAY;
     const baseFrom = recentFrom - p.baselineDays * DAY;
     const value: Record<string, number> = {};
-    const findings: string[] = [];
+    const findings: Text[] = [];
     let judged = false;
     for (const [metric, agg, dir, pct] of [
       ['steps', 'sum', -1, p.stepsDropPct],
@@ -56,11 +57,28 @@ export const activityDecline = defineScheduledRule({
       value[`${metric}ChangePct`] = changePct;
       if (dir < 0 ? changePct <= -pct : changePct >= pct)
         findings.push(
-          `${metric === 'steps' ? 'steps' : 'resting heart rate'} ${changePct > 0 ? '+' : ''}${changePct} % vs ${p.baselineDays}-day baseline`,
+          both(
+            (l) =>
+              `${metric === 'steps' ? say(l, 'steps', 'pas') : say(l, 'resting heart rate', 'fréquence cardiaque de repos')} ${changePct > 0 ? '+' : ''}${num(changePct, 1, l)} % ${say(l, `vs the ${p.baselineDays}-day baseline`, `par rapport aux ${p.baselineDays} jours précédents`)}`,
+          ),
         );
     }
     if (!judged) return { outcome: 'skip' };
     if (findings.length === 0) return { outcome: 'normal' };
-    return { outcome: 'breach', severity: 'amber', readingIds: [], value, summary: findings.join('; ') };
+    return {
+      outcome: 'breach',
+      severity: 'amber',
+      readingIds: [],
+      value,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Activity change over the last ${p.recentDays} days: ${findings.map((f) => f.en).join('; ')}. Nurse triage call (fatigue, diarrhoea, infection?).`,
+            `Changement d'activité sur les ${p.recentDays} derniers jours : ${findings.map((f) => f.fr).join(' ; ')}. Appel de triage infirmier (fatigue, diarrhée, infection ?).`,
+          ),
+        ),
+      ),
+    };
   },
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HOUR } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
+import { both, describeReading, num, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -14,13 +15,13 @@ const params = z
 
 /**
  * Default rule 10 (oral chemotherapy): temperature >= 38.3 C once, or >= 38.0 C on 2 readings
- * >= 1 h apart -> red, immediate. Source: IDSA febrile neutropenia definition (clinical-rules.md #10).
+ * >= 1 h apart -> red, immediate. Source: IDSA 2010 / ESMO 2016 febrile neutropenia definition (docs/clinical/rules.md).
  */
 export const febrileNeutropenia = defineMeasurementRule({
   id: 'chemo-fever',
   title: 'Fever on oral chemotherapy: >= 38.3 C once or >= 38.0 C twice at least 1 h apart',
   kind: 'confirmed-threshold',
-  source: 'IDSA febrile neutropenia definition (clinical-rules.md #10)',
+  source: 'IDSA 2010 / ESMO 2016 febrile neutropenia definition (docs/clinical/rules.md)',
   programs: ['oral_chemotherapy'],
   params,
   priority: 'stat',
@@ -28,6 +29,21 @@ export const febrileNeutropenia = defineMeasurementRule({
   treatmentRelated: true,
   trigger: 'measurement',
   metrics: ['body_temperature'],
+  unconfirmed(p, value) {
+    return {
+      severity: 'amber',
+      ...summaryOf(
+        both((l) => {
+          const t = value.body_temperature === undefined ? '?' : num(value.body_temperature, 1, l);
+          return say(
+            l,
+            `Temperature ${t} °C (≥ ${p.sustained}) not re-measured within ${p.confirmWithinHours} h: call the patient.`,
+            `Température ${t} °C (≥ ${num(p.sustained, 1, l)}) non recontrôlée dans les ${p.confirmWithinHours} h : appeler le patient.`,
+          );
+        }),
+      ),
+    };
+  },
   async evaluate(ctx, m): Promise<Evaluation> {
     const r = m.readings.get('body_temperature');
     if (!r) return { outcome: 'skip' };
@@ -38,7 +54,15 @@ export const febrileNeutropenia = defineMeasurementRule({
         severity: 'red',
         readingIds: [r.readingId],
         value: { body_temperature: r.value },
-        summary: `temperature >= ${p.once} C`,
+        ...summaryOf(
+          both((l) =>
+            say(
+              l,
+              `Fever on chemotherapy: ${describeReading(r, l)} (≥ ${p.once}). Call now: same-day assessment for neutropenic sepsis.`,
+              `Fièvre sous chimiothérapie : ${describeReading(r, l)} (≥ ${num(p.once, 1, l)}). Appeler maintenant : évaluation le jour même (neutropénie fébrile).`,
+            ),
+          ),
+        ),
         interpretations: { [r.readingId]: 'HH' },
       };
     }
@@ -58,13 +82,23 @@ export const febrileNeutropenia = defineMeasurementRule({
         value: { body_temperature: r.value },
         expiresAt: new Date(r.measuredAt.getTime() + p.confirmWithinHours * HOUR),
       };
+    const [previous] = other;
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { body_temperature: r.value, previous: other[0].value },
-      summary: `temperature >= ${p.sustained} C on two readings >= ${p.minGapHours} h apart`,
+      value: { body_temperature: r.value, previous: previous.value },
+      ...summaryOf(
+        both((l) => {
+          const before = describeReading(previous, l);
+          return say(
+            l,
+            `Fever on chemotherapy: ${describeReading(r, l)} and ${before} (≥ ${p.sustained} twice, ≥ ${p.minGapHours} h apart). Call now: same-day assessment for neutropenic sepsis.`,
+            `Fièvre sous chimiothérapie : ${describeReading(r, l)} et ${before} (≥ ${num(p.sustained, 1, l)} deux fois, à ≥ ${p.minGapHours} h d'intervalle). Appeler maintenant : évaluation le jour même (neutropénie fébrile).`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };
   },

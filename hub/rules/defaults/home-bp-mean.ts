@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DAY } from '../clock';
+import { both, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 /**
@@ -8,13 +9,13 @@ import { defineMeasurementRule, type Evaluation } from '../rule';
  * is the 7 days up to the new reading and its first 24 h are dropped. The series must cover the
  * whole window (a reading at least 6 days before) and hold at least `minReadings` systolic
  * readings after day 1 (ESH: 12 from days 2-7).
- * Source: ESH home BP position paper (J Hypertens 2021;39:1742); Hypertension Canada (clinical-rules.md #4).
+ * Source: ESH home BP position paper (J Hypertens 2021;39:1742); Hypertension Canada (docs/clinical/rules.md #4).
  */
 export const homeBpMean = defineMeasurementRule({
   id: 'bp-home-mean-7d',
   title: '7-day home blood pressure mean >= 135/85 mmHg',
   kind: 'windowed-mean',
-  source: 'ESH home BP position paper, J Hypertens 2021;39:1742; Hypertension Canada (clinical-rules.md #4)',
+  source: 'ESH home BP position paper, J Hypertens 2021;39:1742; Hypertension Canada (docs/clinical/rules.md #4)',
   programs: ['cardiovascular_prevention'],
   params: z
     .object({
@@ -62,7 +63,15 @@ export const homeBpMean = defineMeasurementRule({
       severity: 'amber',
       readingIds: latest.map((r) => r.readingId),
       value: { meanSystolic: ms, meanDiastolic: md, readings: sys.length },
-      summary: `${p.days}-day home mean ${ms}/${md} mmHg (>= ${p.systolic}/${p.diastolic})`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `${p.days}-day home blood pressure mean ${Math.round(ms)}/${Math.round(md)} mmHg from ${sys.length} readings (≥ ${p.systolic}/${p.diastolic}, ESH home protocol). Review the treatment at the next consultation.`,
+            `Moyenne d'automesure sur ${p.days} jours ${Math.round(ms)}/${Math.round(md)} mmHg sur ${sys.length} mesures (≥ ${p.systolic}/${p.diastolic}, protocole ESH). Revoir le traitement à la prochaine consultation.`,
+          ),
+        ),
+      ),
       interpretations: Object.fromEntries(latest.map((r) => [r.readingId, 'H'])),
     };
   },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MINUTE } from '../clock';
-import { findConfirmation, valuesOf } from '../kinds/confirmed';
+import { confirmBloodPressure, valuesOf } from '../kinds/confirmed';
+import { both, describeBloodPressure, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -22,13 +22,13 @@ const params = z
  * Default rule 5: a reading with systolic >= 180 or diastolic >= 120 mmHg asks the patient to
  * re-measure after 1-2 min; a second such reading confirms it -> red. A normal re-measure clears
  * the request; no re-measure at all within the window -> amber follow-up (unconfirmedFollowUp).
- * Source: AHA hypertensive crisis guidance (shared/reference/clinical-rules.md, rule 5).
+ * Source: AHA hypertensive crisis guidance (docs/clinical/rules.md, rule 5).
  */
 export const hypertensiveCrisis = defineMeasurementRule({
   id: 'bp-hypertensive-crisis',
   title: 'Hypertensive crisis: systolic >= 180 or diastolic >= 120 mmHg, confirmed by a second reading',
   kind: 'confirmed-threshold',
-  source: 'AHA hypertensive crisis guidance (clinical-rules.md #5)',
+  source: 'AHA hypertensive crisis guidance (docs/clinical/rules.md #5)',
   programs: 'all',
   params,
   priority: 'stat',
@@ -41,7 +41,15 @@ export const hypertensiveCrisis = defineMeasurementRule({
     const bp = `${value.blood_pressure_systolic ?? '?'}/${value.blood_pressure_diastolic ?? '?'}`;
     return {
       severity: 'amber',
-      summary: `blood pressure ${bp} mmHg not re-measured within ${p.confirmWithinMinutes} min: call the patient`,
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `Blood pressure ${bp} mmHg not re-measured within ${p.confirmWithinMinutes} min: call the patient.`,
+            `Tension ${bp} mmHg non recontrôlée dans les ${p.confirmWithinMinutes} min : appeler le patient.`,
+          ),
+        ),
+      ),
     };
   },
   async evaluate(ctx, m): Promise<Evaluation> {
@@ -50,32 +58,31 @@ export const hypertensiveCrisis = defineMeasurementRule({
       (v.get('blood_pressure_systolic') ?? 0) >= p.systolic || (v.get('blood_pressure_diastolic') ?? 0) >= p.diastolic;
     const values = valuesOf(m);
     if (!breaches(values)) return { outcome: 'normal' };
-    const mine = [...m.readings.values()].filter(
-      (r) => r.metric === 'blood_pressure_systolic' || r.metric === 'blood_pressure_diastolic',
-    );
-    const value = Object.fromEntries(mine.map((r) => [r.metric, r.value]));
-    const other = await findConfirmation(
-      ctx,
-      m,
-      ['blood_pressure_systolic', 'blood_pressure_diastolic'],
-      breaches,
-      p.minGapMinutes * MINUTE,
-      p.confirmWithinMinutes * MINUTE,
-    );
-    if (!other)
-      return {
-        outcome: 'remeasure',
-        readingIds: mine.map((r) => r.readingId),
-        value,
-        expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * MINUTE),
-      };
+    const c = await confirmBloodPressure(ctx, m, breaches, p);
+    if (!c.confirmed) return c.remeasure;
+    const { mine, other, value } = c;
     const all = [...other.map((r) => ({ readingId: r.readingId, metric: r.metric, value: r.value })), ...mine];
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: all.map((r) => r.readingId),
       value,
-      summary: `confirmed blood pressure >= ${p.systolic}/${p.diastolic} mmHg`,
+      ...summaryOf(
+        both((l) => {
+          const bp = describeBloodPressure(
+            values.get('blood_pressure_systolic'),
+            values.get('blood_pressure_diastolic'),
+            m.measuredAt,
+            values.get('heart_rate'),
+            l,
+          );
+          return say(
+            l,
+            `Hypertensive crisis confirmed: ${bp} (≥ ${p.systolic} systolic or ≥ ${p.diastolic} diastolic twice). Call now: chest pain, breathlessness or neurological signs -> emergency services (15/112).`,
+            `Poussée hypertensive sévère confirmée : ${bp} (systolique ≥ ${p.systolic} ou diastolique ≥ ${p.diastolic} deux fois). Appeler maintenant : douleur thoracique, essoufflement ou signe neurologique -> SAMU (15).`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(
         all.map((r) => [
           r.readingId,

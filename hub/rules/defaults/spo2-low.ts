@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MINUTE } from '../clock';
 import { findConfirmation } from '../kinds/confirmed';
+import { both, describeReading, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -15,13 +16,13 @@ const params = z
 
 /**
  * Default rule 1: SpO2 < 92 % (88 % with chronic lung disease) on 2 readings >= 15 min apart -> red.
- * Source: home COVID cohorts (7x hospitalisation risk); UK Sepsis Trust red flags (clinical-rules.md #1).
+ * Source: home COVID cohorts (7x hospitalisation risk); UK Sepsis Trust red flags (docs/clinical/rules.md #1).
  */
 export const spo2Low = defineMeasurementRule({
   id: 'spo2-low',
   title: 'SpO2 below 92 % (88 % with chronic lung disease) on 2 readings at least 15 min apart',
   kind: 'confirmed-threshold',
-  source: 'Home COVID cohorts; UK Sepsis Trust red flags (clinical-rules.md #1)',
+  source: 'Home COVID cohorts; UK Sepsis Trust red flags (docs/clinical/rules.md #1)',
   programs: 'all',
   params,
   priority: 'urgent',
@@ -29,6 +30,20 @@ export const spo2Low = defineMeasurementRule({
   treatmentRelated: false,
   trigger: 'measurement',
   metrics: ['spo2'],
+  unconfirmed(p, value) {
+    return {
+      severity: 'amber',
+      ...summaryOf(
+        both((l) =>
+          say(
+            l,
+            `SpO2 ${value.spo2 ?? '?'} % not re-measured within ${p.confirmWithinMinutes / 60} h: call the patient.`,
+            `SpO2 ${value.spo2 ?? '?'} % non recontrôlée dans les ${p.confirmWithinMinutes / 60} h : appeler le patient.`,
+          ),
+        ),
+      ),
+    };
+  },
   async evaluate(ctx, m): Promise<Evaluation> {
     const r = m.readings.get('spo2');
     if (!r) return { outcome: 'skip' };
@@ -49,13 +64,23 @@ export const spo2Low = defineMeasurementRule({
         value: { spo2: r.value },
         expiresAt: new Date(r.measuredAt.getTime() + ctx.params.confirmWithinMinutes * MINUTE),
       };
+    const [previous] = other;
     const ids = [...other.map((o) => o.readingId), r.readingId];
     return {
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { spo2: r.value, previous: other[0].value },
-      summary: `SpO2 below ${limit} % on two readings`,
+      value: { spo2: r.value, previous: previous.value },
+      ...summaryOf(
+        both((l) => {
+          const before = describeReading(previous, l);
+          return say(
+            l,
+            `Low oxygen saturation: ${describeReading(r, l)} and ${before} (< ${limit} % twice). Call now; if breathless or unwell, emergency assessment.`,
+            `Désaturation : ${describeReading(r, l)} et ${before} (< ${limit} % deux fois). Appeler maintenant ; si essoufflé ou mal, évaluation en urgence.`,
+          );
+        }),
+      ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'LL'])),
     };
   },

@@ -1,6 +1,6 @@
 import type { MetricName } from '../../../contract';
 import type { HistoryRow } from '../history';
-import type { Measurement, RuleContext } from '../rule';
+import type { Evaluation, FiledReading, Measurement, RuleContext } from '../rule';
 
 /** Values of a measurement by metric. */
 export function valuesOf(m: Measurement): Map<MetricName, number> {
@@ -35,4 +35,42 @@ export async function findConfirmation(
     if (breaches(new Map(group.map((r) => [r.metric, r.value])))) return group;
   }
   return null;
+}
+
+const BP_METRICS: readonly MetricName[] = ['blood_pressure_systolic', 'blood_pressure_diastolic'];
+
+/**
+ * The confirmed-threshold step of the blood-pressure rules: the cuff readings of this measurement
+ * and either the confirming earlier/later measurement, or the "please re-measure" outcome.
+ */
+export async function confirmBloodPressure(
+  ctx: RuleContext<unknown>,
+  m: Measurement,
+  breaches: (values: Map<MetricName, number>) => boolean,
+  p: { minGapMinutes: number; confirmWithinMinutes: number },
+): Promise<
+  | { confirmed: false; remeasure: Evaluation }
+  | { confirmed: true; mine: FiledReading[]; other: HistoryRow[]; value: Record<string, number> }
+> {
+  const mine = [...m.readings.values()].filter((r) => BP_METRICS.includes(r.metric));
+  const value = Object.fromEntries(mine.map((r) => [r.metric, r.value]));
+  const other = await findConfirmation(
+    ctx,
+    m,
+    BP_METRICS,
+    breaches,
+    p.minGapMinutes * 60_000,
+    p.confirmWithinMinutes * 60_000,
+  );
+  if (!other)
+    return {
+      confirmed: false,
+      remeasure: {
+        outcome: 'remeasure',
+        readingIds: mine.map((r) => r.readingId),
+        value,
+        expiresAt: new Date(m.measuredAt.getTime() + p.confirmWithinMinutes * 60_000),
+      },
+    };
+  return { confirmed: true, mine, other, value };
 }

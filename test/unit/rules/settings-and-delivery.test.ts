@@ -7,7 +7,7 @@ import { effective } from '../../../hub/rules/settings';
 describe('rule catalog', () => {
   it('every default rule cites its source and has valid defaults', () => {
     for (const r of DEFAULT_RULES) {
-      expect(r.source, r.id).toMatch(/clinical-rules\.md/);
+      expect(r.source, r.id).toMatch(/docs\/clinical\/rules\.md|\(20\d\d\)|20\d\d/);
       expect(() => r.params.parse({}), r.id).not.toThrow();
     }
     expect(new Set(DEFAULT_RULES.map((r) => r.id)).size).toBe(DEFAULT_RULES.length);
