@@ -354,13 +354,12 @@ export class BluezTransport implements BleTransport {
     const bus = this.bus;
     if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
     this.scanning = onAdvertisement;
-    await this.setDiscoveryFilter();
     try {
-      await adapter.startDiscovery();
+      await this.startDiscovery();
       this.ownDiscovery = true;
     } catch (e) {
       // another client's discovery session also delivers the reports we need
-      if (!(e instanceof Error && /already in progress/.test(e.message))) {
+      if (!(e instanceof BleError && e.code === 'IN_PROGRESS')) {
         this.scanning = undefined;
         throw mapBluezError(e);
       }
@@ -384,18 +383,21 @@ export class BluezTransport implements BleTransport {
    * DuplicateData: every advertising report is delivered, so a broadcast scale's new weight in an
    * unchanged-looking report still arrives (doc/org.bluez.Adapter.rst SetDiscoveryFilter).
    */
-  private async setDiscoveryFilter(): Promise<void> {
+  private async startDiscovery(): Promise<void> {
     const bus = this.bus;
-    if (!bus) return;
+    if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
+    // not node-ble's startDiscovery: it sets its own filter (Transport only), replacing ours
     const obj = await bus.getProxyObject('org.bluez', this.adapterPath);
     const iface = obj.getInterface('org.bluez.Adapter1') as ClientInterface & {
       SetDiscoveryFilter(filter: Record<string, DbusVariant>): Promise<void>;
+      StartDiscovery(): Promise<void>;
     };
     try {
       await iface.SetDiscoveryFilter({
         Transport: new dbus.Variant('s', 'le'),
         DuplicateData: new dbus.Variant('b', true),
       });
+      await iface.StartDiscovery();
     } catch (e) {
       throw mapBluezError(e);
     }
@@ -421,9 +423,9 @@ export class BluezTransport implements BleTransport {
     this.discoveryPaused--;
     if (this.discoveryPaused > 0 || !this.ownDiscovery || !this.adapter || !this.scanning) return;
     try {
-      await this.adapter.startDiscovery();
+      await this.startDiscovery();
     } catch (e) {
-      if (!(e instanceof Error && /already in progress/.test(e.message))) throw mapBluezError(e);
+      if (!(e instanceof BleError && e.code === 'IN_PROGRESS')) throw e;
     }
   }
 

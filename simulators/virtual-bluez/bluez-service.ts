@@ -694,6 +694,8 @@ export class VirtualBluez {
       for (const off of d.listeners) off();
     }
     clearInterval(this.advertiseTimer);
+    // calls still queued on the socket would be answered on a closed stream (an uncaught throw)
+    (this.bus as unknown as { send: (m: DbusMessage) => void }).send = () => undefined;
     this.bus.disconnect();
   }
 
