@@ -43,7 +43,10 @@ export async function runDeviceSession(
     if (!failure) await core.idle();
     core.flush();
     if (core.commitError) throw core.commitError;
-    if (failure) throw failure;
+    // many cuffs hang up as soon as their measurement is out: a link lost once readings came in
+    // is the device ending the session, not a failure to back off from
+    const hungUp = failure instanceof BleError && failure.code === 'DISCONNECTED' && core.result.readings > 0;
+    if (failure && !hungUp) throw failure;
     if (!core.disconnected) await conn.disconnect().catch(() => {});
     return core.result;
   } finally {
