@@ -111,7 +111,8 @@ export class DriverRegistry {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decodeAdvertisement is not a function`);
     }
     for (const uuid of declared) {
-      if (!decoderKeys.includes(uuid))
+      // a dialogue's command and reply channels are read by its steps, not by a decoder
+      if (!decoderKeys.includes(uuid) && !driver.session)
         throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: no decoder for declared characteristic ${uuid}`);
     }
     for (const uuid of decoderKeys) {

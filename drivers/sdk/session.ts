@@ -67,6 +67,11 @@ export interface SessionIo {
    */
   expect(characteristic: string, match?: (value: Uint8Array) => boolean, timeoutMs?: number): Promise<Uint8Array>;
   /**
+   * every value of `characteristic` from now on, up to and including the one `isLast` accepts
+   * (a memory readout streamed as notifications); STEP_TIMEOUT when the stream stalls for timeoutMs
+   */
+  collect(characteristic: string, isLast: (value: Uint8Array) => boolean, timeoutMs?: number): Promise<Uint8Array[]>;
+  /**
    * commits measurements the dialogue decoded itself (a vendor memory readout), with `raw` as their
    * provenance; `cursor` moves in the same durable transaction, so a record is never skipped
    */

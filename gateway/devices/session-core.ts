@@ -165,6 +165,41 @@ export class SessionCore implements SessionIo {
     });
   }
 
+  collect(characteristic: string, isLast: (v: Uint8Array) => boolean, timeoutMs?: number): Promise<Uint8Array[]> {
+    const c = normalizeUuid(characteristic);
+    if (this.disconnected) return Promise.reject(new BleError('DISCONNECTED', `${this.address}: link lost`));
+    const values: Uint8Array[] = [];
+    const ms = timeoutMs ?? this.stepTimeoutMs;
+    return new Promise<Uint8Array[]>((resolve, reject) => {
+      let timer = setTimeout(stalled, ms);
+      function stalled() {
+        waiters.delete(w);
+        reject(new StepError('STEP_TIMEOUT', `the stream of ${c} stalled for ${ms} ms`));
+      }
+      const waiters = this.waiters;
+      // a waiter that accepts every value and never leaves until the last one: nothing is lost
+      // between two values, however close together they arrive
+      const w: Waiter = {
+        characteristic: c,
+        match: (v) => {
+          values.push(v);
+          clearTimeout(timer);
+          timer = setTimeout(stalled, ms);
+          return isLast(v);
+        },
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(values);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      waiters.add(w);
+    });
+  }
+
   commit(measurements: Measurement[], raw: Uint8Array, cursor?: SessionCursor): void {
     if (this.commitError) throw this.commitError;
     const readings = this.toReadings(measurements, raw, new Date());
