@@ -5,6 +5,7 @@ import { BleError, type BleConnection, type BleTransport } from '../ble/transpor
 import type { PairingStore } from '../pairing/pairing-store';
 import { runDeviceSession, type CommitFn, type DeviceStateStore } from './device-session';
 import { toReading } from './reading-factory';
+import { errorMessage } from '../../contract/errors';
 
 export interface DeviceManagerOptions {
   gatewayId: string;
@@ -361,7 +362,10 @@ export class DeviceManager {
           'device synchronised',
         );
       } finally {
-        await conn.disconnect().catch(() => {});
+        await conn.disconnect().catch((e: unknown) => {
+          // the link is going away either way; the next session starts from a fresh connect
+          this.log.debug({ device: address, err: errorMessage(e) }, 'disconnect failed');
+        });
       }
     } catch (e) {
       this.counters.sessionFailures++;
@@ -450,8 +454,12 @@ export class DeviceManager {
   async stop(): Promise<void> {
     this.stopped = true;
     this.queue.length = 0;
-    await this.transport.stopScan().catch(() => {});
+    // shutting down: each step is attempted whatever the previous one did, and failures are only logged
+    const logged = (step: string) => (e: unknown) => {
+      this.log.warn({ err: errorMessage(e) }, `${step} failed during stop`);
+    };
+    await this.transport.stopScan().catch(logged('scan stop'));
     await Promise.allSettled([...this.active]);
-    await this.transport.stop().catch(() => {});
+    await this.transport.stop().catch(logged('transport stop'));
   }
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../contract/errors';
 import type { LoadedDriver } from '../../drivers';
 import { DEFAULT_SESSION, STOP, StepError, type SessionStep } from '../../drivers/sdk/session';
 import { BleError, type BleConnection } from '../ble/transport';
@@ -47,7 +48,10 @@ export async function runDeviceSession(
     // is the device ending the session, not a failure to back off from
     const hungUp = failure instanceof BleError && failure.code === 'DISCONNECTED' && core.result.readings > 0;
     if (failure && !hungUp) throw failure;
-    if (!core.disconnected) await conn.disconnect().catch(() => {});
+    if (!core.disconnected)
+      await conn.disconnect().catch((e: unknown) => {
+        core.log('debug', 'DISCONNECT_FAILED', { err: errorMessage(e) });
+      });
     return core.result;
   } finally {
     core.close();

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Reading } from '../../contract';
+import { errorMessage } from '../../contract/errors';
 import type { DriverRegistry, LoadedDriver, Measurement } from '../../drivers';
 import type { RacpResponse } from '../../drivers/shared/racp';
 import { StepError, type SessionCursor, type SessionIo } from '../../drivers/sdk/session';
@@ -340,7 +341,9 @@ export class SessionCore implements SessionIo {
       this.result.readings -= readings.length;
       this.commitError = e as Error;
       this.disconnected = true;
-      void this.conn.disconnect().catch(() => {});
+      void this.conn.disconnect().catch((err: unknown) => {
+        this.log('debug', 'DISCONNECT_FAILED', { err: errorMessage(err) });
+      });
     }
   }
 

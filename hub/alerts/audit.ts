@@ -20,14 +20,15 @@ export async function lockPatient(client: pg.PoolClient, patientId: string): Pro
 }
 
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withClient(pool, async (client) => {
+  return withClient(pool, async (client, markBroken) => {
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
+      // the caller sees the original error; a connection that cannot roll back is destroyed, not pooled
+      await client.query('ROLLBACK').catch(markBroken);
       throw e;
     }
   });

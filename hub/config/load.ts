@@ -30,6 +30,14 @@ export const HUB_ENV = {
   VIGIL_INFLUX_DAILY_RETENTION: 'influx.dailyRetention',
   VIGIL_HTTP_HOST: 'http.host',
   VIGIL_HTTP_PORT: 'http.port:number',
+  VIGIL_WEB_IDLE_TIMEOUT_MINUTES: 'web.idleTimeoutMinutes:number',
+  VIGIL_WEB_SECURE_COOKIES: 'web.secureCookies',
+  VIGIL_WEB_GRAFANA_URL: 'web.grafanaUrl',
+  VIGIL_WEB_OIDC_ISSUER: 'web.oidc.issuer',
+  VIGIL_WEB_OIDC_CLIENT_ID: 'web.oidc.clientId',
+  VIGIL_WEB_OIDC_CLIENT_SECRET: 'web.oidc.clientSecret',
+  VIGIL_WEB_OIDC_REDIRECT_URI: 'web.oidc.redirectUri',
+  VIGIL_WEB_OIDC_LABEL: 'web.oidc.label',
   VIGIL_LOG_LEVEL: 'logLevel',
 } as const;
 
@@ -41,7 +49,7 @@ export class ConfigError extends Error {
 export function loadHubConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {},
 ): HubConfig {
-  const fromFile = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
+  const fromFile: unknown = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
   const merged = deepMerge(
     deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile),
     configFromEnv(HUB_ENV, opts.env ?? process.env),

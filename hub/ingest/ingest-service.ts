@@ -79,7 +79,7 @@ export class IngestService {
     const valid: Reading[] = [];
     for (const raw of batch.data.readings) {
       const parsed = readingSchema.safeParse(raw);
-      const rawId = typeof (raw as { id?: unknown })?.id === 'string' ? (raw as { id: string }).id : undefined;
+      const rawId = typeof (raw as { id?: unknown } | null)?.id === 'string' ? (raw as { id: string }).id : undefined;
       if (parsed.success && parsed.data.gatewayId === gatewayId) {
         valid.push(parsed.data);
         continue;
@@ -121,10 +121,14 @@ export class IngestService {
       }
     }
     const ledger = await fileInLedger(this.d.pool, filed);
-    const fresh = filed.filter(({ reading }) => !ledger.get(reading.id)?.alreadyStored);
+    const fresh = filed.flatMap((f) => {
+      const entry = ledger.get(f.reading.id);
+      if (!entry) throw new Error(`reading ${f.reading.id} missing from the ledger's answer`);
+      return entry.alreadyStored ? [] : [{ ...f, measuredAt: entry.measuredAt }];
+    });
     try {
       await this.d.timeseries.write(
-        fresh.map(({ reading: r, patientId }) => ({
+        fresh.map(({ reading: r, patientId, measuredAt }) => ({
           readingId: r.id,
           patientId,
           gatewayId,
@@ -132,7 +136,7 @@ export class IngestService {
           driver: r.device.driver,
           metric: r.metric,
           value: r.value,
-          measuredAt: ledger.get(r.id)!.measuredAt,
+          measuredAt,
         })),
       );
     } catch (e) {
@@ -161,12 +165,12 @@ export class IngestService {
       throw Object.assign(e as Error, { store: 'influxdb' });
     }
     await this.d.rules.onStored(
-      fresh.map(({ reading: r, patientId }) => ({
+      fresh.map(({ reading: r, patientId, measuredAt }) => ({
         readingId: r.id,
         patientId,
         metric: r.metric,
         value: r.value,
-        measuredAt: ledger.get(r.id)!.measuredAt,
+        measuredAt,
       })),
     );
     await markStored(

@@ -20,8 +20,9 @@ export class PatientMapper {
         [gatewayId],
       ),
     ]);
-    if (gw.rowCount === 0) return () => ({ ok: false, reason: 'UNKNOWN_GATEWAY' });
-    const boxPatient = gw.rows[0]!.patient_id;
+    const gateway = gw.rows[0];
+    if (!gateway) return () => ({ ok: false, reason: 'UNKNOWN_GATEWAY' });
+    const boxPatient = gateway.patient_id;
     const slots = new Map(bindings.rows.map((b) => [`${b.address}|${b.user_index ?? ''}`, b.patient_id]));
     const boundDevices = new Set(bindings.rows.map((b) => b.address));
     return (r) => {

@@ -323,7 +323,6 @@ class Device1 extends BluezInterface {
       throw bluezError(error, defaultText(error));
     }
     await this.owner.authenticate(this.dev);
-    if (p.paired) return;
     p.paired = true;
     p.bondLost = false;
     this.changed({ Paired: true, Bonded: true });
