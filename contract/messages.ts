@@ -68,6 +68,8 @@ export const heartbeatSchema = z
       alarm: z.string().nullable(),
     }),
     adapter: z.string(),
+    /** radio supervisor: 'recovering' while the gateway cannot hear its devices (gateway/ble/radio-supervisor.ts) */
+    radio: z.enum(['ok', 'recovering', 'failed']).optional(),
     devices: z.array(
       z.object({
         key: z.string(),

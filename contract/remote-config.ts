@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bleAddressSchema } from './ids';
 
 /**
  * hub -> gateway, topic vigil/v1/<gatewayId>/config, QoS 1, retained: the settings the hub holds
@@ -14,6 +15,15 @@ export const remoteGatewayConfigSchema = z
         openUntil: z.iso.datetime({ offset: false }).optional(),
         /** minimum RSSI (dBm) for a device to be paired during the window */
         minRssi: z.number().int().min(-127).max(20).optional(),
+        /** passkey entry: the code the device displays, typed by the nurse; used once, until `until` */
+        passkey: z
+          .object({
+            address: bleAddressSchema,
+            passkey: z.string().regex(/^\d{6}$/, 'six digits'),
+            until: z.iso.datetime({ offset: false }),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -11,6 +11,8 @@ import { writeFileSync } from 'node:fs';
 import { applyRemoteConfig } from './config/remote-config';
 import { PairingStore } from './pairing/pairing-store';
 import { MqttUplink } from './uplink/mqtt-uplink';
+import { RadioSupervisor } from './ble/radio-supervisor';
+import { PasskeyRelay } from './pairing/passkey-relay';
 import { errorCode, errorMessage } from '../contract/errors';
 import { GATEWAY_VERSION } from './version';
 
@@ -21,6 +23,8 @@ export interface RunningGateway {
   devices: DeviceManager;
   pairing: PairingStore;
   registry: DriverRegistry;
+  radio: RadioSupervisor | undefined;
+  passkeys: PasskeyRelay;
   log: Logger;
   stop(): Promise<void>;
 }
@@ -28,6 +32,11 @@ export interface RunningGateway {
 export interface GatewayParts {
   /** a transport other than the configured backend (tests) */
   transport?: BleTransport;
+  /**
+   * the radio could not be recovered (RADIO_RECOVERY_FAILED); default: stop and exit with code 3
+   * so that systemd (Restart=on-failure) starts the gateway again
+   */
+  onRadioFatal?: (code: string) => void;
 }
 
 /**
@@ -49,11 +58,18 @@ export async function startGateway(
     for (const e of loaded.errors) log.error({ code: e.code, err: e.message }, 'integrator driver rejected');
     log.info({ drivers: loaded.loaded.map((d) => d.definition.id) }, 'integrator drivers loaded');
   }
+  // passkeys relayed from the hub for the pairing agent the device manager registers
+  const passkeys = new PasskeyRelay();
   const transport =
     parts.transport ??
     (config.ble.backend === 'noble'
       ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs })
-      : new BluezTransport({ adapter: config.ble.adapter, connectTimeoutMs: config.ble.connectTimeoutMs }));
+      : new BluezTransport({
+          adapter: config.ble.adapter,
+          connectTimeoutMs: config.ble.connectTimeoutMs,
+          settleMs: config.ble.settleMs,
+          passkeyTimeoutMs: config.ble.passkeyTimeoutMs,
+        }));
 
   let uplink: MqttUplink | undefined;
   const commit = (
@@ -95,9 +111,18 @@ export async function startGateway(
       pairing,
       pairingMinRssi: config.pairing.minRssi,
       cursor: (key) => buffer.cursor(key),
+      maxSessions: config.ble.maxSessions,
+      advertFreshMs: config.ble.advertFreshMs,
+      connectAttempts: config.ble.connectAttempts,
+      state: pairing,
+      passkey: (address, timeoutMs) => passkeys.wait(address, timeoutMs),
     },
     log,
   );
+  const offerPasskey = (p: GatewayConfig['pairing']['passkey']) => {
+    if (p) passkeys.offer(p.address, Number(p.passkey), Date.parse(p.until));
+  };
+  offerPasskey(config.pairing.passkey);
   let current = config;
   const onConfig = (payload: Buffer) => {
     const r = applyRemoteConfig(current, payload);
@@ -109,6 +134,7 @@ export async function startGateway(
     // live: allow-list, pairing window and threshold, log level; the rest at the next start
     for (const a of r.config.devices.allow) devices.allowDevice(a, 'hub');
     if (r.config.pairing.openUntil) pairing.openWindow(Date.parse(r.config.pairing.openUntil), 'hub');
+    if (r.changed.some((c) => c.startsWith('pairing.passkey'))) offerPasskey(r.config.pairing.passkey);
     devices.setPairingMinRssi(r.config.pairing.minRssi);
     devices.refreshPairing();
     if (r.changed.includes('logLevel')) log.level = r.config.logLevel;
@@ -127,6 +153,7 @@ export async function startGateway(
       onConfig,
       heartbeat: () => ({
         adapter: transport.adapterState(),
+        ...(radio ? { radio: radio.health } : {}),
         devices: [...devices.devices.values()].map((d) => ({
           key: d.address,
           lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
@@ -152,33 +179,60 @@ export async function startGateway(
   };
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
+  const gateway: { stop?: () => Promise<void> } = {};
+  const onRadioFatal =
+    parts.onRadioFatal ??
+    (() => {
+      // the radio is not coming back in this process: let systemd start a fresh one
+      const exit = () => process.exit(3);
+      setTimeout(exit, 5_000).unref();
+      void (gateway.stop?.() ?? Promise.resolve()).finally(exit);
+    });
+  const radio = transport.onRadioEvent
+    ? new RadioSupervisor(transport, () => devices.restartRadio(), log, {
+        recoveryDeadlineMs: config.ble.radioRecoveryDeadlineMs,
+        onFatal: onRadioFatal,
+        onHealth: () => {
+          uplink.alarmChanged();
+        },
+      })
+    : undefined;
   // the uplink starts first: buffered readings from before a power cut leave at once
   uplink.start();
+  radio?.start();
   try {
     await devices.start();
   } catch (e) {
-    // no adapter (yet): keep forwarding the buffer; the device side is retried by the supervisor
+    // no adapter (yet): keep forwarding the buffer; the radio supervisor retries the device side
     log.error(
       { code: (e as { code?: string }).code ?? 'BLE_START_FAILED', err: (e as Error).message },
       'BLE not available',
     );
+    void radio?.trigger('RADIO_START_FAILED');
   }
   log.info({ paired: pairing.list().length, backend: transport.backend }, 'gateway started');
-  return {
+  const running: RunningGateway = {
     config,
     buffer,
     uplink,
     devices,
     pairing,
     registry,
+    radio,
+    passkeys,
     log,
-    stop: async () => {
-      clearInterval(pairingPoll);
-      clearInterval(pruneTimer);
-      await devices.stop();
-      await uplink.stop();
-      pairing.close();
-      buffer.close();
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        radio?.stop();
+        clearInterval(pairingPoll);
+        clearInterval(pruneTimer);
+        await devices.stop();
+        await uplink.stop();
+        pairing.close();
+        buffer.close();
+      })()),
   };
+  let stopped: Promise<void> | undefined;
+  gateway.stop = () => running.stop();
+  return running;
 }

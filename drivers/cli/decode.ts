@@ -1,4 +1,5 @@
 import { builtinRegistry } from '../builtin';
+import type { Advertisement } from '../sdk/definition';
 import { normalizeUuid } from '../sdk/uuid';
 
 /**
@@ -17,7 +18,71 @@ export interface DecodeCliOutput {
   info?: Record<string, unknown>;
 }
 
-export function runDecode(args: readonly string[]): { code: number; stdout?: string; stderr?: string } {
+type CliResult = { code: number; stdout?: string; stderr?: string };
+
+const ADVERT_USAGE =
+  'usage: npm run -s decode -- --advert [--service-data <uuid>=<hex>]... [--manufacturer <company id, decimal or 0x>=<hex>]... [--uuid <service uuid>]... [--name <local name>]';
+
+const hexBytes = (h: string): Uint8Array | undefined => {
+  const hex = h.replace(/[\s:-]/g, '').replace(/^0x/i, '');
+  return /^([0-9a-fA-F]{2})*$/.test(hex) ? Uint8Array.from(Buffer.from(hex, 'hex')) : undefined;
+};
+
+/**
+ * `--advert`: an advertisement as BlueZ reports it (service data, manufacturer data, service
+ * UUIDs, name), matched against the drivers as the gateway matches it, and decoded by the
+ * broadcast driver that wins (Mi scales, Theengs-style devices).
+ */
+function runDecodeAdvert(args: readonly string[]): CliResult {
+  const adv: Advertisement = { address: '00:00:00:00:00:00', serviceUuids: [], serviceData: {}, manufacturerData: {} };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const value = args[i + 1];
+    if (value === undefined) return { code: 2, stderr: ADVERT_USAGE };
+    i++;
+    try {
+      if (flag === '--name') adv.name = value;
+      else if (flag === '--uuid') adv.serviceUuids.push(normalizeUuid(value));
+      else if (flag === '--service-data' || flag === '--manufacturer') {
+        const [key = '', hex = ''] = value.split('=');
+        const bytes = hexBytes(hex);
+        if (!bytes) return { code: 2, stderr: `not an even-length hex string: ${hex}` };
+        if (flag === '--service-data') adv.serviceData[normalizeUuid(key)] = bytes;
+        else {
+          const id = Number(key);
+          if (!Number.isInteger(id) || id < 0 || id > 0xffff) return { code: 2, stderr: `not a company id: ${key}` };
+          adv.manufacturerData[id] = bytes;
+        }
+      } else return { code: 2, stderr: ADVERT_USAGE };
+    } catch {
+      return { code: 2, stderr: `not a UUID: ${value}` };
+    }
+  }
+  const registry = builtinRegistry();
+  const entry = registry.match(adv);
+  if (!entry) return { code: 1, stderr: 'UNSUPPORTED: no driver matches this advertisement' };
+  if (entry.definition.linkMode !== 'broadcast')
+    return {
+      code: 0,
+      stdout: JSON.stringify({ driver: entry.definition.id, linkMode: 'connect', measurements: [], rejected: [] }),
+    };
+  const out = registry.decodeAdvertisement(entry.definition.id, adv);
+  if (!out.ok)
+    return { code: 1, stderr: out.message.startsWith(out.code) ? out.message : `${out.code}: ${out.message}` };
+  return {
+    code: 0,
+    stdout: JSON.stringify({
+      driver: entry.definition.id,
+      linkMode: 'broadcast',
+      measurements: out.result.measurements,
+      rejected: out.result.rejected,
+      ...(out.result.info ? { info: out.result.info } : {}),
+    }),
+  };
+}
+
+export function runDecode(args: readonly string[]): CliResult {
+  if (args[0] === '--advert') return runDecodeAdvert(args.slice(1));
   const [characteristic, ...hexParts] = args;
   if (!characteristic || hexParts.length === 0)
     return { code: 2, stderr: 'usage: npm run -s decode -- <characteristic, e.g. 2a35> <hex bytes>' };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { driverIdSchema, metricNameSchema, type MetricName } from '../../contract';
+import type { DriverSession } from './session';
 import { uuidSchema } from './uuid';
 
 /**
@@ -159,6 +160,8 @@ export interface Driver {
   decoders?: Record<string, CharacteristicDecoder>;
   /** broadcast drivers: decode measurements from advertisement data */
   decodeAdvertisement?: AdvertisementDecoder;
+  /** connect drivers: the steps of a connection (default: the standard profiles' DEFAULT_SESSION) */
+  session?: DriverSession;
 }
 
 export function emptyResult(): DecodeResult {

@@ -3,6 +3,7 @@ export * from './definition';
 export * from './errors';
 export * from './uuid';
 export * from './compose';
+export * from './session';
 export {
   DriverRegistry,
   DriverLoadError,

@@ -20,7 +20,7 @@ function isDriverLike(v: unknown): v is Driver {
 }
 
 /**
- * Loads integrator drivers from `dir` (gateway config `drivers.folder`): every .ts/.js module whose
+ * Loads integrator drivers from `dir` (gateway config `devices.driversFolder`, env VIGIL_GATEWAY_DRIVERS_FOLDER): every .ts/.js module whose
  * default export is a Driver or Driver[]. `.ts` needs a TypeScript-aware runtime (tsx, the gateway's).
  * Invalid or colliding drivers are rejected with a DriverLoadError in `errors`, the others registered
  * into `registry` (default: a fresh registry of the built-in drivers). Modules load in name order.

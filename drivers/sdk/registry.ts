@@ -8,6 +8,7 @@ import {
   type DriverDefinition,
 } from './definition';
 import { DecodeError, type DecodeErrorCode } from './errors';
+import { STANDARD_STEPS, type DriverSession, type SessionStep } from './session';
 import { normalizeUuid } from './uuid';
 
 export class DriverLoadError extends Error {
@@ -114,12 +115,17 @@ export class DriverRegistry {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decodeAdvertisement is not a function`);
     }
     for (const uuid of declared) {
-      if (!decoderKeys.includes(uuid))
+      // a dialogue's command and reply channels are read by its steps, not by a decoder
+      if (!decoderKeys.includes(uuid) && !driver.session)
         throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: no decoder for declared characteristic ${uuid}`);
     }
     for (const uuid of decoderKeys) {
       if (!declared.has(uuid))
         throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: decoder for undeclared characteristic ${uuid}`);
+    }
+    if (driver.session !== undefined) {
+      const problem = sessionProblem(driver.session);
+      if (problem) throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: session ${problem}`);
     }
     if (def.linkMode === 'broadcast' && !driver.decodeAdvertisement) {
       throw new DriverLoadError('INVALID_DRIVER', `driver ${def.id}: broadcast driver without decodeAdvertisement`);
@@ -248,6 +254,25 @@ function isDecodeResult(r: unknown): r is DecodeResult {
 }
 
 /** Moves physiologically impossible values (and unknown metrics) out of the measurements, with a reason. */
+/** why a driver's session cannot run, or undefined */
+function sessionProblem(session: DriverSession): string | undefined {
+  if (typeof session !== 'object' || !Array.isArray(session.steps)) return 'has no steps array';
+  const names = new Set<string>();
+  for (const s of session.steps as unknown[]) {
+    if (typeof s === 'string') {
+      if (!(STANDARD_STEPS as readonly string[]).includes(s)) return `names an unknown standard step ${s}`;
+      if (names.has(s)) return `declares ${s} twice`;
+      names.add(s);
+      continue;
+    }
+    const step = s as Partial<SessionStep> | null;
+    if (typeof step?.name !== 'string' || typeof step.run !== 'function') return 'has a step without name or run()';
+    if (names.has(step.name)) return `declares ${step.name} twice`;
+    names.add(step.name);
+  }
+  return undefined;
+}
+
 export function applyPlausibility(result: DecodeResult): DecodeResult {
   const measurements = [];
   const rejected = [...result.rejected];

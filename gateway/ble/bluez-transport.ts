@@ -3,7 +3,8 @@ import type { ClientInterface, MessageBus, Message as DbusMessage, Variant as Db
 import NodeBle from 'node-ble';
 import type { Advertisement } from '../../drivers/sdk/definition';
 import { fullUuid, normalizeUuid } from '../../drivers/sdk/uuid';
-import { BleError, type BleConnection, type BleErrorCode, type BleTransport } from './transport';
+import { registerPairingAgent, type AgentPolicy } from './pairing-agent';
+import { BleError, type BleConnection, type BleErrorCode, type BleTransport, type RadioEvent } from './transport';
 
 /**
  * BleTransport on BlueZ over D-Bus through node-ble (doc/org.bluez.Adapter.rst, Device.rst,
@@ -18,8 +19,17 @@ import { BleError, type BleConnection, type BleErrorCode, type BleTransport } fr
  * when the scan starts covers devices BlueZ already knew and had seen (RSSI present).
  */
 export interface BluezTransportOptions {
-  /** adapter name, e.g. 'hci0'; default: the first one BlueZ lists */
+  /**
+   * the adapter, by name ('hci0') or better by its address ('00:1A:7D:DA:71:13': a USB dongle
+   * keeps its address when the kernel renumbers it); default: the first one BlueZ lists
+   */
   adapter?: string;
+  /** the pairing agent's policy; registered with bluetoothd at every start (gateway/ble/pairing-agent.ts) */
+  agent?: AgentPolicy;
+  /** how long the agent waits for a passkey relayed from the hub (inside the 30 s SMP time-out) */
+  passkeyTimeoutMs?: number;
+  /** pause after the link is up and services resolved, before the first GATT request */
+  settleMs?: number;
   /** D-Bus address of the bus bluetoothd is on; default DBUS_SYSTEM_BUS_ADDRESS, else the system bus */
   busAddress?: string;
   /** default connect timeout (Home Assistant recommends >= 10 s on a Raspberry Pi) */
@@ -162,6 +172,11 @@ export class BluezTransport implements BleTransport {
   private readonly deviceProps = new Map<string, Props>();
   private readonly connections = new Set<BluezConnection>();
   private readonly matchRules: string[] = [];
+  private readonly radioListeners: Array<(e: RadioEvent) => void> = [];
+  private unregisterAgent: (() => Promise<void>) | undefined;
+  private discoveryPaused = 0;
+  /** the unique bus name of the bluetoothd we talk to (a restart gives a new one) */
+  private bluezOwner: string | undefined;
 
   constructor(private readonly opts: BluezTransportOptions = {}) {}
 
@@ -177,12 +192,19 @@ export class BluezTransport implements BleTransport {
       else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
     }
     const bus = (bluetooth as unknown as { dbus: MessageBus }).dbus;
+    fixMatchRefcount(bus);
     let busError: Error | undefined;
     const failed = new Promise<never>((_, reject) =>
       bus.on('error', (e: Error) => {
         busError = e;
+        const wasUp = this.bus === bus && this.state !== 'error';
         this.state = 'error';
         reject(e);
+        if (wasUp) {
+          // the bus connection is unusable: every link on it is gone for us
+          for (const c of this.connections) c.linkLost();
+          this.radio('bus-error');
+        }
       }),
     );
     failed.catch(() => undefined);
@@ -210,7 +232,7 @@ export class BluezTransport implements BleTransport {
 
   private async openAdapter(bluetooth: NodeBleBluetooth, bus: MessageBus): Promise<void> {
     const adapter = this.opts.adapter
-      ? await bluetooth.getAdapter(this.opts.adapter)
+      ? await bluetooth.getAdapter(await this.adapterName(bus, this.opts.adapter))
       : await bluetooth.defaultAdapter();
     this.adapter = adapter;
     this.adapterPath = `/org/bluez/${(adapter as unknown as { adapter: string }).adapter}`;
@@ -227,6 +249,62 @@ export class BluezTransport implements BleTransport {
     }
     this.state = (await adapter.isPowered()) ? 'powered' : 'off';
     if (this.state !== 'powered') throw new BleError('ADAPTER_UNAVAILABLE', `${this.adapterPath} cannot be powered on`);
+    // bluetoothd leaving the bus (crash, restart) is seen as its unique name losing org.bluez
+    await this.addMatch(
+      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.bluez'`,
+    );
+    this.bluezOwner = await this.ownerOfBluez(bus);
+    if (this.opts.agent)
+      this.unregisterAgent = await registerPairingAgent(bus, this.opts.agent, {
+        passkeyTimeoutMs: this.opts.passkeyTimeoutMs,
+      });
+  }
+
+  private async ownerOfBluez(bus: MessageBus): Promise<string | undefined> {
+    const reply = await bus.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'GetNameOwner',
+        signature: 's',
+        body: ['org.bluez'],
+      }),
+    );
+    const owner = (reply?.body as unknown[] | undefined)?.[0];
+    return typeof owner === 'string' ? owner : undefined;
+  }
+
+  /** 'hci1' as is; an adapter address is looked up among the Adapter1 objects BlueZ has */
+  private async adapterName(bus: MessageBus, wanted: string): Promise<string> {
+    if (!/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i.test(wanted)) return wanted;
+    const root = await bus.getProxyObject('org.bluez', '/');
+    const objects = await root
+      .getInterface<DbusObjectManager>('org.freedesktop.DBus.ObjectManager')
+      .GetManagedObjects();
+    for (const [path, ifaces] of Object.entries(objects)) {
+      const a = ifaces['org.bluez.Adapter1'];
+      if (a && String(unwrap(a.Address)).toUpperCase() === wanted.toUpperCase()) return path.split('/').pop() ?? path;
+    }
+    throw new BleError('ADAPTER_UNAVAILABLE', `no adapter with address ${wanted}`);
+  }
+
+  setPairingAgent(policy: AgentPolicy): void {
+    this.opts.agent = policy;
+  }
+
+  onRadioEvent(listener: (e: RadioEvent) => void): void {
+    this.radioListeners.push(listener);
+  }
+
+  private radio(e: RadioEvent): void {
+    for (const l of this.radioListeners) {
+      try {
+        l(e);
+      } catch {
+        /* a listener's error is not ours */
+      }
+    }
   }
 
   private async addMatch(rule: string): Promise<void> {
@@ -248,6 +326,9 @@ export class BluezTransport implements BleTransport {
   async stop(): Promise<void> {
     if (!this.bluetooth) return;
     await this.stopScan().catch(() => undefined);
+    const unregister = this.unregisterAgent;
+    this.unregisterAgent = undefined;
+    if (unregister && this.state !== 'absent') await unregister().catch(() => undefined);
     await Promise.allSettled([...this.connections].map((c) => c.disconnect()));
     this.teardownBus();
     this.state = 'absent';
@@ -263,6 +344,8 @@ export class BluezTransport implements BleTransport {
     this.bus = undefined;
     this.adapter = undefined;
     this.matchRules.length = 0;
+    this.discoveryPaused = 0;
+    this.bluezOwner = undefined;
   }
 
   adapterState(): 'powered' | 'off' | 'absent' | 'error' {
@@ -270,16 +353,16 @@ export class BluezTransport implements BleTransport {
   }
 
   async startScan(onAdvertisement: (adv: Advertisement) => void): Promise<void> {
-    const adapter = this.requireAdapter();
+    this.requireAdapter();
     const bus = this.bus;
     if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
     this.scanning = onAdvertisement;
     try {
-      await adapter.startDiscovery();
+      await this.startDiscovery();
       this.ownDiscovery = true;
     } catch (e) {
       // another client's discovery session also delivers the reports we need
-      if (!(e instanceof Error && /already in progress/.test(e.message))) {
+      if (!(e instanceof BleError && e.code === 'IN_PROGRESS')) {
         this.scanning = undefined;
         throw mapBluezError(e);
       }
@@ -298,11 +381,66 @@ export class BluezTransport implements BleTransport {
     }
   }
 
+  /**
+   * LE only (health devices are LE; BR/EDR inquiry would share the single radio for nothing) and
+   * DuplicateData: every advertising report is delivered, so a broadcast scale's new weight in an
+   * unchanged-looking report still arrives (doc/org.bluez.Adapter.rst SetDiscoveryFilter).
+   */
+  private async startDiscovery(): Promise<void> {
+    const bus = this.bus;
+    if (!bus) throw new BleError('ADAPTER_UNAVAILABLE', 'transport not started');
+    // not node-ble's startDiscovery: it sets its own filter (Transport only), replacing ours
+    const obj = await bus.getProxyObject('org.bluez', this.adapterPath);
+    const iface = obj.getInterface('org.bluez.Adapter1') as ClientInterface & {
+      SetDiscoveryFilter(filter: Record<string, DbusVariant>): Promise<void>;
+      StartDiscovery(): Promise<void>;
+    };
+    try {
+      await iface.SetDiscoveryFilter({
+        Transport: new dbus.Variant('s', 'le'),
+        DuplicateData: new dbus.Variant('b', true),
+      });
+      await iface.StartDiscovery();
+    } catch (e) {
+      throw mapBluezError(e);
+    }
+  }
+
+  /**
+   * Discovery off while a connection is being made: a Raspberry Pi's single radio scanning and
+   * initiating at once makes le-connection-abort-by-local far more likely (bleak-retry-connector
+   * and Home Assistant pause scanning for the same reason). Counted: nested pauses resume once.
+   */
+  async pauseDiscovery(): Promise<void> {
+    this.discoveryPaused++;
+    if (this.discoveryPaused > 1 || !this.ownDiscovery || !this.adapter) return;
+    try {
+      await this.adapter.stopDiscovery();
+    } catch (e) {
+      if (!(e instanceof Error && /No discovery started/.test(e.message))) throw mapBluezError(e);
+    }
+  }
+
+  async resumeDiscovery(): Promise<void> {
+    if (this.discoveryPaused === 0) return;
+    this.discoveryPaused--;
+    if (this.discoveryPaused > 0 || !this.ownDiscovery || !this.adapter || !this.scanning) return;
+    try {
+      await this.startDiscovery();
+    } catch (e) {
+      if (!(e instanceof BleError && e.code === 'IN_PROGRESS')) throw e;
+    }
+  }
+
   async stopScan(): Promise<void> {
     const adapter = this.adapter;
     this.scanning = undefined;
     if (!adapter || !this.ownDiscovery) return;
     this.ownDiscovery = false;
+    if (this.discoveryPaused > 0) {
+      this.discoveryPaused = 0;
+      return;
+    }
     try {
       await adapter.stopDiscovery();
     } catch (e) {
@@ -319,12 +457,28 @@ export class BluezTransport implements BleTransport {
   private readonly onMessage = (msg: DbusMessage): void => {
     if (msg.type !== dbus.MessageType.SIGNAL) return;
     const body = msg.body as unknown[];
+    if (msg.member === 'NameOwnerChanged' && body[0] === 'org.bluez') {
+      const newOwner = String(body[2]);
+      if (!newOwner) {
+        // bluetoothd left the bus: every link and the adapter are gone with it
+        this.state = 'absent';
+        this.bluezOwner = undefined;
+        for (const c of this.connections) c.linkLost();
+        this.radio('bluetoothd-gone');
+      } else if (newOwner !== this.bluezOwner) {
+        this.bluezOwner = newOwner;
+        this.radio('bluetoothd-restarted');
+      }
+      return;
+    }
     if (msg.interface === 'org.freedesktop.DBus.ObjectManager') {
       const path = String(body[0]);
       if (msg.member === 'InterfacesAdded') {
         const ifaces = body[1] as Record<string, Record<string, unknown>>;
-        if (path === this.adapterPath && ifaces['org.bluez.Adapter1'])
+        if (path === this.adapterPath && ifaces['org.bluez.Adapter1']) {
           this.state = unwrap(ifaces['org.bluez.Adapter1'].Powered) ? 'powered' : 'off';
+          this.radio('adapter-added');
+        }
         const dev = ifaces['org.bluez.Device1'];
         if (dev && path.startsWith(`${this.adapterPath}/`)) {
           this.deviceProps.set(path, unwrapProps(dev));
@@ -335,6 +489,7 @@ export class BluezTransport implements BleTransport {
         if (path === this.adapterPath && names.includes('org.bluez.Adapter1')) {
           this.state = 'absent';
           for (const c of this.connections) c.linkLost();
+          this.radio('adapter-lost');
         }
         if (names.includes('org.bluez.Device1')) this.deviceProps.delete(path);
       }
@@ -345,6 +500,7 @@ export class BluezTransport implements BleTransport {
       const changed = unwrapProps(body[1] as Record<string, unknown>);
       if (iface === 'org.bluez.Adapter1' && msg.path === this.adapterPath && 'Powered' in changed) {
         this.state = changed.Powered ? 'powered' : 'off';
+        this.radio(changed.Powered ? 'adapter-on' : 'adapter-off');
       } else if (iface === 'org.bluez.Device1') {
         const props = this.deviceProps.get(msg.path);
         if (!props) return;
@@ -385,6 +541,8 @@ export class BluezTransport implements BleTransport {
         Math.max(1, timeoutMs - (Date.now() - started)),
         () => new BleError('CONNECT_TIMEOUT', `${addr}: services not resolved within ${timeoutMs} ms`),
       );
+      // a moment for the peripheral after service discovery (encryption, Service Changed)
+      if (this.opts.settleMs) await new Promise((r) => setTimeout(r, this.opts.settleMs));
       const conn = new BluezConnection(addr, device, gatt, () => this.connections.delete(conn));
       this.connections.add(conn);
       return conn;
@@ -396,11 +554,9 @@ export class BluezTransport implements BleTransport {
   }
 
   /**
-   * Device1.Pair (doc/org.bluez.Device.rst). The gateway registers no pairing agent
-   * (AgentManager1.RegisterAgent), so bluetoothd pairs with IO capability NoInputNoOutput: Just
-   * Works, which is what health devices without a keypad or display use. Devices that ask for a
-   * passkey or numeric comparison are out of scope (their Pair fails with AuthenticationFailed/
-   * Rejected). node-ble offers no agent of its own.
+   * Device1.Pair (doc/org.bluez.Device.rst). bluetoothd asks the registered agent
+   * (gateway/ble/pairing-agent.ts, `agent` option) to confirm Just Works or to enter a passkey;
+   * without an agent it has nobody to ask and the pairing fails (AuthenticationFailed).
    */
   async pair(address: string, opts: { timeoutMs?: number; replace?: boolean } = {}): Promise<void> {
     const adapter = this.requireAdapter();
@@ -498,7 +654,7 @@ class BluezConnection implements BleConnection {
   constructor(
     readonly address: string,
     private readonly device: NodeBleDevice,
-    private readonly gatt: NodeBle.GattServer,
+    private gatt: NodeBle.GattServer,
     private readonly onClosed: () => void,
   ) {
     device.on('disconnect', this.onDeviceDisconnect);
@@ -515,6 +671,7 @@ class BluezConnection implements BleConnection {
     type WithHelper = { helper?: { removeListeners?: () => void } };
     for (const c of this.chars.values()) (c as unknown as WithHelper).helper?.removeListeners?.();
     this.chars.clear();
+    releaseGatt(this.gatt);
     this.device.off('disconnect', this.onDeviceDisconnect);
     (this.device as unknown as WithHelper).helper?.removeListeners?.();
   }
@@ -547,9 +704,23 @@ class BluezConnection implements BleConnection {
       this.chars.set(key, c);
       return c;
     } catch (e) {
-      throw await this.mapped(e, 'NOT_SUPPORTED');
+      const err = await this.mapped(e, 'NOT_SUPPORTED');
+      if (err.code !== 'NOT_SUPPORTED' || this.refreshed) throw err;
+      // a stale or incomplete attribute table (services added after ServicesResolved, a Service
+      // Changed indication): enumerate the device's GATT objects again, once per connection
+      // (bleak-retry-connector clears its cache on a missing characteristic for the same reason)
+      this.refreshed = true;
+      try {
+        const old = this.gatt;
+        this.gatt = await this.device.gatt();
+        releaseGatt(old);
+      } catch (e2) {
+        throw await this.mapped(e2);
+      }
+      return this.char(service, characteristic);
     }
   }
+  private refreshed = false;
 
   /** an operation failed: if the link is gone meanwhile, that is the reason */
   private async mapped(e: unknown, fallback?: BleErrorCode): Promise<BleError> {
@@ -645,6 +816,68 @@ class BluezConnection implements BleConnection {
       this.linkLost();
     }
   }
+}
+
+/**
+ * dbus-next 0.10 counts match rules with `hasOwnProperty.call(match, rules)` (arguments swapped):
+ * every signal listener sends AddMatch and RemoveMatch is never sent, so each proxy node-ble makes
+ * (one per device and characteristic, per connection) leaves a rule on the bus for good, until
+ * dbus-daemon refuses more (max_match_rules_per_connection, 512 on the system bus) and the bus
+ * connection fails: a gateway deaf after some hundred sessions. Counted correctly here.
+ */
+function fixMatchRefcount(bus: MessageBus): void {
+  type Internals = {
+    _matchRules: Record<string, number>;
+    _addMatch(match: string): Promise<unknown>;
+    _removeMatch(match: string): Promise<unknown>;
+    call(msg: DbusMessage): Promise<unknown>;
+    _connection?: { stream?: { writable?: boolean } };
+  };
+  const b = bus as unknown as Internals;
+  const send = (member: 'AddMatch' | 'RemoveMatch', match: string) =>
+    b.call(
+      new dbus.Message({
+        path: '/org/freedesktop/DBus',
+        destination: 'org.freedesktop.DBus',
+        interface: 'org.freedesktop.DBus',
+        member,
+        signature: 's',
+        body: [match],
+      }),
+    );
+  b._addMatch = (match) => {
+    const n = b._matchRules[match] ?? 0;
+    b._matchRules[match] = n + 1;
+    return n > 0 ? Promise.resolve() : send('AddMatch', match);
+  };
+  b._removeMatch = (match) => {
+    const n = b._matchRules[match];
+    if (n === undefined) return Promise.resolve();
+    if (n > 1) {
+      b._matchRules[match] = n - 1;
+      return Promise.resolve();
+    }
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a rule string keyed map
+    delete b._matchRules[match];
+    if (b._connection?.stream?.writable === false) return Promise.resolve();
+    return send('RemoveMatch', match).catch(() => undefined);
+  };
+}
+
+/**
+ * node-ble's GattServer builds a proxy (and a PropertiesChanged match rule on the bus) for every
+ * service and characteristic of the device; dbus-daemon allows 512 rules per connection
+ * (max_match_rules_per_connection), so each GattServer's are released when it is dropped.
+ */
+function releaseGatt(gatt: NodeBle.GattServer): void {
+  type Helper = { helper?: { removeListeners?: () => void } };
+  type Tree = Helper & { _services?: Record<string, Helper & { _characteristics?: Record<string, Helper> }> };
+  const server = gatt as unknown as Tree;
+  for (const svc of Object.values(server._services ?? {})) {
+    for (const ch of Object.values(svc._characteristics ?? {})) ch.helper?.removeListeners?.();
+    svc.helper?.removeListeners?.();
+  }
+  server.helper?.removeListeners?.();
 }
 
 export function createBluezTransport(opts?: BluezTransportOptions): BleTransport {

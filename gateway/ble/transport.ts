@@ -1,4 +1,5 @@
 import type { Advertisement } from '../../drivers/sdk/definition';
+import type { AgentPolicy } from './pairing-agent';
 
 /**
  * The gateway's view of a BLE stack. Backends: BlueZ over D-Bus via node-ble (default on Linux),
@@ -24,14 +25,36 @@ export interface BleTransport {
    * Bonds with a device the adapter knows (pairing + key distribution, Core Vol 3 Part H 2.1).
    * Idempotent: an existing bond is kept and this resolves at once. `replace`: the device lost its
    * keys (reset) while the adapter kept them: the stale bond is removed first, then a new one made.
-   * Only Just Works is supported (no pairing agent: health devices have no input/output).
+   * Just Works and passkey entry go through the gateway's pairing agent (gateway/ble/pairing-agent.ts).
    * Fails with AUTH_FAILED (refused, cancelled, timed out), IN_PROGRESS, NOT_FOUND, FAILED, or
    * NOT_SUPPORTED on a backend that cannot bond. Optional: a backend without it cannot bond.
    */
   pair?(address: string, opts?: { timeoutMs?: number; replace?: boolean }): Promise<void>;
   /** whether the adapter holds a bond with the device (false when it does not know the device) */
   isBonded?(address: string): Promise<boolean>;
+  /** the pairing agent answering bluetoothd's questions while bonding; set before start() */
+  setPairingAgent?(policy: AgentPolicy): void;
+  /** radio events: the radio supervisor (gateway/ble/radio-supervisor.ts) recovers from them */
+  onRadioEvent?(listener: (e: RadioEvent) => void): void;
+  /** discovery off while a connection is made (single-radio adapters); nested calls counted */
+  pauseDiscovery?(): Promise<void>;
+  resumeDiscovery?(): Promise<void>;
 }
+
+/**
+ * What can happen to the radio under the gateway: the adapter unplugged or re-plugged, powered
+ * off or on (rfkill, another client), bluetoothd leaving the bus (crash, restart) or a new
+ * bluetoothd owning it. After any of these, discovery is off and the agent unknown.
+ */
+export type RadioEvent =
+  | 'adapter-lost'
+  | 'adapter-added'
+  | 'adapter-off'
+  | 'adapter-on'
+  | 'bluetoothd-gone'
+  | 'bluetoothd-restarted'
+  /** our D-Bus connection failed (daemon limits, socket error) */
+  | 'bus-error';
 
 export interface BleConnection {
   readonly address: string;

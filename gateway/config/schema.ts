@@ -49,8 +49,9 @@ export const gatewayConfigSchema = z
         backend: z.enum(['bluez', 'noble']).default('bluez').describe('bluez: node-ble over D-Bus (Linux); noble: HCI'),
         adapter: z
           .string()
-          .regex(/^hci\d+$/)
-          .default('hci0'),
+          .regex(/^(hci\d+|([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2})$/, 'hciN, or the adapter address AA:BB:CC:DD:EE:FF')
+          .optional()
+          .describe('Adapter by address (stable across re-plugs) or name; default: the first adapter BlueZ lists'),
         connectTimeoutMs: z.number().int().min(1000).default(15_000),
         /** a connected device that sent nothing for this long is disconnected (saves its battery) */
         idleDisconnectMs: z.number().int().min(200).default(5_000),
@@ -58,16 +59,33 @@ export const gatewayConfigSchema = z
         backoffMaxMs: z.number().int().min(100).default(300_000),
         /** after a good session the device is left alone this long (it keeps advertising) */
         cooldownMs: z.number().int().min(0).default(20_000),
+        /** sessions at once; connects are one at a time with discovery paused */
+        maxSessions: z.number().int().min(1).max(8).default(3),
+        /** a device whose last advertisement is older than this is not connected to (it sleeps again) */
+        advertFreshMs: z.number().int().min(500).default(10_000),
+        /** connection attempts while the advertisement is fresh */
+        connectAttempts: z.number().int().min(1).max(10).default(3),
+        /** pause after services are resolved, before the first GATT request */
+        settleMs: z.number().int().min(0).max(5_000).default(250),
+        /** the radio supervisor gives up (and the process exits non-zero) after this long without a radio */
+        radioRecoveryDeadlineMs: z.number().int().min(1_000).default(120_000),
+        /** how long the pairing agent waits for a passkey relayed from the hub (SMP times out at 30 s) */
+        passkeyTimeoutMs: z.number().int().min(1_000).max(29_000).default(25_000),
       })
       .strict()
       .default({
         backend: 'bluez',
-        adapter: 'hci0',
         connectTimeoutMs: 15_000,
         idleDisconnectMs: 5_000,
         backoffInitialMs: 2_000,
         backoffMaxMs: 300_000,
         cooldownMs: 20_000,
+        maxSessions: 3,
+        advertFreshMs: 10_000,
+        connectAttempts: 3,
+        settleMs: 250,
+        radioRecoveryDeadlineMs: 120_000,
+        passkeyTimeoutMs: 25_000,
       }),
     devices: z
       .object({
@@ -84,6 +102,18 @@ export const gatewayConfigSchema = z
         openUntil: z.iso.datetime({ offset: false }).optional(),
         /** during a window, only devices heard at least this strongly are paired (the patient's device is next to the box) */
         minRssi: z.number().int().min(-127).max(20).default(-80),
+        /**
+         * passkey entry: the six digits a device displays while pairing, relayed from the hub
+         * (the nurse types what the patient reads from the screen); used once, until `until`
+         */
+        passkey: z
+          .object({
+            address: bleAddressSchema,
+            passkey: z.string().regex(/^\d{6}$/, 'six digits'),
+            until: z.iso.datetime({ offset: false }),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ minRssi: -80 }),

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Advertisement, DriverRegistry, LoadedDriver } from '../../drivers';
-import { BleError, type BleTransport } from '../ble/transport';
+import type { AgentPolicy } from '../ble/pairing-agent';
+import { BleError, type BleConnection, type BleTransport } from '../ble/transport';
 import type { PairingStore } from '../pairing/pairing-store';
-import { runDeviceSession, type CommitFn } from './device-session';
+import { runDeviceSession, type CommitFn, type DeviceStateStore } from './device-session';
 import { toReading } from './reading-factory';
 import { errorMessage } from '../../contract/errors';
 
@@ -24,6 +25,18 @@ export interface DeviceManagerOptions {
   cursor?: (deviceKey: string) => number | undefined;
   /** how long bonding a device may take (connect + pairing + key distribution) */
   bondTimeoutMs?: number;
+  /** sessions at once (BlueZ holds several LE links; connects themselves are one at a time) */
+  maxSessions?: number;
+  /** an advertisement older than this is stale: the device has gone back to sleep, do not connect */
+  advertFreshMs?: number;
+  /** connection attempts while the advertisement is fresh (bleak-retry-connector makes up to 4) */
+  connectAttempts?: number;
+  /** first pause between two attempts; doubles, with jitter */
+  connectRetryMs?: number;
+  /** persisted per-device driver state (vendor pairing keys) */
+  state?: DeviceStateStore;
+  /** passkeys relayed from the hub, for devices that display one while pairing (gateway/pairing/passkey-relay.ts) */
+  passkey?: AgentPolicy['passkey'];
 }
 
 export interface DeviceState {
@@ -83,9 +96,12 @@ export class DeviceManager {
   private initialised = false;
   private windowUntil: number | undefined;
   private readonly queue: { address: string; driver: LoadedDriver }[] = [];
-  private running = false;
   private stopped = false;
-  private current?: Promise<void>;
+  /** sessions running now */
+  private readonly active = new Set<Promise<void>>();
+  /** one connect (or bond) at a time on the radio */
+  private connecting: Promise<unknown> = Promise.resolve();
+  private onAdvertisementBound = (adv: Advertisement) => this.onAdvertisement(adv);
 
   constructor(
     private readonly transport: BleTransport,
@@ -99,6 +115,15 @@ export class DeviceManager {
     for (const a of this.allow) opts.pairing?.pair(a, 'config');
     this.refreshPairing();
     this.initialised = true;
+    // bluetoothd asks this agent while bonding: only what pairing allows now (deny by default)
+    transport.setPairingAgent?.({
+      mayPair: (address) => this.mayPairNow(address),
+      passkey: opts.passkey ?? (() => Promise.resolve(undefined)),
+      event: (code, address, detail) => {
+        const refused = code === 'PAIRING_REFUSED' || code === 'PASSKEY_MISSING';
+        (refused ? log.warn : log.info).call(log, { code, device: address, ...detail }, 'pairing agent');
+      },
+    });
   }
 
   /** pairing: adds a device to the allow-list at run time (persisted when a store is given) */
@@ -137,9 +162,29 @@ export class DeviceManager {
     return this.windowUntil !== undefined && this.windowUntil > Date.now();
   }
 
+  /**
+   * The pairing agent's question: may this device bond now? Only during a window, or while an
+   * explicit pair of this very device (hub, CLI) is pending.
+   */
+  mayPairNow(address: string): boolean {
+    const a = address.toUpperCase();
+    return this.mayBond.has(a) || (this.pairingOpen && this.allow.has(a));
+  }
+
   async start(): Promise<void> {
     await this.transport.start();
-    await this.transport.startScan((adv) => this.onAdvertisement(adv));
+    await this.transport.startScan(this.onAdvertisementBound);
+  }
+
+  /**
+   * The radio came back (new bluetoothd, adapter re-plugged or powered on): a fresh transport
+   * session, the agent registered again (the transport does it at start) and discovery restarted.
+   */
+  async restartRadio(): Promise<void> {
+    await this.transport.stop().catch(() => undefined);
+    if (this.stopped) return;
+    await this.transport.start();
+    await this.transport.startScan(this.onAdvertisementBound);
   }
 
   private state(address: string): DeviceState {
@@ -218,24 +263,81 @@ export class DeviceManager {
     }
   }
 
+  /**
+   * Starts queued sessions up to maxSessions. A queued device whose advertisement went stale
+   * meanwhile is dropped (it sleeps again; its next advertisement queues it anew) rather than
+   * tried with a connect that cannot succeed while a fresh one waits.
+   */
   private drain(): void {
-    if (this.running) return;
-    this.running = true;
-    this.current = (async () => {
-      let next;
-      while (!this.stopped && (next = this.queue.shift())) await this.session(next.address, next.driver);
-    })().finally(() => {
-      this.running = false;
+    const max = this.opts.maxSessions ?? 3;
+    const fresh = this.opts.advertFreshMs ?? 10_000;
+    while (!this.stopped && this.active.size < max && this.queue.length) {
+      const next = this.queue.shift();
+      if (!next) break;
+      const s = this.state(next.address);
+      if (Date.now() - (s.lastSeenAt?.getTime() ?? 0) > fresh) {
+        this.log.debug({ device: next.address, code: 'ADVERT_STALE' }, 'advertisement stale; waiting for the next');
+        continue;
+      }
+      s.busy = true;
+      const run: Promise<void> = this.session(next.address, next.driver).finally(() => {
+        s.busy = false;
+        this.active.delete(run);
+        this.drain();
+      });
+      this.active.add(run);
+    }
+  }
+
+  /** runs fn alone on the radio, discovery paused (the single radio of a Pi cannot scan and initiate well at once) */
+  private async onRadio<T>(fn: () => Promise<T>): Promise<T> {
+    const turn = this.connecting.then(async () => {
+      await this.transport.pauseDiscovery?.().catch(() => undefined);
+      try {
+        return await fn();
+      } finally {
+        await this.transport.resumeDiscovery?.().catch(() => undefined);
+      }
     });
+    this.connecting = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /**
+   * Connects while the advertisement is fresh: up to connectAttempts, with a doubling pause
+   * (jittered) between attempts during which discovery runs again, so a device that went back
+   * to sleep is noticed and not chased. Errors that another attempt cannot cure end at once.
+   */
+  private async connectFresh(address: string): Promise<BleConnection> {
+    const attempts = this.opts.connectAttempts ?? 3;
+    const fresh = this.opts.advertFreshMs ?? 10_000;
+    const s = this.state(address);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.onRadio(() => this.transport.connect(address, { timeoutMs: this.opts.connectTimeoutMs }));
+      } catch (e) {
+        const retryable =
+          e instanceof BleError && ['CONNECT_TIMEOUT', 'FAILED', 'IN_PROGRESS', 'DISCONNECTED'].includes(e.code);
+        const stale = Date.now() - (s.lastSeenAt?.getTime() ?? 0) > fresh;
+        if (!retryable || attempt >= attempts || stale || this.stopped) throw e;
+        const pause = (this.opts.connectRetryMs ?? 250) * 2 ** (attempt - 1);
+        this.log.info(
+          { device: address, code: 'CONNECT_RETRY', attempt, err: (e as Error).message },
+          'connection attempt failed; retrying while the device advertises',
+        );
+        await new Promise((r) => setTimeout(r, pause / 2 + Math.random() * (pause / 2)));
+      }
+    }
   }
 
   private async session(address: string, driver: LoadedDriver): Promise<void> {
     const s = this.state(address);
-    s.busy = true;
     this.counters.sessions++;
     try {
-      await this.bondIfAllowed(address, driver);
-      const conn = await this.transport.connect(address, { timeoutMs: this.opts.connectTimeoutMs });
+      // taken before bonding uses up the explicit pair: the session may program the device
+      const pairing = this.mayPairNow(address);
+      await this.onRadio(() => this.bondIfAllowed(address, driver));
+      const conn = await this.connectFresh(address);
       try {
         const r = await runDeviceSession(conn, driver, {
           gatewayId: this.opts.gatewayId,
@@ -245,6 +347,8 @@ export class DeviceManager {
           log: this.log,
           commit: this.commit,
           cursor: this.opts.cursor,
+          pairing,
+          state: this.opts.state,
         });
         this.counters.readings += r.readings;
         if (r.battery !== undefined) s.battery = r.battery;
@@ -304,8 +408,6 @@ export class DeviceManager {
         },
         'device session failed; will retry',
       );
-    } finally {
-      s.busy = false;
     }
   }
 
@@ -357,7 +459,7 @@ export class DeviceManager {
       this.log.warn({ err: errorMessage(e) }, `${step} failed during stop`);
     };
     await this.transport.stopScan().catch(logged('scan stop'));
-    await this.current?.catch(logged('current session'));
+    await Promise.allSettled([...this.active]);
     await this.transport.stop().catch(logged('transport stop'));
   }
 }

@@ -36,6 +36,13 @@ export class PairingStore {
         driver    TEXT,
         paired_at TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS device_state (
+        address TEXT NOT NULL,
+        driver  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (address, driver, key)
+      );
       CREATE TABLE IF NOT EXISTS pairing_window (
         id         INTEGER PRIMARY KEY CHECK (id = 1),
         open_until INTEGER NOT NULL,
@@ -53,6 +60,11 @@ export class PairingStore {
       open: this.db.prepare(
         'INSERT INTO pairing_window (id, open_until, opened_by) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET open_until = excluded.open_until, opened_by = excluded.opened_by',
       ),
+      getState: this.db.prepare('SELECT value FROM device_state WHERE address = ? AND driver = ? AND key = ?'),
+      setState: this.db.prepare(
+        'INSERT INTO device_state (address, driver, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (address, driver, key) DO UPDATE SET value = excluded.value',
+      ),
+      clearState: this.db.prepare('DELETE FROM device_state WHERE address = ?'),
       window: this.db.prepare('SELECT open_until AS openUntil, opened_by AS openedBy FROM pairing_window WHERE id = 1'),
     };
   }
@@ -63,7 +75,21 @@ export class PairingStore {
   }
 
   unpair(address: string): boolean {
+    this.stmts.clearState.run(address.toUpperCase());
     return this.stmts.unpair.run(address.toUpperCase()).changes > 0;
+  }
+
+  /**
+   * A driver's small per-device state (a vendor pairing key programmed into the device): kept
+   * with the pairing, forgotten when the device is unpaired (gateway/devices/session-core.ts).
+   */
+  get(address: string, driver: string, key: string): string | undefined {
+    const row = this.stmts.getState.get(address.toUpperCase(), driver, key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  set(address: string, driver: string, key: string, value: string): void {
+    this.stmts.setState.run(address.toUpperCase(), driver, key, value);
   }
 
   list(): PairedDevice[] {

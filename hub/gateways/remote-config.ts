@@ -46,12 +46,40 @@ export class GatewayRemoteConfig {
     return { gatewayId, openUntil, ...(w.minRssi !== undefined ? { minRssi: w.minRssi } : {}) };
   }
 
+  /**
+   * Relays the six digits a device displays while pairing (passkey entry): the nurse types what
+   * the patient reads from the cuff screen; the box's pairing agent answers bluetoothd with them.
+   * Only during an open window; the code is valid `seconds` and never written to the audit trail.
+   */
+  async relayPasskey(
+    gatewayId: string,
+    p: { address: string; passkey: string; seconds?: number },
+    actor: string,
+  ): Promise<{ gatewayId: string; address: string; until: string }> {
+    const now = this.clock.now().getTime();
+    const until = new Date(now + Math.min(Math.max(10, p.seconds ?? 120), MAX_PAIRING_WINDOW_S) * 1000).toISOString();
+    const address = p.address.toUpperCase();
+    await this.update(
+      gatewayId,
+      (c) => {
+        const open = c.pairing?.openUntil !== undefined && Date.parse(c.pairing.openUntil) > now;
+        if (!open) throw Object.assign(new Error('no pairing window open on this box'), { code: 'CONFLICT' });
+        return { ...c, pairing: { ...c.pairing, passkey: { address, passkey: p.passkey, until } } };
+      },
+      actor,
+      'gateway.pairing_passkey_relayed',
+      { address },
+    );
+    return { gatewayId, address, until };
+  }
+
   /** Closes the window now (the box stops pairing within a second of receiving it). */
   async closePairingWindow(gatewayId: string, actor: string): Promise<PairingWindow> {
     const openUntil = this.clock.now().toISOString();
     await this.update(
       gatewayId,
-      (c) => ({ ...c, pairing: { ...c.pairing, openUntil } }),
+      // a relayed passkey goes with the window
+      (c) => ({ ...c, pairing: { ...c.pairing, openUntil, passkey: undefined } }),
       actor,
       'gateway.pairing_window_closed',
       {},
@@ -96,7 +124,8 @@ export class GatewayRemoteConfig {
         action,
         entity: 'gateway',
         entityId: gatewayId,
-        detail: { ...detail, ...config.pairing },
+        // never the passkey itself: it is a credential, however short-lived
+        detail: { ...detail, ...config.pairing, passkey: undefined },
         at,
       });
       return config;

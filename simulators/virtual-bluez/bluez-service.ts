@@ -138,7 +138,9 @@ configure(
   { InterfacesAdded: { signature: 'oa{sa{sv}}' }, InterfacesRemoved: { signature: 'oas' } },
 );
 
-// org.bluez.AgentManager1 at /org/bluez (doc/org.bluez.AgentManager.rst); node-ble binds to it
+// org.bluez.AgentManager1 at /org/bluez (doc/org.bluez.AgentManager.rst). The calls are answered
+// by VirtualBluez.handleAgentManager, which needs the caller's bus name (an agent is an object of
+// the client that registered it); this class only declares the members for introspection.
 class AgentManager1 extends BluezInterface {
   constructor() {
     super('org.bluez.AgentManager1');
@@ -150,6 +152,16 @@ class AgentManager1 extends BluezInterface {
   UnregisterAgent(_agent: string): void {}
   RequestDefaultAgent(_agent: string): void {}
 }
+
+/** A registered pairing agent: the object `path` of the bus client `owner`. */
+export interface RegisteredAgent {
+  owner: string;
+  path: string;
+  capability: string;
+}
+
+/** doc/org.bluez.AgentManager.rst RegisterAgent capabilities */
+const AGENT_CAPABILITIES = ['DisplayOnly', 'DisplayYesNo', 'KeyboardOnly', 'NoInputNoOutput', 'KeyboardDisplay', ''];
 configure(
   AgentManager1,
   {},
@@ -300,7 +312,7 @@ class Device1 extends BluezInterface {
   DisconnectProfile(_uuid: string): Promise<void> {
     return this.owner.disconnect(this.dev, 'local');
   }
-  Pair(): void {
+  async Pair(): Promise<void> {
     const p = this.dev.peripheral;
     if (p.paired) throw bluezError('AlreadyExists', 'Already Exists');
     if (!p.connectable || !p.inRange) throw bluezError('ConnectionAttemptFailed', 'Page Timeout');
@@ -310,6 +322,7 @@ class Device1 extends BluezInterface {
       const error = refuse.error ?? 'AuthenticationRejected';
       throw bluezError(error, defaultText(error));
     }
+    await this.owner.authenticate(this.dev);
     p.paired = true;
     p.bondLost = false;
     this.changed({ Paired: true, Bonded: true });
@@ -590,6 +603,8 @@ export interface AdapterOptions {
   connectDelayMs?: number;
   /** how long Connect takes to fail for a non-connectable or absent device */
   connectFailMs?: number;
+  /** how long bluetoothd waits for the agent's answer (the SMP time-out is 30 s) */
+  agentTimeoutMs?: number;
 }
 
 export interface AdapterState {
@@ -614,6 +629,11 @@ export class VirtualBluez {
   private readonly objects = new Map<string, BluezInterface[]>();
   private discoveryTimers: NodeJS.Timeout[] = [];
   private readonly opts: Required<AdapterOptions>;
+  /** agents registered with this bluetoothd (a restarted one knows none) */
+  readonly agents: RegisteredAgent[] = [];
+  private defaultAgent: RegisteredAgent | undefined;
+  /** agent calls made while pairing, for tests: [method, device address] */
+  readonly agentCalls: Array<{ method: string; address: string }> = [];
 
   private constructor(
     readonly bus: MessageBus,
@@ -626,6 +646,7 @@ export class VirtualBluez {
       advertiseIntervalMs: opts.advertiseIntervalMs ?? 500,
       connectDelayMs: opts.connectDelayMs ?? 20,
       connectFailMs: opts.connectFailMs ?? 200,
+      agentTimeoutMs: opts.agentTimeoutMs ?? 30_000,
     };
     this.adapter = {
       address: this.opts.address,
@@ -647,6 +668,7 @@ export class VirtualBluez {
     // the private dbus-daemon may go first at shutdown (same process group): stop, never crash
     bus.on('error', () => void vb.close().catch(() => {}));
     bus.addMethodHandler((msg: DbusMessage) => vb.handleProperties(msg));
+    bus.addMethodHandler((msg: DbusMessage) => vb.handleAgentManager(msg));
     bus.export('/', vb.objectManager);
     vb.addObject('/org/bluez', [new AgentManager1()], false);
     vb.addObject(ADAPTER_PATH, [vb.adapterIface], false);
@@ -662,10 +684,107 @@ export class VirtualBluez {
     for (const d of this.devices.values()) {
       d.connecting?.cancel();
       d.link?.close();
+      // bluetoothd gone: the links it held are gone too (the controller disconnects them)
+      if (d.peripheral.connected) {
+        d.peripheral.connected = false;
+        d.peripheral.onDisconnected();
+        d.peripheral.emit('disconnected');
+      }
       for (const off of d.listeners) off();
     }
     clearInterval(this.advertiseTimer);
+    // calls still queued on the socket would be answered on a closed stream (an uncaught throw)
+    (this.bus as unknown as { send: (m: DbusMessage) => void }).send = () => undefined;
     this.bus.disconnect();
+  }
+
+  /** AgentManager1 calls, answered here because the agent belongs to the calling bus name */
+  handleAgentManager(msg: DbusMessage): boolean {
+    if (msg.interface !== 'org.bluez.AgentManager1' || msg.type !== dbus.MessageType.METHOD_CALL) return false;
+    const body = msg.body as unknown[];
+    const path = String(body[0]);
+    const owner = msg.sender ?? '';
+    const reply = () => this.bus.send(Message.newMethodReturn(msg, '', []));
+    const error = (name: string, text: string) =>
+      this.bus.send(
+        (Message.newError as unknown as (m: DbusMessage, n: string, t: string) => DbusMessage)(
+          msg,
+          `org.bluez.Error.${name}`,
+          text,
+        ),
+      );
+    const mine = this.agents.find((a) => a.owner === owner && a.path === path);
+    if (msg.member === 'RegisterAgent') {
+      const capability = String(body[1]);
+      if (!AGENT_CAPABILITIES.includes(capability)) error('InvalidArguments', 'Invalid Arguments in method call');
+      else if (this.agents.some((a) => a.owner === owner)) error('AlreadyExists', 'Already Exists');
+      else {
+        this.agents.push({ owner, path, capability: capability || 'KeyboardDisplay' });
+        reply();
+      }
+    } else if (msg.member === 'UnregisterAgent') {
+      if (!mine) error('DoesNotExist', 'Does Not Exist');
+      else {
+        this.agents.splice(this.agents.indexOf(mine), 1);
+        if (this.defaultAgent === mine) this.defaultAgent = undefined;
+        reply();
+      }
+    } else if (msg.member === 'RequestDefaultAgent') {
+      if (!mine) error('DoesNotExist', 'Does Not Exist');
+      else {
+        this.defaultAgent = mine;
+        reply();
+      }
+    } else return false;
+    return true;
+  }
+
+  /**
+   * The pairing's user interaction through the agent (src/device.c, src/agent.c): Just Works asks
+   * RequestConfirmation (LE Secure Connections), passkey entry asks RequestPasskey and compares it
+   * with the code the device displays. No agent: bluetoothd logs "No agent available for request
+   * type" and the pairing fails with AuthenticationFailed. An agent error Rejected/Canceled maps to
+   * AuthenticationRejected/Canceled; an agent that does not answer to AuthenticationTimeout.
+   */
+  async authenticate(dev: DeviceState): Promise<void> {
+    const p = dev.peripheral;
+    const agent = this.defaultAgent ?? this.agents[0];
+    if (!agent) throw bluezError('AuthenticationFailed', 'Authentication Failed');
+    const passkeyEntry = p.pairingMethod === 'passkey';
+    const method = passkeyEntry ? 'RequestPasskey' : 'RequestConfirmation';
+    this.agentCalls.push({ method, address: p.address });
+    let answer: DbusMessage | null;
+    try {
+      answer = await withTimeoutOrNull(
+        this.bus.call(
+          new Message({
+            destination: agent.owner,
+            path: agent.path,
+            interface: 'org.bluez.Agent1',
+            member: method,
+            signature: passkeyEntry ? 'o' : 'ou',
+            body: passkeyEntry ? [dev.path] : [dev.path, Math.floor(Math.random() * 1_000_000)],
+          }),
+        ),
+        this.opts.agentTimeoutMs,
+      );
+    } catch (e) {
+      const type = e instanceof DBusError ? e.type : '';
+      if (/ServiceUnknown|NoReply|UnknownObject|NameHasNoOwner/.test(type)) {
+        // the agent's owner left the bus: bluetoothd forgets the agent
+        this.agents.splice(this.agents.indexOf(agent), 1);
+        if (this.defaultAgent === agent) this.defaultAgent = undefined;
+        throw bluezError('AuthenticationFailed', 'Authentication Failed');
+      }
+      if (type === 'org.bluez.Error.Canceled') throw bluezError('AuthenticationCanceled', 'Authentication Canceled');
+      throw bluezError('AuthenticationRejected', 'Authentication Rejected');
+    }
+    if (answer === null) throw bluezError('AuthenticationTimeout', 'Authentication Timeout');
+    if (passkeyEntry) {
+      const entered = (answer?.body as unknown[] | undefined)?.[0];
+      // a wrong passkey fails the SMP confirm value check (Core Vol 3 Part H 2.3.5.5)
+      if (entered !== p.passkey) throw bluezError('AuthenticationFailed', 'Authentication Failed');
+    }
   }
 
   // ---- control API --------------------------------------------------------------------------
@@ -1005,3 +1124,11 @@ function defaultText(error: string): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** the promise's value, or null when it takes longer than ms */
+function withTimeoutOrNull<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}

@@ -18,7 +18,15 @@ export interface VirtualBluezHandle {
   readonly address: string;
   /** { DBUS_SYSTEM_BUS_ADDRESS } for child processes */
   readonly env: { DBUS_SYSTEM_BUS_ADDRESS: string };
+  /** the running bluetoothd; throws while it is killed */
   readonly bluez: VirtualBluez;
+  /**
+   * bluetoothd dies (crash, `systemctl restart bluetooth`): org.bluez leaves the bus, every link
+   * drops, registered agents and discovery are forgotten. Bonds stay (/var/lib/bluetooth).
+   */
+  killBluetoothd(): Promise<void>;
+  /** a new bluetoothd owns org.bluez again, with the same adapter and peripherals */
+  startBluetoothd(): Promise<void>;
   add(...peripherals: VirtualPeripheral[]): void;
   remove(address: string): Promise<void>;
   /** the peripheral with this address; throws when absent */
@@ -41,20 +49,49 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
   }
   for (const p of opts.peripherals ?? []) bluez.addPeripheral(p);
   let stopped: Promise<void> | undefined;
+  let alive: VirtualBluez | undefined = bluez;
+  // peripherals outlive a bluetoothd restart; so does the adapter's state (its address, Powered)
+  const peripherals = new Map<string, VirtualPeripheral>((opts.peripherals ?? []).map((p) => [p.address, p]));
+  const running = (): VirtualBluez => {
+    if (!alive) throw new Error('bluetoothd is not running');
+    return alive;
+  };
   return {
     address: bus.address,
     env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address },
-    bluez,
-    add: (...ps) => ps.forEach((p) => bluez.addPeripheral(p)),
-    remove: (address) => bluez.removePeripheral(address),
+    get bluez() {
+      return running();
+    },
+    async killBluetoothd() {
+      const b = alive;
+      alive = undefined;
+      // peripherals added through `bluez` directly are kept too
+      for (const p of b?.peripherals() ?? []) peripherals.set(p.address, p);
+      await b?.close();
+    },
+    async startBluetoothd() {
+      if (alive) return;
+      const b = await VirtualBluez.serve(bus.address, opts.adapter);
+      for (const p of peripherals.values()) b.addPeripheral(p);
+      alive = b;
+    },
+    add: (...ps) =>
+      ps.forEach((p) => {
+        running().addPeripheral(p);
+        peripherals.set(p.address, p);
+      }),
+    remove: async (address) => {
+      peripherals.delete(address.toUpperCase());
+      await running().removePeripheral(address);
+    },
     get<T extends VirtualPeripheral>(address: string): T {
-      const p = bluez.peripheral(address);
+      const p = alive?.peripheral(address) ?? peripherals.get(address.toUpperCase());
       if (!p) throw new Error(`no virtual peripheral ${address}`);
       return p as T;
     },
     stop() {
       stopped ??= (async () => {
-        await bluez.close();
+        await alive?.close();
         await bus.stop();
       })();
       return stopped;

@@ -82,6 +82,13 @@ export interface PeripheralSpec {
    * ReadValue/WriteValue/StartNotify fail as bluetoothd does for ATT 0x05 (NotPermitted "Not paired")
    */
   requiresBonding?: boolean;
+  /**
+   * how the device pairs (Core Vol 3 Part H 2.3.5.1): 'just-works' (no display, no keys: the
+   * agent confirms) or 'passkey' (the device displays `passkey`, the central's agent enters it)
+   */
+  pairingMethod?: 'just-works' | 'passkey';
+  /** the six-digit code the device displays while pairing (passkey entry) */
+  passkey?: number;
   advertisement?: AdvertisementData;
   services?: ServiceSpec[];
   /** device clock: local time zone offset and error, see VirtualPeripheral.deviceTime() */
@@ -141,6 +148,8 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
   /** the bond as the adapter holds it (Device1.Paired/Bonded) */
   paired: boolean;
   requiresBonding: boolean;
+  pairingMethod: 'just-works' | 'passkey';
+  passkey: number;
   /** the device forgot its keys (factory reset) while the adapter kept them: see forgetBond() */
   bondLost = false;
   inRange = true;
@@ -164,6 +173,8 @@ export class VirtualPeripheral extends EventEmitter<PeripheralEvents> {
     this.connectable = spec.connectable ?? true;
     this.paired = spec.paired ?? false;
     this.requiresBonding = spec.requiresBonding ?? false;
+    this.pairingMethod = spec.pairingMethod ?? 'just-works';
+    this.passkey = spec.passkey ?? 123456;
     this.advertisement = {
       serviceUuids: (spec.advertisement?.serviceUuids ?? []).map(normalizeUuid),
       serviceData: normalizeKeys(spec.advertisement?.serviceData ?? {}),

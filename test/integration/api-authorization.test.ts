@@ -249,6 +249,18 @@ const CELLS: Cell[] = [
     req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
   },
   {
+    // relaying a passkey needs an open window: 409 when the matrix order closed it, never 403 for these roles
+    name: 'POST /api/patients/:id/gateways/:gw/pairing-window/passkey',
+    route: 'POST /api/patients/:id/gateways/:gatewayId/pairing-window/passkey',
+    allowed: ['CN', 'HN', 'AD'],
+    ok: [200, 409],
+    req: async () => [
+      'POST',
+      `/api/patients/${PA}/gateways/gw-aza/pairing-window/passkey`,
+      { address: 'C0:00:00:00:00:02', passkey: '123456' },
+    ],
+  },
+  {
     name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window',
     route: 'DELETE /api/patients/:id/gateways/:gatewayId/pairing-window',
     allowed: ['CN', 'HN', 'AD'],

@@ -38,14 +38,17 @@ async function virtualWorld(): Promise<{
 async function contractSetup(): Promise<ContractSetup> {
   const { vb } = await virtualWorld();
   return {
-    transport: new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5000 }),
+    // a gateway's transport always has its pairing agent (BlueZ fails Pair without one)
+    transport: new BluezTransport({
+      busAddress: vb.address,
+      connectTimeoutMs: 5000,
+      agent: { mayPair: () => true, passkey: () => Promise.resolve(undefined), event: () => undefined },
+    }),
     world: {
       refuseConnect: (address, code, times) =>
-        void vb
-          .get(address)
-          .fault({
-            refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) },
-          }),
+        void vb.get(address).fault({
+          refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) },
+        }),
       hangConnect: (address) => void vb.get(address).fault({ connectHang: true }),
       dropLinkAfter: (address, n) => void vb.get(address).fault({ dropLinkAfter: n }),
       writes: (address, s, c) =>

@@ -301,6 +301,36 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     },
   );
 
+  app.post(
+    '/api/patients/:id/gateways/:gatewayId/pairing-window/passkey',
+    {
+      schema: {
+        tags: ['devices'],
+        security: bearer,
+        summary:
+          'Relay the six-digit code a device shows on its screen while pairing (passkey entry) to the box, during an open pairing window',
+        params: pairingParams,
+        body: z.object({
+          address: bleAddressSchema,
+          passkey: z.string().regex(/^\d{6}$/, 'six digits'),
+          seconds: z.number().int().min(10).max(MAX_PAIRING_WINDOW_S).default(120),
+        }),
+        response: { 200: z.object({ gatewayId: z.string(), address: z.string(), until: z.string() }) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
+      await householdGateway(req.params.id, req.params.gatewayId);
+      return ctx.gatewayConfig
+        .relayPasskey(req.params.gatewayId, req.body, p.id)
+        .catch((e: Error & { code?: string }) => {
+          if (e.code === 'CONFLICT') throw new ApiError('CONFLICT', e.message);
+          return publishFailure(e);
+        });
+    },
+  );
+
   app.delete(
     '/api/patients/:id/gateways/:gatewayId/pairing-window',
     {
