@@ -1,6 +1,6 @@
 import { startPrivateBus, type PrivateBus, type PrivateBusOptions } from './bus-daemon';
 import { VirtualBluez, type AdapterOptions } from './bluez-service';
-import type { VirtualPeripheral } from './peripheral';
+import { VirtualPeripheral } from './peripheral';
 
 export { VirtualBluez, ADAPTER_PATH, type AdapterOptions } from './bluez-service';
 export { startPrivateBus, type PrivateBus } from './bus-daemon';
@@ -21,8 +21,9 @@ export interface VirtualBluezHandle {
   readonly bluez: VirtualBluez;
   add(...peripherals: VirtualPeripheral[]): void;
   remove(address: string): Promise<void>;
-  /** the peripheral with this address; throws when absent */
-  get<T extends VirtualPeripheral = VirtualPeripheral>(address: string): T;
+  /** the peripheral with this address (of this class when given); throws when absent or of another class */
+  get(address: string): VirtualPeripheral;
+  get<T extends VirtualPeripheral>(address: string, kind: abstract new (...args: never[]) => T): T;
   stop(): Promise<void>;
 }
 
@@ -40,6 +41,17 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
     throw e;
   }
   for (const p of opts.peripherals ?? []) bluez.addPeripheral(p);
+  function get(address: string): VirtualPeripheral;
+  function get<T extends VirtualPeripheral>(address: string, kind: abstract new (...args: never[]) => T): T;
+  function get(
+    address: string,
+    kind: abstract new (...args: never[]) => VirtualPeripheral = VirtualPeripheral,
+  ): VirtualPeripheral {
+    const p = bluez.peripheral(address);
+    if (!p) throw new Error(`no virtual peripheral ${address}`);
+    if (!(p instanceof kind)) throw new Error(`virtual peripheral ${address} is not a ${kind.name}`);
+    return p;
+  }
   let stopped: Promise<void> | undefined;
   return {
     address: bus.address,
@@ -47,11 +59,7 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
     bluez,
     add: (...ps) => ps.forEach((p) => bluez.addPeripheral(p)),
     remove: (address) => bluez.removePeripheral(address),
-    get<T extends VirtualPeripheral>(address: string): T {
-      const p = bluez.peripheral(address);
-      if (!p) throw new Error(`no virtual peripheral ${address}`);
-      return p as T;
-    },
+    get,
     stop() {
       stopped ??= (async () => {
         await bluez.close();

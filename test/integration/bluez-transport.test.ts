@@ -41,11 +41,9 @@ async function contractSetup(): Promise<ContractSetup> {
     transport: new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5000 }),
     world: {
       refuseConnect: (address, code, times) =>
-        void vb
-          .get(address)
-          .fault({
-            refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) },
-          }),
+        void vb.get(address).fault({
+          refuseConnect: { error: code === 'IN_PROGRESS' ? 'InProgress' : 'Failed', ...(times ? { times } : {}) },
+        }),
       hangConnect: (address) => void vb.get(address).fault({ connectHang: true }),
       dropLinkAfter: (address, n) => void vb.get(address).fault({ dropLinkAfter: n }),
       writes: (address, s, c) =>
@@ -54,7 +52,7 @@ async function contractSetup(): Promise<ContractSetup> {
           .writes.filter((w) => w.service === normalizeUuid(s) && w.characteristic === normalizeUuid(c))
           .map((w) => w.value),
       slowRecords: (address, ms) => {
-        vb.get<GlucoseMeter>(address).intervalMs = ms;
+        vb.get(address, GlucoseMeter).intervalMs = ms;
       },
       bonding: {
         requireBonding: (address) => {

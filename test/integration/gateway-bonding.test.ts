@@ -126,7 +126,7 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
   });
 
   it('a device that lost its bond gives DEVICE_NOT_BONDED once, reads nothing, and is not re-bonded outside a window', async () => {
-    const reset = vb.get<BloodPressureCuff>(A.reset);
+    const reset = vb.get(A.reset, BloodPressureCuff);
     reset.forgetBond();
     // the new measurement only once a session has met the lost bond: a session still running on
     // the old (encrypted) link would otherwise read it, as a real link would
