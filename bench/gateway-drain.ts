@@ -114,7 +114,7 @@ try {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  createInterface({ input: child.stdout! }).on('line', () => undefined);
+  createInterface({ input: child.stdout }).on('line', () => undefined);
   const deadline = Date.now() + 600_000;
   while (receipted < depth && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const drainS = (Date.now() - firstAt) / 1000;

@@ -61,7 +61,7 @@ async function startBundle(config: string): Promise<{ child: ReturnType<typeof s
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => l.includes('"gateway.ready"') && resolve());
+    createInterface({ input: child.stdout }).on('line', (l) => l.includes('"gateway.ready"') && resolve());
     child.once('exit', (code) => reject(new Error(`gateway bundle exited with ${code}`)));
   });
   return { child, stop: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))) };
