@@ -27,6 +27,7 @@ import {
 } from '../simulators/virtual-bluez';
 import { ensureInfluxd } from './lib/influxd';
 import { startService, type ServiceProcess } from './lib/processes';
+import { errorMessage } from '../contract/errors';
 
 const PG_BASE = process.env.VIGIL_DEMO_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
 const PG_URL = `${PG_BASE}/vigil_demo`;
@@ -52,7 +53,11 @@ function scenarioValues(id: ScenarioId, gatewayId: string, metrics: string[]): (
   }
   const list = [...groups.values()];
   let i = 0;
-  return () => list[i++ % list.length]!;
+  return () => {
+    const next = list[i++ % list.length];
+    if (!next) throw new Error('the scenario gave no readings to replay');
+    return next;
+  };
 }
 
 interface Household {
@@ -172,7 +177,8 @@ async function main(): Promise<void> {
       });
       tokens[program] = team.coordinating_nurse.token;
     }
-    const token = tokens.heart_failure!;
+    const token = tokens.heart_failure;
+    if (!token) throw new Error('no heart-failure care team was created');
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
       readyEvent: 'hub.ready',
@@ -200,6 +206,8 @@ async function main(): Promise<void> {
       for (const d of devices)
         await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
       mkdirSync(join(DATA, h.gatewayId), { recursive: true });
+      const password = credentials.get(h.gatewayId);
+      if (!password) throw new Error(`gateway ${h.gatewayId} was not enrolled`);
       const gw = await startService(h.gatewayId, 'gateway/cli.ts', {
         readyEvent: 'gateway.ready',
         env: {
@@ -208,7 +216,7 @@ async function main(): Promise<void> {
           VIGIL_GATEWAY_DATA_DIR: join(DATA, h.gatewayId),
           VIGIL_GATEWAY_TZ: 'UTC',
           VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
-          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId)!,
+          VIGIL_GATEWAY_PASSWORD: password,
           VIGIL_GATEWAY_DEVICES: devices.map((d) => d.address).join(','),
           VIGIL_LOG_LEVEL: 'info',
         },
@@ -229,7 +237,7 @@ async function main(): Promise<void> {
     say('');
 
     let alerted = false;
-    const poll = setInterval(async () => {
+    const checkAlerts = async () => {
       const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(
         () => undefined,
       );
@@ -246,11 +254,22 @@ async function main(): Promise<void> {
           await stopAll(0);
         }
       }
+    };
+    const poll = setInterval(() => {
+      checkAlerts().catch((e: unknown) => {
+        say(`alert check failed: ${errorMessage(e)}`);
+      });
     }, 1000);
-    stops.push(async () => clearInterval(poll));
+    stops.push(() => {
+      clearInterval(poll);
+      return Promise.resolve();
+    });
     // the simulated patients keep measuring on their virtual devices (virtual BlueZ -> gateways)
     const measuring = setInterval(() => households.forEach((h) => h.measure?.()), MEASURE_S * 1000);
-    stops.push(async () => clearInterval(measuring));
+    stops.push(() => {
+      clearInterval(measuring);
+      return Promise.resolve();
+    });
     say(`simulated patients measure every ${MEASURE_S} s (scenarios stable-hypertensive, febrile-neutropenia)`);
     say('running; Ctrl-C to stop');
   } catch (e) {

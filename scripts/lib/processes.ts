@@ -35,11 +35,9 @@ export function startService(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
-  let exited: Promise<number | null> | undefined;
-  const exitPromise = new Promise<number | null>((resolve) =>
+  const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
   );
-  exited = exitPromise;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -62,7 +60,7 @@ export function startService(
               stop: async (signal = 'SIGTERM') => {
                 if (child.exitCode === null && child.signalCode === null) child.kill(signal);
                 const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-                const code = await exited!;
+                const code = await exited;
                 clearTimeout(t);
                 return code;
               },
@@ -73,9 +71,9 @@ export function startService(
         }
       }
     };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    void exitPromise.then((code) => {
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
+    void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before it was ready:\n${lines.slice(-30).join('\n')}`));
     });
