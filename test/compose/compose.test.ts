@@ -52,7 +52,7 @@ function environment(s: Service): Record<string, string> {
   const entries = Array.isArray(raw)
     ? raw.map((e) => e.split('=', 2) as [string, string])
     : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
-  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v)]));
 }
 
 function sourceFiles(): string[] {
@@ -159,6 +159,10 @@ describe('docker-compose.yml against the code', () => {
     expect(unknown, `known maps: ${Object.keys(envMaps).join(', ')}`).toEqual([]);
   });
 
+  /** short syntax "published:target" as is; long syntax spelled the same way */
+  const portString = (p: string | { target: number; published?: string | number }) =>
+    typeof p === 'string' ? p : `${p.published ?? ''}:${p.target}`;
+
   it('gives the hub an environment its config schema accepts, and publishes the ports it listens on', () => {
     const env = environment(compose.services.hub!);
     const config = loadHubConfig({ env });
@@ -166,13 +170,15 @@ describe('docker-compose.yml against the code', () => {
     expect(config.http.host).toBe('0.0.0.0');
     expect(new URL(config.postgres.url).hostname).toBe('postgres');
     expect(new URL(config.influx.url).hostname).toBe('influxdb');
-    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(String(p)).split(':').at(-1)));
+    const targets = (compose.services.hub!.ports ?? []).map((p) =>
+      Number(interpolate(portString(p)).split(':').at(-1)),
+    );
     expect(targets.sort()).toEqual([config.mqtt.port, config.http.port].sort());
     expect(compose.services.hub!.healthcheck?.test.toString()).toContain(`:${config.http.port}/health`);
   });
 
   it('publishes Grafana on its port and keeps the databases off the host', () => {
-    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual([
+    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(portString(p)).split(':').at(-1))).toEqual([
       '3000',
     ]);
     expect(compose.services.influxdb!.ports).toBeUndefined();

@@ -237,7 +237,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([pg?.drop(), influx?.drop()]);
+  await Promise.all([pg.drop(), influx.drop()]);
 });
 
 describe('board queries against seeded InfluxDB and PostgreSQL', () => {

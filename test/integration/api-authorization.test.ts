@@ -46,7 +46,24 @@ let sepsisEpisode = 0;
 let n = 0;
 const PA = 'AZ-A';
 
-async function call(r: R | null, method: string, url: string, payload?: object) {
+/** An API answer as these assertions read it: a JSON object whose fields each test narrows. */
+type Answer = Omit<Awaited<ReturnType<FastifyInstance['inject']>>, 'json'> & { json(): Record<string, unknown> };
+
+interface FhirObservation {
+  valueQuantity: { value: number };
+  identifier: { system: string }[];
+  interpretation: { coding: { code: string }[] }[];
+}
+interface FhirTask {
+  status: string;
+  code: { coding: { code: string }[] };
+  focus: { reference: string };
+}
+interface Searchset<T> {
+  entry: { resource: T }[];
+}
+
+async function call(r: R | null, method: string, url: string, payload?: object): Promise<Answer> {
   return api.inject({
     method: method as 'GET',
     url,
@@ -105,7 +122,10 @@ beforeAll(async () => {
     rules: f.engine,
     gatewayConfig: new GatewayRemoteConfig(
       f.pool,
-      async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }),
+      (gatewayId, payload) => {
+        published.push({ gatewayId, config: JSON.parse(payload) as (typeof published)[number]['config'] });
+        return Promise.resolve();
+      },
       f.clock,
     ),
   });
@@ -154,27 +174,27 @@ beforeAll(async () => {
   f.clock.advance(HOUR);
 });
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await f?.pg.drop();
+  await api.close();
+  await influx.drop();
+  await f.pg.drop();
 });
 
 interface Cell {
   name: string;
   allowed: R[];
-  req: (r: R) => Promise<[method: string, url: string, body?: object]>;
+  req: (r: R) => [method: string, url: string, body?: object] | Promise<[method: string, url: string, body?: object]>;
   /** success statuses (default 200) */
   ok?: number[];
 }
 
 const CELLS: Cell[] = [
-  { name: 'GET /api/patients', allowed: ALL, req: async () => ['GET', '/api/patients'] },
-  { name: 'GET /api/patients/:id', allowed: ALL, req: async () => ['GET', `/api/patients/${PA}`] },
+  { name: 'GET /api/patients', allowed: ALL, req: () => ['GET', '/api/patients'] },
+  { name: 'GET /api/patients/:id', allowed: ALL, req: () => ['GET', `/api/patients/${PA}`] },
   {
     name: 'POST /api/patients (enroll)',
     allowed: ['CN', 'AD'],
     ok: [201],
-    req: async () => [
+    req: () => [
       'POST',
       '/api/patients',
       { id: `AZ-N${++n}`, programId: 'oral_chemotherapy', displayName: 'New', careTeamId: 'team-a' },
@@ -184,19 +204,19 @@ const CELLS: Cell[] = [
     name: 'POST /api/patients/:id/consents',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
+    req: () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
   },
   {
     name: 'POST /api/patients/:id/gateways',
     allowed: ['CN', 'AD'],
     ok: [201],
-    req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
+    req: () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
   },
   {
     name: 'POST /api/patients/:id/devices',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/devices`,
       { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:02', driver: 'sim-device' },
@@ -205,48 +225,48 @@ const CELLS: Cell[] = [
   {
     name: 'POST /api/patients/:id/gateways/:gw/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
+    req: () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
   },
   {
     name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
+    req: () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
   },
   {
     name: 'GET /api/patients/:id/devices',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['GET', `/api/patients/${PA}/devices`],
+    req: () => ['GET', `/api/patients/${PA}/devices`],
   },
   {
     name: 'GET /api/patients/:id/readings',
     allowed: ['CN', 'ON', 'CA', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/readings`],
+    req: () => ['GET', `/api/patients/${PA}/readings`],
   },
   {
     name: 'GET /fhir/Observation',
     allowed: ['CN', 'ON', 'CA', 'HN'],
-    req: async () => ['GET', `/fhir/Observation?patient=${PA}`],
+    req: () => ['GET', `/fhir/Observation?patient=${PA}`],
   },
   {
     name: 'GET /api/patients/:id/trends (temperature)',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
+    req: () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
   },
   {
     name: 'GET /api/patients/:id/adherence',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/adherence`],
+    req: () => ['GET', `/api/patients/${PA}/adherence`],
   },
-  { name: 'GET /api/alerts', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', '/api/alerts'] },
+  { name: 'GET /api/alerts', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: () => ['GET', '/api/alerts'] },
   {
     name: 'GET /api/alerts/:id',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/alerts/${feverEpisode}`],
+    req: () => ['GET', `/api/alerts/${feverEpisode}`],
   },
   {
     name: 'GET /fhir/Task',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/fhir/Task?patient=${PA}`],
+    req: () => ['GET', `/fhir/Task?patient=${PA}`],
   },
   {
     name: 'POST /api/alerts/:id/acknowledge',
@@ -267,7 +287,7 @@ const CELLS: Cell[] = [
     name: 'POST /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA'],
     ok: [201],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/silences`,
       { until: new Date(f.clock.now().getTime() + HOUR).toISOString(), reason: 'hospital stay' },
@@ -276,22 +296,22 @@ const CELLS: Cell[] = [
   {
     name: 'GET /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/silences`],
+    req: () => ['GET', `/api/patients/${PA}/silences`],
   },
   {
     name: 'GET /api/patients/:id/rules',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/rules`],
+    req: () => ['GET', `/api/patients/${PA}/rules`],
   },
   {
     name: 'GET /api/patients/:id/rules/changes',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/rules/changes`],
+    req: () => ['GET', `/api/patients/${PA}/rules/changes`],
   },
   {
     name: 'PUT /api/patients/:id/rules/:ruleId (override)',
     allowed: ['ON', 'CA', 'GP'],
-    req: async () => [
+    req: () => [
       'PUT',
       `/api/patients/${PA}/rules/chemo-fever`,
       { params: { once: 38.5 }, reason: 'baseline temperature high' },
@@ -301,13 +321,13 @@ const CELLS: Cell[] = [
     name: 'PUT /api/programs/:p/rules/:ruleId',
     allowed: ['AD'],
     ok: [204],
-    req: async () => [
+    req: () => [
       'PUT',
       '/api/programs/oral_chemotherapy/rules/glucose-out-of-range',
       { params: { lowAmber: 4.0 }, reason: 'program protocol' },
     ],
   },
-  { name: 'GET /api/quarantine', allowed: ['CN', 'AD'], req: async () => ['GET', '/api/quarantine'] },
+  { name: 'GET /api/quarantine', allowed: ['CN', 'AD'], req: () => ['GET', '/api/quarantine'] },
   {
     name: 'POST /api/quarantine/:id/assign',
     allowed: ['CN', 'AD'],
@@ -317,27 +337,27 @@ const CELLS: Cell[] = [
     name: 'POST /api/care-teams',
     allowed: ['AD'],
     ok: [201],
-    req: async () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
+    req: () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
   },
   {
     name: 'POST /api/care-teams/:id/members',
     allowed: ['AD'],
     ok: [204],
-    req: async () => ['POST', '/api/care-teams/team-a/members', { professionalId: 'hf-nurse' }],
+    req: () => ['POST', '/api/care-teams/team-a/members', { professionalId: 'hf-nurse' }],
   },
   {
     name: 'POST /api/care-teams/:id/webhooks',
     allowed: ['AD'],
     ok: [201],
-    req: async () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
+    req: () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
   },
   {
     name: 'GET /api/care-teams/:id/deliveries',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/care-teams/team-a/deliveries'],
+    req: () => ['GET', '/api/care-teams/team-a/deliveries'],
   },
-  { name: 'GET /api/audit', allowed: ['AD'], req: async () => ['GET', '/api/audit?limit=5'] },
-  { name: 'GET /api/rules (catalog)', allowed: ALL, req: async () => ['GET', '/api/rules'] },
+  { name: 'GET /api/audit', allowed: ['AD'], req: () => ['GET', '/api/audit?limit=5'] },
+  { name: 'GET /api/rules (catalog)', allowed: ALL, req: () => ['GET', '/api/rules'] },
 ];
 
 describe('authorization matrix: every endpoint x every role', () => {
@@ -353,10 +373,12 @@ describe('authorization matrix: every endpoint x every role', () => {
             expect.anything(),
           ]);
         else
-          expect([res.statusCode, res.json().code ?? res.json().issue?.[0]?.details?.coding?.[0]?.code]).toEqual([
-            403,
-            'FORBIDDEN',
-          ]);
+          expect([
+            res.statusCode,
+            res.json().code ??
+              (res.json() as { issue?: { details?: { coding?: { code: string }[] } }[] }).issue?.[0]?.details
+                ?.coding?.[0]?.code,
+          ]).toEqual([403, 'FORBIDDEN']);
       });
     }
   }
@@ -367,7 +389,7 @@ describe('authentication', () => {
     expect((await call(null, 'GET', '/api/alerts')).json()).toMatchObject({ code: 'UNAUTHENTICATED' });
     const bad = await api.inject({ method: 'GET', url: `/fhir/Task`, headers: { authorization: 'Bearer nope' } });
     expect(bad.statusCode).toBe(401);
-    expect(bad.json().resourceType).toBe('OperationOutcome');
+    expect(bad.json<{ resourceType: string }>().resourceType).toBe('OperationOutcome');
   });
 });
 
@@ -521,7 +543,7 @@ describe('OpenAPI', () => {
   it('serves the OpenAPI document and the UI at /docs', async () => {
     const doc = await api.inject({ method: 'GET', url: '/docs/json' });
     expect(doc.statusCode).toBe(200);
-    const paths = Object.keys(doc.json().paths);
+    const paths = Object.keys(doc.json<{ paths: object }>().paths);
     expect(paths).toEqual(
       expect.arrayContaining([
         '/api/alerts',
@@ -539,11 +561,9 @@ describe('read-only FHIR endpoint', () => {
   it('/fhir/Observation returns a searchset of vital-signs Observations with the webhook identifiers and interpretation', async () => {
     const res = await call('CN', 'GET', `/fhir/Observation?patient=Patient/${PA}&code=http://loinc.org|8310-5`);
     expect(res.headers['content-type']).toMatch(/application\/fhir\+json/);
-    const b = res.json();
+    const b = res.json() as unknown as Searchset<FhirObservation>;
     expect(b).toMatchObject({ resourceType: 'Bundle', type: 'searchset' });
-    const temps = b.entry
-      .map((e: { resource: Record<string, any> }) => e.resource)
-      .filter((o: Record<string, any>) => o.valueQuantity.value === 38.8);
+    const temps = b.entry.map((e) => e.resource).filter((o) => o.valueQuantity.value === 38.8);
     expect(temps).toHaveLength(1);
     expect(temps[0]).toMatchObject({
       resourceType: 'Observation',
@@ -551,22 +571,17 @@ describe('read-only FHIR endpoint', () => {
       subject: { reference: `Patient/${PA}` },
       valueQuantity: { code: 'Cel' },
     });
-    expect(temps[0].identifier[0].system).toBe('urn:vigil:reading');
-    expect(temps[0].interpretation[0].coding[0].code).toBe('HH');
+    expect(temps[0]!.identifier[0]!.system).toBe('urn:vigil:reading');
+    expect(temps[0]!.interpretation[0]!.coding[0]!.code).toBe('HH');
     const bad = await call('CN', 'GET', `/fhir/Observation?patient=${PA}&code=9999-9`);
     expect([bad.statusCode, bad.json().resourceType]).toEqual([400, 'OperationOutcome']);
   });
   it('/fhir/Task returns the episodes as Tasks, filterable by status', async () => {
-    const all = (await call('GP', 'GET', `/fhir/Task?patient=${PA}`))
-      .json()
-      .entry.map((e: { resource: Record<string, any> }) => e.resource);
-    expect(all.map((t: Record<string, any>) => t.code.coding[0].code).sort()).toEqual([
-      'chemo-fever',
-      'sepsis-red-flags',
-    ]);
-    expect(
-      all.every((t: Record<string, any>) => t.status === 'requested' && t.focus.reference.startsWith('Observation/')),
-    ).toBe(true);
+    const all = (
+      (await call('GP', 'GET', `/fhir/Task?patient=${PA}`)).json() as unknown as Searchset<FhirTask>
+    ).entry.map((e) => e.resource);
+    expect(all.map((t) => t.code.coding[0]!.code).sort()).toEqual(['chemo-fever', 'sepsis-red-flags']);
+    expect(all.every((t) => t.status === 'requested' && t.focus.reference.startsWith('Observation/'))).toBe(true);
     expect((await call('GP', 'GET', `/fhir/Task?patient=${PA}&status=completed`)).json().entry).toEqual([]);
   });
 });

@@ -183,9 +183,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients.values()) await c.endAsync().catch(() => {});
-  await hub?.stop();
-  await influx?.drop();
-  await pg?.drop();
+  await hub.stop();
+  await influx.drop();
+  await pg.drop();
 });
 
 async function publish(gatewayId: string, batchId: string, readings: Reading[]): Promise<void> {
@@ -197,19 +197,17 @@ async function publish(gatewayId: string, batchId: string, readings: Reading[]):
       resolve();
     });
   });
-  await clients
-    .get(gatewayId)!
-    .publishAsync(
-      topicFor(gatewayId, 'readings'),
-      JSON.stringify({
-        v: 1,
-        gatewayId,
-        batchId,
-        sentAt: new Date(clock.now()).toISOString().slice(0, 23) + 'Z',
-        readings,
-      }),
-      { qos: 1 },
-    );
+  await clients.get(gatewayId)!.publishAsync(
+    topicFor(gatewayId, 'readings'),
+    JSON.stringify({
+      v: 1,
+      gatewayId,
+      batchId,
+      sentAt: new Date(clock.now()).toISOString().slice(0, 23) + 'Z',
+      readings,
+    }),
+    { qos: 1 },
+  );
   await got;
 }
 
