@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { METRICS, readingId, type MetricName, type Reading } from '../contract';
-import { createGateway, createPatient } from '../hub/admin/provisioning';
+import { createGateway, createPatient } from '../hub';
 import { buildHouseholds, percentile } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';
 import { simDeviceAddress } from '../simulators/patients';

@@ -8,7 +8,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { z } from 'zod';
 import { readingBatchSchema, readingId, topicFor, type Reading, type Receipt } from '../contract';
-import { ReadingBuffer } from '../gateway/buffer/reading-buffer';
+import { ReadingBuffer } from '../gateway';
 import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';

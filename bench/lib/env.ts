@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
-import { dropDatabase, ensureDatabase } from '../../hub/storage/postgres/database';
+import { dropDatabase, ensureDatabase } from '../../hub';
 import { startService, type ServiceProcess } from '../../scripts/lib/processes';
 import { ensureInfluxd } from '../../scripts/lib/influxd';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { createPool } from '../../hub/storage/postgres/database';
+import { createPool } from '../../hub';
 import { SCENARIO_IDS } from '../patients';
 import { FLEET_DEFAULTS, enrollAndRunFleet } from './fleet';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { bindDevice, createGateway, createPatient } from '../../hub/admin/provisioning';
+import { bindDevice, createGateway, createPatient } from '../../hub';
 import type { HouseholdBacklog } from './backlog';
 
 /**
