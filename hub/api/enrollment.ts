@@ -110,6 +110,12 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       if (p.role !== 'admin') throw new ApiError('FORBIDDEN', 'only an admin issues enrollment codes');
       const exists = await ctx.pool.query('SELECT 1 FROM patients WHERE id = $1', [req.body.patientId]);
       if (!exists.rowCount) throw new ApiError('NOT_FOUND', 'unknown patient');
+      const gw = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [
+        req.body.gatewayId,
+      ]);
+      // a code re-keys a box of this household only; it never moves another household's box
+      if (gw.rows[0] && gw.rows[0].patient_id !== req.body.patientId)
+        throw new ApiError('CONFLICT', 'GATEWAY_OTHER_HOUSEHOLD: gateway serves another household');
       return reply.status(201).send(await createEnrollmentCode(ctx.pool, req.body, p.id));
     },
   );

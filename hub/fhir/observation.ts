@@ -3,12 +3,11 @@ import type { MetricName } from '../../contract';
 import type { Interpretation } from '../rules/rule';
 import {
   BP_PANEL,
+  categoryOf,
   codingsOf,
   GATEWAY_EXTENSION,
   INTERPRETATION,
-  isVitalSign,
   LOINC,
-  OBS_CATEGORY,
   profileOf,
   quantity,
   SYSTEM,
@@ -66,11 +65,6 @@ function base(r: LedgerRow, id: string, identifier: string) {
   };
 }
 
-const category = (vital: boolean) =>
-  vital
-    ? [{ coding: [{ system: OBS_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }] }]
-    : [{ coding: [{ system: OBS_CATEGORY, code: 'activity', display: 'Activity' }] }];
-
 /** Observation id of a reading (FHIR id: up to 64 of [A-Za-z0-9-.]). */
 export const observationId = (readingIds: string[]): string =>
   readingIds.length === 1 && readingIds[0] !== undefined
@@ -101,7 +95,7 @@ export function toObservations(
       out.push({
         ...base(sys, observationId(ids), ids.join('+')),
         meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns', BP_PANEL.profile] },
-        category: category(true),
+        category: categoryOf('blood_pressure_systolic'),
         code: { coding: [{ system: LOINC, code: BP_PANEL.code, display: BP_PANEL.display }], text: 'Blood pressure' },
         component: [sys, dia].map((c) => ({
           code: { coding: codingsOf(c.metric) },
@@ -116,7 +110,7 @@ export function toObservations(
       out.push({
         ...base(r, observationId([r.readingId]), r.readingId),
         ...(profile.length ? { meta: { profile } } : {}),
-        category: category(isVitalSign(r.metric)),
+        category: categoryOf(r.metric),
         code: { coding: codingsOf(r.metric), text: r.metric },
         valueQuantity: quantity(r.metric, r.value),
         ...interp(interpretations[r.readingId]),

@@ -38,14 +38,29 @@ async function visibleEpisode(
   p: Professional,
   id: number,
 ): Promise<{ ep: FullEpisodeRow; silenced: boolean }> {
-  const { rows } = await ctx.pool.query<ListedEpisodeRow & { visible: boolean }>(
-    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible FROM alert_episodes e WHERE id = $3`,
+  const { rows } = await ctx.pool.query<ListedEpisodeRow & { visible: boolean; member: boolean }>(
+    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible,
+            ${patientScopeSql(p, 'e.patient_id', '$1', false)} AS member
+     FROM alert_episodes e WHERE id = $3`,
     [p.id, ctx.clock.now(), id],
   );
   const row = rows[0];
-  if (!row) throw new ApiError('NOT_FOUND', 'no such episode');
-  if (!row.visible) throw new ApiError('FORBIDDEN', 'episode not in your scope');
+  // outside one's care teams an episode is as unknown as a missing one (no existence oracle)
+  if (!row?.member) throw new ApiError('NOT_FOUND', 'no such episode in your scope');
+  if (!row.visible) throw new ApiError('FORBIDDEN', 'episode not visible to your role or consent');
   return { ep: episodeRow(row), silenced: row.silenced };
+}
+
+/** An episode is assigned only to a member of one of its patient's care teams. */
+async function requireTeamMember(ctx: ApiContext, episodeId: number, assignee: string): Promise<void> {
+  const { rowCount } = await ctx.pool.query(
+    `SELECT 1 FROM alert_episodes e
+       JOIN care_team_patients ctp ON ctp.patient_id = e.patient_id
+       JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
+     WHERE e.id = $1 AND m.professional_id = $2`,
+    [episodeId, assignee],
+  );
+  if (!rowCount) throw new ApiError('INVALID_REQUEST', "the assignee is not a member of the patient's care team");
 }
 
 async function transition(
@@ -175,11 +190,10 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
     },
     async (req) => {
       const p = who(req);
-      const exists = await ctx.pool.query(`SELECT role FROM professionals WHERE id = $1`, [req.body.assignee]);
-      if (!exists.rowCount) throw new ApiError('INVALID_REQUEST', 'assignee is not a known professional');
-      return transition(ctx, p, req.params.id, (s) =>
-        s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now()),
-      );
+      return transition(ctx, p, req.params.id, async (s) => {
+        await requireTeamMember(ctx, req.params.id, req.body.assignee);
+        return s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now());
+      });
     },
   );
 

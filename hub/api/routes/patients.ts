@@ -7,6 +7,7 @@ import {
   createPatient,
   recordConsent,
   revokeConsent,
+  unbindDevice,
 } from '../../admin/provisioning';
 import { audit } from '../../alerts/audit';
 import { DAY } from '../../rules/clock';
@@ -30,17 +31,52 @@ const patientSchema = z.object({
 const idParams = z.object({ id: patientIdSchema });
 
 /** A coordinating nurse enrolls only into the care teams of her programs; an admin anywhere. */
-async function requireTeamForEnrollment(ctx: ApiContext, p: Professional, careTeamId: string): Promise<void> {
+async function requireTeamForEnrollment(
+  ctx: ApiContext,
+  p: Professional,
+  careTeamId: string,
+  programId: string,
+): Promise<void> {
   const team = await ctx.pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [
     careTeamId,
   ]);
-  if (!team.rows[0]) throw new ApiError('NOT_FOUND', 'no such care team');
-  if (p.role === 'admin') return;
-  const mine = await ctx.pool.query(
-    `SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id WHERE m.professional_id = $1 AND t.program_id = $2`,
-    [p.id, team.rows[0].program_id],
+  const mine =
+    p.role === 'admin' ||
+    (
+      await ctx.pool.query(
+        `SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id WHERE m.professional_id = $1 AND t.program_id = $2`,
+        [p.id, team.rows[0]?.program_id ?? null],
+      )
+    ).rowCount;
+  // a team outside one's programs is answered like an unknown one
+  if (!team.rows[0] || !mine) throw new ApiError('NOT_FOUND', 'no such care team in your programs');
+  if (team.rows[0].program_id !== programId)
+    throw new ApiError('INVALID_REQUEST', `care team ${careTeamId} follows another program`);
+}
+
+/**
+ * The box the device is on must serve this patient's household: enrolled for this patient, or for
+ * a patient (the spouse on the same box) whom the professional may enroll too. Any other box is
+ * answered like an unknown one.
+ */
+async function requireHouseholdGateway(
+  ctx: ApiContext,
+  p: Professional,
+  patientId: string,
+  gatewayId: string,
+): Promise<void> {
+  const { rows } = await ctx.pool.query<{ patient_id: string | null; revoked_at: Date | null }>(
+    'SELECT patient_id, revoked_at FROM gateways WHERE id = $1',
+    [gatewayId],
   );
-  if (!mine.rowCount) throw new ApiError('FORBIDDEN', 'care team outside your programs');
+  const owner = rows[0]?.patient_id;
+  if (!rows[0] || !owner) throw new ApiError('NOT_FOUND', "no such gateway in the patient's household");
+  if (owner !== patientId) {
+    await requirePatient(ctx.pool, p, 'enrollment.write', owner).catch(() => {
+      throw new ApiError('NOT_FOUND', "no such gateway in the patient's household");
+    });
+  }
+  if (rows[0].revoked_at) throw new ApiError('CONFLICT', 'gateway revoked');
 }
 
 export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
@@ -118,7 +154,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'enrollment.write');
-      await requireTeamForEnrollment(ctx, p, req.body.careTeamId);
+      await requireTeamForEnrollment(ctx, p, req.body.careTeamId, req.body.programId);
       const b = req.body;
       await createPatient(
         ctx.pool,
@@ -156,6 +192,9 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      // consent is the patient's word: the professional who records it never records it for herself
+      if (req.body.professionalId === p.id)
+        throw new ApiError('FORBIDDEN', 'a professional may not record a consent to herself');
       const prof = await ctx.pool.query('SELECT 1 FROM professionals WHERE id = $1', [req.body.professionalId]);
       if (!prof.rowCount) throw new ApiError('NOT_FOUND', 'no such professional');
       await recordConsent(ctx.pool, { patientId: req.params.id, professionalId: req.body.professionalId }, p.id);
@@ -301,8 +340,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
-      const gw = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1', [req.body.gatewayId]);
-      if (!gw.rowCount) throw new ApiError('NOT_FOUND', 'no such gateway');
+      await requireHouseholdGateway(ctx, p, req.params.id, req.body.gatewayId);
       const b = req.body;
       await bindDevice(
         ctx.pool,
@@ -315,6 +353,36 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         },
         p.id,
       );
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/api/patients/:id/devices/:gatewayId/:address',
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: "End the patient's binding of a device (its next readings are quarantined until bound again)",
+        params: z.object({ id: patientIdSchema, gatewayId: gatewayIdSchema, address: bleAddressSchema }),
+        querystring: z.object({ userIndex: z.coerce.number().int().min(0).max(255).optional() }),
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      const removed = await unbindDevice(
+        ctx.pool,
+        {
+          gatewayId: req.params.gatewayId,
+          address: req.params.address,
+          patientId: req.params.id,
+          ...(req.query.userIndex !== undefined ? { userIndex: req.query.userIndex } : {}),
+        },
+        p.id,
+      );
+      if (!removed) throw new ApiError('NOT_FOUND', 'no such binding for this patient');
       return reply.status(204).send(null);
     },
   );
