@@ -11,6 +11,15 @@
  *   vigil-hub add-team-patient <teamId> <patientId>
  *   vigil-hub consent <patientId> <professionalId>      record the patient's consent
  *   vigil-hub revoke-consent <patientId> <professionalId>
+ *   vigil-hub renew-token <professionalId> [days]       issue a new API token (printed once), the old one stops
+ *   vigil-hub revoke-professional <professionalId>      token stops at once, team memberships end
+ *   vigil-hub revoke-gateway <gatewayId>                credential and open enrollment codes cancelled
+ *   vigil-hub withdraw-processing <patientId>           consent withdrawn: nothing filed or sent from now
+ *   vigil-hub resume-processing <patientId>             consent given again
+ *   vigil-hub export-patient <patientId>                the whole record as a FHIR R4 Bundle on stdout
+ *   vigil-hub erase-patient <patientId> <patientId>     erase from PostgreSQL and InfluxDB (id twice: confirm)
+ *   vigil-hub enforce-retention                         delete what is past its retention now
+ *   vigil-hub sync-grafana-scopes                       rebuild the per-professional InfluxDB projections (credentials printed once)
  *   vigil-hub migrate                                   apply database migrations and exit
  */
 import { parseArgs } from 'node:util';
@@ -24,12 +33,19 @@ import {
   createProfessional,
   PROFESSIONAL_ROLES,
   recordConsent,
+  renewProfessionalToken,
   revokeConsent,
+  revokeGateway,
+  revokeProfessional,
   type CareRole,
   type Program,
   type ProfessionalRole,
 } from './admin/provisioning';
+import { erasePatient, exportPatient, resumeProcessing, withdrawProcessing } from './admin/patient-rights';
+import { enforceRetention } from './admin/retention';
+import { GrafanaInfluxScopes } from './security/grafana-scopes';
 import { ConfigError, loadHubConfig } from './config/load';
+import { TimeSeriesStore } from './storage/influx/timeseries';
 import { startHub } from './main';
 import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
@@ -111,14 +127,85 @@ async function main(): Promise<void> {
         const arg = need(3, `create-professional <id> <${PROFESSIONAL_ROLES.join('|')}> <display name>`);
         if (!PROFESSIONAL_ROLES.includes(args[1] as ProfessionalRole))
           throw Object.assign(new Error(`unknown role ${args[1]}`), { code: 'USAGE' });
-        const { token } = await createProfessional(pool, {
+        const { token, expiresAt } = await createProfessional(pool, {
           id: arg(0),
           role: args[1] as ProfessionalRole,
           displayName: args.slice(2).join(' '),
+          tokenTtlDays: config.http.tokenTtlDays,
         });
-        console.log(JSON.stringify({ professionalId: args[0], token }));
+        console.log(JSON.stringify({ professionalId: args[0], token, expiresAt }));
         break;
       }
+      case 'renew-token': {
+        const arg = need(1, 'renew-token <professionalId> [days]');
+        const r = await renewProfessionalToken(pool, arg(0), {
+          tokenTtlDays: args[1] ? Number(args[1]) : config.http.tokenTtlDays,
+        });
+        if (!r) throw Object.assign(new Error(`no professional ${args[0]}, or revoked`), { code: 'NOT_FOUND' });
+        console.log(JSON.stringify({ professionalId: args[0], ...r }));
+        break;
+      }
+      case 'revoke-professional': {
+        const arg = need(1, 'revoke-professional <professionalId>');
+        if (!(await revokeProfessional(pool, arg(0))))
+          throw Object.assign(new Error(`no professional ${arg(0)}`), { code: 'NOT_FOUND' });
+        break;
+      }
+      case 'revoke-gateway': {
+        const arg = need(1, 'revoke-gateway <gatewayId>');
+        if (!(await revokeGateway(pool, arg(0))))
+          throw Object.assign(new Error(`no gateway ${arg(0)}`), { code: 'NOT_FOUND' });
+        break;
+      }
+      case 'withdraw-processing':
+      case 'resume-processing': {
+        const arg = need(1, `${command} <patientId>`);
+        const fn = command === 'withdraw-processing' ? withdrawProcessing : resumeProcessing;
+        if (!(await fn(pool, arg(0), 'cli')))
+          throw Object.assign(new Error(`no patient ${args[0]}`), { code: 'NOT_FOUND' });
+        break;
+      }
+      case 'export-patient': {
+        const arg = need(1, 'export-patient <patientId>');
+        const bundle = await exportPatient(pool, arg(0), 'cli');
+        if (!bundle) throw Object.assign(new Error(`no patient ${args[0]}`), { code: 'NOT_FOUND' });
+        console.log(JSON.stringify(bundle));
+        break;
+      }
+      case 'erase-patient': {
+        const arg = need(2, 'erase-patient <patientId> <patientId again>');
+        if (arg(0) !== arg(1))
+          throw Object.assign(new Error('repeat the patient id to confirm the erasure'), { code: 'USAGE' });
+        const ts = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx);
+        try {
+          const r = await erasePatient(pool, ts.influx, ts.database, arg(0), 'cli');
+          if (!r) throw Object.assign(new Error(`no patient ${args[0]}`), { code: 'NOT_FOUND' });
+          console.log(JSON.stringify(r));
+        } finally {
+          await ts.close();
+        }
+        break;
+      }
+      case 'sync-grafana-scopes': {
+        if (!config.grafana.scopeKey)
+          throw Object.assign(new Error('set grafana.scopeKey (VIGIL_GRAFANA_SCOPE_KEY)'), { code: 'USAGE' });
+        const ts = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx);
+        try {
+          const scopes = await new GrafanaInfluxScopes(
+            pool,
+            ts.influx,
+            config.influx.database,
+            config.grafana.scopeKey,
+          ).sync();
+          for (const s of scopes) console.log(JSON.stringify(s));
+        } finally {
+          await ts.close();
+        }
+        break;
+      }
+      case 'enforce-retention':
+        console.log(JSON.stringify(await enforceRetention(pool, config.retention)));
+        break;
       case 'create-care-team': {
         const arg = need(3, 'create-care-team <id> <program> <display name>');
         await createCareTeam(pool, { id: arg(0), programId: args[1] as Program, name: args.slice(2).join(' ') });

@@ -19,6 +19,8 @@ export const GATEWAY_ENV = {
   VIGIL_GATEWAY_DEVICES: 'devices.allow:list',
   VIGIL_GATEWAY_DRIVERS_FOLDER: 'devices.driversFolder',
   VIGIL_LOG_LEVEL: 'logLevel',
+  VIGIL_GATEWAY_MQTT_CA_FILE: 'mqtt.caFile',
+  VIGIL_GATEWAY_INSECURE: 'insecure:boolean',
 } as const;
 
 export class GatewayConfigError extends Error {

@@ -26,7 +26,9 @@ export async function influxPing(url: string): Promise<boolean> {
   }
 }
 
-export async function ensureInfluxd(opts: { port?: number; dataDir?: string } = {}): Promise<InfluxdHandle> {
+export async function ensureInfluxd(
+  opts: { port?: number; dataDir?: string; /** HTTP authentication on (docs/security.md) */ auth?: boolean } = {},
+): Promise<InfluxdHandle> {
   const port = opts.port ?? DEFAULT_INFLUX_PORT;
   const url = `http://127.0.0.1:${port}`;
   if (await influxPing(url)) return { url, port, stop: async () => {} };
@@ -49,6 +51,7 @@ export async function ensureInfluxd(opts: { port?: number; dataDir?: string } = 
       '[http]',
       `  bind-address = "127.0.0.1:${port}"`,
       '  log-enabled = false',
+      `  auth-enabled = ${opts.auth ? 'true' : 'false'}`,
       '  max-body-size = 0',
       '[continuous_queries]',
       '  enabled = true',

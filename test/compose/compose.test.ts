@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -106,7 +108,7 @@ const builtFromRepo = (s: Service) => s.build !== undefined || s.image === 'vigi
 
 describe('docker-compose.yml against the code', () => {
   it('has the stack the issue asks for', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['fleet', 'grafana', 'hub', 'influxdb', 'postgres']);
+    expect(Object.keys(compose.services).sort()).toEqual(['fleet', 'grafana', 'hub', 'influxdb', 'init', 'postgres']);
   });
 
   it('pins every third-party image, with InfluxDB on 1.x for InfluxQL', () => {
@@ -164,16 +166,34 @@ describe('docker-compose.yml against the code', () => {
     typeof p === 'string' ? p : `${p.published ?? ''}:${p.target}`;
 
   it('gives the hub an environment its config schema accepts, and publishes the ports it listens on', () => {
-    const env = environment(compose.services.hub!);
+    // the example secrets are refused in production (docs/security.md "Credentials")
+    expect(() => loadHubConfig({ env: environment(compose.services.hub!) })).toThrow(/change-me/);
+    const real = Object.fromEntries(
+      Object.entries(example).map(([k, v]) => [k, v.replace(/^change-me/, 'a-real-secret')]),
+    );
+    const env = Object.fromEntries(
+      Object.entries(compose.services.hub!.environment as Record<string, string>).map(([k, v]) => [
+        k,
+        interpolate(v, real),
+      ]),
+    );
     const config = loadHubConfig({ env });
     expect(config.mqtt.mode).toBe('embedded');
+    expect(config.profile).toBe('production');
     expect(config.http.host).toBe('0.0.0.0');
+    // TLS outside loopback: mqtts only, HTTPS, PostgreSQL verify-full, InfluxDB with a credential
+    expect(config.mqtt.plain).toBe(false);
+    expect(config.mqtt.tls).toBeDefined();
+    expect(config.http.tls).toBeDefined();
+    expect(new URL(config.postgres.url).searchParams.get('sslmode')).toBe('verify-full');
+    expect(new URL(config.postgres.url).username).toBe('vigil_hub');
+    expect(config.influx.username).toBeTruthy();
     expect(new URL(config.postgres.url).hostname).toBe('postgres');
     expect(new URL(config.influx.url).hostname).toBe('influxdb');
     const targets = (compose.services.hub!.ports ?? []).map((p) =>
       Number(interpolate(portString(p)).split(':').at(-1)),
     );
-    expect(targets.sort()).toEqual([config.mqtt.port, config.http.port].sort());
+    expect(targets.sort()).toEqual([config.mqtt.tls!.port, config.http.port].sort());
     expect(compose.services.hub!.healthcheck?.test.toString()).toContain(`:${config.http.port}/health`);
   });
 
@@ -219,8 +239,12 @@ describe('docker-compose.yml against the code', () => {
     expect([...required].sort()).toEqual([
       'GRAFANA_ADMIN_PASSWORD',
       'GRAFANA_PG_READER_PASSWORD',
+      'GRAFANA_SCOPE_KEY',
+      'INFLUX_ADMIN_PASSWORD',
+      'POSTGRES_HUB_PASSWORD',
       'POSTGRES_PASSWORD',
       'VIGIL_MQTT_PASSWORD',
+      'VIGIL_SECRET_KEY',
     ]);
     for (const v of required) expect(example[v], `.env.example ${v}`).toMatch(/^change-me/);
     expect(() => interpolate('${POSTGRES_PASSWORD:?set it}', {})).toThrow(/COMPOSE_VARIABLE_MISSING/);
@@ -230,13 +254,17 @@ describe('docker-compose.yml against the code', () => {
 
   it('health-checks every service and starts each after the ones it needs are healthy', () => {
     for (const [name, s] of services) {
-      if (name !== 'fleet') expect(s.healthcheck, name).toBeDefined();
+      if (name !== 'fleet' && name !== 'init') expect(s.healthcheck, name).toBeDefined();
       const deps = s.depends_on ?? {};
       for (const [dep, cond] of Object.entries(deps)) {
         expect(compose.services, `${name} depends on ${dep}`).toHaveProperty(dep);
-        expect((cond as { condition: string }).condition).toBe('service_healthy');
+        // the one-shot init (secrets check, certificates) must have finished successfully
+        expect((cond as { condition: string }).condition).toBe(
+          dep === 'init' ? 'service_completed_successfully' : 'service_healthy',
+        );
       }
     }
+    expect(Object.keys(compose.services.postgres!.depends_on ?? {})).toContain('init');
     expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toContain('hub'); // migration 030 creates the views
     expect(compose.services.fleet!.profiles).toEqual(['demo']);
   });
@@ -247,5 +275,35 @@ describe('docker-compose.yml against the code', () => {
     expect(init).toMatch(/CREATE ROLE grafana_reader LOGIN .* IN ROLE vigil_grafana/);
     expect(migration).toMatch(/GRANT SELECT ON ALL TABLES IN SCHEMA grafana TO vigil_grafana;/);
     expect(statSync(join(root, 'docker/postgres/10-grafana-reader.sh')).mode & 0o111).not.toBe(0);
+  });
+
+  it('init refuses the example secrets and makes certificates PostgreSQL verify-full and the gateways accept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-init-'));
+    const script = read('docker/init/init.sh')
+      .replace(/^dir=\/certs$/m, `dir=${dir}`)
+      .replace(/^chown .*$/gm, ':');
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TLS_HOSTNAMES: 'hub.example.org' };
+    const run = (e: Record<string, string>) =>
+      spawnSync('sh', ['-c', script], { env: { ...e, ...env }, encoding: 'utf8' });
+    const refused = run(example);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/SECRET_NOT_SET: POSTGRES_PASSWORD/);
+    const real = Object.fromEntries(Object.entries(example).map(([k, v]) => [k, v.replace(/^change-me/, 'real')]));
+    const ok = run(real);
+    expect(ok.stderr + ok.stdout).toMatch(/init: secrets set/);
+    expect(ok.status, ok.stderr).toBe(0);
+    const verify = (cert: string, name: string) =>
+      spawnSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), '-verify_hostname', name, join(dir, cert)], {
+        encoding: 'utf8',
+      });
+    const ok2 = (cert: string, name: string) => {
+      const r = verify(cert, name);
+      return r.status === 0 ? 'ok' : `${r.stdout}${r.stderr}`;
+    };
+    expect(ok2('hub.pem', 'hub')).toBe('ok');
+    expect(ok2('hub.pem', 'hub.example.org')).toBe('ok');
+    expect(ok2('postgres.pem', 'postgres')).toBe('ok');
+    expect(ok2('postgres.pem', 'hub')).not.toBe('ok');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
