@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { METRICS, readingId, type MetricName, type Reading } from '../contract';
-import { createGateway, createPatient } from '../hub/admin/provisioning';
+import { createGateway, createPatient } from '../hub';
 import { buildHouseholds, percentile } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';
 import { simDeviceAddress } from '../simulators/patients';
@@ -117,7 +117,7 @@ try {
   const idle = await series(0);
 
   log(`alert latency: ${args.probes} probes under ${args['background-rate']} readings/s of background`);
-  let stop = false;
+  let stop = false as boolean; // set once the measured phase ends, read by the pacer loop
   let bgSent = 0;
   const perBatch = 10;
   const cursors = bg.map(() => 0);
@@ -129,7 +129,7 @@ try {
       if (Date.now() < due) await sleep(due - Date.now());
       const g = k++ % bg.length;
       const h = bg[g]!;
-      const slice = h.readings.slice(cursors[g]!, cursors[g]! + perBatch);
+      const slice = h.readings.slice(cursors[g], cursors[g]! + perBatch);
       cursors[g]! += perBatch;
       void publishBatch(bgClients[g]!, h.gatewayId, slice).catch(() => {});
       bgSent += slice.length;

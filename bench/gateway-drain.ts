@@ -8,7 +8,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { z } from 'zod';
 import { readingBatchSchema, readingId, topicFor, type Reading, type Receipt } from '../contract';
-import { ReadingBuffer } from '../gateway/buffer/reading-buffer';
+import { ReadingBuffer } from '../gateway';
 import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';
@@ -114,7 +114,7 @@ try {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  createInterface({ input: child.stdout! }).on('line', () => undefined);
+  createInterface({ input: child.stdout }).on('line', () => undefined);
   const deadline = Date.now() + 600_000;
   while (receipted < depth && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const drainS = (Date.now() - firstAt) / 1000;

@@ -5,9 +5,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { createGateway, createPatient } from '../hub/admin/provisioning';
-import { loadHubConfig } from '../hub/config/load';
-import { startHub } from '../hub/main';
+import {
+  createGateway,
+  createPatient,
+  createPool,
+  dropDatabase,
+  ensureDatabase,
+  loadHubConfig,
+  migrate,
+  startHub,
+} from '../hub';
 import { startService } from '../scripts/lib/processes';
 import {
   ActivityTracker,
@@ -21,8 +28,6 @@ import {
 import { GATEWAY_NODE_FLAGS } from '../deploy/gateway-runtime';
 import { benchArgs, int, loadAverage } from './lib/args';
 import { log, report } from './lib/env';
-import { createPool, dropDatabase, ensureDatabase } from '../hub/storage/postgres/database';
-import { migrate } from '../hub/storage/postgres/migrate';
 import { INFLUX_URL, PG_BASE, influxQuery, scratchName } from './lib/env';
 
 /**
@@ -61,7 +66,7 @@ async function startBundle(config: string): Promise<{ child: ReturnType<typeof s
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => l.includes('"gateway.ready"') && resolve());
+    createInterface({ input: child.stdout }).on('line', (l) => l.includes('"gateway.ready"') && resolve());
     child.once('exit', (code) => reject(new Error(`gateway bundle exited with ${code}`)));
   });
   return { child, stop: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))) };

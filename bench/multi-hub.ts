@@ -5,8 +5,7 @@
  *   npx tsx bench/multi-hub.ts [--gateways 500] [--per-gateway 100] [--batch 20] [--connections 4]
  */
 import { parseArgs } from 'node:util';
-import { loadHubConfig } from '../hub/config/load';
-import { startHub } from '../hub/main';
+import { loadHubConfig, startHub } from '../hub';
 import { createTestInflux, createTestPostgres } from '../test/support/stores';
 import {
   countPoints,

@@ -55,7 +55,7 @@ try {
     progressIntervalMs: 10_000,
   };
   const households = buildHouseholds({ ...o, days: args.days });
-  let t = Date.now();
+  const t = Date.now();
   log(`storm: enrolling ${args.gateways} households`);
   const passwords = await enrollHouseholds(s.pool, households, 16);
   const enrollS = (Date.now() - t) / 1000;

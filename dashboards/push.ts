@@ -8,9 +8,10 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { GrafanaApiError, pushAllDashboards } from './grafana-api';
+import { errorMessage } from '../contract/errors';
 
 const optionsSchema = z.object({
-  url: z.url({ message: 'Grafana base URL, e.g. http://127.0.0.1:3000 (--url or GRAFANA_URL)' }),
+  url: z.url({ error: 'Grafana base URL, e.g. http://127.0.0.1:3000 (--url or GRAFANA_URL)' }),
   'folder-uid': z
     .string()
     .regex(/^[a-zA-Z0-9_-]{1,40}$/)
@@ -47,8 +48,8 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (e: Error) => {
-    console.error(e instanceof GrafanaApiError ? e.message : `GRAFANA_PUSH_FAILED: ${e.message}`);
+  (e: unknown) => {
+    console.error(e instanceof GrafanaApiError ? e.message : `GRAFANA_PUSH_FAILED: ${errorMessage(e)}`);
     process.exit(1);
   },
 );

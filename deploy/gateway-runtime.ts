@@ -8,8 +8,4 @@
  *   longer needs it to stay quiet); nothing in the gateway needs it (enrollment uses node:http).
  * - a small young generation and old space for a 1 GB Raspberry Pi.
  */
-export const GATEWAY_NODE_FLAGS = [
-  '--lite-mode',
-  '--max-semi-space-size=1',
-  '--max-old-space-size=64',
-] as const;
+export const GATEWAY_NODE_FLAGS = ['--lite-mode', '--max-semi-space-size=1', '--max-old-space-size=64'] as const;

@@ -33,6 +33,7 @@ import {
 } from '../simulators/virtual-bluez';
 import { ensureInfluxd } from './lib/influxd';
 import { startService, type ServiceProcess } from './lib/processes';
+import { errorMessage } from '../contract/errors';
 
 const PG_BASE = process.env.VIGIL_DEMO_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
 const DATABASE = process.env.VIGIL_DEMO_DATABASE ?? 'vigil_demo';
@@ -59,7 +60,11 @@ function scenarioValues(id: ScenarioId, gatewayId: string, metrics: string[]): (
   }
   const list = [...groups.values()];
   let i = 0;
-  return () => list[i++ % list.length] ?? {};
+  return () => {
+    const next = list[i++ % list.length];
+    if (!next) throw new Error('the scenario gave no readings to replay');
+    return next;
+  };
 }
 
 interface Household {
@@ -221,7 +226,8 @@ async function main(): Promise<void> {
     if (!hfNurse) throw new Error('no heart-failure coordinating nurse');
     await setPassword(pool, hfNurse, webLogin, webPassword, 'demo');
     await pool.query(`UPDATE professionals SET display_name = 'Claire Dubois' WHERE id = $1`, [hfNurse]);
-    const token = tokens.heart_failure ?? '';
+    const token = tokens.heart_failure;
+    if (!token) throw new Error('no heart-failure care team was created');
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
       ...own,
@@ -250,6 +256,8 @@ async function main(): Promise<void> {
       for (const d of devices)
         await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
       mkdirSync(join(DATA, h.gatewayId), { recursive: true });
+      const password = credentials.get(h.gatewayId);
+      if (!password) throw new Error(`gateway ${h.gatewayId} was not enrolled`);
       const gw = await startService(h.gatewayId, 'gateway/cli.ts', {
         ...own,
         readyEvent: 'gateway.ready',
@@ -301,7 +309,11 @@ async function main(): Promise<void> {
         }
       }
     };
-    const poll = setInterval(() => void checkAlerts(), 1000);
+    const poll = setInterval(() => {
+      checkAlerts().catch((e: unknown) => {
+        say(`alert check failed: ${errorMessage(e)}`);
+      });
+    }, 1000);
     run.timers.push(poll);
     // the simulated patients keep measuring on their virtual devices (virtual BlueZ -> gateways)
     const measuring = setInterval(() => households.forEach((h) => h.measure?.()), MEASURE_S * 1000);

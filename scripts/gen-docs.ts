@@ -66,7 +66,7 @@ shared subscription \`$share/<group>/${TOPIC_ROOT}/+/readings\` so that instance
    re-sent or re-synchronised reading is recognised as the same one at both ends, and a record of a
    meter that renumbered its records after a reset is not taken for an older one.
 
-Payloads over ${512} KiB are refused by the broker; malformed payloads are dead-lettered with the codes
+Payloads over 512 KiB are refused by the broker; malformed payloads are dead-lettered with the codes
 \`PAYLOAD_TOO_LARGE\`, \`MALFORMED_JSON\`, \`INVALID_BATCH\`, \`GATEWAY_MISMATCH\`, \`INVALID_READING\`.
 
 ## Canonical metrics
@@ -116,13 +116,16 @@ function envTable(env: Record<string, string>, schema: z.ZodType): string {
   };
   const lookup = (path: string): { description?: string; default?: unknown; type?: unknown; enum?: unknown[] } => {
     let node: unknown = js;
-    for (const k of path.split('.')) node = (node as { properties?: Record<string, unknown> })?.properties?.[k];
-    return (node ?? {}) as { description?: string };
+    for (const k of path.split('.'))
+      node = (node as { properties?: Record<string, unknown> } | undefined)?.properties?.[k];
+    return node ?? {};
   };
   const rows = Object.entries(env).map(([name, target]) => {
     const [path, type] = target.split(':') as [string, string | undefined];
-    const p = lookup(path) as { description?: string; default?: unknown; type?: unknown; enum?: unknown[] };
-    const kind = p.enum ? p.enum.join(' \\| ') : (type ?? String(p.type ?? 'string'));
+    const p = lookup(path);
+    const kind = p.enum
+      ? p.enum.join(' \\| ')
+      : (type ?? (Array.isArray(p.type) ? p.type.join(',') : typeof p.type === 'string' ? p.type : 'string'));
     return `| \`${name}\` | \`${path}\` | ${kind} | ${p.default === undefined ? '' : `\`${JSON.stringify(p.default)}\``} | ${p.description ?? ''} |`;
   });
   return `| Variable | Setting | Type | Default | Meaning |\n|---|---|---|---|---|\n${rows.join('\n')}`;

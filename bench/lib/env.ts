@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
-import { dropDatabase, ensureDatabase } from '../../hub/storage/postgres/database';
+import { dropDatabase, ensureDatabase } from '../../hub';
 import { startService, type ServiceProcess } from '../../scripts/lib/processes';
 import { ensureInfluxd } from '../../scripts/lib/influxd';
 
@@ -19,7 +19,8 @@ export async function influxQuery(
 ): Promise<{ results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[] }> {
   const u = new URL('/query', INFLUX_URL);
   const body = new URLSearchParams({ q, ...(database ? { db: database } : {}), epoch: 'ms' });
-  const res = method === 'POST' ? await fetch(u, { method: 'POST', body }) : await fetch(`${u}?${body}`);
+  const res =
+    method === 'POST' ? await fetch(u, { method: 'POST', body }) : await fetch(`${u.href}?${body.toString()}`);
   const json = (await res.json()) as {
     results: { error?: string; series?: { name: string; columns: string[]; values: unknown[][] }[] }[];
     error?: string;
@@ -112,7 +113,7 @@ export async function startHubProcess(
     stopping = true;
     await hub.stop('SIGKILL');
   });
-  const stop = hub.stop;
+  const stop = hub.stop.bind(hub);
   return Object.assign(hub, {
     mqttUrl: String(hub.ready.mqttUrl),
     httpUrl: String(hub.ready.httpUrl),

@@ -28,7 +28,7 @@ export const READINGS_RP: string | undefined = undefined;
  * Gateway heartbeat telemetry read by the fleet board (contract/messages.ts heartbeatSchema):
  * measurement gateway_heartbeat, tag gateway, fields queue_depth, queue_bytes, uptime_s.
  */
-export { HEARTBEAT_MEASUREMENT } from '../../hub/storage/influx/timeseries';
+export { HEARTBEAT_MEASUREMENT } from '../../hub';
 
 /**
  * SQL condition "patient <column> is one of the signed-in Grafana user's patients" (views of

@@ -3,7 +3,8 @@ import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullE
 import { audit, inTransaction, lockPatient } from './audit';
 import { notify } from './notifications';
 
-export type Severity = 'amber' | 'red';
+import type { Severity } from '../vocabulary';
+export type { Severity };
 export type EpisodeStatus = 'open' | 'acknowledged' | 'resolved';
 
 export interface RaiseInput {

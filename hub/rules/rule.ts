@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { MetricName, TimeTrust } from '../../contract';
-import type { Severity } from '../alerts/episode-store';
+import type { CareRole, Interpretation, Program, Severity } from '../vocabulary';
 import type { History } from './history';
 
 /** A reading as the rules see it: filed to a patient, canonical unit, canonical time. */
@@ -17,22 +17,9 @@ export interface FiledReading {
   receivedAt?: Date;
 }
 
-export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
-export const PROGRAMS: readonly Program[] = ['oral_chemotherapy', 'cardiovascular_prevention', 'heart_failure'];
-
-export type CareRole =
-  'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse';
-export const CARE_ROLES: readonly CareRole[] = [
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-];
-
-/** FHIR Observation.interpretation codes (v3 ObservationInterpretation). */
-export type Interpretation = 'H' | 'HH' | 'L' | 'LL';
+// the shared vocabulary lives at the bottom of the hub (hub/vocabulary.ts); re-exported for existing importers
+export { CARE_ROLES, PROGRAMS } from '../vocabulary';
+export type { CareRole, Interpretation, Program, Severity } from '../vocabulary';
 
 export interface PatientFacts {
   id: string;

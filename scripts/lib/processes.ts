@@ -44,7 +44,7 @@ export function startService(
   });
   opts.onSpawn?.(child);
   const lines: string[] = [];
-  const exitPromise = new Promise<number | null>((resolve) =>
+  const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
   );
   return new Promise((resolve, reject) => {
@@ -69,7 +69,7 @@ export function startService(
               stop: async (signal = 'SIGTERM') => {
                 if (child.exitCode === null && child.signalCode === null) child.kill(signal);
                 const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-                const code = await exitPromise;
+                const code = await exited;
                 clearTimeout(t);
                 return code;
               },
@@ -82,7 +82,7 @@ export function startService(
     };
     createInterface({ input: child.stdout }).on('line', onLine);
     createInterface({ input: child.stderr }).on('line', onLine);
-    void exitPromise.then((code) => {
+    void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before it was ready:\n${lines.slice(-30).join('\n')}`));
     });

@@ -37,7 +37,7 @@ export function householdBacklog(opts: {
   days?: number | undefined;
 }): HouseholdBacklog {
   const gatewayId = fleetGatewayId(opts.prefix, opts.index);
-  const scenario = opts.scenario ?? SCENARIO_IDS[opts.index % SCENARIO_IDS.length]!;
+  const scenario = opts.scenario ?? SCENARIO_IDS[opts.index % SCENARIO_IDS.length] ?? SCENARIO_IDS[0];
   const readings: Reading[] = [];
   let first: SimulatedScenario | undefined;
   const periodDays = 31;
@@ -57,11 +57,12 @@ export function householdBacklog(opts: {
     for (const r of sim.readings) readings.push(r.reading);
   }
   // `days`: what the box buffered in its first N days offline (e.g. a week), at most `count`
+  if (!first) throw new Error(`household ${gatewayId}: no period simulated (count ${opts.count}, days ${opts.days})`);
   const until = opts.days !== undefined ? Date.UTC(2026, 0, 5) + opts.days * 86_400_000 : Infinity;
   return {
     gatewayId,
     scenario,
-    patients: first!.patients.map((p) => ({
+    patients: first.patients.map((p) => ({
       id: fleetPatientId(gatewayId, p.key),
       program: p.program,
       devices: p.devices,

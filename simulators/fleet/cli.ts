@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { createPool } from '../../hub/storage/postgres/database';
+import { createPool } from '../../hub';
 import { SCENARIO_IDS } from '../patients';
 import { FLEET_DEFAULTS, enrollAndRunFleet } from './fleet';
 
@@ -39,11 +39,11 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): z.infer<typeof optionsSc
     const v = env[`VIGIL_FLEET_${key.toUpperCase().replace(/-/g, '_')}`];
     if (v !== undefined && v !== '') raw[key] = v;
   }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+  const rest = argv.values();
+  for (const a of rest) {
     if (!a.startsWith('--')) throw new Error(`ARGS_INVALID: unexpected argument ${a}`);
     const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-    const v = inline ?? argv[++i];
+    const v = inline ?? rest.next().value;
     if (v === undefined) throw new Error(`ARGS_INVALID: --${k} needs a value`);
     raw[k] = v;
   }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { bindDevice, createGateway, createPatient } from '../../hub/admin/provisioning';
+import { bindDevice, createGateway, createPatient } from '../../hub';
 import type { HouseholdBacklog } from './backlog';
 
 /**
@@ -15,19 +15,17 @@ export async function enrollHouseholds(
   const passwords = new Map<string, string>();
   let next = 0;
   const worker = async () => {
-    while (next < households.length) {
-      const h = households[next++]!;
+    let h;
+    while ((h = households[next++])) {
       for (const p of h.patients)
         await createPatient(
           pool,
           { id: p.id, programId: p.program, displayName: `Simulated ${p.id}` },
           'fleet-simulator',
         );
-      const { password } = await createGateway(
-        pool,
-        { id: h.gatewayId, patientId: h.patients[0]!.id },
-        'fleet-simulator',
-      );
+      const [main] = h.patients;
+      if (!main) throw new Error(`household ${h.gatewayId} has no patient`);
+      const { password } = await createGateway(pool, { id: h.gatewayId, patientId: main.id }, 'fleet-simulator');
       for (const p of h.patients) {
         for (const d of p.devices) {
           await bindDevice(

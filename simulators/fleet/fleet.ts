@@ -77,7 +77,7 @@ export interface FleetSummary {
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
 }
 
 /** Builds every household's backlog (deterministic from prefix, index and seed). */
@@ -148,8 +148,8 @@ export async function runFleet(
 
   let next = 0;
   const connector = async () => {
-    while (next < gws.length) {
-      const g = gws[next++]!;
+    let g;
+    while ((g = gws[next++])) {
       try {
         await g.start();
       } catch (e) {

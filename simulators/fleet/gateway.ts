@@ -149,8 +149,8 @@ export class SimGateway {
           reject(new Error(`${id}: ${e.message}`));
         }
       });
-    }).catch((e: Error) => {
-      this.failed(e);
+    }).catch((e: unknown) => {
+      this.failed(e instanceof Error ? e : new Error(String(e)));
       throw e;
     });
     if (this.backlog.size === 0) this.finish();
@@ -167,9 +167,11 @@ export class SimGateway {
     if (!client?.connected || this.publishing) return;
     if (this.inFlight.size < this.o.maxInFlightBatches) {
       const ids: string[] = [];
-      for (const id of this.backlog.keys()) {
+      const readings: Reading[] = [];
+      for (const [id, reading] of this.backlog) {
         if (this.inFlightIds.has(id)) continue;
         ids.push(id);
+        readings.push(reading);
         if (ids.length === this.o.batchSize) break;
       }
       if (ids.length === 0) return;
@@ -179,7 +181,7 @@ export class SimGateway {
         gatewayId: this.o.gatewayId,
         batchId,
         sentAt: new Date().toISOString(),
-        readings: ids.map((i) => this.backlog.get(i)!),
+        readings,
       };
       let maxSends = 0;
       for (const i of ids) {

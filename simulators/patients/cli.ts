@@ -20,10 +20,10 @@ const argsSchema = z.object({
 
 function parseArgs(argv: string[]): z.infer<typeof argsSchema> {
   const raw: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+  const rest = argv.values();
+  for (const a of rest) {
     if (a === '--summary') raw.summary = true;
-    else if (a.startsWith('--')) raw[a.slice(2)] = argv[++i];
+    else if (a.startsWith('--')) raw[a.slice(2)] = rest.next().value;
     else raw.scenario = a;
   }
   const parsed = argsSchema.safeParse(raw);

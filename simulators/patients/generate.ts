@@ -22,7 +22,7 @@ const DAY = 86_400_000;
  */
 export function simDeviceAddress(gatewayId: string, deviceKey: string): string {
   const b = createHash('sha256').update(`${gatewayId}/${deviceKey}`).digest().subarray(0, 6);
-  b[0] = b[0]! | 0xc0;
+  b.writeUInt8(b.readUInt8(0) | 0xc0, 0);
   return [...b].map((x) => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
 }
 

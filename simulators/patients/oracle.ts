@@ -58,7 +58,7 @@ export function firstBreaches(sim: SimulatedScenario): Record<string, FirstBreac
       '7': first(
         weight,
         (x, i) =>
-          (i > 0 && x.t - weight[i - 1]!.t <= DAY + SLACK && x.v - weight[i - 1]!.v >= 1.4) ||
+          ((prev) => prev !== undefined && x.t - prev.t <= DAY + SLACK && x.v - prev.v >= 1.4)(weight[i - 1]) ||
           x.v - minIn(weight, x.t - 7 * DAY - SLACK, x.t) >= 2.3,
       ),
       '8': first(weight, (x) => maxIn(weight, x.t - 2 * DAY - SLACK, x.t) - x.v >= 0.9),
@@ -78,8 +78,7 @@ export function firstBreaches(sim: SimulatedScenario): Record<string, FirstBreac
 }
 
 function first(s: Point[], pred: (x: Point, i: number) => boolean): number | null {
-  const i = s.findIndex(pred);
-  return i < 0 ? null : s[i]!.t;
+  return s.find(pred)?.t ?? null;
 }
 
 function firstOf(...ts: (number | null)[]): number | null {
@@ -102,11 +101,8 @@ function firstGap(all: Point[], gap: number): number | null {
   const hits: number[] = [];
   for (const ts of byDevice.values()) {
     ts.sort((a, b) => a - b);
-    for (let i = 1; i < ts.length; i++)
-      if (ts[i]! - ts[i - 1]! >= gap) {
-        hits.push(ts[i - 1]! + gap);
-        break;
-      }
+    const gapStart = ts.find((t, i) => i + 1 < ts.length && (ts[i + 1] ?? t) - t >= gap);
+    if (gapStart !== undefined) hits.push(gapStart + gap);
   }
   return hits.length ? Math.min(...hits) : null;
 }
@@ -114,20 +110,25 @@ function firstGap(all: Point[], gap: number): number | null {
 /** rule 5: a reading >= 180/120 confirmed by a second one within 15 min */
 function crisis(sys: Point[], dia: Point[]): number | null {
   const high = sys.filter((s, i) => s.v >= 180 || (dia[i]?.v ?? 0) >= 120);
-  return first(high, (x, i) => i > 0 && x.t - high[i - 1]!.t <= 15 * 60_000);
+  return first(high, (x, i) => {
+    const prev = high[i - 1];
+    return prev !== undefined && x.t - prev.t <= 15 * 60_000;
+  });
 }
 
 /** rule 4 (ESH): 7 measuring days ending today, day 1 dropped, mean >= 135 or >= 85 */
 function homeMean(sys: Point[], dia: Point[]): number | null {
-  if (!sys.length) return null;
+  const [head] = sys;
+  if (!head) return null;
   const dayOf = (t: number) => Math.floor(t / DAY);
-  const firstDay = dayOf(sys[0]!.t);
-  for (let i = 0; i < sys.length; i++) {
-    const d = dayOf(sys[i]!.t);
+  const firstDay = dayOf(head.t);
+  for (const [i, x] of sys.entries()) {
+    const d = dayOf(x.t);
     if (d - firstDay < 6) continue;
-    const idx = sys.map((_, k) => k).filter((k) => k <= i && dayOf(sys[k]!.t) > d - 6);
-    const mean = (s: Point[]) => idx.reduce((a, k) => a + s[k]!.v, 0) / idx.length;
-    if (mean(sys) >= 135 || mean(dia) >= 85) return sys[i]!.t;
+    const idx = sys.flatMap((p, k) => (k <= i && dayOf(p.t) > d - 6 ? [k] : []));
+    // a missing diastolic gives NaN: that day does not meet the threshold
+    const mean = (s: Point[]) => idx.reduce((a, k) => a + (s[k]?.v ?? NaN), 0) / idx.length;
+    if (mean(sys) >= 135 || mean(dia) >= 85) return x.t;
   }
   return null;
 }

@@ -199,10 +199,14 @@ class Adapter1 extends BluezInterface {
     };
   }
   override setProp(name: string, value: unknown): void {
-    if (name === 'Powered' && typeof value === 'boolean') return this.owner.setPowered(value);
+    if (name === 'Powered' && typeof value === 'boolean') {
+      this.owner.setPowered(value);
+      return;
+    }
     if (name === 'Alias' && typeof value === 'string') {
       this.owner.adapter.alias = value;
-      return this.changed({ Alias: value });
+      this.changed({ Alias: value });
+      return;
     }
     if (name === 'Discoverable' || name === 'Pairable') return;
     super.setProp(name, value);
@@ -214,7 +218,7 @@ class Adapter1 extends BluezInterface {
     this.owner.stopDiscovery();
   }
   SetDiscoveryFilter(filter: Record<string, Variant>): void {
-    this.owner.adapter.filter = Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v.value as unknown]));
+    this.owner.adapter.filter = Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v.value]));
   }
   GetDiscoveryFilters(): string[] {
     return ['UUIDs', 'RSSI', 'Pathloss', 'Transport', 'DuplicateData', 'Discoverable', 'Pattern'];
@@ -295,7 +299,8 @@ class Device1 extends BluezInterface {
   override setProp(name: string, value: unknown): void {
     if (name === 'Trusted' && typeof value === 'boolean') {
       this.trusted = value;
-      return this.changed({ Trusted: value });
+      this.changed({ Trusted: value });
+      return;
     }
     if (name === 'Blocked' || name === 'Alias' || name === 'WakeAllowed') return;
     super.setProp(name, value);
@@ -451,7 +456,8 @@ class GattCharacteristic1 extends BluezInterface {
   }
   async WriteValue(value: Buffer, options: Record<string, Variant>): Promise<void> {
     const link = this.link();
-    const type = String(options.type?.value ?? 'request');
+    const requested: unknown = options.type?.value;
+    const type = typeof requested === 'string' ? requested : 'request';
     const f = this.spec.flags;
     const allowed =
       type === 'command'
@@ -678,6 +684,7 @@ export class VirtualBluez {
     return vb;
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- async turns a throw into a rejection for callers that `void` it
   async close(): Promise<void> {
     for (const t of this.discoveryTimers) clearTimeout(t);
     this.discoveryTimers = [];
@@ -703,7 +710,7 @@ export class VirtualBluez {
     if (msg.interface !== 'org.bluez.AgentManager1' || msg.type !== dbus.MessageType.METHOD_CALL) return false;
     const body = msg.body as unknown[];
     const path = String(body[0]);
-    const owner = msg.sender ?? '';
+    const owner = msg.sender;
     const reply = () => this.bus.send(Message.newMethodReturn(msg, '', []));
     const error = (name: string, text: string) =>
       this.bus.send(
@@ -781,7 +788,7 @@ export class VirtualBluez {
     }
     if (answer === null) throw bluezError('AuthenticationTimeout', 'Authentication Timeout');
     if (passkeyEntry) {
-      const entered = (answer?.body as unknown[] | undefined)?.[0];
+      const entered = (answer.body as unknown[] | undefined)?.[0];
       // a wrong passkey fails the SMP confirm value check (Core Vol 3 Part H 2.3.5.5)
       if (entered !== p.passkey) throw bluezError('AuthenticationFailed', 'Authentication Failed');
     }
@@ -973,6 +980,7 @@ export class VirtualBluez {
     p.emit('connected');
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- async turns a throw into a rejection for callers that `void` it
   async disconnect(dev: DeviceState, _by: 'local' | 'remote'): Promise<void> {
     if (dev.connecting) {
       dev.connecting.cancel();
@@ -1013,9 +1021,8 @@ export class VirtualBluez {
   }
 
   private exportGatt(dev: DeviceState): void {
-    let handle = 1;
     // GAP 0x1800 and GATT 0x1801 occupy the first handles on real devices
-    handle = 0x0010;
+    let handle = 0x0010;
     for (const s of dev.peripheral.services) {
       const sPath = `${dev.path}/service${hex4(handle)}`;
       const svc = new GattService1(dev.path, s, handle);

@@ -1,6 +1,6 @@
 import { startPrivateBus, type PrivateBus, type PrivateBusOptions } from './bus-daemon';
 import { VirtualBluez, type AdapterOptions } from './bluez-service';
-import type { VirtualPeripheral } from './peripheral';
+import { VirtualPeripheral } from './peripheral';
 
 export { VirtualBluez, ADAPTER_PATH, type AdapterOptions } from './bluez-service';
 export { startPrivateBus, type PrivateBus } from './bus-daemon';
@@ -29,8 +29,9 @@ export interface VirtualBluezHandle {
   startBluetoothd(): Promise<void>;
   add(...peripherals: VirtualPeripheral[]): void;
   remove(address: string): Promise<void>;
-  /** the peripheral with this address; throws when absent */
-  get<T extends VirtualPeripheral = VirtualPeripheral>(address: string): T;
+  /** the peripheral with this address (of this class when given); throws when absent or of another class */
+  get(address: string): VirtualPeripheral;
+  get<T extends VirtualPeripheral>(address: string, kind: abstract new (...args: never[]) => T): T;
   stop(): Promise<void>;
 }
 
@@ -48,6 +49,17 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
     throw e;
   }
   for (const p of opts.peripherals ?? []) bluez.addPeripheral(p);
+  function get(address: string): VirtualPeripheral;
+  function get<T extends VirtualPeripheral>(address: string, kind: abstract new (...args: never[]) => T): T;
+  function get(
+    address: string,
+    kind: abstract new (...args: never[]) => VirtualPeripheral = VirtualPeripheral,
+  ): VirtualPeripheral {
+    const p = alive?.peripheral(address) ?? peripherals.get(address.toUpperCase());
+    if (!p) throw new Error(`no virtual peripheral ${address}`);
+    if (!(p instanceof kind)) throw new Error(`virtual peripheral ${address} is not a ${kind.name}`);
+    return p;
+  }
   let stopped: Promise<void> | undefined;
   let alive: VirtualBluez | undefined = bluez;
   // peripherals outlive a bluetoothd restart; so does the adapter's state (its address, Powered)
@@ -84,11 +96,7 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
       peripherals.delete(address.toUpperCase());
       await running().removePeripheral(address);
     },
-    get<T extends VirtualPeripheral>(address: string): T {
-      const p = alive?.peripheral(address) ?? peripherals.get(address.toUpperCase());
-      if (!p) throw new Error(`no virtual peripheral ${address}`);
-      return p as T;
-    },
+    get,
     stop() {
       stopped ??= (async () => {
         await alive?.close();

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { AdapterOptions } from './bluez-service';
-import type { Faults, VirtualPeripheral } from './peripheral';
+import type { VirtualPeripheral } from './peripheral';
 import {
   ActivityTracker,
   AdvertisingScale,
@@ -161,7 +161,7 @@ export function buildPeripherals(input: ScenarioInput): { peripherals: VirtualPe
       case 'activity-tracker': {
         const dev =
           kind === 'weight-scale'
-            ? new WeightScale({ ...opts, ...(d.kind === 'weight-scale' && d.users ? { users: d.users } : {}) })
+            ? new WeightScale({ ...opts, ...(d.users ? { users: d.users } : {}) })
             : kind === 'thermometer'
               ? new Thermometer(opts)
               : kind === 'oximeter'
@@ -185,7 +185,7 @@ export function buildPeripherals(input: ScenarioInput): { peripherals: VirtualPe
         });
         break;
     }
-    if (f) p.fault(f as Faults);
+    if (f) p.fault(f);
     return p;
   });
   return { peripherals, adapter: s.adapter ?? {} };

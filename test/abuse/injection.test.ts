@@ -70,9 +70,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await hub?.stop();
-  await pg?.drop();
-  await influxDb?.drop();
+  await hub.stop();
+  await pg.drop();
+  await influxDb.drop();
 });
 
 describe('injection attempts over MQTT', () => {
@@ -117,8 +117,8 @@ describe('injection attempts over MQTT', () => {
     expect(dead.map((r) => r.code)).toEqual(['INVALID_READING', 'INVALID_READING', 'INVALID_READING']);
     expect(await points('blood_pressure_systolic', OTHER)).toBe(0);
     expect(await points('blood_pressure_systolic', PATIENT)).toBe(0);
-    const { rows } = await pg.pool.query(`SELECT count(*)::int n FROM reading_ledger`);
-    expect(rows[0].n).toBe(0);
+    const { rows } = await pg.pool.query<{ n: number }>(`SELECT count(*)::int n FROM reading_ledger`);
+    expect(rows[0]?.n).toBe(0);
   });
 
   it('SQL in the MQTT username is refused at CONNECT and the gateways table is intact', async () => {
@@ -136,8 +136,8 @@ describe('injection attempts over MQTT', () => {
       setTimeout(() => c.end(true), 5000);
     });
     expect(outcome).toBe('refused: 5'); // CONNACK 5, not authorized (MQTT 3.1.1 3.2.2.3)
-    const { rows } = await pg.pool.query(`SELECT count(*)::int n FROM gateways`);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await pg.pool.query<{ n: number }>(`SELECT count(*)::int n FROM gateways`);
+    expect(rows[0]?.n).toBe(1);
   });
 
   it('a gateway cannot publish for another gateway id inside its own topic', async () => {

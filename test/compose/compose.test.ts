@@ -188,7 +188,7 @@ describe('docker-compose.yml against the code', () => {
     const env = Object.fromEntries(
       Object.entries(compose.services.hub!.environment as Record<string, string>).map(([k, v]) => [
         k,
-        interpolate(String(v), real),
+        interpolate(v, real),
       ]),
     );
     const config = loadHubConfig({ env });

@@ -83,7 +83,7 @@ function collector() {
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   return {
     values,
-    push(v: Uint8Array) {
+    push: (v: Uint8Array) => {
       values.push(v);
       for (const w of waiters.splice(0))
         if (values.length >= w.n) w.resolve();
@@ -93,7 +93,13 @@ function collector() {
       if (values.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`got ${values.length}/${n} values in ${ms} ms`)), ms);
-        waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
+        waiters.push({
+          n,
+          resolve: () => {
+            clearTimeout(t);
+            resolve();
+          },
+        });
       });
     },
   };

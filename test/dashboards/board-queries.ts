@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { buildBoard, type BoardName } from '../../dashboards/artifacts';
 import { interpolateInfluxQL, interpolatePostgres, type QueryContext } from './grafana-interpolate';
+import { errorMessage } from '../../contract/errors';
 
 /** Every query a board sends: panel targets, annotation queries and query variables. */
 export interface BoardQuery {
@@ -148,8 +149,11 @@ export async function runPostgres(q: BoardQuery, ctx: QueryContext, pool: pg.Poo
     await client.query('COMMIT');
     return { kind: 'rows', rows: r.rows as Row[] };
   } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw new Error(`${q.id}: PostgreSQL refused ${text}: ${(e as Error).message}`);
+    // the refusal is what the test reports; a failed ROLLBACK only adds that the connection is gone
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      console.error(`${q.id}: ROLLBACK failed: ${errorMessage(rollbackError)}`);
+    });
+    throw new Error(`${q.id}: PostgreSQL refused ${text}: ${errorMessage(e)}`, { cause: e });
   } finally {
     client.release();
   }

@@ -11,7 +11,7 @@ describe('dashboards build', () => {
   it('committed files are exactly what `npm run dashboards:build` writes', () => {
     const stale: string[] = [];
     for (const [rel, content] of buildArtifacts()) {
-      let committed = '';
+      let committed: string;
       try {
         committed = readFileSync(join(root, rel), 'utf8');
       } catch {

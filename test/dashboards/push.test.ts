@@ -55,7 +55,7 @@ beforeAll(async () => {
     const title = folders[req.params.uid];
     return title ? { uid: req.params.uid, title } : reply.code(404).send({ message: 'folder not found' });
   });
-  app.post('/api/folders', async (req) => {
+  app.post('/api/folders', (req) => {
     const body = z.object({ uid: z.string(), title: z.string() }).parse(req.body);
     folders[body.uid] = body.title;
     return { id: 1, uid: body.uid, title: body.title };

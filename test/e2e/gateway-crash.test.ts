@@ -87,9 +87,9 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
 
   afterAll(async () => {
     await gateway?.stop('SIGKILL');
-    await vb?.stop();
-    await hub?.stop();
-    await Promise.all([pg?.drop(), influxDb?.drop()]);
+    await vb.stop();
+    await hub.stop();
+    await Promise.all([pg.drop(), influxDb.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
     if (dir0) rmSync(dir0, { recursive: true, force: true });
   });
@@ -103,8 +103,8 @@ describe('crash test: SIGKILL the gateway 20 times while 10 000 readings flow', 
       );
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       const lines: string[] = [];
-      createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
-      createInterface({ input: child.stdout! }).on('line', (l) => {
+      createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
+      createInterface({ input: child.stdout }).on('line', (l) => {
         if (l.includes('"gateway.ready"'))
           resolve({
             child,

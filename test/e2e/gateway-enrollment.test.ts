@@ -71,8 +71,8 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
 
   afterAll(async () => {
     await gateway?.stop();
-    await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await hub.stop();
+    await Promise.all([pg.drop(), influx.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
     if (dist) rmSync(dist, { recursive: true, force: true });
   });
@@ -91,7 +91,7 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
     expect(gateway.ready.gatewayId).toBe(GW);
     const creds = join(dir, 'data', 'credentials.json');
     expect(statSync(creds).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(readFileSync(creds, 'utf8')).gatewayId).toBe(GW);
+    expect((JSON.parse(readFileSync(creds, 'utf8')) as { gatewayId: string }).gatewayId).toBe(GW);
     await until('the gateway online at the hub', async () => {
       const { rows } = await pg.pool.query<{ online: boolean; patient_id: string }>(
         'SELECT online, patient_id FROM gateways WHERE id = $1',
@@ -99,8 +99,11 @@ describe('plug-in onboarding: enrollment code -> credential -> connected box', (
       );
       return rows[0]?.online ? rows[0] : undefined;
     });
-    const { rows } = await pg.pool.query('SELECT patient_id FROM gateways WHERE id = $1', [GW]);
-    expect(rows[0].patient_id).toBe(PATIENT);
+    const { rows } = await pg.pool.query<{ patient_id: string | null }>(
+      'SELECT patient_id FROM gateways WHERE id = $1',
+      [GW],
+    );
+    expect(rows[0]?.patient_id).toBe(PATIENT);
   });
 
   it('refuses the same code a second time (single use), with a stable code', async () => {

@@ -16,6 +16,7 @@ import {
   type VirtualBluezHandle,
 } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
+import { until as waitUntil } from '../support/wait';
 
 /**
  * Issue 4 "Done when", outage test: the hub goes away while the patient keeps measuring (a glucose
@@ -37,19 +38,8 @@ const freePort = () =>
     });
   });
 
-const until = async <T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve(fn()).catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-};
+const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000) =>
+  waitUntil(what, fn, timeoutMs);
 
 describe('outage: the hub is away, readings queue on the box, then all arrive once and in order', () => {
   let pg: TestPostgres;
@@ -128,9 +118,9 @@ describe('outage: the hub is away, readings queue on the box, then all arrive on
 
   afterAll(async () => {
     await gateway?.stop();
-    await vb?.stop();
+    await vb.stop();
     await hub?.stop();
-    await Promise.all([pg?.drop(), influxDb?.drop()]);
+    await Promise.all([pg.drop(), influxDb.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

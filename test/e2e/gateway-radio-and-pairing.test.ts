@@ -126,9 +126,9 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
 
   afterAll(async () => {
     await gateway?.stop();
-    await vb?.stop();
+    await vb.stop();
     await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await Promise.all([pg.drop(), influx.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -189,7 +189,7 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
     await until('the first temperature', async () =>
       (await values('body_temperature', THERMO)).length ? true : undefined,
     );
-    const thermo = vb.get<Thermometer>(THERMO);
+    const thermo = vb.get(THERMO, Thermometer);
     thermo.addReading({ celsius: 37.6, time: new Date(Date.UTC(2026, 10, 30, 9, 0)) });
     // kill it while the gateway holds a link
     await new Promise<void>((resolve) => thermo.once('connected', () => resolve()));

@@ -56,7 +56,7 @@ describe('pairing window opened from the hub: a new device paired without touchi
         `SELECT value FROM reading_ledger WHERE patient_id = $1 AND metric = 'body_temperature' AND stored_at IS NOT NULL`,
         [PATIENT],
       )
-    ).rows.map((r) => Number(r.value));
+    ).rows.map((r) => r.value);
 
   beforeAll(async () => {
     [pg, influx] = await Promise.all([createTestPostgres('vigil_pairing'), createTestInflux('vigil_pairing')]);
@@ -105,9 +105,9 @@ describe('pairing window opened from the hub: a new device paired without touchi
 
   afterAll(async () => {
     await gateway?.stop();
-    await vb?.stop();
+    await vb.stop();
     await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await Promise.all([pg.drop(), influx.drop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -137,7 +137,7 @@ describe('pairing window opened from the hub: a new device paired without touchi
         30_000,
       ),
     ).toEqual([38.4]);
-    await until('the window logged by the box', async () =>
+    await until('the window logged by the box', () =>
       gateway!.lines.some((l) => l.includes('PAIRING_WINDOW_OPEN')) ? true : undefined,
     );
     const store = new PairingStore(join(dir, 'data', 'buffer.sqlite'));

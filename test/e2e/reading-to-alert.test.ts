@@ -109,10 +109,10 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
 
   afterAll(async () => {
     await gateway?.stop();
-    await hub?.stop();
-    await vb?.stop();
-    await pg?.drop();
-    await influxDb?.drop();
+    await hub.stop();
+    await vb.stop();
+    await pg.drop();
+    await influxDb.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -174,18 +174,21 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
       return r.length ? r : undefined;
     });
     expect(hb[0]!.queue_depth).toBeGreaterThanOrEqual(0);
-    const { rows } = await pg.pool.query(`SELECT last_seen_at, online FROM gateways WHERE id = $1`, [GW]);
-    expect(rows[0].online).toBe(true);
-    expect(Date.now() - new Date(rows[0].last_seen_at).getTime()).toBeLessThan(60_000);
+    const { rows } = await pg.pool.query<{ last_seen_at: Date; online: boolean }>(
+      `SELECT last_seen_at, online FROM gateways WHERE id = $1`,
+      [GW],
+    );
+    expect(rows[0]?.online).toBe(true);
+    expect(Date.now() - (rows[0]?.last_seen_at.getTime() ?? 0)).toBeLessThan(60_000);
   });
 
   it('empties the gateway buffer only after the hub receipts', async () => {
     await until('receipts', async () => {
-      const { rows } = await pg.pool.query(
+      const { rows } = await pg.pool.query<{ n: number }>(
         `SELECT count(*)::int n FROM reading_ledger WHERE patient_id = $1 AND stored_at IS NOT NULL`,
         [PATIENT],
       );
-      return rows[0].n >= 8 ? true : undefined; // 2 x (systolic, diastolic, mean, pulse) (+ battery)
+      return (rows[0]?.n ?? 0) >= 8 ? true : undefined; // 2 x (systolic, diastolic, mean, pulse) (+ battery)
     });
     await gateway!.stop();
     gateway = undefined;
@@ -199,15 +202,15 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
       },
     }).toString();
     // the status command prints the buffer state of the stopped gateway
-    expect(String(status)).toMatch(/"depth":0/);
+    expect(status).toMatch(/"depth":0/);
   });
 
   it('a re-sent reading adds no point and no episode', async () => {
-    const { rows } = await pg.pool.query(
+    const { rows } = await pg.pool.query<{ reading_id: string }>(
       `SELECT reading_id FROM reading_ledger WHERE patient_id = $1 AND metric = 'blood_pressure_systolic' ORDER BY measured_at LIMIT 1`,
       [PATIENT],
     );
-    const id = rows[0].reading_id as string;
+    const id = rows[0]!.reading_id;
     const again: Reading = {
       id,
       gatewayId: GW,
@@ -227,16 +230,19 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
       return /vigil_ingest_readings_total\{outcome="duplicate"\} [1-9]/.test(m) ? true : undefined;
     });
     expect(await count('blood_pressure_systolic')).toBe(2);
-    const { rows: eps } = await pg.pool.query(`SELECT count(*)::int n FROM alert_episodes WHERE patient_id = $1`, [
-      PATIENT,
-    ]);
-    expect(eps[0].n).toBe(1);
+    const { rows: eps } = await pg.pool.query<{ n: number }>(
+      `SELECT count(*)::int n FROM alert_episodes WHERE patient_id = $1`,
+      [PATIENT],
+    );
+    expect(eps[0]?.n).toBe(1);
   });
 
   it('a malformed payload goes to the dead letters, is counted, and the next valid reading is stored', async () => {
     await publishAsGateway('{"v":1, this is not json');
     const dead = await until('the dead letter', async () => {
-      const { rows } = await pg.pool.query(`SELECT code FROM dead_letters WHERE gateway_id = $1`, [GW]);
+      const { rows } = await pg.pool.query<{ code: string }>(`SELECT code FROM dead_letters WHERE gateway_id = $1`, [
+        GW,
+      ]);
       return rows.length ? rows : undefined;
     });
     expect(dead.map((r) => r.code)).toContain('MALFORMED_JSON');

@@ -56,7 +56,7 @@ describe('fault: external broker killed and restarted during ingest', () => {
   afterAll(async () => {
     broker?.kill('SIGKILL');
     await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await Promise.all([pg.drop(), influx.drop()]);
     rmSync(dir, { recursive: true, force: true });
   });
 

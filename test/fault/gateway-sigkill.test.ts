@@ -30,7 +30,7 @@ describe('fault: gateway SIGKILL while flushing its buffer', () => {
     await gateway?.stop('SIGKILL');
     await hub?.stop();
     await vb?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await Promise.all([pg.drop(), influx.drop()]);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

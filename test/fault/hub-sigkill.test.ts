@@ -28,7 +28,7 @@ describe('fault: hub SIGKILL during ingest', () => {
   });
   afterAll(async () => {
     await hub?.stop('SIGKILL');
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await Promise.all([pg.drop(), influx.drop()]);
   });
 
   it('loses nothing and doubles nothing', async () => {

@@ -61,7 +61,7 @@ describe.runIf(bin)('fault: PostgreSQL restarted during ingest', () => {
     } catch {
       /* already stopped */
     }
-    await influx?.drop();
+    await influx.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 

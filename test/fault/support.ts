@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import { startService, type ServiceProcess } from '../../scripts/lib/processes';
 import type { HouseholdBacklog } from '../../simulators/fleet/backlog';
 import { FLEET_DEFAULTS, type FleetOptions, type FleetProgress, type FleetSummary } from '../../simulators/fleet/fleet';
+import { waitFor as sharedWaitFor } from '../support/wait';
 
 /** A TCP port free right now on 127.0.0.1 (a restarted broker must come back on the same port). */
 export async function freePort(): Promise<number> {
@@ -77,13 +78,8 @@ export async function episodesPerPatient(pool: pg.Pool, ruleId: string): Promise
   return new Map(rows.map((r) => [r.patient_id, r.n]));
 }
 
-export const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+export const waitFor = (what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> =>
+  sharedWaitFor(what, ok, timeoutMs, 50);
 
 /** The backlog every fault test flushes: 10 gateways x 168 readings of the crisis scenario. */
 export const CRISIS_BACKLOG_READINGS = 1680;
@@ -107,7 +103,7 @@ export function crisisFleetOptions(url: string, prefix: string, deadlineMs = 75_
 
 /** Runs `fault` once, at a random moment between 15 % and 60 % of the backlog receipted. */
 export function faultAtRandomMoment(fault: () => Promise<void>): {
-  onProgress(p: FleetProgress): void;
+  onProgress: (p: FleetProgress) => void;
   fired(): Promise<void> | undefined;
 } {
   const at = Math.round((0.15 + Math.random() * 0.45) * CRISIS_BACKLOG_READINGS);

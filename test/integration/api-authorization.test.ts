@@ -64,7 +64,24 @@ let sepsisEpisode = 0;
 let n = 0;
 const PA = 'AZ-A';
 
-async function call(r: R | null, method: string, url: string, payload?: object) {
+/** An API answer as these assertions read it: a JSON object whose fields each test narrows. */
+type Answer = Omit<Awaited<ReturnType<FastifyInstance['inject']>>, 'json'> & { json(): Record<string, unknown> };
+
+interface FhirObservation {
+  valueQuantity: { value: number };
+  identifier: { system: string }[];
+  interpretation: { coding: { code: string }[] }[];
+}
+interface FhirTask {
+  status: string;
+  code: { coding: { code: string }[] };
+  focus: { reference: string };
+}
+interface Searchset<T> {
+  entry: { resource: T }[];
+}
+
+async function call(r: R | null, method: string, url: string, payload?: object): Promise<Answer> {
   return api.inject({
     method: method as 'GET',
     url,
@@ -133,7 +150,10 @@ beforeAll(async () => {
     rules: f.engine,
     gatewayConfig: new GatewayRemoteConfig(
       f.pool,
-      async (gatewayId, payload) => void published.push({ gatewayId, config: JSON.parse(payload) }),
+      (gatewayId, payload) => {
+        published.push({ gatewayId, config: JSON.parse(payload) as (typeof published)[number]['config'] });
+        return Promise.resolve();
+      },
       f.clock,
     ),
   });
@@ -183,9 +203,9 @@ beforeAll(async () => {
   f.clock.advance(HOUR);
 });
 afterAll(async () => {
-  await api?.close();
-  await influx?.drop();
-  await f?.pg.drop();
+  await api.close();
+  await influx.drop();
+  await f.pg.drop();
 });
 
 interface Cell {
@@ -193,25 +213,25 @@ interface Cell {
   /** the route-table entry this cell covers: `METHOD url` exactly as registered */
   route: string;
   allowed: R[];
-  req: (r: R) => Promise<[method: string, url: string, body?: object]>;
+  req: (r: R) => [method: string, url: string, body?: object] | Promise<[method: string, url: string, body?: object]>;
   /** success statuses (default 200) */
   ok?: number[];
 }
 
 const CELLS: Cell[] = [
-  { name: 'GET /api/patients', route: 'GET /api/patients', allowed: ALL, req: async () => ['GET', '/api/patients'] },
+  { name: 'GET /api/patients', route: 'GET /api/patients', allowed: ALL, req: () => ['GET', '/api/patients'] },
   {
     name: 'GET /api/patients/:id',
     route: 'GET /api/patients/:id',
     allowed: ALL,
-    req: async () => ['GET', `/api/patients/${PA}`],
+    req: () => ['GET', `/api/patients/${PA}`],
   },
   {
     name: 'POST /api/patients (enroll)',
     route: 'POST /api/patients',
     allowed: ['CN', 'AD'],
     ok: [201],
-    req: async () => [
+    req: () => [
       'POST',
       '/api/patients',
       { id: `AZ-N${++n}`, programId: 'oral_chemotherapy', displayName: 'New', careTeamId: 'team-a' },
@@ -222,21 +242,21 @@ const CELLS: Cell[] = [
     route: 'POST /api/patients/:id/consents',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
+    req: () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
   },
   {
     name: 'POST /api/patients/:id/gateways',
     route: 'POST /api/patients/:id/gateways',
     allowed: ['CN', 'AD'],
     ok: [201],
-    req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
+    req: () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
   },
   {
     name: 'POST /api/patients/:id/devices',
     route: 'POST /api/patients/:id/devices',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/devices`,
       { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:02', driver: 'sim-device' },
@@ -246,7 +266,7 @@ const CELLS: Cell[] = [
     name: 'POST /api/patients/:id/gateways/:gw/pairing-window',
     route: 'POST /api/patients/:id/gateways/:gatewayId/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
+    req: () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
   },
   {
     // relaying a passkey needs an open window: 409 when the matrix order closed it, never 403 for these roles
@@ -254,7 +274,7 @@ const CELLS: Cell[] = [
     route: 'POST /api/patients/:id/gateways/:gatewayId/pairing-window/passkey',
     allowed: ['CN', 'HN', 'AD'],
     ok: [200, 409],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/gateways/gw-aza/pairing-window/passkey`,
       { address: 'C0:00:00:00:00:02', passkey: '123456' },
@@ -264,55 +284,55 @@ const CELLS: Cell[] = [
     name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window',
     route: 'DELETE /api/patients/:id/gateways/:gatewayId/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
+    req: () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
   },
   {
     name: 'GET /api/patients/:id/devices',
     route: 'GET /api/patients/:id/devices',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['GET', `/api/patients/${PA}/devices`],
+    req: () => ['GET', `/api/patients/${PA}/devices`],
   },
   {
     name: 'GET /api/patients/:id/readings',
     route: 'GET /api/patients/:id/readings',
     allowed: ['CN', 'ON', 'CA', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/readings`],
+    req: () => ['GET', `/api/patients/${PA}/readings`],
   },
   {
     name: 'GET /fhir/Observation',
     route: 'GET /fhir/Observation',
     allowed: ['CN', 'ON', 'CA', 'HN'],
-    req: async () => ['GET', `/fhir/Observation?patient=${PA}`],
+    req: () => ['GET', `/fhir/Observation?patient=${PA}`],
   },
   {
     name: 'GET /api/patients/:id/trends (temperature)',
     route: 'GET /api/patients/:id/trends',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
+    req: () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
   },
   {
     name: 'GET /api/patients/:id/adherence',
     route: 'GET /api/patients/:id/adherence',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/adherence`],
+    req: () => ['GET', `/api/patients/${PA}/adherence`],
   },
   {
     name: 'GET /api/alerts',
     route: 'GET /api/alerts',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', '/api/alerts'],
+    req: () => ['GET', '/api/alerts'],
   },
   {
     name: 'GET /api/alerts/:id',
     route: 'GET /api/alerts/:id',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/alerts/${feverEpisode}`],
+    req: () => ['GET', `/api/alerts/${feverEpisode}`],
   },
   {
     name: 'GET /fhir/Task',
     route: 'GET /fhir/Task',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/fhir/Task?patient=${PA}`],
+    req: () => ['GET', `/fhir/Task?patient=${PA}`],
   },
   {
     name: 'POST /api/alerts/:id/acknowledge',
@@ -337,7 +357,7 @@ const CELLS: Cell[] = [
     route: 'POST /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA'],
     ok: [201],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/silences`,
       { until: new Date(f.clock.now().getTime() + HOUR).toISOString(), reason: 'hospital stay' },
@@ -347,25 +367,25 @@ const CELLS: Cell[] = [
     name: 'GET /api/patients/:id/silences',
     route: 'GET /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/silences`],
+    req: () => ['GET', `/api/patients/${PA}/silences`],
   },
   {
     name: 'GET /api/patients/:id/rules',
     route: 'GET /api/patients/:id/rules',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/rules`],
+    req: () => ['GET', `/api/patients/${PA}/rules`],
   },
   {
     name: 'GET /api/patients/:id/rules/changes',
     route: 'GET /api/patients/:id/rules/changes',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/rules/changes`],
+    req: () => ['GET', `/api/patients/${PA}/rules/changes`],
   },
   {
     name: 'PUT /api/patients/:id/rules/:ruleId (override)',
     route: 'PUT /api/patients/:id/rules/:ruleId',
     allowed: ['ON', 'CA', 'GP'],
-    req: async () => [
+    req: () => [
       'PUT',
       `/api/patients/${PA}/rules/chemo-fever`,
       { params: { once: 38.5 }, reason: 'baseline temperature high' },
@@ -376,7 +396,7 @@ const CELLS: Cell[] = [
     route: 'PUT /api/programs/:programId/rules/:ruleId',
     allowed: ['AD'],
     ok: [204],
-    req: async () => [
+    req: () => [
       'PUT',
       '/api/programs/oral_chemotherapy/rules/glucose-out-of-range',
       { params: { lowAmber: 4.0 }, reason: 'program protocol' },
@@ -386,7 +406,7 @@ const CELLS: Cell[] = [
     name: 'GET /api/quarantine',
     route: 'GET /api/quarantine',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/quarantine'],
+    req: () => ['GET', '/api/quarantine'],
   },
   {
     name: 'POST /api/quarantine/:id/assign',
@@ -399,7 +419,7 @@ const CELLS: Cell[] = [
     route: 'POST /api/care-teams',
     allowed: ['AD'],
     ok: [201],
-    req: async () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
+    req: () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
   },
   {
     name: 'POST /api/care-teams/:id/members',
@@ -417,23 +437,23 @@ const CELLS: Cell[] = [
     route: 'POST /api/care-teams/:id/webhooks',
     allowed: ['AD'],
     ok: [201],
-    req: async () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
+    req: () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
   },
   {
     name: 'GET /api/care-teams/:id/deliveries',
     route: 'GET /api/care-teams/:id/deliveries',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/care-teams/team-a/deliveries'],
+    req: () => ['GET', '/api/care-teams/team-a/deliveries'],
   },
-  { name: 'GET /api/audit', route: 'GET /api/audit', allowed: ['AD'], req: async () => ['GET', '/api/audit?limit=5'] },
-  { name: 'GET /api/rules (catalog)', route: 'GET /api/rules', allowed: ALL, req: async () => ['GET', '/api/rules'] },
-  { name: 'GET /api/me', route: 'GET /api/me', allowed: ALL, req: async () => ['GET', '/api/me'] },
+  { name: 'GET /api/audit', route: 'GET /api/audit', allowed: ['AD'], req: () => ['GET', '/api/audit?limit=5'] },
+  { name: 'GET /api/rules (catalog)', route: 'GET /api/rules', allowed: ALL, req: () => ['GET', '/api/rules'] },
+  { name: 'GET /api/me', route: 'GET /api/me', allowed: ALL, req: () => ['GET', '/api/me'] },
   {
     name: 'DELETE /api/patients/:id/consents/:professionalId',
     route: 'DELETE /api/patients/:id/consents/:professionalId',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => ['DELETE', `/api/patients/${PA}/consents/hf-nurse`],
+    req: () => ['DELETE', `/api/patients/${PA}/consents/hf-nurse`],
   },
   {
     name: 'DELETE /api/patients/:id/devices/:gatewayId/:address',
@@ -464,33 +484,33 @@ const CELLS: Cell[] = [
     name: 'GET /fhir/Patient/:id',
     route: 'GET /fhir/Patient/:id',
     allowed: ALL,
-    req: async () => ['GET', `/fhir/Patient/${PA}`],
+    req: () => ['GET', `/fhir/Patient/${PA}`],
   },
-  { name: 'GET /fhir/Patient', route: 'GET /fhir/Patient', allowed: ALL, req: async () => ['GET', '/fhir/Patient'] },
+  { name: 'GET /fhir/Patient', route: 'GET /fhir/Patient', allowed: ALL, req: () => ['GET', '/fhir/Patient'] },
   {
     name: 'GET /fhir/Device',
     route: 'GET /fhir/Device',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['GET', `/fhir/Device?patient=${PA}`],
+    req: () => ['GET', `/fhir/Device?patient=${PA}`],
   },
   {
     name: 'GET /api/reports/programs/:programId',
     route: 'GET /api/reports/programs/:programId',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/reports/programs/oral_chemotherapy'],
+    req: () => ['GET', '/api/reports/programs/oral_chemotherapy'],
   },
   {
     name: 'GET /api/patients/:id/coaching',
     route: 'GET /api/patients/:id/coaching',
     allowed: ['CN', 'CA', 'GP', ...COACHES],
-    req: async () => ['GET', `/api/patients/${PA}/coaching`],
+    req: () => ['GET', `/api/patients/${PA}/coaching`],
   },
   {
     name: 'POST /api/patients/:id/coaching/goals',
     route: 'POST /api/patients/:id/coaching/goals',
     allowed: ['CN', ...COACHES],
     ok: [201],
-    req: async () => [
+    req: () => [
       'POST',
       `/api/patients/${PA}/coaching/goals`,
       { kind: 'body_weight', baseline: 80, target: 76, dueOn: '2099-01-01' },
@@ -515,7 +535,7 @@ const CELLS: Cell[] = [
     route: 'POST /api/patients/:id/coaching/calls',
     allowed: ['CN', ...COACHES],
     ok: [201],
-    req: async () => ['POST', `/api/patients/${PA}/coaching/calls`, { scheduledAt: '2099-01-01T09:00:00Z' }],
+    req: () => ['POST', `/api/patients/${PA}/coaching/calls`, { scheduledAt: '2099-01-01T09:00:00Z' }],
   },
   {
     name: 'POST /api/coaching/calls/:id/complete',
@@ -534,7 +554,7 @@ const CELLS: Cell[] = [
     name: 'GET /api/coaching/calls',
     route: 'GET /api/coaching/calls',
     allowed: ['CN', ...COACHES],
-    req: async () => ['GET', '/api/coaching/calls'],
+    req: () => ['GET', '/api/coaching/calls'],
   },
   {
     name: 'POST /api/enrollment-codes',
@@ -542,36 +562,32 @@ const CELLS: Cell[] = [
     // enrollment.write: the coordinating nurse hands the box over (docs/web.md)
     allowed: ['CN', 'AD'],
     ok: [201],
-    req: async () => ['POST', '/api/enrollment-codes', { gatewayId: `gw-code-${++n}`, patientId: PA }],
+    req: () => ['POST', '/api/enrollment-codes', { gatewayId: `gw-code-${++n}`, patientId: PA }],
   },
   // ---- patient side (docs/patient.md, docs/messaging.md) ----
   {
     name: 'PUT /api/patients/:id/portal-contact',
     route: 'PUT /api/patients/:id/portal-contact',
     allowed: ['CN', 'AD'],
-    req: async () => ['PUT', `/api/patients/${PA}/portal-contact`, { email: 'az-a@example.org', phone: null }],
+    req: () => ['PUT', `/api/patients/${PA}/portal-contact`, { email: 'az-a@example.org', phone: null }],
   },
   {
     name: 'POST /api/patients/:id/signin-qr',
     route: 'POST /api/patients/:id/signin-qr',
     allowed: ['CN', 'AD'],
-    req: async () => ['POST', `/api/patients/${PA}/signin-qr`],
+    req: () => ['POST', `/api/patients/${PA}/signin-qr`],
   },
   {
     name: 'GET /api/patients/:id/threads',
     route: 'GET /api/patients/:id/threads',
     allowed: ALL.filter((r) => r !== 'AD'),
-    req: async () => ['GET', `/api/patients/${PA}/threads`],
+    req: () => ['GET', `/api/patients/${PA}/threads`],
   },
   {
     name: 'POST /api/patients/:id/threads',
     route: 'POST /api/patients/:id/threads',
     allowed: ALL.filter((r) => r !== 'AD'),
-    req: async () => [
-      'POST',
-      `/api/patients/${PA}/threads`,
-      { kind: 'team', subject: 'Suivi', body: 'Point de suivi.' },
-    ],
+    req: () => ['POST', `/api/patients/${PA}/threads`, { kind: 'team', subject: 'Suivi', body: 'Point de suivi.' }],
   },
   {
     name: 'GET /api/threads/:id',
@@ -595,43 +611,43 @@ const CELLS: Cell[] = [
     name: 'GET /api/questionnaires',
     route: 'GET /api/questionnaires',
     allowed: ALL,
-    req: async () => ['GET', '/api/questionnaires'],
+    req: () => ['GET', '/api/questionnaires'],
   },
   {
     name: 'POST /api/patients/:id/questionnaires',
     route: 'POST /api/patients/:id/questionnaires',
     allowed: ['CN', 'AD'],
-    req: async () => ['POST', `/api/patients/${PA}/questionnaires`, { questionnaireId: 'oral-chemo-weekly' }],
+    req: () => ['POST', `/api/patients/${PA}/questionnaires`, { questionnaireId: 'oral-chemo-weekly' }],
   },
   {
     name: 'GET /api/patients/:id/questionnaire-responses (trends or coaching)',
     route: 'GET /api/patients/:id/questionnaire-responses',
     allowed: ALL.filter((r) => r !== 'AD'),
-    req: async () => ['GET', `/api/patients/${PA}/questionnaire-responses`],
+    req: () => ['GET', `/api/patients/${PA}/questionnaire-responses`],
   },
   {
     name: 'GET /api/questionnaires/adherence',
     route: 'GET /api/questionnaires/adherence',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', '/api/questionnaires/adherence'],
+    req: () => ['GET', '/api/questionnaires/adherence'],
   },
   {
     name: 'GET /api/content (by role)',
     route: 'GET /api/content',
     allowed: ALL,
-    req: async () => ['GET', '/api/content?program=oral_chemotherapy'],
+    req: () => ['GET', '/api/content?program=oral_chemotherapy'],
   },
   {
     name: 'GET /api/notify/templates',
     route: 'GET /api/notify/templates',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/notify/templates'],
+    req: () => ['GET', '/api/notify/templates'],
   },
   {
     name: 'PUT /api/notify/templates/:key/:locale',
     route: 'PUT /api/notify/templates/:key/:locale',
     allowed: ['CN', 'AD'],
-    req: async () => [
+    req: () => [
       'PUT',
       '/api/notify/templates/new_message/fr',
       { subject: 'Nouveau message', body: 'Ouvrez votre espace.' },
@@ -641,7 +657,7 @@ const CELLS: Cell[] = [
     name: 'PUT /api/professionals/:id/contact (self)',
     route: 'PUT /api/professionals/:id/contact',
     allowed: ALL,
-    req: async (r) => [
+    req: (r) => [
       'PUT',
       `/api/professionals/${ids[r]}/contact`,
       { email: `${r.toLowerCase()}@example.org`, phone: null },
@@ -651,7 +667,7 @@ const CELLS: Cell[] = [
     name: 'POST /api/care-teams/:id/oncall',
     route: 'POST /api/care-teams/:id/oncall',
     allowed: ['CN', 'AD'],
-    req: async () => [
+    req: () => [
       'POST',
       '/api/care-teams/team-a/oncall',
       { professionalId: ids.ON, startsAt: '2026-12-01T08:00:00Z', endsAt: '2026-12-01T20:00:00Z' },
@@ -661,89 +677,89 @@ const CELLS: Cell[] = [
     name: 'GET /api/care-teams/:id/oncall',
     route: 'GET /api/care-teams/:id/oncall',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', '/api/care-teams/team-a/oncall'],
+    req: () => ['GET', '/api/care-teams/team-a/oncall'],
   },
   {
     name: 'GET /api/patients/:id/notify-deliveries',
     route: 'GET /api/patients/:id/notify-deliveries',
     allowed: ['CN', 'AD'],
-    req: async () => ['GET', `/api/patients/${PA}/notify-deliveries`],
+    req: () => ['GET', `/api/patients/${PA}/notify-deliveries`],
   },
   // the care team's web workspace (hub/web/api/routes.ts, docs/web.md)
   {
     name: 'GET /api/worklist',
     route: 'GET /api/worklist',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', '/api/worklist'],
+    req: () => ['GET', '/api/worklist'],
   },
   {
     name: 'GET /api/patients/:id/episodes',
     route: 'GET /api/patients/:id/episodes',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/episodes`],
+    req: () => ['GET', `/api/patients/${PA}/episodes`],
   },
   {
     name: 'GET /api/patients/:id/contact',
     route: 'GET /api/patients/:id/contact',
     allowed: ALL,
-    req: async () => ['GET', `/api/patients/${PA}/contact`],
+    req: () => ['GET', `/api/patients/${PA}/contact`],
   },
   {
     name: 'PUT /api/patients/:id/contact',
     route: 'PUT /api/patients/:id/contact',
     allowed: ['CN', 'AD'],
     ok: [204],
-    req: async () => ['PUT', `/api/patients/${PA}/contact`, { phone: '01 02 03 04 05' }],
+    req: () => ['PUT', `/api/patients/${PA}/contact`, { phone: '01 02 03 04 05' }],
   },
   {
     name: 'GET /api/patients/:id/notes',
     route: 'GET /api/patients/:id/notes',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/notes`],
+    req: () => ['GET', `/api/patients/${PA}/notes`],
   },
   {
     name: 'POST /api/patients/:id/notes',
     route: 'POST /api/patients/:id/notes',
     allowed: ['CN', 'ON', 'CA'],
     ok: [201],
-    req: async () => ['POST', `/api/patients/${PA}/notes`, { body: 'called the patient' }],
+    req: () => ['POST', `/api/patients/${PA}/notes`, { body: 'called the patient' }],
   },
   {
     name: 'GET /api/patients/:id/care-team',
     route: 'GET /api/patients/:id/care-team',
     allowed: ALL,
-    req: async () => ['GET', `/api/patients/${PA}/care-team`],
+    req: () => ['GET', `/api/patients/${PA}/care-team`],
   },
   {
     name: 'GET /api/patients/:id/reading-log',
     route: 'GET /api/patients/:id/reading-log',
     allowed: ['CN', 'ON', 'CA', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/reading-log`],
+    req: () => ['GET', `/api/patients/${PA}/reading-log`],
   },
   {
     name: 'GET /api/patients/:id/device-health',
     route: 'GET /api/patients/:id/device-health',
     allowed: ['CN', 'HN', 'AD'],
-    req: async () => ['GET', `/api/patients/${PA}/device-health`],
+    req: () => ['GET', `/api/patients/${PA}/device-health`],
   },
   {
     name: 'GET /api/patients/:id/dry-weight',
     route: 'GET /api/patients/:id/dry-weight',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
-    req: async () => ['GET', `/api/patients/${PA}/dry-weight`],
+    req: () => ['GET', `/api/patients/${PA}/dry-weight`],
   },
   {
     name: 'PUT /api/patients/:id/dry-weight',
     route: 'PUT /api/patients/:id/dry-weight',
     allowed: ['CN', 'ON', 'CA'],
     ok: [204],
-    req: async () => ['PUT', `/api/patients/${PA}/dry-weight`, { dryWeightKg: 70.5 }],
+    req: () => ['PUT', `/api/patients/${PA}/dry-weight`, { dryWeightKg: 70.5 }],
   },
   {
     name: 'GET /api/my-care-teams',
     route: 'GET /api/my-care-teams',
     allowed: ALL,
-    req: async () => ['GET', '/api/my-care-teams'],
+    req: () => ['GET', '/api/my-care-teams'],
   },
   // credential lifecycle and the patient's rights (docs/security.md, docs/privacy.md)
   {
@@ -781,19 +797,19 @@ const CELLS: Cell[] = [
     name: 'POST /api/patients/:id/processing/withdraw',
     route: 'POST /api/patients/:id/processing/withdraw',
     allowed: ['CN', 'AD'],
-    req: async () => ['POST', '/api/patients/AZ-B/processing/withdraw'],
+    req: () => ['POST', '/api/patients/AZ-B/processing/withdraw'],
   },
   {
     name: 'POST /api/patients/:id/processing/resume',
     route: 'POST /api/patients/:id/processing/resume',
     allowed: ['CN', 'AD'],
-    req: async () => ['POST', '/api/patients/AZ-B/processing/resume'],
+    req: () => ['POST', '/api/patients/AZ-B/processing/resume'],
   },
   {
     name: 'GET /api/patients/:id/export',
     route: 'GET /api/patients/:id/export',
     allowed: ['AD'],
-    req: async () => ['GET', `/api/patients/${PA}/export`],
+    req: () => ['GET', `/api/patients/${PA}/export`],
   },
   {
     name: 'POST /api/patients/:id/erasure',
@@ -871,10 +887,12 @@ describe('authorization matrix: every endpoint x every role', () => {
             expect.anything(),
           ]);
         else
-          expect([res.statusCode, res.json().code ?? res.json().issue?.[0]?.details?.coding?.[0]?.code]).toEqual([
-            403,
-            'FORBIDDEN',
-          ]);
+          expect([
+            res.statusCode,
+            res.json().code ??
+              (res.json() as { issue?: { details?: { coding?: { code: string }[] } }[] }).issue?.[0]?.details
+                ?.coding?.[0]?.code,
+          ]).toEqual([403, 'FORBIDDEN']);
       });
     }
   }
@@ -885,7 +903,7 @@ describe('authentication', () => {
     expect((await call(null, 'GET', '/api/alerts')).json()).toMatchObject({ code: 'UNAUTHENTICATED' });
     const bad = await api.inject({ method: 'GET', url: `/fhir/Task`, headers: { authorization: 'Bearer nope' } });
     expect(bad.statusCode).toBe(401);
-    expect(bad.json().resourceType).toBe('OperationOutcome');
+    expect(bad.json<{ resourceType: string }>().resourceType).toBe('OperationOutcome');
   });
 });
 
@@ -1039,7 +1057,7 @@ describe('OpenAPI', () => {
   it('serves the OpenAPI document and the UI at /docs', async () => {
     const doc = await api.inject({ method: 'GET', url: '/docs/json' });
     expect(doc.statusCode).toBe(200);
-    const paths = Object.keys(doc.json().paths);
+    const paths = Object.keys(doc.json<{ paths: object }>().paths);
     expect(paths).toEqual(
       expect.arrayContaining([
         '/api/alerts',
@@ -1057,11 +1075,9 @@ describe('read-only FHIR endpoint', () => {
   it('/fhir/Observation returns a searchset of vital-signs Observations with the webhook identifiers and interpretation', async () => {
     const res = await call('CN', 'GET', `/fhir/Observation?patient=Patient/${PA}&code=http://loinc.org|8310-5`);
     expect(res.headers['content-type']).toMatch(/application\/fhir\+json/);
-    const b = res.json();
+    const b = res.json() as unknown as Searchset<FhirObservation>;
     expect(b).toMatchObject({ resourceType: 'Bundle', type: 'searchset' });
-    const temps = b.entry
-      .map((e: { resource: Record<string, any> }) => e.resource)
-      .filter((o: Record<string, any>) => o.valueQuantity.value === 38.8);
+    const temps = b.entry.map((e) => e.resource).filter((o) => o.valueQuantity.value === 38.8);
     expect(temps).toHaveLength(1);
     expect(temps[0]).toMatchObject({
       resourceType: 'Observation',
@@ -1069,22 +1085,17 @@ describe('read-only FHIR endpoint', () => {
       subject: { reference: `Patient/${PA}` },
       valueQuantity: { code: 'Cel' },
     });
-    expect(temps[0].identifier[0].system).toBe('urn:vigil:reading');
-    expect(temps[0].interpretation[0].coding[0].code).toBe('HH');
+    expect(temps[0]!.identifier[0]!.system).toBe('urn:vigil:reading');
+    expect(temps[0]!.interpretation[0]!.coding[0]!.code).toBe('HH');
     const bad = await call('CN', 'GET', `/fhir/Observation?patient=${PA}&code=9999-9`);
     expect([bad.statusCode, bad.json().resourceType]).toEqual([400, 'OperationOutcome']);
   });
   it('/fhir/Task returns the episodes as Tasks, filterable by status', async () => {
-    const all = (await call('GP', 'GET', `/fhir/Task?patient=${PA}`))
-      .json()
-      .entry.map((e: { resource: Record<string, any> }) => e.resource);
-    expect(all.map((t: Record<string, any>) => t.code.coding[0].code).sort()).toEqual([
-      'chemo-fever',
-      'sepsis-red-flags',
-    ]);
-    expect(
-      all.every((t: Record<string, any>) => t.status === 'requested' && t.focus.reference.startsWith('Observation/')),
-    ).toBe(true);
+    const all = (
+      (await call('GP', 'GET', `/fhir/Task?patient=${PA}`)).json() as unknown as Searchset<FhirTask>
+    ).entry.map((e) => e.resource);
+    expect(all.map((t) => t.code.coding[0]!.code).sort()).toEqual(['chemo-fever', 'sepsis-red-flags']);
+    expect(all.every((t) => t.status === 'requested' && t.focus.reference.startsWith('Observation/'))).toBe(true);
     expect((await call('GP', 'GET', `/fhir/Task?patient=${PA}&status=completed`)).json().entry).toEqual([]);
   });
 });
@@ -1100,7 +1111,7 @@ describe('/health and /metrics', () => {
 });
 
 describe('cross-team writes are refused and change nothing', () => {
-  const asHf = (method: string, url: string, payload?: object) =>
+  const asHf = (method: string, url: string, payload?: object): Promise<Answer> =>
     api.inject({
       method: method as 'GET',
       url,
@@ -1118,8 +1129,11 @@ describe('cross-team writes are refused and change nothing', () => {
       )
     ).rows[0] as unknown;
   const bindings = async () =>
-    (await f.pool.query('SELECT gateway_id, address, user_index, patient_id FROM device_bindings ORDER BY 1, 2, 3'))
-      .rows;
+    (
+      await f.pool.query<{ gateway_id: string; address: string; user_index: number | null; patient_id: string }>(
+        'SELECT gateway_id, address, user_index, patient_id FROM device_bindings ORDER BY 1, 2, 3',
+      )
+    ).rows;
 
   it("re-posting another team's patient is 409 and neither renames nor moves it", async () => {
     const before = await patientRow(PA);

@@ -16,13 +16,40 @@ interface Received {
   body: string;
 }
 
+interface Coding {
+  code: string;
+}
+/** the parts of the bundle's resources these assertions read */
+interface FhirResource {
+  resourceType: string;
+  status?: string;
+  meta: { profile: string[] };
+  category: { coding: Coding[] }[];
+  subject: unknown;
+  code: { coding: Coding[] };
+  component: {
+    code: { coding: Coding[] };
+    valueQuantity: { value: number; code: string; system: string };
+    interpretation: { coding: Coding[] }[];
+  }[];
+  device: { identifier: { value: string } };
+  extension: { url: string }[];
+  identifier: { value: string }[];
+  focus: { reference: string };
+  about: unknown;
+  recipient: { reference: string }[];
+}
+interface Bundle {
+  entry: { fullUrl: string; resource: FhirResource; request: unknown }[];
+}
+
 /** A local webhook receiver; `failFirst` answers 500 to the first n requests. */
 async function receiver(failFirst = 0): Promise<{ url: string; got: Received[]; server: Server }> {
   const got: Received[] = [];
   let n = 0;
   const server = createServer((req, res) => {
     let body = '';
-    req.on('data', (c) => (body += c));
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
     req.on('end', () => {
       got.push({ headers: req.headers, body });
       res.statusCode = n++ < failFirst ? 500 : 200;
@@ -62,8 +89,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const s of servers) s.close();
-  await api?.close();
-  await f?.pg.drop();
+  await api.close();
+  await f.pg.drop();
 });
 
 describe('care-team webhooks carry signed FHIR R4 bundles', () => {
@@ -98,39 +125,37 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
     const [episode] = await f.episodeRows(p);
     expect(headers['idempotency-key']).toBe(`vigil-episode-${episode!.id}-opened`);
 
-    const bundle = JSON.parse(body);
+    const bundle = JSON.parse(body) as Bundle;
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
-    const byType = (t: string) =>
-      bundle.entry.filter((e: { resource: { resourceType: string } }) => e.resource.resourceType === t);
-    const panels = byType('Observation').filter(
-      (e: { resource: { code: { coding: { code: string }[] } } }) => e.resource.code.coding[0]!.code === '85354-9',
-    );
+    const byType = (t: string) => bundle.entry.filter((e) => e.resource.resourceType === t);
+    const panels = byType('Observation').filter((e) => e.resource.code.coding[0]!.code === '85354-9');
     expect(panels).toHaveLength(2);
-    const obs = panels[1].resource;
+    const obs = panels[1]!.resource;
     expect(obs.meta.profile).toContain('http://hl7.org/fhir/StructureDefinition/bp');
-    expect(obs.category[0].coding[0].code).toBe('vital-signs');
+    expect(obs.category[0]!.coding[0]!.code).toBe('vital-signs');
     expect(obs.subject).toEqual({ reference: `Patient/${p}` });
     expect(
-      obs.component.map(
-        (c: {
-          code: { coding: { code: string }[] };
-          valueQuantity: { value: number; code: string; system: string };
-        }) => [c.code.coding[0]!.code, c.valueQuantity.value, c.valueQuantity.code, c.valueQuantity.system],
-      ),
+      obs.component.map((c) => [
+        c.code.coding[0]!.code,
+        c.valueQuantity.value,
+        c.valueQuantity.code,
+        c.valueQuantity.system,
+      ]),
     ).toEqual([
       ['8480-6', 188, 'mm[Hg]', 'http://unitsofmeasure.org'],
       ['8462-4', 123, 'mm[Hg]', 'http://unitsofmeasure.org'],
     ]);
-    expect(obs.component[1].interpretation[0].coding[0].code).toBe('HH');
+    expect(obs.component[1]!.interpretation[0]!.coding[0]!.code).toBe('HH');
     expect(obs.device.identifier.value).toBe('sim-device/C0:00:00:00:00:01');
-    expect(obs.extension[0].url).toBe('http://hl7.org/fhir/uv/phd/StructureDefinition/Ext-gatewayDevice');
-    expect(panels[1].request).toEqual({
+    expect(obs.extension[0]!.url).toBe('http://hl7.org/fhir/uv/phd/StructureDefinition/Ext-gatewayDevice');
+    expect(panels[1]!.request).toEqual({
       method: 'POST',
       url: 'Observation',
-      ifNoneExist: `identifier=urn:vigil:reading|${obs.identifier[0].value}`,
+      ifNoneExist: `identifier=urn:vigil:reading|${obs.identifier[0]!.value}`,
     });
 
     const [task] = byType('Task');
+    if (!task) throw new Error('no Task in the bundle');
     expect(task.resource).toMatchObject({
       status: 'requested',
       priority: 'stat',
@@ -138,13 +163,14 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
       for: { reference: `Patient/${p}` },
       owner: { reference: 'CareTeam/team-wh1' },
     });
-    expect(task.resource.code.coding[0].code).toBe('bp-hypertensive-crisis');
-    expect(task.resource.focus.reference).toBe(panels[1].fullUrl);
+    expect(task.resource.code.coding[0]!.code).toBe('bp-hypertensive-crisis');
+    expect(task.resource.focus.reference).toBe(panels[1]!.fullUrl);
     expect(task.request).toEqual({ method: 'PUT', url: `Task?identifier=urn:vigil:alert-episode|${episode!.id}` });
     const [comm] = byType('Communication');
+    if (!comm) throw new Error('no Communication in the bundle');
     expect(comm.resource.about).toEqual([{ reference: task.fullUrl }]);
-    expect(comm.resource.identifier[0].value).toBe(headers['idempotency-key']);
-    const recipients = comm.resource.recipient.map((r: { reference: string }) => r.reference).sort();
+    expect(comm.resource.identifier[0]!.value).toBe(headers['idempotency-key']);
+    const recipients = comm.resource.recipient.map((r) => r.reference).sort();
     expect(recipients).toEqual(
       ['cardiologist', 'coordinating_nurse', 'general_practitioner']
         .map((r) => `Practitioner/${team[r as 'cardiologist'].professionalId}`)
@@ -156,13 +182,10 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
     // acknowledging pushes the new Task state, without a Communication (no one is paged)
     await f.episodes.acknowledge(Number(episode!.id), team.coordinating_nurse.professionalId, f.clock.now());
     expect(await dispatcher.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
-    const update = JSON.parse(rx.got[1]!.body);
-    const types = update.entry.map((e: { resource: { resourceType: string } }) => e.resource.resourceType);
+    const update = JSON.parse(rx.got[1]!.body) as Bundle;
+    const types = update.entry.map((e) => e.resource.resourceType);
     expect(types).not.toContain('Communication');
-    expect(
-      update.entry.find((e: { resource: { resourceType: string } }) => e.resource.resourceType === 'Task').resource
-        .status,
-    ).toBe('accepted');
+    expect(update.entry.find((e) => e.resource.resourceType === 'Task')?.resource.status).toBe('accepted');
     expect(rx.got[1]!.headers['idempotency-key']).toMatch(
       new RegExp(`^vigil-episode-${episode!.id}-status-acknowledged-`),
     );
@@ -209,14 +232,14 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
       headers: { authorization: `Bearer ${adminToken}` },
     });
     expect(res.statusCode).toBe(200);
-    const { deliveries } = res.json() as {
+    const { deliveries } = res.json<{
       deliveries: {
         status: string;
         attempts: number;
         lastError: string | null;
         log: { attempt: number; httpStatus: number | null; error: string | null }[];
       }[];
-    };
+    }>();
     const ok = deliveries.find((d) => d.status === 'delivered')!;
     expect(ok.log.map((l) => [l.attempt, l.httpStatus])).toEqual([
       [1, 500],

@@ -11,7 +11,7 @@ import { bleTransportContract, CONTRACT_DEVICES, type ContractSetup } from '../c
 import { normalizeUuid } from '../../drivers/sdk/uuid';
 
 async function discover(t: BluezTransport, address: string): Promise<void> {
-  let seen = false;
+  let seen = false as boolean; // set by the scan callback
   await t.startScan((adv) => (seen ||= adv.address === address));
   const deadline = Date.now() + 5000;
   while (!seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -57,7 +57,7 @@ async function contractSetup(): Promise<ContractSetup> {
           .writes.filter((w) => w.service === normalizeUuid(s) && w.characteristic === normalizeUuid(c))
           .map((w) => w.value),
       slowRecords: (address, ms) => {
-        vb.get<GlucoseMeter>(address).intervalMs = ms;
+        vb.get(address, GlucoseMeter).intervalMs = ms;
       },
       bonding: {
         requireBonding: (address) => {

@@ -17,7 +17,6 @@ import {
   makeReadings,
   runTag,
   SimGateway,
-  waitFor,
   type SimGatewaySpec,
 } from './hub-ingest-support';
 import { topicFor } from '../../contract';
@@ -67,9 +66,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await hub?.stop();
-  await pg?.drop();
-  await influx?.drop();
+  await hub.stop();
+  await pg.drop();
+  await influx.drop();
 });
 
 describe('embedded broker: authentication and ACL', () => {

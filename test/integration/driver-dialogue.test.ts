@@ -200,9 +200,9 @@ describe('driver dialogues: a driver-declared session run by the gateway (node-b
   }, 60_000);
 
   afterAll(async () => {
-    await dm?.stop();
-    await vb?.stop();
-    store?.close();
+    await dm.stop();
+    await vb.stop();
+    store.close();
   });
 
   it('programs the key in pairing mode, unlocks (resending once), reads each user from its cursor and acknowledges', async () => {

@@ -56,8 +56,8 @@ describe('patient scenarios through the hub: the declared alerts fire in their w
     );
   });
   afterAll(async () => {
-    await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await hub.stop();
+    await Promise.all([pg.drop(), influx.drop()]);
   });
 
   it.each(SCENARIO_IDS)(

@@ -33,8 +33,8 @@ describe('fleet simulator against a real hub', () => {
   });
 
   afterAll(async () => {
-    await hub?.stop();
-    await Promise.all([pg?.drop(), influx?.drop()]);
+    await hub.stop();
+    await Promise.all([pg.drop(), influx.drop()]);
   });
 
   async function influxCount(): Promise<number> {
@@ -77,8 +77,8 @@ describe('fleet simulator against a real hub', () => {
       patients: String(households.reduce((a, h) => a + h.patients.length, 0)),
     });
     expect(await influxCount()).toBe(1000);
-    const dead = await pg.pool.query('SELECT count(*)::int AS n FROM dead_letters');
-    expect(dead.rows[0].n).toBe(0);
+    const dead = await pg.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letters');
+    expect(dead.rows[0]?.n).toBe(0);
 
     // the whole backlog again (a gateway that lost its receipts): same ids, nothing new stored
     const again = await runFleet(o, households, passwords);

@@ -109,14 +109,14 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
   }, 60_000);
 
   afterAll(async () => {
-    await dm?.stop();
-    await vb?.stop();
-    store?.close();
+    await dm.stop();
+    await vb.stop();
+    store.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('outside a window a cuff that requires bonding is ignored and never bonded; a bonded one is read', async () => {
-    await until('the bonded cuff read', async () => (systolic(A.reset).length ? true : undefined));
+    await until('the bonded cuff read', () => (systolic(A.reset).length ? true : undefined));
     expect(systolic(A.reset)).toEqual([130]);
     await new Promise((r) => setTimeout(r, 800));
     expect(dm.counters.ignoredUnpaired).toBeGreaterThan(0);
@@ -126,14 +126,14 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
   });
 
   it('a device that lost its bond gives DEVICE_NOT_BONDED once, reads nothing, and is not re-bonded outside a window', async () => {
-    const reset = vb.get<BloodPressureCuff>(A.reset);
+    const reset = vb.get(A.reset, BloodPressureCuff);
     reset.forgetBond();
     // the new measurement only once a session has met the lost bond: a session still running on
     // the old (encrypted) link would otherwise read it, as a real link would
-    await until('the first DEVICE_NOT_BONDED', async () => (dm.counters.notBonded >= 1 ? true : undefined));
+    await until('the first DEVICE_NOT_BONDED', () => (dm.counters.notBonded >= 1 ? true : undefined));
     reset.addReading({ systolic: 131, diastolic: 86, time: new Date(T0.getTime() + 60_000) });
     const seen = dm.counters.notBonded;
-    await until('a session refused after the new measurement', async () =>
+    await until('a session refused after the new measurement', () =>
       dm.counters.notBonded >= seen + 1 ? true : undefined,
     );
     expect(logged('DEVICE_NOT_BONDED', A.reset)).toHaveLength(1);
@@ -145,17 +145,17 @@ describe('bonding devices that require it (node-ble on the virtual BlueZ)', () =
   it('in a pairing window: the new cuff is bonded then read, the refusing one gives AUTH_FAILED and nothing, the reset one is re-bonded', async () => {
     store.openWindow(Date.now() + 15_000, 'cli');
     dm.refreshPairing();
-    await until('the new cuff read', async () => (systolic(A.newCuff).length ? true : undefined), 15_000);
+    await until('the new cuff read', () => (systolic(A.newCuff).length ? true : undefined), 15_000);
     expect(systolic(A.newCuff)).toEqual([121]);
     expect(vb.get(A.newCuff).paired).toBe(true);
     expect(logged('DEVICE_BONDED', A.newCuff)).toHaveLength(1);
 
-    await until('the refused bond', async () => (logged('DEVICE_BOND_FAILED', A.refusing).length ? true : undefined));
+    await until('the refused bond', () => (logged('DEVICE_BOND_FAILED', A.refusing).length ? true : undefined));
     expect(logged('DEVICE_BOND_FAILED', A.refusing)[0]).toMatchObject({ reason: 'AUTH_FAILED' });
     expect(vb.get(A.refusing).paired).toBe(false);
     expect(systolic(A.refusing)).toEqual([]);
 
-    await until('the reset cuff read again', async () => (systolic(A.reset).length >= 2 ? true : undefined), 15_000);
+    await until('the reset cuff read again', () => (systolic(A.reset).length >= 2 ? true : undefined), 15_000);
     expect(systolic(A.reset)).toEqual([130, 131]);
     expect(logged('DEVICE_BONDED', A.reset)[0]).toMatchObject({ rebond: true });
     expect(vb.get(A.reset).paired).toBe(true);

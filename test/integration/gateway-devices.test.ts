@@ -158,10 +158,10 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
   }, 120_000);
 
   afterAll(async () => {
-    await gw?.stop();
-    await vb?.stop();
-    await hub?.stop();
-    await Promise.all([pg?.drop(), influxDb?.drop()]);
+    await gw.stop();
+    await vb.stop();
+    await hub.stop();
+    await Promise.all([pg.drop(), influxDb.drop()]);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -200,7 +200,7 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     const unset = await expectOne('blood_pressure_systolic', A.unsetCuff, 150);
     expect(Math.abs(new Date(unset.time).getTime() - Date.now())).toBeLessThan(120_000);
     // the thermometer's clock was set right after its records were read (CTS write)
-    await until('the thermometer clock set', async () =>
+    await until('the thermometer clock set', () =>
       Math.abs(vb.get(A.thermo).clockOffsetMs) < 5_000 ? true : undefined,
     );
   }, 60_000);
@@ -246,32 +246,33 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       driver: 'sig-blood-pressure',
     });
     expect(gw.pairing.list().some((d) => d.address === A.neighbour)).toBe(false);
-    const anywhere = await pg.pool.query('SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1', [
-      A.neighbour,
-    ]);
-    const quarantined = await pg.pool.query(
+    const anywhere = await pg.pool.query<{ n: number }>(
+      'SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1',
+      [A.neighbour],
+    );
+    const quarantined = await pg.pool.query<{ n: number }>(
       'SELECT count(*)::int n FROM quarantined_readings WHERE device_address = $1',
       [A.neighbour],
     );
-    expect([anywhere.rows[0].n, quarantined.rows[0].n]).toEqual([0, 0]);
+    expect([anywhere.rows[0]?.n, quarantined.rows[0]?.n]).toEqual([0, 0]);
   }, 40_000);
 
   it('RACP: a second sync pulls nothing; new records after a link drop mid-transfer arrive once; stale transfers and busy adapters recover', async () => {
     const cursorOf = () => gw.buffer.cursor(A.glucose);
-    await until('cursor at 30', async () => (cursorOf() === 30 ? true : undefined));
+    await until('cursor at 30', () => (cursorOf() === 30 ? true : undefined));
     const racpWrites = () =>
       vb
         .get(A.glucose)
         .writes.filter((w) => w.characteristic === '2a52')
         .map((w) => Buffer.from(w.value).toString('hex'));
     // first sync: report all (01 01); later syncs: >= last + 1 (01 03 01 1f00)
-    await until('a second sync', async () => (racpWrites().includes('0103011f00') ? true : undefined));
+    await until('a second sync', () => (racpWrites().includes('0103011f00') ? true : undefined));
     expect(racpWrites()[0]).toBe('0101');
     // the second sync finds nothing after the cursor, and checks the numbering with the last
     // record only (01 06): it is not new, so nothing more reaches the buffer or the hub. Every
     // later sync (sessions run side by side, so there may be several by now) does the same: each
     // numbering check sends exactly one record, nothing else is sent again
-    await until('the numbering check', async () => {
+    await until('the numbering check', () => {
       const checks = racpWrites().filter((w) => w === '0106').length;
       return checks >= 1 && glucose.sentRecords === 30 + checks ? true : undefined;
     });
@@ -284,10 +285,10 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       glucose.addReading({ mmolPerL: 7 + (i - 30) / 10, time: new Date(T0.getTime() + i * 60_000) });
     glucose.fault({ dropLinkAfter: 4 });
     const sent = glucose.sentRecords;
-    await until('the drop', async () => (glucose.sentRecords >= sent + 4 && cursorOf()! > 30 ? true : undefined));
+    await until('the drop', () => (glucose.sentRecords >= sent + 4 && cursorOf()! > 30 ? true : undefined));
     glucose.stuckTransfer = true;
     glucose.fault({ refuseConnect: { error: 'InProgress', times: 2 } });
-    await until('cursor at 40', async () => (cursorOf() === 40 ? true : undefined), 30_000);
+    await until('cursor at 40', () => (cursorOf() === 40 ? true : undefined), 30_000);
     expect(racpWrites()).toContain('0300'); // abort of the stale transfer
     const g = await until('40 glucose points', async () => {
       const r = await points('glucose', A.glucose);
@@ -298,16 +299,16 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     expect(g.slice(30).map((p) => Math.round(p.value * 10) / 10)).toEqual([
       7, 7.1, 7.2, 7.3, 7.4, 7.5, 7.6, 7.7, 7.8, 7.9,
     ]);
-    const ledger = await pg.pool.query(
+    const ledger = await pg.pool.query<{ n: number }>(
       `SELECT count(*)::int n FROM reading_ledger WHERE device_address = $1 AND metric = 'glucose'`,
       [A.glucose],
     );
-    expect(ledger.rows[0].n).toBe(40);
+    expect(ledger.rows[0]?.n).toBe(40);
   }, 60_000);
 
   it('RACP: a meter that renumbered its records after a reset (sequence 1 again) is read in full, its new records not taken for old ones', async () => {
     const cursorOf = () => gw.buffer.cursor(A.glucose);
-    await until('cursor at 40', async () => (cursorOf() === 40 ? true : undefined), 30_000);
+    await until('cursor at 40', () => (cursorOf() === 40 ? true : undefined), 30_000);
     // battery change wipes the memory; numbering starts again at 1 with five new measurements
     glucose.records.length = 0;
     for (let i = 0; i < 5; i++)
@@ -322,7 +323,7 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       30_000,
     );
     expect(g.slice(40).map((p) => Math.round(p.value * 10) / 10)).toEqual([9, 9.1, 9.2, 9.3, 9.4]);
-    await until('cursor at 5', async () => (cursorOf() === 5 ? true : undefined));
+    await until('cursor at 5', () => (cursorOf() === 5 ? true : undefined));
     await new Promise((r) => setTimeout(r, 1500));
     expect(await points('glucose', A.glucose)).toHaveLength(45);
   }, 60_000);

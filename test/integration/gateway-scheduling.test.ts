@@ -87,15 +87,15 @@ describe('connection scheduling (node-ble on the virtual BlueZ)', () => {
 
   afterAll(async () => {
     clearInterval(streaming);
-    await dm?.stop();
-    await vb?.stop();
+    await dm.stop();
+    await vb.stop();
   });
 
   it('reads a device that advertises for 3 s while another device holds a long session', async () => {
     await until('the tracker streaming', () =>
       Promise.resolve(of(A.tracker, 'heart_rate').length >= 3 ? true : undefined),
     );
-    const brief = vb.get<Thermometer>(A.brief);
+    const brief = vb.get(A.brief, Thermometer);
     brief.setInRange(true);
     const started = Date.now();
     await until(
@@ -114,7 +114,7 @@ describe('connection scheduling (node-ble on the virtual BlueZ)', () => {
   });
 
   it('a device that drops the link right after its measurement still gets its clock set', async () => {
-    const dropper = vb.get<BloodPressureCuff>(A.dropper);
+    const dropper = vb.get(A.dropper, BloodPressureCuff);
     expect(Math.abs(dropper.clockOffsetMs)).toBeGreaterThan(3_600_000);
     dropper.setInRange(true);
     await until('the cuff read', () =>

@@ -12,6 +12,7 @@ import type { BleTransport } from '../../gateway/ble/transport';
 import { BleError } from '../../gateway/ble/transport';
 import { gatewayConfigSchema, type GatewayConfigInput } from '../../gateway/config/schema';
 import { startGateway, type RunningGateway } from '../../gateway/main';
+import { until } from '../support/wait';
 import { makePki } from '../support/pki';
 
 /**
@@ -24,30 +25,12 @@ const GW = 'gw-it-uplink-01';
 /** A BLE stack that is not there: the gateway keeps its uplink running without one. */
 const noBle: BleTransport = {
   backend: 'simulated',
-  start: async () => {
-    throw new BleError('ADAPTER_UNAVAILABLE', 'no adapter in this test');
-  },
+  start: () => Promise.reject(new BleError('ADAPTER_UNAVAILABLE', 'no adapter in this test')),
   stop: async () => {},
   adapterState: () => 'absent',
   startScan: async () => {},
   stopScan: async () => {},
-  connect: async () => {
-    throw new BleError('NOT_FOUND', 'no adapter');
-  },
-};
-
-const until = async <T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  connect: () => Promise.reject(new BleError('NOT_FOUND', 'no adapter')),
 };
 
 describe('gateway uplink: TLS with a pinned CA, remote config on the retained topic', () => {
@@ -144,14 +127,17 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
     );
     await until('the config applied', () =>
       logLines.some((l) => l.includes('REMOTE_CONFIG_APPLIED')) ? true : undefined,
-    ).catch((e) => {
+    ).catch((e: unknown) => {
       console.log(logLines.join(''));
       throw e;
     });
     expect(gw.devices.pairingOpen).toBe(true);
     expect(gw.pairing.list().map((d) => [d.address, d.source])).toEqual([['A4:C1:38:77:00:01', 'hub']]);
     // kept for the next start
-    expect(JSON.parse(readFileSync(join(dataDir, 'remote-config.json'), 'utf8')).pairing.minRssi).toBe(-70);
+    expect(
+      (JSON.parse(readFileSync(join(dataDir, 'remote-config.json'), 'utf8')) as { pairing: { minRssi: number } })
+        .pairing.minRssi,
+    ).toBe(-70);
 
     await hub.publishAsync(
       topicFor(GW, 'config'),
@@ -163,7 +149,7 @@ describe('gateway uplink: TLS with a pinned CA, remote config on the retained to
       { qos: 1, retain: true },
     );
     const rejected = await until('the rejection', () => logLines.find((l) => l.includes('REMOTE_CONFIG_INVALID')));
-    const problems = JSON.parse(rejected).problems as string;
+    const problems = (JSON.parse(rejected) as { problems: string }).problems;
     expect(problems).toMatch(/mqtt\.url: not settable remotely/);
     expect(problems).toMatch(/ble\.connectTimeoutMs/);
     expect(problems).toMatch(/devices\.allow\.0/);
@@ -221,7 +207,10 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
     const received: string[][] = [];
     const broker = await Aedes.createBroker({
       authorizePublish: (client, packet, done) => {
-        if (!client || !packet.topic.endsWith('/readings')) return done(null);
+        if (!client || !packet.topic.endsWith('/readings')) {
+          done(null);
+          return;
+        }
         const batch = JSON.parse(packet.payload.toString()) as { batchId: string; readings: { id: string }[] };
         received.push(batch.readings.map((r) => r.id));
         setTimeout(() => {

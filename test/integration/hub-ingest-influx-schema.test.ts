@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAILY_CQ, DAILY_RP, RAW_RP, TimeSeriesStore, type StoredPoint } from '../../hub/storage/influx/timeseries';
 import { createTestInflux } from '../support/stores';
-import { waitFor } from './hub-ingest-support';
+import { waitFor } from '../support/wait';
 
 let influx: Awaited<ReturnType<typeof createTestInflux>>;
 let store: TimeSeriesStore;
@@ -33,8 +33,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await store?.close();
-  await influx?.drop();
+  await store.close();
+  await influx.drop();
 });
 
 describe('InfluxDB schema', () => {
@@ -130,7 +130,11 @@ describe('InfluxDB schema', () => {
     const at = (h: number) => new Date(day.getTime() + h * 3_600_000).toISOString();
     await store.write([point('pc', 90, at(8), 7), point('pc', 92, at(9), 8)]);
     const from = new Date(day.getTime() - 86_400_000);
-    await waitFor(async () => (await store.dailyAggregates('pc', 'body_weight', from, new Date())).length > 0, 10_000);
+    await waitFor(
+      'the re-aggregated days',
+      async () => (await store.dailyAggregates('pc', 'body_weight', from, new Date())).length > 0,
+      10_000,
+    );
     expect(await store.dailyAggregates('pc', 'body_weight', from, new Date())).toEqual([
       { day: day.toISOString().slice(0, 10), mean: 91, min: 90, max: 92, count: 2 },
     ]);

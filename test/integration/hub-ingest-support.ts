@@ -175,14 +175,6 @@ export async function countPoints(influxUrl: string, database: string, measureme
   return rows[0]?.count ?? 0;
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 100): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(stepMs);
-  }
-}
-
 export interface OutageOptions {
   /** port and data directory of the influxd this scenario starts and stops (never the shared one) */
   port: number;

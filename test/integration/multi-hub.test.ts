@@ -53,8 +53,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(hubs.map((h) => h.stop()));
-  await pg?.drop();
-  await influx?.drop();
+  await pg.drop();
+  await influx.drop();
 });
 
 describe('two hubs on Mosquitto with a shared subscription', () => {

@@ -15,7 +15,7 @@ describe('PostgreSQL connection lost during a transaction', () => {
     pg = await createTestPostgres('vigil_connloss');
   });
   afterAll(async () => {
-    await pg?.drop();
+    await pg.drop();
   });
 
   it('fails the transaction, discards the broken client and keeps the process and pool working', async () => {

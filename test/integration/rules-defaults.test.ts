@@ -12,14 +12,18 @@ const pid = (tag: string) => `P${++seq}-${tag}`;
 const at = (ms: number) => new Date(f.t0.getTime() + ms);
 const open = async (patient: string) => (await f.episodeRows(patient)).filter((e) => e.status !== 'resolved');
 const pending = async (patient: string) =>
-  (await f.pool.query(`SELECT rule_id, status FROM remeasure_requests WHERE patient_id = $1 ORDER BY id`, [patient]))
-    .rows;
+  (
+    await f.pool.query<{ rule_id: string; status: string }>(
+      `SELECT rule_id, status FROM remeasure_requests WHERE patient_id = $1 ORDER BY id`,
+      [patient],
+    )
+  ).rows;
 
 beforeAll(async () => {
   f = await rulesFixture();
 });
 afterAll(async () => {
-  await f?.pg.drop();
+  await f.pg.drop();
 });
 
 describe('rule 1: SpO2 < 92 % on 2 readings >= 15 min apart (88 % with chronic lung disease)', () => {
@@ -305,7 +309,7 @@ describe('rule 11: 3-day steps vs 14-day personal baseline (oral chemotherapy)',
     const p = pid('steps');
     await f.enroll(p, 'oral_chemotherapy');
     const start = Math.floor(f.clock.now().getTime() / DAY) * DAY;
-    await days(p, start, [...Array(14).fill(6500), 3600, 3500, 3700]);
+    await days(p, start, [...Array<number>(14).fill(6500), 3600, 3500, 3700]);
     await f.engine.evaluateScheduled(new Date(start + 17 * DAY + HOUR), [p]);
     expect((await open(p)).map((e) => [e.rule_id, e.severity])).toEqual([['chemo-activity-decline', 'amber']]);
   });
@@ -313,12 +317,12 @@ describe('rule 11: 3-day steps vs 14-day personal baseline (oral chemotherapy)',
     const p = pid('hr');
     await f.enroll(p, 'oral_chemotherapy');
     const start = Math.floor(f.clock.now().getTime() / DAY) * DAY;
-    await days(p, start, Array(17).fill(6000), [...Array(14).fill(70), 88, 86, 90]);
+    await days(p, start, Array<number>(17).fill(6000), [...Array<number>(14).fill(70), 88, 86, 90]);
     await f.engine.evaluateScheduled(new Date(start + 17 * DAY + HOUR), [p]);
     expect((await open(p)).map((e) => e.rule_id)).toEqual(['chemo-activity-decline']);
     const q = pid('steps-ok');
     await f.enroll(q, 'oral_chemotherapy');
-    await days(q, start, [...Array(14).fill(6500), 5900, 5800, 6000]);
+    await days(q, start, [...Array<number>(14).fill(6500), 5900, 5800, 6000]);
     await f.engine.evaluateScheduled(new Date(start + 17 * DAY + HOUR), [q]);
     expect(await open(q)).toHaveLength(0);
   });

@@ -14,16 +14,17 @@ const pid = (tag: string) => `L${++seq}-${tag}`;
 const active = async (p: string) => (await f.episodeRows(p)).filter((e) => e.status !== 'resolved');
 const auditActions = async (episodeId: string) =>
   (
-    await f.pool.query(`SELECT action FROM audit_log WHERE entity = 'alert_episode' AND entity_id = $1 ORDER BY id`, [
-      episodeId,
-    ])
-  ).rows.map((r) => r.action as string);
+    await f.pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE entity = 'alert_episode' AND entity_id = $1 ORDER BY id`,
+      [episodeId],
+    )
+  ).rows.map((r) => r.action);
 
 beforeAll(async () => {
   f = await rulesFixture({ scheduledEveryMs: 60 * MINUTE });
 });
 afterAll(async () => {
-  await f?.pg.drop();
+  await f.pg.drop();
 });
 
 describe('one episode per patient x rule', () => {
@@ -86,8 +87,11 @@ describe('hysteresis: resolve after 2 consecutive normal evaluations', () => {
     expect(await active(p)).toHaveLength(0);
     const [ep] = await f.episodeRows(p);
     expect(await auditActions(ep!.id)).toContain('episode.resolved');
-    const { rows } = await f.pool.query(`SELECT resolved_by FROM alert_episodes WHERE id = $1`, [ep!.id]);
-    expect(rows[0].resolved_by).toBe('system');
+    const { rows } = await f.pool.query<{ resolved_by: string | null }>(
+      `SELECT resolved_by FROM alert_episodes WHERE id = $1`,
+      [ep!.id],
+    );
+    expect(rows[0]?.resolved_by).toBe('system');
   });
 });
 
@@ -211,7 +215,7 @@ describe('two hub instances on the same database', () => {
       const eps = await f.episodeRows(p);
       expect(eps.map((e) => e.rule_id).sort()).toEqual(['chemo-fever', 'missing-data', 'sepsis-red-flags']);
     }
-    const { rows } = await f.pool.query(
+    const { rows } = await f.pool.query<{ patient_id: string; kind: string; n: number }>(
       `SELECT patient_id, kind, count(*)::int n FROM notifications WHERE patient_id = ANY($1) GROUP BY 1, 2 ORDER BY 1, 2`,
       [ps],
     );

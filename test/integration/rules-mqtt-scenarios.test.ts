@@ -184,9 +184,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients.values()) await c.endAsync().catch(() => {});
-  await hub?.stop();
-  await influx?.drop();
-  await pg?.drop();
+  await hub.stop();
+  await influx.drop();
+  await pg.drop();
 });
 
 async function publish(gatewayId: string, batchId: string, readings: Reading[]): Promise<void> {

@@ -98,9 +98,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(hubs.map((h) => h.stop()));
-  broker?.kill('SIGTERM');
-  await influx?.drop();
-  await pg?.drop();
+  broker.kill('SIGTERM');
+  await influx.drop();
+  await pg.drop();
 });
 
 describe('two hub instances on one shared subscription', () => {

@@ -322,12 +322,11 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'devices.pair', req.params.id);
       await householdGateway(req.params.id, req.params.gatewayId);
-      return ctx.gatewayConfig
-        .relayPasskey(req.params.gatewayId, req.body, p.id)
-        .catch((e: Error & { code?: string }) => {
-          if (e.code === 'CONFLICT') throw new ApiError('CONFLICT', e.message);
-          return publishFailure(e);
-        });
+      return ctx.gatewayConfig.relayPasskey(req.params.gatewayId, req.body, p.id).catch((e: unknown) => {
+        const err = e as Error & { code?: string };
+        if (err.code === 'CONFLICT') throw new ApiError('CONFLICT', err.message);
+        return publishFailure(err);
+      });
     },
   );
 

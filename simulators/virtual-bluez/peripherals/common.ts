@@ -62,10 +62,11 @@ export function currentTimeBytes(d: Date, adjustReason = 0): Uint8Array {
 /** Parses a Current Time value back to a device-local Date (UTC fields), or undefined when invalid. */
 export function parseCurrentTime(v: Uint8Array): Date | undefined {
   if (v.length < 7) return undefined;
-  const year = v[0]! | (v[1]! << 8);
-  const [month, day, h, m, s] = [v[2]!, v[3]!, v[4]!, v[5]!, v[6]!];
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const year = dv.getUint16(0, true);
+  const [month, day, h, m, s] = [2, 3, 4, 5, 6].map((i) => dv.getUint8(i)) as [number, number, number, number, number];
   if (year < 1582 || month < 1 || month > 12 || day < 1 || day > 31 || h > 23 || m > 59 || s > 59) return undefined;
-  const ms = v.length >= 9 ? Math.floor((v[8]! * 1000) / 256) : 0;
+  const ms = v.length >= 9 ? Math.floor((dv.getUint8(8) * 1000) / 256) : 0;
   return new Date(Date.UTC(year, month - 1, day, h, m, s, ms));
 }
 

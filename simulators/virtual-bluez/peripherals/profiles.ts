@@ -166,7 +166,14 @@ export class WeightScale extends RecordDevice {
       {
         uuid: '181c',
         characteristics: [
-          { uuid: '2a9a', flags: ['read'], onRead: () => Uint8Array.of((self as WeightScale).userIndex) },
+          {
+            uuid: '2a9a',
+            flags: ['read'],
+            onRead: () => {
+              if (!(self instanceof WeightScale)) throw new Error('UDS User Index read on a device that is no scale');
+              return Uint8Array.of(self.userIndex);
+            },
+          },
         ],
       },
       currentTimeService(self),
@@ -372,7 +379,10 @@ export class GlucoseMeter extends VirtualPeripheral {
 
   addRecord(measurement: Uint8Array, context?: Uint8Array): GlucoseRecord {
     if (measurement.length < 3) throw new Error('a Glucose Measurement has flags and a sequence number');
-    const sequence = measurement[1]! | (measurement[2]! << 8);
+    const sequence = new DataView(measurement.buffer, measurement.byteOffset, measurement.byteLength).getUint16(
+      1,
+      true,
+    );
     const r: GlucoseRecord = { sequence, measurement, ...(context ? { context } : {}) };
     this.records.push(r);
     return r;
@@ -410,7 +420,8 @@ export class GlucoseMeter extends VirtualPeripheral {
 
   private select(operator: number, operand: Uint8Array): RecordSelection {
     const sorted = [...this.records].sort((a, b) => a.sequence - b.sequence);
-    const seq = (i: number) => operand[i]! | (operand[i + 1]! << 8);
+    // callers check the operand length first (uint16 LE, GLS 1.0 4.9.1)
+    const seq = (i: number) => new DataView(operand.buffer, operand.byteOffset, operand.byteLength).getUint16(i, true);
     switch (operator) {
       case RACP.OP_ALL:
         return operand.length === 0 ? sorted : RACP.INVALID_OPERAND;
@@ -442,17 +453,21 @@ export class GlucoseMeter extends VirtualPeripheral {
       throw new AttError(0xfd, 'Client Characteristic Configuration Descriptor Improperly Configured');
     const [op, operator] = [v[0] ?? 0, v[1] ?? 0];
     if (op === RACP.ABORT) {
-      if (operator !== RACP.OP_NULL) return link.later(0, () => this.respond(link, op, RACP.INVALID_OPERATOR));
+      if (operator !== RACP.OP_NULL) {
+        link.later(0, () => this.respond(link, op, RACP.INVALID_OPERATOR));
+        return;
+      }
       if (this.transfer) this.transfer.aborted = true;
       this.transfer = undefined;
       this.stuckTransfer = false;
-      return link.later(0, () => this.respond(link, op, RACP.SUCCESS));
+      link.later(0, () => this.respond(link, op, RACP.SUCCESS));
+      return;
     }
     if (this.transfer) throw new AttError(0xfe, 'Procedure Already In Progress');
     const operand = v.subarray(2);
     if (op === RACP.REPORT_NUMBER) {
       const sel = this.select(operator, operand);
-      return link.later(0, () => {
+      link.later(0, () => {
         if (typeof sel === 'number') this.respond(link, op, sel);
         else
           link.notify(
@@ -461,19 +476,33 @@ export class GlucoseMeter extends VirtualPeripheral {
             Uint8Array.of(RACP.NUMBER_RESPONSE, RACP.OP_NULL, sel.length & 0xff, sel.length >> 8),
           );
       });
+      return;
     }
     if (op === RACP.DELETE) {
       const sel = this.select(operator, operand);
-      return link.later(0, () => {
-        if (typeof sel === 'number') return this.respond(link, op, sel);
+      link.later(0, () => {
+        if (typeof sel === 'number') {
+          this.respond(link, op, sel);
+          return;
+        }
         for (const r of sel) this.records.splice(this.records.indexOf(r), 1);
         this.respond(link, op, sel.length ? RACP.SUCCESS : RACP.NO_RECORDS);
       });
+      return;
     }
-    if (op !== RACP.REPORT) return link.later(0, () => this.respond(link, op, RACP.OPCODE_NOT_SUPPORTED));
+    if (op !== RACP.REPORT) {
+      link.later(0, () => this.respond(link, op, RACP.OPCODE_NOT_SUPPORTED));
+      return;
+    }
     const sel = this.select(operator, operand);
-    if (typeof sel === 'number') return link.later(0, () => this.respond(link, op, sel));
-    if (sel.length === 0) return link.later(0, () => this.respond(link, op, RACP.NO_RECORDS));
+    if (typeof sel === 'number') {
+      link.later(0, () => this.respond(link, op, sel));
+      return;
+    }
+    if (sel.length === 0) {
+      link.later(0, () => this.respond(link, op, RACP.NO_RECORDS));
+      return;
+    }
     const transfer = { aborted: false };
     this.transfer = transfer;
     const queue = [...sel];
@@ -482,9 +511,11 @@ export class GlucoseMeter extends VirtualPeripheral {
       const r = queue.shift();
       if (!r) {
         this.transfer = undefined;
-        return this.respond(link, op, RACP.SUCCESS);
+        this.respond(link, op, RACP.SUCCESS);
+        return;
       }
       if (link.notify('1808', '2a18', r.measurement)) this.sentRecords++;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a refused notify may have dropped the link
       else if (!link.up) return;
       if (r.context) link.notify('1808', '2a34', r.context);
       link.later(this.intervalMs, next);

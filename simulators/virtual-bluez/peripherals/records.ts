@@ -43,6 +43,7 @@ export class RecordChannel {
         return;
       }
       if (link.notify(this.service, this.characteristic, r.bytes)) r.transferred = true;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a refused notify may have dropped the link
       else if (!link.up || !link.subscribed(this.service, this.characteristic)) {
         this.sending = false;
         return;

@@ -36,7 +36,7 @@ describe('noble transport without an HCI socket', () => {
 
   it('an adapter that never powers on times out as ADAPTER_UNAVAILABLE', async () => {
     const fake = Object.assign(new EventEmitter(), { _state: 'unknown' });
-    const t = new NobleTransport({ load: async () => fake, startTimeoutMs: 100 });
+    const t = new NobleTransport({ load: () => Promise.resolve(fake), startTimeoutMs: 100 });
     await expect(t.start()).rejects.toMatchObject({ code: 'ADAPTER_UNAVAILABLE' });
     fake.emit('stateChange', 'poweredOff');
     expect(t.adapterState()).toBe('absent');

@@ -158,11 +158,9 @@ describe('decode CLI', () => {
   it('prints one JSON object for the field-notes BP sample', () => {
     const r = runDecode(['2a35', '167c0056006100e807060f11111b33000000']);
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout ?? '');
+    const out = JSON.parse(r.stdout ?? '') as { measurements: { metric: string; value: number; unit: string }[] };
     expect(out).toMatchObject({ characteristic: '2a35', deviceTime: '2024-06-15T17:17:27', rejected: [] });
-    expect(
-      out.measurements.map((m: { metric: string; value: number; unit: string }) => [m.metric, m.value, m.unit]),
-    ).toEqual([
+    expect(out.measurements.map((m) => [m.metric, m.value, m.unit])).toEqual([
       ['blood_pressure_systolic', 124, 'mm[Hg]'],
       ['blood_pressure_diastolic', 86, 'mm[Hg]'],
       ['blood_pressure_mean', 97, 'mm[Hg]'],
@@ -171,12 +169,16 @@ describe('decode CLI', () => {
   });
 
   it('accepts 0x2A1C and upper-case hex; lists rejected fields', () => {
-    expect(JSON.parse(runDecode(['0x2A1C', '006C0100FF']).stdout ?? '').measurements[0]).toMatchObject({
+    expect(
+      (JSON.parse(runDecode(['0x2A1C', '006C0100FF']).stdout ?? '') as { measurements: unknown[] }).measurements[0],
+    ).toMatchObject({
       metric: 'body_temperature',
       value: 36.4,
       unit: 'Cel',
     });
-    expect(JSON.parse(runDecode(['2a1c', '00ffff7f00']).stdout ?? '').rejected[0]).toMatchObject({
+    expect(
+      (JSON.parse(runDecode(['2a1c', '00ffff7f00']).stdout ?? '') as { rejected: unknown[] }).rejected[0],
+    ).toMatchObject({
       code: 'SPECIAL_VALUE',
     });
   });

@@ -3,6 +3,22 @@ import { codingsOf, urnUuid } from '../../../hub/fhir/codes';
 import { toObservations, type LedgerRow } from '../../../hub/fhir/observation';
 import { taskStatus, toTask, type EpisodeRow } from '../../../hub/fhir/task';
 
+interface Coding {
+  code: string;
+  system?: string;
+}
+/** the parts of an Observation these assertions read */
+interface ObservationView {
+  code: { coding: Coding[] };
+  identifier: unknown;
+  component: { interpretation: { coding: Coding[] }[] }[];
+  interpretation?: { coding: Coding[] }[];
+  category: { coding: Coding[] }[];
+  effectiveDateTime: string;
+  meta?: { profile: string[] };
+  valueQuantity: unknown;
+}
+
 const at = new Date('2026-01-11T18:42:00Z');
 const row = (
   metric: LedgerRow['metric'],
@@ -33,27 +49,27 @@ describe('FHIR R4 Observation mapping (Vital Signs profile, PHD IG)', () => {
       },
     );
     expect(obs).toHaveLength(2);
-    const [panel, pulse] = obs as unknown as [Record<string, any>, Record<string, any>];
+    const [panel, pulse] = obs as unknown as [ObservationView, ObservationView];
     expect(panel.code.coding[0]).toMatchObject({ system: 'http://loinc.org', code: '85354-9' });
     expect(panel.identifier).toEqual([{ system: 'urn:vigil:reading', value: `${'a'.repeat(32)}+${'b'.repeat(32)}` }]);
     expect(panel.component[1]).toMatchObject({
       code: { coding: [{ code: '8462-4' }] },
       valueQuantity: { value: 123, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
     });
-    expect(panel.component[1].interpretation[0].coding[0].code).toBe('HH');
-    expect(panel.interpretation[0].coding[0].code).toBe('HH');
+    expect(panel.component[1]!.interpretation[0]!.coding[0]!.code).toBe('HH');
+    expect(panel.interpretation![0]!.coding[0]!.code).toBe('HH');
     expect(panel.effectiveDateTime).toBe(at.toISOString());
-    expect(pulse.code.coding[0].code).toBe('8867-4');
-    expect(pulse.meta.profile).toContain('http://hl7.org/fhir/StructureDefinition/heartrate');
+    expect(pulse.code.coding[0]!.code).toBe('8867-4');
+    expect(pulse.meta!.profile).toContain('http://hl7.org/fhir/StructureDefinition/heartrate');
     expect(pulse.valueQuantity).toEqual({ value: 95, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' });
     expect(pulse.interpretation).toBeUndefined();
   });
 
   it('SpO2 carries both LOINC codes (US Core); a metric without LOINC gets the hub code system and no vital-signs category', () => {
     expect(codingsOf('spo2').map((c) => c.code)).toEqual(['59408-5', '2708-6']);
-    const [battery] = toObservations([row('battery_level', 80, 'd'.repeat(32))]) as unknown as [Record<string, any>];
-    expect(battery.code.coding[0].system).toBe('urn:vigil:metric');
-    expect(battery.category[0].coding[0].code).not.toBe('vital-signs');
+    const [battery] = toObservations([row('battery_level', 80, 'd'.repeat(32))]) as unknown as [ObservationView];
+    expect(battery.code.coding[0]!.system).toBe('urn:vigil:metric');
+    expect(battery.category[0]!.coding[0]!.code).not.toBe('vital-signs');
     expect(battery.meta).toBeUndefined();
   });
 
@@ -92,7 +108,7 @@ describe('FHIR R4 Task mapping of an episode', () => {
     expect(taskStatus({ status: 'resolved', assignee: 'n1' })).toBe('completed');
   });
   it('owner is the assignee or else the care team; focus the last triggering Observation, the others in input', () => {
-    const t = toTask(ep, ['Observation/a', 'Observation/b'], 'team-1') as Record<string, any>;
+    const t = toTask(ep, ['Observation/a', 'Observation/b'], 'team-1');
     expect(t).toMatchObject({
       resourceType: 'Task',
       status: 'requested',
@@ -104,7 +120,7 @@ describe('FHIR R4 Task mapping of an episode', () => {
     expect(t.input).toEqual([
       { type: { text: 'triggering-observation' }, valueReference: { reference: 'Observation/a' } },
     ]);
-    expect((toTask({ ...ep, assignee: 'nurse-2' }, [], null) as Record<string, any>).owner).toEqual({
+    expect(toTask({ ...ep, assignee: 'nurse-2' }, [], null).owner).toEqual({
       reference: 'Practitioner/nurse-2',
     });
   });

@@ -20,9 +20,10 @@ function sink() {
     failWith(f: (() => Error) | undefined) {
       failures = f;
     },
-    write: async (points: number[]) => {
-      if (failures) throw failures();
+    write: (points: number[]) => {
+      if (failures) return Promise.reject(failures());
       writes.push(points);
+      return Promise.resolve();
     },
   };
 }

@@ -62,7 +62,7 @@ describe('fleet simulator (no hub)', () => {
   it('CLI: invalid options fail with ARGS_INVALID and exit code 2, naming each problem', async () => {
     const err = await run('npx', ['tsx', 'simulators/fleet/cli.ts', '--url', 'http://x', '--gateways', '20000'], {
       env: { ...process.env, VIGIL_FLEET_PG: 'postgres://postgres@127.0.0.1:5432/none' },
-    }).catch((e: { code: number; stderr: string }) => e);
+    }).catch((e: unknown) => e);
     expect((err as { code: number }).code).toBe(2);
     const stderr = (err as { stderr: string }).stderr;
     expect(stderr).toContain('ARGS_INVALID');

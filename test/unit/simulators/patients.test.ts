@@ -157,9 +157,10 @@ describe('patient simulator', () => {
       (r) => localMs(r.reading),
       clock,
       (r) => void emitted.push(r.reading.id),
-      async (ms) => {
+      (ms) => {
         waits.push(ms);
         wall += ms;
+        return Promise.resolve();
       },
       () => wall,
     );

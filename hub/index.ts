@@ -1,0 +1,13 @@
+/**
+ * The hub's public entry point for the tools around it (simulators, dashboards, benches): start a
+ * hub, provision patients, gateways and devices, and manage its PostgreSQL database. Those tools
+ * import from here and nowhere else in hub/ (test/unit/structure/imports.test.ts).
+ */
+export { bindDevice, createGateway, createPatient } from './admin/provisioning';
+export { ConfigError, loadHubConfig } from './config/load';
+export type { HubConfig } from './config/schema';
+export { startHub } from './main';
+export { HEARTBEAT_MEASUREMENT } from './storage/influx/timeseries';
+export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';
+export { migrate } from './storage/postgres/migrate';
+export type { Program, CareRole, Severity } from './vocabulary';
