@@ -3,9 +3,11 @@ import type pg from 'pg';
 import { readingBatchSchema, readingSchema, topicFor, type Reading, type Receipt } from '../../contract';
 import type { HubMetrics } from '../observability/metrics';
 import type { RuleEngine } from '../rules/engine';
-import type { TimeSeriesStore } from '../storage/influx/timeseries';
+import type { FiledReading } from '../rules/rule';
+import type { StoredPoint, TimeSeriesStore } from '../storage/influx/timeseries';
 import { TimeSeriesWriteError } from '../storage/influx/write-batcher';
-import { fileInLedger, markStored } from './ledger';
+import { GroupCommit } from './group-commit';
+import { fileInLedger, markStored, quarantineAll } from './ledger';
 import type { PatientMapper } from './patient-mapping';
 
 /** Stable ingest error codes (docs/errors.md). */
@@ -26,6 +28,51 @@ export interface IngestDeps {
   log: Logger;
   maxPayloadBytes: number;
   publishReceipt(gatewayId: string, receipt: Receipt): Promise<void>;
+  /** readings filed together at most (many gateways' batches); default GROUP_MAX_READINGS */
+  groupMaxReadings?: number;
+  /** groups filed at once; default GROUP_CONCURRENCY */
+  groupConcurrency?: number;
+}
+
+/**
+ * Group size and overlap, measured with bench/hub-ingest.ts (bench/README.md): groups of up to
+ * 10 000 readings keep InfluxDB writes near their best size; two groups in flight overlap one
+ * group's PostgreSQL work with the other's InfluxDB write.
+ */
+export const GROUP_MAX_READINGS = 10_000;
+export const GROUP_CONCURRENCY = 2;
+/** rule evaluations at once per group: with two groups, within the PostgreSQL pool (10) */
+const RULE_SHARDS = 4;
+
+interface FilingBatch {
+  gatewayId: string;
+  readings: Reading[];
+}
+
+interface Filed {
+  reading: Reading;
+  patientId: string;
+  gatewayId: string;
+  /** its batch's receipt results */
+  results: Result[];
+}
+
+/** a reading not stored before, at its canonical time (the ledger's first copy) */
+interface Fresh extends Filed {
+  measuredAt: Date;
+}
+
+function toStoredPoint({ reading: r, patientId, gatewayId, measuredAt }: Fresh): StoredPoint {
+  return {
+    readingId: r.id,
+    patientId,
+    gatewayId,
+    deviceAddress: r.device.address,
+    driver: r.device.driver,
+    metric: r.metric,
+    value: r.value,
+    measuredAt,
+  };
 }
 
 type Result = Receipt['results'][number];
@@ -36,7 +83,15 @@ type Result = Receipt['results'][number];
  * Throws when a store is unavailable: no receipt goes out, so the gateway keeps and re-sends.
  */
 export class IngestService {
-  constructor(private readonly d: IngestDeps) {}
+  private readonly group: GroupCommit<FilingBatch, Result[]>;
+
+  constructor(private readonly d: IngestDeps) {
+    this.group = new GroupCommit(
+      (batches) => this.fileGroup(batches),
+      (b) => b.readings.length,
+      { maxWeight: d.groupMaxReadings ?? GROUP_MAX_READINGS, concurrency: d.groupConcurrency ?? GROUP_CONCURRENCY },
+    );
+  }
 
   async handleReadings(gatewayId: string, topic: string, payload: Buffer): Promise<void> {
     const end = this.d.metrics.writeLatency.startTimer();
@@ -107,39 +162,105 @@ export class IngestService {
     end();
   }
 
-  private async file(gatewayId: string, readings: Reading[]): Promise<Result[]> {
-    if (readings.length === 0) return [];
-    const map = await this.d.mapper.forGateway(gatewayId);
-    const filed: { reading: Reading; patientId: string }[] = [];
-    const results: Result[] = [];
-    for (const r of readings) {
-      const m = map(r);
-      if (m.ok) filed.push({ reading: r, patientId: m.patientId });
-      else {
-        await this.quarantine(r, m.reason);
-        results.push({ id: r.id, outcome: 'quarantined', code: m.reason });
+  /** Files one gateway's valid readings as part of the next group (see GroupCommit). */
+  private file(gatewayId: string, readings: Reading[]): Promise<Result[]> {
+    if (readings.length === 0) return Promise.resolve([]);
+    return this.group.submit({ gatewayId, readings });
+  }
+
+  /**
+   * One group of batches from any number of gateways, with a fixed number of store round trips
+   * whatever its size: mapping (2 queries), ledger insert-and-dedup (1), quarantine (1), InfluxDB
+   * (one write per group), rules (settings and windowed history read once per shard), mark stored (1).
+   */
+  private async fileGroup(batches: FilingBatch[]): Promise<Result[][]> {
+    const mapFor = await this.d.mapper.forGateways(batches.map((b) => b.gatewayId));
+    const filed: Filed[] = [];
+    const quarantined: { reading: Reading; reason: string }[] = [];
+    const results = batches.map((b) => {
+      const out: Result[] = [];
+      const map = mapFor(b.gatewayId);
+      for (const r of b.readings) {
+        const m = map(r);
+        if (m.ok) filed.push({ reading: r, patientId: m.patientId, gatewayId: b.gatewayId, results: out });
+        else {
+          quarantined.push({ reading: r, reason: m.reason });
+          out.push({ id: r.id, outcome: 'quarantined', code: m.reason });
+        }
       }
+      return out;
+    });
+    const [ledger] = await Promise.all([fileInLedger(this.d.pool, filed), quarantineAll(this.d.pool, quarantined)]);
+    // not stored before, and a reading re-sent within the same group is filed once
+    const fresh: Fresh[] = [];
+    const seen = new Set<string>();
+    for (const f of filed) {
+      const entry = ledger.get(f.reading.id);
+      if (!entry) throw new Error(`LEDGER_ENTRY_MISSING: reading ${f.reading.id} not in the ledger after filing`);
+      if (entry.alreadyStored || seen.has(f.reading.id)) continue;
+      seen.add(f.reading.id);
+      fresh.push({ ...f, measuredAt: entry.measuredAt });
     }
-    const ledger = await fileInLedger(this.d.pool, filed);
-    const fresh = filed.filter(({ reading }) => !ledger.get(reading.id)?.alreadyStored);
-    try {
-      await this.d.timeseries.write(
-        fresh.map(({ reading: r, patientId }) => ({
-          readingId: r.id,
-          patientId,
-          gatewayId,
-          deviceAddress: r.device.address,
-          driver: r.device.driver,
-          metric: r.metric,
-          value: r.value,
-          measuredAt: ledger.get(r.id)!.measuredAt,
-        })),
+    const rejected = await this.writeTimeSeries(fresh);
+    const stored = rejected.size ? fresh.filter((f) => !rejected.has(f.reading.id)) : fresh;
+    await this.evaluateRules(stored);
+    await markStored(
+      this.d.pool,
+      stored.map((f) => f.reading.id),
+    );
+    const unreported = new Set(stored.map((f) => f.reading.id));
+    for (const { reading, results: out } of filed) {
+      // the first copy of a reading in the group is "stored", any other copy "duplicate"
+      out.push(
+        rejected.has(reading.id)
+          ? { id: reading.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' }
+          : { id: reading.id, outcome: unreported.delete(reading.id) ? 'stored' : 'duplicate' },
       );
+    }
+    return results;
+  }
+
+  /**
+   * Rules for the group's readings: patients split into RULE_SHARDS disjoint shards evaluated at
+   * once (a patient's measurements stay in one shard, in time order; episode changes are per
+   * patient), each shard one onStored call that reads its settings and windowed history once.
+   */
+  private async evaluateRules(stored: Fresh[]): Promise<void> {
+    const shards: FiledReading[][] = [];
+    const shardOf = new Map<string, number>();
+    for (const { reading: r, patientId, measuredAt } of stored) {
+      let i = shardOf.get(patientId);
+      if (i === undefined) shardOf.set(patientId, (i = shardOf.size % RULE_SHARDS));
+      (shards[i] ??= []).push({ readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt });
+    }
+    await Promise.all(shards.map((x) => this.d.rules.onStored(x)));
+  }
+
+  /**
+   * Writes the group's points; returns the ids InfluxDB refused. A refusal (4xx) of the group's
+   * write is narrowed down batch by batch, so one gateway's bad point does not block the others:
+   * the refused batch's readings are kept as dead letters (outcome rejected).
+   */
+  private async writeTimeSeries(fresh: Fresh[]): Promise<Set<string>> {
+    try {
+      await this.d.timeseries.write(fresh.map(toStoredPoint));
+      return new Set();
     } catch (e) {
-      // InfluxDB answered and refused the points (4xx): retrying cannot help, so they are kept
-      // as dead letters (outcome rejected) instead of blocking the gateway's stream for ever
-      if (e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED') {
-        for (const { reading } of fresh) {
+      if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
+        throw Object.assign(e as Error, { store: 'influxdb' });
+    }
+    const rejected = new Set<string>();
+    for (const own of new Set(fresh.map((f) => f.results))) {
+      const batch = fresh.filter((f) => f.results === own);
+      try {
+        await this.d.timeseries.write(batch.map(toStoredPoint));
+      } catch (e) {
+        if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
+          throw Object.assign(e as Error, { store: 'influxdb' });
+        // InfluxDB answered and refused the points (4xx): retrying cannot help, so they are kept
+        // as dead letters (outcome rejected) instead of blocking the gateway's stream for ever
+        for (const { reading, gatewayId } of batch) {
+          rejected.add(reading.id);
           await this.deadLetter(
             gatewayId,
             topicFor(gatewayId, 'readings'),
@@ -148,43 +269,9 @@ export class IngestService {
             JSON.stringify(reading),
           );
         }
-        const rejected = new Set(fresh.map((f) => f.reading.id));
-        for (const { reading } of filed) {
-          results.push(
-            rejected.has(reading.id)
-              ? { id: reading.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' }
-              : { id: reading.id, outcome: 'duplicate' },
-          );
-        }
-        return results;
       }
-      throw Object.assign(e as Error, { store: 'influxdb' });
     }
-    await this.d.rules.onStored(
-      fresh.map(({ reading: r, patientId }) => ({
-        readingId: r.id,
-        patientId,
-        metric: r.metric,
-        value: r.value,
-        measuredAt: ledger.get(r.id)!.measuredAt,
-      })),
-    );
-    await markStored(
-      this.d.pool,
-      fresh.map((f) => f.reading.id),
-    );
-    const freshIds = new Set(fresh.map((f) => f.reading.id));
-    for (const { reading } of filed)
-      results.push({ id: reading.id, outcome: freshIds.has(reading.id) ? 'stored' : 'duplicate' });
-    return results;
-  }
-
-  private async quarantine(r: Reading, reason: string): Promise<void> {
-    await this.d.pool.query(
-      `INSERT INTO quarantined_readings (reading_id, gateway_id, device_address, driver, user_index, metric, reading, reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reading_id) DO NOTHING`,
-      [r.id, r.gatewayId, r.device.address, r.device.driver, r.userIndex ?? null, r.metric, JSON.stringify(r), reason],
-    );
+    return rejected;
   }
 
   private async deadLetter(

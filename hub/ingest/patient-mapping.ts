@@ -13,23 +13,48 @@ export class PatientMapper {
   constructor(private readonly pool: pg.Pool) {}
 
   async forGateway(gatewayId: string): Promise<(r: Reading) => Mapping> {
-    const [gw, bindings] = await Promise.all([
-      this.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [gatewayId]),
-      this.pool.query<{ address: string; user_index: number | null; patient_id: string }>(
-        'SELECT address, user_index, patient_id FROM device_bindings WHERE gateway_id = $1',
-        [gatewayId],
+    return (await this.forGateways([gatewayId]))(gatewayId);
+  }
+
+  /**
+   * The mappings of many gateways with two queries in all (a group of batches filed at once);
+   * a gateway not asked for maps as unknown.
+   */
+  async forGateways(gatewayIds: readonly string[]): Promise<(gatewayId: string) => (r: Reading) => Mapping> {
+    const ids = [...new Set(gatewayIds)];
+    const [gws, bindings] = await Promise.all([
+      this.pool.query<{ id: string; patient_id: string | null }>(
+        'SELECT id, patient_id FROM gateways WHERE id = ANY($1::text[])',
+        [ids],
+      ),
+      this.pool.query<{ gateway_id: string; address: string; user_index: number | null; patient_id: string }>(
+        'SELECT gateway_id, address, user_index, patient_id FROM device_bindings WHERE gateway_id = ANY($1::text[])',
+        [ids],
       ),
     ]);
-    if (gw.rowCount === 0) return () => ({ ok: false, reason: 'UNKNOWN_GATEWAY' });
-    const boxPatient = gw.rows[0]!.patient_id;
-    const slots = new Map(bindings.rows.map((b) => [`${b.address}|${b.user_index ?? ''}`, b.patient_id]));
-    const boundDevices = new Set(bindings.rows.map((b) => b.address));
-    return (r) => {
-      const exact = slots.get(`${r.device.address}|${r.userIndex ?? ''}`);
-      if (exact) return { ok: true, patientId: exact };
-      if (r.userIndex !== undefined) return { ok: false, reason: 'UNKNOWN_USER' };
-      if (boundDevices.has(r.device.address)) return { ok: false, reason: 'UNKNOWN_USER' };
-      return boxPatient ? { ok: true, patientId: boxPatient } : { ok: false, reason: 'UNBOUND_DEVICE' };
-    };
+    const boxPatients = new Map(gws.rows.map((g) => [g.id, g.patient_id]));
+    const byGateway = new Map<string, typeof bindings.rows>();
+    for (const b of bindings.rows) byGateway.set(b.gateway_id, [...(byGateway.get(b.gateway_id) ?? []), b]);
+    const out = new Map<string, (r: Reading) => Mapping>();
+    for (const id of ids) {
+      const boxPatient = boxPatients.get(id);
+      if (boxPatient === undefined) {
+        out.set(id, unknownGateway);
+        continue;
+      }
+      const own = byGateway.get(id) ?? [];
+      const slots = new Map(own.map((b) => [`${b.address}|${b.user_index ?? ''}`, b.patient_id]));
+      const boundDevices = new Set(own.map((b) => b.address));
+      out.set(id, (r) => {
+        const exact = slots.get(`${r.device.address}|${r.userIndex ?? ''}`);
+        if (exact) return { ok: true, patientId: exact };
+        if (r.userIndex !== undefined) return { ok: false, reason: 'UNKNOWN_USER' };
+        if (boundDevices.has(r.device.address)) return { ok: false, reason: 'UNKNOWN_USER' };
+        return boxPatient ? { ok: true, patientId: boxPatient } : { ok: false, reason: 'UNBOUND_DEVICE' };
+      });
+    }
+    return (gatewayId) => out.get(gatewayId) ?? unknownGateway;
   }
 }
+
+const unknownGateway = (): Mapping => ({ ok: false, reason: 'UNKNOWN_GATEWAY' });
