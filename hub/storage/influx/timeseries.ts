@@ -9,17 +9,24 @@ import { WriteBatcher, type BatcherEvents, type BatcherOptions } from './write-b
  *   fields      = value (always float: a field type never changes), reading_id (string)
  *   time        = measuredAt (UTC, ms precision)
  * A point's identity is measurement + tags + time, so re-writing a reading is idempotent.
- * Daily aggregates: retention policy vigil_daily, same measurement names, tag patient,
- * fields mean/min/max (float) and count (integer), one point per UTC day, filled by the
- * continuous query vigil_daily_aggregates (InfluxDB 1.x) or backfillDaily().
+ * Rollups (pre-aggregated series the boards, the workspace and trend rules read instead of raw
+ * points, docs/ingest.md "Rollups"): retention policies vigil_daily (one point per UTC day) and
+ * vigil_hourly (one per hour), same measurement names, tag patient, fields mean/min/max/sum
+ * (float) and count (integer), filled by the continuous queries vigil_daily_aggregates and
+ * vigil_hourly_aggregates (InfluxDB 1.x) and, for readings older than their resample window,
+ * by backfillDaily(). Moving means (7-day) are read from the daily means (trends.ts).
  */
 /** Gateway heartbeat telemetry (fleet board): tag gateway; float fields queue_depth, queue_bytes, uptime_s. */
 export const HEARTBEAT_MEASUREMENT = 'gateway_heartbeat';
 export const RAW_RP = 'vigil_raw';
 export const DAILY_RP = 'vigil_daily';
 export const DAILY_CQ = 'vigil_daily_aggregates';
+export const HOURLY_RP = 'vigil_hourly';
+export const HOURLY_CQ = 'vigil_hourly_aggregates';
 /** The CQ recomputes the last days every hour, so readings flushed late by a gateway are counted. */
 export const DAILY_CQ_RESAMPLE = { every: '1h', for: '3d' } as const;
+/** Same window as the daily CQ, so the hub's re-aggregation of late readings covers both rollups. */
+export const HOURLY_CQ_RESAMPLE = DAILY_CQ_RESAMPLE;
 const NO_POOL_BACKOFF: NonNullable<IPoolOptions['backoff']> = {
   getDelay: () => 0,
   next: () => NO_POOL_BACKOFF,
@@ -37,6 +44,7 @@ export interface TimeSeriesOptions {
   manageSchema?: 'auto' | 'off';
   rawRetention?: string;
   dailyRetention?: string;
+  hourlyRetention?: string;
 }
 
 export interface StoredPoint {
@@ -119,7 +127,9 @@ export class TimeSeriesStore {
     await this.influx.createDatabase(this.database);
     await this.ensureRetentionPolicy(RAW_RP, this.opts.rawRetention ?? 'INF', true);
     await this.ensureRetentionPolicy(DAILY_RP, this.opts.dailyRetention ?? 'INF', false);
-    await this.ensureDailyCq();
+    await this.ensureRetentionPolicy(HOURLY_RP, this.opts.hourlyRetention ?? 'INF', false);
+    await this.ensureDailyCq('1d');
+    await this.ensureDailyCq('1h');
     this.writeRp = RAW_RP;
   }
 
@@ -131,35 +141,42 @@ export class TimeSeriesStore {
     );
   }
 
-  /** The daily aggregation statement: the CQ body, or a backfill of the UTC days in a range. */
-  dailySelect(range?: { from: Date; to: Date }): string {
+  /**
+   * The aggregation statement of a rollup (`1d` into vigil_daily, `1h` into vigil_hourly): the CQ
+   * body, or a backfill of the UTC days in a range.
+   */
+  dailySelect(range?: { from: Date; to: Date }, every: '1d' | '1h' = '1d'): string {
     const db = escape.quoted(this.database);
     const where = range
       ? ` WHERE time >= ${dayStart(range.from).getTime()}ms AND time < ${dayStart(range.to).getTime() + 86_400_000}ms`
       : '';
+    const into = every === '1d' ? DAILY_RP : HOURLY_RP;
     return (
-      'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count" ' +
-      `INTO ${db}.${escape.quoted(DAILY_RP)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(1d), "patient"`
+      'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count", sum("value") AS "sum" ' +
+      `INTO ${db}.${escape.quoted(into)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(${every}), "patient"`
     );
   }
 
-  /** The continuous query as created on InfluxDB 1.x. */
-  dailyCq(): string {
+  /** The continuous query as created on InfluxDB 1.x (daily, or hourly). */
+  dailyCq(every: '1d' | '1h' = '1d'): string {
+    const name = every === '1d' ? DAILY_CQ : HOURLY_CQ;
+    const resample = every === '1d' ? DAILY_CQ_RESAMPLE : HOURLY_CQ_RESAMPLE;
     return (
-      `CREATE CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)} ` +
-      `RESAMPLE EVERY ${DAILY_CQ_RESAMPLE.every} FOR ${DAILY_CQ_RESAMPLE.for} BEGIN ${this.dailySelect()} END`
+      `CREATE CONTINUOUS QUERY ${escape.quoted(name)} ON ${escape.quoted(this.database)} ` +
+      `RESAMPLE EVERY ${resample.every} FOR ${resample.for} BEGIN ${this.dailySelect(undefined, every)} END`
     );
   }
 
-  private async ensureDailyCq(): Promise<void> {
+  private async ensureDailyCq(every: '1d' | '1h'): Promise<void> {
+    const name = every === '1d' ? DAILY_CQ : HOURLY_CQ;
     try {
       // idempotent when the same text exists
-      await this.exec(this.dailyCq());
+      await this.exec(this.dailyCq(every));
     } catch (e) {
       // same name, other text (an older hub version): replace it
       if (!/already exists/.test((e as Error).message)) throw e;
-      await this.exec(`DROP CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)}`);
-      await this.exec(this.dailyCq());
+      await this.exec(`DROP CONTINUOUS QUERY ${escape.quoted(name)} ON ${escape.quoted(this.database)}`);
+      await this.exec(this.dailyCq(every));
     }
   }
 
@@ -173,8 +190,9 @@ export class TimeSeriesStore {
    * Recomputes the daily aggregates of the UTC days in [from, to] (readings older than the CQ's
    * resample window, a restored backup, InfluxDB 2.x without the task). Idempotent.
    */
-  backfillDaily(from: Date, to: Date): Promise<void> {
-    return this.exec(this.dailySelect({ from, to }));
+  async backfillDaily(from: Date, to: Date): Promise<void> {
+    await this.exec(this.dailySelect({ from, to }, '1d'));
+    await this.exec(this.dailySelect({ from, to }, '1h'));
   }
 
   /** A patient's daily aggregates of one metric, oldest first (trend rules, dashboards). */
