@@ -5,8 +5,9 @@ import { mulberry32 } from '../simulators/patients';
 import { boardQueries, isEmpty, runInflux } from '../test/dashboards/board-queries';
 import type { QueryContext } from '../test/dashboards/grafana-interpolate';
 import { benchArgs, int, loadAverage } from './lib/args';
-import { INFLUX_URL, influxQuery, log, report, scratchName } from './lib/env';
+import { INFLUX_URL, influxQuery, log, onInterrupt, report, scratchName } from './lib/env';
 import { writeLines } from './lib/line-protocol';
+import { TimeSeriesStore } from '../hub/storage/influx/timeseries';
 
 /**
  * Patient-board query time with many patients: the InfluxDB queries of the real patient board
@@ -28,7 +29,12 @@ const args = benchArgs(
 );
 const DAY = 86_400_000;
 const db = scratchName('vigil_bench_dash');
-await influxQuery(`CREATE DATABASE "${db}"`);
+// the hub's own schema: raw RP (default), the daily and hourly rollup RPs and their continuous queries
+const store = new TimeSeriesStore(INFLUX_URL, db);
+await store.ensureDatabase();
+const forget = onInterrupt(async () => {
+  await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
+});
 try {
   const today = Math.floor(Date.now() / DAY) * DAY;
   const rng = mulberry32(11);
@@ -79,6 +85,14 @@ try {
   await flush();
   await Promise.all(pending);
   const seedS = (performance.now() - t0) / 1000;
+  // the daily rollup the board reads, computed with the hub's own statement (its continuous query
+  // keeps the last 3 days; older days are re-aggregated by the hub), month by month; the hourly
+  // rollup is not read by the board and not computed here
+  const tr = performance.now();
+  for (let d = args.days; d >= 0; d -= 30)
+    await store.backfillDaily(new Date(today - d * DAY), new Date(today - Math.max(0, d - 29) * DAY), ['1d']);
+  const rollupS = (performance.now() - tr) / 1000;
+  log(`  rollups computed in ${rollupS.toFixed(1)} s`);
 
   const queries = boardQueries('patient').filter((q) => q.datasource === 'influxdb');
   const now = new Date();
@@ -128,6 +142,18 @@ try {
   const series = await influxQuery('SHOW SERIES CARDINALITY', db).catch(() => null);
   report('dashboard-queries', {
     board30dMs: stat(timings.d30!),
+    board30dP95Ms: r(
+      percentile(
+        [...timings.d30!].sort((a, b) => a - b),
+        95,
+      ),
+    ),
+    board365dP95Ms: r(
+      percentile(
+        [...timings.d365!].sort((a, b) => a - b),
+        95,
+      ),
+    ),
     board365dMs: stat(timings.d365!),
     influxQueriesPerBoard: queries.length,
     // the queries that take longest (median over the samples, while the board's other queries run beside them)
@@ -155,6 +181,7 @@ try {
     points,
     seriesCardinality: Number(series?.results[0]?.series?.[0]?.values[0]?.[0] ?? NaN) || null,
     seedS: r(seedS),
+    rollupS: r(rollupS),
     seedPointsPerSecond: Math.round(points / seedS),
     samples: args.samples,
     queriesFrom:
@@ -162,5 +189,7 @@ try {
     loadAverage1m: loadAverage(),
   });
 } finally {
+  forget();
+  await store.close();
   await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
 }

@@ -53,10 +53,12 @@ try {
   const hubRss = await peakRssMiB(hub.child.pid);
   // rules really ran: the hub's own counter of rule evaluations (Prometheus text at /metrics)
   const metricsText = await (await fetch(new URL('/metrics', hub.httpUrl))).text();
-  const ruleEvaluations = metricsText
-    .split('\n')
-    .filter((l) => l.startsWith('vigil_rule_evaluations_total{'))
-    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+  const ruleOutcomes: Record<string, number> = {};
+  for (const l of metricsText.split('\n').filter((x) => x.startsWith('vigil_rule_evaluations_total{'))) {
+    const outcome = /outcome="([^"]+)"/.exec(l)?.[1] ?? 'unknown';
+    ruleOutcomes[outcome] = (ruleOutcomes[outcome] ?? 0) + Number(l.split(' ').pop());
+  }
+  const ruleEvaluations = Object.values(ruleOutcomes).reduce((a, b) => a + b, 0);
 
   // the physical limit: the same points straight to InfluxDB (line protocol, HTTP /write), each
   // batch size x concurrency into a fresh database (a new index, as the hub's run had); the best wins
@@ -107,6 +109,7 @@ try {
     storedInInflux: influxPoints,
     exactlyOnce: ledger.rows[0]!.n === fleet.total && influxPoints === fleet.total,
     ruleEvaluations,
+    ruleOutcomes,
     episodesOpened: episodes.rows[0]!.n,
     drainS: fleet.drainMs / 1000,
     receiptLatencyMs: fleet.receiptLatencyMs,

@@ -6,6 +6,8 @@ import type { RuleEngine } from '../rules/engine';
 import type { FiledReading } from '../rules/rule';
 import type { StoredPoint, TimeSeriesStore } from '../storage/influx/timeseries';
 import { TimeSeriesWriteError } from '../storage/influx/write-batcher';
+import { lockPatients } from '../alerts/audit';
+import { inSharedTransaction } from '../storage/postgres/transaction-scope';
 import { GroupCommit } from './group-commit';
 import { fileInLedger, markStored, quarantineAll } from './ledger';
 import type { PatientMapper } from './patient-mapping';
@@ -41,8 +43,11 @@ export interface IngestDeps {
  */
 export const GROUP_MAX_READINGS = 10_000;
 export const GROUP_CONCURRENCY = 2;
-/** rule evaluations at once per group: with two groups, within the PostgreSQL pool (10) */
-const RULE_SHARDS = 4;
+/**
+ * Rule evaluations at once per group, each holding one connection for its transaction: with two
+ * groups, 6 of the PostgreSQL pool's 10, the rest for the reads they and the other stages make.
+ */
+const RULE_SHARDS = 3;
 
 interface FilingBatch {
   gatewayId: string;
@@ -223,7 +228,8 @@ export class IngestService {
   /**
    * Rules for the group's readings: patients split into RULE_SHARDS disjoint shards evaluated at
    * once (a patient's measurements stay in one shard, in time order; episode changes are per
-   * patient), each shard one onStored call that reads its settings and windowed history once.
+   * patient), each shard one onStored call that reads its settings and windowed history once,
+   * and whose episode changes are one transaction (transaction-scope.ts).
    */
   private async evaluateRules(stored: Fresh[]): Promise<void> {
     const shards: FiledReading[][] = [];
@@ -233,7 +239,18 @@ export class IngestService {
       if (i === undefined) shardOf.set(patientId, (i = shardOf.size % RULE_SHARDS));
       (shards[i] ??= []).push({ readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt });
     }
-    await Promise.all(shards.map((x) => this.d.rules.onStored(x)));
+    // each shard's episode changes commit once, under its patients' locks taken in one fixed order
+    await Promise.all(
+      shards.map((x) =>
+        inSharedTransaction(this.d.pool, async ({ client }) => {
+          await lockPatients(
+            client,
+            x.map((r) => r.patientId),
+          );
+          await this.d.rules.onStored(x);
+        }),
+      ),
+    );
   }
 
   /**

@@ -143,7 +143,8 @@ export class TimeSeriesStore {
 
   /**
    * The aggregation statement of a rollup (`1d` into vigil_daily, `1h` into vigil_hourly): the CQ
-   * body, or a backfill of the UTC days in a range.
+   * body, or a backfill of the UTC days in a range. fill(none): buckets without readings (most
+   * hours of most patients) are neither computed into points nor written.
    */
   dailySelect(range?: { from: Date; to: Date }, every: '1d' | '1h' = '1d'): string {
     const db = escape.quoted(this.database);
@@ -153,7 +154,7 @@ export class TimeSeriesStore {
     const into = every === '1d' ? DAILY_RP : HOURLY_RP;
     return (
       'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count", sum("value") AS "sum" ' +
-      `INTO ${db}.${escape.quoted(into)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(${every}), "patient"`
+      `INTO ${db}.${escape.quoted(into)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(${every}), "patient" fill(none)`
     );
   }
 
@@ -190,9 +191,8 @@ export class TimeSeriesStore {
    * Recomputes the daily aggregates of the UTC days in [from, to] (readings older than the CQ's
    * resample window, a restored backup, InfluxDB 2.x without the task). Idempotent.
    */
-  async backfillDaily(from: Date, to: Date): Promise<void> {
-    await this.exec(this.dailySelect({ from, to }, '1d'));
-    await this.exec(this.dailySelect({ from, to }, '1h'));
+  async backfillDaily(from: Date, to: Date, rollups: readonly ('1d' | '1h')[] = ['1d', '1h']): Promise<void> {
+    for (const every of rollups) await this.exec(this.dailySelect({ from, to }, every));
   }
 
   /** A patient's daily aggregates of one metric, oldest first (trend rules, dashboards). */
