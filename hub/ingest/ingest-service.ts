@@ -44,10 +44,14 @@ export interface IngestDeps {
 export const GROUP_MAX_READINGS = 10_000;
 export const GROUP_CONCURRENCY = 2;
 /**
- * Rule evaluations at once per group, each holding one connection for its transaction: with two
- * groups, 6 of the PostgreSQL pool's 10, the rest for the reads they and the other stages make.
+ * Rule evaluations at once per bulk group, each holding one connection for its transaction: two
+ * bulk groups and the live one hold at most 7 of the PostgreSQL pool's 10, the rest serve the
+ * reads they and the other stages make.
  */
 const RULE_SHARDS = 3;
+/** a batch whose newest reading is younger than this is live (its own lane) */
+export const LIVE_WINDOW_MS = 15 * 60_000;
+const LIVE_GROUP_MAX_READINGS = 2000;
 
 interface FilingBatch {
   gatewayId: string;
@@ -88,13 +92,21 @@ type Result = Receipt['results'][number];
  * Throws when a store is unavailable: no receipt goes out, so the gateway keeps and re-sends.
  */
 export class IngestService {
-  private readonly group: GroupCommit<FilingBatch, Result[]>;
+  /** backlogs (readings measured a while ago): large groups, filed in arrival order */
+  private readonly bulk: GroupCommit<FilingBatch, Result[]>;
+  /** live readings (just measured): their own lane, never queued behind a backlog being drained */
+  private readonly live: GroupCommit<FilingBatch, Result[]>;
 
   constructor(private readonly d: IngestDeps) {
-    this.group = new GroupCommit(
-      (batches) => this.fileGroup(batches),
+    this.bulk = new GroupCommit(
+      (batches) => this.fileGroup(batches, { ruleShards: RULE_SHARDS, live: false }),
       (b) => b.readings.length,
       { maxWeight: d.groupMaxReadings ?? GROUP_MAX_READINGS, concurrency: d.groupConcurrency ?? GROUP_CONCURRENCY },
+    );
+    this.live = new GroupCommit(
+      (batches) => this.fileGroup(batches, { ruleShards: 1, live: true }),
+      (b) => b.readings.length,
+      { maxWeight: LIVE_GROUP_MAX_READINGS, concurrency: 1 },
     );
   }
 
@@ -167,10 +179,16 @@ export class IngestService {
     end();
   }
 
-  /** Files one gateway's valid readings as part of the next group (see GroupCommit). */
+  /**
+   * Files one gateway's valid readings as part of the next group (see GroupCommit): in the live
+   * lane when its newest reading was measured within LIVE_WINDOW_MS (a crisis reading is alerted
+   * on at once, even while the hub drains a reconnect storm's backlogs), else in the bulk lane.
+   */
   private file(gatewayId: string, readings: Reading[]): Promise<Result[]> {
     if (readings.length === 0) return Promise.resolve([]);
-    return this.group.submit({ gatewayId, readings });
+    const newest = Math.max(...readings.map((r) => Date.parse(r.measuredAt)));
+    const lane = newest >= Date.now() - LIVE_WINDOW_MS ? this.live : this.bulk;
+    return lane.submit({ gatewayId, readings });
   }
 
   /**
@@ -178,7 +196,7 @@ export class IngestService {
    * whatever its size: mapping (2 queries), ledger insert-and-dedup (1), quarantine (1), InfluxDB
    * (one write per group), rules (settings and windowed history read once per shard), mark stored (1).
    */
-  private async fileGroup(batches: FilingBatch[]): Promise<Result[][]> {
+  private async fileGroup(batches: FilingBatch[], lane: { ruleShards: number; live: boolean }): Promise<Result[][]> {
     const mapFor = await this.d.mapper.forGateways(batches.map((b) => b.gatewayId));
     const filed: Filed[] = [];
     const quarantined: { reading: Reading; reason: string }[] = [];
@@ -206,9 +224,9 @@ export class IngestService {
       seen.add(f.reading.id);
       fresh.push({ ...f, measuredAt: entry.measuredAt });
     }
-    const rejected = await this.writeTimeSeries(fresh);
+    const rejected = await this.writeTimeSeries(fresh, lane.live);
     const stored = rejected.size ? fresh.filter((f) => !rejected.has(f.reading.id)) : fresh;
-    await this.evaluateRules(stored);
+    await this.evaluateRules(stored, lane.ruleShards);
     await markStored(
       this.d.pool,
       stored.map((f) => f.reading.id),
@@ -226,17 +244,17 @@ export class IngestService {
   }
 
   /**
-   * Rules for the group's readings: patients split into RULE_SHARDS disjoint shards evaluated at
+   * Rules for the group's readings: patients split into `ruleShards` disjoint shards evaluated at
    * once (a patient's measurements stay in one shard, in time order; episode changes are per
    * patient), each shard one onStored call that reads its settings and windowed history once,
    * and whose episode changes are one transaction (transaction-scope.ts).
    */
-  private async evaluateRules(stored: Fresh[]): Promise<void> {
+  private async evaluateRules(stored: Fresh[], ruleShards: number): Promise<void> {
     const shards: FiledReading[][] = [];
     const shardOf = new Map<string, number>();
     for (const { reading: r, patientId, measuredAt } of stored) {
       let i = shardOf.get(patientId);
-      if (i === undefined) shardOf.set(patientId, (i = shardOf.size % RULE_SHARDS));
+      if (i === undefined) shardOf.set(patientId, (i = shardOf.size % ruleShards));
       (shards[i] ??= []).push({ readingId: r.id, patientId, metric: r.metric, value: r.value, measuredAt });
     }
     // each shard's episode changes commit once, under its patients' locks taken in one fixed order
@@ -258,9 +276,9 @@ export class IngestService {
    * write is narrowed down batch by batch, so one gateway's bad point does not block the others:
    * the refused batch's readings are kept as dead letters (outcome rejected).
    */
-  private async writeTimeSeries(fresh: Fresh[]): Promise<Set<string>> {
+  private async writeTimeSeries(fresh: Fresh[], live: boolean): Promise<Set<string>> {
     try {
-      await this.d.timeseries.write(fresh.map(toStoredPoint));
+      await this.d.timeseries.write(fresh.map(toStoredPoint), { live });
       return new Set();
     } catch (e) {
       if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
@@ -270,7 +288,7 @@ export class IngestService {
     for (const own of new Set(fresh.map((f) => f.results))) {
       const batch = fresh.filter((f) => f.results === own);
       try {
-        await this.d.timeseries.write(batch.map(toStoredPoint));
+        await this.d.timeseries.write(batch.map(toStoredPoint), { live });
       } catch (e) {
         if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
           throw Object.assign(e as Error, { store: 'influxdb' });

@@ -77,6 +77,8 @@ export interface DailyAggregate {
 export class TimeSeriesStore {
   readonly influx: InfluxDB;
   private readonly batcher: WriteBatcher<IPoint>;
+  /** live readings' writes: not queued behind the bulk writes of a backlog being drained */
+  private readonly liveBatcher: WriteBatcher<IPoint>;
   /** RP the hub writes to: vigil_raw when the hub manages the schema on 1.x, else the default mapping */
   private writeRp: string | undefined;
   /** server version from /ping, known after ensureDatabase() */
@@ -109,6 +111,11 @@ export class TimeSeriesStore {
       concurrency: 2,
     };
     this.batcher = new WriteBatcher((points) => this.writeNow(points), batcherOpts, events);
+    this.liveBatcher = new WriteBatcher(
+      (points) => this.writeNow(points),
+      { ...batcherOpts, flushIntervalMs: 0, concurrency: 1 },
+      events,
+    );
   }
 
   /**
@@ -212,9 +219,12 @@ export class TimeSeriesStore {
     }));
   }
 
-  /** Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). */
-  write(points: readonly StoredPoint[]): Promise<void> {
-    const written = this.batcher.write(points.map(toPoint));
+  /**
+   * Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). `live`:
+   * just-measured readings, written at once through their own writer (alert latency).
+   */
+  write(points: readonly StoredPoint[], opts: { live?: boolean } = {}): Promise<void> {
+    const written = (opts.live ? this.liveBatcher : this.batcher).write(points.map(toPoint));
     // readings older than the CQ's resample window (a gateway flushing days of readings after an
     // outage) are not seen by the CQ any more: their days are re-aggregated here
     const cutoff = Date.now() - LATE_AFTER_MS;
@@ -267,13 +277,13 @@ export class TimeSeriesStore {
 
   /** Points waiting in the write buffer. */
   get backlog(): number {
-    return this.batcher.backlog;
+    return this.batcher.backlog + this.liveBatcher.backlog;
   }
 
   /** Flushes the buffer and refuses further writes. */
   async close(): Promise<void> {
     if (this.backfillTimer) clearTimeout(this.backfillTimer);
-    await this.batcher.close();
+    await Promise.all([this.batcher.close(), this.liveBatcher.close()]);
   }
 
   /** A patient's readings, oldest first. Ids are validated upstream and escaped here (no InfluxQL injection). */
