@@ -14,6 +14,25 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       'no-empty': 'error',
+      // a closure may read a variable before its single later assignment (`let uplink; ... uplink = new ...`):
+      // `const` there would throw in the temporal dead zone instead of reading undefined
+      // D-Bus and transport interfaces fix the parameter list; `_name` marks one an implementation does not need
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+    },
+  },
+  {
+    // product code: a rejection is handled or logged, never dropped by an empty callback
+    files: ['contract/**/*.ts', 'drivers/**/*.ts', 'gateway/**/*.ts', 'hub/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression[body.type='BlockStatement'][body.body.length=0]",
+          message: 'Do not swallow a rejection: log it or handle it.',
+        },
+      ],
     },
   },
   {

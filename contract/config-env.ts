@@ -23,9 +23,10 @@ export function configFromEnv(map: Record<string, string>, env: NodeJS.ProcessEn
               : raw
           : raw;
     const keys = path.split('.');
+    const leaf = keys.pop() ?? path;
     let node = out;
-    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
-    node[keys[keys.length - 1]!] = value;
+    for (const k of keys) node = (node[k] ??= {}) as Record<string, unknown>;
+    node[leaf] = value;
   }
   return out;
 }

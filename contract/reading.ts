@@ -24,7 +24,7 @@ export const readingSchema = z
     gatewayId: gatewayIdSchema,
     device: deviceRefSchema,
     metric: metricNameSchema,
-    value: z.number().finite(),
+    value: z.number(), // zod 4 refuses Infinity and NaN by default
     unit: z.string().min(1),
     /** unit the device itself used, when it differs from the canonical unit (e.g. kPa, [lb_av], [degF]) */
     deviceUnit: z.string().min(1).optional(),

@@ -1,7 +1,12 @@
 import { WIRE_VERSION } from './messages';
 
 /** MQTT topic tree, wire contract v1: vigil/v1/<gatewayId>/<kind>. */
-export type TopicKind = 'readings' | 'status' | 'heartbeat' | 'receipts' | 'config';
+const TOPIC_KINDS = ['readings', 'status', 'heartbeat', 'receipts', 'config'] as const;
+export type TopicKind = (typeof TOPIC_KINDS)[number];
+
+function isTopicKind(s: string): s is TopicKind {
+  return (TOPIC_KINDS as readonly string[]).includes(s);
+}
 
 export const TOPIC_ROOT = `vigil/v${WIRE_VERSION}`;
 
@@ -17,10 +22,11 @@ export const GATEWAY_SUBSCRIBE_KINDS: readonly TopicKind[] = ['receipts', 'confi
 /** Splits vigil/v1/<gatewayId>/<kind>; null when the topic is not in the tree. */
 export function parseTopic(topic: string): { gatewayId: string; kind: TopicKind } | null {
   const parts = topic.split('/');
-  if (parts.length !== 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return null;
-  const kind = parts[3] as TopicKind;
-  if (!['readings', 'status', 'heartbeat', 'receipts', 'config'].includes(kind)) return null;
-  return { gatewayId: parts[2]!, kind };
+  if (parts.length !== 4) return null;
+  const [root, version, gatewayId, kind] = parts as [string, string, string, string];
+  if (`${root}/${version}` !== TOPIC_ROOT) return null;
+  if (!isTopicKind(kind)) return null;
+  return { gatewayId, kind };
 }
 
 /** Subscription filter for the hub; `group` makes it an MQTT 5 shared subscription ($share/<group>/...). */

@@ -17,6 +17,7 @@ import { EnrollmentError, enrollIfNeeded } from './enrollment/enroll';
 import { startGateway } from './main';
 import { PairingStore } from './pairing/pairing-store';
 import { bleAddressSchema } from '../contract';
+import { errorCode, errorMessage } from '../contract/errors';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -99,10 +100,10 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ event: 'gateway.ready', gatewayId: config.gatewayId }));
 }
 
-main().catch((e: Error & { code?: string }) => {
+main().catch((e: unknown) => {
   const code =
-    e instanceof GatewayConfigError || e instanceof EnrollmentError ? e.code : (e.code ?? 'GATEWAY_START_FAILED');
-  console.error(`${code}: ${e.message}`);
+    e instanceof GatewayConfigError || e instanceof EnrollmentError ? e.code : (errorCode(e) ?? 'GATEWAY_START_FAILED');
+  console.error(`${code}: ${errorMessage(e)}`);
   // 2: a configuration the box cannot fix by restarting (systemd RestartPreventExitStatus=2)
   process.exit(e instanceof GatewayConfigError || code === 'USAGE' || code === 'ENROLLMENT_CODE_INVALID' ? 2 : 1);
 });

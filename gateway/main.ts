@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { applyRemoteConfig } from './config/remote-config';
 import { PairingStore } from './pairing/pairing-store';
 import { MqttUplink } from './uplink/mqtt-uplink';
+import { errorCode, errorMessage } from '../contract/errors';
 
 export interface RunningGateway {
   config: GatewayConfig;
@@ -58,7 +59,7 @@ export async function startGateway(
     readings: Parameters<ReadingBuffer['enqueue']>[0],
     cursor?: Parameters<ReadingBuffer['enqueue']>[1],
   ) => {
-    let added = 0;
+    let added: number;
     try {
       added = buffer.enqueue(readings, cursor);
     } catch (e) {
@@ -66,9 +67,9 @@ export async function startGateway(
       // (RACP) and the heartbeat carries BUFFER_DISK_FULL. The gateway keeps running.
       log.error(
         {
-          code: (e as { code?: string }).code ?? 'BUFFER_WRITE_FAILED',
+          code: errorCode(e) ?? 'BUFFER_WRITE_FAILED',
           readings: readings.length,
-          err: (e as Error).message,
+          err: errorMessage(e),
         },
         'readings not committed',
       );

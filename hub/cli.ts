@@ -33,6 +33,7 @@ import { ConfigError, loadHubConfig } from './config/load';
 import { startHub } from './main';
 import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
+import { errorCode, errorMessage } from '../contract/errors';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -68,71 +69,85 @@ async function main(): Promise<void> {
   const pool = createPool(config.postgres.url, 2);
   try {
     await migrate(pool);
-    const need = (n: number, usage: string) => {
-      if (args.length < n) throw Object.assign(new Error(`usage: vigil-hub ${usage}`), { code: 'USAGE' });
+    /** checks the count of positional arguments; the accessor it returns gives a required one */
+    const need = (n: number, usage: string): ((i: number) => string) => {
+      const usageError = () => Object.assign(new Error(`usage: vigil-hub ${usage}`), { code: 'USAGE' });
+      if (args.length < n) throw usageError();
+      return (i) => {
+        const a = args[i];
+        if (a === undefined) throw usageError();
+        return a;
+      };
     };
     switch (command) {
       case 'migrate':
         break;
-      case 'enroll-patient':
-        need(3, 'enroll-patient <id> <program> <display name>');
+      case 'enroll-patient': {
+        const arg = need(3, 'enroll-patient <id> <program> <display name>');
         await createPatient(pool, {
-          id: args[0]!,
+          id: arg(0),
           programId: args[1] as Program,
           displayName: args.slice(2).join(' '),
         });
         break;
+      }
       case 'enroll-gateway': {
-        need(2, 'enroll-gateway <gatewayId> <patientId>');
-        const { password } = await createGateway(pool, { id: args[0]!, patientId: args[1]! });
+        const arg = need(2, 'enroll-gateway <gatewayId> <patientId>');
+        const { password } = await createGateway(pool, { id: arg(0), patientId: arg(1) });
         console.log(JSON.stringify({ gatewayId: args[0], password }));
         break;
       }
-      case 'bind-device':
-        need(3, 'bind-device <gatewayId> <address> <patientId> [userIndex]');
+      case 'bind-device': {
+        const arg = need(3, 'bind-device <gatewayId> <address> <patientId> [userIndex]');
         await bindDevice(pool, {
-          gatewayId: args[0]!,
-          address: args[1]!,
-          patientId: args[2]!,
+          gatewayId: arg(0),
+          address: arg(1),
+          patientId: arg(2),
           ...(args[3] ? { userIndex: Number(args[3]) } : {}),
         });
         break;
+      }
       case 'create-professional': {
-        need(3, `create-professional <id> <${PROFESSIONAL_ROLES.join('|')}> <display name>`);
+        const arg = need(3, `create-professional <id> <${PROFESSIONAL_ROLES.join('|')}> <display name>`);
         if (!PROFESSIONAL_ROLES.includes(args[1] as ProfessionalRole))
           throw Object.assign(new Error(`unknown role ${args[1]}`), { code: 'USAGE' });
         const { token } = await createProfessional(pool, {
-          id: args[0]!,
+          id: arg(0),
           role: args[1] as ProfessionalRole,
           displayName: args.slice(2).join(' '),
         });
         console.log(JSON.stringify({ professionalId: args[0], token }));
         break;
       }
-      case 'create-care-team':
-        need(3, 'create-care-team <id> <program> <display name>');
-        await createCareTeam(pool, { id: args[0]!, programId: args[1] as Program, name: args.slice(2).join(' ') });
+      case 'create-care-team': {
+        const arg = need(3, 'create-care-team <id> <program> <display name>');
+        await createCareTeam(pool, { id: arg(0), programId: args[1] as Program, name: args.slice(2).join(' ') });
         break;
-      case 'add-team-member':
-        need(2, 'add-team-member <teamId> <professionalId> [role]');
+      }
+      case 'add-team-member': {
+        const arg = need(2, 'add-team-member <teamId> <professionalId> [role]');
         await addCareTeamMember(pool, {
-          careTeamId: args[0]!,
-          professionalId: args[1]!,
+          careTeamId: arg(0),
+          professionalId: arg(1),
           ...(args[2] ? { role: args[2] as CareRole } : {}),
         });
         break;
-      case 'add-team-patient':
-        need(2, 'add-team-patient <teamId> <patientId>');
-        await addPatientToCareTeam(pool, { careTeamId: args[0]!, patientId: args[1]! });
+      }
+      case 'add-team-patient': {
+        const arg = need(2, 'add-team-patient <teamId> <patientId>');
+        await addPatientToCareTeam(pool, { careTeamId: arg(0), patientId: arg(1) });
         break;
-      case 'consent':
-        need(2, 'consent <patientId> <professionalId>');
-        await recordConsent(pool, { patientId: args[0]!, professionalId: args[1]! });
+      }
+      case 'consent': {
+        const arg = need(2, 'consent <patientId> <professionalId>');
+        await recordConsent(pool, { patientId: arg(0), professionalId: arg(1) });
         break;
-      case 'revoke-consent':
-        need(2, 'revoke-consent <patientId> <professionalId>');
-        await revokeConsent(pool, { patientId: args[0]!, professionalId: args[1]! });
+      }
+      case 'revoke-consent': {
+        const arg = need(2, 'revoke-consent <patientId> <professionalId>');
+        await revokeConsent(pool, { patientId: arg(0), professionalId: arg(1) });
         break;
+      }
       default:
         throw Object.assign(new Error(`unknown command ${command}`), { code: 'USAGE' });
     }
@@ -141,8 +156,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: Error & { code?: string }) => {
-  const code = e instanceof ConfigError ? e.code : (e.code ?? 'HUB_START_FAILED');
-  console.error(`${code}: ${e.message}`);
+main().catch((e: unknown) => {
+  const code = e instanceof ConfigError ? e.code : (errorCode(e) ?? 'HUB_START_FAILED');
+  console.error(`${code}: ${errorMessage(e)}`);
   process.exit(e instanceof ConfigError || code === 'USAGE' ? 2 : 1);
 });

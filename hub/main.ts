@@ -4,6 +4,7 @@ import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
 import { GatewayRemoteConfig } from './gateways/remote-config';
 import { EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
+import { ConfigError } from './config/load';
 import type { HubConfig } from './config/schema';
 import { IngestService } from './ingest/ingest-service';
 import { MqttIngest } from './ingest/mqtt-ingest';
@@ -16,6 +17,7 @@ import { generateSecret } from './security/secrets';
 import { TimeSeriesStore } from './storage/influx/timeseries';
 import { createPool, ensureDatabase } from './storage/postgres/database';
 import { migrate } from './storage/postgres/migrate';
+import { errorMessage } from '../contract/errors';
 
 export interface RunningHub {
   config: HubConfig;
@@ -53,7 +55,10 @@ export async function startHub(
   const clock = opts.clock ?? systemClock;
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((e: Error) => log.warn({ err: e.message }, 'stop step failed'));
+    for (const s of stops.reverse())
+      await s().catch((e: unknown) => {
+        log.warn({ err: errorMessage(e) }, 'stop step failed');
+      });
   };
   try {
     if (config.postgres.createDatabase) await ensureDatabase(config.postgres.url);
@@ -105,7 +110,10 @@ export async function startHub(
       mqttUrl = `mqtt://${host}:${port}`;
       log.info({ port }, 'embedded MQTT broker listening');
     } else {
-      mqttUrl = config.mqtt.url!;
+      // loadHubConfig refuses this already; a config built in code gets the same answer
+      if (!config.mqtt.url)
+        throw new ConfigError('CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external');
+      mqttUrl = config.mqtt.url;
     }
 
     const episodes = new EpisodeStore(pool);

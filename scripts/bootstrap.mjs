@@ -73,6 +73,8 @@ if (!has('influxd')) missing.push('influxdb', 'influxdb-client');
 if (!has('dbus-daemon')) missing.push('dbus');
 if (!has('psql') || !has('pg_ctlcluster')) missing.push('postgresql');
 if (!has('mosquitto')) missing.push('mosquitto');
+if (!has('chromium')) missing.push('chromium', 'fonts-dejavu-core');
+if (!has('pdftoppm')) missing.push('poppler-utils');
 if (missing.length) aptInstall(missing);
 
 // PostgreSQL: the machine's cluster on 127.0.0.1:5432; start it when stopped.

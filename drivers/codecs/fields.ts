@@ -57,11 +57,13 @@ export class ResultBuilder {
         : { measurements: this.measurements, rejected: this.rejected };
     }
     const c = Object.fromEntries(
-      Object.entries(this.common).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+      Object.entries(this.common).filter(
+        ([, v]: [string, unknown]) => v !== undefined && !(Array.isArray(v) && v.length === 0),
+      ),
     );
     const measurements = this.measurements.map((m) => {
       const merged: Measurement = { ...m, ...c };
-      if (m.flags?.length && Array.isArray(c.flags)) merged.flags = [...(c.flags as string[]), ...m.flags];
+      if (m.flags?.length && Array.isArray(c.flags)) merged.flags = [...c.flags, ...m.flags];
       return merged;
     });
     return this.info

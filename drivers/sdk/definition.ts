@@ -30,7 +30,7 @@ export const advertisementMatchSchema = z
   })
   .strict()
   .refine(
-    (m) => Object.values(m).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0)),
+    (m) => Object.values(m).some((v: unknown) => v !== undefined && (!Array.isArray(v) || v.length > 0)),
     'a match needs at least one condition',
   );
 

@@ -83,11 +83,15 @@ export class DriverRegistry {
   readonly counters: RegistryCounters = { decoded: 0, decodeErrors: 0, driverFailures: 0, rejectedFields: 0 };
 
   register(driver: Driver, origin = 'builtin'): LoadedDriver {
-    if (typeof driver !== 'object' || driver === null)
+    // plugins are loaded at run time: the static type is a promise, not a guarantee
+    const candidate: unknown = driver;
+    if (typeof candidate !== 'object' || candidate === null)
       throw new DriverLoadError('INVALID_DRIVER', `driver from ${origin} is not an object`);
     const parsed = driverDefinitionSchema.safeParse(driver.definition);
     if (!parsed.success) {
-      const id = (driver.definition as { id?: unknown })?.id;
+      const definition: unknown = driver.definition;
+      const id =
+        typeof definition === 'object' && definition !== null ? (definition as { id?: unknown }).id : undefined;
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
       throw new DriverLoadError('INVALID_DRIVER', `driver ${String(id)} from ${origin}: ${issues}`);
     }
@@ -250,9 +254,9 @@ export function applyPlausibility(result: DecodeResult): DecodeResult {
   for (const m of result.measurements) {
     if (!Object.hasOwn(METRICS, m.metric)) {
       rejected.push({
-        field: String(m.metric),
+        field: m.metric,
         code: 'RESERVED',
-        reason: `unknown metric ${String(m.metric)} (not in contract/metrics.ts)`,
+        reason: `unknown metric ${m.metric} (not in contract/metrics.ts)`,
       });
       continue;
     }

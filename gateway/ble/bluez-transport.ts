@@ -111,7 +111,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => BleError): P
   ]).finally(() => clearTimeout(timer));
 }
 
-const unwrap = (v: unknown): unknown => (v instanceof dbus.Variant ? (v as DbusVariant).value : v);
+const unwrap = (v: unknown): unknown => (v instanceof dbus.Variant ? v.value : v);
 const bytes = (v: unknown): Uint8Array =>
   v instanceof Uint8Array ? new Uint8Array(v) : Array.isArray(v) ? Uint8Array.from(v as number[]) : new Uint8Array(0);
 
@@ -170,7 +170,8 @@ export class BluezTransport implements BleTransport {
     // node-ble opens dbus-next's systemBus(), which reads DBUS_SYSTEM_BUS_ADDRESS when called
     const saved = process.env.DBUS_SYSTEM_BUS_ADDRESS;
     if (this.opts.busAddress) process.env.DBUS_SYSTEM_BUS_ADDRESS = this.opts.busAddress;
-    const { bluetooth, destroy } = NodeBle.createBluetooth();
+    const ble = NodeBle.createBluetooth();
+    const { bluetooth } = ble;
     if (this.opts.busAddress) {
       if (saved === undefined) delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
       else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
@@ -186,7 +187,9 @@ export class BluezTransport implements BleTransport {
     );
     failed.catch(() => undefined);
     this.bluetooth = bluetooth;
-    this.destroyBus = destroy;
+    this.destroyBus = () => {
+      ble.destroy();
+    };
     this.bus = bus;
     try {
       await withTimeout(

@@ -124,7 +124,8 @@ export class NobleTransport implements BleTransport {
   private readonly onDiscover = (p: NoblePeripheral): void => {
     const address = p.address.toUpperCase();
     this.peripherals.set(address, p);
-    const a = p.advertisement;
+    // noble's typings declare every AD field present; at run time an absent one is undefined
+    const a: Partial<NoblePeripheral['advertisement']> = p.advertisement;
     const serviceData: Record<string, Uint8Array> = {};
     for (const sd of a.serviceData ?? []) serviceData[fromNobleUuid(sd.uuid)] = new Uint8Array(sd.data);
     const manufacturerData: Record<number, Uint8Array> = {};
@@ -189,15 +190,17 @@ export class NobleTransport implements BleTransport {
   }
 
   /** noble has no pairing API (it drives HCI itself, no SMP initiator): bonding needs BlueZ */
-  async pair(address: string): Promise<void> {
-    throw new BleError(
-      'NOT_SUPPORTED',
-      `${address.toUpperCase()}: the noble backend cannot bond; devices that require bonding need the BlueZ backend (ble.backend: bluez)`,
+  pair(address: string): Promise<void> {
+    return Promise.reject(
+      new BleError(
+        'NOT_SUPPORTED',
+        `${address.toUpperCase()}: the noble backend cannot bond; devices that require bonding need the BlueZ backend (ble.backend: bluez)`,
+      ),
     );
   }
 
-  async isBonded(_address: string): Promise<boolean> {
-    return false;
+  isBonded(_address: string): Promise<boolean> {
+    return Promise.resolve(false);
   }
 }
 
@@ -235,13 +238,13 @@ class NobleConnection implements BleConnection {
     return this.up ? mapNobleError(e) : new BleError('DISCONNECTED', `${this.address}: link lost`);
   }
 
-  async has(service: string, characteristic: string): Promise<boolean> {
+  has(service: string, characteristic: string): Promise<boolean> {
     try {
       this.find(service, characteristic);
-      return true;
+      return Promise.resolve(true);
     } catch (e) {
-      if (e instanceof BleError && e.code === 'NOT_SUPPORTED') return false;
-      throw e;
+      if (e instanceof BleError && e.code === 'NOT_SUPPORTED') return Promise.resolve(false);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
   }
 

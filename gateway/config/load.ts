@@ -43,9 +43,8 @@ export function gatewayConfigInput(
 ): Record<string, unknown> {
   const env = opts.env ?? process.env;
   let fromFile = (opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {}) as Record<string, unknown>;
-  const dataDir = String(
-    env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fromFile.dataDir ?? DEFAULT_DATA_DIR),
-  );
+  const fileDataDir = typeof fromFile.dataDir === 'string' ? fromFile.dataDir : undefined;
+  const dataDir = env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fileDataDir ?? DEFAULT_DATA_DIR);
   try {
     fromFile = deepMerge(
       deepMerge(fromFile, readJson(join(dataDir, CREDENTIALS_FILE))),
@@ -61,10 +60,11 @@ export function gatewayConfigInput(
     const raw = env[name];
     if (!raw) continue;
     const path = target.replace(/:list$/, '').split('.');
+    const leaf = path.pop() ?? target;
     const tree: Record<string, unknown> = {};
     let node = tree;
-    for (const k of path.slice(0, -1)) node = (node[k] = {}) as Record<string, unknown>;
-    node[path[path.length - 1]!] = raw
+    for (const k of path) node = node[k] = {};
+    node[leaf] = raw
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);

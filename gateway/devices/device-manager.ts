@@ -4,6 +4,7 @@ import { BleError, type BleTransport } from '../ble/transport';
 import type { PairingStore } from '../pairing/pairing-store';
 import { runDeviceSession, type CommitFn } from './device-session';
 import { toReading } from './reading-factory';
+import { errorMessage } from '../../contract/errors';
 
 export interface DeviceManagerOptions {
   gatewayId: string;
@@ -183,7 +184,10 @@ export class DeviceManager {
     s.driver = driver.definition.id;
     s.lastSeenAt = new Date();
     if (adv.rssi !== undefined) s.rssi = adv.rssi;
-    if (driver.definition.linkMode === 'broadcast') return this.fromAdvertisement(adv, driver);
+    if (driver.definition.linkMode === 'broadcast') {
+      this.fromAdvertisement(adv, driver);
+      return;
+    }
     if (s.busy || Date.now() < s.nextAttemptAt || this.queue.some((q) => q.address === address)) return;
     this.queue.push({ address, driver });
     this.drain();
@@ -218,10 +222,8 @@ export class DeviceManager {
     if (this.running) return;
     this.running = true;
     this.current = (async () => {
-      while (!this.stopped && this.queue.length) {
-        const next = this.queue.shift()!;
-        await this.session(next.address, next.driver);
-      }
+      let next;
+      while (!this.stopped && (next = this.queue.shift())) await this.session(next.address, next.driver);
     })().finally(() => {
       this.running = false;
     });
@@ -256,7 +258,10 @@ export class DeviceManager {
           'device synchronised',
         );
       } finally {
-        await conn.disconnect().catch(() => {});
+        await conn.disconnect().catch((e: unknown) => {
+          // the link is going away either way; the next session starts from a fresh connect
+          this.log.debug({ device: address, err: errorMessage(e) }, 'disconnect failed');
+        });
       }
     } catch (e) {
       this.counters.sessionFailures++;
@@ -347,8 +352,12 @@ export class DeviceManager {
   async stop(): Promise<void> {
     this.stopped = true;
     this.queue.length = 0;
-    await this.transport.stopScan().catch(() => {});
-    await this.current?.catch(() => {});
-    await this.transport.stop().catch(() => {});
+    // shutting down: each step is attempted whatever the previous one did, and failures are only logged
+    const logged = (step: string) => (e: unknown) => {
+      this.log.warn({ err: errorMessage(e) }, `${step} failed during stop`);
+    };
+    await this.transport.stopScan().catch(logged('scan stop'));
+    await this.current?.catch(logged('current session'));
+    await this.transport.stop().catch(logged('transport stop'));
   }
 }

@@ -18,6 +18,7 @@ import type { BleConnection } from '../ble/transport';
 import type { DeviceCursorUpdate } from '../buffer/reading-buffer';
 import { localToUtc } from '../time/local-time';
 import { toReading } from './reading-factory';
+import { errorMessage } from '../../contract/errors';
 
 export interface SessionResult {
   readings: number;
@@ -72,7 +73,7 @@ export async function runDeviceSession(
   const address = conn.address;
   const driverId = driver.definition.id;
   let lastActivity = Date.now();
-  let disconnected = false;
+  let disconnected = false as boolean; // set by the link-lost callback and the commit failure path
   conn.onDisconnect(() => {
     disconnected = true;
   });
@@ -171,7 +172,9 @@ export async function runDeviceSession(
       result.readings -= readings.length;
       commitError = e as Error;
       disconnected = true;
-      void conn.disconnect().catch(() => {});
+      void conn.disconnect().catch((e: unknown) => {
+        d.log.debug({ device: address, err: errorMessage(e) }, 'disconnect after a refused commit failed');
+      });
     }
   }
 
@@ -214,7 +217,7 @@ export async function runDeviceSession(
   for (const c of driver.definition.characteristics) {
     if (c.writeOnConnect) await conn.write(c.service, c.characteristic, Buffer.from(c.writeOnConnect, 'hex'));
   }
-  if (racpUse) await syncStoredRecords();
+  if (racpUse) await syncStoredRecords(racpUse);
 
   while (!disconnected && Date.now() - lastActivity < d.idleDisconnectMs) {
     await new Promise((r) => setTimeout(r, Math.min(250, d.idleDisconnectMs)));
@@ -233,9 +236,13 @@ export async function runDeviceSession(
             adjustReason: ['external_reference_time_update'],
           }),
         )
-        .catch((e: Error) => d.log.debug({ device: address, err: e.message }, 'current time not writable'));
+        .catch((e: unknown) => {
+          d.log.debug({ device: address, err: errorMessage(e) }, 'current time not writable');
+        });
     }
-    await conn.disconnect().catch(() => {});
+    await conn.disconnect().catch((e: unknown) => {
+      d.log.debug({ device: address, err: errorMessage(e) }, 'disconnect at the end of the session failed');
+    });
   }
   return result;
 
@@ -244,8 +251,8 @@ export async function runDeviceSession(
    * >=, so >= cursor+1), or all records on the first sync. The response code ends the transfer;
    * a dropped link ends the session and the next one resumes from the committed cursor.
    */
-  async function syncStoredRecords(): Promise<void> {
-    const svc = racpUse!.service;
+  async function syncStoredRecords(use: NonNullable<typeof racpUse>): Promise<void> {
+    const svc = use.service;
     const cursor = d.cursor?.(address);
     const request = cursor === undefined ? racpReportAllRecords() : racpReportRecordsAfter(cursor);
     if (!request) return;
@@ -329,7 +336,7 @@ export async function runDeviceSession(
      * renumbered, and the cursor is forgotten in the buffer.
      */
     async function renumbered(after: number): Promise<boolean> {
-      highestSequenceSeen = undefined;
+      highestSequenceSeen = undefined as number | undefined; // the notifications of ask() set it
       const last = await ask(encodeRacpRequest({ op: 'report', filter: 'last' }), false);
       flush();
       if (

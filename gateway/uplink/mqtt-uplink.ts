@@ -11,6 +11,7 @@ import {
 } from '../../contract';
 import type { BufferAlarm, BufferStats, OutboundBatch } from '../buffer/reading-buffer';
 import type { GatewayConfig } from '../config/schema';
+import { errorCode, errorMessage } from '../../contract/errors';
 
 /** a PUBACK later than this restarts the batch's receipt timeout */
 const SLOW_PUBACK_MS = 1_000;
@@ -179,12 +180,12 @@ export class MqttUplink {
     if (this.stopped) return;
     this.pumping = true;
     void this.pump()
-      .catch((e: Error) =>
+      .catch((e: unknown) => {
         this.log.error(
-          { code: (e as { code?: string }).code ?? 'UPLINK_PUMP_FAILED', err: e.message },
+          { code: errorCode(e) ?? 'UPLINK_PUMP_FAILED', err: errorMessage(e) },
           'batch not taken from the buffer',
-        ),
-      )
+        );
+      })
       .finally(() => {
         this.pumping = false;
         if (this.pumpAgain) {
@@ -276,7 +277,10 @@ export class MqttUplink {
     if (this.connected)
       await client
         .publishAsync(topicFor(this.config.gatewayId, 'status'), this.status('offline'), { qos: 1, retain: true })
-        .catch(() => {});
+        .catch((e: unknown) => {
+          // the broker's will message announces "offline" when this last word does not get through
+          this.log.warn({ err: errorMessage(e) }, 'offline status not published');
+        });
     this.connected = false;
     await client.endAsync(opts.force ?? false);
     // a pump already running finishes before the buffer closes

@@ -1,12 +1,27 @@
 import type pg from 'pg';
 import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
 import { generateSecret, hashSecret } from '../security/secrets';
+import { firstRow } from '../storage/postgres/rows';
 
 /**
  * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
  * call the same functions). Secrets are returned once and only their hash is stored.
  */
 export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
+
+/** Stable codes of enrollment refusals; the API answers them with 409 (or 400 for INVALID_ROLE). */
+export type ProvisioningErrorCode =
+  'PATIENT_EXISTS' | 'DEVICE_BOUND_ELSEWHERE' | 'GATEWAY_OTHER_HOUSEHOLD' | 'PROGRAM_MISMATCH' | 'INVALID_ROLE';
+
+export class ProvisioningError extends Error {
+  constructor(
+    readonly code: ProvisioningErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProvisioningError';
+  }
+}
 
 async function audit(
   pool: pg.Pool,
@@ -31,11 +46,13 @@ export async function createPatient(
   actor = 'admin',
 ): Promise<void> {
   patientIdSchema.parse(p.id);
-  await pool.query(
+  // never an upsert: re-posting another team's patient id must not take the record over
+  const { rowCount } = await pool.query(
     `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (id) DO UPDATE SET program_id = EXCLUDED.program_id, display_name = EXCLUDED.display_name`,
+     ON CONFLICT (id) DO NOTHING`,
     [p.id, p.programId, p.displayName, p.birthYear ?? null, p.chronicLungDisease ?? false],
   );
+  if (!rowCount) throw new ProvisioningError('PATIENT_EXISTS', `patient ${p.id} is already enrolled`);
   await audit(pool, actor, 'patient.enrolled', 'patient', p.id, { programId: p.programId });
 }
 
@@ -47,11 +64,14 @@ export async function createGateway(
 ): Promise<{ password: string }> {
   gatewayIdSchema.parse(g.id);
   const password = generateSecret();
-  await pool.query(
+  // re-keying stays possible for the same household; a box never moves to another one this way
+  const { rowCount } = await pool.query(
     `INSERT INTO gateways (id, patient_id, credential_hash) VALUES ($1, $2, $3)
-     ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id, credential_hash = EXCLUDED.credential_hash, revoked_at = NULL`,
+     ON CONFLICT (id) DO UPDATE SET credential_hash = EXCLUDED.credential_hash, revoked_at = NULL
+     WHERE gateways.patient_id IS NOT DISTINCT FROM EXCLUDED.patient_id`,
     [g.id, g.patientId, hashSecret(password)],
   );
+  if (!rowCount) throw new ProvisioningError('GATEWAY_OTHER_HOUSEHOLD', `gateway ${g.id} serves another household`);
   await audit(pool, actor, 'gateway.credential_issued', 'gateway', g.id);
   return { password };
 }
@@ -68,16 +88,43 @@ export async function bindDevice(
   actor = 'admin',
 ): Promise<void> {
   const address = bleAddressSchema.parse(b.address);
-  await pool.query(
+  // a binding already held by another patient is never moved silently (readings would change series)
+  const { rowCount } = await pool.query(
     `INSERT INTO device_bindings (gateway_id, address, driver, user_index, patient_id) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (gateway_id, address, coalesce(user_index, -1)) DO UPDATE SET patient_id = EXCLUDED.patient_id, driver = EXCLUDED.driver`,
+     ON CONFLICT (gateway_id, address, coalesce(user_index, -1)) DO UPDATE SET driver = EXCLUDED.driver
+     WHERE device_bindings.patient_id = EXCLUDED.patient_id`,
     [b.gatewayId, address, b.driver ?? null, b.userIndex ?? null, b.patientId],
   );
+  if (!rowCount)
+    throw new ProvisioningError(
+      'DEVICE_BOUND_ELSEWHERE',
+      `device ${address} on ${b.gatewayId} is bound to another patient`,
+    );
   await audit(pool, actor, 'device.bound', 'gateway', b.gatewayId, {
     address,
     userIndex: b.userIndex ?? null,
     patientId: b.patientId,
   });
+}
+
+/** Ends a patient's binding of a device (the device may then be bound to someone else); false when none. */
+export async function unbindDevice(
+  pool: pg.Pool,
+  b: { gatewayId: string; address: string; patientId: string; userIndex?: number },
+  actor = 'admin',
+): Promise<boolean> {
+  const address = bleAddressSchema.parse(b.address);
+  const { rowCount } = await pool.query(
+    `DELETE FROM device_bindings WHERE gateway_id = $1 AND address = $2 AND coalesce(user_index, -1) = $3 AND patient_id = $4`,
+    [b.gatewayId, address, b.userIndex ?? -1, b.patientId],
+  );
+  if (rowCount)
+    await audit(pool, actor, 'device.unbound', 'gateway', b.gatewayId, {
+      address,
+      userIndex: b.userIndex ?? null,
+      patientId: b.patientId,
+    });
+  return Boolean(rowCount);
 }
 
 export const PROFESSIONAL_ROLES = [
@@ -87,6 +134,11 @@ export const PROFESSIONAL_ROLES = [
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
   'admin',
 ] as const;
 export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
@@ -134,7 +186,7 @@ export async function addCareTeamMember(
   ]);
   const role = m.role ?? rows[0]?.role;
   if (!role || role === 'admin')
-    throw Object.assign(new Error('a care-team member needs a clinical role'), { code: 'INVALID_ROLE' });
+    throw new ProvisioningError('INVALID_ROLE', 'a care-team member needs a clinical role');
   await pool.query(
     `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES ($1, $2, $3)
      ON CONFLICT (care_team_id, professional_id) DO UPDATE SET role = EXCLUDED.role`,
@@ -151,6 +203,13 @@ export async function addPatientToCareTeam(
   a: { careTeamId: string; patientId: string },
   actor = 'admin',
 ): Promise<void> {
+  // a care team follows one program: its patients are enrolled in that program
+  const { rows } = await pool.query<{ same: boolean }>(
+    `SELECT t.program_id = p.program_id AS same FROM care_teams t, patients p WHERE t.id = $1 AND p.id = $2`,
+    [a.careTeamId, a.patientId],
+  );
+  if (rows[0] && !rows[0].same)
+    throw new ProvisioningError('PROGRAM_MISMATCH', `care team ${a.careTeamId} follows another program`);
   await pool.query('INSERT INTO care_team_patients (care_team_id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
     a.careTeamId,
     a.patientId,
@@ -194,11 +253,11 @@ export async function createWebhook(
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
     throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
   const secret = generateSecret();
-  const { rows } = await pool.query<{ id: string }>(
+  const inserted = await pool.query<{ id: string }>(
     'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',
     [w.careTeamId, url.toString(), secret, actor],
   );
-  const id = Number(rows[0]!.id);
+  const id = Number(firstRow(inserted, 'INSERT INTO webhooks').id);
   await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });
   return { id, secret };
 }
@@ -212,7 +271,7 @@ export async function createCareTeamWithMembers(
   t: { id: string; programId: Program; name: string; patientIds: string[]; roles?: CareRole[] },
 ): Promise<Record<CareRole, { professionalId: string; token: string }>> {
   await createCareTeam(pool, t);
-  const roles = t.roles ?? (PROFESSIONAL_ROLES.filter((r) => r !== 'admin') as CareRole[]);
+  const roles = t.roles ?? PROFESSIONAL_ROLES.filter((r) => r !== 'admin');
   const out = {} as Record<CareRole, { professionalId: string; token: string }>;
   for (const role of roles) {
     const professionalId = `${t.id}-${role.replace(/_/g, '-')}`;

@@ -52,14 +52,15 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
       throw e;
     }
   }
-  return withClient(pool, async (client) => {
+  return withClient(pool, async (client, markBroken) => {
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
+      // the caller sees the original error; a connection that cannot roll back is destroyed, not pooled
+      await client.query('ROLLBACK').catch(markBroken);
       throw e;
     }
   });

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { episodeRow, EPISODE_COLUMNS, loadEpisode, type FullEpisodeRow } from '../fhir/load';
+import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
 import { audit, inTransaction, lockPatient } from './audit';
 import { notify } from './notifications';
 
@@ -218,7 +218,7 @@ export class EpisodeStore {
         detail: { reason: `${NORMALS_TO_RESOLVE} consecutive normal evaluations` },
         at: now,
       });
-      await this.pushStatus(c, (await loadEpisode(c, id))!, now);
+      await this.pushStatus(c, await existingEpisode(c, id), now);
       return { episodeId: id, resolved: true };
     });
   }
@@ -233,7 +233,7 @@ export class EpisodeStore {
       const ep = await loadEpisode(c, id);
       if (!ep) throw Object.assign(new Error('no such episode'), { code: 'NOT_FOUND' });
       await lockPatient(c, ep.patientId);
-      const fresh = (await loadEpisode(c, id))!;
+      const fresh = await existingEpisode(c, id);
       const t = f(fresh);
       await c.query(t.sql, [id, now, ...t.params]);
       await audit(c, {
@@ -244,7 +244,7 @@ export class EpisodeStore {
         detail: t.detail ?? {},
         at: now,
       });
-      const after = (await loadEpisode(c, id))!;
+      const after = await existingEpisode(c, id);
       await this.pushStatus(c, after, now);
       return after;
     });
@@ -314,7 +314,7 @@ export class EpisodeStore {
     for (const { id } of due.rows) {
       const done = await inTransaction(this.pool, async (c) => {
         // atomic claim: a second hub instance running the same tick finds nothing to claim
-        const { rows } = await c.query(
+        const { rows } = await c.query<EpisodeDbRow>(
           `UPDATE alert_episodes SET last_notified_at = $2 WHERE id = $1 AND status = 'open' AND severity = 'red' AND last_notified_at <= $3
            RETURNING ${EPISODE_COLUMNS}`,
           [id, now, new Date(now.getTime() - everyMs)],
@@ -341,4 +341,11 @@ export class EpisodeStore {
   async get(id: number): Promise<FullEpisodeRow | null> {
     return loadEpisode(this.pool, id);
   }
+}
+
+/** An episode this transaction has locked or just written: its absence is a NOT_FOUND, not a null. */
+async function existingEpisode(c: pg.PoolClient, id: number): Promise<FullEpisodeRow> {
+  const ep = await loadEpisode(c, id);
+  if (!ep) throw Object.assign(new Error('no such episode'), { code: 'NOT_FOUND' });
+  return ep;
 }

@@ -1,5 +1,17 @@
 import type pg from 'pg';
+import { firstRow } from '../storage/postgres/rows';
 import { audit, type Queryable } from './audit';
+
+/** alert_silences (004) */
+interface SilenceRow {
+  id: string;
+  patient_id: string;
+  rule_id: string | null;
+  starts_at: Date;
+  ends_at: Date;
+  reason: string;
+  created_by: string;
+}
 
 export interface Silence {
   id: number;
@@ -29,11 +41,11 @@ export async function createSilence(
   pool: pg.Pool,
   s: { patientId: string; ruleId?: string | null; startsAt: Date; endsAt: Date; reason: string; actor: string },
 ): Promise<number> {
-  const { rows } = await pool.query<{ id: string }>(
+  const inserted = await pool.query<{ id: string }>(
     `INSERT INTO alert_silences (patient_id, rule_id, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
     [s.patientId, s.ruleId ?? null, s.startsAt, s.endsAt, s.reason, s.actor],
   );
-  const id = Number(rows[0]!.id);
+  const id = Number(firstRow(inserted, 'INSERT INTO alert_silences').id);
   await audit(pool, {
     actor: s.actor,
     action: 'silence.created',
@@ -46,7 +58,7 @@ export async function createSilence(
 }
 
 export async function listSilences(pool: pg.Pool, patientId: string, now: Date): Promise<Silence[]> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<SilenceRow>(
     `SELECT id, patient_id, rule_id, starts_at, ends_at, reason, created_by FROM alert_silences
      WHERE patient_id = $1 AND cancelled_at IS NULL AND ends_at > $2 ORDER BY starts_at`,
     [patientId, now],

@@ -18,8 +18,12 @@ import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import type { Professional, Role } from './authz';
 import type { ApiContext } from './context';
 import { GatewayRemoteConfig } from '../gateways/remote-config';
-import { ApiError } from './errors';
+import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
+import { trackRoutes } from './route-table';
+import { ProvisioningError } from '../admin/provisioning';
 import { registerAdminRoutes } from './routes/admin';
+import { registerReportRoutes } from './routes/reports';
+import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
@@ -36,9 +40,8 @@ export interface ApiDeps {
   gatewayConfig?: GatewayRemoteConfig;
 }
 
-const noBroker = async (): Promise<void> => {
-  throw Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' });
-};
+const noBroker = (): Promise<void> =>
+  Promise.reject(Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' }));
 
 /**
  * The hub HTTP API (docs/api.md): fastify with zod schemas at every boundary, OpenAPI at /docs,
@@ -51,6 +54,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     // per-request lines would carry patient ids in URLs: the API audits access itself (audit_log)
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  trackRoutes(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -75,6 +79,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     let message: string;
     if (err instanceof ApiError) {
       ({ code, status, message } = err);
+    } else if (err instanceof ProvisioningError) {
+      code = err.code === 'INVALID_ROLE' || err.code === 'PROGRAM_MISMATCH' ? 'INVALID_REQUEST' : 'CONFLICT';
+      status = API_ERRORS[code as ApiErrorCode];
+      message = `${err.code}: ${err.message}`;
     } else if ((err as { validation?: unknown }).validation) {
       code = 'INVALID_REQUEST';
       status = 400;
@@ -138,6 +146,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
+    // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
+    if (req.url === '/fhir/metadata' || req.url.startsWith('/fhir/metadata?')) return;
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
@@ -181,6 +191,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAlertRoutes(app, ctx);
   registerRuleRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerReportRoutes(app, ctx);
+  registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   return app;

@@ -4,7 +4,24 @@ import { DEFAULT_RULES } from '../rules/catalog';
 import { ApiError } from './errors';
 
 export type Role =
-  'coordinating_nurse' | 'oncologist' | 'cardiologist' | 'general_practitioner' | 'pharmacist' | 'home_nurse' | 'admin';
+  | 'coordinating_nurse'
+  | 'oncologist'
+  | 'cardiologist'
+  | 'general_practitioner'
+  | 'pharmacist'
+  | 'home_nurse'
+  | CoachRole
+  | 'admin';
+/** The cardiovascular coaching team (hub/coaching): they follow goals and calls, not alerts or raw readings. */
+export type CoachRole =
+  'coaching_nurse' | 'dietitian' | 'psychologist' | 'tobacco_specialist' | 'physical_activity_coach';
+export const COACH_ROLES: readonly CoachRole[] = [
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
+];
 export const ROLES: readonly Role[] = [
   'coordinating_nurse',
   'oncologist',
@@ -12,6 +29,7 @@ export const ROLES: readonly Role[] = [
   'general_practitioner',
   'pharmacist',
   'home_nurse',
+  ...COACH_ROLES,
   'admin',
 ];
 
@@ -34,8 +52,13 @@ export const MATRIX = {
     'general_practitioner',
     'pharmacist',
     'home_nurse',
+    ...COACH_ROLES,
     'admin',
   ],
+  /** coaching plan: goals, their progress, calls and their notes */
+  'coaching.read': ['coordinating_nurse', 'cardiologist', 'general_practitioner', ...COACH_ROLES],
+  /** agree goals with the participant, schedule calls, write their notes */
+  'coaching.write': ['coordinating_nurse', ...COACH_ROLES],
   /** alert episodes, FHIR Task (pharmacist: treatment/toxicity rules only) */
   'alerts.read': [
     'coordinating_nurse',
@@ -84,6 +107,8 @@ export const MATRIX = {
   /** webhook delivery log */
   'deliveries.read': ['coordinating_nurse', 'admin'],
   'audit.read': ['admin'],
+  /** program reports: pseudonymised aggregates (admin: any team; coordinating nurse: her teams) */
+  'reports.read': ['coordinating_nurse', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Capability = keyof typeof MATRIX;
 
@@ -95,6 +120,8 @@ const CLINICAL: ReadonlySet<Capability> = new Set([
   'trends.read',
   'rules.read',
   'rules.override',
+  'coaching.read',
+  'coaching.write',
 ]);
 
 /** What the pharmacist sees: treatment and toxicity (issue 6, item 4). */
@@ -135,7 +162,12 @@ export function patientScopeSql(p: Professional, col: string, param: string, cli
   return clinical ? `(${membership} AND ${consent})` : membership;
 }
 
-/** Throws FORBIDDEN unless the professional holds `cap` for this patient; NOT_FOUND for an unknown patient. */
+/**
+ * Throws unless the professional holds `cap` for this patient. A patient outside the professional's
+ * care teams (or program, for a coordinating nurse) answers NOT_FOUND exactly like an unknown id, so
+ * that neither status reveals whether a patient exists outside one's scope; FORBIDDEN is kept for a
+ * patient one may know of (a missing consent, a role without the capability).
+ */
 export async function requirePatient(
   pool: pg.Pool,
   p: Professional,
@@ -143,12 +175,15 @@ export async function requirePatient(
   patientId: string,
 ): Promise<void> {
   requireCap(p, cap);
-  const { rows } = await pool.query<{ ok: boolean }>(
-    `SELECT ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok FROM patients WHERE id = $1`,
+  const { rows } = await pool.query<{ member: boolean; ok: boolean }>(
+    `SELECT ${patientScopeSql(p, 'patients.id', '$2', false)} AS member,
+            ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok
+     FROM patients WHERE id = $1`,
     [patientId, p.id],
   );
-  if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such patient');
-  if (!rows[0].ok) throw new ApiError('FORBIDDEN', `patient not in scope for ${cap} (care team, program or consent)`);
+  const row = rows[0];
+  if (!row?.member) throw new ApiError('NOT_FOUND', 'no such patient in your scope');
+  if (!row.ok) throw new ApiError('FORBIDDEN', `no consent of this patient for ${cap}`);
 }
 
 export function isClinical(cap: Capability): boolean {

@@ -6,6 +6,7 @@ import { createGateway } from '../admin/provisioning';
 import { hashSecret } from '../security/secrets';
 import { bearer, who, type ApiContext, type ZApp } from './context';
 import { ApiError } from './errors';
+import { firstRow } from '../storage/postgres/rows';
 
 /**
  * Plug-in onboarding (issue 4): the box is shipped with an enrollment code printed on it; the
@@ -35,7 +36,7 @@ export async function createEnrollmentCode(
   gatewayIdSchema.parse(e.gatewayId);
   patientIdSchema.parse(e.patientId);
   const code = newEnrollmentCode();
-  const { rows } = await pool.query<{ expires_at: Date }>(
+  const inserted = await pool.query<{ expires_at: Date }>(
     `INSERT INTO enrollment_codes (code_hash, gateway_id, patient_id, expires_at) VALUES ($1, $2, $3, now() + make_interval(days => $4)) RETURNING expires_at`,
     [hashSecret(code), e.gatewayId, e.patientId, e.validDays ?? 90],
   );
@@ -46,7 +47,7 @@ export async function createEnrollmentCode(
     e.gatewayId,
     {},
   ]);
-  return { code, expiresAt: rows[0]!.expires_at.toISOString() };
+  return { code, expiresAt: firstRow(inserted, 'INSERT INTO enrollment_codes').expires_at.toISOString() };
 }
 
 /** Exchanges a code: marks it used and issues the gateway's credential; undefined when unknown, used or expired. */
@@ -109,6 +110,12 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       if (p.role !== 'admin') throw new ApiError('FORBIDDEN', 'only an admin issues enrollment codes');
       const exists = await ctx.pool.query('SELECT 1 FROM patients WHERE id = $1', [req.body.patientId]);
       if (!exists.rowCount) throw new ApiError('NOT_FOUND', 'unknown patient');
+      const gw = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [
+        req.body.gatewayId,
+      ]);
+      // a code re-keys a box of this household only; it never moves another household's box
+      if (gw.rows[0] && gw.rows[0].patient_id !== req.body.patientId)
+        throw new ApiError('CONFLICT', 'GATEWAY_OTHER_HOUSEHOLD: gateway serves another household');
       return reply.status(201).send(await createEnrollmentCode(ctx.pool, req.body, p.id));
     },
   );

@@ -7,6 +7,7 @@ import { verifySecret } from '../security/secrets';
 import { mayPublish, maySubscribe, type Principal } from './access-control';
 import type { HubMetrics } from '../observability/metrics';
 import { GatewayRateLimiter, type RateLimit } from './rate-limit';
+import { errorMessage } from '../../contract/errors';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -33,7 +34,11 @@ export interface InProcessBroker {
 const NOT_AUTHORIZED = 5; // MQTT 3.1.1 CONNACK return code 5, "not authorized" (MQTT-3.2.2.3)
 
 function authError(message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode: NOT_AUTHORIZED }) as AuthenticateError;
+  // aedes declares AuthErrorCode as a const enum, which isolatedModules cannot import: 5 is its NOT_AUTHORIZED
+  const e = new Error(message) as AuthenticateError;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- see above
+  e.returnCode = NOT_AUTHORIZED;
+  return e;
 }
 
 /**
@@ -67,26 +72,30 @@ export class EmbeddedBroker {
             this.principals.set(client, p);
             done(null, true);
           },
-          (e: Error) => {
+          (e: unknown) => {
             this.metrics.brokerAuthFailures.inc();
             this.log.warn(
-              { clientId: client.id, code: 'MQTT_AUTH_REFUSED', reason: e.message },
+              { clientId: client.id, code: 'MQTT_AUTH_REFUSED', reason: errorMessage(e) },
               'broker refused a connection',
             );
-            done(authError(e.message), false);
+            done(authError(errorMessage(e)), false);
           },
         );
       },
       authorizePublish: (client, packet, done) => {
         const p = client ? this.principals.get(client) : undefined;
-        if (!client) return done(null); // broker-internal publishes
+        if (!client) {
+          done(null); // broker-internal publishes
+          return;
+        }
         if (!p || !mayPublish(p, packet.topic)) {
           this.metrics.brokerAclDenials.inc({ action: 'publish' });
           this.log.warn(
             { clientId: client.id, topic: packet.topic, code: 'MQTT_PUBLISH_DENIED' },
             'publish outside the client ACL',
           );
-          return done(new Error('MQTT_PUBLISH_DENIED'));
+          done(new Error('MQTT_PUBLISH_DENIED'));
+          return;
         }
         if (packet.payload.length > this.opts.maxPayloadBytes) {
           this.metrics.brokerAclDenials.inc({ action: 'oversize' });
@@ -94,7 +103,8 @@ export class EmbeddedBroker {
             { clientId: client.id, bytes: packet.payload.length, code: 'MQTT_PAYLOAD_TOO_LARGE' },
             'payload over the limit',
           );
-          return done(new Error('MQTT_PAYLOAD_TOO_LARGE'));
+          done(new Error('MQTT_PAYLOAD_TOO_LARGE'));
+          return;
         }
         const filer = this.readingsFiler;
         // readings are filed before aedes PUBACKs them (it PUBACKs right after this hook):
@@ -122,7 +132,8 @@ export class EmbeddedBroker {
             { clientId: client.id, topic: sub.topic, code: 'MQTT_SUBSCRIBE_DENIED' },
             'subscription outside the client ACL',
           );
-          return done(new Error('MQTT_SUBSCRIBE_DENIED'));
+          done(new Error('MQTT_SUBSCRIBE_DENIED'));
+          return;
         }
         done(null, sub);
       },

@@ -41,7 +41,7 @@ export class ConfigError extends Error {
 export function loadHubConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {},
 ): HubConfig {
-  const fromFile = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
+  const fromFile: unknown = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
   const merged = deepMerge(
     deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile),
     configFromEnv(HUB_ENV, opts.env ?? process.env),

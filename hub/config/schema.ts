@@ -8,12 +8,11 @@ export const hubConfigSchema = z
   .object({
     instanceId: z.string().min(1).default('hub-1').describe('Name of this hub instance in logs and metrics'),
     postgres: z.object({
-      url: z.string().url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
+      url: z.url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
       createDatabase: z.boolean().default(false).describe('Create the database when missing (demo, tests)'),
     }),
     influx: z.object({
       url: z
-        .string()
         .url()
         .default('http://127.0.0.1:8086')
         .describe('InfluxDB 1.x HTTP API (or the 1.x-compatible API of later versions)'),

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { HubMetrics } from '../observability/metrics';
 import { systemClock, type Clock } from '../rules/clock';
 import { sign } from './signature';
+import { errorMessage } from '../../contract/errors';
 
 export interface DispatcherOptions {
   clock?: Clock;
@@ -157,8 +158,8 @@ export class WebhookDispatcher {
     this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.runOnce()
-        .catch((e: Error) => {
-          this.log.warn({ err: e.message, code: 'WEBHOOK_DISPATCH_FAILED' }, 'webhook dispatch pass failed');
+        .catch((e: unknown) => {
+          this.log.warn({ err: errorMessage(e), code: 'WEBHOOK_DISPATCH_FAILED' }, 'webhook dispatch pass failed');
           return { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
         })
         .finally(() => (this.running = undefined));

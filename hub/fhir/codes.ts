@@ -16,6 +16,8 @@ export const SYSTEM = {
   rule: 'urn:vigil:rule',
   metric: 'urn:vigil:metric',
   severity: 'urn:vigil:severity',
+  patient: 'urn:vigil:patient',
+  program: 'urn:vigil:program',
 } as const;
 
 /** HL7 Vital Signs profile members (per-metric profiles of FHIR R4 core). */
@@ -39,6 +41,63 @@ export const BP_PANEL = {
 export function isVitalSign(metric: MetricName): boolean {
   return metric in VITAL_PROFILES;
 }
+
+/**
+ * Observation.category of each metric (http://terminology.hl7.org/CodeSystem/observation-category):
+ * the HL7 Vital Signs profile members are `vital-signs`; capillary glucose and HbA1c are blood
+ * analyses, `laboratory` (as US Core files glucose); step counts, distance, energy and gait are
+ * `activity`; body composition and the other measurements a simple instrument takes on the body are
+ * `exam`. `none`: device state, never a patient Observation. Every metric must be classified.
+ */
+export const CATEGORY_OF = {
+  blood_pressure_systolic: 'vital-signs',
+  blood_pressure_diastolic: 'vital-signs',
+  blood_pressure_mean: 'vital-signs',
+  heart_rate: 'vital-signs',
+  body_weight: 'vital-signs',
+  body_temperature: 'vital-signs',
+  spo2: 'vital-signs',
+  height: 'vital-signs',
+  bmi: 'vital-signs',
+  glucose: 'laboratory',
+  hba1c: 'laboratory',
+  steps: 'activity',
+  distance: 'activity',
+  energy_expended: 'activity',
+  speed: 'activity',
+  cadence: 'activity',
+  stride_length: 'activity',
+  body_fat: 'exam',
+  impedance: 'exam',
+  muscle_percentage: 'exam',
+  muscle_mass: 'exam',
+  fat_free_mass: 'exam',
+  soft_lean_mass: 'exam',
+  body_water_mass: 'exam',
+  basal_metabolism: 'exam',
+  pulse_amplitude_index: 'exam',
+  rr_interval: 'exam',
+  battery_level: 'none',
+} as const satisfies Record<MetricName, 'vital-signs' | 'laboratory' | 'activity' | 'exam' | 'none'>;
+export type ObservationCategory = Exclude<(typeof CATEGORY_OF)[MetricName], 'none'>;
+
+const CATEGORY_DISPLAY: Record<ObservationCategory, string> = {
+  'vital-signs': 'Vital Signs',
+  laboratory: 'Laboratory',
+  activity: 'Activity',
+  exam: 'Exam',
+};
+
+export function categoryOf(metric: MetricName): { coding: { system: string; code: string; display: string }[] }[] {
+  const c = CATEGORY_OF[metric];
+  const code: ObservationCategory = c === 'none' ? 'exam' : c;
+  return [{ coding: [{ system: OBS_CATEGORY, code, display: CATEGORY_DISPLAY[code] }] }];
+}
+
+/** Metrics that are device state (battery), not a patient's Observation. */
+export const NOT_OBSERVATIONS: readonly MetricName[] = (Object.keys(CATEGORY_OF) as MetricName[]).filter(
+  (m) => CATEGORY_OF[m] === 'none',
+);
 
 export function profileOf(metric: MetricName): string[] {
   const p = VITAL_PROFILES[metric];

@@ -7,7 +7,7 @@ import type { EpisodeRow } from './task';
 
 export async function loadLedgerRows(q: Queryable, readingIds: readonly string[]): Promise<LedgerRow[]> {
   if (readingIds.length === 0) return [];
-  const { rows } = await q.query(
+  const { rows } = await q.query<LedgerDbRow>(
     `SELECT reading_id, patient_id, gateway_id, device_address, driver, metric, value, measured_at FROM reading_ledger
      WHERE reading_id = ANY($1::text[]) ORDER BY measured_at, metric`,
     [readingIds],
@@ -15,16 +15,28 @@ export async function loadLedgerRows(q: Queryable, readingIds: readonly string[]
   return rows.map(ledgerRow);
 }
 
-export function ledgerRow(r: Record<string, unknown>): LedgerRow {
+/** reading_ledger (001) columns behind an Observation */
+export interface LedgerDbRow {
+  reading_id: string;
+  patient_id: string;
+  gateway_id: string;
+  device_address: string;
+  driver: string;
+  metric: MetricName;
+  value: number;
+  measured_at: Date;
+}
+
+export function ledgerRow(r: LedgerDbRow): LedgerRow {
   return {
-    readingId: r.reading_id as string,
-    patientId: r.patient_id as string,
-    gatewayId: r.gateway_id as string,
-    deviceAddress: r.device_address as string,
-    driver: r.driver as string,
-    metric: r.metric as MetricName,
-    value: r.value as number,
-    measuredAt: r.measured_at as Date,
+    readingId: r.reading_id,
+    patientId: r.patient_id,
+    gatewayId: r.gateway_id,
+    deviceAddress: r.device_address,
+    driver: r.driver,
+    metric: r.metric,
+    value: r.value,
+    measuredAt: r.measured_at,
   };
 }
 
@@ -47,36 +59,62 @@ export type FullEpisodeRow = EpisodeRow & {
   lastNotifiedAt: Date | null;
 };
 
-export function episodeRow(r: Record<string, unknown>): FullEpisodeRow {
-  const ruleId = r.rule_id as string;
+/** alert_episodes (001, 004) as selected by EPISODE_COLUMNS; bigint ids arrive as strings */
+export interface EpisodeDbRow {
+  id: string;
+  patient_id: string;
+  rule_id: string;
+  severity: 'amber' | 'red';
+  status: 'open' | 'acknowledged' | 'resolved';
+  priority: 'routine' | 'urgent' | 'stat';
+  assignee: string | null;
+  opened_at: Date;
+  updated_at: Date;
+  summary: string;
+  trigger_reading_ids: string[];
+  interpretations: Record<string, Interpretation>;
+  breach_count: number;
+  last_value: unknown;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  escalated_from: string | null;
+  related_episode_ids: string[];
+  normal_streak: number;
+  last_notified_at: Date | null;
+}
+
+export function episodeRow(r: EpisodeDbRow): FullEpisodeRow {
+  const ruleId = r.rule_id;
   return {
     id: Number(r.id),
-    patientId: r.patient_id as string,
+    patientId: r.patient_id,
     ruleId,
     ruleTitle: ruleById(ruleId)?.title ?? ruleId,
-    severity: r.severity as 'amber' | 'red',
-    status: r.status as 'open' | 'acknowledged' | 'resolved',
-    priority: r.priority as 'routine' | 'urgent' | 'stat',
-    assignee: (r.assignee as string | null) ?? null,
-    openedAt: r.opened_at as Date,
-    updatedAt: r.updated_at as Date,
-    summary: r.summary as string,
-    triggerReadingIds: r.trigger_reading_ids as string[],
-    interpretations: (r.interpretations ?? {}) as Record<string, Interpretation>,
-    breachCount: r.breach_count as number,
+    severity: r.severity,
+    status: r.status,
+    priority: r.priority,
+    assignee: r.assignee,
+    openedAt: r.opened_at,
+    updatedAt: r.updated_at,
+    summary: r.summary,
+    triggerReadingIds: r.trigger_reading_ids,
+    interpretations: r.interpretations,
+    breachCount: r.breach_count,
     lastValue: r.last_value,
-    acknowledgedAt: (r.acknowledged_at as Date | null) ?? null,
-    acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
-    resolvedAt: (r.resolved_at as Date | null) ?? null,
-    resolvedBy: (r.resolved_by as string | null) ?? null,
-    escalatedFrom: (r.escalated_from as string | null) ?? null,
-    relatedEpisodeIds: ((r.related_episode_ids as string[] | null) ?? []).map(Number),
-    normalStreak: r.normal_streak as number,
-    lastNotifiedAt: (r.last_notified_at as Date | null) ?? null,
+    acknowledgedAt: r.acknowledged_at,
+    acknowledgedBy: r.acknowledged_by,
+    resolvedAt: r.resolved_at,
+    resolvedBy: r.resolved_by,
+    escalatedFrom: r.escalated_from,
+    relatedEpisodeIds: r.related_episode_ids.map(Number),
+    normalStreak: r.normal_streak,
+    lastNotifiedAt: r.last_notified_at,
   };
 }
 
 export async function loadEpisode(q: Queryable, id: number): Promise<FullEpisodeRow | null> {
-  const { rows } = await q.query(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE id = $1`, [id]);
+  const { rows } = await q.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE id = $1`, [id]);
   return rows[0] ? episodeRow(rows[0]) : null;
 }

@@ -64,7 +64,7 @@ export async function notificationBundle(
         request: {
           method: 'POST',
           url: 'Observation',
-          ifNoneExist: `identifier=${SYSTEM.reading}|${o.identifier[0]!.value}`,
+          ifNoneExist: `identifier=${SYSTEM.reading}|${o.identifier[0].value}`,
         },
       })),
       {

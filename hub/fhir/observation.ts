@@ -3,12 +3,11 @@ import type { MetricName } from '../../contract';
 import type { Interpretation } from '../rules/rule';
 import {
   BP_PANEL,
+  categoryOf,
   codingsOf,
   GATEWAY_EXTENSION,
   INTERPRETATION,
-  isVitalSign,
   LOINC,
-  OBS_CATEGORY,
   profileOf,
   quantity,
   SYSTEM,
@@ -29,7 +28,8 @@ export interface LedgerRow {
 export type FhirObservation = Record<string, unknown> & {
   resourceType: 'Observation';
   id: string;
-  identifier: { system: string; value: string }[];
+  /** exactly one: the reading identifier (PHD IG) */
+  identifier: [{ system: string; value: string }];
 };
 
 const interp = (code: Interpretation | undefined) =>
@@ -49,13 +49,12 @@ const interp = (code: Interpretation | undefined) =>
       }
     : {};
 
-function base(rows: LedgerRow[], id: string, identifier: string) {
-  const r = rows[0]!;
+function base(r: LedgerRow, id: string, identifier: string) {
   return {
     resourceType: 'Observation' as const,
     id,
     // PHD IG: identifier from patient + device + code + time + value; the reading id is exactly that
-    identifier: [{ system: SYSTEM.reading, value: identifier }],
+    identifier: [{ system: SYSTEM.reading, value: identifier }] as [{ system: string; value: string }],
     status: 'final',
     subject: { reference: `Patient/${r.patientId}` },
     effectiveDateTime: r.measuredAt.toISOString(),
@@ -66,15 +65,10 @@ function base(rows: LedgerRow[], id: string, identifier: string) {
   };
 }
 
-const category = (vital: boolean) =>
-  vital
-    ? [{ coding: [{ system: OBS_CATEGORY, code: 'vital-signs', display: 'Vital Signs' }] }]
-    : [{ coding: [{ system: OBS_CATEGORY, code: 'activity', display: 'Activity' }] }];
-
 /** Observation id of a reading (FHIR id: up to 64 of [A-Za-z0-9-.]). */
 export const observationId = (readingIds: string[]): string =>
-  readingIds.length === 1
-    ? readingIds[0]!
+  readingIds.length === 1 && readingIds[0] !== undefined
+    ? readingIds[0]
     : createHash('sha256').update(readingIds.join('+')).digest('hex').slice(0, 32);
 
 /**
@@ -99,9 +93,9 @@ export function toObservations(
       const ids = [sys.readingId, dia.readingId];
       const worst = [interpretations[sys.readingId], interpretations[dia.readingId]].find((x) => x);
       out.push({
-        ...base([sys], observationId(ids), ids.join('+')),
+        ...base(sys, observationId(ids), ids.join('+')),
         meta: { profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns', BP_PANEL.profile] },
-        category: category(true),
+        category: categoryOf('blood_pressure_systolic'),
         code: { coding: [{ system: LOINC, code: BP_PANEL.code, display: BP_PANEL.display }], text: 'Blood pressure' },
         component: [sys, dia].map((c) => ({
           code: { coding: codingsOf(c.metric) },
@@ -114,9 +108,9 @@ export function toObservations(
     for (const r of rest) {
       const profile = profileOf(r.metric);
       out.push({
-        ...base([r], observationId([r.readingId]), r.readingId),
+        ...base(r, observationId([r.readingId]), r.readingId),
         ...(profile.length ? { meta: { profile } } : {}),
-        category: category(isVitalSign(r.metric)),
+        category: categoryOf(r.metric),
         code: { coding: codingsOf(r.metric), text: r.metric },
         valueQuantity: quantity(r.metric, r.value),
         ...interp(interpretations[r.readingId]),

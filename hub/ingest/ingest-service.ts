@@ -151,7 +151,7 @@ export class IngestService {
     const valid: Reading[] = [];
     for (const raw of batch.data.readings) {
       const parsed = readingSchema.safeParse(raw);
-      const rawId = typeof (raw as { id?: unknown })?.id === 'string' ? (raw as { id: string }).id : undefined;
+      const rawId = typeof (raw as { id?: unknown } | null)?.id === 'string' ? (raw as { id: string }).id : undefined;
       if (parsed.success && parsed.data.gatewayId === gatewayId) {
         valid.push(parsed.data);
         continue;

@@ -9,6 +9,7 @@ import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import type { InProcessBroker } from '../broker/embedded-broker';
 import { ConcurrencyLimit } from './concurrency-limit';
 import { fileHeartbeat } from './heartbeat';
+import { errorMessage } from '../../contract/errors';
 
 /**
  * Batches admitted at once by the embedded broker path. They wait in the ingest's group commit
@@ -111,9 +112,15 @@ export class MqttIngest {
       // the PUBACK must go to the connection the message came on: after a reconnect the
       // broker has forgotten it (clean session) and the id may name another message
       const stream = client.stream;
-      this.fileUntilStored(packet.topic, packet.payload as Buffer).then((filed) => {
-        if (filed && client.stream === stream) done();
-      });
+      this.fileUntilStored(packet.topic, packet.payload as Buffer).then(
+        (filed) => {
+          if (filed && client.stream === stream) done();
+        },
+        (e: unknown) => {
+          // not acknowledged: the gateway re-sends after its receipt timeout
+          this.log.error({ topic: packet.topic, code: 'INGEST_FAILED', err: errorMessage(e) }, 'message not filed');
+        },
+      );
     };
     client.on('error', (e) => this.log.warn({ err: e.message, code: 'MQTT_CLIENT_ERROR' }, 'hub mqtt client error'));
     client.on('connect', () => {
@@ -142,10 +149,7 @@ export class MqttIngest {
           if (!isStoreUnavailable(e)) {
             // a defect, not an outage: release the message (PUBACK, no receipt); the gateway
             // keeps the readings and re-sends them after its receipt timeout
-            this.log.error(
-              { topic, code: 'INGEST_FAILED', err: (e as Error).message.slice(0, 300) },
-              'message not filed',
-            );
+            this.log.error({ topic, code: 'INGEST_FAILED', err: errorMessage(e).slice(0, 300) }, 'message not filed');
             return true;
           }
           if (!held) this.opts.onHeld?.(++this.held);
@@ -157,11 +161,13 @@ export class MqttIngest {
               attempt: attempt + 1,
               retryInMs: delay,
               code: 'STORE_UNAVAILABLE',
-              err: (e as Error).message.slice(0, 200),
+              err: errorMessage(e).slice(0, 200),
             },
             'message held: not stored, not acknowledged',
           );
-          await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => {});
+          await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch((e: unknown) => {
+            if (!this.stopSignal.signal.aborted) throw e; // stopping cuts the wait short
+          });
         }
       }
     } finally {
@@ -175,7 +181,7 @@ export class MqttIngest {
     if (t.kind === 'readings') {
       await this.ingest().handleReadings(t.gatewayId, topic, payload);
     } else if (t.kind === 'status') {
-      let online = false;
+      let online: boolean;
       try {
         online = (JSON.parse(payload.toString('utf8')) as { state?: string }).state === 'online';
       } catch {
@@ -183,26 +189,34 @@ export class MqttIngest {
       }
       await this.pool
         .query('UPDATE gateways SET online = $2, last_seen_at = now() WHERE id = $1', [t.gatewayId, online])
-        .catch(() => {});
+        .catch((e: unknown) => {
+          // presence only: the retained status comes again on the next reconnect
+          this.log.warn(
+            { gatewayId: t.gatewayId, code: 'GATEWAY_STATUS_NOT_STORED', err: errorMessage(e).slice(0, 200) },
+            'gateway status not stored',
+          );
+        });
     } else if (t.kind === 'heartbeat' && this.opts.timeseries) {
       await fileHeartbeat(t.gatewayId, payload, {
         timeseries: this.opts.timeseries,
         pool: this.pool,
         log: this.log,
-      }).catch((e: Error) =>
+      }).catch((e: unknown) => {
         this.log.warn(
-          { gatewayId: t.gatewayId, code: 'HEARTBEAT_NOT_STORED', err: e.message.slice(0, 200) },
+          { gatewayId: t.gatewayId, code: 'HEARTBEAT_NOT_STORED', err: errorMessage(e).slice(0, 200) },
           'heartbeat not stored',
-        ),
-      );
+        );
+      });
     }
   }
 
-  publishReceipt = async (gatewayId: string, receipt: Receipt): Promise<void> => {
-    if (this.opts.inProcess)
-      return this.opts.inProcess.publish(topicFor(gatewayId, 'receipts'), JSON.stringify(receipt));
+  publishReceipt = (gatewayId: string, receipt: Receipt): Promise<void> => {
+    if (this.opts.inProcess) {
+      this.opts.inProcess.publish(topicFor(gatewayId, 'receipts'), JSON.stringify(receipt));
+      return Promise.resolve();
+    }
     const client = this.clients.find((c) => c.connected) ?? this.clients[0];
-    if (!client) throw new Error('mqtt not started');
+    if (!client) return Promise.reject(new Error('mqtt not started'));
     // Not awaited: while handleMessage runs, mqtt.js reads no packet (not even this PUBACK) until
     // done(), so awaiting here deadlocks. A receipt lost with the link is obtained again when the
     // gateway re-sends the batch after its receipt timeout (outcome "duplicate").
@@ -213,12 +227,16 @@ export class MqttIngest {
           'receipt not sent; the gateway will re-send',
         );
     });
+    return Promise.resolve();
   };
 
   /** Retained config for one gateway (contract/remote-config.ts); resolves once the broker has it. */
   publishConfig = async (gatewayId: string, payload: string): Promise<void> => {
     const topic = topicFor(gatewayId, 'config');
-    if (this.opts.inProcess) return this.opts.inProcess.publish(topic, payload, { retain: true });
+    if (this.opts.inProcess) {
+      this.opts.inProcess.publish(topic, payload, { retain: true });
+      return;
+    }
     const client = this.clients.find((c) => c.connected);
     if (!client) throw Object.assign(new Error('MQTT broker not connected'), { code: 'MQTT_UNAVAILABLE' });
     await client.publishAsync(topic, payload, { qos: 1, retain: true });

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { readingSchema } from '../../contract';
 import type { RuleEngine } from '../rules/engine';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
+import { errorCode } from '../../contract/errors';
 import { fileInLedger, markStored } from './ledger';
 
 export type AssignOutcome =
@@ -32,7 +33,8 @@ export async function assignQuarantinedReading(
     if (!parsed.success) throw Object.assign(new Error('stored reading no longer valid'), { code: 'INVALID_READING' });
     const r = parsed.data;
     const ledger = await fileInLedger(d.pool, [{ reading: r, patientId }]);
-    const entry = ledger.get(r.id)!;
+    const entry = ledger.get(r.id);
+    if (!entry) throw new Error(`reading ${r.id} missing from the ledger's answer`);
     if (entry.alreadyStored) return { ok: true, outcome: 'duplicate' };
     await d.timeseries.write([
       {
@@ -56,8 +58,11 @@ export async function assignQuarantinedReading(
       .query('UPDATE quarantined_readings SET assigned_patient_id = NULL, assigned_at = NULL WHERE reading_id = $1', [
         readingId,
       ])
-      .catch(() => {});
-    if ((e as { code?: string }).code === 'INVALID_READING') return { ok: false, code: 'INVALID_READING' };
+      .catch((releaseError: unknown) => {
+        // the claim stays: the reading is neither filed nor assignable again, so this must surface
+        throw new AggregateError([e, releaseError], 'reading not filed and its assignment claim not released');
+      });
+    if (errorCode(e) === 'INVALID_READING') return { ok: false, code: 'INVALID_READING' };
     throw e;
   }
 }

@@ -17,6 +17,7 @@ import {
   type ScheduledRule,
 } from './rule';
 import { effectiveFor, RuleSettings } from './settings';
+import { errorMessage } from '../../contract/errors';
 
 /**
  * History window read at once for a group of measurements: the longest look-back of the default
@@ -161,9 +162,9 @@ export class RuleEngine {
 
   start(everyMs = 30_000): void {
     this.timer = setInterval(() => {
-      this.tick().catch((e: Error) =>
-        this.log.warn({ err: e.message, code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed'),
-      );
+      this.tick().catch((e: unknown) => {
+        this.log.warn({ err: errorMessage(e), code: 'RULE_TICK_FAILED' }, 'rule scheduler tick failed');
+      });
     }, everyMs);
     this.timer.unref();
   }
@@ -320,7 +321,7 @@ export class RuleEngine {
       const state = states.get(r.patient_id);
       if (!rule || rule.trigger !== 'measurement' || !rule.unconfirmed || !state) continue;
       const eff = effectiveFor(rule, state, program);
-      const followUp = eff.enabled ? rule.unconfirmed(eff.params as never, r.value) : undefined;
+      const followUp = eff.enabled ? rule.unconfirmed(eff.params, r.value) : undefined;
       if (!followUp) continue;
       const res = await this.episodes.raise(
         {

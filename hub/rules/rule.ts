@@ -112,10 +112,10 @@ export interface ScheduledRule<S extends z.ZodObject = z.ZodObject> extends Rule
 export type Rule = MeasurementRule | ScheduledRule;
 
 export function defineMeasurementRule<S extends z.ZodObject>(r: MeasurementRule<S>): MeasurementRule {
-  return r as unknown as MeasurementRule;
+  return r;
 }
 export function defineScheduledRule<S extends z.ZodObject>(r: ScheduledRule<S>): ScheduledRule {
-  return r as unknown as ScheduledRule;
+  return r;
 }
 
 export function appliesTo(rule: Rule, program: Program): boolean {

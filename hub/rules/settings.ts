@@ -24,7 +24,7 @@ export function effective(
   override?: RuleSetting,
 ): { enabled: boolean; params: Record<string, unknown> } {
   const merged = { ...(program?.params ?? {}), ...(override?.params ?? {}) };
-  const params = rule.params.parse(merged) as Record<string, unknown>;
+  const params = rule.params.parse(merged);
   const enabled = override?.enabled ?? program?.enabled ?? true;
   return { enabled, params };
 }
@@ -109,9 +109,7 @@ export class RuleSettings {
   }
 
   /** The rules of a patient's program with their effective parameters and where each value comes from. */
-  async describe(
-    patientId: string,
-  ): Promise<
+  async describe(patientId: string): Promise<
     {
       ruleId: string;
       title: string;
@@ -215,7 +213,7 @@ export class RuleSettings {
     const params = s.params ?? {};
     validate(rule, params);
     await inTransaction(this.pool, async (c) => {
-      const old = await c.query(
+      const old = await c.query<{ enabled: boolean; params: Record<string, unknown> }>(
         'SELECT enabled, params FROM rule_settings WHERE program_id = $1 AND rule_id = $2 FOR UPDATE',
         [s.programId, s.ruleId],
       );
@@ -251,7 +249,14 @@ export class RuleSettings {
   async history(
     patientId: string,
   ): Promise<{ ruleId: string; actor: string; at: string; oldValue: unknown; newValue: unknown; reason: string }[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.pool.query<{
+      rule_id: string;
+      actor: string;
+      at: Date;
+      old_value: unknown;
+      new_value: unknown;
+      reason: string;
+    }>(
       `SELECT rule_id, actor, at, old_value, new_value, reason FROM rule_setting_changes WHERE patient_id = $1 ORDER BY at, id`,
       [patientId],
     );

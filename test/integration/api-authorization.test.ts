@@ -4,6 +4,7 @@ import { METRICS } from '../../contract';
 import {
   addCareTeamMember,
   addPatientToCareTeam,
+  bindDevice,
   createCareTeam,
   createCareTeamWithMembers,
   createPatient,
@@ -13,6 +14,7 @@ import {
   type CareRole,
 } from '../../hub/admin/provisioning';
 import { buildApi } from '../../hub/api/app';
+import { routeTable } from '../../hub/api/route-table';
 import { GatewayRemoteConfig } from '../../hub/gateways/remote-config';
 import { HOUR, MINUTE } from '../../hub/rules/clock';
 import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
@@ -24,7 +26,7 @@ import { rulesFixture, type RulesFixture } from './rules-fixture';
  * denied, plus the scope cells (care team, program, consent) and the pharmacist's filtered view.
  * The expected table is written here independently of hub/api/authz.ts.
  */
-type R = 'CN' | 'ON' | 'CA' | 'GP' | 'PH' | 'HN' | 'AD';
+type R = 'CN' | 'ON' | 'CA' | 'GP' | 'PH' | 'HN' | 'NC' | 'DT' | 'PS' | 'TS' | 'PA' | 'AD';
 const ROLE: Record<R, CareRole | 'admin'> = {
   CN: 'coordinating_nurse',
   ON: 'oncologist',
@@ -32,9 +34,16 @@ const ROLE: Record<R, CareRole | 'admin'> = {
   GP: 'general_practitioner',
   PH: 'pharmacist',
   HN: 'home_nurse',
+  NC: 'coaching_nurse',
+  DT: 'dietitian',
+  PS: 'psychologist',
+  TS: 'tobacco_specialist',
+  PA: 'physical_activity_coach',
   AD: 'admin',
 };
-const ALL: R[] = ['CN', 'ON', 'CA', 'GP', 'PH', 'HN', 'AD'];
+/** the coaching team (hub/coaching): patients and coaching, nothing clinical */
+const COACHES: R[] = ['NC', 'DT', 'PS', 'TS', 'PA'];
+const ALL: R[] = ['CN', 'ON', 'CA', 'GP', 'PH', 'HN', ...COACHES, 'AD'];
 
 let f: RulesFixture;
 let api: FastifyInstance;
@@ -42,6 +51,8 @@ let influx: Awaited<ReturnType<typeof createTestInflux>>;
 const token = {} as Record<R, string>;
 const ids = {} as Record<R, string>;
 let feverEpisode = 0;
+/** the heart-failure team's coordinating nurse: the attacker of the cross-team write cases */
+let hfToken = '';
 let sepsisEpisode = 0;
 let n = 0;
 const PA = 'AZ-A';
@@ -147,7 +158,8 @@ beforeAll(async () => {
   // PD: another program, consent given to team A's nurse, who is not in any heart-failure team
   await createPatient(f.pool, { id: 'AZ-D', programId: 'heart_failure', displayName: 'D' });
   await createCareTeam(f.pool, { id: 'team-hf', programId: 'heart_failure', name: 'HF' });
-  await createProfessional(f.pool, { id: 'hf-nurse', displayName: 'HF nurse', role: 'coordinating_nurse' });
+  hfToken = (await createProfessional(f.pool, { id: 'hf-nurse', displayName: 'HF nurse', role: 'coordinating_nurse' }))
+    .token;
   await addCareTeamMember(f.pool, { careTeamId: 'team-hf', professionalId: 'hf-nurse' });
   await addPatientToCareTeam(f.pool, { careTeamId: 'team-hf', patientId: 'AZ-D' });
   await recordConsent(f.pool, { patientId: 'AZ-D', professionalId: ids.CN });
@@ -161,6 +173,8 @@ afterAll(async () => {
 
 interface Cell {
   name: string;
+  /** the route-table entry this cell covers: `METHOD url` exactly as registered */
+  route: string;
   allowed: R[];
   req: (r: R) => Promise<[method: string, url: string, body?: object]>;
   /** success statuses (default 200) */
@@ -168,10 +182,16 @@ interface Cell {
 }
 
 const CELLS: Cell[] = [
-  { name: 'GET /api/patients', allowed: ALL, req: async () => ['GET', '/api/patients'] },
-  { name: 'GET /api/patients/:id', allowed: ALL, req: async () => ['GET', `/api/patients/${PA}`] },
+  { name: 'GET /api/patients', route: 'GET /api/patients', allowed: ALL, req: async () => ['GET', '/api/patients'] },
+  {
+    name: 'GET /api/patients/:id',
+    route: 'GET /api/patients/:id',
+    allowed: ALL,
+    req: async () => ['GET', `/api/patients/${PA}`],
+  },
   {
     name: 'POST /api/patients (enroll)',
+    route: 'POST /api/patients',
     allowed: ['CN', 'AD'],
     ok: [201],
     req: async () => [
@@ -182,18 +202,21 @@ const CELLS: Cell[] = [
   },
   {
     name: 'POST /api/patients/:id/consents',
+    route: 'POST /api/patients/:id/consents',
     allowed: ['CN', 'AD'],
     ok: [204],
     req: async () => ['POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' }],
   },
   {
     name: 'POST /api/patients/:id/gateways',
+    route: 'POST /api/patients/:id/gateways',
     allowed: ['CN', 'AD'],
     ok: [201],
     req: async () => ['POST', `/api/patients/${PA}/gateways`, { gatewayId: `gw-az-${++n}` }],
   },
   {
     name: 'POST /api/patients/:id/devices',
+    route: 'POST /api/patients/:id/devices',
     allowed: ['CN', 'AD'],
     ok: [204],
     req: async () => [
@@ -204,67 +227,85 @@ const CELLS: Cell[] = [
   },
   {
     name: 'POST /api/patients/:id/gateways/:gw/pairing-window',
+    route: 'POST /api/patients/:id/gateways/:gatewayId/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
     req: async () => ['POST', `/api/patients/${PA}/gateways/gw-aza/pairing-window`, { seconds: 120 }],
   },
   {
     name: 'DELETE /api/patients/:id/gateways/:gw/pairing-window',
+    route: 'DELETE /api/patients/:id/gateways/:gatewayId/pairing-window',
     allowed: ['CN', 'HN', 'AD'],
     req: async () => ['DELETE', `/api/patients/${PA}/gateways/gw-aza/pairing-window`],
   },
   {
     name: 'GET /api/patients/:id/devices',
+    route: 'GET /api/patients/:id/devices',
     allowed: ['CN', 'HN', 'AD'],
     req: async () => ['GET', `/api/patients/${PA}/devices`],
   },
   {
     name: 'GET /api/patients/:id/readings',
+    route: 'GET /api/patients/:id/readings',
     allowed: ['CN', 'ON', 'CA', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/readings`],
   },
   {
     name: 'GET /fhir/Observation',
+    route: 'GET /fhir/Observation',
     allowed: ['CN', 'ON', 'CA', 'HN'],
     req: async () => ['GET', `/fhir/Observation?patient=${PA}`],
   },
   {
     name: 'GET /api/patients/:id/trends (temperature)',
+    route: 'GET /api/patients/:id/trends',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/trends?metric=body_temperature`],
   },
   {
     name: 'GET /api/patients/:id/adherence',
+    route: 'GET /api/patients/:id/adherence',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/adherence`],
   },
-  { name: 'GET /api/alerts', allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'], req: async () => ['GET', '/api/alerts'] },
+  {
+    name: 'GET /api/alerts',
+    route: 'GET /api/alerts',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: async () => ['GET', '/api/alerts'],
+  },
   {
     name: 'GET /api/alerts/:id',
+    route: 'GET /api/alerts/:id',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/alerts/${feverEpisode}`],
   },
   {
     name: 'GET /fhir/Task',
+    route: 'GET /fhir/Task',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/fhir/Task?patient=${PA}`],
   },
   {
     name: 'POST /api/alerts/:id/acknowledge',
+    route: 'POST /api/alerts/:id/acknowledge',
     allowed: ['CN', 'ON', 'CA'],
     req: async () => ['POST', `/api/alerts/${await freshEpisode()}/acknowledge`],
   },
   {
     name: 'POST /api/alerts/:id/assign',
+    route: 'POST /api/alerts/:id/assign',
     allowed: ['CN', 'ON', 'CA'],
     req: async () => ['POST', `/api/alerts/${await freshEpisode()}/assign`, { assignee: ids.HN }],
   },
   {
     name: 'POST /api/alerts/:id/resolve',
+    route: 'POST /api/alerts/:id/resolve',
     allowed: ['CN', 'ON', 'CA'],
     req: async () => ['POST', `/api/alerts/${await freshEpisode()}/resolve`, { reason: 'called the patient' }],
   },
   {
     name: 'POST /api/patients/:id/silences',
+    route: 'POST /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA'],
     ok: [201],
     req: async () => [
@@ -275,21 +316,25 @@ const CELLS: Cell[] = [
   },
   {
     name: 'GET /api/patients/:id/silences',
+    route: 'GET /api/patients/:id/silences',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/silences`],
   },
   {
     name: 'GET /api/patients/:id/rules',
+    route: 'GET /api/patients/:id/rules',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/rules`],
   },
   {
     name: 'GET /api/patients/:id/rules/changes',
+    route: 'GET /api/patients/:id/rules/changes',
     allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
     req: async () => ['GET', `/api/patients/${PA}/rules/changes`],
   },
   {
     name: 'PUT /api/patients/:id/rules/:ruleId (override)',
+    route: 'PUT /api/patients/:id/rules/:ruleId',
     allowed: ['ON', 'CA', 'GP'],
     req: async () => [
       'PUT',
@@ -299,6 +344,7 @@ const CELLS: Cell[] = [
   },
   {
     name: 'PUT /api/programs/:p/rules/:ruleId',
+    route: 'PUT /api/programs/:programId/rules/:ruleId',
     allowed: ['AD'],
     ok: [204],
     req: async () => [
@@ -307,38 +353,190 @@ const CELLS: Cell[] = [
       { params: { lowAmber: 4.0 }, reason: 'program protocol' },
     ],
   },
-  { name: 'GET /api/quarantine', allowed: ['CN', 'AD'], req: async () => ['GET', '/api/quarantine'] },
+  {
+    name: 'GET /api/quarantine',
+    route: 'GET /api/quarantine',
+    allowed: ['CN', 'AD'],
+    req: async () => ['GET', '/api/quarantine'],
+  },
   {
     name: 'POST /api/quarantine/:id/assign',
+    route: 'POST /api/quarantine/:readingId/assign',
     allowed: ['CN', 'AD'],
     req: async () => ['POST', `/api/quarantine/${await quarantined()}/assign`, { patientId: PA }],
   },
   {
     name: 'POST /api/care-teams',
+    route: 'POST /api/care-teams',
     allowed: ['AD'],
     ok: [201],
     req: async () => ['POST', '/api/care-teams', { id: `team-x${++n}`, programId: 'heart_failure', name: 'X' }],
   },
   {
     name: 'POST /api/care-teams/:id/members',
+    route: 'POST /api/care-teams/:id/members',
     allowed: ['AD'],
     ok: [204],
-    req: async () => ['POST', '/api/care-teams/team-a/members', { professionalId: 'hf-nurse' }],
+    req: async () => {
+      const id = `extra-${++n}`;
+      await createProfessional(f.pool, { id, displayName: 'Extra', role: 'home_nurse' });
+      return ['POST', '/api/care-teams/team-a/members', { professionalId: id }];
+    },
   },
   {
     name: 'POST /api/care-teams/:id/webhooks',
+    route: 'POST /api/care-teams/:id/webhooks',
     allowed: ['AD'],
     ok: [201],
     req: async () => ['POST', '/api/care-teams/team-b/webhooks', { url: 'http://127.0.0.1:9/none' }],
   },
   {
     name: 'GET /api/care-teams/:id/deliveries',
+    route: 'GET /api/care-teams/:id/deliveries',
     allowed: ['CN', 'AD'],
     req: async () => ['GET', '/api/care-teams/team-a/deliveries'],
   },
-  { name: 'GET /api/audit', allowed: ['AD'], req: async () => ['GET', '/api/audit?limit=5'] },
-  { name: 'GET /api/rules (catalog)', allowed: ALL, req: async () => ['GET', '/api/rules'] },
+  { name: 'GET /api/audit', route: 'GET /api/audit', allowed: ['AD'], req: async () => ['GET', '/api/audit?limit=5'] },
+  { name: 'GET /api/rules (catalog)', route: 'GET /api/rules', allowed: ALL, req: async () => ['GET', '/api/rules'] },
+  { name: 'GET /api/me', route: 'GET /api/me', allowed: ALL, req: async () => ['GET', '/api/me'] },
+  {
+    name: 'DELETE /api/patients/:id/consents/:professionalId',
+    route: 'DELETE /api/patients/:id/consents/:professionalId',
+    allowed: ['CN', 'AD'],
+    ok: [204],
+    req: async () => ['DELETE', `/api/patients/${PA}/consents/hf-nurse`],
+  },
+  {
+    name: 'DELETE /api/patients/:id/devices/:gatewayId/:address',
+    route: 'DELETE /api/patients/:id/devices/:gatewayId/:address',
+    allowed: ['CN', 'AD'],
+    ok: [204],
+    req: async () => {
+      const address = `C0:00:00:00:01:${(++n % 256).toString(16).padStart(2, '0').toUpperCase()}`;
+      await bindDevice(f.pool, { gatewayId: 'gw-aza', address, patientId: PA });
+      return ['DELETE', `/api/patients/${PA}/devices/gw-aza/${address}`];
+    },
+  },
+  {
+    name: 'DELETE /api/silences/:id',
+    route: 'DELETE /api/silences/:id',
+    allowed: ['CN', 'ON', 'CA'],
+    ok: [204],
+    req: async () => {
+      const { rows } = await f.pool.query<{ id: string }>(
+        `INSERT INTO alert_silences (patient_id, starts_at, ends_at, reason, created_by)
+         VALUES ($1, now(), now() + interval '1 hour', 'test silence', 'test') RETURNING id`,
+        [PA],
+      );
+      return ['DELETE', `/api/silences/${rows[0]!.id}`];
+    },
+  },
+  {
+    name: 'GET /fhir/Patient/:id',
+    route: 'GET /fhir/Patient/:id',
+    allowed: ALL,
+    req: async () => ['GET', `/fhir/Patient/${PA}`],
+  },
+  { name: 'GET /fhir/Patient', route: 'GET /fhir/Patient', allowed: ALL, req: async () => ['GET', '/fhir/Patient'] },
+  {
+    name: 'GET /fhir/Device',
+    route: 'GET /fhir/Device',
+    allowed: ['CN', 'HN', 'AD'],
+    req: async () => ['GET', `/fhir/Device?patient=${PA}`],
+  },
+  {
+    name: 'GET /api/reports/programs/:programId',
+    route: 'GET /api/reports/programs/:programId',
+    allowed: ['CN', 'AD'],
+    req: async () => ['GET', '/api/reports/programs/oral_chemotherapy'],
+  },
+  {
+    name: 'GET /api/patients/:id/coaching',
+    route: 'GET /api/patients/:id/coaching',
+    allowed: ['CN', 'CA', 'GP', ...COACHES],
+    req: async () => ['GET', `/api/patients/${PA}/coaching`],
+  },
+  {
+    name: 'POST /api/patients/:id/coaching/goals',
+    route: 'POST /api/patients/:id/coaching/goals',
+    allowed: ['CN', ...COACHES],
+    ok: [201],
+    req: async () => [
+      'POST',
+      `/api/patients/${PA}/coaching/goals`,
+      { kind: 'body_weight', baseline: 80, target: 76, dueOn: '2099-01-01' },
+    ],
+  },
+  {
+    name: 'POST /api/coaching/goals/:id/close',
+    route: 'POST /api/coaching/goals/:id/close',
+    allowed: ['CN', ...COACHES],
+    ok: [204],
+    req: async () => {
+      const { rows } = await f.pool.query<{ id: string }>(
+        `INSERT INTO coaching_goals (patient_id, kind, baseline, target, due_on, set_by)
+         VALUES ($1, 'steps_per_day', 4000, 6000, '2099-01-01', 'test') RETURNING id`,
+        [PA],
+      );
+      return ['POST', `/api/coaching/goals/${rows[0]!.id}/close`, { status: 'achieved' }];
+    },
+  },
+  {
+    name: 'POST /api/patients/:id/coaching/calls',
+    route: 'POST /api/patients/:id/coaching/calls',
+    allowed: ['CN', ...COACHES],
+    ok: [201],
+    req: async () => ['POST', `/api/patients/${PA}/coaching/calls`, { scheduledAt: '2099-01-01T09:00:00Z' }],
+  },
+  {
+    name: 'POST /api/coaching/calls/:id/complete',
+    route: 'POST /api/coaching/calls/:id/complete',
+    allowed: ['CN', ...COACHES],
+    req: async () => {
+      const { rows } = await f.pool.query<{ id: string }>(
+        `INSERT INTO coaching_calls (patient_id, coach_id, channel, scheduled_at, created_by)
+         VALUES ($1, $2, 'phone', now(), 'test') RETURNING id`,
+        [PA, ids.CN],
+      );
+      return ['POST', `/api/coaching/calls/${rows[0]!.id}/complete`, { status: 'done', note: 'ok' }];
+    },
+  },
+  {
+    name: 'GET /api/coaching/calls',
+    route: 'GET /api/coaching/calls',
+    allowed: ['CN', ...COACHES],
+    req: async () => ['GET', '/api/coaching/calls'],
+  },
+  {
+    name: 'POST /api/enrollment-codes',
+    route: 'POST /api/enrollment-codes',
+    allowed: ['AD'],
+    ok: [201],
+    req: async () => ['POST', '/api/enrollment-codes', { gatewayId: `gw-code-${++n}`, patientId: PA }],
+  },
 ];
+
+/** Routes that answer without a professional's token: each says why. */
+const PUBLIC_ROUTES: Record<string, string> = {
+  'GET /health': 'liveness probe, no patient data',
+  'GET /metrics': 'Prometheus scrape, aggregate counts only',
+  'POST /enrollment/exchange': 'the printed one-time code is the credential (hub/api/enrollment.ts)',
+  'GET /fhir/metadata': 'the CapabilityStatement is public by the FHIR RESTful API',
+};
+const isDocs = (route: string) => / \/docs(\/|$)/.test(route);
+
+describe('the matrix covers the whole route table', () => {
+  it('every registered route has a matrix row or is a declared public route', () => {
+    const covered = new Set(CELLS.map((c) => c.route));
+    const missing = routeTable(api)
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((r) => !covered.has(r) && !(r in PUBLIC_ROUTES) && !isDocs(r));
+    expect(missing).toEqual([]);
+    // and no row names a route that does not exist
+    const registered = new Set(routeTable(api).map((r) => `${r.method} ${r.url}`));
+    expect(CELLS.map((c) => c.route).filter((r) => !registered.has(r))).toEqual([]);
+  });
+});
 
 describe('authorization matrix: every endpoint x every role', () => {
   for (const cell of CELLS) {
@@ -374,7 +572,7 @@ describe('authentication', () => {
 describe('scope: care team, program and consent', () => {
   it('the coordinating nurse sees every patient of her program; the oncologist only her team', async () => {
     expect((await call('CN', 'GET', '/api/patients/AZ-B/readings')).statusCode).toBe(200);
-    expect((await call('ON', 'GET', '/api/patients/AZ-B/readings')).statusCode).toBe(403);
+    expect((await call('ON', 'GET', '/api/patients/AZ-B/readings')).statusCode).toBe(404);
     const list = async (r: R) =>
       ((await call(r, 'GET', '/api/patients')).json().patients as { id: string }[]).map((p) => p.id);
     expect(await list('CN')).toEqual(expect.arrayContaining([PA, 'AZ-B', 'AZ-C']));
@@ -388,7 +586,7 @@ describe('scope: care team, program and consent', () => {
     expect((await call('ON', 'GET', '/api/patients/AZ-C')).statusCode).toBe(200);
   });
   it('consent alone is not enough: another program stays out of scope', async () => {
-    expect((await call('CN', 'GET', '/api/patients/AZ-D/readings')).statusCode).toBe(403);
+    expect((await call('CN', 'GET', '/api/patients/AZ-D/readings')).statusCode).toBe(404);
     expect((await call('CN', 'GET', '/api/alerts?patientId=AZ-D')).json().episodes).toEqual([]);
   });
   it('the pharmacist sees treatment and toxicity alerts only, and treatment metrics only', async () => {
@@ -578,5 +776,131 @@ describe('/health and /metrics', () => {
     expect(m).toMatch(/vigil_alert_episodes_open\{severity="red"\} [1-9]/);
     expect(m).toContain('vigil_rule_evaluations_total');
     expect(m).toContain('vigil_webhook_queue_depth');
+  });
+});
+
+describe('cross-team writes are refused and change nothing', () => {
+  const asHf = (method: string, url: string, payload?: object) =>
+    api.inject({
+      method: method as 'GET',
+      url,
+      ...(payload ? { payload } : {}),
+      headers: { authorization: `Bearer ${hfToken}` },
+    });
+  const patientRow = async (id: string) =>
+    (
+      await f.pool.query(
+        `SELECT p.program_id, p.display_name, array_agg(ctp.care_team_id ORDER BY ctp.care_team_id) AS teams,
+                (SELECT array_agg(professional_id ORDER BY professional_id) FROM patient_consents pc
+                  WHERE pc.patient_id = p.id AND pc.revoked_at IS NULL) AS consents
+         FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
+        [id],
+      )
+    ).rows[0] as unknown;
+  const bindings = async () =>
+    (await f.pool.query('SELECT gateway_id, address, user_index, patient_id FROM device_bindings ORDER BY 1, 2, 3'))
+      .rows;
+
+  it("re-posting another team's patient is 409 and neither renames nor moves it", async () => {
+    const before = await patientRow(PA);
+    const res = await asHf('POST', '/api/patients', {
+      id: PA,
+      programId: 'heart_failure',
+      displayName: 'Taken over',
+      careTeamId: 'team-hf',
+    });
+    expect([res.statusCode, res.json().code]).toEqual([409, 'CONFLICT']);
+    expect(await patientRow(PA)).toEqual(before);
+    // the same within one's own program: the id is taken, nothing is overwritten
+    const again = await call('CN', 'POST', '/api/patients', {
+      id: PA,
+      programId: 'oral_chemotherapy',
+      displayName: 'Renamed',
+      careTeamId: 'team-a',
+    });
+    expect(again.statusCode).toBe(409);
+    expect(await patientRow(PA)).toEqual(before);
+    // team A's own nurse keeps her access
+    expect((await call('CN', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+  });
+
+  it("enrolling into a team outside one's programs, or into a team of another program, is refused", async () => {
+    const other = await call('CN', 'POST', '/api/patients', {
+      id: 'AZ-X1',
+      programId: 'heart_failure',
+      displayName: 'X',
+      careTeamId: 'team-hf',
+    });
+    expect([other.statusCode, other.json().code]).toEqual([404, 'NOT_FOUND']);
+    const mismatch = await call('CN', 'POST', '/api/patients', {
+      id: 'AZ-X2',
+      programId: 'heart_failure',
+      displayName: 'X',
+      careTeamId: 'team-a',
+    });
+    expect([mismatch.statusCode, mismatch.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    const { rowCount } = await f.pool.query(`SELECT 1 FROM patients WHERE id IN ('AZ-X1', 'AZ-X2')`);
+    expect(rowCount).toBe(0);
+  });
+
+  it('a professional never records a consent to herself', async () => {
+    const before = await patientRow('AZ-C');
+    const res = await call('CN', 'POST', '/api/patients/AZ-C/consents', { professionalId: ids.CN });
+    expect([res.statusCode, res.json().code]).toEqual([403, 'FORBIDDEN']);
+    const hf = await asHf('POST', `/api/patients/${PA}/consents`, { professionalId: 'hf-nurse' });
+    expect(hf.statusCode).toBe(404);
+    expect(await patientRow('AZ-C')).toEqual(before);
+  });
+
+  it("another household's box cannot carry a device to one's own patient", async () => {
+    await bindDevice(f.pool, { gatewayId: 'gw-aza', address: 'C0:00:00:00:00:77', patientId: PA });
+    const before = await bindings();
+    // the heart-failure nurse binds team A's thermometer to her patient: the box is not in her scope
+    const redirect = await asHf('POST', '/api/patients/AZ-D/devices', {
+      gatewayId: 'gw-aza',
+      address: 'C0:00:00:00:00:77',
+    });
+    expect([redirect.statusCode, redirect.json().code]).toEqual([404, 'NOT_FOUND']);
+    const newOnThatBox = await asHf('POST', '/api/patients/AZ-D/devices', {
+      gatewayId: 'gw-aza',
+      address: 'C0:00:00:00:00:78',
+    });
+    expect(newOnThatBox.statusCode).toBe(404);
+    // re-keying the box for her patient is refused as well
+    const rekey = await asHf('POST', '/api/patients/AZ-D/gateways', { gatewayId: 'gw-aza' });
+    expect([rekey.statusCode, rekey.json().code]).toEqual([409, 'CONFLICT']);
+    // within one's own scope, a device bound to a patient is not silently moved to another
+    const moved = await call('CN', 'POST', '/api/patients/AZ-C/devices', {
+      gatewayId: 'gw-aza',
+      address: 'C0:00:00:00:00:77',
+    });
+    expect([moved.statusCode, moved.json().code]).toEqual([409, 'CONFLICT']);
+    expect(await bindings()).toEqual(before);
+    // the box still authenticates with its old credential (no silent re-key happened)
+    const gw = await f.pool.query('SELECT patient_id, revoked_at FROM gateways WHERE id = $1', ['gw-aza']);
+    expect(gw.rows[0]).toEqual({ patient_id: PA, revoked_at: null });
+  });
+
+  it("an episode is assigned only to a member of its patient's care team", async () => {
+    const id = await freshEpisode();
+    const res = await call('CN', 'POST', `/api/alerts/${id}/assign`, { assignee: 'hf-nurse' });
+    expect([res.statusCode, res.json().code]).toEqual([400, 'INVALID_REQUEST']);
+    const row = await f.pool.query('SELECT assignee FROM alert_episodes WHERE id = $1', [id]);
+    expect(row.rows[0]).toEqual({ assignee: null });
+    expect((await call('CN', 'POST', `/api/alerts/${id}/assign`, { assignee: ids.HN })).statusCode).toBe(200);
+  });
+
+  it("404 tells nothing about patients and episodes outside one's scope", async () => {
+    const outside = await asHf('GET', `/api/patients/${PA}`);
+    const unknown = await asHf('GET', '/api/patients/AZ-NOBODY');
+    expect([outside.statusCode, outside.json().code]).toEqual([unknown.statusCode, unknown.json().code]);
+    expect(outside.statusCode).toBe(404);
+    const ep = await asHf('GET', `/api/alerts/${feverEpisode}`);
+    const noEp = await asHf('GET', '/api/alerts/999999999');
+    expect([ep.statusCode, ep.json().code]).toEqual([noEp.statusCode, noEp.json().code]);
+    const write = await asHf('POST', `/api/alerts/${feverEpisode}/acknowledge`);
+    expect(write.statusCode).toBe(404);
+    const quarantine = await asHf('POST', `/api/quarantine/${await quarantined()}/assign`, { patientId: 'AZ-D' });
+    expect(quarantine.statusCode).toBe(404);
   });
 });

@@ -7,12 +7,52 @@ import { PROGRAMS } from '../../rules/rule';
 import { requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
+import { errorCode, errorMessage } from '../../../contract/errors';
 
 /** Quarantined readings a professional may see: all for the admin; the coordinating nurse those from gateways of her programs' patients. */
 function quarantineScope(p: Professional): string {
   if (p.role === 'admin') return 'true';
   return `q.gateway_id IN (SELECT g.id FROM gateways g JOIN patients pp ON pp.id = g.patient_id JOIN care_teams t ON t.program_id = pp.program_id
                            JOIN care_team_members m ON m.care_team_id = t.id WHERE m.professional_id = $1)`;
+}
+
+/** webhook_deliveries (005) with its attempts aggregated as JSON; bigint ids arrive as strings */
+interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  notification_id: string;
+  idempotency_key: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: Date;
+  delivered_at: Date | null;
+  last_status: number | null;
+  last_error: string | null;
+  log: { attempt: number; at: string; httpStatus: number | null; error: string | null; durationMs: number }[];
+}
+
+/** quarantined_readings (001) */
+interface QuarantinedRow {
+  reading_id: string;
+  gateway_id: string;
+  device_address: string;
+  driver: string;
+  user_index: number | null;
+  metric: string;
+  reading: { measuredAt?: string; value?: number };
+  reason: string;
+  received_at: Date;
+}
+
+/** audit_log (001) */
+interface AuditRow {
+  id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  entity: string;
+  entity_id: string | null;
+  detail: unknown;
 }
 
 export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
@@ -81,8 +121,8 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
           ...(req.body.role ? { role: req.body.role } : {}),
         },
         p.id,
-      ).catch((e: Error & { code?: string }) => {
-        throw e.code === 'INVALID_ROLE' ? new ApiError('INVALID_REQUEST', e.message) : e;
+      ).catch((e: unknown) => {
+        throw errorCode(e) === 'INVALID_ROLE' ? new ApiError('INVALID_REQUEST', errorMessage(e)) : e;
       });
       return reply.status(204).send(null);
     },
@@ -159,7 +199,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         );
         if (!member.rowCount) throw new ApiError('FORBIDDEN', 'not a member of this care team');
       }
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<DeliveryRow>(
         `SELECT d.*, coalesce(json_agg(json_build_object('attempt', a.attempt, 'at', a.at, 'httpStatus', a.http_status, 'error', a.error, 'durationMs', a.duration_ms) ORDER BY a.attempt)
                   FILTER (WHERE a.id IS NOT NULL), '[]') AS log
          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN webhook_delivery_attempts a ON a.delivery_id = d.id
@@ -178,15 +218,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
           deliveredAt: d.delivered_at?.toISOString() ?? null,
           lastStatus: d.last_status,
           lastError: d.last_error,
-          log: (
-            d.log as {
-              attempt: number;
-              at: string;
-              httpStatus: number | null;
-              error: string | null;
-              durationMs: number;
-            }[]
-          ).map((l) => ({ ...l, at: new Date(l.at).toISOString() })),
+          log: d.log.map((l) => ({ ...l, at: new Date(l.at).toISOString() })),
         })),
       };
     },
@@ -218,7 +250,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       requireCap(p, 'quarantine');
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<QuarantinedRow>(
         `SELECT q.* FROM quarantined_readings q WHERE q.assigned_patient_id IS NULL AND ${quarantineScope(p)} ORDER BY q.received_at LIMIT 1000`,
         p.role === 'admin' ? [] : [p.id],
       );
@@ -232,8 +264,8 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
           metric: q.metric,
           reason: q.reason,
           receivedAt: q.received_at.toISOString(),
-          measuredAt: (q.reading as { measuredAt?: string }).measuredAt ?? null,
-          value: (q.reading as { value?: number }).value ?? null,
+          measuredAt: q.reading.measuredAt ?? null,
+          value: q.reading.value ?? null,
         })),
       };
     },
@@ -330,7 +362,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         const v = req.query[k];
         if (v !== undefined) where.push(`${col} = $${params.push(v)}`);
       }
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<AuditRow>(
         `SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ${req.query.limit}`,
         params,
       );

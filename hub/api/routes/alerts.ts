@@ -3,7 +3,7 @@ import { patientIdSchema } from '../../../contract';
 import { TransitionError, type EpisodeStore } from '../../alerts/episode-store';
 import { createSilence, listSilences } from '../../alerts/silences';
 import { audit } from '../../alerts/audit';
-import { episodeRow, EPISODE_COLUMNS, type FullEpisodeRow } from '../../fhir/load';
+import { episodeRow, EPISODE_COLUMNS, type EpisodeDbRow, type FullEpisodeRow } from '../../fhir/load';
 import { patientScopeSql, PHARMACIST_RULES, requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, episodeJson, episodeSchema, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
@@ -21,18 +21,46 @@ export function episodeVisibilitySql(p: Professional, alias = 'e', param = '$1')
   return `${scope}${rules}`;
 }
 
+type ListedEpisodeRow = EpisodeDbRow & { silenced: boolean };
+
+/** remeasure_requests (004) */
+interface PendingConfirmationRow {
+  id: string;
+  patient_id: string;
+  rule_id: string;
+  requested_at: Date;
+  expires_at: Date;
+  value: unknown;
+}
+
 async function visibleEpisode(
   ctx: ApiContext,
   p: Professional,
   id: number,
 ): Promise<{ ep: FullEpisodeRow; silenced: boolean }> {
-  const { rows } = await ctx.pool.query(
-    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible FROM alert_episodes e WHERE id = $3`,
+  const { rows } = await ctx.pool.query<ListedEpisodeRow & { visible: boolean; member: boolean }>(
+    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible,
+            ${patientScopeSql(p, 'e.patient_id', '$1', false)} AS member
+     FROM alert_episodes e WHERE id = $3`,
     [p.id, ctx.clock.now(), id],
   );
-  if (!rows[0]) throw new ApiError('NOT_FOUND', 'no such episode');
-  if (!rows[0].visible) throw new ApiError('FORBIDDEN', 'episode not in your scope');
-  return { ep: episodeRow(rows[0]), silenced: rows[0].silenced };
+  const row = rows[0];
+  // outside one's care teams an episode is as unknown as a missing one (no existence oracle)
+  if (!row?.member) throw new ApiError('NOT_FOUND', 'no such episode in your scope');
+  if (!row.visible) throw new ApiError('FORBIDDEN', 'episode not visible to your role or consent');
+  return { ep: episodeRow(row), silenced: row.silenced };
+}
+
+/** An episode is assigned only to a member of one of its patient's care teams. */
+async function requireTeamMember(ctx: ApiContext, episodeId: number, assignee: string): Promise<void> {
+  const { rowCount } = await ctx.pool.query(
+    `SELECT 1 FROM alert_episodes e
+       JOIN care_team_patients ctp ON ctp.patient_id = e.patient_id
+       JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
+     WHERE e.id = $1 AND m.professional_id = $2`,
+    [episodeId, assignee],
+  );
+  if (!rowCount) throw new ApiError('INVALID_REQUEST', "the assignee is not a member of the patient's care team");
 }
 
 async function transition(
@@ -97,12 +125,12 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
       if (q.patientId) where.push(`e.patient_id = $${params.push(q.patientId)}`);
       if (q.severity) where.push(`e.severity = $${params.push(q.severity)}`);
       if (q.assignee) where.push(`e.assignee = $${params.push(q.assignee)}`);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<ListedEpisodeRow>(
         `SELECT ${EPISODE_COLUMNS}, ${SILENCED} FROM alert_episodes e WHERE ${where.join(' AND ')}
          ORDER BY (e.status = 'open') DESC, (e.severity = 'red') DESC, e.opened_at ASC LIMIT ${q.limit}`,
         params,
       );
-      const pending = await ctx.pool.query(
+      const pending = await ctx.pool.query<PendingConfirmationRow>(
         `SELECT id, patient_id, rule_id, requested_at, expires_at, value FROM remeasure_requests e
          WHERE status = 'pending' AND ${episodeVisibilitySql(p)} ${q.patientId ? 'AND patient_id = $2' : ''} ORDER BY requested_at`,
         q.patientId ? [p.id, q.patientId] : [p.id],
@@ -162,11 +190,10 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
     },
     async (req) => {
       const p = who(req);
-      const exists = await ctx.pool.query(`SELECT role FROM professionals WHERE id = $1`, [req.body.assignee]);
-      if (!exists.rowCount) throw new ApiError('INVALID_REQUEST', 'assignee is not a known professional');
-      return transition(ctx, p, req.params.id, (s) =>
-        s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now()),
-      );
+      return transition(ctx, p, req.params.id, async (s) => {
+        await requireTeamMember(ctx, req.params.id, req.body.assignee);
+        return s.assign(req.params.id, req.body.assignee, p.id, ctx.clock.now());
+      });
     },
   );
 
@@ -223,7 +250,8 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
         reason: req.body.reason,
         actor: p.id,
       });
-      const s = (await listSilences(ctx.pool, req.params.id, now)).find((x) => x.id === id)!;
+      const s = (await listSilences(ctx.pool, req.params.id, now)).find((x) => x.id === id);
+      if (!s) throw new Error(`silence ${id} not listed right after its creation`);
       return reply.status(201).send(s);
     },
   );

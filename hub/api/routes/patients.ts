@@ -7,6 +7,7 @@ import {
   createPatient,
   recordConsent,
   revokeConsent,
+  unbindDevice,
 } from '../../admin/provisioning';
 import { audit } from '../../alerts/audit';
 import { DAY } from '../../rules/clock';
@@ -15,6 +16,8 @@ import { patientScopeSql, PHARMACIST_METRICS, requireCap, requirePatient, type P
 import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
 import { MAX_PAIRING_WINDOW_S } from '../../gateways/remote-config';
+import { errorMessage } from '../../../contract/errors';
+import { firstRow } from '../../storage/postgres/rows';
 
 const patientSchema = z.object({
   id: z.string(),
@@ -28,17 +31,52 @@ const patientSchema = z.object({
 const idParams = z.object({ id: patientIdSchema });
 
 /** A coordinating nurse enrolls only into the care teams of her programs; an admin anywhere. */
-async function requireTeamForEnrollment(ctx: ApiContext, p: Professional, careTeamId: string): Promise<void> {
+async function requireTeamForEnrollment(
+  ctx: ApiContext,
+  p: Professional,
+  careTeamId: string,
+  programId: string,
+): Promise<void> {
   const team = await ctx.pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [
     careTeamId,
   ]);
-  if (!team.rows[0]) throw new ApiError('NOT_FOUND', 'no such care team');
-  if (p.role === 'admin') return;
-  const mine = await ctx.pool.query(
-    `SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id WHERE m.professional_id = $1 AND t.program_id = $2`,
-    [p.id, team.rows[0].program_id],
+  const mine =
+    p.role === 'admin' ||
+    (
+      await ctx.pool.query(
+        `SELECT 1 FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id WHERE m.professional_id = $1 AND t.program_id = $2`,
+        [p.id, team.rows[0]?.program_id ?? null],
+      )
+    ).rowCount;
+  // a team outside one's programs is answered like an unknown one
+  if (!team.rows[0] || !mine) throw new ApiError('NOT_FOUND', 'no such care team in your programs');
+  if (team.rows[0].program_id !== programId)
+    throw new ApiError('INVALID_REQUEST', `care team ${careTeamId} follows another program`);
+}
+
+/**
+ * The box the device is on must serve this patient's household: enrolled for this patient, or for
+ * a patient (the spouse on the same box) whom the professional may enroll too. Any other box is
+ * answered like an unknown one.
+ */
+async function requireHouseholdGateway(
+  ctx: ApiContext,
+  p: Professional,
+  patientId: string,
+  gatewayId: string,
+): Promise<void> {
+  const { rows } = await ctx.pool.query<{ patient_id: string | null; revoked_at: Date | null }>(
+    'SELECT patient_id, revoked_at FROM gateways WHERE id = $1',
+    [gatewayId],
   );
-  if (!mine.rowCount) throw new ApiError('FORBIDDEN', 'care team outside your programs');
+  const owner = rows[0]?.patient_id;
+  if (!rows[0] || !owner) throw new ApiError('NOT_FOUND', "no such gateway in the patient's household");
+  if (owner !== patientId) {
+    await requirePatient(ctx.pool, p, 'enrollment.write', owner).catch(() => {
+      throw new ApiError('NOT_FOUND', "no such gateway in the patient's household");
+    });
+  }
+  if (rows[0].revoked_at) throw new ApiError('CONFLICT', 'gateway revoked');
 }
 
 export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
@@ -51,7 +89,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         response: { 200: z.object({ id: z.string(), role: z.string() }) },
       },
     },
-    async (req) => who(req),
+    (req) => who(req),
   );
 
   app.get(
@@ -67,7 +105,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       const p = who(req);
       requireCap(p, 'patients.read');
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<PatientRow>(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
                 coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
          FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id
@@ -83,13 +121,15 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     { schema: { tags: ['patients'], security: bearer, params: idParams, response: { 200: patientSchema } } },
     async (req) => {
       await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<PatientRow>(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
               coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
        FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
         [req.params.id],
       );
-      return patientJson(rows[0]);
+      const row = rows[0];
+      if (!row) throw new ApiError('NOT_FOUND', 'no such patient');
+      return patientJson(row);
     },
   );
 
@@ -114,7 +154,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'enrollment.write');
-      await requireTeamForEnrollment(ctx, p, req.body.careTeamId);
+      await requireTeamForEnrollment(ctx, p, req.body.careTeamId, req.body.programId);
       const b = req.body;
       await createPatient(
         ctx.pool,
@@ -128,12 +168,12 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         p.id,
       );
       await addPatientToCareTeam(ctx.pool, { careTeamId: b.careTeamId, patientId: b.id }, p.id);
-      const { rows } = await ctx.pool.query(
+      const { rows } = await ctx.pool.query<PatientRow>(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at, array_agg(ctp.care_team_id) AS teams
          FROM patients p JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
         [b.id],
       );
-      return reply.status(201).send(patientJson(rows[0]));
+      return reply.status(201).send(patientJson(firstRow({ rows }, 'SELECT of the patient just created')));
     },
   );
 
@@ -152,6 +192,9 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      // consent is the patient's word: the professional who records it never records it for herself
+      if (req.body.professionalId === p.id)
+        throw new ApiError('FORBIDDEN', 'a professional may not record a consent to herself');
       const prof = await ctx.pool.query('SELECT 1 FROM professionals WHERE id = $1', [req.body.professionalId]);
       if (!prof.rowCount) throw new ApiError('NOT_FOUND', 'no such professional');
       await recordConsent(ctx.pool, { patientId: req.params.id, professionalId: req.body.professionalId }, p.id);
@@ -297,8 +340,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
-      const gw = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1', [req.body.gatewayId]);
-      if (!gw.rowCount) throw new ApiError('NOT_FOUND', 'no such gateway');
+      await requireHouseholdGateway(ctx, p, req.params.id, req.body.gatewayId);
       const b = req.body;
       await bindDevice(
         ctx.pool,
@@ -311,6 +353,36 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         },
         p.id,
       );
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/api/patients/:id/devices/:gatewayId/:address',
+    {
+      schema: {
+        tags: ['enrollment'],
+        security: bearer,
+        summary: "End the patient's binding of a device (its next readings are quarantined until bound again)",
+        params: z.object({ id: patientIdSchema, gatewayId: gatewayIdSchema, address: bleAddressSchema }),
+        querystring: z.object({ userIndex: z.coerce.number().int().min(0).max(255).optional() }),
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.params.id);
+      const removed = await unbindDevice(
+        ctx.pool,
+        {
+          gatewayId: req.params.gatewayId,
+          address: req.params.address,
+          patientId: req.params.id,
+          ...(req.query.userIndex !== undefined ? { userIndex: req.query.userIndex } : {}),
+        },
+        p.id,
+      );
+      if (!removed) throw new ApiError('NOT_FOUND', 'no such binding for this patient');
       return reply.status(204).send(null);
     },
   );
@@ -348,11 +420,17 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
     async (req) => {
       await requirePatient(ctx.pool, who(req), 'devices.read', req.params.id);
       const [gws, devs] = await Promise.all([
-        ctx.pool.query(
+        ctx.pool.query<{ id: string; online: boolean; last_seen_at: Date | null; revoked_at: Date | null }>(
           `SELECT id, online, last_seen_at, revoked_at FROM gateways WHERE patient_id = $1 OR id IN (SELECT gateway_id FROM device_bindings WHERE patient_id = $1) ORDER BY id`,
           [req.params.id],
         ),
-        ctx.pool.query(
+        ctx.pool.query<{
+          gateway_id: string;
+          address: string;
+          driver: string | null;
+          user_index: number | null;
+          last: Date | null;
+        }>(
           `SELECT b.gateway_id, b.address, b.driver, b.user_index,
                   (SELECT max(measured_at) FROM reading_ledger l WHERE l.patient_id = b.patient_id AND l.device_address = b.address) AS last
            FROM device_bindings b WHERE b.patient_id = $1 ORDER BY b.gateway_id, b.address`,
@@ -421,8 +499,8 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
           ...(req.query.from ? { from: new Date(req.query.from) } : {}),
           ...(req.query.to ? { to: new Date(req.query.to) } : {}),
         })
-        .catch((e: Error) => {
-          throw new ApiError('STORE_UNAVAILABLE', `time series unavailable: ${e.message.slice(0, 100)}`);
+        .catch((e: unknown) => {
+          throw new ApiError('STORE_UNAVAILABLE', `time series unavailable: ${errorMessage(e).slice(0, 100)}`);
         });
       await audit(ctx.pool, {
         actor: p.id,
@@ -472,7 +550,15 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
           `the pharmacist sees treatment metrics only (${[...PHARMACIST_METRICS].join(', ')})`,
         );
       const now = ctx.clock.now();
-      const { rows } = await ctx.pool.query(
+      // float8 aggregates arrive as numbers, count(*) (bigint) as a string
+      const { rows } = await ctx.pool.query<{
+        day: Date;
+        mean: number;
+        min: number;
+        max: number;
+        sum: number;
+        n: string;
+      }>(
         `SELECT date_trunc('day', measured_at AT TIME ZONE 'UTC') AS day, avg(value) mean, min(value) min, max(value) max, sum(value) sum, count(*) n
          FROM reading_ledger WHERE patient_id = $1 AND metric = $2 AND measured_at > $3 AND measured_at <= $4 GROUP BY 1 ORDER BY 1`,
         [req.params.id, req.query.metric, new Date(now.getTime() - req.query.days * DAY), now],
@@ -481,7 +567,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         patientId: req.params.id,
         metric: req.query.metric,
         days: rows.map((r) => ({
-          day: (r.day as Date).toISOString().slice(0, 10),
+          day: r.day.toISOString().slice(0, 10),
           mean: Math.round(r.mean * 100) / 100,
           min: r.min,
           max: r.max,
@@ -523,14 +609,25 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
   );
 }
 
-function patientJson(r: Record<string, unknown>) {
+/** patients (001) with the ids of its care teams aggregated */
+interface PatientRow {
+  id: string;
+  program_id: string;
+  display_name: string;
+  birth_year: number | null;
+  chronic_lung_disease: boolean;
+  created_at: Date;
+  teams: string[];
+}
+
+function patientJson(r: PatientRow) {
   return {
-    id: r.id as string,
-    programId: r.program_id as string,
-    displayName: r.display_name as string,
-    birthYear: (r.birth_year as number | null) ?? null,
-    chronicLungDisease: r.chronic_lung_disease as boolean,
-    careTeamIds: (r.teams as string[]) ?? [],
-    createdAt: (r.created_at as Date).toISOString(),
+    id: r.id,
+    programId: r.program_id,
+    displayName: r.display_name,
+    birthYear: r.birth_year,
+    chronicLungDisease: r.chronic_lung_disease,
+    careTeamIds: r.teams,
+    createdAt: r.created_at.toISOString(),
   };
 }

@@ -37,7 +37,7 @@ export function registerRuleRoutes(app: ZApp, ctx: ApiContext): void {
         },
       },
     },
-    async (req) => {
+    (req) => {
       who(req);
       return {
         rules: ctx.settings.rules.map((r) => ({
@@ -46,7 +46,7 @@ export function registerRuleRoutes(app: ZApp, ctx: ApiContext): void {
           kind: r.kind,
           source: r.source,
           programs: r.programs === 'all' ? ('all' as const) : [...r.programs],
-          defaults: r.params.parse({}) as Record<string, unknown>,
+          defaults: r.params.parse({}),
           notify: [...r.notify],
         })),
       };

@@ -63,7 +63,7 @@ export const febrileNeutropenia = defineMeasurementRule({
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { body_temperature: r.value, previous: other[0]!.value },
+      value: { body_temperature: r.value, previous: other[0].value },
       summary: `temperature >= ${p.sustained} C on two readings >= ${p.minGapHours} h apart`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };

@@ -54,7 +54,7 @@ export const spo2Low = defineMeasurementRule({
       outcome: 'breach',
       severity: 'red',
       readingIds: ids,
-      value: { spo2: r.value, previous: other[0]!.value },
+      value: { spo2: r.value, previous: other[0].value },
       summary: `SpO2 below ${limit} % on two readings`,
       interpretations: Object.fromEntries(ids.map((id) => [id, 'LL'])),
     };

@@ -11,7 +11,8 @@ function weightBreach(
   summary: string,
   interpretation: 'H' | 'L',
 ): Evaluation {
-  const cur = m.readings.get('body_weight')!;
+  const cur = m.readings.get('body_weight');
+  if (!cur) throw new Error('a weight breach is evaluated on a measurement holding body_weight');
   return {
     outcome: 'breach',
     severity: 'amber',

@@ -19,14 +19,16 @@ export async function findConfirmation(
   breaches: (values: Map<MetricName, number>) => boolean,
   minGapMs: number,
   maxSpanMs: number,
-): Promise<HistoryRow[] | null> {
+): Promise<[HistoryRow, ...HistoryRow[]] | null> {
   const t = m.measuredAt.getTime();
   const rows = await ctx.history.readings(m.patientId, metrics, new Date(t - maxSpanMs), new Date(t + maxSpanMs));
-  const byTime = new Map<number, HistoryRow[]>();
+  const byTime = new Map<number, [HistoryRow, ...HistoryRow[]]>();
   for (const r of rows) {
     const k = r.measuredAt.getTime();
     if (Math.abs(k - t) < minGapMs) continue;
-    byTime.set(k, [...(byTime.get(k) ?? []), r]);
+    const group = byTime.get(k);
+    if (group) group.push(r);
+    else byTime.set(k, [r]);
   }
   const candidates = [...byTime].sort((a, b) => Math.abs(a[0] - t) - Math.abs(b[0] - t));
   for (const [, group] of candidates) {

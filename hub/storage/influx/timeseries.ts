@@ -127,7 +127,7 @@ export class TimeSeriesStore {
   async ensureDatabase(): Promise<void> {
     const hosts = await this.influx.ping(5000);
     if (!hosts.some((h) => h.online))
-      throw new Error(`INFLUX_UNAVAILABLE: no answer from ${hosts.map((h) => h.url.toString()).join(', ')}`);
+      throw new Error(`INFLUX_UNAVAILABLE: no answer from ${hosts.map((h) => h.url.host ?? '?').join(', ')}`);
     this.serverVersion = hosts[0]?.version ?? '';
     const v1 = /^v?1\./.test(this.serverVersion);
     if ((this.opts.manageSchema ?? 'auto') === 'off' || !v1) return;

@@ -94,8 +94,12 @@ export class WriteBatcher<P> {
     // take whole callers' batches up to maxPoints (at least one, even when it is larger)
     const take: Pending<P>[] = [];
     let n = 0;
-    while (this.queue.length && (take.length === 0 || n + this.queue[0]!.points.length <= this.opts.maxPoints)) {
-      const p = this.queue.shift()!;
+    for (
+      let p = this.queue[0];
+      p && (take.length === 0 || n + p.points.length <= this.opts.maxPoints);
+      p = this.queue[0]
+    ) {
+      this.queue.shift();
       take.push(p);
       n += p.points.length;
     }
@@ -136,7 +140,9 @@ export class WriteBatcher<P> {
           Math.max(0, this.opts.giveUpAfterMs - elapsed),
         );
         this.events.onRetry?.(attempt, delay, err);
-        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => {});
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch((e: unknown) => {
+          if (!this.abort.signal.aborted) throw e; // closing cuts the wait short: try once more now
+        });
       }
     }
   }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { errorCode } from '../../../contract/errors';
 
 /** Runs `fn` on a connection to the server's maintenance database, for the database named in `url`. */
 async function withMaintenanceConnection(
@@ -24,8 +25,8 @@ export async function ensureDatabase(url: string): Promise<void> {
   await withMaintenanceConnection(url, async (admin, name) => {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (exists.rowCount !== 0) return;
-    await admin.query(`CREATE DATABASE ${name}`).catch((e: { code?: string }) => {
-      if (e.code !== '42P04') throw e; // 42P04 duplicate_database: created concurrently
+    await admin.query(`CREATE DATABASE ${name}`).catch((e: unknown) => {
+      if (errorCode(e) !== '42P04') throw e; // 42P04 duplicate_database: created concurrently
     });
   });
 }
@@ -40,17 +41,24 @@ export async function dropDatabase(url: string): Promise<void> {
  * Runs `fn` on a client checked out of the pool. A checked-out client has no pool listener: a
  * server closing it between two queries (PostgreSQL restart, 57P01) would emit an unhandled
  * 'error' and crash the process. The listener here keeps the error, and a broken client is
- * destroyed on release instead of going back to the pool.
+ * destroyed on release instead of going back to the pool. `fn` may also mark the client broken
+ * itself (a failed ROLLBACK or unlock leaves the session in an unknown state).
  */
-export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, markBroken: (e: unknown) => void) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (e: Error) => {
     broken = e;
   };
+  const markBroken = (e: unknown) => {
+    broken ??= e instanceof Error ? e : new Error(String(e));
+  };
   client.on('error', onError);
   try {
-    return await fn(client);
+    return await fn(client, markBroken);
   } catch (e) {
     broken ??= isConnectionError(e) ? (e as Error) : undefined;
     throw e;
@@ -62,8 +70,8 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
 
 /** Errors after which a connection cannot be reused (SQLSTATE classes 08 and 57P). */
 function isConnectionError(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' && (/^(08|57P)/.test(code) || /^E[A-Z]+$/.test(code));
+  const code = errorCode(e);
+  return code !== undefined && (/^(08|57P)/.test(code) || /^E[A-Z]+$/.test(code));
 }
 
 export function createPool(url: string, max = 10): pg.Pool {

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { withClient } from './database';
+import { errorMessage } from '../../../contract/errors';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 const LOCK_KEY = 7_341_902; // pg_advisory_lock key: one hub instance migrates at a time
@@ -21,7 +22,7 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** Applies pending versioned migrations, each in its own transaction, under an advisory lock. */
 export async function migrate(pool: pg.Pool): Promise<number[]> {
-  return withClient(pool, async (client) => {
+  return withClient(pool, async (client, markBroken) => {
     const applied: number[] = [];
     try {
       await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
@@ -40,11 +41,12 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
           applied.push(m.version);
         } catch (e) {
           await client.query('ROLLBACK');
-          throw new Error(`migration ${m.version}_${m.name} failed: ${(e as Error).message}`);
+          throw new Error(`migration ${m.version}_${m.name} failed: ${errorMessage(e)}`, { cause: e });
         }
       }
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
+      // a session lock is released when its session ends: a client that cannot unlock is destroyed
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(markBroken);
     }
     return applied;
   });

@@ -26,7 +26,7 @@ export function ambientTransaction(): TransactionScope | undefined {
 /** Runs `fn` inside one transaction on its own connection; commits when it and every step succeeded. */
 export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionScope) => Promise<T>): Promise<T> {
   // withClient: a server closing the checked-out connection (restart) is an error, not a crash
-  return withClient(pool, async (client) => {
+  return withClient(pool, async (client, markBroken) => {
     try {
       await client.query('BEGIN');
       const scope: TransactionScope = { client, locked: new Set() };
@@ -35,7 +35,7 @@ export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionSco
       await client.query('COMMIT');
       return out;
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
+      await client.query('ROLLBACK').catch(markBroken);
       throw e;
     }
   });
