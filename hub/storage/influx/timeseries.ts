@@ -246,8 +246,12 @@ export class TimeSeriesStore {
     this.backfillTimer.unref();
   }
 
-  /** Delay that coalesces late readings before their days are re-aggregated. */
-  backfillDelayMs = 1000;
+  /**
+   * Delay that coalesces late readings before their days are re-aggregated. Each pass recomputes
+   * whole UTC days of every patient (both rollups): while a reconnect storm drains a week of
+   * backlogs, a pass every 10 s instead of every second keeps that from competing with the writes.
+   */
+  backfillDelayMs = 10_000;
 
   private async runBackfill(): Promise<void> {
     const days = [...this.lateDays].sort((a, b) => a - b);
