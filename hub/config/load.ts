@@ -28,6 +28,7 @@ export const HUB_ENV = {
   VIGIL_INFLUX_MANAGE_SCHEMA: 'influx.manageSchema',
   VIGIL_INFLUX_RAW_RETENTION: 'influx.rawRetention',
   VIGIL_INFLUX_DAILY_RETENTION: 'influx.dailyRetention',
+  VIGIL_INFLUX_HOURLY_RETENTION: 'influx.hourlyRetention',
   VIGIL_HTTP_HOST: 'http.host',
   VIGIL_HTTP_PORT: 'http.port:number',
   VIGIL_LOG_LEVEL: 'logLevel',

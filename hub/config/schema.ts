@@ -78,6 +78,11 @@ export const hubConfigSchema = z
         .regex(/^(INF|\d+[hdw])$/)
         .default('INF')
         .describe('Duration of the daily aggregates retention policy vigil_daily'),
+      hourlyRetention: z
+        .string()
+        .regex(/^(INF|\d+[hdw])$/)
+        .default('INF')
+        .describe('Duration of the hourly rollup retention policy vigil_hourly'),
     }),
     mqtt: z.object({
       mode: z
