@@ -161,6 +161,7 @@ export async function startHub(
       episodes,
       rules,
       gatewayConfig,
+      web: config.web,
     });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again

@@ -15,7 +15,9 @@ import {
   createPatient,
   type Program,
 } from '../hub/admin/provisioning';
+import { generateSecret } from '../hub/security/secrets';
 import { createPool, dropDatabase, ensureDatabase } from '../hub/storage/postgres/database';
+import { setPassword } from '../hub/web/session/credentials';
 import { migrate } from '../hub/storage/postgres/migrate';
 import { generateScenario, type ScenarioId } from '../simulators/patients';
 import {
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
     }
     // one care team per program; each patient consented to its members (the API filters on both)
     const tokens: Record<string, string> = {};
+    const nurses: Record<string, string> = {};
     for (const program of ['cardiovascular_prevention', 'heart_failure', 'oral_chemotherapy'] as const) {
       const team = await createCareTeamWithMembers(pool, {
         id: `team-${program.replace(/_/g, '-')}`,
@@ -171,7 +174,15 @@ async function main(): Promise<void> {
         patientIds: households.filter((h) => h.patient.program === program).map((h) => h.patient.id),
       });
       tokens[program] = team.coordinating_nurse.token;
+      nurses[program] = team.coordinating_nurse.professionalId;
     }
+    // the heart-failure coordinating nurse signs in to the web workspace (docs/web.md)
+    const webLogin = 'idec.insuffisance-cardiaque';
+    const webPassword = generateSecret().slice(0, 20);
+    const hfNurse = nurses.heart_failure;
+    if (!hfNurse) throw new Error('no heart-failure coordinating nurse');
+    await setPassword(pool, hfNurse, webLogin, webPassword, 'demo');
+    await pool.query(`UPDATE professionals SET display_name = 'Claire Dubois' WHERE id = $1`, [hfNurse]);
     const token = tokens.heart_failure!;
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
@@ -218,6 +229,7 @@ async function main(): Promise<void> {
     }
 
     say('');
+    console.log(`web: ${httpUrl}/ user: ${webLogin} password: ${webPassword}`);
     say(`professional token (coordinating nurse, heart-failure team): ${token}`);
     say(
       `other coordinating nurses: cardiovascular ${tokens.cardiovascular_prevention}, oral chemotherapy ${tokens.oral_chemotherapy}`,

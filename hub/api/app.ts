@@ -27,6 +27,9 @@ import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import type { WebOptions } from '../web/context';
+import { registerWeb } from '../web/plugin';
+import { registerCookieSessions } from '../web/session/plugin';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -38,7 +41,11 @@ export interface ApiDeps {
   rules?: RuleEngine;
   /** the boxes' remote config (hub/main.ts: published through the MQTT side); absent: the API answers MQTT_UNAVAILABLE */
   gatewayConfig?: GatewayRemoteConfig;
+  /** the care team's web workspace (docs/web.md); defaults when absent */
+  web?: WebOptions;
 }
+
+export const WEB_DEFAULTS: WebOptions = { idleTimeoutMinutes: 15, absoluteTimeoutHours: 12, secureCookies: 'auto' };
 
 const noBroker = (): Promise<void> =>
   Promise.reject(Object.assign(new Error('no MQTT broker attached to this API'), { code: 'MQTT_UNAVAILABLE' }));
@@ -143,11 +150,16 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // browsers: a signed-in professional's session cookie (+ CSRF on writes) stands for her bearer token
+  const web = d.web ?? WEB_DEFAULTS;
+  const sessions = await registerCookieSessions(app, d.pool, web);
+
   // authentication: every /api and /fhir route needs a professional's bearer token
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
     // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
     if (req.url === '/fhir/metadata' || req.url.startsWith('/fhir/metadata?')) return;
+    if (req.professional) return; // authenticated by the session cookie above
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
@@ -195,5 +207,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  await registerWeb(app, ctx, web, sessions);
   return app;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { gatewayIdSchema, patientIdSchema } from '../../contract';
 import { createGateway } from '../admin/provisioning';
 import { hashSecret } from '../security/secrets';
+import { requirePatient } from './authz';
 import { bearer, who, type ApiContext, type ZApp } from './context';
 import { ApiError } from './errors';
 import { firstRow } from '../storage/postgres/rows';
@@ -107,9 +108,8 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const p = who(req);
-      if (p.role !== 'admin') throw new ApiError('FORBIDDEN', 'only an admin issues enrollment codes');
-      const exists = await ctx.pool.query('SELECT 1 FROM patients WHERE id = $1', [req.body.patientId]);
-      if (!exists.rowCount) throw new ApiError('NOT_FOUND', 'unknown patient');
+      // enrollment.write (coordinating nurse, admin) for a patient in scope: the nurse hands the box over
+      await requirePatient(ctx.pool, p, 'enrollment.write', req.body.patientId);
       const gw = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [
         req.body.gatewayId,
       ]);

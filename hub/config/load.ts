@@ -31,6 +31,14 @@ export const HUB_ENV = {
   VIGIL_INFLUX_HOURLY_RETENTION: 'influx.hourlyRetention',
   VIGIL_HTTP_HOST: 'http.host',
   VIGIL_HTTP_PORT: 'http.port:number',
+  VIGIL_WEB_IDLE_TIMEOUT_MINUTES: 'web.idleTimeoutMinutes:number',
+  VIGIL_WEB_SECURE_COOKIES: 'web.secureCookies',
+  VIGIL_WEB_GRAFANA_URL: 'web.grafanaUrl',
+  VIGIL_WEB_OIDC_ISSUER: 'web.oidc.issuer',
+  VIGIL_WEB_OIDC_CLIENT_ID: 'web.oidc.clientId',
+  VIGIL_WEB_OIDC_CLIENT_SECRET: 'web.oidc.clientSecret',
+  VIGIL_WEB_OIDC_REDIRECT_URI: 'web.oidc.redirectUri',
+  VIGIL_WEB_OIDC_LABEL: 'web.oidc.label',
   VIGIL_LOG_LEVEL: 'logLevel',
 } as const;
 

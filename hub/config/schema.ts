@@ -134,6 +134,34 @@ export const hubConfigSchema = z
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
     }),
+    /** the care team's web workspace (docs/web.md) */
+    web: z
+      .object({
+        idleTimeoutMinutes: z.number().int().min(1).max(240).default(15).describe('A session unused this long ends'),
+        absoluteTimeoutHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .default(12)
+          .describe('A session ends this long after sign-in'),
+        secureCookies: z
+          .enum(['auto', 'always', 'never'])
+          .default('auto')
+          .describe('Secure cookies: auto = when the request came over HTTPS (behind a TLS proxy: always)'),
+        grafanaUrl: z.url().optional().describe('Grafana base URL for the patient board link'),
+        oidc: z
+          .object({
+            issuer: z.url(),
+            clientId: z.string().min(1),
+            clientSecret: z.string().min(1),
+            redirectUri: z.url().optional().describe('default: <request origin>/web/oidc/callback'),
+            label: z.string().optional(),
+          })
+          .optional()
+          .describe("OpenID Connect sign-in through the hospital's identity provider"),
+      })
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();

@@ -1,13 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCareTeamWithMembers, revokeConsent, type CareRole } from '../../hub/admin/provisioning';
-import { buildApi } from '../../hub/api/app';
 import type { Call } from '../../hub/coaching/calls';
 import type { Goal } from '../../hub/coaching/goals';
 import { DAY, HOUR } from '../../hub/rules/clock';
-import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
-import { createTestInflux } from '../support/stores';
-import { rulesFixture, type RulesFixture } from './rules-fixture';
+import { apiOnFixture, rulesFixture, type RulesFixture } from './rules-fixture';
 
 /**
  * The cardiovascular coaching team on real PostgreSQL: goals agreed with a participant, their
@@ -16,7 +13,7 @@ import { rulesFixture, type RulesFixture } from './rules-fixture';
  */
 let f: RulesFixture;
 let api: FastifyInstance;
-let influx: Awaited<ReturnType<typeof createTestInflux>>;
+let served: Awaited<ReturnType<typeof apiOnFixture>>;
 const P = 'CV-1';
 const ROLES: CareRole[] = [
   'coordinating_nurse',
@@ -49,16 +46,8 @@ async function steps(day: number, value: number, hour = value > 3000 ? 20 : 12) 
 
 beforeAll(async () => {
   f = await rulesFixture();
-  influx = await createTestInflux('vigil_coaching');
-  api = await buildApi({
-    pool: f.pool,
-    timeseries: new TimeSeriesStore(influx.url, influx.database),
-    metrics: f.metrics,
-    logLevel: 'silent',
-    clock: f.clock,
-    episodes: f.episodes,
-    rules: f.engine,
-  });
+  served = await apiOnFixture(f, 'vigil_coaching');
+  api = served.api;
   // midnight, so that each day's readings fall on that day
   f.clock.set(new Date(Math.floor(f.clock.now().getTime() / DAY) * DAY));
   await f.enroll(P, 'cardiovascular_prevention');
@@ -87,8 +76,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await api.close();
-  await influx.drop();
+  await served.close();
   await f.pg.drop();
 });
 

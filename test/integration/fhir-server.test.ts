@@ -3,11 +3,8 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCareTeamWithMembers, createProfessional, recordConsent } from '../../hub/admin/provisioning';
-import { buildApi } from '../../hub/api/app';
 import { HOUR, MINUTE } from '../../hub/rules/clock';
-import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
-import { createTestInflux } from '../support/stores';
-import { rulesFixture, type RulesFixture } from './rules-fixture';
+import { apiOnFixture, rulesFixture, type RulesFixture } from './rules-fixture';
 
 /**
  * The FHIR R4 server surface against real PostgreSQL: every resource it serves validates against
@@ -48,7 +45,7 @@ const schemaErrors = (r: unknown): unknown[] => validator.validate(r);
 
 let f: RulesFixture;
 let api: FastifyInstance;
-let influx: Awaited<ReturnType<typeof createTestInflux>>;
+let served: Awaited<ReturnType<typeof apiOnFixture>>;
 let nurse = '';
 let outsider = '';
 const P = 'FH-1';
@@ -79,16 +76,8 @@ async function walk(token: string, first: string): Promise<Bundle[]> {
 
 beforeAll(async () => {
   f = await rulesFixture();
-  influx = await createTestInflux('vigil_fhir');
-  api = await buildApi({
-    pool: f.pool,
-    timeseries: new TimeSeriesStore(influx.url, influx.database),
-    metrics: f.metrics,
-    logLevel: 'silent',
-    clock: f.clock,
-    episodes: f.episodes,
-    rules: f.engine,
-  });
+  served = await apiOnFixture(f, 'vigil_fhir');
+  api = served.api;
   await f.enroll(P, 'heart_failure');
   const team = await createCareTeamWithMembers(f.pool, {
     id: 'team-fhir',
@@ -127,8 +116,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await api.close();
-  await influx.drop();
+  await served.close();
   await f.pg.drop();
 });
 

@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { MetricName } from '../../contract';
 import { bindDevice, createGateway, createPatient, type Program } from '../../hub/admin/provisioning';
 import { EpisodeStore } from '../../hub/alerts/episode-store';
+import { buildApi } from '../../hub/api/app';
 import { createHubMetrics } from '../../hub/observability/metrics';
 import { HOUR, ManualClock } from '../../hub/rules/clock';
 import { RuleEngine } from '../../hub/rules/engine';
 import type { FiledReading } from '../../hub/rules/rule';
-import { createTestPostgres, type TestPostgres } from '../support/stores';
+import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
+import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 
 export const DEVICE = 'C0:00:00:00:00:01';
 
@@ -127,3 +130,30 @@ export async function rulesFixture(opts: { scheduledEveryMs?: number } = {}) {
   };
 }
 export type RulesFixture = Awaited<ReturnType<typeof rulesFixture>>;
+
+/**
+ * The hub's HTTP API over a rules fixture (its PostgreSQL, clock, episodes and rules) and a fresh
+ * InfluxDB database; close() stops the API and drops the database.
+ */
+export async function apiOnFixture(
+  f: RulesFixture,
+  prefix: string,
+): Promise<{ api: FastifyInstance; close(): Promise<void> }> {
+  const influx = await createTestInflux(prefix);
+  const api = await buildApi({
+    pool: f.pool,
+    timeseries: new TimeSeriesStore(influx.url, influx.database),
+    metrics: f.metrics,
+    logLevel: 'silent',
+    clock: f.clock,
+    episodes: f.episodes,
+    rules: f.engine,
+  });
+  return {
+    api,
+    close: async () => {
+      await api.close();
+      await influx.drop();
+    },
+  };
+}
