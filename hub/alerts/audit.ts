@@ -44,7 +44,7 @@ export async function lockPatients(client: pg.PoolClient, patientIds: readonly s
  */
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const scope = ambientTransaction();
-  if (scope) {
+  if (scope && !scope.ended) {
     try {
       return await fn(scope.client);
     } catch (e) {

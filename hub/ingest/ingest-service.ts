@@ -7,7 +7,7 @@ import type { FiledReading } from '../rules/rule';
 import type { StoredPoint, TimeSeriesStore } from '../storage/influx/timeseries';
 import { TimeSeriesWriteError } from '../storage/influx/write-batcher';
 import { lockPatients } from '../alerts/audit';
-import { inSharedTransaction } from '../storage/postgres/transaction-scope';
+import { inSharedTransaction, shareAmbientTransaction } from '../storage/postgres/transaction-scope';
 import { GroupCommit } from './group-commit';
 import { fileInLedger, markStored, quarantineAll } from './ledger';
 import type { PatientMapper } from './patient-mapping';
@@ -98,6 +98,8 @@ export class IngestService {
   private readonly live: GroupCommit<FilingBatch, Result[]>;
 
   constructor(private readonly d: IngestDeps) {
+    // the rules' reads inside a shard's transaction use its connection (transaction-scope.ts)
+    shareAmbientTransaction(d.pool);
     this.bulk = new GroupCommit(
       (batches) => this.fileGroup(batches, { ruleShards: RULE_SHARDS, live: false }),
       (b) => b.readings.length,

@@ -11,10 +11,13 @@ import { withClient } from './database';
  * step is half-applied.
  */
 export interface TransactionScope {
+  readonly pool: pg.Pool;
   readonly client: pg.PoolClient;
   /** advisory lock keys already held by this transaction (re-taking them is a wasted round trip) */
   readonly locked: Set<string>;
   failed?: Error;
+  /** set once committed or rolled back: work started inside (a timer) and still running goes to the pool */
+  ended?: boolean;
 }
 
 const ambient = new AsyncLocalStorage<TransactionScope>();
@@ -29,14 +32,45 @@ export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionSco
   return withClient(pool, async (client, markBroken) => {
     try {
       await client.query('BEGIN');
-      const scope: TransactionScope = { client, locked: new Set() };
-      const out = await ambient.run(scope, () => fn(scope));
-      if (scope.failed) throw scope.failed;
-      await client.query('COMMIT');
-      return out;
+      const scope: TransactionScope = { pool, client, locked: new Set() };
+      try {
+        const out = await ambient.run(scope, () => fn(scope));
+        if (scope.failed) throw scope.failed;
+        scope.ended = true;
+        await client.query('COMMIT');
+        return out;
+      } finally {
+        scope.ended = true;
+      }
     } catch (e) {
       await client.query('ROLLBACK').catch(markBroken);
       throw e;
     }
   });
+}
+
+const sharing = new WeakSet<pg.Pool>();
+
+/**
+ * Makes `pool.query` calls made inside a shared transaction of this pool run on that transaction's
+ * connection. Without it, every step that reads through the pool (rule settings, history, open
+ * episodes) needs a second connection while the transaction holds one idle: in a reconnect storm,
+ * with the pool queued up by thousands of gateway authentications, the shards' transactions sat
+ * idle in transaction waiting for connections. A failed routed query fails the shared transaction.
+ */
+export function shareAmbientTransaction(pool: pg.Pool): void {
+  if (sharing.has(pool)) return;
+  sharing.add(pool);
+  type Query = (...args: unknown[]) => unknown;
+  const direct = pool.query.bind(pool) as Query;
+  (pool as unknown as { query: Query }).query = (...args: unknown[]) => {
+    const scope = ambient.getStore();
+    if (scope?.pool !== pool || scope.ended) return direct(...args);
+    const out = (scope.client.query as Query).apply(scope.client, args);
+    if (!(out instanceof Promise)) return out;
+    return out.catch((e: unknown) => {
+      scope.failed ??= e instanceof Error ? e : new Error(String(e));
+      throw e;
+    });
+  };
 }
