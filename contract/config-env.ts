@@ -1,4 +1,29 @@
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
 import type { z } from 'zod';
+
+/**
+ * Reads a YAML or JSON configuration file into a tree. A missing, unreadable or unparsable file
+ * throws `makeError(message)`: a configuration error (exit 2), which no restart will fix.
+ */
+export function readConfigFile(file: string, makeError: (message: string) => Error): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw makeError(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`}`);
+  }
+  let tree: unknown;
+  try {
+    tree = YAML.parse(text) ?? {};
+  } catch (e) {
+    throw makeError(`${file}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree))
+    throw makeError(`${file}: a configuration file holds one mapping of settings`);
+  return tree as Record<string, unknown>;
+}
 
 /**
  * Maps environment variables onto a config tree: `{ VAR: 'a.b' }` or `'a.b:number'` / `'a.b:boolean'`.

@@ -12,6 +12,7 @@ import { applyRemoteConfig } from './config/remote-config';
 import { PairingStore } from './pairing/pairing-store';
 import { MqttUplink } from './uplink/mqtt-uplink';
 import { errorCode, errorMessage } from '../contract/errors';
+import { GATEWAY_VERSION } from './version';
 
 export interface RunningGateway {
   config: GatewayConfig;
@@ -118,18 +119,24 @@ export async function startGateway(
     }
     log.info({ code: 'REMOTE_CONFIG_APPLIED', changed: r.changed }, 'remote config applied');
   };
-  uplink = new MqttUplink(config, buffer, log, {
-    onConfig,
-    heartbeat: () => ({
-      adapter: transport.adapterState(),
-      devices: [...devices.devices.values()].map((d) => ({
-        key: d.address,
-        lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
-        battery: d.battery ?? null,
-        rssi: d.rssi ?? null,
-      })),
-    }),
-  });
+  uplink = new MqttUplink(
+    config,
+    buffer,
+    log,
+    {
+      onConfig,
+      heartbeat: () => ({
+        adapter: transport.adapterState(),
+        devices: [...devices.devices.values()].map((d) => ({
+          key: d.address,
+          lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
+          battery: d.battery ?? null,
+          rssi: d.rssi ?? null,
+        })),
+      }),
+    },
+    GATEWAY_VERSION,
+  );
   if (config.pairing.openUntil) pairing.openWindow(Date.parse(config.pairing.openUntil), 'config');
   devices.refreshPairing();
   // the CLI (`vigil-gateway pair`) opens windows and pairs devices from another process: poll

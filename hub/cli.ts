@@ -1,163 +1,59 @@
-#!/usr/bin/env tsx
+#!/usr/bin/env node
 /**
- * Hub command line.
- *   vigil-hub [--config hub.yaml]                       run the hub (config from file and VIGIL_* env)
- *   vigil-hub enroll-patient <id> <program> <name>      enroll a patient
- *   vigil-hub enroll-gateway <gatewayId> <patientId>    issue gateway credentials (printed once)
- *   vigil-hub bind-device <gatewayId> <address> <patientId> [userIndex]
- *   vigil-hub create-professional <id> <role> <name>    issue an API token (printed once)
- *   vigil-hub create-care-team <id> <program> <name>    create a care team for a program
- *   vigil-hub add-team-member <teamId> <professionalId> [role]
- *   vigil-hub add-team-patient <teamId> <patientId>
- *   vigil-hub consent <patientId> <professionalId>      record the patient's consent
- *   vigil-hub revoke-consent <patientId> <professionalId>
- *   vigil-hub migrate                                   apply database migrations and exit
+ * Hub command line (`vigil-hub --help`; `vigil-hub <command> --help`). One file per command group
+ * under hub/cli/; a command reads the configuration and connects to a store only when it runs.
+ * Exit status: 0 done, 1 failure worth retrying, 2 usage or configuration error (contract/cli.ts).
  */
-import { parseArgs } from 'node:util';
-import {
-  addCareTeamMember,
-  addPatientToCareTeam,
-  bindDevice,
-  createCareTeam,
-  createGateway,
-  createPatient,
-  createProfessional,
-  PROFESSIONAL_ROLES,
-  recordConsent,
-  revokeConsent,
-  type CareRole,
-  type Program,
-  type ProfessionalRole,
-} from './admin/provisioning';
-import { ConfigError, loadHubConfig } from './config/load';
-import { startHub } from './main';
-import { createPool, ensureDatabase } from './storage/postgres/database';
-import { migrate } from './storage/postgres/migrate';
-import { errorCode, errorMessage } from '../contract/errors';
+import { cliProgram, EXIT_USAGE, runCli, type ErrorClassifier } from '../contract/cli';
+import { registerBackup } from './cli/backup';
+import { hubCliContext } from './cli/context';
+import { registerFleet } from './cli/fleet';
+import { registerCareTeams, registerEnrollment } from './cli/records';
+import { registerCredentials, registerPatientRights } from './cli/rights';
+import { registerRun } from './cli/run';
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    options: { config: { type: 'string', short: 'c' } },
-    allowPositionals: true,
-  });
-  const config = loadHubConfig(values.config ? { file: values.config } : {});
-  const [command, ...args] = positionals;
-
-  if (!command || command === 'run') {
-    const hub = await startHub(config);
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      hub.log.info({ signal }, 'hub stopping');
-      // a store or a peer that no longer answers must not keep the process alive (systemd, compose)
-      setTimeout(() => {
-        hub.log.warn({ code: 'SHUTDOWN_TIMEOUT' }, 'hub stop took too long; exiting');
-        process.exit(1);
-      }, 10_000).unref();
-      await hub.stop();
-      process.exit(0);
+/** Errors from below the command line that are the operator's to fix, not worth a retry. */
+const classify: ErrorClassifier = (e) => {
+  const err = e as { name?: string; code?: unknown; table?: string; detail?: string; constraint?: string };
+  if (err.code === 'CONFIG_INVALID') return { code: 'CONFIG_INVALID', exitCode: EXIT_USAGE };
+  if (
+    err.code === 'RESTORE_TARGET_NOT_EMPTY' ||
+    err.code === 'BACKUP_INVALID' ||
+    err.code === 'RELEASE_SIGNATURE_INVALID' ||
+    err.code === 'RELEASE_DIGEST_MISMATCH' ||
+    err.code === 'RELEASE_MANIFEST_INVALID'
+  )
+    return { code: err.code, exitCode: EXIT_USAGE };
+  // PostgreSQL foreign_key_violation: the command names a record that does not exist
+  if (err.code === '23503')
+    return {
+      code: 'NOT_FOUND',
+      exitCode: EXIT_USAGE,
+      // detail: Key (patient_id)=(P-9) is not present in table "patients".
+      message: err.detail?.replace(
+        /^Key \((\w+?)(?:_id)?\)=\((.*)\) is not present in table "(\w+)"\.$/,
+        'no such $1: $2',
+      ),
     };
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
-    // machine-readable line for supervisors and tests
-    console.log(JSON.stringify({ event: 'hub.ready', httpUrl: hub.httpUrl, mqttUrl: hub.mqttUrl }));
-    return;
-  }
+  if (typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) return { code: 'DATABASE_ERROR', exitCode: 1 };
+  if (err.code === 'ECONNREFUSED' || err.name === 'AggregateError') return { code: 'STORE_UNREACHABLE', exitCode: 1 };
+  return undefined;
+};
 
-  if (config.postgres.createDatabase) await ensureDatabase(config.postgres.url);
-  const pool = createPool(config.postgres.url, 2);
-  try {
-    await migrate(pool);
-    /** checks the count of positional arguments; the accessor it returns gives a required one */
-    const need = (n: number, usage: string): ((i: number) => string) => {
-      const usageError = () => Object.assign(new Error(`usage: vigil-hub ${usage}`), { code: 'USAGE' });
-      if (args.length < n) throw usageError();
-      return (i) => {
-        const a = args[i];
-        if (a === undefined) throw usageError();
-        return a;
-      };
-    };
-    switch (command) {
-      case 'migrate':
-        break;
-      case 'enroll-patient': {
-        const arg = need(3, 'enroll-patient <id> <program> <display name>');
-        await createPatient(pool, {
-          id: arg(0),
-          programId: args[1] as Program,
-          displayName: args.slice(2).join(' '),
-        });
-        break;
-      }
-      case 'enroll-gateway': {
-        const arg = need(2, 'enroll-gateway <gatewayId> <patientId>');
-        const { password } = await createGateway(pool, { id: arg(0), patientId: arg(1) });
-        console.log(JSON.stringify({ gatewayId: args[0], password }));
-        break;
-      }
-      case 'bind-device': {
-        const arg = need(3, 'bind-device <gatewayId> <address> <patientId> [userIndex]');
-        await bindDevice(pool, {
-          gatewayId: arg(0),
-          address: arg(1),
-          patientId: arg(2),
-          ...(args[3] ? { userIndex: Number(args[3]) } : {}),
-        });
-        break;
-      }
-      case 'create-professional': {
-        const arg = need(3, `create-professional <id> <${PROFESSIONAL_ROLES.join('|')}> <display name>`);
-        if (!PROFESSIONAL_ROLES.includes(args[1] as ProfessionalRole))
-          throw Object.assign(new Error(`unknown role ${args[1]}`), { code: 'USAGE' });
-        const { token } = await createProfessional(pool, {
-          id: arg(0),
-          role: args[1] as ProfessionalRole,
-          displayName: args.slice(2).join(' '),
-        });
-        console.log(JSON.stringify({ professionalId: args[0], token }));
-        break;
-      }
-      case 'create-care-team': {
-        const arg = need(3, 'create-care-team <id> <program> <display name>');
-        await createCareTeam(pool, { id: arg(0), programId: args[1] as Program, name: args.slice(2).join(' ') });
-        break;
-      }
-      case 'add-team-member': {
-        const arg = need(2, 'add-team-member <teamId> <professionalId> [role]');
-        await addCareTeamMember(pool, {
-          careTeamId: arg(0),
-          professionalId: arg(1),
-          ...(args[2] ? { role: args[2] as CareRole } : {}),
-        });
-        break;
-      }
-      case 'add-team-patient': {
-        const arg = need(2, 'add-team-patient <teamId> <patientId>');
-        await addPatientToCareTeam(pool, { careTeamId: arg(0), patientId: arg(1) });
-        break;
-      }
-      case 'consent': {
-        const arg = need(2, 'consent <patientId> <professionalId>');
-        await recordConsent(pool, { patientId: arg(0), professionalId: arg(1) });
-        break;
-      }
-      case 'revoke-consent': {
-        const arg = need(2, 'revoke-consent <patientId> <professionalId>');
-        await revokeConsent(pool, { patientId: arg(0), professionalId: arg(1) });
-        break;
-      }
-      default:
-        throw Object.assign(new Error(`unknown command ${command}`), { code: 'USAGE' });
-    }
-  } finally {
-    await pool.end();
-  }
-}
+const program = cliProgram(
+  'vigil-hub',
+  'Vigil telemetry hub: run it, enroll patients and gateways, manage care teams',
+).option('-c, --config <file>', 'hub configuration file (YAML or JSON); VIGIL_* environment variables override it');
+const ctx = hubCliContext(program);
+for (const register of [
+  registerRun,
+  registerEnrollment,
+  registerCareTeams,
+  registerCredentials,
+  registerPatientRights,
+  registerFleet,
+  registerBackup,
+])
+  register(program, ctx);
 
-main().catch((e: unknown) => {
-  const code = e instanceof ConfigError ? e.code : (errorCode(e) ?? 'HUB_START_FAILED');
-  console.error(`${code}: ${errorMessage(e)}`);
-  process.exit(e instanceof ConfigError || code === 'USAGE' ? 2 : 1);
-});
+await runCli(program, { classify, fallbackCode: 'HUB_FAILED', defaultCommand: 'run' });

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
+import { startRetentionJob } from './admin/retention';
+import { GrafanaInfluxScopes } from './security/grafana-scopes';
 import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
@@ -97,6 +100,18 @@ export async function startHub(
           hubPassword,
           maxPayloadBytes: config.mqtt.maxPayloadBytes,
           gatewayRateLimit: config.mqtt.gatewayRateLimit,
+          edge: config.mqtt.edge,
+          plain: config.mqtt.plain,
+          ...(config.mqtt.tls
+            ? {
+                tls: {
+                  host: config.mqtt.tls.host,
+                  port: config.mqtt.tls.port,
+                  cert: readFileSync(config.mqtt.tls.certFile),
+                  key: readFileSync(config.mqtt.tls.keyFile),
+                },
+              }
+            : {}),
         },
         pool,
         log,
@@ -107,8 +122,11 @@ export async function startHub(
       // the hub files in-process through the broker: no MQTT hop, gateways filed concurrently
       inProcess = broker.inProcess();
       const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
-      mqttUrl = `mqtt://${host}:${port}`;
-      log.info({ port }, 'embedded MQTT broker listening');
+      mqttUrl = config.mqtt.plain ? `mqtt://${host}:${port}` : `mqtts://127.0.0.1:${broker.tlsPort}`;
+      log.info(
+        { port: config.mqtt.plain ? port : null, tlsPort: broker.tlsPort || null },
+        'embedded MQTT broker listening',
+      );
     } else {
       // loadHubConfig refuses this already; a config built in code gets the same answer
       if (!config.mqtt.url)
@@ -118,7 +136,11 @@ export async function startHub(
 
     const episodes = new EpisodeStore(pool);
     const rules = new RuleEngine(episodes, metrics, log, { pool, clock });
-    const webhooks = new WebhookDispatcher(pool, metrics, log, { clock });
+    const webhooks = new WebhookDispatcher(pool, metrics, log, {
+      clock,
+      profile: config.profile,
+      secretKey: config.security.secretKey,
+    });
     const mapper = new PatientMapper(pool);
     const mqttIngest: MqttIngest = new MqttIngest(
       {
@@ -162,6 +184,12 @@ export async function startHub(
       rules,
       gatewayConfig,
       web: config.web,
+      egressProfile: config.profile,
+      secretKey: config.security.secretKey,
+      edge: { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs },
+      ...(config.http.tls
+        ? { tls: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }
+        : {}),
     });
     if (inProcess) {
       // the embedded broker keeps retained messages in memory only: publish the boxes' configs again
@@ -172,12 +200,38 @@ export async function startHub(
     stops.push(() => api.close());
     const addr = api.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
-    const httpUrl = `http://${config.http.host}:${httpPort}`;
+    const httpUrl = `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${httpPort}`;
     if (opts.schedulers !== false) {
       // scheduled rules, re-notification, re-measure expiry; webhook delivery with retries
       rules.start();
       webhooks.start();
+      const stopRetention = startRetentionJob(pool, config.retention, log);
+      if (config.grafana.influxScopes && config.grafana.scopeKey) {
+        const scopes = new GrafanaInfluxScopes(
+          pool,
+          timeseries.influx,
+          config.influx.database,
+          config.grafana.scopeKey,
+        );
+        const sync = () =>
+          void scopes.sync().then(
+            (s) => log.debug({ scopes: s.length }, 'grafana scopes synced'),
+            (e: unknown) =>
+              log.warn(
+                { code: 'GRAFANA_SCOPES_FAILED', err: e instanceof Error ? e.message : String(e) },
+                'grafana scopes not synced',
+              ),
+          );
+        sync();
+        const timer = setInterval(sync, config.grafana.syncEveryMs);
+        timer.unref();
+        stops.push(() => {
+          clearInterval(timer);
+          return Promise.resolve();
+        });
+      }
       stops.push(async () => {
+        stopRetention();
         rules.stop();
         await webhooks.stop();
       });

@@ -6,9 +6,9 @@
 // system service), a running PostgreSQL and the D-Bus daemon binary. Then it runs the command
 // given after `--` with that Node first on PATH, so `npm test` runs on Node 24 even on a machine
 // that ships Node 20 (end of life since April 2026).
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import os, { homedir } from 'node:os';
 import { join } from 'node:path';
 
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
@@ -96,9 +96,22 @@ if (!pgUp()) {
 const dashdash = process.argv.indexOf('--');
 if (dashdash > 0) {
   const command = process.argv.slice(dashdash + 1);
-  const result = spawnSync(command[0], command.slice(1), {
+  const child = spawn(command[0], command.slice(1), {
     stdio: 'inherit',
     env: { ...env, PATH: `node_modules/.bin:${env.PATH}` },
   });
-  process.exit(result.status ?? 1);
+  // Stay until the command has finished its own shutdown: a Ctrl-C reaches the whole terminal
+  // process group, and leaving at once would hand the prompt back while the demo still stops its
+  // processes (a second `npm run demo` would then meet the first one's). Signals sent to this
+  // process alone (npm forwards them) are passed on.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      if (child.exitCode === null) child.kill(signal);
+    });
+  }
+  child.on('error', (e) => {
+    console.error(`bootstrap: cannot run ${command[0]}: ${e.message}`);
+    process.exit(127);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
 }

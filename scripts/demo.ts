@@ -3,8 +3,12 @@
  *   InfluxDB (project influxd on 127.0.0.1:18086) + PostgreSQL database vigil_demo
  *   -> hub process (embedded MQTT broker, API) -> three household gateway processes, each with
  *   its own virtual BlueZ (private D-Bus) and virtual devices -> readings, alerts, API.
- * Ctrl-C stops everything. VIGIL_DEMO_EXIT_AFTER_ALERT=1 exits once the first alert is open.
+ * Ctrl-C (or SIGTERM, SIGHUP) stops everything it started, in order: gateways, buses, hub,
+ * influxd; the prompt comes back once they are gone. VIGIL_DEMO_EXIT_AFTER_ALERT=1 exits once the
+ * first alert is open. Overrides: VIGIL_DEMO_HTTP_PORT, VIGIL_DEMO_MQTT_PORT (0 = any free port),
+ * VIGIL_DEMO_DATABASE, VIGIL_DEMO_DATA_DIR, VIGIL_INFLUX_PORT, VIGIL_DEMO_PG_BASE.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,10 +35,11 @@ import { ensureInfluxd } from './lib/influxd';
 import { startService, type ServiceProcess } from './lib/processes';
 
 const PG_BASE = process.env.VIGIL_DEMO_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const PG_URL = `${PG_BASE}/vigil_demo`;
+const DATABASE = process.env.VIGIL_DEMO_DATABASE ?? 'vigil_demo';
+const PG_URL = `${PG_BASE}/${DATABASE}`;
 const HTTP_PORT = Number(process.env.VIGIL_DEMO_HTTP_PORT ?? 8080);
 const MQTT_PORT = Number(process.env.VIGIL_DEMO_MQTT_PORT ?? 18830);
-const DATA = join(process.cwd(), '.data', 'demo');
+const DATA = process.env.VIGIL_DEMO_DATA_DIR ?? join(process.cwd(), '.data', 'demo');
 const say = (s: string) => console.log(`[demo] ${s}`);
 /** simulated patients take their next measurement this often (seconds) */
 const MEASURE_S = Number(process.env.VIGIL_DEMO_MEASURE_S ?? 20);
@@ -54,7 +59,7 @@ function scenarioValues(id: ScenarioId, gatewayId: string, metrics: string[]): (
   }
   const list = [...groups.values()];
   let i = 0;
-  return () => list[i++ % list.length]!;
+  return () => list[i++ % list.length] ?? {};
 }
 
 interface Household {
@@ -124,23 +129,56 @@ const households: Household[] = [
   },
 ];
 
+/**
+ * What the demo started, stopped in stages: gateways (while their hub and buses still answer),
+ * then the virtual buses, the hub, the database pool, influxd. Every child runs in its own process
+ * group so a terminal Ctrl-C reaches the demo alone and the order holds.
+ */
+class Started {
+  readonly gateways: (() => Promise<unknown>)[] = [];
+  readonly buses: (() => Promise<unknown>)[] = [];
+  readonly rest: (() => Promise<unknown>)[] = [];
+  readonly timers: NodeJS.Timeout[] = [];
+  /** every service process, ready or not: killed outright if the demo exits any other way */
+  readonly children = new Set<ChildProcess>();
+  private stopping = false;
+
+  async stopAll(code: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    say('stopping');
+    this.timers.forEach((t) => clearInterval(t));
+    const settle = (fns: (() => Promise<unknown>)[]) => Promise.allSettled(fns.map((f) => f()));
+    await settle(this.gateways);
+    await settle(this.buses);
+    for (const stop of this.rest.reverse()) await settle([stop]);
+    say('stopped');
+    process.exit(code);
+  }
+
+  /** last resort on process exit: nothing the demo started outlives it */
+  killLeftovers(): void {
+    for (const c of this.children)
+      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+        try {
+          process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
-  const stops: (() => Promise<unknown>)[] = [];
-  let stopping = false;
-  const stopAll = async (code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping');
-    for (const s of stops.reverse()) await s().catch(() => {});
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  const run = new Started();
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void run.stopAll(0));
+  process.on('exit', () => run.killLeftovers());
+  const stops = run.rest;
+  const own = { ownProcessGroup: true, onSpawn: (c: ChildProcess) => run.children.add(c) };
 
   try {
-    const influx = await ensureInfluxd();
-    stops.push(() => influx.stop());
+    const influx = await ensureInfluxd({ onSpawn: (stop) => stops.push(stop) });
     say(`InfluxDB ${influx.url}`);
 
     // a fresh demo each run: the previous run's database is dropped and migrated again
@@ -149,7 +187,7 @@ async function main(): Promise<void> {
     const pool = createPool(PG_URL, 2);
     stops.push(() => pool.end());
     await migrate(pool);
-    await fetch(`${influx.url}/query?q=${encodeURIComponent('DROP DATABASE vigil_demo')}`, { method: 'POST' });
+    await fetch(`${influx.url}/query?q=${encodeURIComponent(`DROP DATABASE "${DATABASE}"`)}`, { method: 'POST' });
 
     const credentials = new Map<string, string>();
     for (const h of households) {
@@ -183,15 +221,16 @@ async function main(): Promise<void> {
     if (!hfNurse) throw new Error('no heart-failure coordinating nurse');
     await setPassword(pool, hfNurse, webLogin, webPassword, 'demo');
     await pool.query(`UPDATE professionals SET display_name = 'Claire Dubois' WHERE id = $1`, [hfNurse]);
-    const token = tokens.heart_failure!;
+    const token = tokens.heart_failure ?? '';
 
     const hub: ServiceProcess = await startService('hub', 'hub/cli.ts', {
+      ...own,
       readyEvent: 'hub.ready',
       env: {
         VIGIL_HUB_INSTANCE_ID: 'demo',
         VIGIL_PG_URL: PG_URL,
         VIGIL_INFLUX_URL: influx.url,
-        VIGIL_INFLUX_DATABASE: 'vigil_demo',
+        VIGIL_INFLUX_DATABASE: DATABASE,
         VIGIL_MQTT_HOST: '127.0.0.1',
         VIGIL_MQTT_PORT: String(MQTT_PORT),
         VIGIL_HTTP_PORT: String(HTTP_PORT),
@@ -206,12 +245,13 @@ async function main(): Promise<void> {
     rmSync(DATA, { recursive: true, force: true });
     for (const h of households) {
       const vb = await startVirtualBluez({ adapter: { advertiseIntervalMs: 1000 } });
-      stops.push(() => vb.stop());
+      run.buses.push(() => vb.stop());
       const devices = h.devices(vb);
       for (const d of devices)
         await bindDevice(pool, { gatewayId: h.gatewayId, address: d.address, patientId: h.patient.id }, 'demo');
       mkdirSync(join(DATA, h.gatewayId), { recursive: true });
       const gw = await startService(h.gatewayId, 'gateway/cli.ts', {
+        ...own,
         readyEvent: 'gateway.ready',
         env: {
           ...vb.env,
@@ -219,13 +259,13 @@ async function main(): Promise<void> {
           VIGIL_GATEWAY_DATA_DIR: join(DATA, h.gatewayId),
           VIGIL_GATEWAY_TZ: 'UTC',
           VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
-          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId)!,
+          VIGIL_GATEWAY_PASSWORD: credentials.get(h.gatewayId) ?? '',
           VIGIL_GATEWAY_DEVICES: devices.map((d) => d.address).join(','),
           VIGIL_LOG_LEVEL: 'info',
         },
         echo: (l) => console.log(`[${h.gatewayId}] ${l}`),
       });
-      stops.push(() => gw.stop());
+      run.gateways.push(() => gw.stop());
     }
 
     say('');
@@ -237,11 +277,13 @@ async function main(): Promise<void> {
     say(`alert worklist:  curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/alerts`);
     say(`readings:        curl -s -H 'Authorization: Bearer ${token}' ${httpUrl}/api/patients/P-0002/readings`);
     say(`health, metrics: curl -s ${httpUrl}/health ; curl -s ${httpUrl}/metrics`);
-    say(`time series:     influx -port 18086 -database vigil_demo -execute 'SELECT * FROM blood_pressure_systolic'`);
+    say(
+      `time series:     influx -port ${influx.port} -database ${DATABASE} -execute 'SELECT * FROM blood_pressure_systolic'`,
+    );
     say('');
 
     let alerted = false;
-    const poll = setInterval(async () => {
+    const checkAlerts = async () => {
       const res = await fetch(`${httpUrl}/api/alerts`, { headers: { authorization: `Bearer ${token}` } }).catch(
         () => undefined,
       );
@@ -255,19 +297,20 @@ async function main(): Promise<void> {
         for (const e of episodes) say(`  ${e.severity.toUpperCase()} ${e.ruleId} patient ${e.patientId} (${e.status})`);
         if (process.env.VIGIL_DEMO_EXIT_AFTER_ALERT === '1') {
           clearInterval(poll);
-          await stopAll(0);
+          await run.stopAll(0);
         }
       }
-    }, 1000);
-    stops.push(async () => clearInterval(poll));
+    };
+    const poll = setInterval(() => void checkAlerts(), 1000);
+    run.timers.push(poll);
     // the simulated patients keep measuring on their virtual devices (virtual BlueZ -> gateways)
     const measuring = setInterval(() => households.forEach((h) => h.measure?.()), MEASURE_S * 1000);
-    stops.push(async () => clearInterval(measuring));
+    run.timers.push(measuring);
     say(`simulated patients measure every ${MEASURE_S} s (scenarios stable-hypertensive, febrile-neutropenia)`);
     say('running; Ctrl-C to stop');
   } catch (e) {
     console.error(`[demo] DEMO_FAILED: ${(e as Error).message}`);
-    await stopAll(1);
+    await run.stopAll(1);
   }
 }
 

@@ -121,10 +121,25 @@ const batteries = tablePanel({
   ])
   .sortBy([new common.TableSortByFieldStateBuilder().displayName('battery').desc(false)]);
 
+const versions = tablePanel({
+  title: 'Gateway software versions',
+  description:
+    'Software version each not-revoked gateway reports in its heartbeat, with how many run it and how many of those are online: the progress of a staged rollout (vigil-hub rollout).',
+  width: 12,
+  targets: [
+    postgresTarget(
+      'A',
+      `SELECT version, gateways, online, last_report AS "last report" FROM grafana.fleet_versions ORDER BY gateways DESC, version`,
+    ),
+  ],
+});
+
 export function fleetBoard(): dashboard.DashboardBuilder {
   return new dashboard.DashboardBuilder('Vigil · Fleet')
     .uid(FLEET_BOARD_UID)
-    .description('Home gateways online, last seen, buffer depth, device batteries and hub ingest rate.')
+    .description(
+      'Home gateways online, last seen, buffer depth, device batteries, software versions and hub ingest rate.',
+    )
     .tags(['vigil', 'fleet'])
     .editable()
     .time({ from: 'now-24h', to: 'now' })
@@ -135,5 +150,6 @@ export function fleetBoard(): dashboard.DashboardBuilder {
     .withPanel(gateways)
     .withPanel(bufferDepth)
     .withPanel(ingestRate)
-    .withPanel(batteries);
+    .withPanel(batteries)
+    .withPanel(versions);
 }

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
-import { configFromEnv, deepMerge, formatConfigIssues } from '../../contract/config-env';
+import { configFromEnv, deepMerge, formatConfigIssues, readConfigFile } from '../../contract/config-env';
 import { gatewayConfigSchema, type GatewayConfig, type GatewayConfigInput } from './schema';
 
 /** Environment variables understood by the gateway, mapped onto the config tree. */
@@ -19,6 +18,8 @@ export const GATEWAY_ENV = {
   VIGIL_GATEWAY_DEVICES: 'devices.allow:list',
   VIGIL_GATEWAY_DRIVERS_FOLDER: 'devices.driversFolder',
   VIGIL_LOG_LEVEL: 'logLevel',
+  VIGIL_GATEWAY_MQTT_CA_FILE: 'mqtt.caFile',
+  VIGIL_GATEWAY_INSECURE: 'insecure:boolean',
 } as const;
 
 export class GatewayConfigError extends Error {
@@ -42,7 +43,9 @@ export function gatewayConfigInput(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
 ): Record<string, unknown> {
   const env = opts.env ?? process.env;
-  let fromFile = (opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {}) as Record<string, unknown>;
+  let fromFile: Record<string, unknown> = opts.file
+    ? readConfigFile(opts.file, (m) => new GatewayConfigError(`gateway configuration ${m}`))
+    : {};
   const fileDataDir = typeof fromFile.dataDir === 'string' ? fromFile.dataDir : undefined;
   const dataDir = env.VIGIL_GATEWAY_DATA_DIR || (opts.overrides?.dataDir ?? fileDataDir ?? DEFAULT_DATA_DIR);
   try {
@@ -51,7 +54,7 @@ export function gatewayConfigInput(
       readJson(join(dataDir, REMOTE_CONFIG_FILE)),
     );
   } catch (e) {
-    throw new GatewayConfigError(`CONFIG_INVALID: state file in ${dataDir} unreadable: ${(e as Error).message}`);
+    throw new GatewayConfigError(`state file in ${dataDir} unreadable: ${(e as Error).message}`);
   }
   const listVars = Object.entries(GATEWAY_ENV).filter(([, t]) => t.endsWith(':list'));
   const scalar = Object.fromEntries(Object.entries(GATEWAY_ENV).filter(([, t]) => !t.endsWith(':list')));
@@ -78,7 +81,6 @@ export function loadGatewayConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<GatewayConfigInput> } = {},
 ): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(gatewayConfigInput(opts));
-  if (!parsed.success)
-    throw new GatewayConfigError(`CONFIG_INVALID: gateway configuration:\n${formatConfigIssues(parsed.error)}`);
+  if (!parsed.success) throw new GatewayConfigError(`gateway configuration:\n${formatConfigIssues(parsed.error)}`);
   return parsed.data;
 }

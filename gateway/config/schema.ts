@@ -110,8 +110,40 @@ export const gatewayConfigSchema = z
       .strict()
       .optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    insecure: z
+      .boolean()
+      .default(false)
+      .describe('Allow mqtt:// and http:// to a hub that is not on this machine (no TLS): test benches only'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // TLS by default (docs/security.md "TLS"): health data never crosses a network in clear
+    if (c.insecure) return;
+    if (clearOffHost(c.mqtt.url, 'mqtt:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'url'],
+        message: 'mqtt:// to another host sends health data in clear: use mqtts:// (with mqtt.caFile), or set insecure',
+      });
+    if (c.enrollment && clearOffHost(c.enrollment.hubUrl, 'http:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['enrollment', 'hubUrl'],
+        message: 'http:// to another host sends the enrollment code in clear: use https://, or set insecure',
+      });
+  });
+
+/** A clear-text URL (`scheme`) to a host other than this machine. */
+function clearOffHost(raw: string, scheme: 'mqtt:' | 'http:'): boolean {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return false;
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return u.protocol === scheme && !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+}
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;

@@ -1,5 +1,9 @@
 import type pg from 'pg';
 import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
+import { ApiError } from '../api/errors';
+import { checkTargetUrl, type EgressError, type EgressProfile } from '../security/egress';
+import { pseudonymProblem } from '../security/pseudonym';
+import { seal } from '../security/secret-box';
 import { generateSecret, hashSecret } from '../security/secrets';
 import { firstRow } from '../storage/postgres/rows';
 
@@ -46,6 +50,8 @@ export async function createPatient(
   actor = 'admin',
 ): Promise<void> {
   patientIdSchema.parse(p.id);
+  const problem = pseudonymProblem(p.id);
+  if (problem) throw new ApiError('INVALID_REQUEST', `PATIENT_ID_NOT_PSEUDONYMOUS: the patient id ${problem}`);
   // never an upsert: re-posting another team's patient id must not take the record over
   const { rowCount } = await pool.query(
     `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease) VALUES ($1, $2, $3, $4, $5)
@@ -56,7 +62,11 @@ export async function createPatient(
   await audit(pool, actor, 'patient.enrolled', 'patient', p.id, { programId: p.programId });
 }
 
-/** Creates (or re-keys) a gateway for a household; returns its MQTT password, shown once. */
+/**
+ * Creates (or re-keys) a gateway for a household; returns its MQTT password, shown once.
+ * A revoked gateway is never revived (GATEWAY_REVOKED): a box that was lost or stolen comes back
+ * only under a new gateway id.
+ */
 export async function createGateway(
   pool: pg.Pool,
   g: { id: string; patientId: string },
@@ -64,21 +74,40 @@ export async function createGateway(
 ): Promise<{ password: string }> {
   gatewayIdSchema.parse(g.id);
   const password = generateSecret();
-  // re-keying stays possible for the same household; a box never moves to another one this way
+  // re-keying stays possible for the same household; a box never moves to another one this way,
+  // and a revoked box is never revived (docs/security.md "Credentials")
   const { rowCount } = await pool.query(
     `INSERT INTO gateways (id, patient_id, credential_hash) VALUES ($1, $2, $3)
-     ON CONFLICT (id) DO UPDATE SET credential_hash = EXCLUDED.credential_hash, revoked_at = NULL
-     WHERE gateways.patient_id IS NOT DISTINCT FROM EXCLUDED.patient_id`,
+     ON CONFLICT (id) DO UPDATE SET credential_hash = EXCLUDED.credential_hash
+     WHERE gateways.patient_id IS NOT DISTINCT FROM EXCLUDED.patient_id AND gateways.revoked_at IS NULL`,
     [g.id, g.patientId, hashSecret(password)],
   );
-  if (!rowCount) throw new ProvisioningError('GATEWAY_OTHER_HOUSEHOLD', `gateway ${g.id} serves another household`);
+  if (!rowCount) {
+    const revoked = await pool.query('SELECT 1 FROM gateways WHERE id = $1 AND revoked_at IS NOT NULL', [g.id]);
+    if (revoked.rowCount) throw Object.assign(new Error(`gateway ${g.id} is revoked`), { code: 'GATEWAY_REVOKED' });
+    throw new ProvisioningError('GATEWAY_OTHER_HOUSEHOLD', `gateway ${g.id} serves another household`);
+  }
   await audit(pool, actor, 'gateway.credential_issued', 'gateway', g.id);
   return { password };
 }
 
-export async function revokeGateway(pool: pg.Pool, gatewayId: string, actor = 'admin'): Promise<void> {
-  await pool.query('UPDATE gateways SET revoked_at = now() WHERE id = $1', [gatewayId]);
-  await audit(pool, actor, 'gateway.revoked', 'gateway', gatewayId);
+/**
+ * Revokes a box: its credential is erased, its open enrollment codes are cancelled, the embedded
+ * broker disconnects it (embedded-broker.ts disconnectRevoked) and refuses it from then on.
+ * Returns false for an unknown gateway.
+ */
+export async function revokeGateway(pool: pg.Pool, gatewayId: string, actor = 'admin'): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    'UPDATE gateways SET revoked_at = coalesce(revoked_at, now()), credential_hash = NULL WHERE id = $1',
+    [gatewayId],
+  );
+  const codes = await pool.query(
+    'UPDATE enrollment_codes SET cancelled_at = now() WHERE gateway_id = $1 AND used_at IS NULL AND cancelled_at IS NULL',
+    [gatewayId],
+  );
+  if (!rowCount && !codes.rowCount) return false;
+  await audit(pool, actor, 'gateway.revoked', 'gateway', gatewayId, { enrollmentCodesCancelled: codes.rowCount ?? 0 });
+  return true;
 }
 
 /** Binds a device (or one user slot of a multi-user device) on a gateway to a patient. */
@@ -143,20 +172,65 @@ export const PROFESSIONAL_ROLES = [
 ] as const;
 export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
 
-/** Creates a professional and returns a new API bearer token, shown once. */
+/** Lifetime of a professional's API bearer token (docs/security.md "Credentials"). */
+export const DEFAULT_TOKEN_TTL_DAYS = 90;
+
+/**
+ * Creates a professional (or updates one not revoked) and returns a new API bearer token, shown
+ * once, valid `tokenTtlDays`; the previous token stops working. A revoked professional is not
+ * revived (PROFESSIONAL_REVOKED).
+ */
 export async function createProfessional(
   pool: pg.Pool,
-  p: { id: string; displayName: string; role: ProfessionalRole },
+  p: { id: string; displayName: string; role: ProfessionalRole; tokenTtlDays?: number },
   actor = 'admin',
-): Promise<{ token: string }> {
+): Promise<{ token: string; expiresAt: string }> {
   const token = generateSecret();
-  await pool.query(
-    `INSERT INTO professionals (id, display_name, role, token_hash) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, token_hash = EXCLUDED.token_hash`,
-    [p.id, p.displayName, p.role, hashSecret(token)],
+  const { rows } = await pool.query<{ token_expires_at: Date }>(
+    `INSERT INTO professionals (id, display_name, role, token_hash, token_expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5))
+     ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
+       token_hash = EXCLUDED.token_hash, token_expires_at = EXCLUDED.token_expires_at
+     WHERE professionals.revoked_at IS NULL
+     RETURNING token_expires_at`,
+    [p.id, p.displayName, p.role, hashSecret(token), p.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS],
   );
+  if (!rows[0]) throw Object.assign(new Error(`professional ${p.id} is revoked`), { code: 'PROFESSIONAL_REVOKED' });
   await audit(pool, actor, 'professional.token_issued', 'professional', p.id, { role: p.role });
-  return { token };
+  return { token, expiresAt: rows[0].token_expires_at.toISOString() };
+}
+
+/** Issues a new token for an existing, not revoked professional; the previous one stops working. */
+export async function renewProfessionalToken(
+  pool: pg.Pool,
+  professionalId: string,
+  o: { tokenTtlDays?: number } = {},
+  actor = 'admin',
+): Promise<{ token: string; expiresAt: string } | undefined> {
+  const token = generateSecret();
+  const { rows } = await pool.query<{ token_expires_at: Date }>(
+    `UPDATE professionals SET token_hash = $2, token_expires_at = now() + make_interval(days => $3)
+     WHERE id = $1 AND revoked_at IS NULL RETURNING token_expires_at`,
+    [professionalId, hashSecret(token), o.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS],
+  );
+  if (!rows[0]) return undefined;
+  await audit(pool, actor, 'professional.token_issued', 'professional', professionalId, {});
+  return { token, expiresAt: rows[0].token_expires_at.toISOString() };
+}
+
+/**
+ * Revokes a professional: the token stops working at once, the professional leaves every care
+ * team; consents and the audit trail are kept for the record. Returns false when unknown.
+ */
+export async function revokeProfessional(pool: pg.Pool, professionalId: string, actor = 'admin'): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    'UPDATE professionals SET revoked_at = coalesce(revoked_at, now()), token_hash = NULL, token_expires_at = NULL WHERE id = $1',
+    [professionalId],
+  );
+  if (!rowCount) return false;
+  await pool.query('DELETE FROM care_team_members WHERE professional_id = $1', [professionalId]);
+  await audit(pool, actor, 'professional.revoked', 'professional', professionalId);
+  return true;
 }
 
 /* ---- Care teams and consent (issue 5 item 3, issue 6 authorization) ---- */
@@ -246,16 +320,23 @@ export async function revokeConsent(
 /** Registers a care team's webhook; returns its HMAC secret, shown once. */
 export async function createWebhook(
   pool: pg.Pool,
-  w: { careTeamId: string; url: string },
+  w: { careTeamId: string; url: string; profile?: EgressProfile; secretKey?: string | undefined },
   actor = 'admin',
 ): Promise<{ id: number; secret: string }> {
-  const url = new URL(w.url);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw Object.assign(new Error('webhook url must be http(s)'), { code: 'INVALID_URL' });
+  let url: URL;
+  try {
+    url = checkTargetUrl(w.url, w.profile ?? 'production');
+  } catch (e) {
+    throw new ApiError('WEBHOOK_TARGET_REFUSED', `${(e as EgressError).code}: ${(e as Error).message}`);
+  }
+  // fail closed: in production a webhook secret is never stored in clear
+  if ((w.profile ?? 'production') === 'production' && !w.secretKey)
+    throw new ApiError('SECRET_KEY_MISSING', 'set security.secretKey (VIGIL_SECRET_KEY) to register webhooks');
   const secret = generateSecret();
   const inserted = await pool.query<{ id: string }>(
     'INSERT INTO webhooks (care_team_id, url, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING id',
-    [w.careTeamId, url.toString(), secret, actor],
+    // sealed at rest when the hub has a secret key (hub/security/secret-box.ts)
+    [w.careTeamId, url.toString(), w.secretKey ? seal(w.secretKey, secret) : secret, actor],
   );
   const id = Number(firstRow(inserted, 'INSERT INTO webhooks').id);
   await audit(pool, actor, 'webhook.created', 'care_team', w.careTeamId, { webhookId: id });

@@ -24,6 +24,21 @@ export async function notify(
     now: Date;
   },
 ): Promise<number | null> {
+  // a patient who withdrew consent is not notified about (migration 100): nothing leaves the hub
+  const stopped = await client.query<{ stopped: boolean }>('SELECT vigil_processing_stopped($1) AS stopped', [
+    n.patientId,
+  ]);
+  if (stopped.rows[0]?.stopped) {
+    await audit(client, {
+      actor: 'system',
+      action: 'notification.withheld',
+      entity: 'alert_episode',
+      entityId: n.episodeId,
+      detail: { kind: n.kind, code: 'CONSENT_WITHDRAWN' },
+      at: n.now,
+    });
+    return null;
+  }
   // a status update informs systems, not people: it is sent during a silence too
   if (n.kind !== 'status' && (await isSilenced(client, n.patientId, n.ruleId, n.now))) {
     await audit(client, {

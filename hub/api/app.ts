@@ -30,6 +30,12 @@ import { registerRuleRoutes } from './routes/rules';
 import type { WebOptions } from '../web/context';
 import { registerWeb } from '../web/plugin';
 import { registerCookieSessions } from '../web/session/plugin';
+import { registerCredentialRoutes } from './routes/credentials';
+import { registerPrivacyRoutes } from './routes/privacy';
+import { recordAccess, patientOfRequest } from '../security/access-audit';
+import type { EgressProfile } from '../security/egress';
+import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
+import { cutSlowBodies } from '../security/slow-body';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -43,7 +49,33 @@ export interface ApiDeps {
   gatewayConfig?: GatewayRemoteConfig;
   /** the care team's web workspace (docs/web.md); defaults when absent */
   web?: WebOptions;
+  /** webhook targets: production = https to public addresses only (hub/security/egress.ts); default development */
+  egressProfile?: EgressProfile;
+  /** docs/security.md "HTTP edge": body cap and timeouts */
+  edge?: Partial<HttpEdgeLimits>;
+  /** failed bearer tokens and enrollment codes per client address (hub/security/failure-limiter.ts) */
+  authFailureLimit?: FailureLimit;
+  /** seals webhook secrets at rest (hub/security/secret-box.ts) */
+  secretKey?: string | undefined;
+  /** serve HTTPS (TLS 1.2+) with this key and certificate (PEM) */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
+
+export interface HttpEdgeLimits {
+  bodyLimitBytes: number;
+  /** a request (headers and body) must be received within this time: a trickled body is cut */
+  requestTimeoutMs: number;
+  /** an idle socket is closed after this time */
+  connectionTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_EDGE: HttpEdgeLimits = {
+  bodyLimitBytes: 1024 * 1024,
+  requestTimeoutMs: 20_000,
+  connectionTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+};
 
 export const WEB_DEFAULTS: WebOptions = { idleTimeoutMinutes: 15, absoluteTimeoutHours: 12, secureCookies: 'auto' };
 
@@ -56,11 +88,28 @@ const noBroker = (): Promise<void> =>
  * (hub/api/authz.ts). Tests call inject(); main.ts listens.
  */
 export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
+  const edge = { ...DEFAULT_HTTP_EDGE, ...d.edge };
   const app = Fastify({
+    bodyLimit: edge.bodyLimitBytes,
+    requestTimeout: edge.requestTimeoutMs,
+    connectionTimeout: edge.connectionTimeoutMs,
+    keepAliveTimeout: edge.keepAliveTimeoutMs,
+    // Node checks requestTimeout every connectionsCheckingInterval (default 30 s): check every second
+    ...(d.tls
+      ? {
+          https: {
+            key: d.tls.key,
+            cert: d.tls.cert,
+            minVersion: 'TLSv1.2' as const,
+            connectionsCheckingInterval: 1000,
+          },
+        }
+      : { http: { connectionsCheckingInterval: 1000 } }),
     logger: d.logLevel === 'silent' ? false : { level: d.logLevel, redact: ['req.headers.authorization'] },
     // per-request lines would carry patient ids in URLs: the API audits access itself (audit_log)
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  cutSlowBodies(app, edge.requestTimeoutMs);
   trackRoutes(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -78,14 +127,23 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     settings: rules.settings,
     rules,
     gatewayConfig,
+    egressProfile: d.egressProfile ?? 'development',
+    secretKey: d.secretKey,
+    authFailures: new FailureLimiter(d.authFailureLimit),
   };
 
   app.setErrorHandler((err, req, reply) => {
     let code: string;
     let status: number;
     let message: string;
+    const statusCode = (err as { statusCode?: number }).statusCode;
     if (err instanceof ApiError) {
       ({ code, status, message } = err);
+      if (err.retryAfterMs) void reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
+    } else if (statusCode === 413) {
+      code = 'PAYLOAD_TOO_LARGE';
+      status = 413;
+      message = `request body over ${edge.bodyLimitBytes} bytes`;
     } else if (err instanceof ProvisioningError) {
       code = err.code === 'INVALID_ROLE' || err.code === 'PROGRAM_MISMATCH' ? 'INVALID_REQUEST' : 'CONFLICT';
       status = API_ERRORS[code as ApiErrorCode];
@@ -154,7 +212,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   const web = d.web ?? WEB_DEFAULTS;
   const sessions = await registerCookieSessions(app, d.pool, web);
 
-  // authentication: every /api and /fhir route needs a professional's bearer token
+  // authentication: every /api and /fhir route needs a professional's bearer token, not expired,
+  // not revoked (migration 101); wrong tokens are throttled per client address
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return;
     // the CapabilityStatement is public by the FHIR RESTful API (http.html#capabilities)
@@ -163,12 +222,41 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const h = req.headers.authorization;
     const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
     if (!token) throw new ApiError('UNAUTHENTICATED', 'missing bearer token');
+    const key = `token:${req.ip}`;
+    const wait = await ctx.authFailures.retryAfterMs(key);
+    if (wait > 0) throw new ApiError('RATE_LIMITED', 'too many failed authentications; retry later', wait);
     const { rows } = await d.pool.query<{ id: string; role: Role }>(
-      'SELECT id, role FROM professionals WHERE token_hash = $1',
+      `SELECT id, role FROM professionals WHERE token_hash = $1 AND revoked_at IS NULL
+         AND (token_expires_at IS NULL OR token_expires_at > now())`,
       [hashSecret(token)],
     );
-    if (!rows[0]) throw new ApiError('UNAUTHENTICATED', 'unknown token');
+    if (!rows[0]) {
+      await ctx.authFailures.fail(key);
+      throw new ApiError('UNAUTHENTICATED', 'unknown, expired or revoked token');
+    }
     req.professional = rows[0] satisfies Professional;
+  });
+
+  // access audit (migration 102): every professional request, allowed or refused, one row,
+  // written before the answer leaves (onSend): no data reaches a client without its trace
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.url.startsWith('/api/') && !req.url.startsWith('/fhir/')) return payload;
+    const route = req.routeOptions.url ?? null;
+    await recordAccess(d.pool, {
+      actor: req.professional?.id ?? null,
+      role: req.professional?.role ?? null,
+      action: `${req.method} ${route ?? 'unknown route'}`,
+      route,
+      patientId: req.auditPatientId ?? patientOfRequest(req.url, req.params, req.query),
+      status: reply.statusCode,
+      address: req.ip,
+    }).catch((e: unknown) =>
+      app.log.error(
+        { err: e instanceof Error ? e.message : String(e), code: 'ACCESS_AUDIT_FAILED' },
+        'access not audited',
+      ),
+    );
+    return payload;
   });
 
   app.get('/health', { schema: { hide: true } }, async (_req, reply) => {
@@ -207,6 +295,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  registerCredentialRoutes(app, ctx);
+  registerPrivacyRoutes(app, ctx);
   await registerWeb(app, ctx, web, sessions);
   return app;
 }

@@ -19,6 +19,8 @@ import type { RuleSettings } from '../rules/settings';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
 import type { Professional } from './authz';
 import { ApiError } from './errors';
+import type { EgressProfile } from '../security/egress';
+import type { FailureLimiter } from '../security/failure-limiter';
 
 export type ZApp = FastifyInstance<
   RawServerDefault,
@@ -37,11 +39,19 @@ export interface ApiContext {
   settings: RuleSettings;
   rules: RuleEngine;
   gatewayConfig: GatewayRemoteConfig;
+  /** webhook target policy (hub/security/egress.ts) */
+  egressProfile: EgressProfile;
+  /** seals webhook secrets at rest */
+  secretKey: string | undefined;
+  /** failed credentials per client address (bearer tokens, enrollment codes) */
+  authFailures: FailureLimiter;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     professional?: Professional;
+    /** the patient id the access log records for this request (an erasure records the pseudonym) */
+    auditPatientId?: string;
   }
 }
 

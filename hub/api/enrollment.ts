@@ -57,7 +57,11 @@ export async function exchangeEnrollmentCode(
   code: string,
 ): Promise<{ gatewayId: string; password: string } | undefined> {
   const { rows } = await pool.query<{ gateway_id: string; patient_id: string }>(
-    `UPDATE enrollment_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING gateway_id, patient_id`,
+    // a cancelled code, or any code of a revoked box, never revives it (docs/security.md "Credentials")
+    `UPDATE enrollment_codes c SET used_at = now()
+     WHERE code_hash = $1 AND used_at IS NULL AND cancelled_at IS NULL AND expires_at > now()
+       AND NOT EXISTS (SELECT 1 FROM gateways g WHERE g.id = c.gateway_id AND g.revoked_at IS NOT NULL)
+     RETURNING gateway_id, patient_id`,
     [hashSecret(code)],
   );
   const row = rows[0];
@@ -82,10 +86,16 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       },
     },
     async (req) => {
+      // wrong codes are throttled per address (hub/security/failure-limiter.ts)
+      const key = `enrollment:${req.ip}`;
+      const wait = await ctx.authFailures.retryAfterMs(key);
+      if (wait > 0) throw new ApiError('RATE_LIMITED', 'too many invalid enrollment codes; retry later', wait);
       const r = await exchangeEnrollmentCode(ctx.pool, req.body.code);
-      // unknown, used and expired look the same: the route tells nothing about other codes
-      if (!r)
+      // unknown, used, expired, cancelled and revoked look the same: the route tells nothing about other codes
+      if (!r) {
+        await ctx.authFailures.fail(key);
         throw new ApiError('NOT_FOUND', 'ENROLLMENT_CODE_INVALID: unknown, already used or expired enrollment code');
+      }
       return { gatewayId: r.gatewayId, mqttPassword: r.password };
     },
   );
@@ -110,6 +120,11 @@ export function registerEnrollmentRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       // enrollment.write (coordinating nurse, admin) for a patient in scope: the nurse hands the box over
       await requirePatient(ctx.pool, p, 'enrollment.write', req.body.patientId);
+      const revoked = await ctx.pool.query('SELECT 1 FROM gateways WHERE id = $1 AND revoked_at IS NOT NULL', [
+        req.body.gatewayId,
+      ]);
+      // a revoked box comes back only under a new gateway id (docs/security.md "Credentials")
+      if (revoked.rowCount) throw new ApiError('CONFLICT', 'GATEWAY_REVOKED: this gateway id is revoked');
       const gw = await ctx.pool.query<{ patient_id: string | null }>('SELECT patient_id FROM gateways WHERE id = $1', [
         req.body.gatewayId,
       ]);

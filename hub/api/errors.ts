@@ -11,6 +11,14 @@ export const API_ERRORS = {
   STORE_UNAVAILABLE: 503,
   /** the hub could not reach its MQTT broker to tell the gateway (the change is kept and published at the next hub start) */
   MQTT_UNAVAILABLE: 503,
+  /** request body over the API's body limit */
+  PAYLOAD_TOO_LARGE: 413,
+  /** too many failed authentications from this address; Retry-After says when to try again */
+  RATE_LIMITED: 429,
+  /** a webhook URL refused by the egress policy (https only in production, public addresses only) */
+  WEBHOOK_TARGET_REFUSED: 400,
+  /** production without security.secretKey: webhook secrets could not be sealed, so none is registered */
+  SECRET_KEY_MISSING: 503,
   INTERNAL: 500,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
@@ -19,6 +27,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ApiErrorCode,
     message: string,
+    /** RATE_LIMITED: how long to wait (sent as Retry-After) */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

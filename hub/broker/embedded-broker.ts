@@ -1,9 +1,11 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { gatewayIdSchema, parseTopic } from '../../contract';
-import { verifySecret } from '../security/secrets';
+import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
+import { safeEqual, verifySecret } from '../security/secrets';
 import { mayPublish, maySubscribe, type Principal } from './access-control';
 import type { HubMetrics } from '../observability/metrics';
 import { GatewayRateLimiter, type RateLimit } from './rate-limit';
@@ -19,7 +21,33 @@ export interface EmbeddedBrokerOptions {
   gatewayRateLimit?: RateLimit;
   /** how often connected gateways are checked for revocation (ms) */
   revocationCheckMs?: number;
+  /** docs/security.md "MQTT edge": limits on sockets that have not logged in yet */
+  edge?: Partial<MqttEdgeLimits>;
+  /** failed logins per address + username, and per address (hub/security/failure-limiter.ts) */
+  authFailureLimit?: { perUser?: FailureLimit; perAddress?: FailureLimit };
+  /** mqtts listener (TLS 1.2+) next to the plain one; port 0: any free port */
+  tls?: { host: string; port: number; key: string | Buffer; cert: string | Buffer };
+  /** false: no plain listener (only mqtts) */
+  plain?: boolean;
 }
+
+export interface MqttEdgeLimits {
+  /** bytes a socket may send before its CONNECT is accepted: a CONNECT is a few hundred bytes */
+  preConnectMaxBytes: number;
+  /** sockets from one address that have not logged in yet */
+  maxPendingPerAddress: number;
+  /** a socket must send its CONNECT within this time */
+  connectTimeoutMs: number;
+}
+
+export const MQTT_USER_FAILURES: FailureLimit = { failures: 10, windowSec: 600, blockSec: 30, maxBlockSec: 3600 };
+export const MQTT_ADDRESS_FAILURES: FailureLimit = { failures: 200, windowSec: 600, blockSec: 60, maxBlockSec: 3600 };
+
+export const DEFAULT_MQTT_EDGE: MqttEdgeLimits = {
+  preConnectMaxBytes: 64 * 1024,
+  maxPendingPerAddress: 64,
+  connectTimeoutMs: 5_000,
+};
 
 /** In-process access to the embedded broker for the hub's ingest. */
 export interface InProcessBroker {
@@ -53,7 +81,19 @@ export class EmbeddedBroker {
   private readingsFiler?: (topic: string, payload: Buffer) => Promise<boolean>;
   private readonly gatewayClients = new Map<string, Client>();
   private readonly limiter?: GatewayRateLimiter;
+  /** per address + username: guessing one box's password */
+  private readonly userFailures: FailureLimiter;
+  /** per address: guessing across usernames (larger budget: many boxes may share a NAT address) */
+  private readonly addressFailures: FailureLimiter;
+  private readonly edge: MqttEdgeLimits;
+  /** sockets not logged in yet, per remote address */
+  private readonly pending = new Map<string, number>();
+  /** releases a socket from the pre-login limits once its client is connected */
+  private readonly admitted = new WeakMap<object, () => void>();
+  private tlsServer?: TlsServer;
   port = 0;
+  /** mqtts port when a TLS listener is configured */
+  tlsPort = 0;
 
   constructor(
     private readonly opts: EmbeddedBrokerOptions,
@@ -62,10 +102,52 @@ export class EmbeddedBroker {
     private readonly metrics: HubMetrics,
   ) {
     if (opts.gatewayRateLimit) this.limiter = new GatewayRateLimiter(opts.gatewayRateLimit);
+    this.userFailures = new FailureLimiter(opts.authFailureLimit?.perUser ?? MQTT_USER_FAILURES);
+    this.addressFailures = new FailureLimiter(opts.authFailureLimit?.perAddress ?? MQTT_ADDRESS_FAILURES);
+    this.edge = { ...DEFAULT_MQTT_EDGE, ...opts.edge };
+  }
+
+  /**
+   * Pre-login limits (aedes parses a whole packet before authenticate runs, so a CONNECT announcing
+   * 200 MiB would be buffered): cap the sockets per address that have not logged in, and the bytes
+   * such a socket may send. The 'data' listener only observes: aedes reads the socket through
+   * 'readable', which takes precedence (Node stream docs, "Choose one API style").
+   */
+  private admit(socket: Socket, aedes: Aedes): void {
+    const addr = socket.remoteAddress ?? 'unknown';
+    const pending = this.pending.get(addr) ?? 0;
+    if (pending >= this.edge.maxPendingPerAddress) {
+      this.metrics.brokerEdgeRefusals.inc({ reason: 'pending_per_address' });
+      socket.destroy();
+      return;
+    }
+    this.pending.set(addr, pending + 1);
+    let bytes = 0;
+    let open = true;
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= this.edge.preConnectMaxBytes) return;
+      this.metrics.brokerEdgeRefusals.inc({ reason: 'preconnect_bytes' });
+      this.log.warn({ code: 'MQTT_PRECONNECT_TOO_LARGE', bytes }, 'socket cut before login: too many bytes');
+      socket.destroy();
+    };
+    const release = () => {
+      if (!open) return;
+      open = false;
+      socket.off('data', onData);
+      const n = (this.pending.get(addr) ?? 1) - 1;
+      if (n <= 0) this.pending.delete(addr);
+      else this.pending.set(addr, n);
+    };
+    socket.on('data', onData);
+    socket.once('close', release);
+    this.admitted.set(socket, release);
+    aedes.handle(socket);
   }
 
   async start(): Promise<number> {
     const aedes = await Aedes.createBroker({
+      connectTimeout: this.edge.connectTimeoutMs,
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
           (p) => {
@@ -140,6 +222,7 @@ export class EmbeddedBroker {
     });
     this.aedes = aedes;
     aedes.on('client', (client) => {
+      this.admitted.get(client.conn)?.();
       if (this.principals.get(client)?.kind === 'gateway') this.gatewayClients.set(client.id, client);
     });
     aedes.on('clientDisconnect', (client) => {
@@ -150,14 +233,33 @@ export class EmbeddedBroker {
     );
     this.revocationTimer = setInterval(() => void this.disconnectRevoked(), this.opts.revocationCheckMs ?? 5000);
     this.revocationTimer.unref();
-    const server = createServer(aedes.handle);
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => resolve());
-    });
-    const addr = server.address();
-    this.port = typeof addr === 'object' && addr ? addr.port : this.opts.port;
+    const listen = async (server: Server, port: number, host: string): Promise<number> => {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      const addr = server.address();
+      return typeof addr === 'object' && addr ? addr.port : port;
+    };
+    if (this.opts.tls) {
+      // TLS 1.2 at least (ANSSI "Recommandations de securite relatives a TLS" v1.2, R3)
+      const tlsServer = createTlsServer(
+        {
+          key: this.opts.tls.key,
+          cert: this.opts.tls.cert,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: this.edge.connectTimeoutMs,
+        },
+        (socket) => this.admit(socket, aedes),
+      );
+      this.tlsServer = tlsServer;
+      this.tlsPort = await listen(tlsServer, this.opts.tls.port, this.opts.tls.host);
+    }
+    if (this.opts.plain !== false) {
+      const server = createServer((socket) => this.admit(socket, aedes));
+      this.server = server;
+      this.port = await listen(server, this.opts.port, this.opts.host);
+    }
     return this.port;
   }
 
@@ -168,8 +270,26 @@ export class EmbeddedBroker {
   ): Promise<Principal> {
     const secret = password?.toString('utf8') ?? '';
     if (!username || !secret) throw new Error('credentials required');
+    // failed logins are throttled per address and per address + username, with back-off
+    const addr = (client.conn as Partial<Socket> | undefined)?.remoteAddress ?? 'in-process';
+    const userKey = `${addr}|${username}`;
+    const waits = await Promise.all([this.userFailures.retryAfterMs(userKey), this.addressFailures.retryAfterMs(addr)]);
+    if (waits.some((w) => w > 0)) {
+      this.metrics.brokerEdgeRefusals.inc({ reason: 'auth_throttled' });
+      throw new Error('MQTT_AUTH_THROTTLED');
+    }
+    try {
+      return await this.checkCredentials(client, username, secret);
+    } catch (e) {
+      await Promise.all([this.userFailures.fail(userKey), this.addressFailures.fail(addr)]);
+      throw e;
+    }
+  }
+
+  private async checkCredentials(client: Client, username: string, secret: string): Promise<Principal> {
     if (username === this.opts.hubUsername) {
-      if (secret !== this.opts.hubPassword) throw new Error('bad hub credentials');
+      // constant-time comparison: the hub's password must not leak through response timing
+      if (!safeEqual(secret, this.opts.hubPassword)) throw new Error('bad hub credentials');
       return { kind: 'hub' };
     }
     if (!gatewayIdSchema.safeParse(username).success) throw new Error('unknown gateway');
@@ -252,5 +372,6 @@ export class EmbeddedBroker {
     if (this.revocationTimer) clearInterval(this.revocationTimer);
     await new Promise<void>((r) => (this.aedes ? this.aedes.close(() => r()) : r()));
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.tlsServer ? this.tlsServer.close(() => r()) : r()));
   }
 }

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
 import { hubConfigSchema, type HubConfig, type HubConfigInput } from './schema';
-import { configFromEnv, formatConfigIssues, deepMerge } from '../../contract/config-env';
+import { configFromEnv, formatConfigIssues, deepMerge, readConfigFile } from '../../contract/config-env';
 
 /** Environment variables understood by the hub, mapped onto the config tree. */
 export const HUB_ENV = {
@@ -40,6 +38,20 @@ export const HUB_ENV = {
   VIGIL_WEB_OIDC_REDIRECT_URI: 'web.oidc.redirectUri',
   VIGIL_WEB_OIDC_LABEL: 'web.oidc.label',
   VIGIL_LOG_LEVEL: 'logLevel',
+  VIGIL_PROFILE: 'profile',
+  VIGIL_SECRET_KEY: 'security.secretKey',
+  VIGIL_GRAFANA_INFLUX_SCOPES: 'grafana.influxScopes:boolean',
+  VIGIL_GRAFANA_SCOPE_KEY: 'grafana.scopeKey',
+  VIGIL_GRAFANA_SCOPE_SYNC_MS: 'grafana.syncEveryMs:number',
+  VIGIL_MQTT_INSECURE: 'mqtt.insecure:boolean',
+  VIGIL_MQTT_PLAIN: 'mqtt.plain:boolean',
+  VIGIL_MQTT_TLS_HOST: 'mqtt.tls.host',
+  VIGIL_MQTT_TLS_PORT: 'mqtt.tls.port:number',
+  VIGIL_MQTT_TLS_CERT_FILE: 'mqtt.tls.certFile',
+  VIGIL_MQTT_TLS_KEY_FILE: 'mqtt.tls.keyFile',
+  VIGIL_HTTP_INSECURE: 'http.insecure:boolean',
+  VIGIL_HTTP_TLS_CERT_FILE: 'http.tls.certFile',
+  VIGIL_HTTP_TLS_KEY_FILE: 'http.tls.keyFile',
 } as const;
 
 export class ConfigError extends Error {
@@ -50,17 +62,52 @@ export class ConfigError extends Error {
 export function loadHubConfig(
   opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: HubConfigInput } = {},
 ): HubConfig {
-  const fromFile: unknown = opts.file ? (YAML.parse(readFileSync(opts.file, 'utf8')) ?? {}) : {};
+  const fromFile = opts.file ? readConfigFile(opts.file, (m) => new ConfigError(`hub configuration ${m}`)) : {};
   const merged = deepMerge(
     deepMerge({ postgres: {}, influx: {}, mqtt: {}, http: {} }, fromFile),
     configFromEnv(HUB_ENV, opts.env ?? process.env),
   );
   const parsed = hubConfigSchema.safeParse(deepMerge(merged, opts.overrides ?? {}));
-  if (!parsed.success) throw new ConfigError(`CONFIG_INVALID: hub configuration:\n${formatConfigIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`hub configuration:\n${formatConfigIssues(parsed.error)}`);
   if (parsed.data.mqtt.mode === 'external' && !parsed.data.mqtt.url) {
-    throw new ConfigError(
-      'CONFIG_INVALID: hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)',
-    );
+    throw new ConfigError('hub configuration:\n  mqtt.url: required when mqtt.mode is external (VIGIL_MQTT_URL)');
   }
+  if (parsed.data.grafana.influxScopes && !parsed.data.grafana.scopeKey)
+    throw new ConfigError(
+      'CONFIG_INVALID: hub configuration:\n  grafana.scopeKey: required when grafana.influxScopes is on (VIGIL_GRAFANA_SCOPE_KEY)',
+    );
+  const insecure = plaintextOutsideLoopback(parsed.data);
+  if (insecure.length)
+    throw new ConfigError(`CONFIG_INVALID: hub configuration:\n${insecure.map((m) => `  ${m}`).join('\n')}`);
   return parsed.data;
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/**
+ * TLS by default outside loopback (docs/security.md "TLS"): production refuses clear listeners
+ * elsewhere, and the example secrets of .env.example (change-me-*).
+ */
+export function plaintextOutsideLoopback(c: HubConfig): string[] {
+  if (c.profile !== 'production') return [];
+  const out: string[] = [];
+  const example = (v: string | undefined) => v !== undefined && /^change-me/i.test(decodeURIComponent(v));
+  const secrets: [string, string | undefined][] = [
+    ['mqtt.password', c.mqtt.password],
+    ['influx.password', c.influx.password],
+    ['postgres.url', URL.canParse(c.postgres.url) ? new URL(c.postgres.url).password : undefined],
+    ['grafana.scopeKey', c.grafana.scopeKey],
+    ['security.secretKey', c.security.secretKey],
+  ];
+  for (const [path, value] of secrets)
+    if (example(value)) out.push(`${path}: still the example secret (change-me-*); set a real one`);
+  if (c.mqtt.mode === 'embedded' && c.mqtt.plain && !isLoopback(c.mqtt.host) && !c.mqtt.insecure)
+    out.push(
+      `mqtt.host: plain MQTT on ${c.mqtt.host} in production; configure mqtt.tls and mqtt.plain=false, listen on loopback, or set mqtt.insecure (VIGIL_MQTT_INSECURE)`,
+    );
+  if (!c.http.tls && !isLoopback(c.http.host) && !c.http.insecure)
+    out.push(
+      `http.host: plain HTTP on ${c.http.host} in production; configure http.tls, listen on loopback behind a TLS proxy, or set http.insecure (VIGIL_HTTP_INSECURE)`,
+    );
+  return out;
 }

@@ -7,6 +7,12 @@ import { z } from 'zod';
 export const hubConfigSchema = z
   .object({
     instanceId: z.string().min(1).default('hub-1').describe('Name of this hub instance in logs and metrics'),
+    profile: z
+      .enum(['production', 'development'])
+      .default('production')
+      .describe(
+        'production: webhooks https-only to public addresses, plain MQTT/HTTP listeners only on loopback unless marked insecure (docs/security.md)',
+      ),
     postgres: z.object({
       url: z.url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
       createDatabase: z.boolean().default(false).describe('Create the database when missing (demo, tests)'),
@@ -71,26 +77,54 @@ export const hubConfigSchema = z
       rawRetention: z
         .string()
         .regex(/^(INF|\d+[hdw])$/)
-        .default('INF')
-        .describe('Duration of the raw retention policy vigil_raw (INF or e.g. 520w)'),
+        .default('260w')
+        .describe('Duration of the raw retention policy vigil_raw (INF or e.g. 520w; docs/privacy.md "Retention")'),
       dailyRetention: z
         .string()
         .regex(/^(INF|\d+[hdw])$/)
-        .default('INF')
-        .describe('Duration of the daily aggregates retention policy vigil_daily'),
+        .default('520w')
+        .describe('Duration of the daily aggregates retention policy vigil_daily (docs/privacy.md "Retention")'),
       hourlyRetention: z
         .string()
         .regex(/^(INF|\d+[hdw])$/)
-        .default('INF')
-        .describe('Duration of the hourly rollup retention policy vigil_hourly'),
+        .default('260w')
+        .describe(
+          'Duration of the hourly rollup retention policy vigil_hourly (as raw points; docs/privacy.md "Retention")',
+        ),
     }),
     mqtt: z.object({
       mode: z
         .enum(['embedded', 'external'])
         .default('embedded')
         .describe('embedded: run the aedes broker in the hub; external: connect to Mosquitto/EMQX'),
-      host: z.string().default('0.0.0.0').describe('Embedded broker listen address'),
+      host: z.string().default('127.0.0.1').describe('Embedded broker listen address (plain MQTT)'),
       port: z.number().int().min(0).max(65535).default(1883).describe('Embedded broker port (0: any free port)'),
+      plain: z.boolean().default(true).describe('Embedded broker: open the plain MQTT listener (false: mqtts only)'),
+      insecure: z
+        .boolean()
+        .default(false)
+        .describe('production profile: allow the plain MQTT listener on a non-loopback address (no TLS)'),
+      tls: z
+        .object({
+          host: z.string().default('0.0.0.0').describe('mqtts listen address'),
+          port: z.number().int().min(0).max(65535).default(8883).describe('mqtts port (TLS 1.2+)'),
+          certFile: z.string().min(1).describe('PEM certificate chain of the broker'),
+          keyFile: z.string().min(1).describe('PEM private key of the broker'),
+        })
+        .optional()
+        .describe('Embedded broker mqtts listener'),
+      edge: z
+        .object({
+          preConnectMaxBytes: z
+            .number()
+            .int()
+            .min(1024)
+            .default(64 * 1024),
+          maxPendingPerAddress: z.number().int().min(1).default(64),
+          connectTimeoutMs: z.number().int().min(500).default(5000),
+        })
+        .default({ preConnectMaxBytes: 64 * 1024, maxPendingPerAddress: 64, connectTimeoutMs: 5000 })
+        .describe('Limits on MQTT sockets that have not logged in (docs/security.md "MQTT edge")'),
       url: z.string().optional().describe('External broker URL, e.g. mqtt://127.0.0.1:1883'),
       username: z.string().default('vigil-hub').describe('Hub service account on the broker'),
       password: z.string().optional().describe('Hub service account password (embedded: generated when absent)'),
@@ -133,6 +167,27 @@ export const hubConfigSchema = z
     http: z.object({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
+      insecure: z
+        .boolean()
+        .default(false)
+        .describe('production profile: allow plain HTTP on a non-loopback address (e.g. behind a TLS reverse proxy)'),
+      tls: z
+        .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+        .optional()
+        .describe('Serve the API over HTTPS (TLS 1.2+)'),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024)
+        .describe('Larger bodies get 413 PAYLOAD_TOO_LARGE'),
+      requestTimeoutMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(20_000)
+        .describe('A request must arrive whole within this time'),
+      tokenTtlDays: z.number().int().min(1).max(365).default(90).describe('Lifetime of a professional bearer token'),
     }),
     /** the care team's web workspace (docs/web.md) */
     web: z
@@ -162,6 +217,69 @@ export const hubConfigSchema = z
           .describe("OpenID Connect sign-in through the hospital's identity provider"),
       })
       .prefault({}),
+    retention: z
+      .object({
+        readings: z
+          .number()
+          .int()
+          .min(1)
+          .default(5 * 365),
+        resolvedEpisodes: z
+          .number()
+          .int()
+          .min(1)
+          .default(5 * 365),
+        quarantine: z.number().int().min(1).default(90),
+        deadLetters: z.number().int().min(1).default(30),
+        webhookDeliveries: z.number().int().min(1).default(90),
+        accessLog: z
+          .number()
+          .int()
+          .min(1)
+          .default(3 * 365),
+        auditLog: z
+          .number()
+          .int()
+          .min(1)
+          .default(3 * 365),
+      })
+      .default({
+        readings: 5 * 365,
+        resolvedEpisodes: 5 * 365,
+        quarantine: 90,
+        deadLetters: 30,
+        webhookDeliveries: 90,
+        accessLog: 3 * 365,
+        auditLog: 3 * 365,
+      })
+      .describe('Days each PostgreSQL store keeps its rows (docs/privacy.md "Retention"); enforced daily'),
+    security: z
+      .object({
+        secretKey: z
+          .string()
+          .min(32)
+          .optional()
+          .describe(
+            'Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); without it, production refuses to register webhooks',
+          ),
+      })
+      .default({}),
+    grafana: z
+      .object({
+        influxScopes: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep one InfluxDB projection database and read-only user per professional for Grafana (hub/security/grafana-scopes.ts); needs influx admin credentials',
+          ),
+        scopeKey: z
+          .string()
+          .min(32)
+          .optional()
+          .describe('Secret the per-professional InfluxDB passwords are derived from (at least 32 characters)'),
+        syncEveryMs: z.number().int().min(10_000).default(60_000).describe('How often the projections are rebuilt'),
+      })
+      .default({ influxScopes: false, syncEveryMs: 60_000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();

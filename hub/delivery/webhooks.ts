@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { HubMetrics } from '../observability/metrics';
 import { systemClock, type Clock } from '../rules/clock';
+import { EgressError, postOnce, type EgressProfile } from '../security/egress';
+import { unseal } from '../security/secret-box';
 import { sign } from './signature';
 import { errorMessage } from '../../contract/errors';
 
@@ -14,6 +16,10 @@ export interface DispatcherOptions {
   maxAttempts?: number;
   timeoutMs?: number;
   batchSize?: number;
+  /** production: https to public addresses only (hub/security/egress.ts); the hub passes its config's profile */
+  profile?: EgressProfile;
+  /** opens the webhook secrets sealed at rest (hub/security/secret-box.ts) */
+  secretKey?: string | undefined;
 }
 
 export interface DispatchReport {
@@ -36,7 +42,7 @@ export function backoffMs(attempt: number, base: number, max: number): number {
  */
 export class WebhookDispatcher {
   private readonly clock: Clock;
-  private readonly o: Required<Omit<DispatcherOptions, 'clock'>>;
+  private readonly o: Required<Omit<DispatcherOptions, 'clock' | 'secretKey'>> & { secretKey: string | undefined };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<DispatchReport> | undefined;
 
@@ -53,6 +59,8 @@ export class WebhookDispatcher {
       maxAttempts: 10,
       timeoutMs: 10_000,
       batchSize: 20,
+      profile: 'development',
+      secretKey: undefined,
       ...opts,
     };
   }
@@ -60,6 +68,11 @@ export class WebhookDispatcher {
   async runOnce(): Promise<DispatchReport> {
     const report: DispatchReport = { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
     const now = this.clock.now();
+    // deliveries queued for a patient who has since withdrawn consent never leave (migration 100)
+    await this.pool.query(
+      `UPDATE webhook_deliveries d SET status = 'failed', last_error = 'CONSENT_WITHDRAWN', leased_until = NULL
+       FROM notifications n WHERE n.id = d.notification_id AND d.status = 'pending' AND vigil_processing_stopped(n.patient_id)`,
+    );
     const { rows } = await this.pool.query<{
       id: string;
       url: string;
@@ -106,27 +119,26 @@ export class WebhookDispatcher {
     const body = JSON.stringify(d.payload);
     const ts = Math.floor(now.getTime() / 1000);
     const started = performance.now();
-    let status: number | null = null;
+    let status: number | null;
     let error: string | null = null;
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: {
+      status = await postOnce(
+        d.url,
+        {
           'content-type': 'application/fhir+json',
           'idempotency-key': d.idempotency_key,
           'x-vigil-timestamp': String(ts),
-          'x-vigil-signature': sign(d.secret, ts, body),
+          'x-vigil-signature': sign(unseal(this.o.secretKey, d.secret), ts, body),
           'x-vigil-delivery': d.id,
           'x-vigil-attempt': String(attempt),
         },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-      });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (!res.ok) error = `HTTP ${res.status}`;
+        { profile: this.o.profile, timeoutMs: this.o.timeoutMs },
+      );
     } catch (e) {
-      error = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+      // stable codes only: the delivery log is shown to clinicians (docs/security.md "Webhooks")
+      status = (e as { status?: number }).status ?? null;
+      error = e instanceof EgressError ? (status ? `HTTP ${status}` : e.code) : 'WEBHOOK_CONNECT_FAILED';
     }
     const ms = Math.round(performance.now() - started);
     await this.pool.query(

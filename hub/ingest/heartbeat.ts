@@ -6,7 +6,7 @@ import { HEARTBEAT_MEASUREMENT, type TimeSeriesStore } from '../storage/influx/t
 /**
  * Files a gateway heartbeat (contract heartbeatSchema) for the fleet board: one point in
  * gateway_heartbeat (tag gateway; float fields queue_depth, queue_bytes, uptime_s) and the
- * gateway's last_seen_at. Heartbeats are telemetry: an invalid one is logged and dropped.
+ * gateway's last_seen_at and software version. Heartbeats are telemetry: an invalid one is logged and dropped.
  */
 export async function fileHeartbeat(
   gatewayId: string,
@@ -35,6 +35,10 @@ export async function fileHeartbeat(
       timestamp: new Date(hb.data.at),
     },
   ]);
-  await d.pool.query('UPDATE gateways SET last_seen_at = now() WHERE id = $1', [gatewayId]);
+  // the software version feeds the fleet view of versions and the rollout's progress
+  await d.pool.query(
+    'UPDATE gateways SET last_seen_at = now(), software_version = $2, software_reported_at = now() WHERE id = $1',
+    [gatewayId, hb.data.version],
+  );
   return true;
 }

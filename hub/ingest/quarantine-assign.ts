@@ -7,7 +7,7 @@ import { fileInLedger, markStored } from './ledger';
 
 export type AssignOutcome =
   | { ok: true; outcome: 'stored' | 'duplicate' }
-  | { ok: false; code: 'NOT_FOUND' | 'ALREADY_ASSIGNED' | 'INVALID_READING' };
+  | { ok: false; code: 'NOT_FOUND' | 'ALREADY_ASSIGNED' | 'INVALID_READING' | 'CONSENT_WITHDRAWN' };
 
 /**
  * Files a quarantined reading (unknown device/user) for the patient a professional assigned it to:
@@ -20,6 +20,11 @@ export async function assignQuarantinedReading(
   patientId: string,
   at: Date,
 ): Promise<AssignOutcome> {
+  // a patient who withdrew consent is not processed (migration 100): the reading stays in quarantine
+  const stopped = await d.pool.query<{ stopped: boolean }>('SELECT vigil_processing_stopped($1) AS stopped', [
+    patientId,
+  ]);
+  if (stopped.rows[0]?.stopped) return { ok: false, code: 'CONSENT_WITHDRAWN' };
   const claim = await d.pool.query<{ reading: unknown }>(
     `UPDATE quarantined_readings SET assigned_patient_id = $2, assigned_at = $3 WHERE reading_id = $1 AND assigned_patient_id IS NULL RETURNING reading`,
     [readingId, patientId, at],

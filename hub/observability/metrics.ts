@@ -88,6 +88,12 @@ export function createHubMetrics() {
       help: 'MQTT connections refused',
       registers: [registry],
     }),
+    brokerEdgeRefusals: new Counter({
+      name: 'vigil_broker_edge_refusals_total',
+      help: 'MQTT sockets cut before login: too many pending per address, bytes over the pre-CONNECT cap, auth throttled',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     brokerAclDenials: new Counter({
       name: 'vigil_broker_acl_denials_total',
       help: 'MQTT publishes/subscriptions refused by the ACL',

@@ -91,7 +91,7 @@ export class RuleEngine {
     const measurements = [...byKey.values()].sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
     const patientIds = [...new Set(relevant.map((r) => r.patientId))];
     const [states, program, active] = await Promise.all([
-      this.settings.patients(patientIds),
+      this.settings.patients(patientIds, { processable: true }),
       this.settings.programSettings(),
       this.activeKeys(patientIds),
     ]);
@@ -139,7 +139,7 @@ export class RuleEngine {
   /** Scheduled rules for every patient (or the given ones), whatever the period claim. */
   async evaluateScheduled(now: Date = this.clock.now(), patientIds?: string[]): Promise<number> {
     const scheduled = this.rules.filter((r): r is ScheduledRule => r.trigger === 'schedule');
-    const states = await this.settings.patients(patientIds ?? 'all');
+    const states = await this.settings.patients(patientIds ?? 'all', { processable: true });
     const program = await this.settings.programSettings();
     const active = await this.activeKeys([...states.keys()]);
     const history = new History(this.pool);
@@ -305,7 +305,7 @@ export class RuleEngine {
     );
     if (rows.length === 0) return 0;
     const [states, program] = await Promise.all([
-      this.settings.patients([...new Set(rows.map((r) => r.patient_id))]),
+      this.settings.patients([...new Set(rows.map((r) => r.patient_id))], { processable: true }),
       this.settings.programSettings(),
     ]);
     for (const r of rows) {

@@ -69,16 +69,25 @@ export class RuleSettings {
     return new Map(rows.map((r) => [`${r.program_id}|${r.rule_id}`, { enabled: r.enabled, params: r.params }]));
   }
 
-  /** Facts and overrides of these patients, one query each. */
-  async patients(ids: readonly string[] | 'all'): Promise<Map<string, PatientRuleState>> {
+  /**
+   * Facts and overrides of these patients, one query each. `processable`: leave out the patients
+   * who withdrew consent (migration 100): rules never run for them.
+   */
+  async patients(
+    ids: readonly string[] | 'all',
+    opts: { processable?: boolean } = {},
+  ): Promise<Map<string, PatientRuleState>> {
     const all = ids === 'all';
+    const where = [all ? '' : 'id = ANY($1::text[])', opts.processable ? 'NOT vigil_processing_stopped(id)' : '']
+      .filter(Boolean)
+      .join(' AND ');
     const { rows } = await this.pool.query<{
       id: string;
       program_id: Program;
       chronic_lung_disease: boolean;
       created_at: Date;
     }>(
-      `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${all ? '' : 'WHERE id = ANY($1::text[])'} ORDER BY id`,
+      `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${where ? `WHERE ${where}` : ''} ORDER BY id`,
       all ? [] : [ids],
     );
     const out = new Map<string, PatientRuleState>(

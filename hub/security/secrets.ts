@@ -18,3 +18,8 @@ export function verifySecret(secret: string, hash: string | null | undefined): b
   const b = Buffer.from(hash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** Constant-time equality of two secrets of any length (compares their SHA-256 digests). */
+export function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(Buffer.from(hashSecret(a), 'hex'), Buffer.from(hashSecret(b), 'hex'));
+}

@@ -26,7 +26,31 @@ export async function influxPing(url: string): Promise<boolean> {
   }
 }
 
-export async function ensureInfluxd(opts: { port?: number; dataDir?: string } = {}): Promise<InfluxdHandle> {
+/**
+ * A watchdog bound to this process: when this process ends in any way (SIGKILL included) the
+ * pipe to the watchdog's stdin closes and it SIGTERMs `pid`. influxd has no parent-death option.
+ * Kill the watchdog first (SIGKILL) when stopping `pid` on purpose.
+ */
+function killWhenWeDie(pid: number): ChildProcess {
+  const watchdog = spawn('/bin/sh', ['-c', 'read _ignored; kill -TERM "$0" 2>/dev/null', String(pid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return watchdog;
+}
+
+export async function ensureInfluxd(
+  opts: {
+    port?: number;
+    dataDir?: string;
+    /** HTTP authentication on (docs/security.md) */
+    auth?: boolean;
+    /** called as soon as influxd is spawned (before it answers): whoever stops early can stop it too */
+    onSpawn?: (stop: () => Promise<void>) => void;
+  } = {},
+): Promise<InfluxdHandle> {
   const port = opts.port ?? DEFAULT_INFLUX_PORT;
   const url = `http://127.0.0.1:${port}`;
   if (await influxPing(url)) return { url, port, stop: async () => {} };
@@ -49,6 +73,7 @@ export async function ensureInfluxd(opts: { port?: number; dataDir?: string } = 
       '[http]',
       `  bind-address = "127.0.0.1:${port}"`,
       '  log-enabled = false',
+      `  auth-enabled = ${opts.auth ? 'true' : 'false'}`,
       '  max-body-size = 0',
       '[continuous_queries]',
       '  enabled = true',
@@ -59,23 +84,22 @@ export async function ensureInfluxd(opts: { port?: number; dataDir?: string } = 
     ].join('\n'),
   );
   const log = openSync(join(dataDir, 'influxd.log'), 'a');
+  // its own process group: a Ctrl-C in the terminal reaches the owner, which stops influxd last
   const child = spawn('influxd', ['-config', config], { stdio: ['ignore', log, log], detached: true });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const watchdog = child.pid === undefined ? undefined : killWhenWeDie(child.pid);
+  const stop = async () => {
+    watchdog?.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+  };
+  opts.onSpawn?.(stop);
   for (let i = 0; i < 300; i++) {
-    if (await influxPing(url)) {
-      return {
-        url,
-        port,
-        process: child,
-        stop: async () => {
-          if (child.exitCode === null) child.kill('SIGTERM');
-          await Promise.race([exited, sleep(10_000)]);
-        },
-      };
-    }
+    if (await influxPing(url)) return { url, port, process: child, stop };
     if (child.exitCode !== null) break;
     await sleep(100);
   }
+  watchdog?.kill('SIGKILL');
   child.kill('SIGKILL');
   throw new Error(`influxd did not answer on ${url}; see ${join(dataDir, 'influxd.log')}`);
 }

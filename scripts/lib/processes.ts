@@ -27,19 +27,26 @@ export function startService(
     cwd?: string;
     /** node options before the entry; default `--import tsx` (a built bundle runs with the box's V8 flags instead) */
     nodeArgs?: readonly string[];
+    /**
+     * run in its own process group: a Ctrl-C in the terminal then reaches only the owner, which
+     * stops its services in order (gateways before the hub); the owner must stop it on every exit
+     */
+    ownProcessGroup?: boolean;
+    /** called once the process exists, before it is ready (an owner stopping early can kill it) */
+    onSpawn?: (child: ChildProcess) => void;
   },
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? ['--import', 'tsx']), entry, ...(opts.args ?? [])], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownProcessGroup ?? false,
   });
+  opts.onSpawn?.(child);
   const lines: string[] = [];
-  let exited: Promise<number | null> | undefined;
   const exitPromise = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
   );
-  exited = exitPromise;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -62,7 +69,7 @@ export function startService(
               stop: async (signal = 'SIGTERM') => {
                 if (child.exitCode === null && child.signalCode === null) child.kill(signal);
                 const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-                const code = await exited!;
+                const code = await exitPromise;
                 clearTimeout(t);
                 return code;
               },
@@ -73,8 +80,8 @@ export function startService(
         }
       }
     };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
     void exitPromise.then((code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before it was ready:\n${lines.slice(-30).join('\n')}`));

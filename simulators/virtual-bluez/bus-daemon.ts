@@ -55,6 +55,9 @@ export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<Pri
     '"$0" --config-file="$1" --print-address=1 --nofork </dev/null & d=$!; trap \'kill $d 2>/dev/null\' TERM INT; read _ignored; kill $d 2>/dev/null; wait $d; rm -rf "$2"';
   const child: ChildProcess = spawn('/bin/sh', ['-c', script, binary, configPath, dir], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    // its own process group: a Ctrl-C in a terminal must not take the bus from under the gateways
+    // still using it; it ends with its owner through the stdin watchdog above
+    detached: true,
   });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));

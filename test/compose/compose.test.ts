@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -47,12 +49,19 @@ function interpolate(value: string, env: Record<string, string> = example): stri
   });
 }
 
+/** a compose port in its short form (`published:target`), whichever form the file uses */
+const portText = (p: NonNullable<Service['ports']>[number]): string =>
+  typeof p === 'string' ? p : `${p.published ?? ''}:${p.target}`;
+
 function environment(s: Service): Record<string, string> {
   const raw = s.environment ?? {};
   const entries = Array.isArray(raw)
-    ? raw.map((e) => e.split('=', 2) as [string, string])
+    ? raw.map((e) => {
+        const [k = '', v = ''] = e.split('=', 2);
+        return [k, v] as [string, string];
+      })
     : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)] as [string, string]);
-  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v)]));
 }
 
 function sourceFiles(): string[] {
@@ -106,7 +115,7 @@ const builtFromRepo = (s: Service) => s.build !== undefined || s.image === 'vigi
 
 describe('docker-compose.yml against the code', () => {
   it('has the stack the issue asks for', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['fleet', 'grafana', 'hub', 'influxdb', 'postgres']);
+    expect(Object.keys(compose.services).sort()).toEqual(['fleet', 'grafana', 'hub', 'influxdb', 'init', 'postgres']);
   });
 
   it('pins every third-party image, with InfluxDB on 1.x for InfluxQL', () => {
@@ -123,33 +132,44 @@ describe('docker-compose.yml against the code', () => {
     ).toBeGreaterThanOrEqual(11);
   });
 
-  it('builds the hub and the fleet from the repository Dockerfile, whose sources and entry points exist', () => {
+  /** the TypeScript entry point scripts/build.ts compiles into `dist/<file>` */
+  const builtFrom = (command: string | undefined): string | undefined => {
+    const file = /^dist\/([\w-]+\.mjs)$/.exec(command ?? '')?.[1];
+    const build = read('scripts/build.ts');
+    return [...build.matchAll(/serverBundle\('([^']+)', '([^']+)'\)/g)].find((m) => m[2] === file)?.[1];
+  };
+
+  it('builds the hub and the fleet from the repository Dockerfile: compiled, runtime dependencies only, non-root', () => {
     expect(compose.services.hub!.build).toBe('.');
     expect(compose.services.fleet!.image).toBe(compose.services.hub!.image);
     const dockerfile = read('Dockerfile');
-    for (const m of dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm)) {
+    for (const m of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
       for (const src of m[1]!.split(/\s+/)) expect(existsSync(join(root, src)), `Dockerfile COPY ${src}`).toBe(true);
     }
-    expect(dockerfile).toMatch(/npm install --omit=dev/);
-    // tsx runs on esbuild, whose binary is an optional platform package
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    expect(stages.map((st) => /^node:(\d+)/.exec(st)?.[1])).toEqual(['24', '24', '24']);
+    const runtime = stages.at(-1)!;
+    // the final stage: production node_modules from `npm ci --omit=dev`, the bundles, no compiler
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).not.toMatch(/npm install/);
+    expect(runtime).not.toMatch(/g\+\+|python3|tsx/);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^HEALTHCHECK .*\n?.*\/health/m);
+    expect(runtime).toMatch(/ENTRYPOINT \["node"\]/);
+    // the optional noble backend and esbuild's platform binary are optional packages
     expect(dockerfile).not.toMatch(/--omit=optional|--no-optional/);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["\/app\/node_modules\/\.bin\/tsx"\]/);
-    expect(existsSync(join(root, 'node_modules/.bin/tsx'))).toBe(true);
-    expect(existsSync(join(root, compose.services.hub!.command![0]!))).toBe(true);
+    for (const service of [compose.services.hub!, compose.services.fleet!]) {
+      const entry = builtFrom(service.command?.[0]);
+      expect(entry, `scripts/build.ts compiles ${service.command?.[0]}`).toBeDefined();
+      expect(existsSync(join(root, entry!))).toBe(true);
+    }
     expect(read('.dockerignore')).toMatch(/^\.env$/m);
   });
-
-  it.skipIf(!existsSync(join(root, compose.services.fleet!.command?.[0] ?? 'missing')))(
-    'runs the fleet simulator entry point that exists',
-    () => {
-      expect(existsSync(join(root, compose.services.fleet!.command![0]!))).toBe(true);
-    },
-  );
 
   it('sets only VIGIL_* variables that a config schema knows', () => {
     const known = new Set(Object.values(envMaps).flat());
     expect(Object.keys(envMaps)).toContain('hub/config/load.ts:HUB_ENV');
-    const fleetCli = existsSync(join(root, compose.services.fleet!.command![0]!));
+    const fleetCli = builtFrom(compose.services.fleet!.command?.[0]) !== undefined;
     const unknown: string[] = [];
     for (const [name, s] of services) {
       if (name === 'fleet' && !fleetCli) continue; // checked once simulators/fleet/ is in the tree
@@ -160,19 +180,37 @@ describe('docker-compose.yml against the code', () => {
   });
 
   it('gives the hub an environment its config schema accepts, and publishes the ports it listens on', () => {
-    const env = environment(compose.services.hub!);
+    // the example secrets are refused in production (docs/security.md "Credentials")
+    expect(() => loadHubConfig({ env: environment(compose.services.hub!) })).toThrow(/change-me/);
+    const real = Object.fromEntries(
+      Object.entries(example).map(([k, v]) => [k, v.replace(/^change-me/, 'a-real-secret')]),
+    );
+    const env = Object.fromEntries(
+      Object.entries(compose.services.hub!.environment as Record<string, string>).map(([k, v]) => [
+        k,
+        interpolate(String(v), real),
+      ]),
+    );
     const config = loadHubConfig({ env });
     expect(config.mqtt.mode).toBe('embedded');
+    expect(config.profile).toBe('production');
     expect(config.http.host).toBe('0.0.0.0');
+    // TLS outside loopback: mqtts only, HTTPS, PostgreSQL verify-full, InfluxDB with a credential
+    expect(config.mqtt.plain).toBe(false);
+    expect(config.mqtt.tls).toBeDefined();
+    expect(config.http.tls).toBeDefined();
+    expect(new URL(config.postgres.url).searchParams.get('sslmode')).toBe('verify-full');
+    expect(new URL(config.postgres.url).username).toBe('vigil_hub');
+    expect(config.influx.username).toBeTruthy();
     expect(new URL(config.postgres.url).hostname).toBe('postgres');
     expect(new URL(config.influx.url).hostname).toBe('influxdb');
-    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(String(p)).split(':').at(-1)));
-    expect(targets.sort()).toEqual([config.mqtt.port, config.http.port].sort());
+    const targets = (compose.services.hub!.ports ?? []).map((p) => Number(interpolate(portText(p)).split(':').at(-1)));
+    expect(targets.sort()).toEqual([config.mqtt.tls!.port, config.http.port].sort());
     expect(compose.services.hub!.healthcheck?.test.toString()).toContain(`:${config.http.port}/health`);
   });
 
   it('publishes Grafana on its port and keeps the databases off the host', () => {
-    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(String(p)).split(':').at(-1))).toEqual([
+    expect((compose.services.grafana!.ports ?? []).map((p) => interpolate(portText(p)).split(':').at(-1))).toEqual([
       '3000',
     ]);
     expect(compose.services.influxdb!.ports).toBeUndefined();
@@ -213,8 +251,12 @@ describe('docker-compose.yml against the code', () => {
     expect([...required].sort()).toEqual([
       'GRAFANA_ADMIN_PASSWORD',
       'GRAFANA_PG_READER_PASSWORD',
+      'GRAFANA_SCOPE_KEY',
+      'INFLUX_ADMIN_PASSWORD',
+      'POSTGRES_HUB_PASSWORD',
       'POSTGRES_PASSWORD',
       'VIGIL_MQTT_PASSWORD',
+      'VIGIL_SECRET_KEY',
     ]);
     for (const v of required) expect(example[v], `.env.example ${v}`).toMatch(/^change-me/);
     expect(() => interpolate('${POSTGRES_PASSWORD:?set it}', {})).toThrow(/COMPOSE_VARIABLE_MISSING/);
@@ -224,13 +266,17 @@ describe('docker-compose.yml against the code', () => {
 
   it('health-checks every service and starts each after the ones it needs are healthy', () => {
     for (const [name, s] of services) {
-      if (name !== 'fleet') expect(s.healthcheck, name).toBeDefined();
+      if (name !== 'fleet' && name !== 'init') expect(s.healthcheck, name).toBeDefined();
       const deps = s.depends_on ?? {};
       for (const [dep, cond] of Object.entries(deps)) {
         expect(compose.services, `${name} depends on ${dep}`).toHaveProperty(dep);
-        expect((cond as { condition: string }).condition).toBe('service_healthy');
+        // the one-shot init (secrets check, certificates) must have finished successfully
+        expect((cond as { condition: string }).condition).toBe(
+          dep === 'init' ? 'service_completed_successfully' : 'service_healthy',
+        );
       }
     }
+    expect(Object.keys(compose.services.postgres!.depends_on ?? {})).toContain('init');
     expect(Object.keys(compose.services.grafana!.depends_on ?? {})).toContain('hub'); // migration 030 creates the views
     expect(compose.services.fleet!.profiles).toEqual(['demo']);
   });
@@ -241,5 +287,35 @@ describe('docker-compose.yml against the code', () => {
     expect(init).toMatch(/CREATE ROLE grafana_reader LOGIN .* IN ROLE vigil_grafana/);
     expect(migration).toMatch(/GRANT SELECT ON ALL TABLES IN SCHEMA grafana TO vigil_grafana;/);
     expect(statSync(join(root, 'docker/postgres/10-grafana-reader.sh')).mode & 0o111).not.toBe(0);
+  });
+
+  it('init refuses the example secrets and makes certificates PostgreSQL verify-full and the gateways accept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-init-'));
+    const script = read('docker/init/init.sh')
+      .replace(/^dir=\/certs$/m, `dir=${dir}`)
+      .replace(/^chown .*$/gm, ':');
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TLS_HOSTNAMES: 'hub.example.org' };
+    const run = (e: Record<string, string>) =>
+      spawnSync('sh', ['-c', script], { env: { ...e, ...env }, encoding: 'utf8' });
+    const refused = run(example);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/SECRET_NOT_SET: POSTGRES_PASSWORD/);
+    const real = Object.fromEntries(Object.entries(example).map(([k, v]) => [k, v.replace(/^change-me/, 'real')]));
+    const ok = run(real);
+    expect(ok.stderr + ok.stdout).toMatch(/init: secrets set/);
+    expect(ok.status, ok.stderr).toBe(0);
+    const verify = (cert: string, name: string) =>
+      spawnSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), '-verify_hostname', name, join(dir, cert)], {
+        encoding: 'utf8',
+      });
+    const ok2 = (cert: string, name: string) => {
+      const r = verify(cert, name);
+      return r.status === 0 ? 'ok' : `${r.stdout}${r.stderr}`;
+    };
+    expect(ok2('hub.pem', 'hub')).toBe('ok');
+    expect(ok2('hub.pem', 'hub.example.org')).toBe('ok');
+    expect(ok2('postgres.pem', 'postgres')).toBe('ok');
+    expect(ok2('postgres.pem', 'hub')).not.toBe('ok');
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -210,6 +210,12 @@ const expectations: Record<string, (r: QueryResult) => void> = {
     const total = rows(r).reduce((sum, x) => sum + Number(x['readings/s']) * 3600, 0);
     expect(total).toBeCloseTo(s.ledgerCount, 6);
   },
+  'fleet / Gateway software versions / A': (r) => {
+    expect(rows(r).map((x) => [x.version, x.gateways, x.online])).toEqual([
+      ['0.1.0', 1, 1],
+      ['0.2.0', 1, 0],
+    ]);
+  },
   'fleet / Device battery levels / A': (r) => {
     const got = rows(r)
       .map((x) => [x.gateway, x.device, x.battery])
@@ -237,7 +243,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([pg?.drop(), influx?.drop()]);
+  await Promise.all([pg.drop(), influx.drop()]);
 });
 
 describe('board queries against seeded InfluxDB and PostgreSQL', () => {

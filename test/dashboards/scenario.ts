@@ -18,7 +18,7 @@ import { HEARTBEAT_MEASUREMENT } from '../../dashboards/lib/datasources';
  * pat-b (cardiovascular prevention): BP 200/130 on days 3..7 only (must never show on pat-a's
  *   board); red spo2_low open.
  * pat-c (oral chemotherapy): enrolled, no reading, no episode.
- * Gateways: gw-a online (seen 2 min ago), gw-b offline (seen 2 days ago), gw-c revoked.
+ * Gateways: gw-a online (seen 2 min ago, software 0.1.0), gw-b offline (seen 2 days ago, 0.2.0), gw-c revoked.
  * Heartbeats in the last hour: gw-a queue depth 0, gw-b 12 then 40. Batteries an hour ago:
  * pat-a's cuff 15 %, pat-a's scale 80 %, pat-b's cuff 55 %.
  * Every reading is in the reading ledger, received within the last 6 hours.
@@ -102,14 +102,15 @@ export async function seedScenario(s: Scenario, pool: pg.Pool, influxUrl: string
   for (const address of [CUFF_A, SCALE_A, THERMO_A, OXI_A, BAND_A])
     await bindDevice(pool, { gatewayId: 'gw-a', address, patientId: 'pat-a' });
   await bindDevice(pool, { gatewayId: 'gw-b', address: CUFF_B, patientId: 'pat-b' });
-  await pool.query(`UPDATE gateways SET online = true, last_seen_at = $2 WHERE id = $1`, [
-    'gw-a',
-    new Date(s.now.getTime() - 120_000),
-  ]);
-  await pool.query(`UPDATE gateways SET online = false, last_seen_at = $2 WHERE id = $1`, [
-    'gw-b',
-    new Date(s.now.getTime() - 2 * DAY_MS),
-  ]);
+  // software versions as the heartbeats report them (gw-b on the new release, gw-c revoked: not counted)
+  await pool.query(
+    `UPDATE gateways SET online = true, last_seen_at = $2, software_version = '0.1.0', software_reported_at = $2 WHERE id = $1`,
+    ['gw-a', new Date(s.now.getTime() - 120_000)],
+  );
+  await pool.query(
+    `UPDATE gateways SET online = false, last_seen_at = $2, software_version = '0.2.0', software_reported_at = $2 WHERE id = $1`,
+    ['gw-b', new Date(s.now.getTime() - 2 * DAY_MS)],
+  );
   await revokeGateway(pool, 'gw-c');
 
   for (const [id, role] of [

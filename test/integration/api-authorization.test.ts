@@ -7,6 +7,7 @@ import {
   bindDevice,
   createCareTeam,
   createCareTeamWithMembers,
+  createGateway,
   createPatient,
   createProfessional,
   recordConsent,
@@ -590,6 +591,67 @@ const CELLS: Cell[] = [
     route: 'GET /api/my-care-teams',
     allowed: ALL,
     req: async () => ['GET', '/api/my-care-teams'],
+  },
+  // credential lifecycle and the patient's rights (docs/security.md, docs/privacy.md)
+  {
+    name: 'POST /api/professionals/:id/token',
+    route: 'POST /api/professionals/:id/token',
+    allowed: ['AD'],
+    ok: [201],
+    req: async () => {
+      const id = `throwaway-${++n}`;
+      await createProfessional(f.pool, { id, displayName: 'T', role: 'home_nurse' });
+      return ['POST', `/api/professionals/${id}/token`, {}];
+    },
+  },
+  {
+    name: 'POST /api/professionals/:id/revoke',
+    route: 'POST /api/professionals/:id/revoke',
+    allowed: ['AD'],
+    req: async () => {
+      const id = `throwaway-${++n}`;
+      await createProfessional(f.pool, { id, displayName: 'T', role: 'home_nurse' });
+      return ['POST', `/api/professionals/${id}/revoke`];
+    },
+  },
+  {
+    name: 'POST /api/gateways/:id/revoke',
+    route: 'POST /api/gateways/:id/revoke',
+    allowed: ['AD'],
+    req: async () => {
+      const id = `gw-revoke-${++n}`;
+      await createGateway(f.pool, { id, patientId: PA });
+      return ['POST', `/api/gateways/${id}/revoke`];
+    },
+  },
+  {
+    name: 'POST /api/patients/:id/processing/withdraw',
+    route: 'POST /api/patients/:id/processing/withdraw',
+    allowed: ['CN', 'AD'],
+    req: async () => ['POST', '/api/patients/AZ-B/processing/withdraw'],
+  },
+  {
+    name: 'POST /api/patients/:id/processing/resume',
+    route: 'POST /api/patients/:id/processing/resume',
+    allowed: ['CN', 'AD'],
+    req: async () => ['POST', '/api/patients/AZ-B/processing/resume'],
+  },
+  {
+    name: 'GET /api/patients/:id/export',
+    route: 'GET /api/patients/:id/export',
+    allowed: ['AD'],
+    req: async () => ['GET', `/api/patients/${PA}/export`],
+  },
+  {
+    name: 'POST /api/patients/:id/erasure',
+    route: 'POST /api/patients/:id/erasure',
+    allowed: ['AD'],
+    req: async () => {
+      const id = `AZ-E${++n}`;
+      await createPatient(f.pool, { id, programId: 'oral_chemotherapy', displayName: 'E' });
+      await addPatientToCareTeam(f.pool, { careTeamId: 'team-a', patientId: id });
+      return ['POST', `/api/patients/${id}/erasure`, { confirm: id }];
+    },
   },
 ];
 

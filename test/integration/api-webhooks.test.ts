@@ -78,7 +78,7 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
     });
     const rx = await receiver();
     servers.push(rx.server);
-    const { secret } = await createWebhook(f.pool, { careTeamId: 'team-wh1', url: rx.url });
+    const { secret } = await createWebhook(f.pool, { careTeamId: 'team-wh1', url: rx.url, profile: 'development' });
     const t = f.clock.now().getTime();
     await f.measure(p, new Date(t), { blood_pressure_systolic: 194, blood_pressure_diastolic: 118, heart_rate: 80 });
     await f.measure(p, new Date(t + 2 * MINUTE), {
@@ -180,11 +180,11 @@ describe('care-team webhooks carry signed FHIR R4 bundles', () => {
     });
     const flaky = await receiver(2);
     servers.push(flaky.server);
-    await createWebhook(f.pool, { careTeamId: 'team-wh2', url: flaky.url });
+    await createWebhook(f.pool, { careTeamId: 'team-wh2', url: flaky.url, profile: 'development' });
     // a second webhook of the team points to a closed port: it fails until it gives up
     const closed = await receiver();
     closed.server.close();
-    await createWebhook(f.pool, { careTeamId: 'team-wh2', url: closed.url });
+    await createWebhook(f.pool, { careTeamId: 'team-wh2', url: closed.url, profile: 'development' });
     await f.measure(p, f.clock.now(), { body_temperature: 38.9 });
 
     expect(await dispatcher.runOnce()).toMatchObject({ attempted: 2, retrying: 2 });

@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import type { BleTransport } from '../../gateway/ble/transport';
 import { BleError } from '../../gateway/ble/transport';
 import { gatewayConfigSchema, type GatewayConfigInput } from '../../gateway/config/schema';
 import { startGateway, type RunningGateway } from '../../gateway/main';
+import { makePki } from '../support/pki';
 
 /**
  * The gateway's MQTT link: mqtts:// to a broker whose certificate is issued by the pinned CA (and
@@ -35,45 +35,6 @@ const noBle: BleTransport = {
     throw new BleError('NOT_FOUND', 'no adapter');
   },
 };
-
-function makePki(dir: string): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  for (const ca of ['ca', 'rogue'])
-    run(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.pem`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=vigil-test-${ca}`,
-    );
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '1',
-    '-extfile',
-    'san.ext',
-  );
-}
 
 const until = async <T>(
   what: string,

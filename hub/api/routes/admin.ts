@@ -148,7 +148,13 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
       if (!team.rowCount) throw new ApiError('NOT_FOUND', 'no such care team');
       return reply
         .status(201)
-        .send(await createWebhook(ctx.pool, { careTeamId: req.params.id, url: req.body.url }, p.id));
+        .send(
+          await createWebhook(
+            ctx.pool,
+            { careTeamId: req.params.id, url: req.body.url, profile: ctx.egressProfile, secretKey: ctx.secretKey },
+            p.id,
+          ),
+        );
     },
   );
 

@@ -95,7 +95,8 @@ export class SessionStore {
   private async principal(kind: PrincipalKind, id: string): Promise<Principal | undefined> {
     if (kind === 'professional') {
       const { rows } = await this.pool.query<{ id: string; role: Role; display_name: string }>(
-        'SELECT id, role, display_name FROM professionals WHERE id = $1 AND disabled_at IS NULL',
+        // a revoked professional (migration 101) loses her open sessions as well as her token
+        'SELECT id, role, display_name FROM professionals WHERE id = $1 AND disabled_at IS NULL AND revoked_at IS NULL',
         [id],
       );
       const r = rows[0];

@@ -8,7 +8,8 @@ describe('gateway runtime on the box', () => {
   it('the systemd unit starts the bundle with exactly the V8 flags the benches measure', () => {
     const unit = readFileSync('deploy/vigil-gateway.service', 'utf8');
     const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
-    expect(execStart[0]).toBe('/usr/bin/node');
+    // Node 24 LTS installed from the registry tarball (README), linked there
+    expect(execStart[0]).toBe('/usr/local/bin/node');
     const bundleAt = execStart.indexOf('dist/gateway.mjs');
     expect(bundleAt).toBeGreaterThan(0);
     expect(execStart.slice(1, bundleAt)).toEqual([...GATEWAY_NODE_FLAGS]);

@@ -1,0 +1,152 @@
+/**
+ * Issue 17 item 6, hub side of the over-the-air updates: a signed release is published only with
+ * the right key, a staged rollout reaches exactly its share of the fleet, and the versions the
+ * boxes report in their heartbeats (real hub, real MQTT) make the fleet view.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WIRE_VERSION, topicFor } from '../../contract';
+import { generateReleaseKeys, writeRelease } from '../../deploy/release';
+import { createGateway, createPatient } from '../../hub/admin/provisioning';
+import { loadHubConfig } from '../../hub/config/load';
+import { currentRollout, fleetVersions } from '../../hub/fleet/releases';
+import { startHub, type RunningHub } from '../../hub/main';
+import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
+import { until } from '../support/wait';
+
+const hubCli = (args: string[], env: NodeJS.ProcessEnv) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'hub/cli.ts', ...args], {
+      env: { ...process.env, ...env },
+      stdio: 'pipe',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+
+const BOXES = ['gw-ota-0001', 'gw-ota-0002', 'gw-ota-0003', 'gw-ota-0004'];
+
+describe('gateway releases and staged rollout', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-ota-'));
+  const keys = generateReleaseKeys();
+  const intruder = generateReleaseKeys();
+  const publicKey = join(dir, 'release-public.pem');
+  let pg: TestPostgres;
+  let influx: { url: string; database: string; drop(): Promise<void> };
+  let hub: RunningHub | undefined;
+  const passwords = new Map<string, string>();
+
+  beforeAll(async () => {
+    pg = await createTestPostgres('vigil_ota');
+    influx = await createTestInflux('vigil_ota');
+    writeFileSync(publicKey, keys.publicKeyPem);
+    for (const [i, id] of BOXES.entries()) {
+      await createPatient(pg.pool, { id: `P-OTA-${i}`, programId: 'heart_failure', displayName: `OTA ${i}` });
+      passwords.set(id, (await createGateway(pg.pool, { id, patientId: `P-OTA-${i}` })).password);
+    }
+    hub = await startHub(
+      loadHubConfig({
+        env: {},
+        overrides: {
+          postgres: { url: pg.url },
+          influx: { url: influx.url, database: influx.database },
+          mqtt: { host: '127.0.0.1', port: 0 },
+          http: { host: '127.0.0.1', port: 0 },
+          logLevel: 'silent',
+        },
+      }),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await hub?.stop();
+    await pg.drop();
+    await influx.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const release = (version: string, privateKeyPem: string) => {
+    const bundle = join(dir, `bundle-${version}.mjs`);
+    writeFileSync(bundle, `console.log(${JSON.stringify(version)});\n`);
+    return writeRelease({ bundle, outdir: join(dir, `release-${version}`), version, privateKeyPem, root: '.' });
+  };
+
+  it('publishes a release signed with the release key and refuses one signed with another key', async () => {
+    const env = { VIGIL_PG_URL: pg.url };
+    const good = await hubCli(
+      ['release-publish', release('0.2.0', keys.privateKeyPem).manifest, '--public-key', publicKey],
+      env,
+    );
+    expect(good.status, good.stderr).toBe(0);
+    expect(JSON.parse(good.stdout)).toMatchObject({ event: 'release.published', version: '0.2.0' });
+
+    const forged = await hubCli(
+      ['release-publish', release('0.3.0', intruder.privateKeyPem).manifest, '--public-key', publicKey],
+      env,
+    );
+    expect(forged.status).toBe(2);
+    expect(forged.stderr).toMatch(/^RELEASE_SIGNATURE_INVALID: /);
+    const { rows } = await pg.pool.query<{ version: string }>('SELECT version FROM gateway_releases ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual(['0.2.0']);
+    // a rollout of a release that was never published names nothing
+    const ghost = await hubCli(['rollout', '0.3.0', '50'], env);
+    expect(ghost.status).toBe(2);
+    expect(ghost.stderr).toMatch(/^NOT_FOUND: /);
+  }, 60_000);
+
+  it('rolls out to 2 of 4 boxes at 50 %, and raising it keeps them and adds more', async () => {
+    const r = await hubCli(['rollout', '0.2.0', '50'], { VIGIL_PG_URL: pg.url });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ version: '0.2.0', percent: 50, offered: 2 });
+    const half = await currentRollout(pg.pool);
+    expect(half?.offered).toHaveLength(2);
+    expect(half?.held).toHaveLength(2);
+    const more = await hubCli(['rollout', '0.2.0', '75'], { VIGIL_PG_URL: pg.url });
+    expect(more.status, more.stderr).toBe(0);
+    const threeQuarters = await currentRollout(pg.pool);
+    expect(threeQuarters?.offered).toHaveLength(3);
+    expect(threeQuarters?.offered).toEqual(expect.arrayContaining(half!.offered));
+  }, 60_000);
+
+  it('files the version each box reports in its heartbeat for the fleet view', async () => {
+    const report = async (gatewayId: string, version: string) => {
+      const c = await mqtt.connectAsync(hub!.mqttUrl, {
+        clientId: gatewayId,
+        username: gatewayId,
+        password: passwords.get(gatewayId),
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+      });
+      const heartbeat = {
+        v: WIRE_VERSION,
+        gatewayId,
+        at: new Date().toISOString(),
+        uptimeS: 5,
+        version,
+        queue: { depth: 0, oldestAt: null, bytes: 0, alarm: null },
+        adapter: 'hci0',
+        devices: [],
+      };
+      await c.publishAsync(topicFor(gatewayId, 'heartbeat'), JSON.stringify(heartbeat), { qos: 1 });
+      await c.endAsync();
+    };
+    const plan = await currentRollout(pg.pool);
+    for (const id of BOXES) await report(id, plan!.offered.slice(0, 2).includes(id) ? '0.2.0' : '0.1.0');
+    const versions = await until('the four reports', async () => {
+      const v = await fleetVersions(pg.pool);
+      return v.reduce((n, x) => n + (x.version === 'not reported' ? 0 : x.gateways), 0) === 4 ? v : undefined;
+    });
+    expect(versions.map((v) => [v.version, v.gateways])).toEqual([
+      ['0.1.0', 2],
+      ['0.2.0', 2],
+    ]);
+  }, 60_000);
+});

@@ -1,0 +1,218 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topicFor } from '../../contract';
+import {
+  createCareTeamWithMembers,
+  createGateway,
+  createPatient,
+  createProfessional,
+  createWebhook,
+} from '../../hub/admin/provisioning';
+import { enforceRetention, DEFAULT_RETENTION_DAYS } from '../../hub/admin/retention';
+import { startTrustHub, TestGateway, webhookReceiver, type TrustHub } from './support';
+
+/**
+ * The patient's rights with real services (docs/privacy.md): export of the whole record as a FHIR
+ * R4 Bundle from the API and the CLI, then erasure that leaves no trace of the patient in any
+ * PostgreSQL table nor in InfluxDB; the access log is append-only; retention deletes what is past
+ * its time and nothing else.
+ */
+const PID = 'ERASE-7Q4';
+let t: TrustHub;
+let gw: TestGateway;
+let rx: Awaited<ReturnType<typeof webhookReceiver>>;
+let adminToken = '';
+let nurseToken = '';
+
+async function api(method: string, path: string, token: string, body?: unknown) {
+  const res = await fetch(`${t.hub.httpUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
+
+/** Every row of every table of the public schema whose text mentions the patient id. */
+async function pgTraces(): Promise<string[]> {
+  const { rows: tables } = await t.pg.pool.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+  );
+  const found: string[] = [];
+  for (const { table_name } of tables) {
+    const q = await t.pg.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${table_name} x WHERE x::text LIKE '%' || $1 || '%'`,
+      [PID],
+    );
+    if (q.rows[0]!.n > 0) found.push(`${table_name}: ${q.rows[0]!.n}`);
+  }
+  return found;
+}
+
+async function influxTraces(): Promise<number> {
+  const raw = (await t.hub.timeseries.influx.queryRaw('SHOW SERIES', { database: t.influx.database })) as {
+    results: { series?: { values: string[][] }[] }[];
+  };
+  return (raw.results[0]?.series?.[0]?.values ?? []).filter((v) => v[0]!.includes(PID)).length;
+}
+
+beforeAll(async () => {
+  t = await startTrustHub('vigil_rights');
+  rx = await webhookReceiver();
+  await createPatient(t.pg.pool, {
+    id: PID,
+    programId: 'oral_chemotherapy',
+    displayName: 'Jeanne Erase',
+    birthYear: 1952,
+  });
+  const { password } = await createGateway(t.pg.pool, { id: 'gw-erase-box', patientId: PID });
+  const team = await createCareTeamWithMembers(t.pg.pool, {
+    id: 'team-er',
+    programId: 'oral_chemotherapy',
+    name: 'Team ER',
+    patientIds: [PID],
+  });
+  nurseToken = team.coordinating_nurse.token;
+  adminToken = (await createProfessional(t.pg.pool, { id: 'admin-er', displayName: 'DPO', role: 'admin' })).token;
+  await createWebhook(t.pg.pool, { careTeamId: 'team-er', url: rx.url, profile: 'development' });
+  gw = await TestGateway.connect(t.hub.mqttUrl, 'gw-erase-box', password);
+  const now = Date.now();
+  expect((await gw.measure('body_temperature', 39.2, new Date(now - 3_600_000))).outcome).toBe('stored');
+  expect((await gw.measure('body_weight', 71.5, new Date(now - 1_800_000))).outcome).toBe('stored');
+  expect((await gw.measure('heart_rate', 82, new Date(now - 600_000))).outcome).toBe('stored');
+  await t.hub.webhooks.runOnce();
+  // a malformed payload from the box: a dead letter carrying the patient's data
+  await gw.client.publishAsync(topicFor('gw-erase-box', 'readings'), `{"patient":"${PID}", broken`, { qos: 1 });
+  // reads by the care team (audited)
+  expect((await api('GET', `/api/patients/${PID}/readings`, nurseToken)).status).toBe(200);
+}, 60_000);
+
+afterAll(async () => {
+  await gw.end().catch(() => {});
+  await rx.close();
+  await t.stop();
+});
+
+describe('export', () => {
+  it('the admin exports the whole record as a FHIR R4 Bundle; a nurse may not', async () => {
+    expect((await api('GET', `/api/patients/${PID}/export`, nurseToken)).status).toBe(403);
+    const r = await api('GET', `/api/patients/${PID}/export`, adminToken);
+    expect(r.status).toBe(200);
+    const bundle = r.json as { resourceType: string; type: string; entry: { resource: { resourceType: string } }[] };
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'collection' });
+    const kinds = bundle.entry.map((e) => e.resource.resourceType);
+    expect(kinds.filter((k) => k === 'Patient')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'Observation')).toHaveLength(3);
+    expect(kinds).toContain('Task');
+    expect(kinds).toContain('Flag');
+    const consents = await t.pg.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM patient_consents WHERE patient_id = $1',
+      [PID],
+    );
+    expect(consents.rows[0]!.n).toBeGreaterThan(0);
+    expect(kinds.filter((k) => k === 'Consent').length).toBe(consents.rows[0]!.n);
+    const patient = bundle.entry[0]!.resource as unknown as { name: { text: string }[]; birthDate: string };
+    expect(patient).toMatchObject({ name: [{ text: 'Jeanne Erase' }], birthDate: '1952' });
+    // the export and the refusal are in the access log
+    const { rows } = await t.pg.pool.query<{ actor: string; outcome: string }>(
+      `SELECT actor, outcome FROM access_log WHERE patient_id = $1 AND route = '/api/patients/:id/export' ORDER BY id`,
+      [PID],
+    );
+    expect(rows).toEqual([
+      { actor: 'team-er-coordinating-nurse', outcome: 'refused' },
+      { actor: 'admin-er', outcome: 'allowed' },
+    ]);
+  });
+
+  it('the CLI exports the same Bundle', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'hub/cli.ts', 'export-patient', PID],
+      {
+        env: {
+          ...process.env,
+          VIGIL_PG_URL: t.pg.url,
+          VIGIL_INFLUX_URL: t.influx.url,
+          VIGIL_INFLUX_DATABASE: t.influx.database,
+          VIGIL_PROFILE: 'development',
+        },
+      },
+    );
+    const bundle = JSON.parse(stdout) as { entry: { resource: { resourceType: string } }[] };
+    expect(bundle.entry.filter((e) => e.resource.resourceType === 'Observation')).toHaveLength(3);
+  }, 60_000);
+});
+
+describe('erasure', () => {
+  it('leaves no trace of the patient in PostgreSQL or InfluxDB; the logs keep a pseudonym', async () => {
+    expect((await pgTraces()).length).toBeGreaterThan(5);
+    expect(await influxTraces()).toBeGreaterThan(0);
+    expect((await api('POST', `/api/patients/${PID}/erasure`, nurseToken, { confirm: PID })).status).toBe(403);
+    expect((await api('POST', `/api/patients/${PID}/erasure`, adminToken, { confirm: 'OTHER-1' })).status).toBe(400);
+    const r = await api('POST', `/api/patients/${PID}/erasure`, adminToken, { confirm: PID });
+    expect(r.status).toBe(200);
+    const pseudonym = r.json.pseudonym as string;
+    expect(pseudonym).toMatch(/^erased-/);
+    // the erasure request itself is logged after the erasure, under the pseudonym
+    expect(await pgTraces()).toEqual([]);
+    expect(await influxTraces()).toBe(0);
+    const points = (await t.hub.timeseries.influx.queryRaw(`SELECT * FROM /.*/ WHERE "patient" = '${PID}'`, {
+      database: t.influx.database,
+    })) as { results: { series?: unknown[] }[] };
+    expect(points.results[0]?.series ?? []).toEqual([]);
+    const { rows } = await t.pg.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM access_log WHERE patient_id = $1',
+      [pseudonym],
+    );
+    expect(rows[0]!.n).toBeGreaterThanOrEqual(3);
+    // the box is revoked
+    const box = await t.pg.pool.query<{ revoked: boolean }>(
+      `SELECT revoked_at IS NOT NULL AS revoked FROM gateways WHERE id = 'gw-erase-box'`,
+    );
+    expect(box.rows[0]!.revoked).toBe(true);
+    expect((await api('GET', `/api/patients/${PID}`, adminToken)).status).toBe(404);
+  });
+});
+
+describe('access log and retention', () => {
+  it('the access and audit logs refuse UPDATE, DELETE and TRUNCATE', async () => {
+    await expect(t.pg.pool.query(`UPDATE access_log SET actor = 'someone-else'`)).rejects.toThrow(/AUDIT_APPEND_ONLY/);
+    await expect(t.pg.pool.query('DELETE FROM access_log')).rejects.toThrow(/AUDIT_APPEND_ONLY/);
+    await expect(t.pg.pool.query('DELETE FROM audit_log')).rejects.toThrow(/AUDIT_APPEND_ONLY/);
+    await expect(t.pg.pool.query('TRUNCATE access_log')).rejects.toThrow(/AUDIT_APPEND_ONLY/);
+    // the pseudonymisation switch does not allow anything else
+    const c = await t.pg.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`SELECT set_config('vigil.pseudonymise', 'on', true)`);
+      await expect(c.query(`UPDATE access_log SET status = 200`)).rejects.toThrow(/AUDIT_APPEND_ONLY/);
+      await c.query('ROLLBACK');
+    } finally {
+      c.release();
+    }
+  });
+
+  it('retention deletes what is past its time in each store and nothing else', async () => {
+    const old = new Date(Date.now() - 4 * 365 * 86_400_000);
+    await t.pg.pool.query(
+      `INSERT INTO dead_letters (gateway_id, topic, code, reason, payload, received_at) VALUES ('gw-x', 't', 'MALFORMED_JSON', 'r', 'p', $1), ('gw-x', 't', 'MALFORMED_JSON', 'r', 'p', now())`,
+      [old],
+    );
+    await t.pg.pool.query(
+      `INSERT INTO access_log (at, actor, action, status, outcome) VALUES ($1, 'a', 'GET old', 200, 'allowed')`,
+      [old],
+    );
+    const before = await t.pg.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM access_log');
+    const r = await enforceRetention(t.pg.pool, DEFAULT_RETENTION_DAYS);
+    expect(r.deadLetters).toBe(1);
+    expect(r.accessLog).toBe(1);
+    const after = await t.pg.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM access_log');
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n - 1);
+    const dl = await t.pg.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM dead_letters WHERE gateway_id = 'gw-x'`,
+    );
+    expect(dl.rows[0]!.n).toBe(1);
+  });
+});
