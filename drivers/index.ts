@@ -8,7 +8,7 @@ export {
   localTimeOf,
   type CurrentTime,
   type LocalTime,
-} from './shared/current-time';
-export { decodeBatteryLevel } from './shared/battery';
-export * as racp from './shared/racp';
+} from './common/current-time';
+export { decodeBatteryLevel } from './common/battery';
+export * as racp from './common/racp';
 export * as encoders from './encoders';

@@ -4,6 +4,7 @@
  * import from here and nowhere else in hub/ (test/unit/structure/imports.test.ts).
  */
 export { bindDevice, createGateway, createPatient } from './admin/provisioning';
+export { newKeySpec } from './messaging/kms';
 export { ConfigError, loadHubConfig } from './config/load';
 export type { HubConfig } from './config/schema';
 export { startHub } from './main';

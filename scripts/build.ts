@@ -4,6 +4,7 @@
  *   dist/fleet.mjs    the simulated gateway fleet (docker compose --profile demo)
  *   dist/migrations/  the PostgreSQL migrations, next to the hub bundle that applies them
  *   dist/static/      the web workspace's assets, next to the hub bundle that serves them
+ *   dist/articles/    the education content (hub/content), dist/definitions/ the questionnaires
  *   dist/gateway.mjs  the gateway bundle for the box (deploy/build-gateway.mjs)
  * With VIGIL_RELEASE_VERSION and VIGIL_RELEASE_KEY (an ed25519 private key PEM file) it also
  * writes the signed release artifact under dist/release/ (deploy/release.ts).
@@ -37,6 +38,9 @@ await serverBundle('simulators/fleet/cli.ts', 'fleet.mjs');
 cpSync('hub/storage/postgres/migrations', join(out, 'migrations'), { recursive: true });
 // hub/web/plugin.ts serves the workspace's assets from `static/` beside the running module
 cpSync('hub/web/static', join(out, 'static'), { recursive: true });
+// hub/content/library.ts and hub/questionnaires/fhir.ts read their data beside the running module
+cpSync('hub/content/articles', join(out, 'articles'), { recursive: true });
+cpSync('hub/questionnaires/definitions', join(out, 'definitions'), { recursive: true });
 
 const version = process.env.VIGIL_RELEASE_VERSION;
 const key = process.env.VIGIL_RELEASE_KEY;

@@ -16,7 +16,7 @@ import { influxTarget, normaliseSql, postgresTarget } from '../lib/targets';
 
 /**
  * Patient board: one patient's trends with the default rule thresholds drawn
- * (shared/reference/clinical-rules.md, rule numbers in the descriptions), alert episodes as
+ * (docs/clinical/rules.md, rule numbers in the descriptions), alert episodes as
  * annotations, and the days with data.
  */
 export const PATIENT_BOARD_UID = 'vigil-patient';

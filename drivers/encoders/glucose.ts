@@ -7,7 +7,7 @@ export {
   racpReportAllRecords,
   racpReportNumberOfRecords,
   racpReportRecordsAfter,
-} from '../shared/racp';
+} from '../common/racp';
 
 /** Glucose Measurement 0x2A18 (GSS 3.106). Concentration in mmol/L (encoded as mol/L) or mg/dL (encoded as kg/L). */
 export interface GlucoseFields {

@@ -35,6 +35,6 @@ export {
 } from '../codecs/ieee11073';
 export { readDateTime, encodeDateTime } from '../codecs/date-time';
 export { readTimeStamp, readUserId } from '../codecs/common';
-export { battery } from '../shared/battery';
-export { currentTime } from '../shared/current-time';
-export { deviceInformation } from '../shared/device-information';
+export { battery } from '../common/battery';
+export { currentTime } from '../common/current-time';
+export { deviceInformation } from '../common/device-information';

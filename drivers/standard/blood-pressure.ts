@@ -4,9 +4,9 @@ import { readDateTime } from '../codecs/date-time';
 import { readSfloat } from '../codecs/ieee11073';
 import { KPA_TO_MMHG, ResultBuilder, bitNames } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /** GSS 3.31 Blood Pressure Measurement, Flags field. */
 const FLAG_UNITS_KPA = 0x01;

@@ -4,9 +4,9 @@ import { readTimeStamp, readUserId } from '../codecs/common';
 import { IN_TO_CM, KJ_TO_KCAL, LB_TO_KG, ResultBuilder, bitNames, round } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeContext, DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /** GSS 3.34 Body Composition Measurement 0x2A9C, uint16 flags. */
 const F = {

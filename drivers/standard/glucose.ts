@@ -4,10 +4,10 @@ import { KG_PER_L_TO_MMOL_PER_L, MOL_PER_L_TO_MMOL_PER_L, ResultBuilder, bitName
 import { readSfloat } from '../codecs/ieee11073';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
-import { decodeRacp } from '../shared/racp';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
+import { decodeRacp } from '../common/racp';
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 

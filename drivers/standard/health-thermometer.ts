@@ -4,9 +4,9 @@ import { F_TO_C, ResultBuilder } from '../codecs/fields';
 import { readFloat } from '../codecs/ieee11073';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /** GSS 3.216 Temperature Type 0x2A1D (also the optional field of 0x2A1C); 0 and 10..255 reserved. */
 export const TEMPERATURE_TYPES: Record<number, string> = {

@@ -3,8 +3,8 @@ import { KJ_TO_KCAL, ResultBuilder, round } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
 import { DecodeError } from '../sdk/errors';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { deviceInformation } from '../common/device-information';
 
 /**
  * GSS 3.113 Heart Rate Measurement 0x2A37: flags (bit 0 uint16 value, bits 1-2 sensor contact,

@@ -3,9 +3,9 @@ import { ResultBuilder } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeContext, DecodeResult, Driver } from '../sdk/definition';
 import { DecodeError } from '../sdk/errors';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /**
  * PAMS 1.0 data characteristics start with a segmentation Header (bit 0 first segment, bit 1 last

@@ -4,9 +4,9 @@ import { ResultBuilder, bitNames } from '../codecs/fields';
 import { readSfloat, type MedFloat } from '../codecs/ieee11073';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /** GSS 3.162 PLX Measurement Status (uint16); bits 0-4 reserved. */
 const MEASUREMENT_STATUS: Record<number, string> = {

@@ -2,8 +2,8 @@ import { ByteReader } from '../codecs/byte-reader';
 import { ResultBuilder, bitNames, round } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { deviceInformation } from '../common/device-information';
 
 /**
  * GSS 3.188 RSC Measurement 0x2A53: flags, speed uint16 (1/256 m/s), cadence uint8 (/min),

@@ -3,9 +3,9 @@ import { readTimeStamp, readUserId } from '../codecs/common';
 import { IN_TO_CM, LB_TO_KG, ResultBuilder, bitNames, round } from '../codecs/fields';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { currentTime } from '../shared/current-time';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { currentTime } from '../common/current-time';
+import { deviceInformation } from '../common/device-information';
 
 /** GSS 3.260 Weight Measurement 0x2A9D flags. */
 const IMPERIAL = 0x01;

@@ -1,8 +1,8 @@
 import { decodeBloodPressure } from '../standard/blood-pressure';
 import { defineDriver } from '../sdk/compose';
 import type { DecodeContext, DecodeResult, Driver } from '../sdk/definition';
-import { battery } from '../shared/battery';
-import { deviceInformation } from '../shared/device-information';
+import { battery } from '../common/battery';
+import { deviceInformation } from '../common/device-information';
 
 /**
  * Budget OEM cuffs that implement the Blood Pressure Service loosely (field notes: "byte order of

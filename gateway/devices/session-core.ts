@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Reading } from '../../contract';
 import { errorMessage } from '../../contract/errors';
 import type { DriverRegistry, LoadedDriver, Measurement } from '../../drivers';
-import type { RacpResponse } from '../../drivers/shared/racp';
+import type { RacpResponse } from '../../drivers/common/racp';
 import { StepError, type SessionCursor, type SessionIo } from '../../drivers/sdk/session';
 import { normalizeUuid } from '../../drivers/sdk/uuid';
 import { BleError, type BleConnection } from '../ble/transport';

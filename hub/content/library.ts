@@ -58,7 +58,7 @@ export class ContentError extends Error {
 const md = new Marked({ renderer: { html: () => '' } });
 
 /** Loads every article under `dir/<program>/*.md`, validating the front matter (errors name the file). */
-export function loadLibrary(dir = join(import.meta.dirname, 'data')): Article[] {
+export function loadLibrary(dir = join(import.meta.dirname, 'articles')): Article[] {
   const out: Article[] = [];
   for (const program of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
     for (const f of readdirSync(join(dir, program.name))

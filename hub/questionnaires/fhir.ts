@@ -51,8 +51,8 @@ export const programOf = (q: Questionnaire): string => q.useContext[0]?.valueCod
 export const everyDaysOf = (q: Questionnaire): number | null =>
   q.extension?.find((e) => e.url === 'urn:vigil:every-days')?.valueInteger ?? null;
 
-/** The questionnaires shipped as data (hub/questionnaires/data/*.json), validated at load. */
-export function loadQuestionnaires(dir = join(import.meta.dirname, 'data')): Map<string, Questionnaire> {
+/** The questionnaires shipped as data (hub/questionnaires/definitions/*.json), validated at load. */
+export function loadQuestionnaires(dir = join(import.meta.dirname, 'definitions')): Map<string, Questionnaire> {
   const out = new Map<string, Questionnaire>();
   for (const f of readdirSync(dir)
     .filter((n) => n.endsWith('.json'))

@@ -11,6 +11,7 @@ import { InfluxDB } from 'influx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, createPatient } from '../../hub/admin/provisioning';
 import { createPool, dropDatabase } from '../../hub/storage/postgres/database';
+import { waitFor } from '../support/wait';
 import {
   TEST_PG_BASE,
   createTestInflux,
@@ -138,6 +139,12 @@ describe('backup and restore of both stores', () => {
     const original = await series(source.database);
     expect(original.bp).toHaveLength(3);
     expect(original.series).toHaveLength(2);
+    // the points are queryable at once; the series index of restored shards (tsi1) is rebuilt as
+    // the shards load, which takes a moment on a busy machine
+    await waitFor(
+      'the restored series index',
+      async () => (await influx(restoredInflux).getSeries()).length === original.series.length,
+    );
     expect(await series(restoredInflux)).toEqual(original);
 
     // a second restore meets data: refused before touching anything (exit 2)

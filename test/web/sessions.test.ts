@@ -148,4 +148,28 @@ describe('web sessions and credentials', () => {
     expect(res.status).toBe(403);
     expect(res.headers.getSetCookie().some((c) => c.startsWith('vigil_session='))).toBe(false);
   });
+
+  // last: it blocks this test's address for a while
+  it('throttles password guessing: after 20 wrong passwords even the right one is refused for a while', async () => {
+    const t = await createCareTeamWithMembers(pg.pool, {
+      id: 'team-g',
+      programId: 'heart_failure',
+      name: 'G',
+      patientIds: [],
+      roles: ['home_nurse'],
+    });
+    await setPassword(pg.pool, t.home_nurse.professionalId, 'guessed', PASSWORD, 'test');
+    // 20 failures a window per address and per login (the earlier tests of this file used a few)
+    const statuses: number[] = [];
+    while (statuses.length < 25 && statuses.at(-1) !== 429)
+      statuses.push(
+        (await form('/web/login', [], { login: 'guessed', password: `wrong guess ${statuses.length}` })).res.status,
+      );
+    expect(statuses.length).toBeGreaterThanOrEqual(18);
+    expect(statuses.slice(0, 17)).toEqual(Array(17).fill(401));
+    const right = await form('/web/login', [], { login: 'guessed', password: PASSWORD });
+    expect(right.res.status).toBe(429);
+    expect(Number(right.res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(right.jar.some((c) => c.startsWith('vigil_session=') && c.length > 'vigil_session='.length)).toBe(false);
+  });
 });

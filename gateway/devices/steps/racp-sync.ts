@@ -4,7 +4,7 @@ import {
   racpReportAllRecords,
   racpReportRecordsAfter,
   type RacpResponse,
-} from '../../../drivers/shared/racp';
+} from '../../../drivers/common/racp';
 import type { SessionStep } from '../../../drivers/sdk/session';
 import { RACP_UUID, type SessionCore } from '../session-core';
 

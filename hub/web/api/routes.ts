@@ -1,6 +1,6 @@
 import { escape } from 'influx';
 import { z } from 'zod';
-import { patientIdSchema } from '../../../contract';
+import { patientIdSchema, timeTrustSchema, type TimeTrust } from '../../../contract';
 import { audit } from '../../alerts/audit';
 import { episodeRow, EPISODE_COLUMNS, type EpisodeDbRow } from '../../fhir/load';
 import { episodeVisibilitySql } from '../../api/routes/alerts';
@@ -397,6 +397,8 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
                 device: z.string(),
                 driver: z.string(),
                 gatewayId: z.string(),
+                /** how far the measurement time can be believed (contract/reading.ts TimeTrust); null: filed before it was recorded */
+                timeTrust: timeTrustSchema.nullable(),
               }),
             ),
           }),
@@ -417,8 +419,9 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
         device_address: string;
         driver: string;
         gateway_id: string;
+        time_trust: TimeTrust | null;
       }>(
-        `SELECT reading_id, metric, value, unit, measured_at, received_at, device_address, driver, gateway_id FROM reading_ledger
+        `SELECT reading_id, metric, value, unit, measured_at, received_at, device_address, driver, gateway_id, time_trust FROM reading_ledger
          WHERE patient_id = $1 AND measured_at > $2 ORDER BY measured_at DESC, metric LIMIT $3`,
         [req.params.id, new Date(now.getTime() - req.query.days * DAY), req.query.limit],
       );
@@ -441,6 +444,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
           device: r.device_address,
           driver: r.driver,
           gatewayId: r.gateway_id,
+          timeTrust: r.time_trust,
         })),
       };
     },

@@ -112,10 +112,43 @@ export function registerLoginPages(w: WebContext): void {
     );
   });
 
+  /**
+   * Password guessing is throttled per client address and per login, with a doubling block
+   * (hub/security/failure-limiter.ts, the limiter of the API's bearer tokens): while blocked, even
+   * the right password is refused, so a guesser learns nothing from the answer.
+   */
+  const throttled = async (req: FastifyRequest, login: string | undefined): Promise<number> => {
+    const waits = await Promise.all(
+      [`web-login-ip:${req.ip}`, ...(login ? [`web-login:${login.toLowerCase()}`] : [])].map((k) =>
+        w.api.authFailures.retryAfterMs(k),
+      ),
+    );
+    return Math.max(...waits);
+  };
+  const strike = async (req: FastifyRequest, login: string | undefined): Promise<void> => {
+    await w.api.authFailures.fail(`web-login-ip:${req.ip}`);
+    if (login) await w.api.authFailures.fail(`web-login:${login.toLowerCase()}`);
+  };
+  const tooMany = (req: FastifyRequest, reply: FastifyReply, wait: number, page: (f: Fmt, error: string) => string) =>
+    reply
+      .status(429)
+      .header('retry-after', String(Math.ceil(wait / 1000)))
+      .type('text/html')
+      .send(page(fmtFor(req), fmtFor(req).t.tooManyAttempts));
+
   app.post('/web/login', { preHandler: w.csrf }, async (req, reply) => {
     const f = fmtFor(req);
     const body = loginBody.safeParse(req.body);
+    const login = body.success ? body.data.login : undefined;
+    const loginWithError = (fmt: Fmt, error: string) =>
+      loginPage(fmt, reply.generateCsrf(), {
+        error,
+        oidcLabel: w.options.oidc ? (w.options.oidc.label ?? fmt.t.signInOidc) : undefined,
+      });
+    const wait = await throttled(req, login);
+    if (wait > 0) return tooMany(req, reply, wait, loginWithError);
     const fail = async (actor: string) => {
+      await strike(req, login);
       await audit(w.api.pool, {
         actor,
         action: 'web.sign_in_failed',
@@ -140,6 +173,7 @@ export function registerLoginPages(w: WebContext): void {
     );
     const pro = rows[0];
     if (!(await checkPassword(pro?.password_hash, body.data.password)) || !pro) return fail(pro?.id ?? 'unknown');
+    await w.api.authFailures.reset(`web-login:${body.data.login.toLowerCase()}`);
     return signIn(w, req, reply, pro.id, { method: 'password', totp: pro.totp_secret !== null });
   });
 
@@ -157,7 +191,10 @@ export function registerLoginPages(w: WebContext): void {
       [s.principal.id],
     );
     const secret = rows[0]?.totp_secret;
+    const wait = await throttled(req, s.principal.id);
+    if (wait > 0) return tooMany(req, reply, wait, (fmt, error) => totpPage(fmt, reply.generateCsrf(), error));
     if (!secret || !code.success || !(await checkTotp(secret, code.data.code))) {
+      await strike(req, s.principal.id);
       await audit(w.api.pool, {
         actor: s.principal.id,
         action: 'web.totp_failed',

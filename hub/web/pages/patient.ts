@@ -65,6 +65,7 @@ interface LogRow {
   device: string;
   driver: string;
   gatewayId: string;
+  timeTrust: 'device_synced' | 'device_corrected' | 'device_unchecked' | 'receipt' | null;
 }
 
 /** a reading filed more than an hour after it was measured came through the box's buffer */
@@ -397,6 +398,12 @@ export function registerPatientPages(
                     <td>${x.driver} <code>${x.device}</code></td>
                     <td>
                       ${late ? html`<span class="tag tag-warn">${f.t.receivedLate} (${f.dateTime(x.receivedAt)})</span>` : html`<span class="muted">${f.t.onTime}</span>`}
+                      ·
+                      ${
+                        x.timeTrust === 'device_unchecked' || x.timeTrust === 'receipt'
+                          ? html`<span class="tag tag-warn">${f.t.clock[x.timeTrust]}</span>`
+                          : html`<span class="muted">${x.timeTrust ? f.t.clock[x.timeTrust] : f.t.clock.unknown}</span>`
+                      }
                       · box <code>${x.gatewayId}</code>
                     </td>
                   </tr>`;

@@ -8,8 +8,8 @@ import {
   racpAbort,
   racpReportNumberOfRecords,
   racpReportRecordsAfter,
-} from '../../../drivers/shared/racp';
-import { decodeCurrentTime, encodeCurrentTime, localTimeOf } from '../../../drivers/shared/current-time';
+} from '../../../drivers/common/racp';
+import { decodeCurrentTime, encodeCurrentTime, localTimeOf } from '../../../drivers/common/current-time';
 
 const reg = builtinRegistry();
 const T = { year: 2025, month: 12, day: 31, hours: 23, minutes: 59, seconds: 58 };
