@@ -149,7 +149,21 @@ export function requireCap(p: Professional, cap: Capability): void {
  * - others: the patients of their care teams;
  * and for clinical capabilities the patient's consent to this professional (not revoked).
  */
-export function patientScopeSql(p: Professional, col: string, param: string, clinical: boolean): string {
+/**
+ * What the patient may narrow in her consent to one professional (patient_consents.patient_scope,
+ * set in the patient space; NULL = everything): the raw readings and the trends drawn from them.
+ * Alerts are not narrowed: the team must still be told when a reading is dangerous.
+ */
+const CONSENT_SCOPE: Partial<Record<Capability, string>> = { 'readings.read': 'readings', 'trends.read': 'readings' };
+
+export function patientScopeSql(
+  p: Professional,
+  col: string,
+  param: string,
+  clinical: boolean,
+  /** the capability asked, when the patient's consent scope may narrow it */
+  cap?: Capability,
+): string {
   // (the parameter is referenced so every query binds it the same way)
   if (p.role === 'admin') return clinical ? `(${param}::text IS NULL)` : `(${param}::text IS NOT NULL)`;
   const membership =
@@ -158,7 +172,9 @@ export function patientScopeSql(p: Professional, col: string, param: string, cli
                  WHERE m.professional_id = ${param} AND t.program_id = pp.program_id)`
       : `EXISTS (SELECT 1 FROM care_team_patients ctp JOIN care_team_members m ON m.care_team_id = ctp.care_team_id
                  WHERE ctp.patient_id = ${col} AND m.professional_id = ${param})`;
-  const consent = `EXISTS (SELECT 1 FROM patient_consents pc WHERE pc.patient_id = ${col} AND pc.professional_id = ${param} AND pc.revoked_at IS NULL)`;
+  const scope = cap ? CONSENT_SCOPE[cap] : undefined;
+  const narrowed = scope ? ` AND (pc.patient_scope IS NULL OR '${scope}' = ANY(pc.patient_scope))` : '';
+  const consent = `EXISTS (SELECT 1 FROM patient_consents pc WHERE pc.patient_id = ${col} AND pc.professional_id = ${param} AND pc.revoked_at IS NULL${narrowed})`;
   return clinical ? `(${membership} AND ${consent})` : membership;
 }
 
@@ -177,7 +193,7 @@ export async function requirePatient(
   requireCap(p, cap);
   const { rows } = await pool.query<{ member: boolean; ok: boolean }>(
     `SELECT ${patientScopeSql(p, 'patients.id', '$2', false)} AS member,
-            ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap))} AS ok
+            ${patientScopeSql(p, 'patients.id', '$2', CLINICAL.has(cap), cap)} AS ok
      FROM patients WHERE id = $1`,
     [patientId, p.id],
   );

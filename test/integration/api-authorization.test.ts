@@ -917,6 +917,27 @@ describe('scope: care team, program and consent', () => {
     expect(await list('CN')).not.toContain('AZ-D');
     expect(await list('ON')).not.toContain('AZ-B');
   });
+  it("the patient's consent scope narrows raw readings and trends, never the alerts", async () => {
+    await f.pool.query(
+      `UPDATE patient_consents SET patient_scope = '{messages,questionnaires}' WHERE patient_id = $1 AND professional_id = $2`,
+      [PA, ids.CA],
+    );
+    try {
+      expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(403);
+      expect((await call('CA', 'GET', `/fhir/Observation?patient=${PA}`)).statusCode).toBe(403);
+      expect((await call('CA', 'GET', `/api/patients/${PA}/trends?metric=body_temperature`)).statusCode).toBe(403);
+      expect((await call('CA', 'GET', `/api/alerts/${feverEpisode}`)).statusCode).toBe(200);
+      // the others keep what they had
+      expect((await call('ON', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+    } finally {
+      await f.pool.query(
+        `UPDATE patient_consents SET patient_scope = NULL WHERE patient_id = $1 AND professional_id = $2`,
+        [PA, ids.CA],
+      );
+    }
+    expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+  });
+
   it('a revoked consent denies clinical data but not the administrative record', async () => {
     expect((await call('ON', 'GET', '/api/patients/AZ-C/readings')).statusCode).toBe(403);
     expect((await call('ON', 'GET', '/fhir/Observation?patient=AZ-C')).statusCode).toBe(403);
