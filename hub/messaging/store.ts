@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { fileTypeFromBuffer } from 'file-type';
 import { audit, inTransaction } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
-import { COACH_ROLES, patientScopeSql, type Professional } from '../api/authz';
+import { patientScopeSql, ROLES, type Professional } from '../api/authz';
 import type { Clock } from '../rules/clock';
 import type { Keyring } from './kms';
 import { redFlags } from './red-flags';
@@ -32,15 +32,7 @@ export const MAX_ATTACHMENTS = 3;
 export const ALLOWED_MEDIA_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'application/pdf']);
 
 /** Roles that take part in messaging, the cardiovascular coaching team included (admins run the system, they do not read patients' messages). */
-const MESSAGING_ROLES: ReadonlySet<string> = new Set([
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-  ...COACH_ROLES,
-]);
+const MESSAGING_ROLES: ReadonlySet<string> = new Set(ROLES.filter((r) => r !== 'admin'));
 /** Roles whose "urgent" flag on a message puts the patient on the worklist. */
 const URGENT_ROLES: ReadonlySet<string> = new Set([
   'coordinating_nurse',
