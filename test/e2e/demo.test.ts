@@ -124,7 +124,13 @@ describe('npm run demo', () => {
       // interrupt on as its own exit status, as any shell job stopped with Ctrl-C does
       const { code, signal } = await demo.exited;
       expect(code === 0 || signal === 'SIGINT', `npm exit ${code} ${signal}`).toBe(true);
-      const left = [...started].filter(([pid]) => alive(pid));
+      // a child killed at the very end (the demo's last-resort SIGKILL on exit) takes a moment to
+      // disappear from /proc once npm is gone: wait for that, not for a second demo to collide
+      const leftovers = () => [...started].filter(([pid]) => alive(pid));
+      await until('the demo processes gone', () => (leftovers().length === 0 ? true : undefined), 5_000, 100).catch(
+        () => undefined,
+      );
+      const left = leftovers();
       expect(left, `still running after Ctrl-C:\n${left.map(([p, c]) => `${p} ${c}`).join('\n')}`).toEqual([]);
       const answers = await fetch(`http://127.0.0.1:${influxPort}/ping`).then(
         () => true,
