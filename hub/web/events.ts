@@ -11,6 +11,8 @@ export class WorklistEvents {
   private readonly clients = new Set<FastifyReply>();
   private listener: pg.PoolClient | undefined;
   private starting: Promise<void> | undefined;
+  /** hands the LISTEN connection back to the pool, once */
+  private releaseListener: ((e?: Error) => void) | undefined;
   private pending: NodeJS.Timeout | undefined;
   private readonly keepAlive: NodeJS.Timeout;
   private closed = false;
@@ -45,6 +47,15 @@ export class WorklistEvents {
     if (this.listener || this.closed) return Promise.resolve();
     this.starting ??= (async () => {
       const client = await this.pool.connect();
+      // released once only: after close() has handed it back, a late error (the database going
+      // away) must not release it a second time, which pg-pool throws on, uncaught
+      let released = false;
+      const release = (e?: Error) => {
+        if (released) return;
+        released = true;
+        client.release(e);
+      };
+      this.releaseListener = release;
       client.on('notification', () => {
         // a burst of changes (one reading, several rules) becomes one refresh
         this.pending ??= setTimeout(() => {
@@ -57,7 +68,9 @@ export class WorklistEvents {
           { code: 'WORKLIST_LISTEN_LOST', err: e.message },
           'worklist LISTEN connection lost; reconnecting',
         );
-        client.release(e);
+        const ours = this.listener === client;
+        release(e);
+        if (!ours || this.closed) return;
         this.listener = undefined;
         this.starting = undefined;
         // the pages refresh on reconnection; a fresh LISTEN is made by the next subscriber or now
@@ -81,7 +94,7 @@ export class WorklistEvents {
     this.listener = undefined;
     if (l) {
       await l.query('UNLISTEN *').catch(() => undefined);
-      l.release();
+      this.releaseListener?.();
     }
   }
 }
