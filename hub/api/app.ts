@@ -15,18 +15,20 @@ import { systemClock, type Clock } from '../rules/clock';
 import { RuleEngine } from '../rules/engine';
 import { hashSecret } from '../security/secrets';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
-import type { Professional, Role } from './authz';
+import { withProgramGrants, type Professional, type Role } from './authz';
 import type { ApiContext } from './context';
 import { GatewayRemoteConfig } from '../gateways/remote-config';
 import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
 import { trackRoutes } from './route-table';
 import { ProvisioningError } from '../admin/provisioning';
+import { ProgramError } from '../programs/definition';
 import { registerAdminRoutes } from './routes/admin';
 import { registerReportRoutes } from './routes/reports';
 import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import { registerProgramRoutes } from './routes/programs';
 import { NotifyService } from '../notify/service';
 import { registerPatientSideApi } from '../patient/pro-routes';
 import { createPatientSide, type PatientSide } from '../patient/side';
@@ -154,6 +156,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       code = err.code === 'INVALID_ROLE' || err.code === 'PROGRAM_MISMATCH' ? 'INVALID_REQUEST' : 'CONFLICT';
       status = API_ERRORS[code as ApiErrorCode];
       message = `${err.code}: ${err.message}`;
+    } else if (err instanceof ProgramError) {
+      code = err.code;
+      status = API_ERRORS[err.code];
+      message = [err.message, ...err.issues].join('; ');
+      return reply.status(status).send({ code, message, issues: err.issues });
     } else if ((err as { validation?: unknown }).validation) {
       code = 'INVALID_REQUEST';
       status = 400;
@@ -240,7 +247,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       await ctx.authFailures.fail(key);
       throw new ApiError('UNAUTHENTICATED', 'unknown, expired or revoked token');
     }
-    req.professional = rows[0] satisfies Professional;
+    req.professional = await withProgramGrants(d.pool, rows[0] satisfies Professional);
   });
 
   // access audit (migration 102): every professional request, allowed or refused, one row,
@@ -309,6 +316,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerPatientRoutes(app, ctx);
   registerAlertRoutes(app, ctx);
   registerRuleRoutes(app, ctx);
+  registerProgramRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerReportRoutes(app, ctx);
   registerCoachingRoutes(app, ctx);

@@ -21,10 +21,9 @@ export class ProgramCatalog {
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly log?: Pick<Logger, 'warn'>,
-  ) {}
+  private log: Pick<Logger, 'warn'> | undefined;
+
+  constructor(private readonly pool: pg.Pool) {}
 
   current(): Promise<ReadonlyMap<string, CurrentProgram>> {
     if (!this.listener) return this.load();
@@ -45,7 +44,12 @@ export class ProgramCatalog {
   }
 
   private async load(): Promise<ReadonlyMap<string, CurrentProgram>> {
-    const { rows } = await this.pool.query<{ id: string; version: number; retired: boolean; definition: ProgramDefinition }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      version: number;
+      retired: boolean;
+      definition: ProgramDefinition;
+    }>(
       `SELECT p.id, v.version, p.retired_at IS NOT NULL AS retired, v.definition
        FROM programs p JOIN program_versions v ON v.program_id = p.id AND v.version = p.current_version`,
     );
@@ -53,7 +57,8 @@ export class ProgramCatalog {
   }
 
   /** Holds a LISTEN connection; reconnects after a loss (reads go to PostgreSQL meanwhile). */
-  async listen(): Promise<void> {
+  async listen(log?: Pick<Logger, 'warn'>): Promise<void> {
+    if (log) this.log = log;
     if (this.listener) return;
     this.closed = false;
     const client = await this.pool.connect();

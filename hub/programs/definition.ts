@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { metricNameSchema } from '../../contract';
 import { DEFAULT_RULES, ruleById } from '../rules/catalog';
 import type { Rule } from '../rules/rule';
+import { thresholdIssues } from './threshold-ranges';
 
 /**
  * A care program as data (docs/programs.md): what it follows, which rules watch it and with which
@@ -179,6 +180,7 @@ export function validateDefinition(input: unknown, ctx: ValidationContext): Prog
     const res = rule?.params.safeParse(s.params);
     if (res && !res.success)
       out.push(...res.error.issues.map((i) => `rules.${id}.params.${i.path.join('.') || '(params)'}: ${i.message}`));
+    out.push(...thresholdIssues(id, s.params));
   }
   if (out.length) throw new ProgramError('THRESHOLD_OUT_OF_RANGE', 'a rule parameter is out of its range', out);
   const metrics = new Set<string>(def.metrics);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { audit, inTransaction } from '../alerts/audit';
 import { loadQuestionnaires } from '../questionnaires/fhir';
 import type { Rule } from '../rules/rule';
+import { firstRow } from '../storage/postgres/rows';
 import { BUILTIN_ROLES } from './builtin-roles';
 import {
   ProgramError,
@@ -49,14 +50,26 @@ const versionOf = (r: VersionRow): ProgramVersion => ({
   reason: r.reason,
 });
 
+/** JSON with sorted keys: PostgreSQL's jsonb does not keep the key order of the document it was given. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
 /** What changed between two definitions, by path (the audit records paths, never values of patients). */
 export function changedPaths(a: ProgramDefinition, b: ProgramDefinition): string[] {
   const out: string[] = [];
   for (const key of new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof ProgramDefinition>) {
     if (key === 'rules') {
       for (const id of new Set([...Object.keys(a.rules), ...Object.keys(b.rules)]))
-        if (JSON.stringify(a.rules[id]) !== JSON.stringify(b.rules[id])) out.push(`rules.${id}`);
-    } else if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) out.push(key);
+        if (canonical(a.rules[id]) !== canonical(b.rules[id])) out.push(`rules.${id}`);
+    } else if (canonical(a[key]) !== canonical(b[key])) out.push(key);
   }
   return out;
 }
@@ -125,7 +138,11 @@ export class ProgramStore {
     const def = this.validate(input);
     if (def.id !== id) throw new ProgramError('PROGRAM_INVALID', `the definition's id ${def.id} is not ${id}`);
     const out = await inTransaction(this.pool, async (c) => {
-      const cur = await c.query<{ current_version: number | null; retired_at: Date | null; definition: ProgramDefinition }>(
+      const cur = await c.query<{
+        current_version: number | null;
+        retired_at: Date | null;
+        definition: ProgramDefinition;
+      }>(
         `SELECT p.current_version, p.retired_at, v.definition FROM programs p
          LEFT JOIN program_versions v ON v.program_id = p.id AND v.version = p.current_version
          WHERE p.id = $1 FOR UPDATE OF p`,
@@ -200,7 +217,7 @@ export class ProgramStore {
       [def.id, grants.map((g) => g.role), grants.map((g) => g.capability)],
     );
     await c.query('SELECT pg_notify($1, $2)', [PROGRAM_CHANNEL, def.id]);
-    return versionOf(rows[0]!);
+    return versionOf(firstRow({ rows }, 'INSERT INTO program_versions'));
   }
 
   async list(): Promise<ProgramSummary[]> {
@@ -231,7 +248,11 @@ export class ProgramStore {
       [id, version ?? null],
     );
     const r = rows[0];
-    if (!r) throw new ProgramError('PROGRAM_NOT_FOUND', version ? `no version ${String(version)} of ${id}` : `no program ${id}`);
+    if (!r)
+      throw new ProgramError(
+        'PROGRAM_NOT_FOUND',
+        version ? `no version ${String(version)} of ${id}` : `no program ${id}`,
+      );
     return { ...versionOf(r), retiredAt: r.retired_at?.toISOString() ?? null, current: r.current_version };
   }
 
@@ -242,9 +263,12 @@ export class ProgramStore {
       [id],
     );
     if (!rows.length) throw new ProgramError('PROGRAM_NOT_FOUND', `no program ${id}`);
-    return rows.map((r) => {
-      const { definition: _d, ...rest } = versionOf(r);
-      return rest;
-    });
+    return rows.map((r) => ({
+      programId: r.program_id,
+      version: r.version,
+      createdBy: r.created_by,
+      createdAt: r.created_at.toISOString(),
+      reason: r.reason,
+    }));
   }
 }

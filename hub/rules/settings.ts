@@ -259,7 +259,10 @@ export class RuleSettings {
     const params = s.params ?? {};
     validate(rule, params);
     const cur = await this.programStore.get(s.programId);
-    const definition = { ...cur.definition, rules: { ...cur.definition.rules, [s.ruleId]: { enabled: s.enabled ?? true, params } } };
+    const definition = {
+      ...cur.definition,
+      rules: { ...cur.definition.rules, [s.ruleId]: { enabled: s.enabled ?? true, params } },
+    };
     try {
       await this.programStore.update(s.programId, definition, s.actor, s.reason, now, cur.version);
     } catch (e) {
