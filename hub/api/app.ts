@@ -334,6 +334,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       publicUrl: 'http://127.0.0.1:8080',
       secureCookies: false,
     });
+  ctx.onEnrolled = (patientId, actor) => side.questionnaires.assignForEnrollment(patientId, actor);
   await registerPatientSpace(app, side);
   await registerPatientSideApi(app, side);
   await registerWeb(app, ctx, web, sessions);

@@ -425,6 +425,42 @@ describe('a threshold change is a new, audited version that running hubs follow'
   });
 });
 
+describe('questionnaires and content follow the definition', () => {
+  it('assigns the questionnaires of the program at enrollment, on the program schedule', async () => {
+    const unknown = await api('admin', 'POST', '/api/programs', {
+      definition: {
+        ...addictionCare(110),
+        id: 'with_unknown_q',
+        questionnaires: [{ id: 'no-such-form', everyDays: 7 }],
+      },
+      reason: 'test',
+    });
+    expect([unknown.status, unknown.json.code]).toEqual([400, 'QUESTIONNAIRE_UNKNOWN']);
+    const def = {
+      ...addictionCare(110),
+      id: 'chemo_pilot',
+      metrics: ['heart_rate', 'blood_pressure_systolic', 'blood_pressure_diastolic', 'body_temperature'],
+      rules: { 'chemo-fever': {} },
+      questionnaires: [{ id: 'oral-chemo-weekly', everyDays: 3, onEnrollment: true }],
+      content: { articles: ['fiche-capecitabine'], tags: [] },
+    };
+    expect((await api('admin', 'POST', '/api/programs', { definition: def, reason: 'pilot' })).status).toBe(201);
+    await api('admin', 'POST', '/api/care-teams', { id: 'team-pilot', programId: 'chemo_pilot', name: 'Pilot' });
+    const enrolled = await api('admin', 'POST', '/api/patients', {
+      id: 'PI-P1',
+      programId: 'chemo_pilot',
+      displayName: 'Pilot',
+      careTeamId: 'team-pilot',
+    });
+    expect(enrolled.status).toBe(201);
+    const { rows } = await pg.pool.query<{ questionnaire_id: string; every_days: number }>(
+      'SELECT questionnaire_id, every_days FROM questionnaire_assignments WHERE patient_id = $1',
+      ['PI-P1'],
+    );
+    expect(rows).toEqual([{ questionnaire_id: 'oral-chemo-weekly', every_days: 3 }]);
+  });
+});
+
 describe('back-test', () => {
   it("compares the episodes a proposed threshold would open on a patient's recent readings", async () => {
     const res = await api('nurse', 'POST', '/api/programs/addiction_care/backtest', {

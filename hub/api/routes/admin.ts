@@ -77,11 +77,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         req.body.programId,
       ]);
       if (!prog.rowCount) throw new ApiError('PROGRAM_NOT_FOUND', 'no such program (or it is retired)');
-      await createCareTeam(
-        ctx.pool,
-        { id: req.body.id, programId: req.body.programId, name: req.body.name },
-        p.id,
-      );
+      await createCareTeam(ctx.pool, { id: req.body.id, programId: req.body.programId, name: req.body.name }, p.id);
       return reply.status(201).send({ id: req.body.id });
     },
   );

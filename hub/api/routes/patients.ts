@@ -168,6 +168,8 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         p.id,
       );
       await addPatientToCareTeam(ctx.pool, { careTeamId: b.careTeamId, patientId: b.id }, p.id);
+      // the program's questionnaires with its schedule (docs/programs.md)
+      await ctx.onEnrolled?.(b.id, p.id);
       const { rows } = await ctx.pool.query<PatientRow>(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at, array_agg(ctp.care_team_id) AS teams
          FROM patients p JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,
