@@ -631,7 +631,7 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     expect(adherence.adherence.find((a) => a.patientId === ANNE)?.overdueSince).not.toBeNull();
   });
 
-  it('the cardiovascular risk questionnaire computes SCORE2 for France (low-risk region)', async () => {
+  it('the cardiovascular risk questionnaire computes SCORE2, and SCORE2-OP from 70, for France (low-risk region)', async () => {
     const pool = h.pg.pool;
     await createPatient(pool, { id: 'P-CARDIO', programId: 'cardiovascular_prevention', displayName: 'Paul Roux' });
     const qs = h.hub.patientSide.questionnaires;
@@ -652,7 +652,7 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     );
     expect(r.outcome).toEqual({
       kind: 'score2',
-      result: { riskPercent: 6.3, region: 'low', escCategory: 'high', band: 'moderate' },
+      result: { model: 'SCORE2', riskPercent: 6.3, region: 'low', escCategory: 'high', band: 'moderate' },
     });
     expect(r.episodeId).toBeNull();
     // a one-off questionnaire is done once answered
@@ -671,10 +671,29 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
       },
       { kind: 'patient', id: 'P-CARDIO' },
     );
-    expect(old.outcome).toMatchObject({
+    // SCORE2-OP, 70+ thresholds 7.5 % and 15 % (ESC 2021 Table 4): 7.7 % is "high", the program's "moderate"
+    expect(old.outcome).toEqual({
+      kind: 'score2',
+      result: { model: 'SCORE2-OP', riskPercent: 7.7, region: 'low', escCategory: 'high', band: 'moderate' },
+    });
+    const older = await qs.submit(
+      'P-CARDIO',
+      'cardio-risk',
+      {
+        age: 91,
+        sex: 'female',
+        smoker: false,
+        diabetes: false,
+        systolic: 130,
+        'total-cholesterol': 5,
+        'hdl-cholesterol': 1.5,
+      },
+      { kind: 'patient', id: 'P-CARDIO' },
+    );
+    expect(older.outcome).toMatchObject({
       kind: 'score2',
       result: null,
-      reason: expect.stringMatching(/SCORE2-OP/) as string,
+      reason: expect.stringMatching(/70 to 89/) as string,
     });
   });
 
