@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { audit } from '../alerts/audit';
-import { can, patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
+import { patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
 import { bearer, who, type ZApp } from '../api/context';
 import { ApiError } from '../api/errors';
 import { AUDIENCES, articlesFor, type Audience } from '../content/library';
@@ -206,8 +206,8 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
       },
       async (req) => {
         const p = who(req);
-        // the care team reads the answers as trends; the coaching team reads the risk questionnaire's
-        await requirePatient(side.pool, p, can(p, 'trends.read') ? 'trends.read' : 'coaching.read', req.params.id);
+        // the patient may exclude a professional from her questionnaires (patient space, "Qui voit mes informations")
+        await requirePatient(side.pool, p, 'questionnaires.read', req.params.id);
         return { responses: await side.questionnaires.responses(req.params.id) };
       },
     );
@@ -217,8 +217,9 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
       async (req) => {
         const p = who(req);
         requireCap(p, 'trends.read');
+        // a patient who excluded this professional from her questionnaires is left out, as one outside his scope
         const { rows } = await side.pool.query<{ id: string }>(
-          `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true)}`,
+          `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true, 'questionnaires.read')}`,
           [p.id],
         );
         return { adherence: await side.questionnaires.adherence(rows.map((r) => r.id)) };
