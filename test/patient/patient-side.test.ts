@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readingId, topicFor } from '../../contract';
@@ -240,6 +241,82 @@ describe('patient accounts', () => {
     expect(again.status).toBe(200);
     await h.hub.notify.runOnce();
     expect(mailTo('claire@example.org').length).toBe(before);
+  });
+
+  it('"send me a code" is limited per client address, known and unknown addresses alike', async () => {
+    const pool = h.pg.pool;
+    await createPatient(pool, { id: 'P-DORA', programId: 'oral_chemotherapy', displayName: 'Dora Blanc' });
+    await pool.query(
+      `INSERT INTO patient_accounts (patient_id, email) VALUES ($1, 'dora@example.org')
+       ON CONFLICT (patient_id) DO UPDATE SET email = EXCLUDED.email`,
+      ['P-DORA'],
+    );
+    // another client: the connection leaves from 127.0.0.2, so the rest of the suite (127.0.0.1) is not blocked
+    const ask = (address: string) =>
+      new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+        const body = new URLSearchParams({ address }).toString();
+        const url = new URL('/patient/signin', base);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            localAddress: '127.0.0.2',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              resolve({
+                status: res.statusCode ?? 0,
+                retryAfter: res.headers['retry-after'],
+                body: Buffer.concat(chunks).toString('utf8').replaceAll(address, 'ADDRESS'),
+              });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const before = mailTo('dora@example.org').length;
+    const answers = [];
+    // 10 requests (the limit), known and unknown addresses in turn: the same answer each time
+    for (let i = 0; i < 10; i++) answers.push(await ask(i % 2 ? `nobody${String(i)}@example.org` : 'dora@example.org'));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((a) => a.body)).size).toBe(1);
+    // Dora got her codes, 3 at most in 15 minutes (the per-person limit is silent: no oracle either)
+    await until(
+      'Dora’s codes',
+      () => Promise.resolve(mailTo('dora@example.org').length >= before + 3 || undefined),
+      10_000,
+      100,
+    );
+    // past the limit: 429 RATE_LIMITED with Retry-After, for a known and an unknown address alike
+    const known = await ask('dora@example.org');
+    const unknown = await ask('nobody@example.org');
+    for (const r of [known, unknown]) {
+      expect(r.status).toBe(429);
+      expect(Number(r.retryAfter)).toBeGreaterThan(0);
+    }
+    expect(known.body).toBe(unknown.body);
+    expect(known.body).toContain('Attendez 15 minutes');
+    // each refusal is audited, without the address
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int n FROM audit_log WHERE action = 'portal.code_rate_limited' AND entity = 'portal'`,
+    );
+    expect(rows[0]?.n).toBeGreaterThanOrEqual(2);
+    // no more than the 3 codes of the per-person limit went to Dora
+    await h.hub.notify.runOnce();
+    expect(mailTo('dora@example.org').length).toBe(before + 3);
+    // other clients are not affected
+    const other = await fetch(`${base}/patient/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'address=nobody%40example.org',
+    });
+    expect(other.status).toBe(200);
   });
 });
 
@@ -671,10 +748,10 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
       },
       { kind: 'patient', id: 'P-CARDIO' },
     );
-    // SCORE2-OP, 70+ thresholds 7.5 % and 15 % (ESC 2021 Table 4): 7.7 % is "high", the program's "moderate"
+    // SCORE2-OP, 70+ thresholds 7.5 % and 15 % (ESC 2021 Table 4): 7.8 % is "high", the program's "moderate"
     expect(old.outcome).toEqual({
       kind: 'score2',
-      result: { model: 'SCORE2-OP', riskPercent: 7.7, region: 'low', escCategory: 'high', band: 'moderate' },
+      result: { model: 'SCORE2-OP', riskPercent: 7.8, region: 'low', escCategory: 'high', band: 'moderate' },
     });
     const older = await qs.submit(
       'P-CARDIO',
