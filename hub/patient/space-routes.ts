@@ -495,7 +495,7 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
       return send(
         reply,
         'Mes documents',
-        documentsPage(articlesFor(side.library, await programOf(s.patientId), s.kind)),
+        documentsPage(await side.reviews.reviewedOnly(articlesFor(side.library, await programOf(s.patientId), s.kind))),
       );
     });
     scope.get(
@@ -503,9 +503,13 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
       { schema: { hide: true, params: z.object({ id: z.string().max(100) }) } },
       async (req, reply) => {
         const s = signedIn(req);
-        const a = articlesFor(side.library, await programOf(s.patientId), s.kind).find((x) => x.id === req.params.id);
-        if (!a) throw new ApiError('NOT_FOUND', 'no such document');
-        return send(reply, a.title, documentPage(a));
+        // a draft (never reviewed, or changed since its review) is not shown to patients
+        const [a] = await side.reviews.reviewedOnly(
+          articlesFor(side.library, await programOf(s.patientId), s.kind).filter((x) => x.id === req.params.id),
+        );
+        const review = a?.review;
+        if (!a || !review) throw new ApiError('NOT_FOUND', 'no such document');
+        return send(reply, a.title, documentPage({ ...a, review }));
       },
     );
 
@@ -606,9 +610,9 @@ function frenchError(code: string): string {
     case 'RATE_LIMITED':
       return 'Vous avez demandé beaucoup de codes. Attendez 15 minutes, puis réessayez.';
     case 'ATTACHMENT_TOO_LARGE':
-      return 'Le fichier est trop gros (5 Mo au plus). Essayez une photo plus petite.';
+      return 'La photo ou le document est trop gros. Essayez une photo plus petite.';
     case 'ATTACHMENT_TYPE':
-      return 'Vous pouvez joindre des photos (JPEG, PNG) ou des documents PDF seulement.';
+      return 'Vous pouvez ajouter des photos, ou des documents au format PDF, seulement.';
     case 'INVALID_ANSWERS':
     case 'INVALID_REQUEST':
       return 'Il manque une réponse, ou une réponse n’est pas lisible. Revenez en arrière pour vérifier.';

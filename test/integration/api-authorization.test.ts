@@ -14,6 +14,7 @@ import {
   revokeConsent,
   type CareRole,
 } from '../../hub/admin/provisioning';
+import { loadLibrary } from '../../hub/content/library';
 import { buildApi } from '../../hub/api/app';
 import { routeTable } from '../../hub/api/route-table';
 import { GatewayRemoteConfig } from '../../hub/gateways/remote-config';
@@ -636,6 +637,17 @@ const CELLS: Cell[] = [
     route: 'GET /api/content',
     allowed: ALL,
     req: () => ['GET', '/api/content?program=oral_chemotherapy'],
+  },
+  {
+    // oral chemotherapy content: its oncologist and pharmacist (hub/content/reviews.ts)
+    name: 'POST /api/content/:id/review',
+    route: 'POST /api/content/:id/review',
+    allowed: ['ON', 'PH'],
+    req: () => [
+      'POST',
+      '/api/content/chimio-orale-effets-indesirables/review',
+      { contentHash: loadLibrary().find((a) => a.id === 'chimio-orale-effets-indesirables')?.contentHash },
+    ],
   },
   {
     name: 'GET /api/notify/templates',

@@ -9,6 +9,7 @@ import {
   createPatient,
   createProfessional,
 } from '../../hub/admin/provisioning';
+import { contentHash } from '../../hub/content/library';
 import { MAX_ATTACHMENT_BYTES } from '../../hub/messaging/store';
 import { until } from '../support/wait';
 import { Browserless, startPatientHub, type PatientHub } from './support/hub';
@@ -807,5 +808,107 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     );
     // the e-mail carries no content of the message
     expect(mail.raw).not.toContain('confirm');
+  });
+});
+
+describe('education content review', () => {
+  const QA = 'chimio-orale-effets-indesirables';
+  const SHEET = 'fiche-capecitabine';
+  interface Listed {
+    id: string;
+    status: string;
+    label: string | null;
+    contentHash: string;
+    reviewedBy: string | null;
+  }
+  const listed = async (token: string) =>
+    (await (await api(token, 'GET', '/api/content?program=oral_chemotherapy')).json()) as {
+      mayReview: boolean;
+      articles: Listed[];
+    };
+  const documents = async (b: Browserless) => (await (await b.req('GET', '/patient/documents')).text());
+
+  it('drafts reach reviewers only, labelled; a physician or the pharmacist reviews a version; patients then see it', async () => {
+    const anne = await anneS();
+    // nothing is reviewed yet: the patient sees no document, the GP no article, the oncologist every draft
+    expect(await documents(anne)).toContain('Pas encore de document pour vous.');
+    expect((await anne.req('GET', `/patient/documents/${QA}`)).status).toBe(404);
+    expect(await listed(team.general_practitioner.token)).toEqual({ mayReview: false, articles: [] });
+    const asOncologist = await listed(team.oncologist.token);
+    expect(asOncologist.mayReview).toBe(true);
+    expect(asOncologist.articles.map((a) => a.id).sort()).toEqual(
+      ['chimio-orale-alimentation-interactions', QA, SHEET].sort(),
+    );
+    expect(asOncologist.articles.every((a) => a.status === 'draft' && a.label === 'brouillon')).toBe(true);
+    const qa = asOncologist.articles.find((a) => a.id === QA)!;
+
+    // who may review: the program's physicians and pharmacist, in one of its care teams
+    const review = (token: string, id: string, contentHash: string) =>
+      api(token, 'POST', `/api/content/${id}/review`, { contentHash });
+    expect((await review(team.home_nurse.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.coordinating_nurse.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.general_practitioner.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.oncologist.token, 'no-such-article', qa.contentHash)).status).toBe(404);
+    // a version he did not read (the file changed since) is refused
+    const stale = await review(team.oncologist.token, QA, 'f'.repeat(64));
+    expect(stale.status).toBe(409);
+    expect(((await stale.json()) as { code: string }).code).toBe('CONFLICT');
+
+    const ok = await review(team.oncologist.token, QA, qa.contentHash);
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { status: string; reviewedBy: string; reviewDate: string };
+    expect(body.status).toBe('reviewed');
+    expect(body.reviewDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    // recorded in PostgreSQL against the version, and audited
+    const { rows } = await h.pg.pool.query<{ reviewed_by: string; reviewer_role: string; content_hash: string }>(
+      `SELECT reviewed_by, reviewer_role, content_hash FROM content_reviews WHERE article_id = $1`,
+      [QA],
+    );
+    expect(rows).toEqual([
+      { reviewed_by: team.oncologist.professionalId, reviewer_role: 'oncologist', content_hash: qa.contentHash },
+    ]);
+    const audited = await h.pg.pool.query(
+      `SELECT 1 FROM audit_log WHERE action = 'content.reviewed' AND entity_id = $1 AND actor = $2`,
+      [QA, team.oncologist.professionalId],
+    );
+    expect(audited.rowCount).toBe(1);
+    // reviewing again changes nothing
+    expect((await review(team.oncologist.token, QA, qa.contentHash)).status).toBe(200);
+    expect((await h.pg.pool.query(`SELECT 1 FROM content_reviews WHERE article_id = $1`, [QA])).rowCount).toBe(1);
+
+    // the patient now reads it, with who reviewed it; the drafts stay hidden
+    const list = await documents(anne);
+    expect(list).toContain(`/patient/documents/${QA}`);
+    expect(list).not.toContain('chimio-orale-alimentation-interactions');
+    const page = await (await anne.req('GET', `/patient/documents/${QA}`)).text();
+    expect(page).toContain('Relu par');
+    expect(page).not.toContain('brouillon');
+
+    // the pharmacist reviews the technical sheet: the GP gets it, reviewed
+    const sheet = (await listed(team.pharmacist.token)).articles.find((a) => a.id === SHEET)!;
+    expect((await review(team.pharmacist.token, SHEET, sheet.contentHash)).status).toBe(200);
+    const asGp = await listed(team.general_practitioner.token);
+    expect(asGp.articles.map((a) => [a.id, a.status])).toEqual([[SHEET, 'reviewed']]);
+  });
+
+  it('a change to the article makes it a draft again (content hash)', async () => {
+    const anne = await anneS();
+    const library = h.hub.patientSide.library;
+    const i = library.findIndex((a) => a.id === QA);
+    const original = library[i]!;
+    expect(await documents(anne)).toContain(`/patient/documents/${QA}`);
+    // what the hub holds after the file is edited and the hub restarted: new text, new hash
+    const edited = `${original.markdown}\nUne phrase ajoutée.\n`;
+    library[i] = { ...original, markdown: edited, contentHash: contentHash(edited) };
+    try {
+      expect(await documents(anne)).not.toContain(`/patient/documents/${QA}`);
+      expect((await anne.req('GET', `/patient/documents/${QA}`)).status).toBe(404);
+      const draft = (await listed(team.oncologist.token)).articles.find((a) => a.id === QA)!;
+      expect([draft.status, draft.label]).toEqual(['draft', 'brouillon']);
+      expect(draft.contentHash).not.toBe(original.contentHash);
+    } finally {
+      library[i] = original;
+    }
+    expect(await documents(anne)).toContain(`/patient/documents/${QA}`);
   });
 });
