@@ -826,7 +826,7 @@ describe('education content review', () => {
       mayReview: boolean;
       articles: Listed[];
     };
-  const documents = async (b: Browserless) => (await (await b.req('GET', '/patient/documents')).text());
+  const documents = async (b: Browserless) => await (await b.req('GET', '/patient/documents')).text();
 
   it('drafts reach reviewers only, labelled; a physician or the pharmacist reviews a version; patients then see it', async () => {
     const anne = await anneS();
