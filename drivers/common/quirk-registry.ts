@@ -154,7 +154,8 @@ export function quirksFor(characteristic: string, ctx: DecodeContext): QuirkId[]
   for (const e of deviceQuirksFor(ctx.identity)) for (const q of e.quirks) ids.add(q);
   return [...ids].filter(
     (id): id is QuirkId =>
-      Object.hasOwn(QUIRKS, id) && (QUIRKS[id as QuirkId].characteristics as readonly string[]).includes(characteristic),
+      Object.hasOwn(QUIRKS, id) &&
+      (QUIRKS[id as QuirkId].characteristics as readonly string[]).includes(characteristic),
   );
 }
 
@@ -247,7 +248,12 @@ export function decodeWithQuirks(
   const layout = LAYOUTS[characteristic];
   const ids = layout ? quirksFor(characteristic, ctx) : [];
   if (!layout || ids.length === 0) return decode(bytes);
-  return applyQuirkEffects(characteristic, bytes, ids.map((id) => QUIRKS[id].effect), decode);
+  return applyQuirkEffects(
+    characteristic,
+    bytes,
+    ids.map((id) => QUIRKS[id].effect),
+    decode,
+  );
 }
 
 /** the effect interpreter on its own (a driver with an undocumented-yet deviation, tests) */

@@ -62,7 +62,12 @@ function setTime(service: string): SessionStep {
   };
 }
 
-const configuration = { service: AND_SERVICE, characteristic: AND_CONFIGURATION, access: 'write' as const, required: false };
+const configuration = {
+  service: AND_SERVICE,
+  characteristic: AND_CONFIGURATION,
+  access: 'write' as const,
+  required: false,
+};
 const session = (service: string) => defineSession('gatt.read', setTime(service), 'gatt.subscribe');
 
 /** A&D UA-651BLE (and UA-651BLE Plus) upper-arm cuff */

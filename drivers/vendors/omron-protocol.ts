@@ -119,7 +119,8 @@ export function decodeFrame(frame: Uint8Array): OmronFrame {
   const address = ((frame[3] ?? 0) << 8) | (frame[4] ?? 0);
   const declared = frame[5] ?? 0;
   // the end reply carries its status in the data-length octet's place plus one (omblepy: data[6:7])
-  const data = type === FRAME.endReply ? frame.subarray(6, 7) : frame.subarray(6, Math.min(6 + declared, frame.length - 2));
+  const data =
+    type === FRAME.endReply ? frame.subarray(6, 7) : frame.subarray(6, Math.min(6 + declared, frame.length - 2));
   return { type, address, data: Uint8Array.from(data) };
 }
 

@@ -130,7 +130,7 @@ class OmronLink {
   /** `length` octets of EEPROM from `address`, in reads of at most `block` */
   async read(address: number, length: number, block: number): Promise<Uint8Array> {
     const out: number[] = [];
-    for (let at = address, left = length; left > 0; ) {
+    for (let at = address, left = length; left > 0;) {
       const n = Math.min(block, left);
       const reply = await this.transact(readFrame(at, n), FRAME.readReply, at);
       if (reply.data.length !== n) throw new StepError('OMRON_SHORT_READ', `asked ${n} octets at ${at}`);
@@ -294,8 +294,7 @@ const readRecords: SessionStep = {
       records.sort((a, b) => secondsOf(a.r.deviceTime) - secondsOf(b.r.deviceTime));
       // a crash between commit and acknowledgement re-reads records: the cursor skips them
       const fresh = records.filter((x) => cursor === undefined || secondsOf(x.r.deviceTime) > cursor);
-      for (const { r, raw } of fresh)
-        io.commit(measurementsOf(r, u + 1), raw, { key, value: secondsOf(r.deviceTime) });
+      for (const { r, raw } of fresh) io.commit(measurementsOf(r, u + 1), raw, { key, value: secondsOf(r.deviceTime) });
       // an empty user still gets a cursor: the next session reads only what the cuff counts as new
       if (cursor === undefined && fresh.length === 0) io.commit([], new Uint8Array(), { key, value: 0 });
       io.log('debug', 'OMRON_USER_READ', { user: u + 1, records: fresh.length });
@@ -336,7 +335,12 @@ export const omronDriver: Driver = defineDriver(
     definition: {
       id: 'omron-hem',
       vendor: 'Omron Healthcare',
-      models: ['HEM-7322T (M700 Intelli IT)', 'HEM-7361T (M500/M7 Intelli IT)', 'HEM-7155T (M400/M4)', 'HEM-7600T (Evolv)'],
+      models: [
+        'HEM-7322T (M700 Intelli IT)',
+        'HEM-7361T (M500/M7 Intelli IT)',
+        'HEM-7155T (M400/M4)',
+        'HEM-7600T (Evolv)',
+      ],
       description:
         'Omron BLESmart cuffs: vendor key programming and unlock, per-user EEPROM memory with unread counters, BLS when served',
       match: { namePattern: OMRON_NAME_PATTERN },
@@ -346,8 +350,18 @@ export const omronDriver: Driver = defineDriver(
       metrics: ['blood_pressure_systolic', 'blood_pressure_diastolic', 'blood_pressure_mean', 'heart_rate'],
       characteristics: [
         { service: OMRON_SERVICE, characteristic: OMRON_UNLOCK, access: 'notify', required: false },
-        ...OMRON_TX.map((c) => ({ service: OMRON_SERVICE, characteristic: c, access: 'write' as const, required: false })),
-        ...OMRON_RX.map((c) => ({ service: OMRON_SERVICE, characteristic: c, access: 'notify' as const, required: false })),
+        ...OMRON_TX.map((c) => ({
+          service: OMRON_SERVICE,
+          characteristic: c,
+          access: 'write' as const,
+          required: false,
+        })),
+        ...OMRON_RX.map((c) => ({
+          service: OMRON_SERVICE,
+          characteristic: c,
+          access: 'notify' as const,
+          required: false,
+        })),
         { service: BLS.service, characteristic: BLS.measurement, access: 'indicate', required: false },
       ],
       quirks: ['vendor_protocol'],

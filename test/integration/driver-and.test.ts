@@ -29,7 +29,12 @@ describe('A&D UA-651BLE and UC-352BLE: time set, stored memory (node-ble on the 
   let dm: DeviceManager;
   let store: PairingStore;
   // the cuff's clock runs two hours ahead (never set since its batteries were changed)
-  const cuff = new AndBloodPressureMonitor({ address: CUFF, name: 'A&D_UA-651_0001', clockOffsetMs: 2 * HOUR, recordIntervalMs: 5 });
+  const cuff = new AndBloodPressureMonitor({
+    address: CUFF,
+    name: 'A&D_UA-651_0001',
+    clockOffsetMs: 2 * HOUR,
+    recordIntervalMs: 5,
+  });
   const scale = new AndWeightScale({ address: SCALE, name: 'A&D_UC-352_0002', recordIntervalMs: 5 });
   const committed: Reading[] = [];
   const values = (address: string, metric: string) =>
@@ -76,7 +81,10 @@ describe('A&D UA-651BLE and UC-352BLE: time set, stored memory (node-ble on the 
   it('bonds both, sets their clocks before subscribing, reads the stored memory with the clock offset corrected', async () => {
     await until(
       'stored records of both devices',
-      () => (values(CUFF, 'blood_pressure_systolic').length === 2 && values(SCALE, 'body_weight').length === 1 ? true : undefined),
+      () =>
+        values(CUFF, 'blood_pressure_systolic').length === 2 && values(SCALE, 'body_weight').length === 1
+          ? true
+          : undefined,
       30_000,
     );
     expect(cuff.paired && scale.paired).toBe(true);
@@ -97,7 +105,11 @@ describe('A&D UA-651BLE and UC-352BLE: time set, stored memory (node-ble on the 
     store.closeWindow();
     dm.refreshPairing();
     cuff.addReading({ systolic: 138, diastolic: 88, pulse: 75 });
-    await until('the new measurement', () => (values(CUFF, 'blood_pressure_systolic').includes(138) ? true : undefined), 30_000);
+    await until(
+      'the new measurement',
+      () => (values(CUFF, 'blood_pressure_systolic').includes(138) ? true : undefined),
+      30_000,
+    );
     expect(values(CUFF, 'blood_pressure_systolic')).toEqual([124, 131, 138]);
     expect(values(SCALE, 'body_weight')).toEqual([72.4]);
   });

@@ -36,11 +36,20 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
 
   beforeAll(async () => {
     cuff.addRecord(1, { systolic: 128, diastolic: 84, pulse: 66, deviceTime: '2026-11-28T07:30:12' });
-    cuff.addRecord(2, { systolic: 141, diastolic: 92, pulse: 71, deviceTime: '2026-11-28T08:02:40', irregularHeartbeat: true });
+    cuff.addRecord(2, {
+      systolic: 141,
+      diastolic: 92,
+      pulse: 71,
+      deviceTime: '2026-11-28T08:02:40',
+      irregularHeartbeat: true,
+    });
     cuff.addRecord(1, { systolic: 132, diastolic: 86, pulse: 64, deviceTime: '2026-11-29T07:41:05', movement: true });
     vb = await startVirtualBluez({ peripherals: [cuff], adapter: { advertiseIntervalMs: 100 } });
     store = new PairingStore(':memory:');
-    const log = pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) });
+    const log = pino(
+      { level: 'debug' },
+      { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
+    );
     dm = new DeviceManager(
       new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }),
       builtinRegistry(),
@@ -74,9 +83,11 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
   });
 
   it('bonds, programs a key in pairing mode, unlocks, reads users 1 and 2 and acknowledges after the commit', async () => {
-    await until('both users read and acknowledged', () =>
-      systolic(1).length === 2 && systolic(2).length === 1 && cuff.counters(0).unread === 0 ? true : undefined,
-    30_000);
+    await until(
+      'both users read and acknowledged',
+      () => (systolic(1).length === 2 && systolic(2).length === 1 && cuff.counters(0).unread === 0 ? true : undefined),
+      30_000,
+    );
     expect(cuff.paired).toBe(true);
     // a 16-octet key of its own, kept with the pairing
     const key = store.get(ADDRESS, 'omron-hem', 'key');
@@ -105,7 +116,11 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     const programmed = Buffer.from(cuff.key ?? []).toString('hex');
     cuff.dropReplies = 1;
     cuff.addRecord(2, { systolic: 150, diastolic: 95, pulse: 80, deviceTime: '2026-11-30T09:15:00' });
-    await until('the new record', () => (systolic(2).includes(150) && cuff.counters(1).unread === 0 ? true : undefined), 30_000);
+    await until(
+      'the new record',
+      () => (systolic(2).includes(150) && cuff.counters(1).unread === 0 ? true : undefined),
+      30_000,
+    );
     expect(systolic(2)).toEqual([141, 150]);
     expect(systolic(1)).toEqual([128, 132]);
     // one record: three values (battery levels are read each session too)

@@ -51,7 +51,11 @@ export class OmronCuff extends VirtualPeripheral {
     const map = OMRON_MODELS.find((m) => m.models.some((p) => model.startsWith(p)));
     if (!map) throw new Error(`no documented EEPROM map for ${model}`);
     const pairingMode = opts.pairingMode ?? false;
-    super({ ...opts, name: OmronCuff.localName(opts.address, opts.modelCode ?? '0000011f', pairingMode), requiresBonding: opts.requiresBonding ?? true });
+    super({
+      ...opts,
+      name: OmronCuff.localName(opts.address, opts.modelCode ?? '0000011f', pairingMode),
+      requiresBonding: opts.requiresBonding ?? true,
+    });
     this.map = map;
     this.pairingMode = pairingMode;
     this.modelCode = opts.modelCode ?? '0000011f';
@@ -117,12 +121,19 @@ export class OmronCuff extends VirtualPeripheral {
   }
 
   /** a measurement taken by user 1 or 2: stored in its ring, counted unread */
-  addRecord(user: 1 | 2, r: Partial<OmronRecord> & Pick<OmronRecord, 'systolic' | 'diastolic' | 'pulse' | 'deviceTime'>): void {
+  addRecord(
+    user: 1 | 2,
+    r: Partial<OmronRecord> & Pick<OmronRecord, 'systolic' | 'diastolic' | 'pulse' | 'deviceTime'>,
+  ): void {
     const u = user - 1;
     const start = this.map.userStart[u];
     if (start === undefined) throw new Error(`the ${this.map.models[0] ?? 'cuff'} has no user ${user}`);
     const { nextSlot, unread } = this.counters(u);
-    const bytes = encodeRecord({ movement: false, irregularHeartbeat: false, ...r }, this.map.record, this.map.recordSize);
+    const bytes = encodeRecord(
+      { movement: false, irregularHeartbeat: false, ...r },
+      this.map.record,
+      this.map.recordSize,
+    );
     this.eeprom.set(bytes, start + nextSlot * this.map.recordSize);
     this.setCounters(u, (nextSlot + 1) % this.map.recordsPerUser, Math.min(unread + 1, this.map.recordsPerUser));
   }
@@ -135,7 +146,9 @@ export class OmronCuff extends VirtualPeripheral {
 
   private onUnlock(v: Uint8Array, link: PeripheralLink): void {
     const reply = (code: number, ok: boolean) => {
-      link.later(5, () => link.notify(OMRON_SERVICE, OMRON_UNLOCK, Uint8Array.from([code, ok ? 0 : 1, ...new Uint8Array(14)])));
+      link.later(5, () =>
+        link.notify(OMRON_SERVICE, OMRON_UNLOCK, Uint8Array.from([code, ok ? 0 : 1, ...new Uint8Array(14)])),
+      );
     };
     const [op] = v;
     const key = v.subarray(1);

@@ -606,7 +606,10 @@ abstract class AndDevice extends RecordDevice {
 /** A&D UA-651BLE cuff: BLS 0x1810 (2A35 indicate, 2A49, 2A08) */
 export class AndBloodPressureMonitor extends AndDevice {
   constructor(opts: DeviceOptions) {
-    super({ model: 'UA-651BLE', ...opts }, { service: '1810', characteristic: '2a35', feature: Uint8Array.of(0x04, 0x00) });
+    super(
+      { model: 'UA-651BLE', ...opts },
+      { service: '1810', characteristic: '2a35', feature: Uint8Array.of(0x04, 0x00) },
+    );
   }
 
   /** a measurement, stored until the next synchronisation; time defaults to the device clock */
@@ -620,7 +623,10 @@ export class AndBloodPressureMonitor extends AndDevice {
 /** A&D UC-352BLE scale: WSS 0x181D (2A9D indicate, 2A9E, 2A08) */
 export class AndWeightScale extends AndDevice {
   constructor(opts: DeviceOptions) {
-    super({ model: 'UC-352BLE', ...opts }, { service: '181d', characteristic: '2a9d', feature: Uint8Array.of(0x02, 0x00, 0x00, 0x00) });
+    super(
+      { model: 'UC-352BLE', ...opts },
+      { service: '181d', characteristic: '2a9d', feature: Uint8Array.of(0x02, 0x00, 0x00, 0x00) },
+    );
   }
 
   /** a weighing in kg (resolution 0.005 kg), stored until the next synchronisation */
