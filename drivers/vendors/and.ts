@@ -17,8 +17,8 @@ import { decodeWeightMeasurement, decodeWeightScaleFeature } from '../standard/w
  * Documentation/AND_Medical_UA651BLE.md, Documentation/AND_Medical_UC352BLE.md,
  * AND_UA651BLE/1_Pair/BLE_PAIR.thingml, MedicalGW/2_Sync/Device_AND_UC352BLE.thingml):
  *
- * - the link must be encrypted (the device is bonded once, holding its Start key until it shows
- *   "Pr"): bonding required;
+ * - the link must be encrypted (the device is bonded once, its Start button held until it shows
+ *   "Pair", AND_UA651BLE/README.md): bonding required;
  * - the clock is the Date Time characteristic 0x2A08 inside the profile service (no Current Time
  *   Service), written on every connection BEFORE the measurement indications are enabled: the
  *   device keeps its records until its time is set, then indicates every stored record, oldest
