@@ -247,7 +247,10 @@ const start: SessionStep = {
   run: (io) => linkOf(io).transact(startFrame(), FRAME.startReply),
 };
 
-/** local device time as seconds, the per-user cursor (records carry no sequence number) */
+/**
+ * local device time as seconds: the per-user cursor (records carry no sequence number). It marks
+ * that a user was read once and how far; what to read next is the cuff's unread counter.
+ */
 const secondsOf = (deviceTime: string) => Math.floor(Date.parse(`${deviceTime}Z`) / 1000);
 
 function measurementsOf(r: OmronRecord, user: number): Measurement[] {
@@ -292,12 +295,15 @@ const readRecords: SessionStep = {
         }
       }
       records.sort((a, b) => secondsOf(a.r.deviceTime) - secondsOf(b.r.deviceTime));
-      // a crash between commit and acknowledgement re-reads records: the cursor skips them
-      const fresh = records.filter((x) => cursor === undefined || secondsOf(x.r.deviceTime) > cursor);
-      for (const { r, raw } of fresh) io.commit(measurementsOf(r, u + 1), raw, { key, value: secondsOf(r.deviceTime) });
+      // The cuff's unread counter says what is new, not the time: a cuff whose clock was reset
+      // (batteries) stamps new records earlier than old ones, and they must not be skipped. A
+      // crash between commit and acknowledgement sends records again: their reading ids (user,
+      // device time, value) are the same, and the buffer keeps one.
+      for (const { r, raw } of records)
+        io.commit(measurementsOf(r, u + 1), raw, { key, value: Math.max(cursor ?? 0, secondsOf(r.deviceTime)) });
       // an empty user still gets a cursor: the next session reads only what the cuff counts as new
-      if (cursor === undefined && fresh.length === 0) io.commit([], new Uint8Array(), { key, value: 0 });
-      io.log('debug', 'OMRON_USER_READ', { user: u + 1, records: fresh.length });
+      if (cursor === undefined && records.length === 0) io.commit([], new Uint8Array(), { key, value: 0 });
+      io.log('debug', 'OMRON_USER_READ', { user: u + 1, records: records.length });
     }
   },
 };

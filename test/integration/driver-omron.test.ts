@@ -134,4 +134,11 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     expect(ringReads.every((c) => c.length === 14)).toBe(true);
     expect(logs.some((l) => l.code === 'OMRON_RESEND')).toBe(true);
   });
+
+  it('a record stamped before the last one (the cuff clock reset with its batteries) is still read', async () => {
+    cuff.addRecord(1, { systolic: 119, diastolic: 77, pulse: 62, deviceTime: '2000-01-01T00:05:00' });
+    await until('the record of the reset clock', () => (systolic(1).includes(119) ? true : undefined), 30_000);
+    expect(systolic(1)).toEqual([128, 132, 119]);
+    await until('acknowledged', () => (cuff.counters(0).unread === 0 ? true : undefined));
+  });
 });
