@@ -18,12 +18,21 @@ import { until } from '../support/wait';
  * whose reply was lost).
  */
 const ADDRESS = '28:FF:B2:00:00:01';
+/** a HEM-7361T (little-endian 16-octet records) that also serves the Blood Pressure Service */
+const WITH_BLS = '28:FF:B2:00:00:02';
 
 describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the virtual BlueZ)', () => {
   let vb: VirtualBluezHandle;
   let dm: DeviceManager;
   let store: PairingStore;
   const cuff = new OmronCuff({ address: ADDRESS, model: 'HEM-7322T', pairingMode: true });
+  const blsCuff = new OmronCuff({
+    address: WITH_BLS,
+    model: 'HEM-7361T',
+    modelCode: '00000139',
+    pairingMode: true,
+    bls: true,
+  });
   const committed: Reading[] = [];
   const cursors = new Map<string, number>();
   const logs: Array<Record<string, unknown>> = [];
@@ -31,8 +40,10 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     committed.push(...readings);
     if (cursor && !cursor.renumbered) cursors.set(cursor.deviceKey, cursor.value);
   };
-  const systolic = (user: number) =>
-    committed.filter((r) => r.metric === 'blood_pressure_systolic' && r.userIndex === user).map((r) => r.value);
+  const systolic = (user: number, address = ADDRESS) =>
+    committed
+      .filter((r) => r.device.address === address && r.metric === 'blood_pressure_systolic' && r.userIndex === user)
+      .map((r) => r.value);
 
   beforeAll(async () => {
     cuff.addRecord(1, { systolic: 128, diastolic: 84, pulse: 66, deviceTime: '2026-11-28T07:30:12' });
@@ -44,7 +55,8 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
       irregularHeartbeat: true,
     });
     cuff.addRecord(1, { systolic: 132, diastolic: 86, pulse: 64, deviceTime: '2026-11-29T07:41:05', movement: true });
-    vb = await startVirtualBluez({ peripherals: [cuff], adapter: { advertiseIntervalMs: 100 } });
+    blsCuff.addRecord(1, { systolic: 122, diastolic: 79, pulse: 58, deviceTime: '2026-11-27T19:10:00' });
+    vb = await startVirtualBluez({ peripherals: [cuff, blsCuff], adapter: { advertiseIntervalMs: 100 } });
     store = new PairingStore(':memory:');
     const log = pino(
       { level: 'debug' },
@@ -124,7 +136,9 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     expect(systolic(2)).toEqual([141, 150]);
     expect(systolic(1)).toEqual([128, 132]);
     // one record: three values (battery levels are read each session too)
-    expect(committed.slice(before).filter((r) => r.metric !== 'battery_level')).toHaveLength(3);
+    expect(
+      committed.slice(before).filter((r) => r.device.address === ADDRESS && r.metric !== 'battery_level'),
+    ).toHaveLength(3);
     // no key programming outside the window: the key is the one programmed at pairing
     expect(Buffer.from(cuff.key ?? []).toString('hex')).toBe(programmed);
     // only the new slot of user 2's ring was read (slot 1 of the ring at 0x0824), not the whole memory
@@ -140,5 +154,25 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     await until('the record of the reset clock', () => (systolic(1).includes(119) ? true : undefined), 30_000);
     expect(systolic(1)).toEqual([128, 132, 119]);
     await until('acknowledged', () => (cuff.counters(0).unread === 0 ? true : undefined));
+  });
+
+  it('a model that also serves BLS: the EEPROM record and its BLS indication are one reading (same id)', async () => {
+    await until(
+      'the BLS cuff read both ways',
+      () =>
+        committed.filter((r) => r.device.address === WITH_BLS && r.metric === 'blood_pressure_systolic').length >= 2 &&
+        blsCuff.counters(0).unread === 0
+          ? true
+          : undefined,
+      30_000,
+    );
+    expect(blsCuff.key).toBeDefined();
+    const copies = committed.filter((r) => r.device.address === WITH_BLS && r.metric === 'blood_pressure_systolic');
+    expect(copies.map((r) => [r.value, r.userIndex, r.deviceTime])).toEqual([
+      [122, 1, '2026-11-27T19:10:00'],
+      [122, 1, '2026-11-27T19:10:00'],
+    ]);
+    // the buffer keeps one: both paths give the same deterministic reading id
+    expect(new Set(copies.map((r) => r.id)).size).toBe(1);
   });
 });

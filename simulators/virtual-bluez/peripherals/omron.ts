@@ -15,6 +15,8 @@ import {
 } from '../../../drivers/vendors/omron-protocol';
 import { VirtualPeripheral, type PeripheralLink, type PeripheralSpec } from '../peripheral';
 import { batteryService, deviceInformationService } from './common';
+import { bloodPressurePacket } from './profiles';
+import { RecordChannel } from './records';
 
 export interface OmronCuffOptions extends Omit<PeripheralSpec, 'services' | 'advertisement' | 'name'> {
   /** DIS Model Number; its EEPROM map comes from drivers/vendors/omron-protocol.ts */
@@ -24,6 +26,8 @@ export interface OmronCuffOptions extends Omit<PeripheralSpec, 'services' | 'adv
   /** the cuff shows "-P-": key programming is accepted */
   pairingMode?: boolean;
   battery?: number;
+  /** also serves the Blood Pressure Service: each new record is indicated on 0x2A35 too */
+  bls?: boolean;
 }
 
 /**
@@ -42,6 +46,9 @@ export class OmronCuff extends VirtualPeripheral {
   readonly commands: { type: number; address: number; length: number }[] = [];
   /** commands to leave unanswered (a lost reply the central must resend) */
   dropReplies = 0;
+  /** BLS copies of the records, indicated on subscription (models that serve both) */
+  readonly blsChannel: RecordChannel | undefined;
+  private link: PeripheralLink | undefined;
   private programming = false;
   private unlocked = false;
   private pieces: (Uint8Array | undefined)[] = [];
@@ -58,6 +65,7 @@ export class OmronCuff extends VirtualPeripheral {
     });
     this.map = map;
     this.pairingMode = pairingMode;
+    this.blsChannel = opts.bls ? new RecordChannel('1810', '2a35', { intervalMs: 5 }) : undefined;
     this.modelCode = opts.modelCode ?? '0000011f';
     const tx = OMRON_TX.map((uuid, i) => ({
       uuid,
@@ -74,6 +82,20 @@ export class OmronCuff extends VirtualPeripheral {
           ...rx,
         ],
       },
+      ...(opts.bls
+        ? [
+            {
+              uuid: '1810',
+              characteristics: [
+                {
+                  uuid: '2a35',
+                  flags: ['indicate' as const],
+                  onSubscribe: (l: PeripheralLink) => this.blsChannel?.flush(l),
+                },
+              ],
+            },
+          ]
+        : []),
       deviceInformationService({ manufacturer: 'OMRON HEALTHCARE', model }),
       batteryService({ battery: opts.battery ?? 80 }),
     ];
@@ -136,12 +158,29 @@ export class OmronCuff extends VirtualPeripheral {
     );
     this.eeprom.set(bytes, start + nextSlot * this.map.recordSize);
     this.setCounters(u, (nextSlot + 1) % this.map.recordsPerUser, Math.min(unread + 1, this.map.recordsPerUser));
+    const live = this.link?.up && this.link.subscribed('1810', '2a35') ? this.link : undefined;
+    this.blsChannel?.add(
+      bloodPressurePacket({
+        systolic: r.systolic,
+        diastolic: r.diastolic,
+        pulse: r.pulse,
+        userId: user,
+        time: new Date(`${r.deviceTime}Z`),
+      }),
+      live,
+    );
   }
 
-  override onConnected(): void {
+  override onConnected(link: PeripheralLink): void {
+    this.link = link;
     this.unlocked = false;
     this.programming = false;
     this.pieces = [];
+  }
+
+  override onDisconnected(): void {
+    this.link = undefined;
+    this.blsChannel?.reset();
   }
 
   private onUnlock(v: Uint8Array, link: PeripheralLink): void {
