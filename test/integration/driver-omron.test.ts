@@ -20,12 +20,15 @@ import { until } from '../support/wait';
 const ADDRESS = '28:FF:B2:00:00:01';
 /** a HEM-7361T (little-endian 16-octet records) that also serves the Blood Pressure Service */
 const WITH_BLS = '28:FF:B2:00:00:02';
+/** a cuff brought to the window without its bluetooth key held ("-P-" not shown) */
+const NOT_IN_PAIRING = '28:FF:B2:00:00:03';
 
 describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the virtual BlueZ)', () => {
   let vb: VirtualBluezHandle;
   let dm: DeviceManager;
   let store: PairingStore;
   const cuff = new OmronCuff({ address: ADDRESS, model: 'HEM-7322T', pairingMode: true });
+  const lateCuff = new OmronCuff({ address: NOT_IN_PAIRING, model: 'HEM-7322T', pairingMode: false });
   const blsCuff = new OmronCuff({
     address: WITH_BLS,
     model: 'HEM-7361T',
@@ -55,8 +58,9 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
       irregularHeartbeat: true,
     });
     cuff.addRecord(1, { systolic: 132, diastolic: 86, pulse: 64, deviceTime: '2026-11-29T07:41:05', movement: true });
+    lateCuff.addRecord(1, { systolic: 117, diastolic: 75, pulse: 60, deviceTime: '2026-11-26T06:50:00' });
     blsCuff.addRecord(1, { systolic: 122, diastolic: 79, pulse: 58, deviceTime: '2026-11-27T19:10:00' });
-    vb = await startVirtualBluez({ peripherals: [cuff, blsCuff], adapter: { advertiseIntervalMs: 100 } });
+    vb = await startVirtualBluez({ peripherals: [cuff, blsCuff, lateCuff], adapter: { advertiseIntervalMs: 100 } });
     store = new PairingStore(':memory:');
     const log = pino(
       { level: 'debug' },
@@ -118,6 +122,18 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     expect(committed.find((r) => r.value === 132)?.flags).toContain('body_movement');
     expect(cursors.get(`${ADDRESS}/user1`)).toBe(Date.parse('2026-11-29T07:41:05Z') / 1000);
     expect(cuff.counters(1)).toEqual({ nextSlot: 1, unread: 0 });
+  });
+
+  it('a cuff not showing "-P-" gets no key and gives nothing (NEEDS_PAIRING_MODE) until its key is held', async () => {
+    const refused = () =>
+      logs.filter((l) => l.device === NOT_IN_PAIRING && l.code === 'NEEDS_PAIRING_MODE').length > 0 ? true : undefined;
+    await until('NEEDS_PAIRING_MODE logged', refused, 30_000);
+    expect(store.get(NOT_IN_PAIRING, 'omron-hem', 'key')).toBeUndefined();
+    expect(lateCuff.key).toBeUndefined();
+    expect(systolic(1, NOT_IN_PAIRING)).toEqual([]);
+    lateCuff.setPairingMode(true);
+    await until('programmed and read', () => (systolic(1, NOT_IN_PAIRING).includes(117) ? true : undefined), 30_000);
+    expect(store.get(NOT_IN_PAIRING, 'omron-hem', 'key')).toBe(Buffer.from(lateCuff.key ?? []).toString('hex'));
   });
 
   it('a later session (no window) reads only the new records, resending a command whose reply was lost', async () => {
