@@ -163,6 +163,8 @@ export async function backtest(o: {
   current: { version: number; definition: ProgramDefinition } | null;
   proposed: ProgramDefinition;
   scenarios: unknown[];
+  /** a migrated database to clone (created and dropped here when absent) */
+  template?: string;
 }): Promise<BacktestResult> {
   const scenarios = o.scenarios.map((input) => {
     const s = scenarioSchema.safeParse(input);
@@ -176,7 +178,7 @@ export async function backtest(o: {
     return { ...s.data, patients: s.data.patients.map((p) => ({ ...p, program: o.programId })) };
   });
   if (scenarios.length === 0) throw new ProgramError('PROGRAM_INVALID', 'a back-test needs scenarios or a patient');
-  const template = await createTemplate(o.pgBase);
+  const template = o.template ? { name: o.template, drop: () => Promise.resolve() } : await createTemplate(o.pgBase);
   try {
     const out: BacktestResult['scenarios'] = [];
     for (const s of scenarios) {

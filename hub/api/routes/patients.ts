@@ -160,7 +160,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         ctx.pool,
         {
           id: b.id,
-          programId: b.programId as never,
+          programId: b.programId,
           displayName: b.displayName,
           ...(b.birthYear ? { birthYear: b.birthYear } : {}),
           ...(b.chronicLungDisease !== undefined ? { chronicLungDisease: b.chronicLungDisease } : {}),
