@@ -314,6 +314,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);
   registerCredentialRoutes(app, ctx);
   registerPrivacyRoutes(app, ctx);
   const side =
