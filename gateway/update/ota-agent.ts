@@ -89,6 +89,11 @@ export class OtaAgent {
     });
   }
 
+  /** the hub may withdraw the offer while the agent awaits (a halted rollout) */
+  private isWithdrawn(): boolean {
+    return this.withdrawn;
+  }
+
   private set(s: Omit<OtaState, 'at'>): void {
     this.state = this.d.root ? writeOtaState(this.d.root, s) : { ...s, at: new Date().toISOString() };
     this.d.changed();
@@ -97,7 +102,11 @@ export class OtaAgent {
   private async run(root: string, o: Offer): Promise<void> {
     const { log } = this.d;
     const from = currentVersion(root);
-    this.set({ version: o.version, state: 'downloading', ...(from ? { from } : {}) });
+    if (!from) {
+      this.refuse(o.version, 'NO_CURRENT_RELEASE', new Error('no current release to roll back to'));
+      return;
+    }
+    this.set({ version: o.version, state: 'downloading', from });
     let files: { manifest: Buffer; signature: string; artifact: Buffer };
     try {
       files = await this.download(o.version);
@@ -121,18 +130,23 @@ export class OtaAgent {
       this.refuse(o.version, errorCode(e) ?? 'UPDATE_STAGING_FAILED', e);
       return;
     }
-    if (this.withdrawn) return this.abandon(o.version);
-    this.set({ version: o.version, state: 'installed', ...(from ? { from } : {}) });
+    if (this.isWithdrawn()) {
+      this.abandon(o.version);
+      return;
+    }
+    this.set({ version: o.version, state: 'installed', from });
     log.info({ code: 'UPDATE_STAGED', version: o.version }, 'release verified and staged');
     const { busy, idle } = this.d.quiesce();
     if (busy) {
       // a device session runs (an RACP transfer, perhaps): it ends first, then the switch
-      this.set({ version: o.version, state: 'waiting', reason: 'DEVICE_SESSION', ...(from ? { from } : {}) });
+      this.set({ version: o.version, state: 'waiting', reason: 'DEVICE_SESSION', from });
       log.info({ code: 'UPDATE_WAITING', version: o.version }, 'switch deferred until the device session ends');
     }
     await idle;
-    if (this.withdrawn) return this.abandon(o.version);
-    if (!from) return this.refuse(o.version, 'NO_CURRENT_RELEASE', new Error('no current release to roll back to'));
+    if (this.isWithdrawn()) {
+      this.abandon(o.version);
+      return;
+    }
     this.set({ version: o.version, state: 'switching', from, attempts: 0 });
     log.info({ code: 'UPDATE_SWITCHING', from, to: o.version }, 'restarting into the new release');
     this.d.restartForUpdate();
@@ -198,7 +212,10 @@ export class OtaAgent {
             else
               reject(
                 Object.assign(new Error(`hub answered ${status} for ${url.pathname}`), {
-                  code: status === 401 || status === 403 || status === 404 ? 'UPDATE_DOWNLOAD_DENIED' : 'UPDATE_DOWNLOAD_FAILED',
+                  code:
+                    status === 401 || status === 403 || status === 404
+                      ? 'UPDATE_DOWNLOAD_DENIED'
+                      : 'UPDATE_DOWNLOAD_FAILED',
                 }),
               );
           });

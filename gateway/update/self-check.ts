@@ -1,6 +1,6 @@
 import type { RunningGateway } from '../main';
 import { GATEWAY_VERSION } from '../version';
-import type { GatewayMessage, SupervisorMessage } from './supervisor';
+import { gatewayMessageSchema, type SupervisorMessage } from './supervisor';
 
 /**
  * The self-check of a release on trial (docs/operations.md "Over-the-air updates"): the buffer
@@ -10,8 +10,8 @@ import type { GatewayMessage, SupervisorMessage } from './supervisor';
  * deadline covers a release that never gets there (no broker, a hang, a crash).
  */
 export function reportHealthWhenReady(gw: RunningGateway): void {
-  process.on('message', (m: GatewayMessage) => {
-    if (m.type === 'promoted') gw.ota.promoted();
+  process.on('message', (m) => {
+    if (gatewayMessageSchema.safeParse(m).success) gw.ota.promoted();
   });
   const check = setInterval(() => {
     if (!gw.uplink.connected) return;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { z } from 'zod';
 import { currentVersion, layout, pruneVersions, readOtaState, switchTo, writeOtaState } from './layout';
 
 /**
@@ -22,8 +23,12 @@ const CONFIG_EXIT_CODE = 2;
 /** starts of a release on trial before it is given up (a power cut during the trial restarts it) */
 const MAX_TRIAL_ATTEMPTS = 3;
 
-export type SupervisorMessage = { type: 'healthy'; version: string };
-export type GatewayMessage = { type: 'promoted' };
+/** IPC, release on trial -> supervisor: its self-check passed (gateway/update/self-check.ts) */
+export const supervisorMessageSchema = z.object({ type: z.literal('healthy'), version: z.string() });
+export type SupervisorMessage = z.infer<typeof supervisorMessageSchema>;
+/** IPC, supervisor -> gateway: the release was recorded healthy */
+export const gatewayMessageSchema = z.object({ type: z.literal('promoted') });
+export type GatewayMessage = z.infer<typeof gatewayMessageSchema>;
 
 export interface SupervisorOptions {
   root: string;
@@ -86,8 +91,8 @@ export class Supervisor {
       },
     );
     this.child = child;
-    child.on('message', (m: SupervisorMessage) => {
-      if (m.type === 'healthy' && this.trial && child === this.child) this.promote(child);
+    child.on('message', (m) => {
+      if (supervisorMessageSchema.safeParse(m).success && this.trial && child === this.child) this.promote(child);
     });
     child.on('exit', (code, signal) => this.onExit(child, code ?? (signal ? 128 : 1)));
     this.log({ event: 'supervisor.started', version: currentVersion(root), pid: child.pid, trial: !!this.trial });
@@ -163,7 +168,10 @@ export class Supervisor {
 
   private terminate(child: ChildProcess): Promise<void> {
     return new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolve();
+        return;
+      }
       const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
       child.once('exit', () => {
         clearTimeout(kill);

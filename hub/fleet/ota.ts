@@ -86,10 +86,14 @@ export async function updateStates(
   pool: pg.Pool,
   version: string,
 ): Promise<{ gatewayId: string; state: UpdateState; reason: string | null; updatedAt: Date }[]> {
-  const { rows } = await pool.query<{ gateway_id: string; state: UpdateState; reason: string | null; updated_at: Date }>(
-    'SELECT gateway_id, state, reason, updated_at FROM gateway_updates WHERE version = $1 ORDER BY gateway_id',
-    [version],
-  );
+  const { rows } = await pool.query<{
+    gateway_id: string;
+    state: UpdateState;
+    reason: string | null;
+    updated_at: Date;
+  }>('SELECT gateway_id, state, reason, updated_at FROM gateway_updates WHERE version = $1 ORDER BY gateway_id', [
+    version,
+  ]);
   return rows.map((r) => ({ gatewayId: r.gateway_id, state: r.state, reason: r.reason, updatedAt: r.updated_at }));
 }
 

@@ -31,7 +31,10 @@ export function registerReleaseRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['gateways'],
         summary: 'A gateway box downloads a release offered to it (HTTP Basic: gateway id and credential)',
-        params: z.object({ version: releaseVersionSchema, file: z.enum(['manifest.json', 'manifest.sig', 'bundle.mjs']) }),
+        params: z.object({
+          version: releaseVersionSchema,
+          file: z.enum(['manifest.json', 'manifest.sig', 'bundle.mjs']),
+        }),
       },
     },
     async (req, reply) => {
@@ -60,7 +63,12 @@ export function registerReleaseRoutes(app: ZApp, ctx: ApiContext): void {
       );
       const row = rows[0];
       if (!row) throw new ApiError('NOT_FOUND', 'RELEASE_NOT_OFFERED: no such release offered to this gateway');
-      const type = req.params.file === 'bundle.mjs' ? 'text/javascript' : req.params.file === 'manifest.json' ? 'application/json' : 'text/plain';
+      const type =
+        req.params.file === 'bundle.mjs'
+          ? 'text/javascript'
+          : req.params.file === 'manifest.json'
+            ? 'application/json'
+            : 'text/plain';
       return reply.type(type).send(typeof row.body === 'string' ? Buffer.from(row.body) : row.body);
     },
   );

@@ -39,6 +39,8 @@ describe('over-the-air updates: four boxes, a real hub, signed releases', () => 
   const agents = new Map<string, ServiceProcess>();
   const radios: VirtualBluezHandle[] = [];
 
+  /** the boxes' last lines, for a failure's message */
+  const outputs = () => [...agents].map(([id, a]) => `--- ${id}\n${a.lines.slice(-15).join('\n')}`).join('\n');
   const release = (version: string) => join(work, 'release', `vigil-gateway-${version}.manifest.json`);
   const publish = async (version: string, publicKeyPem = keys.publicKeyPem) => {
     const base = release(version).replace(/\.manifest\.json$/, '');
@@ -156,8 +158,10 @@ describe('over-the-air updates: four boxes, a real hub, signed releases', () => 
     await until(
       'the four boxes on 0.8.0',
       async () => ((await boxes()).every((b) => b.software_version === '0.8.0') ? true : undefined),
-      60_000,
-    );
+      150_000,
+    ).catch((e: unknown) => {
+      throw new Error(`${String(e)}\n${outputs()}`);
+    });
   }, 240_000);
 
   afterAll(async () => {
@@ -179,7 +183,9 @@ describe('over-the-air updates: four boxes, a real hub, signed releases', () => 
       async () => {
         const s = await states('0.9.0');
         const b = await boxes();
-        return chosen.every((id) => s.get(id)?.state === 'healthy' && b.find((x) => x.id === id)?.software_version === '0.9.0')
+        return chosen.every(
+          (id) => s.get(id)?.state === 'healthy' && b.find((x) => x.id === id)?.software_version === '0.9.0',
+        )
           ? true
           : undefined;
       },
