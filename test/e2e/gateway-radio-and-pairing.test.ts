@@ -195,7 +195,10 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
     await new Promise<void>((resolve) => thermo.once('connected', () => resolve()));
     await vb.killBluetoothd();
     await until('the loss noticed', () => Promise.resolve(logged('RADIO_BLUETOOTHD_GONE').length ? true : undefined));
-    await new Promise((r) => setTimeout(r, 1_000));
+    // bluetoothd stays away until the gateway tried to recover and failed once
+    await until('a failed recovery attempt', () =>
+      Promise.resolve(logged('RADIO_RECOVERY_RETRY').length ? true : undefined),
+    );
     await vb.startBluetoothd();
     await until('recovered', () => Promise.resolve(logged('RADIO_RECOVERED').length ? true : undefined), 15_000);
     expect(vb.bluez.agents).toHaveLength(1);

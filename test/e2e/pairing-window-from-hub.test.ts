@@ -117,8 +117,15 @@ describe('pairing window opened from the hub: a new device paired without touchi
         ? true
         : undefined,
     );
-    // the thermometer advertises next to the box for a while: outside a window nothing is read
-    await new Promise((r) => setTimeout(r, 3_000));
+    // the thermometer advertises next to the box for a while: outside a window nothing is read.
+    // The marker: the box's discovery got twenty of its advertising reports, and never connected
+    let connections = 0;
+    thermo.on('connected', () => connections++);
+    const heard = vb.bluez.advertisementsReported(THERMO);
+    await until('twenty advertisements heard by the box', () =>
+      vb.bluez.advertisementsReported(THERMO) >= heard + 20 ? true : undefined,
+    );
+    expect(connections).toBe(0);
     expect(await temperatures()).toEqual([]);
 
     const res = await fetch(`${hub!.httpUrl}/api/patients/${PATIENT}/gateways/${GW}/pairing-window`, {
