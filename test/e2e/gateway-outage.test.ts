@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfluxDB } from 'influx';
@@ -15,7 +15,7 @@ import {
 } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until as waitUntil } from '../support/wait';
-import { freePort, startGatewayProcess, startTestHub, writeGatewayConfig } from './support';
+import { freePort, startGatewayProcess, startTestHub, stopAll, writeGatewayConfig } from './support';
 
 /**
  * Issue 4 "Done when", outage test: the hub goes away while the patient keeps measuring (a glucose
@@ -80,13 +80,7 @@ describe('outage: the hub is away, readings queue on the box, then all arrive on
     gateway = await startGatewayProcess(config, vb);
   }, 120_000);
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await vb.stop();
-    await hub?.stop();
-    await Promise.all([pg.drop(), influxDb.drop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll({ gateway, vb, hub, stores: [pg, influxDb], dir }));
 
   it('queues while the hub is stopped and delivers everything once, in order per device, when it returns', async () => {
     await until('the first 50 records', async () => ((await ledger('glucose')).length === 50 ? true : undefined));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
@@ -14,7 +14,7 @@ import {
 } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
-import { freePort, startGatewayProcess, startTestHub, writeGatewayConfig } from './support';
+import { freePort, startGatewayProcess, startTestHub, stopAll, writeGatewayConfig } from './support';
 
 /**
  * A real gateway process on the virtual BlueZ, a real hub. The box registers its pairing agent:
@@ -95,13 +95,7 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
     gateway = await startGatewayProcess(config, vb);
   }, 120_000);
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await vb.stop();
-    await hub?.stop();
-    await Promise.all([pg.drop(), influx.drop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll({ gateway, vb, hub, stores: [pg, influx], dir }));
 
   it('registers its agent; outside a pairing window the agent refuses a pairing', async () => {
     await until('the agent registered', () => Promise.resolve(vb.bluez.agents.length === 1 ? true : undefined));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -11,7 +11,7 @@ import type { ServiceProcess } from '../../scripts/lib/processes';
 import { Thermometer, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
-import { freePort, startGatewayProcess, startTestHub, writeGatewayConfig } from './support';
+import { freePort, startGatewayProcess, startTestHub, stopAll, writeGatewayConfig } from './support';
 
 /**
  * The patient's new thermometer arrives by post. Nobody touches the box: the home nurse, on the
@@ -75,13 +75,7 @@ describe('pairing window opened from the hub: a new device paired without touchi
     gateway = await startGatewayProcess(config, vb);
   }, 120_000);
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await vb.stop();
-    await hub?.stop();
-    await Promise.all([pg.drop(), influx.drop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll({ gateway, vb, hub, stores: [pg, influx], dir }));
 
   it('ignores the unpaired thermometer, then pairs it once the nurse opens the window from the hub', async () => {
     await until('the box online', async () =>

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
@@ -115,4 +115,19 @@ export function gatewayProcessEnv(g: {
     VIGIL_GATEWAY_HEARTBEAT_MS: '1000',
     VIGIL_LOG_LEVEL: 'warn',
   };
+}
+
+/** Stops what a test started, in order: the gateway, the radio, the hub, then the stores and the folder. */
+export async function stopAll(s: {
+  gateway?: { stop(): Promise<unknown> } | undefined;
+  vb?: { stop(): Promise<unknown> } | undefined;
+  hub?: { stop(): Promise<unknown> } | undefined;
+  stores: readonly ({ drop(): Promise<unknown> } | undefined)[];
+  dir?: string | undefined;
+}): Promise<void> {
+  await s.gateway?.stop();
+  await s.vb?.stop();
+  await s.hub?.stop();
+  await Promise.all(s.stores.map((d) => d?.drop() ?? Promise.resolve()));
+  if (s.dir) rmSync(s.dir, { recursive: true, force: true });
 }
