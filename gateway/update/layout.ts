@@ -11,7 +11,7 @@ import {
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { updateReportSchema } from '../../contract';
+import { updateReportSchema } from '../../contract/messages';
 
 /**
  * The box's software layout for over-the-air updates (docs/operations.md "Over-the-air updates"):
