@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { RemoteGatewayConfig, UpdateReport } from '../../contract';
 import { errorCode, errorMessage } from '../../contract/errors';
 import type { GatewayConfig } from '../config/schema';
+import { GATEWAY_VERSION } from '../version';
 import { checkRelease } from './install';
 import { currentVersion, readOtaState, stageBundle, writeOtaState, type OtaState } from './layout';
 
@@ -70,7 +71,7 @@ export class OtaAgent {
       return;
     }
     const root = this.d.root;
-    if (this.working === o.version) return;
+    if (this.working === o.version || o.version === GATEWAY_VERSION) return;
     if (root && currentVersion(root) === o.version) return;
     // a release that failed here is not tried again; the hub sees the report until it offers another
     const last = this.state;
