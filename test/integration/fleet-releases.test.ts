@@ -154,6 +154,8 @@ describe('gateway releases and staged rollout', () => {
   }, 60_000);
 
   it('records what the boxes report, only for releases offered to them, and halts past the failure threshold', async () => {
+    // the box the 0.2.0 rollout (75 %) left out: it was never offered 0.2.0
+    const held = (await currentRollout(pg.pool))!.held[0]!;
     const r = release('0.4.0', keys.privateKeyPem);
     await publishRelease(pg.pool, {
       manifest: readFileSync(r.manifest),
@@ -171,7 +173,7 @@ describe('gateway releases and staged rollout', () => {
     });
     const [a, b, c] = BOXES as [string, string, string];
     // a report on a release the box was not offered changes nothing
-    expect(await recordUpdateReport(pg.pool, a, { version: '0.2.0', state: 'healthy' })).toEqual({
+    expect(await recordUpdateReport(pg.pool, held, { version: '0.2.0', state: 'healthy' })).toEqual({
       changed: false,
       halted: false,
     });
@@ -205,6 +207,10 @@ describe('gateway releases and staged rollout', () => {
       );
       return rows[0]!.n === 0 ? true : undefined;
     });
+    expect(
+      (await pg.pool.query('SELECT 1 FROM gateway_updates WHERE gateway_id = $1 AND version = $2', [held, '0.2.0']))
+        .rowCount,
+    ).toBe(0);
     const events = await pg.pool.query<{ state: string }>(
       `SELECT state FROM gateway_update_events WHERE gateway_id = $1 AND version = '0.4.0' ORDER BY id`,
       [a],
