@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { MetricName } from '../../contract';
 import { DEFAULT_RULES } from '../rules/catalog';
-import { CARE_ROLES, COACH_ROLES, ROLES, type Role } from '../vocabulary';
+import { CARE_ROLES, COACH_ROLES, ROLES, TEAM_ROLES, type Role } from '../vocabulary';
 import { ApiError } from './errors';
 
 // the role lists live in the vocabulary (hub/vocabulary.ts), shared with content and messaging
@@ -32,6 +32,8 @@ export const MATRIX = {
   'readings.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'home_nurse'],
   /** daily aggregates and adherence (pharmacist: treatment metrics only) */
   'trends.read': CARE_ROLES,
+  /** a patient's questionnaire answers and scores: the care team, and the coaching team (risk questionnaire) */
+  'questionnaires.read': TEAM_ROLES,
   /** a patient's effective rule settings and their change history */
   'rules.read': CARE_ROLES,
   /** per-patient overrides: the responsible physicians */
@@ -62,6 +64,7 @@ const CLINICAL: ReadonlySet<Capability> = new Set([
   'alerts.triage',
   'readings.read',
   'trends.read',
+  'questionnaires.read',
   'rules.read',
   'rules.override',
   'coaching.read',
@@ -95,10 +98,15 @@ export function requireCap(p: Professional, cap: Capability): void {
  */
 /**
  * What the patient may narrow in her consent to one professional (patient_consents.patient_scope,
- * set in the patient space; NULL = everything): the raw readings and the trends drawn from them.
- * Alerts are not narrowed: the team must still be told when a reading is dangerous.
+ * set in the patient space; NULL = everything): the raw readings and the trends drawn from them, and
+ * her questionnaire answers. Alerts are not narrowed: the team must still be told when a reading or
+ * an answer is dangerous (a severe questionnaire answer raises an episode like a reading does).
  */
-const CONSENT_SCOPE: Partial<Record<Capability, string>> = { 'readings.read': 'readings', 'trends.read': 'readings' };
+const CONSENT_SCOPE: Partial<Record<Capability, string>> = {
+  'readings.read': 'readings',
+  'trends.read': 'readings',
+  'questionnaires.read': 'questionnaires',
+};
 
 export function patientScopeSql(
   p: Professional,
