@@ -203,8 +203,10 @@ export async function startGateway(
     ? new RadioSupervisor(transport, () => devices.restartRadio(), log, {
         recoveryDeadlineMs: config.ble.radioRecoveryDeadlineMs,
         onFatal: onRadioFatal,
+        // the hub hears a deaf (or recovered) radio now, not at the next periodic heartbeat:
+        // alarmChanged() only sends when the buffer alarm changed (test/e2e/gateway-heartbeat-radio.test.ts)
         onHealth: () => {
-          uplink.alarmChanged();
+          uplink.heartbeat();
         },
       })
     : undefined;
