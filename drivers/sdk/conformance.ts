@@ -22,6 +22,8 @@ export function checkVectorFile(registry: DriverRegistry, vf: VectorFile): Vecto
     return [{ kind: 'packet', name: '(file)', ok: false, problem: `no driver ${vf.driver} is loaded` }];
   vf.packets.forEach((v, i) => {
     const address = `${vf.driver}/vector-${i}`;
+    // who the device says it is: the quirk registry applies what it knows for it
+    if (v.device) registry.noteIdentity(address, v.device);
     for (const p of v.preceding ?? []) registry.decode(vf.driver, v.characteristic, hexToBytes(p), address);
     const r = registry.decode(vf.driver, v.characteristic, hexToBytes(v.hex), address);
     let problem: string | undefined;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,12 +31,19 @@ const lines = (stdout = '') => stdout.split('\n').map((l) => JSON.parse(l) as Re
 
 /** `npm run -s decode -- --vectors <file> [--drivers <folder>]`: the conformance check, for integrators. */
 describe('decode CLI, vectors mode', () => {
-  it('checks a built-in vector file: every vector passes', async () => {
-    const r = await runDecodeVectors(['--vectors', join(ROOT, 'drivers/standard/blood-pressure.vectors.json')]);
-    expect(r.code).toBe(0);
-    const out = lines(r.stdout);
-    expect(out.at(-1)).toMatchObject({ driver: 'sig-blood-pressure', failed: 0 });
-    expect(out.length).toBeGreaterThan(20);
+  it('checks every built-in vector file as the conformance test does: every vector passes', async () => {
+    const files = readdirSync(join(ROOT, 'drivers'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.vectors.json'),
+    );
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      const r = await runDecodeVectors(['--vectors', join(ROOT, 'drivers', f)]);
+      expect(r.stderr, f).toBeUndefined();
+      expect(r.code, f).toBe(0);
+      expect(lines(r.stdout).at(-1), f).toMatchObject({ failed: 0 });
+    }
+    const bp = await runDecodeVectors(['--vectors', join(ROOT, 'drivers/standard/blood-pressure.vectors.json')]);
+    expect(lines(bp.stdout).length).toBeGreaterThan(20);
   });
 
   it('loads the integrator drivers of --drivers, as the gateway loads devices.driversFolder', async () => {
