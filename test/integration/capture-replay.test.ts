@@ -1,9 +1,19 @@
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseTrace, serializeTrace, type Trace, type TraceRecord } from '../../gateway';
-import { compareWrites, loadReplayCase, runReplay, ReplayError } from '../../simulators/capture-replay/replay';
+import { newHeader, parseTrace, serializeTrace, type Trace, type TraceRecord } from '../../gateway';
+import {
+  compareWrites,
+  loadReplayCase,
+  replayCaseSchema,
+  ReplayError,
+  runReplay,
+} from '../../simulators/capture-replay/replay';
 
+const ROOT = join(import.meta.dirname, '../..');
 const CAPTURES = join(import.meta.dirname, '../captures');
 const cases = readdirSync(CAPTURES, { withFileTypes: true })
   .filter((d) => d.isDirectory())
@@ -29,7 +39,7 @@ describe('capture replay (virtual BlueZ + the gateway BLE side)', () => {
     }, 60_000);
   }
 
-  it("compares Vigil's writes with the captured app's: the CTS write matches, a missing subscription is reported", async () => {
+  it("compares Vigil's writes with the captured app's: same subscription, CTS adjust reason differs; missing and changed writes reported", async () => {
     const { replayCase, trace, dir } = await loadReplayCase(join(CAPTURES, 'bls-cuff-constructed/case.yaml'));
     const report = await runReplay(replayCase, trace, { dir });
     // the same subscription as the app; the same Current Time write but for its time and adjust
@@ -104,4 +114,85 @@ describe('capture replay (virtual BlueZ + the gateway BLE side)', () => {
     expect(report.missing).toEqual([]);
     expect(report.ok).toBe(true);
   }, 60_000);
+
+  it('a broadcast scale: its captured advertisements are played in turn and decoded from the air', async () => {
+    // an unstable weight, then the stabilised one (Mi Smart Scale 0x181D layout, drivers/vendors/xiaomi.vectors.json)
+    const device = 'D1:22:33:44:55:66';
+    const advert = (t: number, data: string) => ({
+      type: 'advertisement' as const,
+      device,
+      t,
+      name: 'MI_SCALE',
+      serviceUuids: ['181d'],
+      serviceData: { '181d': data },
+      manufacturerData: {},
+    });
+    const trace: Trace = {
+      header: { ...newHeader('constructed', 'Mi Smart Scale adverts per the published 0x181D layout') },
+      records: [advert(0, '023e30e607020e10293a'), advert(800, '223e30e607020e10293a')],
+    };
+    const report = await runReplay(
+      replayCaseSchema.parse({
+        trace: 'inline',
+        source: 'constructed per the Mi Smart Scale 0x181D service data layout (openScale, Theengs Decoder)',
+        expected: {
+          driver: 'xiaomi-mi-scale',
+          readings: [{ metric: 'body_weight', value: 61.75, deviceTime: '2022-02-14T16:41:58' }],
+        },
+      }),
+      trace,
+    );
+    expect(report.missing).toEqual([]);
+    expect(report.unexpected).toEqual([]);
+    expect(report.ok).toBe(true);
+  }, 60_000);
+
+  it('the command line: import a btsnoop file, replay a case (exit 0), and a failing case exits 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-capture-cli-'));
+    try {
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, ['--import', 'tsx', 'simulators/capture-replay/cli.ts', ...args], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+      const out = join(dir, 'trace.jsonl');
+      const imported = cli('import', join(CAPTURES, 'bls-cuff-constructed/capture.btsnoop'), '--out', out, '--android');
+      expect(imported.status, imported.stderr).toBe(0);
+      expect(JSON.parse(imported.stdout)).toMatchObject({
+        event: 'capture.imported',
+        attPdus: 32,
+        unmappedHandles: [],
+      });
+      const trace = parseTrace(readFileSync(out, 'utf8'));
+      expect(trace.header.source).toBe('android-hci');
+      expect(trace.records.filter((r) => r.type === 'notify')).toHaveLength(2);
+      // never overwrites
+      expect(cli('import', join(CAPTURES, 'bls-cuff-constructed/capture.btsnoop'), '--out', out).status).toBe(1);
+
+      const ok = cli('replay', join(CAPTURES, 'bls-cuff-constructed/case.yaml'));
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, missing: [], unexpected: [] });
+
+      const bad = join(dir, 'case.yaml');
+      writeFileSync(
+        bad,
+        stringifyYaml({
+          trace: join(CAPTURES, 'bls-cuff-constructed/trace.jsonl'),
+          source: 'test: a wrong expectation',
+          expected: { readings: [{ metric: 'blood_pressure_systolic', value: 200 }] },
+        }),
+      );
+      const failed = cli('replay', bad);
+      expect(failed.status).toBe(1);
+      expect(JSON.parse(failed.stdout)).toMatchObject({ ok: false, missing: [{ value: 200 }] });
+      const invalid = join(dir, 'invalid.yaml');
+      writeFileSync(invalid, 'trace: x\n');
+      const refused = cli('replay', invalid);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/^REPLAY_CASE_INVALID: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
