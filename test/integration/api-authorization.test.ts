@@ -163,12 +163,19 @@ beforeAll(async () => {
     programId: 'oral_chemotherapy',
     name: 'Team A',
     patientIds: [PA],
+    // FHIR access needs a SMART scope on the token (hub/fhir/scopes.ts); the role matrix applies on top
+    scopes: ['user/*.read'],
   });
   for (const r of ALL.filter((x) => x !== 'AD')) {
     token[r] = team[ROLE[r] as CareRole].token;
     ids[r] = team[ROLE[r] as CareRole].professionalId;
   }
-  const admin = await createProfessional(f.pool, { id: 'admin-1', displayName: 'Admin', role: 'admin' });
+  const admin = await createProfessional(f.pool, {
+    id: 'admin-1',
+    displayName: 'Admin',
+    role: 'admin',
+    scopes: ['user/*.read'],
+  });
   token.AD = admin.token;
   ids.AD = 'admin-1';
   const t = f.clock.now().getTime();
@@ -492,6 +499,42 @@ const CELLS: Cell[] = [
     route: 'GET /fhir/Device',
     allowed: ['CN', 'HN', 'AD'],
     req: () => ['GET', `/fhir/Device?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Flag',
+    route: 'GET /fhir/Flag',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: () => ['GET', `/fhir/Flag?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Questionnaire',
+    route: 'GET /fhir/Questionnaire',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire'],
+  },
+  {
+    name: 'GET /fhir/Questionnaire/:id',
+    route: 'GET /fhir/Questionnaire/:id',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire/oral-chemo-weekly'],
+  },
+  {
+    name: 'GET /fhir/QuestionnaireResponse (trends or coaching)',
+    route: 'GET /fhir/QuestionnaireResponse',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/QuestionnaireResponse?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Communication (messaging roles, consent)',
+    route: 'GET /fhir/Communication',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/Communication?patient=${PA}`],
+  },
+  {
+    name: 'GET /api/professionals/:id/token',
+    route: 'GET /api/professionals/:id/token',
+    allowed: ['AD'],
+    req: () => ['GET', `/api/professionals/${ids.CN}/token`],
   },
   {
     name: 'GET /api/reports/programs/:programId',

@@ -85,11 +85,18 @@ beforeAll(async () => {
     name: 'FHIR team',
     patientIds: [P],
     roles: ['coordinating_nurse'],
+    scopes: ['user/*.read'],
   });
   nurse = team.coordinating_nurse.token;
   await recordConsent(f.pool, { patientId: P, professionalId: team.coordinating_nurse.professionalId });
-  outsider = (await createProfessional(f.pool, { id: 'other-nurse', displayName: 'Other', role: 'coordinating_nurse' }))
-    .token;
+  outsider = (
+    await createProfessional(f.pool, {
+      id: 'other-nurse',
+      displayName: 'Other',
+      role: 'coordinating_nurse',
+      scopes: ['user/*.read'],
+    })
+  ).token;
   // a year of twice-daily blood pressure (systolic + diastolic at one instant), glucose and battery
   const t0 = f.clock.now().getTime() - 365 * 24 * HOUR;
   await f.pool.query(
