@@ -19,6 +19,7 @@ import type { PatientSide } from '../patient/side';
 import { checkFhirScope, requiredPatient, scopedPatient } from './access';
 import { toFlag } from './flag';
 import { registerFhirRecordRoutes } from './routes-records';
+import { registerDmpRoute } from './routes-dmp';
 
 /** LOINC code -> metrics (a panel code selects systolic and diastolic). */
 function metricsForCode(code: string): string[] {
@@ -335,6 +336,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
   );
 
   registerFhirRecordRoutes(app, ctx, side);
+  registerDmpRoute(app, ctx, side);
 }
 
 interface PatientDbRow {

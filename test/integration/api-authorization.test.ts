@@ -531,6 +531,12 @@ const CELLS: Cell[] = [
     req: () => ['GET', `/fhir/Communication?patient=${PA}`],
   },
   {
+    name: 'GET /api/patients/:id/dmp-document (readings and alerts)',
+    route: 'GET /api/patients/:id/dmp-document',
+    allowed: ['CN', 'ON', 'CA', 'HN'],
+    req: () => ['GET', `/api/patients/${PA}/dmp-document`],
+  },
+  {
     name: 'GET /api/professionals/:id/token',
     route: 'GET /api/professionals/:id/token',
     allowed: ['AD'],

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { EnvKeyring, newKeySpec } from '../../hub/messaging/kms';
 import { NotifyService } from '../../hub/notify/service';
 import { createPatientSide, type PatientSide } from '../../hub/patient/side';
+import { DOC_CORE, TLSV } from '../../hub/fhir/dmp-document';
 import { apiOnFixture, rulesFixture, type RulesFixture } from './rules-fixture';
 
 /**
@@ -390,5 +391,81 @@ describe('SMART scopes on tokens', () => {
       P,
       nurseId,
     ]);
+  });
+});
+
+describe('DMP document export', () => {
+  it('a document Bundle: Composition first with the FR Document Core required elements, every reference inside, valid R4', async () => {
+    const res = await get(nurse, `/api/patients/${P}/dmp-document?days=30`);
+    expect(res.statusCode).toBe(200);
+    const b = res.json<{
+      resourceType: string;
+      type: string;
+      identifier: { value: string };
+      timestamp: string;
+      meta: { profile: string[] };
+      entry: { fullUrl: string; resource: Resource }[];
+    }>();
+    expect(schemaErrors(b)).toEqual([]);
+    expect(b.type).toBe('document');
+    expect(b.meta.profile).toEqual([`${DOC_CORE}/fr-bundle-document`]);
+    expect(b.identifier.value).toMatch(/^[0-9a-f-]{36}$/);
+    const [first, ...rest] = b.entry.map((e) => e.resource);
+    const c = first as Resource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.resourceType).toBe('Composition');
+    expect(c.meta.profile).toEqual([`${DOC_CORE}/fr-composition-document`]);
+    // FR Composition Document: the elements it makes mandatory
+    expect(c.language).toBe('fr-FR');
+    expect(c.identifier.value).toBe(b.identifier.value);
+    expect(c.type.coding[0]).toMatchObject({ system: 'http://loinc.org', code: '34133-9' });
+    expect(c.confidentiality).toBe('N');
+    expect(c.subject.reference).toBe(`Patient/${P}`);
+    expect(c.extension[0].url).toBe('http://hl7.org/fhir/5.0/StructureDefinition/extension-Composition.version');
+    expect(c.author[0].extension[0].url).toBe(`${DOC_CORE}/fr-author-time-extension`);
+    expect(c.attester).toEqual([
+      expect.objectContaining({ mode: 'legal', time: expect.any(String), party: expect.anything() }),
+    ]);
+    expect(c.event[0].period.start).toBeDefined();
+    expect(c.event[0].extension[0].url).toBe(`${DOC_CORE}/fr-performer-event-extension`);
+    expect(c.custodian.reference).toMatch(/^Organization\//);
+    expect(c.encounter.reference).toMatch(/^Encounter\//);
+    for (const sec of c.section) {
+      expect(sec.code.coding[0].system).toBe('http://loinc.org');
+      expect(sec.title).toBeTruthy();
+      expect(sec.text.div).toMatch(/^<div xmlns="http:\/\/www.w3.org\/1999\/xhtml">/);
+    }
+    // every reference of the document resolves to an entry (FHIR documents are self-contained)
+    const inside = new Set(b.entry.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
+    const refs: string[] = [];
+    const visit = (n: unknown): void => {
+      if (Array.isArray(n)) n.forEach(visit);
+      else if (n && typeof n === 'object') {
+        const o = n as Record<string, unknown>;
+        if (typeof o.reference === 'string') refs.push(o.reference);
+        Object.values(o).forEach(visit);
+      }
+    };
+    visit(b.entry.map((e) => e.resource));
+    expect(refs.filter((r) => !inside.has(r))).toEqual([]);
+    expect(b.entry.every((e) => e.fullUrl.endsWith(`/${e.resource.resourceType}/${e.resource.id}`))).toBe(true);
+    // the body: measurements summarised (TLSV profile), the open episode as a Flag, the questionnaires
+    const types = rest.map((r) => r.resourceType);
+    for (const t of ['Patient', 'PractitionerRole', 'Practitioner', 'Organization', 'Encounter', 'Location'])
+      expect(types).toContain(t);
+    const obs = rest.filter((r) => r.resourceType === 'Observation');
+    expect(obs.length).toBeGreaterThan(0);
+    expect(obs.every((o) => (o.meta as { profile: string[] }).profile[0] === `${TLSV}/tlsv-observation`)).toBe(true);
+    const spo2 = obs.find((o) => (o.code as { text: string }).text === 'spo2');
+    expect(spo2).toMatchObject({ valueQuantity: { value: 85 }, method: { text: 'mean of 2 home readings' } });
+    expect(rest.filter((r) => r.resourceType === 'Flag').length).toBeGreaterThan(0);
+    expect(rest.filter((r) => r.resourceType === 'QuestionnaireResponse')).toHaveLength(3);
+    // audited, with the document's identifier
+    const { rows } = await f.pool.query<{ detail: { documentId: string } }>(
+      `SELECT detail FROM audit_log WHERE action = 'dmp.document_exported' AND entity_id = $1`,
+      [P],
+    );
+    expect(rows.map((r) => r.detail.documentId)).toContain(b.identifier.value);
+    // outside the scope: not found, as everywhere
+    expect((await get(outsider, `/api/patients/${P}/dmp-document`)).statusCode).toBe(404);
   });
 });
