@@ -44,7 +44,6 @@ export const SECTIONS = {
   alerts: { system: LOINC, code: '75310-3', display: 'Health concerns Document' },
   questionnaires: { system: LOINC, code: '47420-5', display: 'Functional status assessment note' },
 } as const;
-const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 
@@ -215,7 +214,8 @@ export function dmpDocument(d: DmpInputs): Record<string, unknown> {
       },
     ],
     title: 'Synthèse de télésurveillance',
-    // N (normal): the DMP's default level; the patient may mask a document in the DMP herself
+    // N (normal) of v3 Confidentiality (http://terminology.hl7.org/CodeSystem/v3-Confidentiality),
+    // the DMP's default level; the patient may mask a document in the DMP herself
     confidentiality: 'N',
     attester: [{ mode: 'legal', time: d.now.toISOString(), party: ref('PractitionerRole', ids.practitionerRole) }],
     custodian: ref('Organization', ids.organization),

@@ -131,9 +131,9 @@ export async function loadDmpInputs(
     measurements: readings.rows.map((r) => ({
       metric: r.metric,
       count: r.n,
-      min: Number(r.min),
-      max: Number(r.max),
-      mean: Number(r.mean),
+      min: r.min,
+      max: r.max,
+      mean: r.mean,
       first: r.first,
       last: r.last,
     })),

@@ -411,7 +411,24 @@ describe('DMP document export', () => {
     expect(b.meta.profile).toEqual([`${DOC_CORE}/fr-bundle-document`]);
     expect(b.identifier.value).toMatch(/^[0-9a-f-]{36}$/);
     const [first, ...rest] = b.entry.map((e) => e.resource);
-    const c = first as Resource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    interface Ref {
+      reference: string;
+    }
+    const c = first as Resource & {
+      meta: { profile: string[] };
+      language: string;
+      identifier: { value: string };
+      type: { coding: { system: string; code: string }[] };
+      confidentiality: string;
+      subject: Ref;
+      extension: { url: string }[];
+      author: (Ref & { extension: { url: string }[] })[];
+      attester: { mode: string; time: string; party: Ref }[];
+      event: { period: { start: string }; extension: { url: string }[] }[];
+      custodian: Ref;
+      encounter: Ref;
+      section: { code: { coding: { system: string }[] }; title: string; text: { div: string } }[];
+    };
     expect(c.resourceType).toBe('Composition');
     expect(c.meta.profile).toEqual([`${DOC_CORE}/fr-composition-document`]);
     // FR Composition Document: the elements it makes mandatory
@@ -420,17 +437,17 @@ describe('DMP document export', () => {
     expect(c.type.coding[0]).toMatchObject({ system: 'http://loinc.org', code: '34133-9' });
     expect(c.confidentiality).toBe('N');
     expect(c.subject.reference).toBe(`Patient/${P}`);
-    expect(c.extension[0].url).toBe('http://hl7.org/fhir/5.0/StructureDefinition/extension-Composition.version');
-    expect(c.author[0].extension[0].url).toBe(`${DOC_CORE}/fr-author-time-extension`);
-    expect(c.attester).toEqual([
-      expect.objectContaining({ mode: 'legal', time: expect.any(String), party: expect.anything() }),
-    ]);
-    expect(c.event[0].period.start).toBeDefined();
-    expect(c.event[0].extension[0].url).toBe(`${DOC_CORE}/fr-performer-event-extension`);
+    expect(c.extension[0]!.url).toBe('http://hl7.org/fhir/5.0/StructureDefinition/extension-Composition.version');
+    expect(c.author[0]!.extension[0]!.url).toBe(`${DOC_CORE}/fr-author-time-extension`);
+    expect(c.attester).toHaveLength(1);
+    expect(c.attester[0]).toMatchObject({ mode: 'legal', party: { reference: c.author[0]!.reference } });
+    expect(Date.parse(c.attester[0]!.time)).not.toBeNaN();
+    expect(c.event[0]!.period.start).toBeDefined();
+    expect(c.event[0]!.extension[0]!.url).toBe(`${DOC_CORE}/fr-performer-event-extension`);
     expect(c.custodian.reference).toMatch(/^Organization\//);
     expect(c.encounter.reference).toMatch(/^Encounter\//);
     for (const sec of c.section) {
-      expect(sec.code.coding[0].system).toBe('http://loinc.org');
+      expect(sec.code.coding[0]!.system).toBe('http://loinc.org');
       expect(sec.title).toBeTruthy();
       expect(sec.text.div).toMatch(/^<div xmlns="http:\/\/www.w3.org\/1999\/xhtml">/);
     }
