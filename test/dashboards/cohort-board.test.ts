@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refreshCohortAggregates } from '../../hub/reporting/cohort-refresh';
 import { createTestPostgres, type TestPostgres } from '../support/stores';
 import { boardQueries, isEmpty, runPostgres, type QueryResult, type Row } from './board-queries';
 import type { QueryContext } from './grafana-interpolate';
@@ -95,6 +96,8 @@ beforeAll(async () => {
        VALUES ($1, 'r', 'amber', 'resolved', 'routine', $2, $2, 'x', $3)`,
       [id, opened, new Date(opened.getTime() + minutes * 60_000)],
     );
+  // the hub's hourly refresh, run now
+  expect(await refreshCohortAggregates(pg.pool)).toBe(true);
 }, 60_000);
 
 afterAll(async () => {
@@ -160,8 +163,9 @@ describe('cohort board on real PostgreSQL', () => {
   });
 
   it('the aggregate view exposes no patient: no id column, no id or name among its values', async () => {
+    // (a materialised view is not in information_schema.columns: pg_attribute lists its columns)
     const cols = await pg.pool.query<{ column_name: string }>(
-      `SELECT column_name FROM information_schema.columns WHERE table_schema = 'grafana' AND table_name = 'cohort_monthly'`,
+      `SELECT attname AS column_name FROM pg_attribute WHERE attrelid = 'grafana.cohort_monthly'::regclass AND attnum > 0 AND NOT attisdropped`,
     );
     // exactly these columns: aggregates per program, team and month, nothing that names a patient
     expect(cols.rows.map((c) => c.column_name).sort()).toEqual(
@@ -206,5 +210,27 @@ describe('cohort board on real PostgreSQL', () => {
       pg.pool,
     );
     expect(new Set(rows(r).map((x) => x['care team']))).toEqual(new Set(['team small']));
+  });
+
+  it('the refresh picks up new data without blocking readers, one hub at a time', async () => {
+    await pg.pool.query(
+      `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, priority, opened_at, updated_at, summary)
+       VALUES ('CB-4', 'r', 'red', 'open', 'urgent', $1, $1, 'x')`,
+      [new Date(lastMonth.getTime() + 6 * DAY)],
+    );
+    const q = queries.find((x) => x.id === 'cohort / Cohort by month / A')!;
+    const episodes = async () => at(rows(await runPostgres(q, ctx, pg.pool)), lastMonth, 'team big')!.episodes;
+    expect(await episodes()).toBe(3); // not yet refreshed
+    // another hub holds the refresh: this one skips its round
+    const other = await pg.pool.connect();
+    try {
+      await other.query("SELECT pg_advisory_lock(hashtext('vigil-cohort-monthly'))");
+      expect(await refreshCohortAggregates(pg.pool)).toBe(false);
+      await other.query("SELECT pg_advisory_unlock(hashtext('vigil-cohort-monthly'))");
+    } finally {
+      other.release();
+    }
+    expect(await refreshCohortAggregates(pg.pool)).toBe(true);
+    expect(await episodes()).toBe(4);
   });
 });

@@ -5,9 +5,13 @@
 -- patients), episodes per patient-month, median minutes to acknowledge the month's episodes.
 -- Small cells: when fewer than 5 patients are enrolled, every figure but `enrolled` is NULL and
 -- `masked` is true (the French small-cell rule the report applies, MIN_CELL).
+-- Materialised: the figures cost a pass over the reading ledger, too much for every board load
+-- (bench/cohort-board.ts); the hub refreshes it hourly (hub/reporting/cohort-refresh.ts), so the
+-- current month lags by up to an hour. The unique index lets the refresh run CONCURRENTLY
+-- (readers are never blocked).
 -- Depends on 001, 002 (care teams) and 004 (acknowledged_at).
 
-CREATE VIEW grafana.cohort_monthly AS
+CREATE MATERIALIZED VIEW grafana.cohort_monthly AS
 WITH members AS (
   SELECT t.program_id, t.id AS care_team_id, t.name AS care_team_name, p.id AS pid, p.created_at AS enrolled
   FROM care_teams t
@@ -72,3 +76,12 @@ SELECT a.program_id,
        CASE WHEN a.enrolled >= 5 THEN round(k.median_min::numeric, 1)::double precision END AS median_minutes_to_acknowledge
 FROM agg a
 LEFT JOIN acks k ON k.care_team_id = a.care_team_id AND k.month_start = a.month_start;
+
+CREATE UNIQUE INDEX cohort_monthly_team_month ON grafana.cohort_monthly (care_team_id, month);
+-- the materialised view is a table to GRANT: the boards' role reads it like the views
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vigil_grafana') THEN
+    GRANT SELECT ON grafana.cohort_monthly TO vigil_grafana;
+  END IF;
+END $$;
