@@ -32,16 +32,33 @@ followed AS (
   JOIN members m ON m.care_team_id = mo.care_team_id
   WHERE m.enrolled < ((mo.month_start AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
 ),
+-- one pass over the ledger and the episodes, per patient and month (from enrollment on)
+daily AS (
+  SELECT r.patient_id, date_trunc('month', r.measured_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month_start,
+         count(DISTINCT (r.measured_at AT TIME ZONE 'UTC')::date) AS days_with_data
+  FROM reading_ledger r
+  JOIN patients p ON p.id = r.patient_id
+  WHERE r.metric <> 'battery_level' AND r.measured_at >= p.created_at AND r.measured_at < now()
+    AND EXISTS (SELECT 1 FROM care_team_patients ctp WHERE ctp.patient_id = r.patient_id)
+  GROUP BY 1, 2
+),
+opened AS (
+  SELECT e.patient_id, date_trunc('month', e.opened_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month_start,
+         count(*) AS episodes
+  FROM alert_episodes e
+  JOIN patients p ON p.id = e.patient_id
+  WHERE e.opened_at >= p.created_at AND e.opened_at < now()
+  GROUP BY 1, 2
+),
 per_patient AS (
   SELECT f.program_id, f.care_team_id, f.care_team_name, f.month_start,
          greatest(ceil(extract(epoch FROM (f.f_end - f.f_start)) / 86400), 1) AS days_followed,
          extract(epoch FROM (f.f_end - f.f_start)) / 86400 AS days_exact,
-         (SELECT count(DISTINCT (r.measured_at AT TIME ZONE 'UTC')::date) FROM reading_ledger r
-           WHERE r.patient_id = f.pid AND r.metric <> 'battery_level'
-             AND r.measured_at >= f.f_start AND r.measured_at < f.f_end) AS days_with_data,
-         (SELECT count(*) FROM alert_episodes e
-           WHERE e.patient_id = f.pid AND e.opened_at >= f.f_start AND e.opened_at < f.f_end) AS episodes
+         coalesce(d.days_with_data, 0) AS days_with_data,
+         coalesce(o.episodes, 0) AS episodes
   FROM followed f
+  LEFT JOIN daily d ON d.patient_id = f.pid AND d.month_start = f.month_start
+  LEFT JOIN opened o ON o.patient_id = f.pid AND o.month_start = f.month_start
 ),
 acks AS (
   SELECT f.care_team_id, f.month_start,
