@@ -36,10 +36,12 @@ export function checkFhirScope(req: FastifyRequest): void {
  */
 export function scopedPatient(req: FastifyRequest, asked: string | undefined): string | undefined {
   const limit = req.fhirPatientLimit;
-  if (limit === undefined) return asked;
-  if (asked !== undefined && asked !== limit)
+  if (limit !== undefined && asked !== undefined && asked !== limit)
     throw new ApiError('INSUFFICIENT_SCOPE', 'this token’s patient/ scope covers another patient');
-  return limit;
+  const patient = limit ?? asked;
+  // the access log records the patient even when the token's scope, not the URL, named her
+  if (patient !== undefined) req.auditPatientId = patient;
+  return patient;
 }
 
 /** A patient-compartment search needs a patient: asked, or the token's patient/ scope. */

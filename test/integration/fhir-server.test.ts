@@ -379,6 +379,11 @@ describe('SMART scopes on tokens', () => {
       new Set([`Patient/${P}`]),
     );
     expect((await get(t, '/fhir/Patient')).json<Bundle>().entry.map((e) => e.resource.id)).toEqual([P]);
+    // the access log names the patient the scope chose, though the URL did not
+    const logged = await f.pool.query<{ patient_id: string | null }>(
+      `SELECT patient_id FROM access_log WHERE route = '/fhir/Patient' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(logged.rows[0]?.patient_id).toBe(P);
     await f.enroll('FH-2', 'heart_failure');
     expect((await get(t, '/fhir/Observation?patient=FH-2')).statusCode).toBe(403);
     // the role x consent rules still apply: consent withdrawn, the scope does not help
