@@ -38,9 +38,9 @@ export async function questionnaireAdherence(
 ): Promise<QuestionnaireAdherence> {
   const { rows } = await pool.query<Row>(
     `WITH cohort AS (${cohortSql}),
-     a AS (SELECT qa.patient_id, qa.questionnaire_id, qa.every_days, qa.first_due_at
+     a AS (SELECT qa.patient_id, qa.questionnaire_id, qa.every_days, coalesce(qa.first_due_at, qa.next_due_at) AS first_due_at
              FROM questionnaire_assignments qa JOIN cohort c ON c.id = qa.patient_id
-            WHERE qa.first_due_at <= $2)
+            WHERE coalesce(qa.first_due_at, qa.next_due_at) <= $2)
      SELECT a.patient_id, a.questionnaire_id,
             (CASE WHEN a.every_days IS NULL THEN 1
                   ELSE floor(extract(epoch FROM ($2::timestamptz - a.first_due_at)) / 86400 / a.every_days)::int + 1 END) AS due,
