@@ -1141,6 +1141,33 @@ describe('OpenAPI', () => {
   });
 });
 
+describe('FHIR scopes: deny by default on every /fhir route', () => {
+  it('a token of the same nurse without a FHIR scope is refused on every /fhir route but metadata', async () => {
+    // same role, team and consent as CN: only the token's scopes differ
+    const { token: unscoped } = await createProfessional(f.pool, {
+      id: 'cn-unscoped',
+      displayName: 'CN',
+      role: 'coordinating_nurse',
+    });
+    await addCareTeamMember(f.pool, { careTeamId: 'team-a', professionalId: 'cn-unscoped' });
+    await recordConsent(f.pool, { patientId: PA, professionalId: 'cn-unscoped' });
+    const fhirRoutes = routeTable(api).filter((r) => r.url.startsWith('/fhir/') && r.url !== '/fhir/metadata');
+    expect(fhirRoutes.length).toBeGreaterThanOrEqual(9);
+    for (const r of fhirRoutes) {
+      // a read names its resource; every search gets the patient (ignored where not a parameter)
+      const url = `${r.url.replace('/Patient/:id', `/Patient/${PA}`).replace('/:id', '/oral-chemo-weekly')}?patient=${PA}`;
+      const res = await api.inject({ method: 'GET', url, headers: { authorization: `Bearer ${unscoped}` } });
+      const code = res.json<{ issue: { details: { coding: { code: string }[] } }[] }>().issue[0]?.details.coding[0]
+        ?.code;
+      expect([r.url, res.statusCode, code]).toEqual([r.url, 403, 'INSUFFICIENT_SCOPE']);
+      // and the same request with CN's scoped token is not refused for its scope
+      const scoped = await call('CN', r.method, url);
+      expect([r.url, scoped.statusCode]).toEqual([r.url, 200]);
+    }
+    expect((await api.inject({ method: 'GET', url: '/fhir/metadata' })).statusCode).toBe(200);
+  });
+});
+
 describe('read-only FHIR endpoint', () => {
   it('/fhir/Observation returns a searchset of vital-signs Observations with the webhook identifiers and interpretation', async () => {
     const res = await call('CN', 'GET', `/fhir/Observation?patient=Patient/${PA}&code=http://loinc.org|8310-5`);
