@@ -333,6 +333,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     });
   registerFhirRoutes(app, ctx, side);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);
   registerCredentialRoutes(app, ctx);
   registerPrivacyRoutes(app, ctx);
   await registerPatientSpace(app, side);
