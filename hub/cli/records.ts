@@ -74,16 +74,18 @@ export const registerCareTeams: RegisterCommands = (root, ctx) => {
     .argument('<id>', 'professional id')
     .argument('<role>', `one of ${PROFESSIONAL_ROLES.join(', ')}, or a role a program defines`, role)
     .argument('<name...>', 'display name')
-    .action((id: string, role: string, displayName: string[]) =>
+    .option('--scope <scope...>', 'SMART scopes of the token, e.g. user/*.read (none: no /fhir access)')
+    .action((id: string, role: string, displayName: string[], o: { scope?: string[] }) =>
       ctx.withPool(async (pool, config) => {
         const { createProfessional } = await import('../admin/provisioning');
-        const { token, expiresAt } = await createProfessional(pool, {
+        const { token, expiresAt, scopes } = await createProfessional(pool, {
           id,
           role,
           displayName: name(displayName),
           tokenTtlDays: config.http.tokenTtlDays,
+          scopes: o.scope ?? [],
         });
-        printJson({ professionalId: id, token, expiresAt });
+        printJson({ professionalId: id, token, expiresAt, scopes });
       }),
     );
 

@@ -80,8 +80,10 @@ export class QuestionnaireService {
     const scheduled = (await this.programSchedule(patientId)).find((s) => s.id === q.id);
     const everyDays = scheduled ? scheduled.everyDays : everyDaysOf(q);
     await this.pool.query(
-      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, assigned_by)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days, next_due_at = EXCLUDED.next_due_at`,
+      // a new assignment (or a renewed one) counts its due occurrences from its first due date
+      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, first_due_at, assigned_by)
+       VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days,
+         next_due_at = EXCLUDED.next_due_at, first_due_at = EXCLUDED.first_due_at`,
       [patientId, q.id, everyDays, firstDueAt ?? this.clock.now(), actor],
     );
     await audit(this.pool, {
