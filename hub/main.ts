@@ -144,6 +144,9 @@ export async function startHub(
 
     const episodes = new EpisodeStore(pool);
     const rules = new RuleEngine(episodes, metrics, log, { pool, clock });
+    // program definitions are cached while this hub LISTENs for changes from any hub (docs/programs.md)
+    await rules.settings.programs.listen(log);
+    stops.push(() => rules.settings.programs.close());
     const webhooks = new WebhookDispatcher(pool, metrics, log, {
       clock,
       profile: config.profile,

@@ -13,11 +13,19 @@ import { ROLES, type Role } from '../vocabulary';
  * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
  * call the same functions). Secrets are returned once and only their hash is stored.
  */
-export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure';
+export type Program = 'oral_chemotherapy' | 'cardiovascular_prevention' | 'heart_failure' | ProgramId;
+/** a program created as data (docs/programs.md) */
+export type ProgramId = string & { readonly programId?: true };
 
 /** Stable codes of enrollment refusals; the API answers them with 409 (or 400 for INVALID_ROLE). */
 export type ProvisioningErrorCode =
-  'PATIENT_EXISTS' | 'DEVICE_BOUND_ELSEWHERE' | 'GATEWAY_OTHER_HOUSEHOLD' | 'PROGRAM_MISMATCH' | 'INVALID_ROLE';
+  | 'PATIENT_EXISTS'
+  | 'DEVICE_BOUND_ELSEWHERE'
+  | 'GATEWAY_OTHER_HOUSEHOLD'
+  | 'PROGRAM_MISMATCH'
+  | 'INVALID_ROLE'
+  /** the program is retired (no new enrollment) or does not exist */
+  | 'PROGRAM_CLOSED';
 
 export class ProvisioningError extends Error {
   constructor(
@@ -55,13 +63,22 @@ export async function createPatient(
   const problem = pseudonymProblem(p.id);
   if (problem) throw new ApiError('INVALID_REQUEST', `PATIENT_ID_NOT_PSEUDONYMOUS: the patient id ${problem}`);
   // never an upsert: re-posting another team's patient id must not take the record over
-  const { rowCount } = await pool.query(
-    `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (id) DO NOTHING`,
+  // enrolled under the program's current version (migration 250), never into a retired program
+  const { rows } = await pool.query<{ program_version: number | null }>(
+    `INSERT INTO patients (id, program_id, display_name, birth_year, chronic_lung_disease, program_version)
+     SELECT $1, $2, $3, $4, $5, pr.current_version FROM programs pr WHERE pr.id = $2 AND pr.retired_at IS NULL
+     ON CONFLICT (id) DO NOTHING RETURNING program_version`,
     [p.id, p.programId, p.displayName, p.birthYear ?? null, p.chronicLungDisease ?? false],
   );
-  if (!rowCount) throw new ProvisioningError('PATIENT_EXISTS', `patient ${p.id} is already enrolled`);
-  await audit(pool, actor, 'patient.enrolled', 'patient', p.id, { programId: p.programId });
+  if (!rows[0]) {
+    const exists = await pool.query('SELECT 1 FROM patients WHERE id = $1', [p.id]);
+    if (exists.rowCount) throw new ProvisioningError('PATIENT_EXISTS', `patient ${p.id} is already enrolled`);
+    throw new ProvisioningError('PROGRAM_CLOSED', `program ${p.programId} is retired or does not exist`);
+  }
+  await audit(pool, actor, 'patient.enrolled', 'patient', p.id, {
+    programId: p.programId,
+    programVersion: rows[0].program_version,
+  });
 }
 
 /**
@@ -175,7 +192,7 @@ export async function createProfessional(
   p: {
     id: string;
     displayName: string;
-    role: ProfessionalRole;
+    role: ProfessionalRole | ProgramRoleId;
     tokenTtlDays?: number;
     /** SMART scopes of the token (hub/fhir/scopes.ts); none: no /fhir access */
     scopes?: readonly string[];
@@ -184,6 +201,7 @@ export async function createProfessional(
   },
   actor = 'admin',
 ): Promise<{ token: string; expiresAt: string; scopes: string[] }> {
+  await checkRole(pool, p.role);
   const scopes = validateScopes(p.scopes ?? [], p.scopePatientId ?? null);
   const token = generateSecret();
   const { rows } = await pool.query<{ token_expires_at: Date }>(
@@ -272,6 +290,22 @@ export async function revokeProfessional(pool: pg.Pool, professionalId: string, 
 /* ---- Care teams and consent (issue 5 item 3, issue 6 authorization) ---- */
 
 export type CareRole = Exclude<ProfessionalRole, 'admin'>;
+/** a role a program defines (docs/programs.md), e.g. an addiction counsellor */
+export type ProgramRoleId = string & { readonly programRole?: true };
+
+/** A role is built in, or defined by at least one program's current definition (INVALID_ROLE otherwise). */
+async function checkRole(pool: pg.Pool, role: string, programId?: string): Promise<void> {
+  if ((PROFESSIONAL_ROLES as readonly string[]).includes(role)) return;
+  const { rowCount } = await pool.query(
+    `SELECT 1 FROM program_role_grants WHERE role = $1 AND ($2::text IS NULL OR program_id = $2) LIMIT 1`,
+    [role, programId ?? null],
+  );
+  if (!rowCount)
+    throw new ProvisioningError(
+      'INVALID_ROLE',
+      programId ? `role ${role} is not a role of program ${programId}` : `no program defines the role ${role}`,
+    );
+}
 
 export async function createCareTeam(
   pool: pg.Pool,
@@ -288,7 +322,7 @@ export async function createCareTeam(
 /** Adds a professional to a care team with a role (default: the professional's own role). */
 export async function addCareTeamMember(
   pool: pg.Pool,
-  m: { careTeamId: string; professionalId: string; role?: CareRole },
+  m: { careTeamId: string; professionalId: string; role?: CareRole | ProgramRoleId },
   actor = 'admin',
 ): Promise<void> {
   const { rows } = await pool.query<{ role: string }>('SELECT role FROM professionals WHERE id = $1', [
@@ -297,6 +331,11 @@ export async function addCareTeamMember(
   const role = m.role ?? rows[0]?.role;
   if (!role || role === 'admin')
     throw new ProvisioningError('INVALID_ROLE', 'a care-team member needs a clinical role');
+  // a program-defined role sits only in the teams of a program that defines it
+  const team = await pool.query<{ program_id: string }>('SELECT program_id FROM care_teams WHERE id = $1', [
+    m.careTeamId,
+  ]);
+  await checkRole(pool, role, team.rows[0]?.program_id);
   await pool.query(
     `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES ($1, $2, $3)
      ON CONFLICT (care_team_id, professional_id) DO UPDATE SET role = EXCLUDED.role`,

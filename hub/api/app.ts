@@ -15,18 +15,20 @@ import { systemClock, type Clock } from '../rules/clock';
 import { RuleEngine } from '../rules/engine';
 import { hashSecret } from '../security/secrets';
 import type { TimeSeriesStore } from '../storage/influx/timeseries';
-import type { Professional, Role } from './authz';
+import { withProgramGrants, type Professional, type Role } from './authz';
 import type { ApiContext } from './context';
 import { GatewayRemoteConfig } from '../gateways/remote-config';
 import { API_ERRORS, ApiError, type ApiErrorCode } from './errors';
 import { trackRoutes } from './route-table';
 import { ProvisioningError } from '../admin/provisioning';
+import { ProgramError } from '../programs/definition';
 import { registerAdminRoutes } from './routes/admin';
 import { registerReportRoutes } from './routes/reports';
 import { registerCoachingRoutes } from './routes/coaching';
 import { registerAlertRoutes } from './routes/alerts';
 import { registerPatientRoutes } from './routes/patients';
 import { registerRuleRoutes } from './routes/rules';
+import { registerProgramRoutes } from './routes/programs';
 import { NotifyService } from '../notify/service';
 import { registerPatientSideApi } from '../patient/pro-routes';
 import { createPatientSide, type PatientSide } from '../patient/side';
@@ -154,6 +156,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       code = err.code === 'INVALID_ROLE' || err.code === 'PROGRAM_MISMATCH' ? 'INVALID_REQUEST' : 'CONFLICT';
       status = API_ERRORS[code as ApiErrorCode];
       message = `${err.code}: ${err.message}`;
+    } else if (err instanceof ProgramError) {
+      code = err.code;
+      status = API_ERRORS[err.code];
+      message = [err.message, ...err.issues].join('; ');
+      return reply.status(status).send({ code, message, issues: err.issues });
     } else if ((err as { validation?: unknown }).validation) {
       code = 'INVALID_REQUEST';
       status = 400;
@@ -247,7 +254,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       await ctx.authFailures.fail(key);
       throw new ApiError('UNAUTHENTICATED', 'unknown, expired or revoked token');
     }
-    req.professional = { id: rows[0].id, role: rows[0].role } satisfies Professional;
+    req.professional = await withProgramGrants(d.pool, { id: rows[0].id, role: rows[0].role } satisfies Professional);
     // a web session carries no scopes, so it never reads /fhir (hub/fhir/scopes.ts)
     req.tokenScopes = { scopes: rows[0].token_scopes, patientId: rows[0].token_patient_id };
   });
@@ -318,6 +325,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerPatientRoutes(app, ctx);
   registerAlertRoutes(app, ctx);
   registerRuleRoutes(app, ctx);
+  registerProgramRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerReportRoutes(app, ctx);
   registerCoachingRoutes(app, ctx);
@@ -331,6 +339,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       publicUrl: 'http://127.0.0.1:8080',
       secureCookies: false,
     });
+  ctx.onEnrolled = (patientId, actor) => side.questionnaires.assignForEnrollment(patientId, actor);
   registerFhirRoutes(app, ctx, side);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);

@@ -7,9 +7,21 @@ import { ApiError } from './errors';
 // the role lists live in the vocabulary (hub/vocabulary.ts), shared with content and messaging
 export { COACH_ROLES, ROLES, type CoachRole, type Role } from '../vocabulary';
 
+/**
+ * A role a program defines (docs/programs.md), e.g. an addiction counsellor: not in the code, its
+ * capabilities are those its programs' definitions give it (program_role_grants).
+ */
+export type ProgramRole = string & { readonly programDefined?: true };
+
 export interface Professional {
   id: string;
-  role: Role;
+  role: Role | ProgramRole;
+  /** a program-defined role: the capabilities some program gives it (per patient, the patient's program decides) */
+  grants?: ReadonlySet<string>;
+}
+
+export function isBuiltinRole(role: string): role is Role {
+  return (ROLES as readonly string[]).includes(role);
 }
 
 /**
@@ -26,6 +38,20 @@ export const MATRIX = {
   'coaching.write': ['coordinating_nurse', ...COACH_ROLES],
   /** alert episodes, FHIR Task (pharmacist: treatment/toxicity rules only) */
   'alerts.read': CARE_ROLES,
+  /** secure messaging with the patient and the team (hub/messaging) */
+  'messages.use': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+    ...COACH_ROLES,
+  ],
+  /** create, version and retire care programs (docs/programs.md) */
+  'programs.admin': ['admin'],
+  /** read program definitions and their history */
+  'programs.read': ['coordinating_nurse', 'admin'],
   /** acknowledge, assign, resolve, silence */
   'alerts.triage': ['coordinating_nurse', 'oncologist', 'cardiologist'],
   /** raw readings, FHIR Observation */
@@ -81,8 +107,36 @@ export const PHARMACIST_METRICS: ReadonlySet<MetricName> = new Set<MetricName>([
   'glucose',
 ]);
 
+/**
+ * What a program definition may give a role, per patient of the program (docs/programs.md "roles").
+ * Administrative capabilities never come from a program.
+ */
+export const PROGRAM_GRANTABLE: ReadonlySet<Capability> = new Set<Capability>([
+  'patients.read',
+  'alerts.read',
+  'alerts.triage',
+  'readings.read',
+  'trends.read',
+  'rules.read',
+  'messages.use',
+  'questionnaires.read',
+  'coaching.read',
+  'coaching.write',
+]);
+
 export function can(p: Professional, cap: Capability): boolean {
-  return (MATRIX[cap] as readonly Role[]).includes(p.role);
+  if (isBuiltinRole(p.role)) return (MATRIX[cap] as readonly Role[]).includes(p.role);
+  return PROGRAM_GRANTABLE.has(cap) && (p.grants?.has(cap) ?? false);
+}
+
+/** The capabilities the programs give a program-defined role (loaded when it authenticates). */
+export async function withProgramGrants(pool: pg.Pool, p: Professional): Promise<Professional> {
+  if (isBuiltinRole(p.role)) return p;
+  const { rows } = await pool.query<{ capability: string }>(
+    'SELECT DISTINCT capability FROM program_role_grants WHERE role = $1',
+    [p.role],
+  );
+  return { ...p, grants: new Set(rows.map((r) => r.capability)) };
 }
 
 export function requireCap(p: Professional, cap: Capability): void {
@@ -127,7 +181,13 @@ export function patientScopeSql(
   const scope = cap ? CONSENT_SCOPE[cap] : undefined;
   const narrowed = scope ? ` AND (pc.patient_scope IS NULL OR '${scope}' = ANY(pc.patient_scope))` : '';
   const consent = `EXISTS (SELECT 1 FROM patient_consents pc WHERE pc.patient_id = ${col} AND pc.professional_id = ${param} AND pc.revoked_at IS NULL${narrowed})`;
-  return clinical ? `(${membership} AND ${consent})` : membership;
+  // what this role may see in the patient's program (its current definition, migration 250)
+  const grant =
+    cap && PROGRAM_GRANTABLE.has(cap)
+      ? ` AND EXISTS (SELECT 1 FROM patients gp JOIN program_role_grants g ON g.program_id = gp.program_id
+                      WHERE gp.id = ${col} AND g.role = ${sqlText(p.role)} AND g.capability = '${cap}')`
+      : '';
+  return clinical ? `(${membership}${grant} AND ${consent})` : `(${membership}${grant})`;
 }
 
 /**
@@ -152,6 +212,11 @@ export async function requirePatient(
   const row = rows[0];
   if (!row?.member) throw new ApiError('NOT_FOUND', 'no such patient in your scope');
   if (!row.ok) throw new ApiError('FORBIDDEN', `no consent of this patient for ${cap}`);
+}
+
+/** A role as an SQL literal (roles are checked against ^[a-z][a-z0-9_]+$ when written; quotes doubled all the same). */
+function sqlText(v: string): string {
+  return `'${v.replace(/'/g, "''")}'`;
 }
 
 export function isClinical(cap: Capability): boolean {

@@ -45,6 +45,8 @@ export interface ApiContext {
   secretKey: string | undefined;
   /** failed credentials per client address (bearer tokens, enrollment codes) */
   authFailures: FailureLimiter;
+  /** after an enrollment: the program's questionnaires assigned (hub/questionnaires, set with the patient side) */
+  onEnrolled?: (patientId: string, actor: string) => Promise<unknown>;
 }
 
 declare module 'fastify' {

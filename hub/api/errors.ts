@@ -31,6 +31,17 @@ export const API_ERRORS = {
   ATTACHMENT_TYPE: 415,
   INVALID_ANSWERS: 400,
   MESSAGING_UNAVAILABLE: 503,
+  /** programs as data (docs/programs.md) */
+  PROGRAM_INVALID: 400,
+  PROGRAM_EXISTS: 409,
+  PROGRAM_NOT_FOUND: 404,
+  PROGRAM_RETIRED: 409,
+  /** the definition changed since the editor read it (basedOn) */
+  PROGRAM_VERSION_CONFLICT: 409,
+  RULE_UNKNOWN: 400,
+  THRESHOLD_OUT_OF_RANGE: 400,
+  QUESTIONNAIRE_UNKNOWN: 400,
+  ROLE_INVALID: 400,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

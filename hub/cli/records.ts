@@ -1,13 +1,17 @@
 import { bleAddressSchema, gatewayIdSchema, patientIdSchema } from '../../contract';
-import { choiceArg, intArg, schemaArg } from '../../contract/cli';
+import { intArg, schemaArg } from '../../contract/cli';
 import { PROFESSIONAL_ROLES, type CareRole } from '../admin/provisioning';
+import { programIdSchema, roleIdSchema } from '../programs/definition';
 import { PROGRAMS } from '../rules/rule';
 import { printJson, type RegisterCommands } from './context';
 
 const CARE_ROLES = PROFESSIONAL_ROLES.filter((r): r is CareRole => r !== 'admin');
 const patientId = schemaArg(patientIdSchema, 'patient id');
 const gatewayId = schemaArg(gatewayIdSchema, 'gateway id');
-const program = choiceArg(PROGRAMS, 'program');
+// a built-in program or one created as data (docs/programs.md): enrollment checks it exists
+const program = schemaArg(programIdSchema, 'program id');
+// a built-in role or one a program defines (docs/programs.md): createProfessional checks it
+const role = schemaArg(roleIdSchema, 'role');
 const name = (parts: string[]) => parts.join(' ');
 
 /** Patients, gateways and their devices (enrollment side of hub/admin/provisioning). */
@@ -16,9 +20,9 @@ export const registerEnrollment: RegisterCommands = (root, ctx) => {
     .command('enroll-patient')
     .description('enroll a patient in a follow-up program (updates the program and name when it exists)')
     .argument('<id>', 'patient id', patientId)
-    .argument('<program>', `one of ${PROGRAMS.join(', ')}`, program)
+    .argument('<program>', `a program id, e.g. ${PROGRAMS.join(', ')}`, program)
     .argument('<name...>', 'display name')
-    .action((id: string, programId: (typeof PROGRAMS)[number], displayName: string[]) =>
+    .action((id: string, programId: string, displayName: string[]) =>
       ctx.withPool(async (pool) => {
         const { createPatient } = await import('../admin/provisioning');
         await createPatient(pool, { id, programId, displayName: name(displayName) });
@@ -68,10 +72,10 @@ export const registerCareTeams: RegisterCommands = (root, ctx) => {
     .command('create-professional')
     .description('create a professional and print a new API token (shown once)')
     .argument('<id>', 'professional id')
-    .argument('<role>', `one of ${PROFESSIONAL_ROLES.join(', ')}`, choiceArg(PROFESSIONAL_ROLES, 'role'))
+    .argument('<role>', `one of ${PROFESSIONAL_ROLES.join(', ')}, or a role a program defines`, role)
     .argument('<name...>', 'display name')
     .option('--scope <scope...>', 'SMART scopes of the token, e.g. user/*.read (none: no /fhir access)')
-    .action((id: string, role: (typeof PROFESSIONAL_ROLES)[number], displayName: string[], o: { scope?: string[] }) =>
+    .action((id: string, role: string, displayName: string[], o: { scope?: string[] }) =>
       ctx.withPool(async (pool, config) => {
         const { createProfessional } = await import('../admin/provisioning');
         const { token, expiresAt, scopes } = await createProfessional(pool, {
@@ -89,9 +93,9 @@ export const registerCareTeams: RegisterCommands = (root, ctx) => {
     .command('create-care-team')
     .description('create a care team for a program')
     .argument('<id>', 'care team id')
-    .argument('<program>', `one of ${PROGRAMS.join(', ')}`, program)
+    .argument('<program>', `a program id, e.g. ${PROGRAMS.join(', ')}`, program)
     .argument('<name...>', 'display name')
-    .action((id: string, programId: (typeof PROGRAMS)[number], teamName: string[]) =>
+    .action((id: string, programId: string, teamName: string[]) =>
       ctx.withPool(async (pool) => {
         const { createCareTeam } = await import('../admin/provisioning');
         await createCareTeam(pool, { id, programId, name: name(teamName) });
@@ -104,8 +108,8 @@ export const registerCareTeams: RegisterCommands = (root, ctx) => {
     .description("add a professional to a care team (role defaults to the professional's own)")
     .argument('<teamId>', 'care team id')
     .argument('<professionalId>', 'professional id')
-    .argument('[role]', `one of ${CARE_ROLES.join(', ')}`, choiceArg(CARE_ROLES, 'care role'))
-    .action((careTeamId: string, professionalId: string, role: CareRole | undefined) =>
+    .argument('[role]', `one of ${CARE_ROLES.join(', ')}, or a role the team's program defines`, role)
+    .action((careTeamId: string, professionalId: string, role: string | undefined) =>
       ctx.withPool(async (pool) => {
         const { addCareTeamMember } = await import('../admin/provisioning');
         await addCareTeamMember(pool, { careTeamId, professionalId, ...(role ? { role } : {}) });

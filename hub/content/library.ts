@@ -24,6 +24,8 @@ export const frontMatterSchema = z
     lang: z.enum(['fr', 'en']),
     kind: z.enum(['questions-answers', 'technical-sheet', 'guide']),
     molecule: z.string().optional(),
+    /** tags a program's content may select the article by (docs/programs.md) */
+    tags: z.array(z.string().regex(/^[a-z0-9_-]+$/)).optional(),
     sources: z
       .array(
         z.object({
@@ -81,7 +83,26 @@ export function loadLibrary(dir = join(import.meta.dirname, 'articles')): Articl
   return out;
 }
 
-/** The articles a reader may see: her program, her audience. */
-export function articlesFor(library: readonly Article[], program: string, audience: Audience): Article[] {
-  return library.filter((a) => a.program === program && a.audience.includes(audience));
+/**
+ * What a program's definition lists as its education content (docs/programs.md): articles by id,
+ * and by tag (an article's `tags`, or the library folder it sits in).
+ */
+export interface ProgramContent {
+  articles: readonly string[];
+  tags: readonly string[];
+}
+
+/** The articles a reader may see: those of her program (a folder name, or the program's content), her audience. */
+export function articlesFor(
+  library: readonly Article[],
+  program: string | ProgramContent,
+  audience: Audience,
+): Article[] {
+  const listed = (a: Article) =>
+    typeof program === 'string'
+      ? a.program === program
+      : program.articles.includes(a.id) ||
+        program.tags.includes(a.program) ||
+        (a.tags ?? []).some((t) => program.tags.includes(t));
+  return library.filter((a) => listed(a) && a.audience.includes(audience));
 }

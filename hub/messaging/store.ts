@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { fileTypeFromBuffer } from 'file-type';
 import { audit, inTransaction } from '../alerts/audit';
 import type { EpisodeStore } from '../alerts/episode-store';
-import { patientScopeSql, ROLES, type Professional } from '../api/authz';
+import { can, patientScopeSql, ROLES, type Professional } from '../api/authz';
 import type { Clock } from '../rules/clock';
 import type { Keyring } from './kms';
 import { redFlags } from './red-flags';
@@ -93,10 +93,10 @@ export class MessageStore {
       return;
     }
     const p = r.professional;
-    if (!MESSAGING_ROLES.has(p.role))
+    if (!MESSAGING_ROLES.has(p.role) && !can(p, 'messages.use'))
       throw new MessagingError('FORBIDDEN', `role ${p.role} takes no part in messaging`);
     const { rows } = await this.pool.query<{ ok: boolean; scoped: boolean }>(
-      `SELECT ${patientScopeSql(p, 'patients.id', '$2', true)} AS ok,
+      `SELECT ${patientScopeSql(p, 'patients.id', '$2', true, 'messages.use')} AS ok,
               coalesce((SELECT pc.patient_scope IS NULL OR 'messages' = ANY(pc.patient_scope) FROM patient_consents pc
                         WHERE pc.patient_id = patients.id AND pc.professional_id = $2), false) AS scoped
          FROM patients WHERE id = $1`,

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../api/errors';
 import type { ZApp } from '../api/context';
-import { articlesFor } from '../content/library';
+import { articlesFor, type ProgramContent } from '../content/library';
 import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type AttachmentInput, type Reader } from '../messaging/store';
 import type { PortalSubject } from './accounts';
 import { toApiError } from './errors';
@@ -487,9 +487,18 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
     );
 
     // ---- documents --------------------------------------------------------------------------
-    const programOf = async (patientId: string) =>
-      (await side.pool.query<{ program_id: string }>('SELECT program_id FROM patients WHERE id = $1', [patientId]))
-        .rows[0]?.program_id ?? '';
+    // the content the patient's program lists in its current definition (docs/programs.md)
+    const programOf = async (patientId: string): Promise<ProgramContent | string> => {
+      const { rows } = await side.pool.query<{ program_id: string; content: ProgramContent | null }>(
+        `SELECT p.program_id, v.definition -> 'content' AS content FROM patients p
+         JOIN programs pr ON pr.id = p.program_id
+         LEFT JOIN program_versions v ON v.program_id = pr.id AND v.version = pr.current_version
+         WHERE p.id = $1`,
+        [patientId],
+      );
+      const r = rows[0];
+      return r?.content ?? r?.program_id ?? '';
+    };
     scope.get('/patient/documents', { schema: { hide: true } }, async (req, reply) => {
       const s = signedIn(req);
       return send(

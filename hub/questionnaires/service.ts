@@ -57,15 +57,34 @@ export class QuestionnaireService {
     return q;
   }
 
-  /** Assigns a questionnaire to a patient; repeating ones follow their every-days extension. */
+  /** The questionnaires the patient's program schedules (its current definition, docs/programs.md). */
+  private async programSchedule(
+    patientId: string,
+  ): Promise<{ id: string; everyDays: number | null; onEnrollment: boolean }[]> {
+    const { rows } = await this.pool.query<{
+      q: { id: string; everyDays: number | null; onEnrollment?: boolean }[] | null;
+    }>(
+      `SELECT v.definition -> 'questionnaires' AS q FROM patients p JOIN programs pr ON pr.id = p.program_id
+       JOIN program_versions v ON v.program_id = pr.id AND v.version = pr.current_version WHERE p.id = $1`,
+      [patientId],
+    );
+    return (rows[0]?.q ?? []).map((q) => ({ id: q.id, everyDays: q.everyDays, onEnrollment: q.onEnrollment ?? true }));
+  }
+
+  /**
+   * Assigns a questionnaire to a patient; a repeating one follows the schedule of the patient's
+   * program when the program lists it, else the questionnaire's every-days extension.
+   */
   async assign(patientId: string, questionnaireId: string, actor: string, firstDueAt?: Date): Promise<void> {
     const q = this.get(questionnaireId);
+    const scheduled = (await this.programSchedule(patientId)).find((s) => s.id === q.id);
+    const everyDays = scheduled ? scheduled.everyDays : everyDaysOf(q);
     await this.pool.query(
       // a new assignment (or a renewed one) counts its due occurrences from its first due date
       `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, first_due_at, assigned_by)
        VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days,
          next_due_at = EXCLUDED.next_due_at, first_due_at = EXCLUDED.first_due_at`,
-      [patientId, q.id, everyDaysOf(q), firstDueAt ?? this.clock.now(), actor],
+      [patientId, q.id, everyDays, firstDueAt ?? this.clock.now(), actor],
     );
     await audit(this.pool, {
       actor,
@@ -75,6 +94,13 @@ export class QuestionnaireService {
       detail: { questionnaireId: q.id },
       at: this.clock.now(),
     });
+  }
+
+  /** At enrollment: the questionnaires the program assigns to every patient (onEnrollment). */
+  async assignForEnrollment(patientId: string, actor: string): Promise<string[]> {
+    const ids = (await this.programSchedule(patientId)).filter((s) => s.onEnrollment && this.catalog.has(s.id));
+    for (const s of ids) await this.assign(patientId, s.id, actor);
+    return ids.map((s) => s.id);
   }
 
   /** Questionnaires due for the patient now. */

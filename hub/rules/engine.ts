@@ -9,7 +9,6 @@ import { systemClock, type Clock } from './clock';
 import { History } from './history';
 import { dropMemoryCopies } from './memory-copies';
 import {
-  appliesTo,
   type Evaluation,
   type FiledReading,
   type Measurement,
@@ -121,7 +120,8 @@ export class RuleEngine {
       if (!state) continue;
       for (const rule of measurementRules) {
         if (only && rule.id !== only) continue;
-        if (!appliesTo(rule, state.facts.programId) || !rule.metrics.some((x) => m.readings.has(x))) continue;
+        if (!rule.metrics.some((x) => m.readings.has(x))) continue;
+        // the patient's program definition says whether the rule runs (settings resolution)
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
         try {
@@ -258,7 +258,6 @@ export class RuleEngine {
     let n = 0;
     for (const state of states.values()) {
       for (const rule of scheduled) {
-        if (!appliesTo(rule, state.facts.programId)) continue;
         const eff = effectiveFor(rule, state, program);
         if (!eff.enabled) continue;
         try {

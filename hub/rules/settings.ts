@@ -1,5 +1,8 @@
 import type pg from 'pg';
 import { audit, inTransaction } from '../alerts/audit';
+import { ProgramCatalog } from '../programs/catalog';
+import { ProgramError } from '../programs/definition';
+import { defaultValidationContext, ProgramStore } from '../programs/store';
 import { DEFAULT_RULES, ruleById } from './catalog';
 import { appliesTo, type PatientFacts, type Program, type Rule } from './rule';
 
@@ -38,6 +41,20 @@ function validate(rule: Rule, params: Record<string, unknown>): void {
     );
 }
 
+/**
+ * The rule settings of the programs' current definitions, keyed `program|rule` (migration 250). A
+ * program with a definition runs the rules it lists and only those; a program without one (a
+ * database not yet migrated to programs as data) falls back on the catalog's own program list.
+ */
+export class ProgramRuleSettings extends Map<string, RuleSetting> {
+  readonly defined = new Set<string>();
+
+  /** Whether the rule runs for patients of this program at all (before their own overrides). */
+  includes(rule: Rule, programId: string): boolean {
+    return this.defined.has(programId) ? this.has(`${programId}|${rule.id}`) : appliesTo(rule, programId as Program);
+  }
+}
+
 export interface PatientRuleState {
   facts: PatientFacts;
   overrides: Map<string, RuleSetting>;
@@ -49,24 +66,40 @@ export function effectiveFor(
   patient: PatientRuleState,
   program: ReadonlyMap<string, RuleSetting>,
 ): { enabled: boolean; params: Record<string, unknown> } {
-  return effective(rule, program.get(`${patient.facts.programId}|${rule.id}`), patient.overrides.get(rule.id));
+  const eff = effective(rule, program.get(`${patient.facts.programId}|${rule.id}`), patient.overrides.get(rule.id));
+  // a rule outside the patient's program stays off whatever the override (the override tunes the program's rules)
+  if (program instanceof ProgramRuleSettings && !program.includes(rule, patient.facts.programId))
+    return { ...eff, enabled: false };
+  return eff;
 }
 
 /** Program settings and patient overrides of the rules (issue 5 item 3: who, when, old, new, reason). */
 export class RuleSettings {
+  /** the programs' current definitions (cached while it LISTENs; hub/programs/catalog.ts) */
+  readonly programs: ProgramCatalog;
+  /** program definitions: a program-wide setting is a new version of the program */
+  readonly programStore: ProgramStore;
+
   constructor(
     private readonly pool: pg.Pool,
     readonly rules: readonly Rule[] = DEFAULT_RULES,
-  ) {}
+    programs?: ProgramCatalog,
+  ) {
+    this.programs = programs ?? new ProgramCatalog(pool);
+    this.programStore = new ProgramStore(pool, defaultValidationContext(rules), () => {
+      this.programs.invalidate();
+    });
+  }
 
-  async programSettings(): Promise<Map<string, RuleSetting>> {
-    const { rows } = await this.pool.query<{
-      program_id: string;
-      rule_id: string;
-      enabled: boolean;
-      params: Record<string, unknown>;
-    }>('SELECT program_id, rule_id, enabled, params FROM rule_settings');
-    return new Map(rows.map((r) => [`${r.program_id}|${r.rule_id}`, { enabled: r.enabled, params: r.params }]));
+  /** Which rules each program runs, with the program's parameters (its current definition). */
+  async programSettings(): Promise<ProgramRuleSettings> {
+    const out = new ProgramRuleSettings();
+    for (const [id, p] of await this.programs.current()) {
+      out.defined.add(id);
+      for (const [ruleId, s] of Object.entries(p.definition.rules))
+        out.set(`${id}|${ruleId}`, { enabled: s.enabled, params: s.params });
+    }
+    return out;
   }
 
   /**
@@ -133,7 +166,7 @@ export class RuleSettings {
     const p = state.get(patientId);
     if (!p) return [];
     return this.rules
-      .filter((r) => appliesTo(r, p.facts.programId))
+      .filter((r) => program.includes(r, p.facts.programId))
       .map((r) => {
         const o = p.overrides.get(r.id);
         const eff = effectiveFor(r, p, program);
@@ -206,6 +239,10 @@ export class RuleSettings {
     });
   }
 
+  /**
+   * A program-wide setting of one rule: a new version of the program's definition with that rule's
+   * setting replaced (the old version stays in the history, audited as program.versioned).
+   */
   async setProgramSetting(
     s: {
       programId: Program;
@@ -221,17 +258,19 @@ export class RuleSettings {
     if (!rule) throw new RuleSettingError('UNKNOWN_RULE', `no rule ${s.ruleId}`);
     const params = s.params ?? {};
     validate(rule, params);
+    const cur = await this.programStore.get(s.programId);
+    const definition = {
+      ...cur.definition,
+      rules: { ...cur.definition.rules, [s.ruleId]: { enabled: s.enabled ?? true, params } },
+    };
+    try {
+      await this.programStore.update(s.programId, definition, s.actor, s.reason, now, cur.version);
+    } catch (e) {
+      if (e instanceof ProgramError && (e.code === 'THRESHOLD_OUT_OF_RANGE' || e.code === 'PROGRAM_INVALID'))
+        throw new RuleSettingError('INVALID_PARAMS', [e.message, ...e.issues].join('; '));
+      throw e;
+    }
     await inTransaction(this.pool, async (c) => {
-      const old = await c.query<{ enabled: boolean; params: Record<string, unknown> }>(
-        'SELECT enabled, params FROM rule_settings WHERE program_id = $1 AND rule_id = $2 FOR UPDATE',
-        [s.programId, s.ruleId],
-      );
-      const next = { enabled: s.enabled ?? true, params };
-      await c.query(
-        `INSERT INTO rule_settings (program_id, rule_id, enabled, params, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (program_id, rule_id) DO UPDATE SET enabled = EXCLUDED.enabled, params = EXCLUDED.params, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
-        [s.programId, s.ruleId, next.enabled, JSON.stringify(params), s.actor, now],
-      );
       await c.query(
         `INSERT INTO rule_setting_changes (scope, program_id, rule_id, actor, at, old_value, new_value, reason) VALUES ('program', $1, $2, $3, $4, $5, $6, $7)`,
         [
@@ -239,8 +278,8 @@ export class RuleSettings {
           s.ruleId,
           s.actor,
           now,
-          old.rows[0] ? JSON.stringify(old.rows[0]) : null,
-          JSON.stringify(next),
+          JSON.stringify(cur.definition.rules[s.ruleId] ?? null),
+          JSON.stringify(definition.rules[s.ruleId]),
           s.reason,
         ],
       );

@@ -19,7 +19,7 @@ import { RAW_RP } from '../storage/influx/timeseries';
  */
 export interface GrafanaScope {
   professionalId: string;
-  role: Role;
+  role: Professional['role'];
   database: string;
   username: string;
   password: string;

@@ -2,7 +2,7 @@ import { html, type SafeHtml } from './html';
 import type { Fmt } from './i18n';
 import type { PageRequest } from './context';
 
-export type Section = 'worklist' | 'patients' | 'admin' | 'none';
+export type Section = 'worklist' | 'patients' | 'admin' | 'programs' | 'none';
 
 /** Page shell: landmarks, skip link, language, no patient data in the title (shared workstations). */
 export function shell(
@@ -41,6 +41,7 @@ export function page(
     <nav aria-label="${f.locale === 'fr' ? 'Navigation principale' : 'Main navigation'}">
       ${link('/web/worklist', f.t.worklist, 'worklist')} ${link('/web/patients', f.t.patients, 'patients')}
       ${r.can('enrollment.write') ? link('/web/admin', f.t.administration, 'admin') : ''}
+      ${r.can('programs.read') ? link('/web/admin/programs', f.locale === 'fr' ? 'Programmes' : 'Programs', 'programs') : ''}
     </nav>
     <div class="me">
       <span>${me.displayName}<small>${f.t.roles[me.role] ?? me.role}</small></span>

@@ -11,6 +11,7 @@ import { html } from './html';
 import { shell } from './layout';
 import { WorklistEvents } from './events';
 import { registerAdminPages } from './pages/admin';
+import { registerProgramPages } from './pages/programs';
 import { registerLoginPages } from './pages/login';
 import { registerPatientPages } from './pages/patient';
 import { registerWorklistPages } from './pages/worklist';
@@ -116,5 +117,6 @@ export async function registerWeb(
     registerWorklistPages(w, requirePage);
     registerPatientPages(w, requirePage);
     registerAdminPages(w, requirePage);
+    registerProgramPages(w, requirePage);
   });
 }

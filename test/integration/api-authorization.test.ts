@@ -226,6 +226,23 @@ interface Cell {
   ok?: number[];
 }
 
+/** A small program definition of the matrix's own (docs/programs.md). */
+function testProgram(id: string, name = 'v1') {
+  return {
+    id,
+    name: `Matrix program ${name}`,
+    metrics: ['heart_rate', 'blood_pressure_systolic'],
+    rules: { 'sepsis-red-flags': {} },
+    roles: [{ id: 'coordinating_nurse', kind: 'clinical', label: 'Nurse', sees: ['alerts'] }],
+  };
+}
+/** A fresh program for one write cell (created straight in the store, as by another admin). */
+async function matrixProgram(): Promise<string> {
+  const id = `matrix_prog_${++n}`;
+  await f.engine.settings.programStore.create(testProgram(id), 'matrix', 'matrix test', new Date());
+  return id;
+}
+
 const CELLS: Cell[] = [
   { name: 'GET /api/patients', route: 'GET /api/patients', allowed: ALL, req: () => ['GET', '/api/patients'] },
   {
@@ -409,6 +426,51 @@ const CELLS: Cell[] = [
       '/api/programs/oral_chemotherapy/rules/glucose-out-of-range',
       { params: { lowAmber: 4.0 }, reason: 'program protocol' },
     ],
+  },
+  { name: 'GET /api/programs', route: 'GET /api/programs', allowed: ['CN', 'AD'], req: () => ['GET', '/api/programs'] },
+  {
+    name: 'POST /api/programs',
+    route: 'POST /api/programs',
+    allowed: ['AD'],
+    ok: [201],
+    req: () => ['POST', '/api/programs', { definition: testProgram(`matrix_new_${++n}`), reason: 'matrix test' }],
+  },
+  {
+    name: 'GET /api/programs/:programId',
+    route: 'GET /api/programs/:programId',
+    allowed: ['CN', 'AD'],
+    req: () => ['GET', '/api/programs/heart_failure?version=1'],
+  },
+  {
+    name: 'GET /api/programs/:programId/versions',
+    route: 'GET /api/programs/:programId/versions',
+    allowed: ['CN', 'AD'],
+    req: () => ['GET', '/api/programs/heart_failure/versions'],
+  },
+  {
+    name: 'PUT /api/programs/:programId',
+    route: 'PUT /api/programs/:programId',
+    allowed: ['AD'],
+    req: async () => {
+      const id = await matrixProgram();
+      return ['PUT', `/api/programs/${id}`, { definition: testProgram(id, 'v2'), reason: 'matrix test' }];
+    },
+  },
+  {
+    name: 'POST /api/programs/:programId/retire',
+    route: 'POST /api/programs/:programId/retire',
+    allowed: ['AD'],
+    ok: [204],
+    req: async () => ['POST', `/api/programs/${await matrixProgram()}/retire`, { reason: 'matrix test' }],
+  },
+  {
+    // authorized callers get past the role check to the request's own validation (no scenario given:
+    // PROGRAM_INVALID), so the matrix does not run the replay 24 times; test/integration/programs.test.ts runs it
+    name: 'POST /api/programs/:programId/backtest',
+    route: 'POST /api/programs/:programId/backtest',
+    allowed: ['CN', 'AD'],
+    ok: [400],
+    req: () => ['POST', '/api/programs/heart_failure/backtest', {}],
   },
   {
     name: 'GET /api/quarantine',

@@ -71,9 +71,10 @@ describe('command lines without any store', () => {
 
   it('rejects bad arguments before connecting: exit 2 and one USAGE line', async () => {
     const cases = [
-      await hub(['enroll-patient', 'P-0001', 'cardiology', 'Ann', 'Example']),
+      // programs and roles are data (docs/programs.md): an id that cannot be one is refused here
+      await hub(['enroll-patient', 'P-0001', 'Cardiology!', 'Ann', 'Example']),
       await hub(['bind-device', 'gw-0001', 'not-an-address', 'P-0001']),
-      await hub(['create-professional', 'p1', 'surgeon', 'Dr', 'X']),
+      await hub(['create-professional', 'p1', 'Surgeon!', 'Dr', 'X']),
       await hub(['frobnicate']),
       await hub(['--no-such-option']),
       await gateway(['pair', '--seconds', '99999']),
@@ -85,7 +86,7 @@ describe('command lines without any store', () => {
       // validated before connecting: the unreachable PostgreSQL was never tried
       expect(r.stderr).not.toContain('STORE_UNREACHABLE');
     }
-    expect(cases[0]!.stderr).toContain('unknown program "cardiology"');
+    expect(cases[0]!.stderr).toContain('not a valid program id');
     expect(cases[3]!.stderr).toContain("unknown command 'frobnicate'");
   }, 60_000);
 

@@ -5,7 +5,13 @@ import pino from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readingId, topicFor, type ReadingInput } from '../../contract';
-import { bindDevice, createCareTeamWithMembers, createGateway, createPatient } from '../../hub/admin/provisioning';
+import {
+  bindDevice,
+  createCareTeamWithMembers,
+  createGateway,
+  createPatient,
+  createProfessional,
+} from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
 import { setPassword } from '../../hub/web/session/credentials';
@@ -160,6 +166,8 @@ describe('care-team workspace in the browser', () => {
     gp = hf.general_practitioner.professionalId;
     otherNurse = cv.coordinating_nurse.professionalId;
     for (const id of [nurse, gp, otherNurse]) await setPassword(pg.pool, id, id, PASSWORD, 'test');
+    await createProfessional(pg.pool, { id: 'web-admin', displayName: 'Admin Vigil', role: 'admin' });
+    await setPassword(pg.pool, 'web-admin', 'web-admin', PASSWORD, 'test');
 
     const config = loadHubConfig({
       env: {},
@@ -484,6 +492,40 @@ describe('care-team workspace in the browser', () => {
     expect(new Set(actions.rows.map((r) => r.action))).toEqual(
       new Set(['patient.enrolled', 'device.bound', 'patient.contact_updated']),
     );
+  });
+
+  it('lists the programs, shows a version and lets an admin change a threshold as a new version; axe-clean', async () => {
+    // the coordinating nurse reads programs, without the form
+    await nursePage.goto(`${base}/web/admin/programs`);
+    expect((await nursePage.textContent('main'))!).toContain('Heart failure');
+    expect(JSON.stringify(await seriousViolations(nursePage))).toBe('[]');
+    await nursePage.getByRole('link', { name: 'Heart failure' }).click();
+    await nursePage.getByText('Lecture seule').waitFor();
+    expect(await nursePage.locator('#pt-reason').count()).toBe(0);
+    expect(JSON.stringify(await seriousViolations(nursePage))).toBe('[]');
+
+    const ctx = await frenchContext();
+    const admin = await signIn(ctx, 'web-admin');
+    await admin.goto(`${base}/web/admin/programs/heart_failure`);
+    expect(JSON.stringify(await seriousViolations(admin))).toBe('[]');
+    // a threshold out of the metric's range is refused with its code, nothing changes
+    await admin.locator('input[name="p.sepsis-red-flags.heartRateAbove"]').fill('900');
+    await admin.getByLabel('Motif du changement').fill('test of the range');
+    await admin.getByRole('button', { name: 'Enregistrer une nouvelle version' }).click();
+    await admin.getByText('THRESHOLD_OUT_OF_RANGE').waitFor();
+    expect(JSON.stringify(await seriousViolations(admin))).toBe('[]');
+    // a valid one is saved as version 2, audited
+    await admin.locator('input[name="p.sepsis-red-flags.heartRateAbove"]').fill('125');
+    await admin.getByLabel('Motif du changement').fill('protocol review');
+    await admin.getByRole('button', { name: 'Enregistrer une nouvelle version' }).click();
+    await admin.getByText('Version 2 enregistrée').waitFor();
+    const v = await pg.pool.query<{ p: unknown }>(
+      `SELECT definition #> '{rules,sepsis-red-flags,params}' AS p FROM program_versions WHERE program_id = 'heart_failure' AND version = 2`,
+    );
+    expect(v.rows).toEqual([{ p: { heartRateAbove: 125 } }]);
+    const a = await pg.pool.query(`SELECT 1 FROM audit_log WHERE action = 'program.versioned' AND actor = 'web-admin'`);
+    expect(a.rowCount).toBe(1);
+    await ctx.close();
   });
 
   it('never shows the episode to a nurse of another team', async () => {

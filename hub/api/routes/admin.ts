@@ -3,7 +3,7 @@ import { patientIdSchema } from '../../../contract';
 import { addCareTeamMember, createCareTeam, createWebhook } from '../../admin/provisioning';
 import { audit } from '../../alerts/audit';
 import { assignQuarantinedReading } from '../../ingest/quarantine-assign';
-import { PROGRAMS } from '../../rules/rule';
+import { programIdSchema, roleIdSchema } from '../../programs/definition';
 import { requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
@@ -64,7 +64,7 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         body: z.object({
           id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/),
-          programId: z.enum(PROGRAMS as [string, ...string[]]),
+          programId: programIdSchema,
           name: z.string().min(1).max(200),
         }),
         response: { 201: z.object({ id: z.string() }) },
@@ -73,11 +73,11 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'careteams.admin');
-      await createCareTeam(
-        ctx.pool,
-        { id: req.body.id, programId: req.body.programId as never, name: req.body.name },
-        p.id,
-      );
+      const prog = await ctx.pool.query('SELECT 1 FROM programs WHERE id = $1 AND retired_at IS NULL', [
+        req.body.programId,
+      ]);
+      if (!prog.rowCount) throw new ApiError('PROGRAM_NOT_FOUND', 'no such program (or it is retired)');
+      await createCareTeam(ctx.pool, { id: req.body.id, programId: req.body.programId, name: req.body.name }, p.id);
       return reply.status(201).send({ id: req.body.id });
     },
   );
@@ -91,16 +91,8 @@ export function registerAdminRoutes(app: ZApp, ctx: ApiContext): void {
         params: z.object({ id: z.string() }),
         body: z.object({
           professionalId: z.string().min(1),
-          role: z
-            .enum([
-              'coordinating_nurse',
-              'oncologist',
-              'cardiologist',
-              'general_practitioner',
-              'pharmacist',
-              'home_nurse',
-            ])
-            .optional(),
+          /** a built-in care role, or a role the team's program defines (docs/programs.md) */
+          role: roleIdSchema.optional(),
         }),
         response: { 204: z.null() },
       },

@@ -13,7 +13,7 @@ const SILENCED = `EXISTS (SELECT 1 FROM alert_silences s WHERE s.patient_id = e.
 
 /** Episodes visible to the professional (scope + consent; the pharmacist: treatment rules only). */
 export function episodeVisibilitySql(p: Professional, alias = 'e', param = '$1'): string {
-  const scope = patientScopeSql(p, `${alias}.patient_id`, param, true);
+  const scope = patientScopeSql(p, `${alias}.patient_id`, param, true, 'alerts.read');
   const rules =
     p.role === 'pharmacist'
       ? ` AND ${alias}.rule_id IN (${[...PHARMACIST_RULES].map((r) => `'${r.replace(/'/g, "''")}'`).join(', ')})`

@@ -154,7 +154,11 @@ export function registerCoachingRoutes(app: ZApp, ctx: ApiContext): void {
       // the call goes to a member of this participant's care team who coaches
       const member = await ctx.pool.query(
         `SELECT 1 FROM care_team_members m JOIN care_team_patients c ON c.care_team_id = m.care_team_id
-         WHERE c.patient_id = $1 AND m.professional_id = $2 AND m.role = ANY($3::text[])`,
+         WHERE c.patient_id = $1 AND m.professional_id = $2
+           AND (m.role = ANY($3::text[])
+                -- or a coaching role the participant's program defines (docs/programs.md)
+                OR EXISTS (SELECT 1 FROM patients pt JOIN program_role_grants g ON g.program_id = pt.program_id
+                           WHERE pt.id = c.patient_id AND g.role = m.role AND g.capability = 'coaching.write'))`,
         [req.params.id, coachId, CALLERS],
       );
       if (!member.rowCount)

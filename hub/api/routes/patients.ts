@@ -11,7 +11,7 @@ import {
 } from '../../admin/provisioning';
 import { audit } from '../../alerts/audit';
 import { DAY } from '../../rules/clock';
-import { PROGRAMS } from '../../rules/rule';
+import { programIdSchema } from '../../programs/definition';
 import { patientScopeSql, PHARMACIST_METRICS, requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
@@ -109,7 +109,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at,
                 coalesce(array_agg(ctp.care_team_id) FILTER (WHERE ctp.care_team_id IS NOT NULL), '{}') AS teams
          FROM patients p LEFT JOIN care_team_patients ctp ON ctp.patient_id = p.id
-         WHERE ${patientScopeSql(p, 'p.id', '$1', false)} GROUP BY p.id ORDER BY p.id LIMIT 5000`,
+         WHERE ${patientScopeSql(p, 'p.id', '$1', false, 'patients.read')} GROUP BY p.id ORDER BY p.id LIMIT 5000`,
         [p.id],
       );
       return { patients: rows.map(patientJson) };
@@ -142,7 +142,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         summary: 'Enroll a patient into a program and a care team',
         body: z.object({
           id: patientIdSchema,
-          programId: z.enum(PROGRAMS as [string, ...string[]]),
+          programId: programIdSchema,
           displayName: z.string().min(1).max(200),
           birthYear: z.number().int().min(1900).max(2100).optional(),
           chronicLungDisease: z.boolean().optional(),
@@ -160,7 +160,7 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         ctx.pool,
         {
           id: b.id,
-          programId: b.programId as never,
+          programId: b.programId,
           displayName: b.displayName,
           ...(b.birthYear ? { birthYear: b.birthYear } : {}),
           ...(b.chronicLungDisease !== undefined ? { chronicLungDisease: b.chronicLungDisease } : {}),
@@ -168,6 +168,8 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
         p.id,
       );
       await addPatientToCareTeam(ctx.pool, { careTeamId: b.careTeamId, patientId: b.id }, p.id);
+      // the program's questionnaires with its schedule (docs/programs.md)
+      await ctx.onEnrolled?.(b.id, p.id);
       const { rows } = await ctx.pool.query<PatientRow>(
         `SELECT p.id, p.program_id, p.display_name, p.birth_year, p.chronic_lung_disease, p.created_at, array_agg(ctp.care_team_id) AS teams
          FROM patients p JOIN care_team_patients ctp ON ctp.patient_id = p.id WHERE p.id = $1 GROUP BY p.id`,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { patientIdSchema } from '../../../contract';
-import { PROGRAMS } from '../../rules/rule';
+import { programIdSchema } from '../../programs/definition';
 import { RuleSettingError } from '../../rules/settings';
 import { requireCap, requirePatient } from '../authz';
 import { bearer, who, type ApiContext, type ZApp } from '../context';
@@ -153,7 +153,7 @@ export function registerRuleRoutes(app: ZApp, ctx: ApiContext): void {
         tags: ['rules'],
         security: bearer,
         summary: 'Program-wide rule setting',
-        params: z.object({ programId: z.enum(PROGRAMS as [string, ...string[]]), ruleId: z.string() }),
+        params: z.object({ programId: programIdSchema, ruleId: z.string() }),
         body: z.object({
           enabled: z.boolean().default(true),
           params: z.record(z.string(), z.unknown()).default({}),

@@ -16,6 +16,7 @@ import { createPool, dropDatabase, ensureDatabase } from '../../storage/postgres
 import { migrate } from '../../storage/postgres/migrate';
 import { ManualClock, MINUTE } from '../clock';
 import { RuleEngine } from '../engine';
+import { ProgramStore } from '../../programs/store';
 import { deviceClockAt, encodeMeasurement, measuredOffsetMs, PROFILE_GATT } from './devices';
 import { resolveTime, scenarioSchema, type Scenario, type ScenarioDevice, type ScenarioEvent } from './scenario';
 
@@ -45,6 +46,11 @@ export interface ReplayOptions {
   pgBase: string;
   /** clone this migrated database instead of migrating a new one (faster for a library) */
   template?: string;
+  /**
+   * program definitions to install before the scenario runs (docs/programs.md "back-test"): a
+   * built-in or existing program gets a new version, another one is created
+   */
+  programs?: readonly unknown[];
 }
 
 /** One delivery to the gateway: packets of one device received at one instant, in order. */
@@ -76,6 +82,7 @@ export async function replay(input: unknown, opts: ReplayOptions): Promise<Repla
   const pool = createPool(url, 4);
   try {
     if (!opts.template) await migrate(pool);
+    await installPrograms(pool, opts.programs ?? [], start);
     return await run(s, pool, start, at, deliveries);
   } finally {
     await pool.end();
@@ -92,6 +99,16 @@ export async function createTemplate(pgBase: string): Promise<{ name: string; dr
   await migrate(pool);
   await pool.end();
   return { name, drop: () => dropDatabase(url) };
+}
+
+async function installPrograms(pool: pg.Pool, programs: readonly unknown[], at: Date): Promise<void> {
+  const store = new ProgramStore(pool);
+  for (const input of programs) {
+    const def = store.validate(input);
+    const exists = await pool.query('SELECT 1 FROM programs WHERE id = $1 AND current_version IS NOT NULL', [def.id]);
+    if (exists.rowCount) await store.update(def.id, def, 'replay', 'back-test definition', at);
+    else await store.create(def, 'replay', 'back-test definition', at);
+  }
 }
 
 async function cloneDatabase(pgBase: string, template: string, name: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { patientIdSchema } from '../../../contract';
-import { PROGRAMS, type Program } from '../rule';
+import { programIdSchema } from '../../programs/definition';
 
 /**
  * Replay scenario format (docs/clinical/replay.md). Times are either ISO 8601 UTC instants
@@ -43,7 +43,8 @@ export const deviceSchema = z
 export const patientSchema = z
   .object({
     id: patientIdSchema,
-    program: z.enum(PROGRAMS as [Program, ...Program[]]),
+    /** a built-in program, or one the replay installs (ReplayOptions.programs) */
+    program: programIdSchema,
     chronicLungDisease: z.boolean().default(false),
     /** enrolment time; defaults to `start` */
     enrolledAt: timeSchema.optional(),

@@ -1,4 +1,5 @@
 import cookie from '@fastify/cookie';
+import { withProgramGrants } from '../../api/authz';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
@@ -92,7 +93,7 @@ export async function registerCookieSessions(
     const isApi = req.url.startsWith('/api/') || req.url.startsWith('/fhir/');
     if (isApi && s.principal.kind === 'professional') {
       if (UNSAFE.has(req.method)) await checkCsrf(req, reply);
-      req.professional = { id: s.principal.id, role: s.principal.role };
+      req.professional = await withProgramGrants(pool, { id: s.principal.id, role: s.principal.role });
     }
   });
 
