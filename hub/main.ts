@@ -109,6 +109,7 @@ export async function startHub(
           gatewayRateLimit: config.mqtt.gatewayRateLimit,
           edge: config.mqtt.edge,
           plain: config.mqtt.plain,
+          sharedThrottling: config.security.sharedThrottling,
           ...(config.mqtt.tls
             ? {
                 tls: {
@@ -219,6 +220,7 @@ export async function startHub(
       web: config.web,
       egressProfile: config.profile,
       secretKey: config.security.secretKey,
+      sharedThrottling: config.security.sharedThrottling,
       edge: { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ...(config.http.tls
         ? { tls: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }

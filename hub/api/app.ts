@@ -61,6 +61,8 @@ export interface ApiDeps {
   edge?: Partial<HttpEdgeLimits>;
   /** failed bearer tokens and enrollment codes per client address (hub/security/failure-limiter.ts) */
   authFailureLimit?: FailureLimit;
+  /** keep those counters in PostgreSQL, shared by every hub instance (security.sharedThrottling) */
+  sharedThrottling?: boolean;
   /** seals webhook secrets at rest (hub/security/secret-box.ts) */
   secretKey?: string | undefined;
   /** serve HTTPS (TLS 1.2+) with this key and certificate (PEM) */
@@ -135,7 +137,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     gatewayConfig,
     egressProfile: d.egressProfile ?? 'development',
     secretKey: d.secretKey,
-    authFailures: new FailureLimiter(d.authFailureLimit),
+    authFailures: new FailureLimiter(
+      d.authFailureLimit,
+      d.sharedThrottling ? { pool: d.pool, name: 'api-auth' } : undefined,
+    ),
   };
 
   app.setErrorHandler((err, req, reply) => {

@@ -39,6 +39,7 @@ export const HUB_ENV = {
   VIGIL_LOG_LEVEL: 'logLevel',
   VIGIL_PROFILE: 'profile',
   VIGIL_SECRET_KEY: 'security.secretKey',
+  VIGIL_SHARED_THROTTLING: 'security.sharedThrottling:boolean',
   VIGIL_GRAFANA_INFLUX_SCOPES: 'grafana.influxScopes:boolean',
   VIGIL_GRAFANA_SCOPE_KEY: 'grafana.scopeKey',
   VIGIL_GRAFANA_SCOPE_SYNC_MS: 'grafana.syncEveryMs:number',

@@ -255,8 +255,14 @@ export const hubConfigSchema = z
           .describe(
             'Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); without it, production refuses to register webhooks',
           ),
+        sharedThrottling: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep failed-login counters (API tokens, enrollment codes, MQTT logins) in PostgreSQL so several hub instances share one budget and one block',
+          ),
       })
-      .default({}),
+      .default({ sharedThrottling: false }),
     grafana: z
       .object({
         influxScopes: z

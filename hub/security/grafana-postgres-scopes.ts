@@ -67,35 +67,53 @@ const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 export const hasGrafanaScope = (role: Role): boolean =>
   role !== 'admin' && GRAFANA_PG_CAPS.some((cap) => can({ id: '', role }, cap));
 
-/** The scope functions' bodies, generated from the API's authorization rules. */
+/**
+ * The scope functions' bodies, generated from the API's authorization rules. PL/pgSQL: only the
+ * branch of the login's role and the capability asked is planned, once per session (a single SQL
+ * statement with every branch was re-planned at each call, hundreds of ms).
+ */
 export function scopeFunctionsSql(): string {
-  const me = `WITH me AS (
-      SELECT pr.id, pr.role FROM grafana_access.scope_roles s JOIN professionals pr ON pr.id = s.professional_id
-      WHERE s.role_name = session_user AND ${ACTIVE_PROFESSIONAL_SQL('pr')})`;
-  const cases: string[] = [];
+  // the login's professional, or the function's empty answer (fail closed)
+  const me = (empty: string) => `SELECT pr.id, pr.role INTO me_id, me_role
+      FROM grafana_access.scope_roles s JOIN professionals pr ON pr.id = s.professional_id
+      WHERE s.role_name = session_user AND ${ACTIVE_PROFESSIONAL_SQL('pr')};
+    IF me_id IS NULL THEN RETURN${empty}; END IF;`;
+  const branches: string[] = [];
   for (const role of ROLES) {
     if (!hasGrafanaScope(role)) continue;
     for (const cap of GRAFANA_PG_CAPS) {
       if (!can({ id: '', role }, cap)) continue;
-      const scope = patientScopeSql({ id: '', role }, 'p.id', 'me.id', isClinical(cap), cap);
-      cases.push(`(me.role = ${lit(role)} AND cap = ${lit(cap)} AND ${scope})`);
+      const scope = patientScopeSql({ id: '', role }, 'p.id', 'me_id', isClinical(cap), cap);
+      branches.push(`IF me_role = ${lit(role)} AND cap = ${lit(cap)} THEN
+      RETURN QUERY SELECT p.id FROM patients p WHERE ${scope};
+      RETURN;
+    END IF;`);
     }
   }
   const arr = (xs: Iterable<string>) => `ARRAY[${[...xs].sort().map(lit).join(', ')}]::text[]`;
   return `
 CREATE OR REPLACE FUNCTION grafana_access.scope_patients(cap text) RETURNS SETOF text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
-  ${me}
-  SELECT p.id FROM patients p, me WHERE ${cases.join('\n    OR ')}
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+DECLARE
+  me_id text;
+  me_role text;
+BEGIN
+    ${me('')}
+    ${branches.join('\n    ')}
+    RETURN;
+END
 $fn$;
 CREATE OR REPLACE FUNCTION grafana_access.scope_only(cap text) RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
-  ${me}
-  SELECT CASE
-    WHEN NOT EXISTS (SELECT 1 FROM me) THEN '{}'::text[]
-    WHEN (SELECT role FROM me) = 'pharmacist' AND cap = 'trends.read' THEN ${arr(PHARMACIST_METRICS)}
-    WHEN (SELECT role FROM me) = 'pharmacist' AND cap = 'alerts.read' THEN ${arr(PHARMACIST_RULES)}
-    ELSE NULL END
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+DECLARE
+  me_id text;
+  me_role text;
+BEGIN
+    ${me(" '{}'::text[]")}
+    IF me_role = 'pharmacist' AND cap = 'trends.read' THEN RETURN ${arr(PHARMACIST_METRICS)}; END IF;
+    IF me_role = 'pharmacist' AND cap = 'alerts.read' THEN RETURN ${arr(PHARMACIST_RULES)}; END IF;
+    RETURN NULL;
+END
 $fn$;`;
 }
 
