@@ -320,7 +320,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   registerCredentialRoutes(app, ctx);
-  registerPrivacyRoutes(app, ctx);
   const side =
     d.patientSide ??
     createPatientSide({
@@ -331,6 +330,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       publicUrl: 'http://127.0.0.1:8080',
       secureCookies: false,
     });
+  registerPrivacyRoutes(app, ctx, side.messages);
   await registerPatientSpace(app, side);
   await registerPatientSideApi(app, side);
   await registerWeb(app, ctx, web, sessions);

@@ -70,12 +70,22 @@ export const registerPatientRights: RegisterCommands = (root, ctx) => {
 
   root
     .command('export-patient')
-    .description("print the patient's whole record as one FHIR R4 Bundle (JSON) on stdout")
+    .description(
+      "print the patient's whole record (readings, episodes, consents, devices, messages, coaching, questionnaire answers) as one FHIR R4 Bundle (JSON) on stdout",
+    )
     .argument('<patientId>', 'patient id', patientId)
     .action((id: string) =>
-      ctx.withPool(async (pool) => {
-        const { exportPatient } = await import('../admin/patient-rights');
-        const bundle = await exportPatient(pool, id, 'cli');
+      ctx.withPool(async (pool, config) => {
+        const { exportPatient, ExportError } = await import('../admin/patient-rights');
+        const { EnvKeyring } = await import('../messaging/kms');
+        const { exportPatientMessages } = await import('../messaging/store');
+        const keys = config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined;
+        const bundle = await exportPatient(pool, id, 'cli', {
+          messages: keys ? (pid) => exportPatientMessages(pool, keys, pid) : undefined,
+        }).catch((e: unknown) => {
+          if (e instanceof ExportError) throw new CliError(e.code, `${e.message} (set VIGIL_MESSAGE_KEYS)`, EXIT_USAGE);
+          throw e;
+        });
         if (!bundle) throw notFound(`no patient ${id}`);
         printJson(bundle);
       }),

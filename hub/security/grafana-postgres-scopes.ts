@@ -205,19 +205,16 @@ export class GrafanaPostgresScopes {
       out.push({ professionalId: r.id, role: r.role, roleName, password, generation });
     }
     // fail closed: every other login of this database goes, with its open sessions
-    await this.pool.query(
-      `DELETE FROM grafana_access.scope_roles WHERE NOT (role_name = ANY ($1::text[]))`,
-      [out.map((s) => s.roleName)],
-    );
+    await this.pool.query(`DELETE FROM grafana_access.scope_roles WHERE NOT (role_name = ANY ($1::text[]))`, [
+      out.map((s) => s.roleName),
+    ]);
     for (const gone of existing) await this.dropRole(gone);
     return out;
   }
 
   private async dropRole(roleName: string): Promise<void> {
     await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} NOLOGIN`);
-    await this.roleAdmin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [
-      roleName,
-    ]);
+    await this.roleAdmin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [roleName]);
     // privileges in this database (the role owns nothing); then the role itself
     await this.roleAdmin.query(`DROP OWNED BY ${ident(roleName)}`);
     await this.roleAdmin.query(`DROP ROLE IF EXISTS ${ident(roleName)}`);

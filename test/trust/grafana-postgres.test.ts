@@ -54,7 +54,9 @@ const ROLES_A: CareRole[] = [
 ];
 const TREATMENT_RULE = [...PHARMACIST_RULES][0]!;
 
-const queries = (['patient', 'worklist', 'fleet'] as const).flatMap(boardQueries).filter((q) => q.datasource === 'postgres');
+const queries = (['patient', 'worklist', 'fleet'] as const)
+  .flatMap(boardQueries)
+  .filter((q) => q.datasource === 'postgres');
 const query = (id: string): BoardQuery => queries.find((q) => q.id === id)!;
 const ctx = (patient = ''): QueryContext => ({
   from: new Date(NOW.getTime() - 30 * 86_400_000),
@@ -92,11 +94,14 @@ const asGrafana = async (s: GrafanaPostgresScope, q: BoardQuery, patient = ''): 
 async function grafanaView(s: GrafanaPostgresScope) {
   const patients = (await asGrafana(s, query('patient / variable / patient'))).map((r) => String(r.__value)).sort();
   const worklist = (await asGrafana(s, query('worklist / Worklist / A'))).map((r) => String(r.patient)).sort();
-  const episodes = (await asGrafana(s, query('worklist / Open episodes / A'))).map((r) => `${String(r.patient)}/${String(r.rule)}`).sort();
+  const episodes = (await asGrafana(s, query('worklist / Open episodes / A')))
+    .map((r) => `${String(r.patient)}/${String(r.rule)}`)
+    .sort();
   const perPatientEpisodes: string[] = [];
   const adherence: Record<string, number> = {};
   for (const p of PATIENTS) {
-    for (const r of await asGrafana(s, query('patient / Alert episodes / A'), p)) perPatientEpisodes.push(`${p}/${String(r.rule)}`);
+    for (const r of await asGrafana(s, query('patient / Alert episodes / A'), p))
+      perPatientEpisodes.push(`${p}/${String(r.rule)}`);
     const a = await asGrafana(s, query('patient / Days with data in the last 30 / A'), p);
     if (a.length) adherence[p] = Number(a[0]!['days with data']);
   }
@@ -151,8 +156,14 @@ beforeAll(async () => {
     roles: ['oncologist', 'home_nurse'],
   });
   for (const t of [teamA, teamB]) for (const v of Object.values(t)) tokens.set(v.professionalId, v.token);
-  tokens.set('rg-admin', (await createProfessional(db.pool, { id: 'rg-admin', displayName: 'A', role: 'admin' })).token);
-  tokens.set('rg-gone', (await createProfessional(db.pool, { id: 'rg-gone', displayName: 'G', role: 'oncologist' })).token);
+  tokens.set(
+    'rg-admin',
+    (await createProfessional(db.pool, { id: 'rg-admin', displayName: 'A', role: 'admin' })).token,
+  );
+  tokens.set(
+    'rg-gone',
+    (await createProfessional(db.pool, { id: 'rg-gone', displayName: 'G', role: 'oncologist' })).token,
+  );
   await revokeProfessional(db.pool, 'rg-gone');
   // RA-2 withdrew her consent to team A's GP
   await revokeConsent(db.pool, { patientId: 'RA-2', professionalId: 'team-ra-general-practitioner' });
@@ -160,7 +171,11 @@ beforeAll(async () => {
   let n = 0;
   for (const [i, p] of PATIENTS.entries()) {
     await createGateway(db.pool, { id: `gw-${p.toLowerCase()}`, patientId: p });
-    await bindDevice(db.pool, { gatewayId: `gw-${p.toLowerCase()}`, address: `C0:00:00:00:00:0${i + 1}`, patientId: p });
+    await bindDevice(db.pool, {
+      gatewayId: `gw-${p.toLowerCase()}`,
+      address: `C0:00:00:00:00:0${i + 1}`,
+      patientId: p,
+    });
     for (let d = 0; d < i + 2; d++)
       for (const metric of ['body_temperature', 'heart_rate'])
         await db.pool.query(
@@ -262,7 +277,9 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
       await c.query('RESET ROLE');
       c.release();
     }
-    await expect(b.query(`INSERT INTO alert_episodes (patient_id, rule_id, severity, status) VALUES ('RB-1', 'x', 'red', 'open')`)).rejects.toThrow(/read-only|permission denied/);
+    await expect(
+      b.query(`INSERT INTO alert_episodes (patient_id, rule_id, severity, status) VALUES ('RB-1', 'x', 'red', 'open')`),
+    ).rejects.toThrow(/read-only|permission denied/);
   });
 
   it('consent withdrawal, leaving the team and revocation take effect at the next query; a new sync drops the login', async () => {
@@ -303,12 +320,20 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
       try {
         expect((await c.query('SELECT id FROM patients')).rows).toHaveLength(3);
         await c.query(`UPDATE alert_episodes SET assignee = 'x' WHERE patient_id = 'RA-1'`);
-        expect((await c.query(`SELECT count(*)::int AS n FROM alert_episodes WHERE assignee = 'x'`)).rows[0]).toEqual({ n: 2 });
+        expect((await c.query(`SELECT count(*)::int AS n FROM alert_episodes WHERE assignee = 'x'`)).rows[0]).toEqual({
+          n: 2,
+        });
         const forced = await c.query<{ relname: string }>(
           `SELECT relname FROM pg_class WHERE relrowsecurity AND relforcerowsecurity AND relname = ANY ($1) ORDER BY relname`,
           [['patients', 'reading_ledger', 'alert_episodes', 'gateways', 'device_bindings']],
         );
-        expect(forced.rows.map((r) => r.relname)).toEqual(['alert_episodes', 'device_bindings', 'gateways', 'patients', 'reading_ledger']);
+        expect(forced.rows.map((r) => r.relname)).toEqual([
+          'alert_episodes',
+          'device_bindings',
+          'gateways',
+          'patients',
+          'reading_ledger',
+        ]);
       } finally {
         await c.end();
       }
@@ -323,7 +348,9 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
 
   it('grants Grafana only views that run with the reader rights (a later owner-rights view stays closed)', async () => {
     await db.pool.query('CREATE VIEW grafana.later_owner_view AS SELECT id FROM patients');
-    await db.pool.query('CREATE VIEW grafana.later_invoker_view WITH (security_invoker = true) AS SELECT id FROM patients');
+    await db.pool.query(
+      'CREATE VIEW grafana.later_invoker_view WITH (security_invoker = true) AS SELECT id FROM patients',
+    );
     scopes = await provisioner.sync();
     const b = poolFor(scopeOf('team-rb-oncologist'));
     await expect(b.query('SELECT * FROM grafana.later_owner_view')).rejects.toThrow(/permission denied/);

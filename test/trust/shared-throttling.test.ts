@@ -42,7 +42,13 @@ const get = async (h: RunningHub, bearer: string) =>
 
 /** CONNACK outcome of one MQTT login: 'ok' or the refusal. */
 async function mqttLogin(h: RunningHub, username: string, password: string): Promise<string> {
-  const c = mqtt.connect(h.mqttUrl, { username, password, clientId: username, reconnectPeriod: 0, connectTimeout: 10_000 });
+  const c = mqtt.connect(h.mqttUrl, {
+    username,
+    password,
+    clientId: username,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+  });
   try {
     return await new Promise<string>((resolve) => {
       c.once('connect', () => resolve('ok'));
