@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { startRetentionJob } from './admin/retention';
-import { GrafanaInfluxScopes } from './security/grafana-scopes';
+import { syncGrafana } from './security/grafana-sync';
 import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
@@ -241,16 +241,11 @@ export async function startHub(
       rules.start();
       webhooks.start();
       const stopRetention = startRetentionJob(pool, config.retention, log);
-      if (config.grafana.influxScopes && config.grafana.scopeKey) {
-        const scopes = new GrafanaInfluxScopes(
-          pool,
-          timeseries.influx,
-          config.influx.database,
-          config.grafana.scopeKey,
-        );
+      if ((config.grafana.influxScopes || config.grafana.postgresScopes) && config.grafana.scopeKey) {
+        // docs/security.md "Grafana": logins, projections, organisations, data sources
         const sync = () =>
-          void scopes.sync().then(
-            (s) => log.debug({ scopes: s.length }, 'grafana scopes synced'),
+          void syncGrafana(pool, timeseries.influx, config).then(
+            (r) => log.debug({ professionals: r.professionals.length }, 'grafana scopes synced'),
             (e: unknown) =>
               log.warn(
                 { code: 'GRAFANA_SCOPES_FAILED', err: e instanceof Error ? e.message : String(e) },

@@ -297,9 +297,7 @@ const patientVariable = new dashboard.QueryVariableBuilder('patient')
   )
   .datasource(POSTGRES_DS)
   .query(
-    normaliseSql(
-      `SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory ORDER BY label`,
-    ),
+    normaliseSql(`SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory ORDER BY label`),
   )
   .definition('grafana.patient_directory')
   .refresh(dashboard.VariableRefresh.OnDashboardLoad)

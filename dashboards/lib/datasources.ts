@@ -1,15 +1,13 @@
 import type * as common from '@grafana/grafana-foundation-sdk/common';
+import { GRAFANA_INFLUX_DS, GRAFANA_POSTGRES_DS } from '../../hub';
 
 /**
  * The two data sources every board uses. The uids are fixed so the provisioned data sources
  * (dashboards/grafana/provisioning/datasources/vigil.yaml) and the boards agree without lookups.
  */
-export const INFLUX_DS = { type: 'influxdb', uid: 'vigil-influxdb' } as const satisfies common.DataSourceRef;
+export const INFLUX_DS = GRAFANA_INFLUX_DS satisfies common.DataSourceRef;
 /** Grafana >= 10.4 names its bundled PostgreSQL plugin grafana-postgresql-datasource. */
-export const POSTGRES_DS = {
-  type: 'grafana-postgresql-datasource',
-  uid: 'vigil-postgres',
-} as const satisfies common.DataSourceRef;
+export const POSTGRES_DS = GRAFANA_POSTGRES_DS satisfies common.DataSourceRef;
 
 /**
  * Group granted SELECT on the grafana views (migration 030); each professional's PostgreSQL login

@@ -123,6 +123,36 @@ export const registerPatientRights: RegisterCommands = (root, ctx) => {
     );
 
   root
+    .command('grafana-provision')
+    .description(
+      "create or update each professional's Grafana access: PostgreSQL login (row-level security), InfluxDB projection, Grafana organisation, user and data sources; drop those no longer in scope",
+    )
+    .option('--rotate <professionalId...>', "give these professionals' PostgreSQL logins new passwords")
+    .option('--rotate-all', 'give every PostgreSQL login a new password')
+    .action((o: { rotate?: string[]; rotateAll?: boolean }) =>
+      ctx.withPool(async (pool, config) => {
+        if (!config.grafana.scopeKey)
+          throw new CliError('USAGE', 'set grafana.scopeKey (VIGIL_GRAFANA_SCOPE_KEY)', EXIT_USAGE);
+        const { syncGrafana } = await import('../security/grafana-sync');
+        const { TimeSeriesStore } = await import('../storage/influx/timeseries');
+        const ts = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx);
+        try {
+          const rotate = o.rotateAll ? ('all' as const) : o.rotate;
+          printJson(
+            await syncGrafana(
+              pool,
+              ts.influx,
+              { ...config, grafana: { ...config.grafana, postgresScopes: true } },
+              rotate ? { rotate } : {},
+            ),
+          );
+        } finally {
+          await ts.close();
+        }
+      }),
+    );
+
+  root
     .command('sync-grafana-scopes')
     .description("rebuild each professional's InfluxDB projection for Grafana (new credentials printed once)")
     .action(() =>
