@@ -214,10 +214,17 @@ export class GrafanaPostgresScopes {
 
   private async dropRole(roleName: string): Promise<void> {
     await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} NOLOGIN`);
-    await this.roleAdmin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [roleName]);
-    // privileges in this database (the role owns nothing); then the role itself
-    await this.roleAdmin.query(`DROP OWNED BY ${ident(roleName)}`);
-    await this.roleAdmin.query(`DROP ROLE IF EXISTS ${ident(roleName)}`);
+    // open sessions end (best effort: a role manager may lack the right to signal them; they see
+    // nothing anyway once the mapping row is gone, since the scope functions find no professional)
+    await this.roleAdmin
+      .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [roleName])
+      .catch(() => undefined);
+    await this.roleAdmin.query(`DROP ROLE IF EXISTS ${ident(roleName)}`).catch(async (e: unknown) => {
+      // 2BP01: privileges granted to the role in this database; revoke them, then drop
+      if ((e as { code?: string }).code !== '2BP01') throw e;
+      await this.roleAdmin.query(`DROP OWNED BY ${ident(roleName)}`);
+      await this.roleAdmin.query(`DROP ROLE IF EXISTS ${ident(roleName)}`);
+    });
   }
 
   /** Drops every Grafana login of this database (decommissioning, tests). */

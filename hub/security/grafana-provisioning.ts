@@ -111,14 +111,17 @@ export function grafanaScopeFiles(orgs: readonly GrafanaOrgScope[], t: GrafanaTa
   ]);
 }
 
-/** Writes the files atomically (rename), readable by their owner only: they hold credentials. */
+/**
+ * Writes the files atomically (rename), readable by their owner and group only: they hold
+ * credentials (compose: the hub writes, Grafana reads through group 0).
+ */
 export function writeGrafanaScopeFiles(dir: string, files: Map<string, string>): string[] {
   const written: string[] = [];
   for (const [rel, content] of files) {
     const path = join(dir, rel);
     mkdirSync(join(path, '..'), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, content, { mode: 0o600 });
+    writeFileSync(tmp, content, { mode: 0o640 });
     renameSync(tmp, path);
     written.push(path);
   }

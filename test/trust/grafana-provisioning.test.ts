@@ -98,7 +98,7 @@ describe('Grafana provisioning by the hub', () => {
         influxUrl: 'http://influxdb:8086',
       }),
     );
-    expect(files.map((f) => statSync(f).mode & 0o077)).toEqual([0, 0]); // owner-only: credentials
+    expect(files.map((f) => statSync(f).mode & 0o037)).toEqual([0, 0]); // owner and group only: credentials
     const ds = (YAML.parse(readFileSync(join(dir, 'datasources/vigil-scopes.yaml'), 'utf8')) as { datasources: Ds[] })
       .datasources;
     expect(ds.map((d) => [d.orgId, d.uid, d.type])).toEqual([
