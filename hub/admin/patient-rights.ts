@@ -305,7 +305,7 @@ export async function exportPatient(
     pool.query<{ n: number }>('SELECT count(*)::int AS n FROM message_threads WHERE patient_id = $1', [patientId]),
   ]);
   // an export without the messages would look complete and not be: refuse instead
-  if (threads.rows[0]!.n > 0 && !sources.messages)
+  if ((threads.rows[0]?.n ?? 0) > 0 && !sources.messages)
     throw new ExportError('MESSAGE_KEYS_MISSING', 'the patient has messages and the hub has no message keys');
   const messages = sources.messages ? await sources.messages(patientId) : [];
   const resources: FhirResource[] = [

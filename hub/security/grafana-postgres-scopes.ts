@@ -132,7 +132,9 @@ export class GrafanaPostgresScopes {
 
   private async database(): Promise<string> {
     const { rows } = await this.pool.query<{ db: string }>('SELECT current_database() AS db');
-    return rows[0]!.db;
+    const db = rows[0]?.db;
+    if (!db) throw new Error('current_database() returned no row');
+    return db;
   }
 
   /**

@@ -3,7 +3,6 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, createPatient, createProfessional } from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
-import type { HubConfigInput } from '../../hub/config/schema';
 import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 
@@ -30,7 +29,7 @@ async function hub(instanceId: string, shared: boolean): Promise<RunningHub> {
       http: { host: '127.0.0.1', port: 0 },
       security: { sharedThrottling: shared },
       logLevel: 'silent',
-    } as HubConfigInput,
+    },
   });
   const h = await startHub(config, pino({ level: 'silent' }), { schedulers: false });
   hubs.push(h);
