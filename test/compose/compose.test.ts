@@ -297,7 +297,7 @@ describe('docker-compose.yml against the code', () => {
     expect(init).toMatch(/CREATE ROLE vigil_grafana_admin LOGIN CREATEROLE/);
     expect(init).toMatch(/GRANT vigil_grafana TO vigil_grafana_admin WITH ADMIN OPTION/);
     expect(init).not.toMatch(/grafana_reader/);
-    expect(migration).toMatch(/FORCE ROW LEVEL SECURITY/);
+    expect(migration).toMatch(/ENABLE ROW LEVEL SECURITY/);
     expect(statSync(join(root, 'docker/postgres/10-grafana-roles.sh')).mode & 0o111).not.toBe(0);
     // the hub manages the logins through that role, and the Grafana organisations as Grafana's administrator
     const hub = environment(compose.services.hub!);

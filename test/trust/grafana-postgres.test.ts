@@ -307,42 +307,53 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
     expect(after.password).not.toBe(before.password);
   });
 
-  it('the hub itself (owner, not a Grafana role) still reads and writes every row under FORCE', async () => {
-    const owner = `vgf_test_owner_${Date.now().toString(36)}`;
+  it('the hub keeps every row: as the owner (backups read with row security off) and as a non-owner role', async () => {
+    const TABLES = ['patients', 'reading_ledger', 'alert_episodes', 'gateways', 'device_bindings'];
+    const rls = await db.pool.query<{ relname: string; force: boolean }>(
+      `SELECT relname, relforcerowsecurity AS force FROM pg_class WHERE relrowsecurity AND relname = ANY ($1) ORDER BY relname`,
+      [TABLES],
+    );
+    expect(rls.rows.map((r) => r.relname)).toEqual([...TABLES].sort());
+    expect(rls.rows.every((r) => !r.force)).toBe(true);
+    const stamp = Date.now().toString(36);
+    const owner = `vgf_test_owner_${stamp}`;
+    const other = `vgf_test_hub_${stamp}`;
+    const me = (await db.pool.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
     await db.pool.query(`CREATE ROLE ${owner} LOGIN NOSUPERUSER`);
-    try {
-      for (const t of ['patients', 'reading_ledger', 'alert_episodes', 'gateways', 'device_bindings'])
-        await db.pool.query(`ALTER TABLE ${t} OWNER TO ${owner}`);
+    await db.pool.query(`CREATE ROLE ${other} LOGIN NOSUPERUSER`);
+    const as = async (role: string, fn: (c: pg.Client) => Promise<void>) => {
       const u = new URL(db.url);
-      u.username = owner;
+      u.username = role;
       const c = new pg.Client({ connectionString: u.toString() });
       await c.connect();
       try {
-        expect((await c.query('SELECT id FROM patients')).rows).toHaveLength(3);
-        await c.query(`UPDATE alert_episodes SET assignee = 'x' WHERE patient_id = 'RA-1'`);
-        expect((await c.query(`SELECT count(*)::int AS n FROM alert_episodes WHERE assignee = 'x'`)).rows[0]).toEqual({
-          n: 2,
-        });
-        const forced = await c.query<{ relname: string }>(
-          `SELECT relname FROM pg_class WHERE relrowsecurity AND relforcerowsecurity AND relname = ANY ($1) ORDER BY relname`,
-          [['patients', 'reading_ledger', 'alert_episodes', 'gateways', 'device_bindings']],
-        );
-        expect(forced.rows.map((r) => r.relname)).toEqual([
-          'alert_episodes',
-          'device_bindings',
-          'gateways',
-          'patients',
-          'reading_ledger',
-        ]);
+        await fn(c);
       } finally {
         await c.end();
       }
+    };
+    try {
+      for (const t of TABLES) await db.pool.query(`ALTER TABLE ${t} OWNER TO ${owner}`);
+      await as(owner, async (c) => {
+        // what pg_dump does: row security off, which only a role that bypasses it may do
+        await c.query('SET row_security = off');
+        expect((await c.query('SELECT id FROM patients')).rows).toHaveLength(3);
+        await c.query(`UPDATE alert_episodes SET assignee = 'x' WHERE patient_id = 'RA-1'`);
+      });
+      for (const t of TABLES) await db.pool.query(`GRANT SELECT, UPDATE ON ${t} TO ${other}`);
+      await as(other, async (c) => {
+        expect((await c.query('SELECT id FROM patients')).rows).toHaveLength(3);
+        await c.query(`UPDATE alert_episodes SET assignee = 'y' WHERE patient_id = 'RA-1'`);
+        expect((await c.query(`SELECT count(*)::int AS n FROM alert_episodes WHERE assignee = 'y'`)).rows[0]).toEqual({
+          n: 2,
+        });
+      });
     } finally {
-      const me = (await db.pool.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
-      for (const t of ['patients', 'reading_ledger', 'alert_episodes', 'gateways', 'device_bindings'])
-        await db.pool.query(`ALTER TABLE ${t} OWNER TO ${me}`);
-      await db.pool.query(`DROP OWNED BY ${owner}`);
-      await db.pool.query(`DROP ROLE ${owner}`);
+      for (const t of TABLES) await db.pool.query(`ALTER TABLE ${t} OWNER TO ${me}`);
+      for (const r of [owner, other]) {
+        await db.pool.query(`DROP OWNED BY ${r}`);
+        await db.pool.query(`DROP ROLE ${r}`);
+      }
     }
   });
 

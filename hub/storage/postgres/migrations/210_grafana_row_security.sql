@@ -5,9 +5,12 @@
 -- security on the tables under the grafana.* views, with the API's role x team x consent rules:
 -- - the grafana.* views run with the reader's rights (security_invoker), so the policies of the
 --   tables below apply to the Grafana role itself, whoever owns the views;
--- - ENABLE + FORCE: the policies hold for the tables' owner too, so what a session sees depends
---   on whether it is a Grafana role, never on who owns what; the hub is not a Grafana role and
---   keeps every row (one policy), a Grafana role sees its scope (another policy);
+-- - ENABLE, not FORCE: a Grafana role never owns a table and reads through views that run with
+--   its own rights, so the policies always apply to it; FORCE would only subject the tables'
+--   owner (the hub), whose backups then break (pg_dump refuses tables whose rows RLS would
+--   filter for a role that cannot bypass it, and COPY FROM refuses RLS tables on restore);
+-- - a hub role that is not the owner keeps every row (vigil_hub_all); a Grafana role sees its
+--   scope (vigil_grafana_scope);
 -- - the scope functions start empty (fail closed) and the hub writes their bodies from
 --   hub/api/authz.ts (patientScopeSql, can) so both paths share one definition of the rules.
 -- Depends on 001, 002, 030, 031, 200.
@@ -69,7 +72,6 @@ BEGIN
     ) AS x(tbl, scoped)
   LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t.tbl);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t.tbl);
     EXECUTE format(
       'CREATE POLICY vigil_hub_all ON %I USING (NOT (SELECT grafana_access.restricted())) WITH CHECK (NOT (SELECT grafana_access.restricted()))',
       t.tbl);
