@@ -40,7 +40,7 @@ export interface GrafanaTargets {
 export interface GrafanaOrgScope {
   professionalId: string;
   orgId: number;
-  postgres: Pick<GrafanaPostgresScope, 'roleName' | 'password'>;
+  postgres?: Pick<GrafanaPostgresScope, 'roleName' | 'password'> | undefined;
   influx?: Pick<GrafanaScope, 'database' | 'username' | 'password'> | undefined;
 }
 
@@ -64,24 +64,28 @@ export function scopeDatasources(o: GrafanaOrgScope, t: GrafanaTargets): Record<
           },
         ]
       : []),
-    {
-      orgId: o.orgId,
-      name: 'Vigil PostgreSQL',
-      uid: GRAFANA_POSTGRES_DS.uid,
-      type: GRAFANA_POSTGRES_DS.type,
-      access: 'proxy',
-      url: t.postgresHost,
-      user: o.postgres.roleName,
-      editable: false,
-      jsonData: {
-        database: t.postgresDatabase,
-        sslmode: t.postgresSslMode,
-        postgresVersion: 1600,
-        timescaledb: false,
-        maxOpenConns: 5,
-      },
-      secureJsonData: { password: o.postgres.password },
-    },
+    ...(o.postgres
+      ? [
+          {
+            orgId: o.orgId,
+            name: 'Vigil PostgreSQL',
+            uid: GRAFANA_POSTGRES_DS.uid,
+            type: GRAFANA_POSTGRES_DS.type,
+            access: 'proxy',
+            url: t.postgresHost,
+            user: o.postgres.roleName,
+            editable: false,
+            jsonData: {
+              database: t.postgresDatabase,
+              sslmode: t.postgresSslMode,
+              postgresVersion: 1600,
+              timescaledb: false,
+              maxOpenConns: 5,
+            },
+            secureJsonData: { password: o.postgres.password },
+          },
+        ]
+      : []),
   ];
 }
 

@@ -50,8 +50,10 @@ export async function syncGrafana(
       g.influxScopes && influxAdmin
         ? await new GrafanaInfluxScopes(pool, influxAdmin, config.influx.database, g.scopeKey).sync()
         : [];
+    // a professional has a Grafana scope on either store (both on in compose)
+    const professionals = [...new Set([...pgScopes, ...influx].map((s) => s.professionalId))].sort();
     const report: GrafanaSyncReport = {
-      professionals: pgScopes.map((s) => s.professionalId),
+      professionals,
       organisations: {},
       removed: [],
       files: [],
@@ -60,11 +62,15 @@ export async function syncGrafana(
     const grafana = new GrafanaAdmin({ url: g.url, user: g.adminUser, password: g.adminPassword });
     const existing = await grafana.vigilOrgs();
     const orgs: GrafanaOrgScope[] = [];
-    for (const s of pgScopes) {
-      const orgId = await grafana.ensureProfessional(s.professionalId, existing);
-      report.organisations[s.professionalId] = orgId;
-      const ix = influx.find((x) => x.professionalId === s.professionalId);
-      orgs.push({ professionalId: s.professionalId, orgId, postgres: s, influx: ix });
+    for (const professionalId of professionals) {
+      const orgId = await grafana.ensureProfessional(professionalId, existing);
+      report.organisations[professionalId] = orgId;
+      orgs.push({
+        professionalId,
+        orgId,
+        postgres: pgScopes.find((x) => x.professionalId === professionalId),
+        influx: influx.find((x) => x.professionalId === professionalId),
+      });
     }
     // fail closed: whoever lost their scope loses their organisation, its data sources and their user
     for (const [professionalId, orgId] of existing)

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +9,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { createCareTeamWithMembers, createPatient, createProfessional } from '../../hub/admin/provisioning';
+import { loadHubConfig } from '../../hub/config/load';
 import { GrafanaPostgresScopes } from '../../hub/security/grafana-postgres-scopes';
+import { syncGrafana } from '../../hub/security/grafana-sync';
 import {
   GRAFANA_INFLUX_DS,
   GRAFANA_POSTGRES_DS,
@@ -129,6 +133,127 @@ describe('Grafana provisioning by the hub', () => {
       expect(r.kind === 'rows' ? r.rows.map((x) => x.__value) : r).toEqual(['PV-1']);
     } finally {
       await pool.end();
+    }
+  });
+
+  /**
+   * No Grafana runs on the test machines: this server answers the calls of Grafana's documented
+   * Organization, User and Admin HTTP APIs (paths and bodies as Grafana 12 documents them) with
+   * an in-memory state, so the sequence the hub runs is checked end to end; docs/security.md says
+   * this part is not exercised against a real Grafana.
+   */
+  it('makes one organisation and Viewer user per professional, removes those out of scope, writes and reloads', async () => {
+    const orgs = new Map<number, string>([
+      [1, 'Main Org.'],
+      [7, 'Vigil gone-professional'],
+    ]);
+    const users = new Map<number, { login: string; orgs: Set<number> }>([
+      [3, { login: 'gone-professional', orgs: new Set([7]) }],
+    ]);
+    const calls: string[] = [];
+    let next = 20;
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const url = new URL(req.url!, 'http://x');
+        const send = (status: number, json: unknown): true => {
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+          return true;
+        };
+        calls.push(`${req.method} ${url.pathname}`);
+        if (req.headers.authorization !== `Basic ${Buffer.from('admin:grafana-admin-pw').toString('base64')}`)
+          return send(401, { message: 'unauthorized' });
+        const b = (body ? JSON.parse(body) : {}) as Record<string, unknown>;
+        let m: RegExpExecArray | null;
+        if (req.method === 'GET' && url.pathname === '/api/orgs')
+          return send(
+            200,
+            [...orgs].map(([id, name]) => ({ id, name })),
+          );
+        if (req.method === 'POST' && url.pathname === '/api/orgs') {
+          const id = next++;
+          orgs.set(id, String(b.name));
+          return send(200, { orgId: id, message: 'Organization created' });
+        }
+        if (req.method === 'GET' && url.pathname === '/api/users/lookup') {
+          const u = [...users].find(([, v]) => v.login === url.searchParams.get('loginOrEmail'));
+          return u ? send(200, { id: u[0], login: u[1].login }) : send(404, { message: 'user not found' });
+        }
+        if (req.method === 'POST' && url.pathname === '/api/admin/users') {
+          const id = next++;
+          // Grafana puts a new user in the main organisation as well as the one asked
+          users.set(id, { login: String(b.login), orgs: new Set([1, Number(b.OrgId)]) });
+          return send(200, { id, message: 'User created' });
+        }
+        if (req.method === 'POST' && (m = /^\/api\/orgs\/(\d+)\/users$/.exec(url.pathname))) {
+          const u = [...users].find(([, v]) => v.login === b.loginOrEmail)!;
+          if (u[1].orgs.has(Number(m[1]))) return send(409, { message: 'User is already member of this organization' });
+          u[1].orgs.add(Number(m[1]));
+          return send(200, { message: 'User added to organization' });
+        }
+        if (req.method === 'GET' && (m = /^\/api\/users\/(\d+)\/orgs$/.exec(url.pathname)))
+          return send(
+            200,
+            [...users.get(Number(m[1]))!.orgs].map((orgId) => ({ orgId, name: orgs.get(orgId), role: 'Viewer' })),
+          );
+        if (req.method === 'DELETE' && (m = /^\/api\/orgs\/(\d+)\/users\/(\d+)$/.exec(url.pathname))) {
+          users.get(Number(m[2]))?.orgs.delete(Number(m[1]));
+          return send(200, { message: 'User removed from organization' });
+        }
+        if (req.method === 'DELETE' && (m = /^\/api\/admin\/users\/(\d+)$/.exec(url.pathname))) {
+          users.delete(Number(m[1]));
+          return send(200, { message: 'User deleted' });
+        }
+        if (req.method === 'DELETE' && (m = /^\/api\/orgs\/(\d+)$/.exec(url.pathname))) {
+          orgs.delete(Number(m[1]));
+          return send(200, { message: 'Organization deleted' });
+        }
+        if (req.method === 'POST' && url.pathname.startsWith('/api/admin/provisioning/'))
+          return send(200, { message: 'reloaded' });
+        return send(404, { message: 'not found' });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const out = mkdtempSync(join(tmpdir(), 'vigil-grafana-sync-'));
+    try {
+      const config = loadHubConfig({
+        env: {},
+        overrides: {
+          profile: 'development',
+          postgres: { url: db.url },
+          influx: {},
+          mqtt: {},
+          http: {},
+          grafana: {
+            scopeKey: KEY,
+            postgresScopes: true,
+            url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            adminPassword: 'grafana-admin-pw',
+            provisioningDir: out,
+          },
+        },
+      });
+      const report = await syncGrafana(db.pool, undefined, config);
+      expect(report.professionals).toEqual(['team-pv-cardiologist']);
+      expect(report.removed).toEqual(['gone-professional']);
+      const orgId = report.organisations['team-pv-cardiologist']!;
+      expect([...orgs]).toEqual([
+        [1, 'Main Org.'],
+        [orgId, 'Vigil team-pv-cardiologist'],
+      ]);
+      // the professional's user: login = professional id, in their organisation only
+      expect([...users.values()].map((u) => [u.login, [...u.orgs]])).toEqual([['team-pv-cardiologist', [orgId]]]);
+      const ds = (YAML.parse(readFileSync(join(out, 'datasources/vigil-scopes.yaml'), 'utf8')) as { datasources: Ds[] })
+        .datasources;
+      expect(ds.map((d) => [d.orgId, d.uid])).toEqual([[orgId, GRAFANA_POSTGRES_DS.uid]]);
+      expect(calls.slice(-2)).toEqual([
+        'POST /api/admin/provisioning/datasources/reload',
+        'POST /api/admin/provisioning/dashboards/reload',
+      ]);
+    } finally {
+      server.close();
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });
