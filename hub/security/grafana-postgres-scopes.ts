@@ -118,6 +118,7 @@ $fn$;`;
 }
 
 const SYNC_LOCK = 7_341_903; // pg_advisory_xact_lock key: one hub rewrites the functions at a time
+const ROLES_LOCK = 7_341_904; // pg_advisory_lock key: one hub (multi-hub mode) manages the logins at a time
 
 export class GrafanaPostgresScopes {
   constructor(
@@ -143,6 +144,20 @@ export class GrafanaPostgresScopes {
    * `rotate`: professionals whose password changes now (a new generation).
    */
   async sync(opts: { rotate?: readonly string[] | 'all' } = {}): Promise<GrafanaPostgresScope[]> {
+    const lock = await this.pool.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock($1)', [ROLES_LOCK]);
+      try {
+        return await this.syncLocked(opts);
+      } finally {
+        await lock.query('SELECT pg_advisory_unlock($1)', [ROLES_LOCK]);
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async syncLocked(opts: { rotate?: readonly string[] | 'all' }): Promise<GrafanaPostgresScope[]> {
     const database = await this.database();
     const client = await this.pool.connect();
     try {
@@ -170,8 +185,13 @@ export class GrafanaPostgresScopes {
       client.release();
     }
 
-    const { rows } = await this.pool.query<{ id: string; role: Role; generation: number | null }>(
-      `SELECT pr.id, pr.role, s.generation FROM professionals pr
+    const { rows } = await this.pool.query<{
+      id: string;
+      role: Role;
+      generation: number | null;
+      password_check: string | null;
+    }>(
+      `SELECT pr.id, pr.role, s.generation, s.password_check FROM professionals pr
        LEFT JOIN grafana_access.scope_roles s ON s.professional_id = pr.id
        WHERE ${ACTIVE_PROFESSIONAL_SQL('pr')} ORDER BY pr.id`,
     );
@@ -189,19 +209,24 @@ export class GrafanaPostgresScopes {
       const rotate = opts.rotate === 'all' || (opts.rotate?.includes(r.id) ?? false);
       const generation = (r.generation ?? 0) + (rotate || r.generation === null ? 1 : 0);
       const password = scopeRolePassword(this.key, database, r.id, generation);
-      const verifier = lit(scramVerifier(password));
-      if (existing.has(roleName)) await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} PASSWORD ${verifier}`);
-      else
-        await this.roleAdmin.query(
-          `CREATE ROLE ${ident(roleName)} LOGIN INHERIT NOCREATEDB NOCREATEROLE CONNECTION LIMIT 10 PASSWORD ${verifier}`,
-        );
-      // membership gives the view grants; read-only transactions by default
-      await this.roleAdmin.query(`GRANT ${GRAFANA_GROUP} TO ${ident(roleName)}`);
-      await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} SET default_transaction_read_only = on`);
+      const check = createHash('sha256').update(password).digest('hex');
+      // an unchanged login is left alone (no catalogue write every sync)
+      if (!existing.has(roleName) || check !== r.password_check) {
+        const verifier = lit(scramVerifier(password));
+        if (existing.has(roleName)) await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} PASSWORD ${verifier}`);
+        else
+          await this.roleAdmin.query(
+            `CREATE ROLE ${ident(roleName)} LOGIN INHERIT NOCREATEDB NOCREATEROLE CONNECTION LIMIT 10 PASSWORD ${verifier}`,
+          );
+        // membership gives the view grants; read-only transactions by default
+        await this.roleAdmin.query(`GRANT ${GRAFANA_GROUP} TO ${ident(roleName)}`);
+        await this.roleAdmin.query(`ALTER ROLE ${ident(roleName)} SET default_transaction_read_only = on`);
+      }
       await this.pool.query(
-        `INSERT INTO grafana_access.scope_roles (role_name, professional_id, generation) VALUES ($1, $2, $3)
-         ON CONFLICT (professional_id) DO UPDATE SET role_name = excluded.role_name, generation = excluded.generation, synced_at = now()`,
-        [roleName, r.id, generation],
+        `INSERT INTO grafana_access.scope_roles (role_name, professional_id, generation, password_check) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (professional_id) DO UPDATE SET role_name = excluded.role_name, generation = excluded.generation,
+           password_check = excluded.password_check, synced_at = now()`,
+        [roleName, r.id, generation, check],
       );
       existing.delete(roleName);
       out.push({ professionalId: r.id, role: r.role, roleName, password, generation });

@@ -299,12 +299,22 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
     expect(rows).toEqual([]);
   }, 120_000);
 
-  it('rotation changes the password (a new generation)', async () => {
+  it('rotation changes the password (a new generation); a plain sync leaves the login untouched', async () => {
     const before = scopeOf('team-rb-oncologist');
+    const verifier = async () =>
+      (
+        await db.pool.query<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [
+          before.roleName,
+        ])
+      ).rows[0]!.v;
+    const v0 = await verifier();
+    scopes = await provisioner.sync();
+    expect(await verifier()).toBe(v0);
     scopes = await provisioner.sync({ rotate: [before.professionalId] });
     const after = scopeOf('team-rb-oncologist');
     expect(after.generation).toBe(before.generation + 1);
     expect(after.password).not.toBe(before.password);
+    expect(await verifier()).not.toBe(v0);
   });
 
   it('the hub keeps every row: as the owner (backups read with row security off) and as a non-owner role', async () => {

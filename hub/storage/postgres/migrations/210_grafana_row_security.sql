@@ -22,6 +22,8 @@ CREATE TABLE grafana_access.scope_roles (
   role_name       text PRIMARY KEY,
   professional_id text NOT NULL UNIQUE REFERENCES professionals(id) ON DELETE CASCADE,
   generation      integer NOT NULL DEFAULT 1,
+  -- SHA-256 of the password last set: the password is set again only when it changes
+  password_check  text,
   synced_at       timestamptz NOT NULL DEFAULT now()
 );
 
