@@ -221,6 +221,10 @@ export async function startHub(
       egressProfile: config.profile,
       secretKey: config.security.secretKey,
       sharedThrottling: config.security.sharedThrottling,
+      grafanaLogin:
+        config.grafana.scopeKey && config.grafana.publicUrl
+          ? { scopeKey: config.grafana.scopeKey, publicUrl: config.grafana.publicUrl }
+          : undefined,
       edge: { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ...(config.http.tls
         ? { tls: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }

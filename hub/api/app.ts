@@ -67,6 +67,8 @@ export interface ApiDeps {
   secretKey?: string | undefined;
   /** serve HTTPS (TLS 1.2+) with this key and certificate (PEM) */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** signing professionals in to Grafana (hub/security/grafana-login.ts); absent: GRAFANA_UNAVAILABLE */
+  grafanaLogin?: { scopeKey: string; publicUrl: string } | undefined;
 }
 
 export interface HttpEdgeLimits {
@@ -319,7 +321,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerCoachingRoutes(app, ctx);
   registerFhirRoutes(app, ctx);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
-  registerCredentialRoutes(app, ctx);
+  registerCredentialRoutes(app, ctx, d.grafanaLogin);
   const side =
     d.patientSide ??
     createPatientSide({

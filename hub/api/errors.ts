@@ -29,6 +29,7 @@ export const API_ERRORS = {
   ATTACHMENT_TYPE: 415,
   INVALID_ANSWERS: 400,
   MESSAGING_UNAVAILABLE: 503,
+  GRAFANA_UNAVAILABLE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

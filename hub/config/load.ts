@@ -46,6 +46,7 @@ export const HUB_ENV = {
   VIGIL_GRAFANA_PG_SCOPES: 'grafana.postgresScopes:boolean',
   VIGIL_GRAFANA_PG_ROLE_ADMIN_URL: 'grafana.postgresRoleAdminUrl',
   VIGIL_GRAFANA_URL: 'grafana.url',
+  VIGIL_GRAFANA_PUBLIC_URL: 'grafana.publicUrl',
   VIGIL_GRAFANA_ADMIN_USER: 'grafana.adminUser',
   VIGIL_GRAFANA_ADMIN_PASSWORD: 'grafana.adminPassword',
   VIGIL_GRAFANA_PROVISIONING_DIR: 'grafana.provisioningDir',

@@ -290,6 +290,12 @@ export const hubConfigSchema = z
             'PostgreSQL connection allowed to CREATE ROLE (CREATEROLE, ADMIN OPTION on vigil_grafana) for those logins; default: the hub connection',
           ),
         url: z.url().optional().describe("Grafana's address, for its organisations and users (one per professional)"),
+        publicUrl: z
+          .url()
+          .optional()
+          .describe(
+            "Grafana's address as professionals' browsers reach it: POST /api/grafana/session answers a login link there (JWT signed by the hub)",
+          ),
         adminUser: z.string().default('admin').describe("Grafana server administrator's login"),
         adminPassword: z.string().optional().describe("Grafana server administrator's password"),
         provisioningDir: z

@@ -2,6 +2,7 @@ import type { InfluxDB } from 'influx';
 import type pg from 'pg';
 import type { HubConfig } from '../config/schema';
 import { createPool } from '../storage/postgres/database';
+import { GRAFANA_JWT_PUBLIC_KEY_FILE, grafanaSigningKey } from './grafana-login';
 import { GrafanaPostgresScopes } from './grafana-postgres-scopes';
 import { GrafanaAdmin, grafanaScopeFiles, writeGrafanaScopeFiles, type GrafanaOrgScope } from './grafana-provisioning';
 import { GrafanaInfluxScopes, type GrafanaScope } from './grafana-scopes';
@@ -79,15 +80,15 @@ export async function syncGrafana(
         report.removed.push(professionalId);
       }
     if (g.provisioningDir) {
-      report.files = writeGrafanaScopeFiles(
-        g.provisioningDir,
-        grafanaScopeFiles(orgs, {
-          postgresHost: g.postgresHost,
-          postgresDatabase: new URL(config.postgres.url).pathname.slice(1),
-          postgresSslMode: g.postgresSslMode,
-          influxUrl: g.influxUrl,
-        }),
-      );
+      const files = grafanaScopeFiles(orgs, {
+        postgresHost: g.postgresHost,
+        postgresDatabase: new URL(config.postgres.url).pathname.slice(1),
+        postgresSslMode: g.postgresSslMode,
+        influxUrl: g.influxUrl,
+      });
+      // the key Grafana checks the hub's login tokens with ([auth.jwt] key_file)
+      files.set(GRAFANA_JWT_PUBLIC_KEY_FILE, grafanaSigningKey(g.scopeKey).publicPem);
+      report.files = writeGrafanaScopeFiles(g.provisioningDir, files);
       await grafana.reloadProvisioning();
     }
     return report;

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { buildArtifacts, GRAFANA_DASHBOARDS_PATH, PROVISIONING_ENV } from '../../dashboards/artifacts';
 import { loadHubConfig } from '../../hub/config/load';
+import { GRAFANA_JWT_AUDIENCE, GRAFANA_JWT_PUBLIC_KEY_FILE } from '../../hub/security/grafana-login';
 
 /**
  * docker-compose.yml checked against the code: images, published ports, environment variables
@@ -250,9 +251,7 @@ describe('docker-compose.yml against the code', () => {
     expect([...used].sort()).toEqual([...PROVISIONING_ENV].sort());
     for (const v of used) expect(env, `grafana environment ${v}`).toHaveProperty(v);
     // no all-patients credential reachable from Grafana: no store credential in its environment
-    expect(
-      Object.keys(env).filter((k) => /PASSWORD|USERNAME|_PG_|INFLUX/.test(k) && k !== 'GF_SECURITY_ADMIN_PASSWORD'),
-    ).toEqual([]);
+    expect(Object.keys(env).filter((k) => !k.startsWith('GF_') && /PASSWORD|USERNAME|_PG_|INFLUX/.test(k))).toEqual([]);
   });
 
   it('takes every secret from the env file, with an example committed and the real one ignored', () => {
@@ -304,6 +303,12 @@ describe('docker-compose.yml against the code', () => {
     expect(new URL(hub.VIGIL_GRAFANA_PG_ROLE_ADMIN_URL!).username).toBe('vigil_grafana_admin');
     expect(hub.VIGIL_GRAFANA_PG_SCOPES).toBe('true');
     expect(hub.VIGIL_GRAFANA_URL).toBe('http://grafana:3000');
+    // professionals sign in with the hub's JWT, checked with the key the hub writes where Grafana reads
+    const grafana = environment(compose.services.grafana!);
+    expect(grafana.GF_AUTH_JWT_ENABLED).toBe('true');
+    expect(grafana.GF_AUTH_JWT_AUTO_SIGN_UP).toBe('false');
+    expect(grafana.GF_AUTH_JWT_KEY_FILE).toBe(`${hub.VIGIL_GRAFANA_PROVISIONING_DIR!}/${GRAFANA_JWT_PUBLIC_KEY_FILE}`);
+    expect(JSON.parse(grafana.GF_AUTH_JWT_EXPECT_CLAIMS!)).toEqual({ aud: GRAFANA_JWT_AUDIENCE });
   });
 
   it('init refuses the example secrets and makes certificates PostgreSQL verify-full and the gateways accept', () => {

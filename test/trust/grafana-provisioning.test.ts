@@ -8,7 +8,11 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { createPublicKey, verify } from 'node:crypto';
 import { createCareTeamWithMembers, createPatient, createProfessional } from '../../hub/admin/provisioning';
+import { buildApi } from '../../hub/api/app';
+import { createHubMetrics } from '../../hub/observability/metrics';
+import { TimeSeriesStore } from '../../hub/storage/influx/timeseries';
 import { loadHubConfig } from '../../hub/config/load';
 import { GrafanaPostgresScopes } from '../../hub/security/grafana-postgres-scopes';
 import { syncGrafana } from '../../hub/security/grafana-sync';
@@ -31,6 +35,7 @@ import { createTestPostgres, type TestPostgres } from '../support/stores';
 const KEY = 'v'.repeat(40);
 let db: TestPostgres;
 let dir: string;
+let team: Awaited<ReturnType<typeof createCareTeamWithMembers>>;
 
 interface Ds {
   orgId: number;
@@ -46,7 +51,7 @@ beforeAll(async () => {
   db = await createTestPostgres('vigil_gprov');
   dir = mkdtempSync(join(tmpdir(), 'vigil-grafana-prov-'));
   for (const id of ['PV-1', 'PV-2']) await createPatient(db.pool, { id, programId: 'heart_failure', displayName: id });
-  await createCareTeamWithMembers(db.pool, {
+  team = await createCareTeamWithMembers(db.pool, {
     id: 'team-pv',
     programId: 'heart_failure',
     name: 'PV',
@@ -251,6 +256,53 @@ describe('Grafana provisioning by the hub', () => {
         'POST /api/admin/provisioning/datasources/reload',
         'POST /api/admin/provisioning/dashboards/reload',
       ]);
+
+      // sign-in: the hub's login link for the cardiologist carries a JWT that the public key the
+      // hub wrote for Grafana ([auth.jwt] key_file) verifies, with sub = the Grafana user's login
+      const publicKey = createPublicKey(readFileSync(join(out, 'jwt-public.pem'), 'utf8'));
+      const store = new TimeSeriesStore('http://127.0.0.1:9', 'unused');
+      const api = await buildApi({
+        pool: db.pool,
+        timeseries: store,
+        metrics: createHubMetrics(),
+        logLevel: 'silent',
+        grafanaLogin: { scopeKey: KEY, publicUrl: 'https://grafana.example.org/' },
+      });
+      try {
+        const session = async (token: string) =>
+          api.inject({ method: 'POST', url: '/api/grafana/session', headers: { authorization: `Bearer ${token}` } });
+        const res = await session(team.cardiologist.token);
+        expect(res.statusCode).toBe(200);
+        const { url, token } = res.json<{ url: string; token: string }>();
+        expect(new URL(url).searchParams.get('auth_token')).toBe(token);
+        const [h, b, sig] = token.split('.') as [string, string, string];
+        expect(
+          verify(
+            'sha256',
+            Buffer.from(`${h}.${b}`),
+            { key: publicKey, dsaEncoding: 'ieee-p1363' },
+            Buffer.from(sig, 'base64url'),
+          ),
+        ).toBe(true);
+        const claims = JSON.parse(Buffer.from(b, 'base64url').toString('utf8')) as Record<string, unknown>;
+        expect(claims).toMatchObject({ sub: 'team-pv-cardiologist', aud: 'vigil-grafana' });
+        expect(Number(claims.exp) - Number(claims.iat)).toBe(60);
+        // a tampered token does not verify
+        const forged = Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url');
+        expect(
+          verify(
+            'sha256',
+            Buffer.from(`${h}.${forged}`),
+            { key: publicKey, dsaEncoding: 'ieee-p1363' },
+            Buffer.from(sig, 'base64url'),
+          ),
+        ).toBe(false);
+        // no Grafana for a coach (no board capability)
+        expect((await session(team.dietitian.token)).statusCode).toBe(403);
+      } finally {
+        await api.close();
+        await store.close();
+      }
     } finally {
       server.close();
       rmSync(out, { recursive: true, force: true });
