@@ -29,6 +29,26 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/**
+ * The configured BLE backend. noble is experimental: it passes the transport contract only
+ * through its unit tests (test/unit/ble/noble-transport.test.ts), never against a real radio in CI.
+ */
+export function createTransport(config: GatewayConfig, log?: Logger): BleTransport {
+  if (config.ble.backend === 'noble') {
+    log?.warn(
+      { code: 'BLE_BACKEND_EXPERIMENTAL', backend: 'noble' },
+      'the noble backend is experimental (docs/configuration.md); bluez is the supported backend',
+    );
+    return createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs });
+  }
+  return new BluezTransport({
+    adapter: config.ble.adapter,
+    connectTimeoutMs: config.ble.connectTimeoutMs,
+    settleMs: config.ble.settleMs,
+    passkeyTimeoutMs: config.ble.passkeyTimeoutMs,
+  });
+}
+
 export interface GatewayParts {
   /** a transport other than the configured backend (tests) */
   transport?: BleTransport;
@@ -60,16 +80,7 @@ export async function startGateway(
   }
   // passkeys relayed from the hub for the pairing agent the device manager registers
   const passkeys = new PasskeyRelay();
-  const transport =
-    parts.transport ??
-    (config.ble.backend === 'noble'
-      ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs })
-      : new BluezTransport({
-          adapter: config.ble.adapter,
-          connectTimeoutMs: config.ble.connectTimeoutMs,
-          settleMs: config.ble.settleMs,
-          passkeyTimeoutMs: config.ble.passkeyTimeoutMs,
-        }));
+  const transport = parts.transport ?? createTransport(config, log);
 
   let uplink: MqttUplink | undefined;
   const commit = (
@@ -192,8 +203,10 @@ export async function startGateway(
     ? new RadioSupervisor(transport, () => devices.restartRadio(), log, {
         recoveryDeadlineMs: config.ble.radioRecoveryDeadlineMs,
         onFatal: onRadioFatal,
+        // the hub hears a deaf (or recovered) radio now, not at the next periodic heartbeat:
+        // alarmChanged() only sends when the buffer alarm changed (test/e2e/gateway-heartbeat-radio.test.ts)
         onHealth: () => {
-          uplink.alarmChanged();
+          uplink.heartbeat();
         },
       })
     : undefined;

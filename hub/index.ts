@@ -14,6 +14,7 @@ export {
   GRAFANA_INFLUX_DS,
   GRAFANA_POSTGRES_DS,
 } from './security/grafana-provisioning';
+export { refreshCohortAggregates } from './reporting/cohort-refresh';
 export { HEARTBEAT_MEASUREMENT } from './storage/influx/timeseries';
 export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';
 export { migrate } from './storage/postgres/migrate';

@@ -1,3 +1,4 @@
+import { startCohortRefresh } from './reporting/cohort-refresh';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { startRetentionJob } from './admin/retention';
@@ -245,6 +246,8 @@ export async function startHub(
       rules.start();
       webhooks.start();
       const stopRetention = startRetentionJob(pool, config.retention, log);
+      // the cohort board's monthly aggregates (migration 262)
+      const stopCohortRefresh = startCohortRefresh(pool, log);
       if ((config.grafana.influxScopes || config.grafana.postgresScopes) && config.grafana.scopeKey) {
         // docs/security.md "Grafana": logins, projections, organisations, data sources
         const sync = () =>
@@ -279,6 +282,7 @@ export async function startHub(
       }, 60_000);
       stops.push(async () => {
         stopRetention();
+        stopCohortRefresh();
         rules.stop();
         clearInterval(reminders);
         await notify.stop();

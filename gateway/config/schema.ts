@@ -46,7 +46,12 @@ export const gatewayConfigSchema = z
       .strict(),
     ble: z
       .object({
-        backend: z.enum(['bluez', 'noble']).default('bluez').describe('bluez: node-ble over D-Bus (Linux); noble: HCI'),
+        backend: z
+          .enum(['bluez', 'noble'])
+          .default('bluez')
+          .describe(
+            'bluez: node-ble over D-Bus (Linux), supported; noble: HCI, experimental (logs BLE_BACKEND_EXPERIMENTAL)',
+          ),
         adapter: z
           .string()
           .regex(/^(hci\d+|([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2})$/, 'hciN, or the adapter address AA:BB:CC:DD:EE:FF')

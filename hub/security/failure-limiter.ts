@@ -10,7 +10,8 @@ type Store = RateLimiterMemory | RateLimiterPostgres;
  * for `blockSec`, doubled at each new block within a day (back-off) up to `maxBlockSec`.
  * Only failures count, so an honest client is never slowed down by its own successful traffic.
  *
- * Used by the API bearer-token check, the enrollment-code exchange and the embedded MQTT broker;
+ * Used by the API bearer-token check, the enrollment-code exchange, the embedded MQTT broker and
+ * the patient space's code requests (every request counts there, hub/patient/accounts.ts);
  * reusable by any login route (key it by address, and by address + account name).
  * State is per hub process by default. With `shared` (security.sharedThrottling, for several hub
  * instances behind one address), the counters live in PostgreSQL (migration 211) so a guesser

@@ -165,11 +165,14 @@ export class GrafanaPostgresScopes {
       await client.query('SELECT pg_advisory_xact_lock($1)', [SYNC_LOCK]);
       await client.query(scopeFunctionsSql());
       // a grafana.* view is granted only if it runs with the reader's rights (else it would read
-      // every row with its owner's): checked at each sync, so a view added later is covered
+      // every row with its owner's): checked at each sync, so a view added later is covered.
+      // Materialised views (no row-level security possible) keep the grants of their migration:
+      // grafana.cohort_monthly (262) holds pseudonymised, small-cell-masked aggregates per team
+      // (docs/security.md "Grafana", limits)
       const views = await client.query<{ name: string; invoker: boolean }>(
         `SELECT c.relname AS name, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'grafana' AND c.relkind IN ('v', 'm', 'r')`,
+         WHERE n.nspname = 'grafana' AND c.relkind = 'v'`,
       );
       for (const v of views.rows) {
         const grant = v.invoker

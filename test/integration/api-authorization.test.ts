@@ -14,6 +14,7 @@ import {
   revokeConsent,
   type CareRole,
 } from '../../hub/admin/provisioning';
+import { loadLibrary } from '../../hub/content/library';
 import { buildApi } from '../../hub/api/app';
 import { routeTable } from '../../hub/api/route-table';
 import { GatewayRemoteConfig } from '../../hub/gateways/remote-config';
@@ -164,12 +165,19 @@ beforeAll(async () => {
     programId: 'oral_chemotherapy',
     name: 'Team A',
     patientIds: [PA],
+    // FHIR access needs a SMART scope on the token (hub/fhir/scopes.ts); the role matrix applies on top
+    scopes: ['user/*.read'],
   });
   for (const r of ALL.filter((x) => x !== 'AD')) {
     token[r] = team[ROLE[r] as CareRole].token;
     ids[r] = team[ROLE[r] as CareRole].professionalId;
   }
-  const admin = await createProfessional(f.pool, { id: 'admin-1', displayName: 'Admin', role: 'admin' });
+  const admin = await createProfessional(f.pool, {
+    id: 'admin-1',
+    displayName: 'Admin',
+    role: 'admin',
+    scopes: ['user/*.read'],
+  });
   token.AD = admin.token;
   ids.AD = 'admin-1';
   const t = f.clock.now().getTime();
@@ -502,6 +510,48 @@ const CELLS: Cell[] = [
     req: () => ['GET', `/fhir/Device?patient=${PA}`],
   },
   {
+    name: 'GET /fhir/Flag',
+    route: 'GET /fhir/Flag',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: () => ['GET', `/fhir/Flag?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Questionnaire',
+    route: 'GET /fhir/Questionnaire',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire'],
+  },
+  {
+    name: 'GET /fhir/Questionnaire/:id',
+    route: 'GET /fhir/Questionnaire/:id',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire/oral-chemo-weekly'],
+  },
+  {
+    name: 'GET /fhir/QuestionnaireResponse (trends or coaching)',
+    route: 'GET /fhir/QuestionnaireResponse',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/QuestionnaireResponse?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Communication (messaging roles, consent)',
+    route: 'GET /fhir/Communication',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/Communication?patient=${PA}`],
+  },
+  {
+    name: 'GET /api/patients/:id/dmp-document (readings and alerts)',
+    route: 'GET /api/patients/:id/dmp-document',
+    allowed: ['CN', 'ON', 'CA', 'HN'],
+    req: () => ['GET', `/api/patients/${PA}/dmp-document`],
+  },
+  {
+    name: 'GET /api/professionals/:id/token',
+    route: 'GET /api/professionals/:id/token',
+    allowed: ['AD'],
+    req: () => ['GET', `/api/professionals/${ids.CN}/token`],
+  },
+  {
     name: 'GET /api/reports/programs/:programId',
     route: 'GET /api/reports/programs/:programId',
     allowed: ['CN', 'AD'],
@@ -628,7 +678,7 @@ const CELLS: Cell[] = [
     req: () => ['POST', `/api/patients/${PA}/questionnaires`, { questionnaireId: 'oral-chemo-weekly' }],
   },
   {
-    name: 'GET /api/patients/:id/questionnaire-responses (trends or coaching)',
+    name: 'GET /api/patients/:id/questionnaire-responses (care and coaching teams)',
     route: 'GET /api/patients/:id/questionnaire-responses',
     allowed: ALL.filter((r) => r !== 'AD'),
     req: () => ['GET', `/api/patients/${PA}/questionnaire-responses`],
@@ -644,6 +694,17 @@ const CELLS: Cell[] = [
     route: 'GET /api/content',
     allowed: ALL,
     req: () => ['GET', '/api/content?program=oral_chemotherapy'],
+  },
+  {
+    // oral chemotherapy content: its oncologist and pharmacist (hub/content/reviews.ts)
+    name: 'POST /api/content/:id/review',
+    route: 'POST /api/content/:id/review',
+    allowed: ['ON', 'PH'],
+    req: () => [
+      'POST',
+      '/api/content/chimio-orale-effets-indesirables/review',
+      { contentHash: loadLibrary().find((a) => a.id === 'chimio-orale-effets-indesirables')?.contentHash },
+    ],
   },
   {
     name: 'GET /api/notify/templates',
@@ -945,6 +1006,46 @@ describe('scope: care team, program and consent', () => {
     }
     expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
   });
+  it("the patient's consent scope narrows her questionnaires: answers and the adherence worklist", async () => {
+    const adherent = async (r: R) =>
+      ((await call(r, 'GET', '/api/questionnaires/adherence')).json().adherence as { patientId: string }[]).map(
+        (a) => a.patientId,
+      );
+    await f.pool.query(
+      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, assigned_by)
+       VALUES ($1, 'oral-chemo-weekly', 7, now(), 'test') ON CONFLICT (patient_id, questionnaire_id) DO NOTHING`,
+      [PA],
+    );
+    expect(await adherent('CA')).toContain(PA);
+    // the readings box alone does not hide the questionnaires any more, and the other way round
+    await f.pool.query(
+      `UPDATE patient_consents SET patient_scope = '{messages,questionnaires}' WHERE patient_id = $1 AND professional_id = $2`,
+      [PA, ids.CA],
+    );
+    try {
+      expect((await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+      await f.pool.query(
+        `UPDATE patient_consents SET patient_scope = '{readings,messages}' WHERE patient_id = $1 AND professional_id = $2`,
+        [PA, ids.CA],
+      );
+      const denied = await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`);
+      // the same answer as a revoked consent: the patient is known to her care team, not her answers
+      expect(denied.statusCode).toBe(403);
+      expect(denied.json()).toMatchObject({ code: 'FORBIDDEN' });
+      expect(await adherent('CA')).not.toContain(PA);
+      expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+      // the others keep what they had
+      expect((await call('ON', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+      expect(await adherent('ON')).toContain(PA);
+    } finally {
+      await f.pool.query(
+        `UPDATE patient_consents SET patient_scope = NULL WHERE patient_id = $1 AND professional_id = $2`,
+        [PA, ids.CA],
+      );
+    }
+    expect((await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+    expect(await adherent('CA')).toContain(PA);
+  });
 
   it('a revoked consent denies clinical data but not the administrative record', async () => {
     expect((await call('ON', 'GET', '/api/patients/AZ-C/readings')).statusCode).toBe(403);
@@ -1097,6 +1198,33 @@ describe('OpenAPI', () => {
       ]),
     );
     expect((await api.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+});
+
+describe('FHIR scopes: deny by default on every /fhir route', () => {
+  it('a token of the same nurse without a FHIR scope is refused on every /fhir route but metadata', async () => {
+    // same role, team and consent as CN: only the token's scopes differ
+    const { token: unscoped } = await createProfessional(f.pool, {
+      id: 'cn-unscoped',
+      displayName: 'CN',
+      role: 'coordinating_nurse',
+    });
+    await addCareTeamMember(f.pool, { careTeamId: 'team-a', professionalId: 'cn-unscoped' });
+    await recordConsent(f.pool, { patientId: PA, professionalId: 'cn-unscoped' });
+    const fhirRoutes = routeTable(api).filter((r) => r.url.startsWith('/fhir/') && r.url !== '/fhir/metadata');
+    expect(fhirRoutes.length).toBeGreaterThanOrEqual(9);
+    for (const r of fhirRoutes) {
+      // a read names its resource; every search gets the patient (ignored where not a parameter)
+      const url = `${r.url.replace('/Patient/:id', `/Patient/${PA}`).replace('/:id', '/oral-chemo-weekly')}?patient=${PA}`;
+      const res = await api.inject({ method: 'GET', url, headers: { authorization: `Bearer ${unscoped}` } });
+      const code = res.json<{ issue: { details: { coding: { code: string }[] } }[] }>().issue[0]?.details.coding[0]
+        ?.code;
+      expect([r.url, res.statusCode, code]).toEqual([r.url, 403, 'INSUFFICIENT_SCOPE']);
+      // and the same request with CN's scoped token is not refused for its scope
+      const scoped = await call('CN', r.method, url);
+      expect([r.url, scoped.statusCode]).toEqual([r.url, 200]);
+    }
+    expect((await api.inject({ method: 'GET', url: '/fhir/metadata' })).statusCode).toBe(200);
   });
 });
 
