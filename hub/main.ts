@@ -205,6 +205,7 @@ export async function startHub(
       keyring: config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined,
       publicUrl: config.patient.publicUrl,
       secureCookies: config.patient.publicUrl.startsWith('https://'),
+      sharedThrottling: config.security.sharedThrottling,
     });
     if (!config.patient.messageKeys)
       log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');

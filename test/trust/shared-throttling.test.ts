@@ -7,9 +7,10 @@ import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 
 /**
- * docs/security.md "Failed logins": with security.sharedThrottling, two hub instances on one
- * database (multi-hub mode) share the failed-login budget and the block, for API tokens and for
- * MQTT logins; without it (the default) each instance counts alone.
+ * docs/security.md "HTTP edge": with security.sharedThrottling, two hub instances on one
+ * database (multi-hub mode) share the failed-login budget and the block, for API tokens, MQTT
+ * logins and the patient space's sign-in code requests; without it (the default) each instance
+ * counts alone.
  */
 let db: TestPostgres;
 let influx: Awaited<ReturnType<typeof createTestInflux>>;
@@ -38,6 +39,16 @@ async function hub(instanceId: string, shared: boolean): Promise<RunningHub> {
 
 const get = async (h: RunningHub, bearer: string) =>
   (await fetch(`${h.httpUrl}/api/me`, { headers: { authorization: `Bearer ${bearer}` } })).status;
+
+/** "Send me a code" in the patient space, for an address nobody has (the answer is the same). */
+const askCode = async (h: RunningHub) =>
+  (
+    await fetch(`${h.httpUrl}/patient/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ address: 'nobody@example.org' }).toString(),
+    })
+  ).status;
 
 /** CONNACK outcome of one MQTT login: 'ok' or the refusal. */
 async function mqttLogin(h: RunningHub, username: string, password: string): Promise<string> {
@@ -74,7 +85,7 @@ afterAll(async () => {
 });
 
 describe('failed-login throttling shared across hub instances', () => {
-  it('a block earned on one instance holds on the other (API tokens and MQTT logins)', async () => {
+  it('a block earned on one instance holds on the other (API tokens, MQTT logins, patient sign-in codes)', async () => {
     const [a, b] = [await hub('thr-a', true), await hub('thr-b', true)];
     expect(await get(b, token)).toBe(200);
     // 20 failures per address in 10 min (DEFAULT_FAILURE_LIMIT), all on instance A
@@ -91,6 +102,13 @@ describe('failed-login throttling shared across hub instances', () => {
     // MQTT: 10 wrong passwords for one box on A, then its right password on B
     for (let i = 0; i < 11; i++) expect(await mqttLogin(a, 'gw-th-1', `wrong-${i}`)).not.toBe('ok');
     expect(await mqttLogin(b, 'gw-th-1', gatewayPassword)).not.toBe('ok');
+
+    // patient space: 10 code requests per address in 15 min, spread over the two instances
+    const asked: number[] = [];
+    for (let i = 0; i < 10; i++) asked.push(await askCode(i % 2 ? a : b));
+    expect(asked).toEqual(Array(10).fill(200));
+    expect(await askCode(a)).toBe(429);
+    expect(await askCode(b)).toBe(429);
     await Promise.all([a.stop(), b.stop()]);
     hubs.length = 0;
   }, 120_000);
@@ -102,6 +120,9 @@ describe('failed-login throttling shared across hub instances', () => {
     expect(await get(a, token)).toBe(429);
     expect(await get(b, token)).toBe(200);
     expect(await mqttLogin(b, 'gw-th-1', gatewayPassword)).toBe('ok');
+    for (let i = 0; i < 10; i++) expect(await askCode(a)).toBe(200);
+    expect(await askCode(a)).toBe(429);
+    expect(await askCode(b)).toBe(200);
     expect((await db.pool.query('SELECT 1 FROM failure_limits')).rows).toEqual([]);
   }, 120_000);
 });
