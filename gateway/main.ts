@@ -15,6 +15,9 @@ import { RadioSupervisor } from './ble/radio-supervisor';
 import { PasskeyRelay } from './pairing/passkey-relay';
 import { errorCode, errorMessage } from '../contract/errors';
 import { GATEWAY_VERSION } from './version';
+import { OtaAgent } from './update/ota-agent';
+import { UPDATE_EXIT_CODE } from './update/supervisor';
+import { splitUpdateOffer } from './config/remote-config';
 
 export interface RunningGateway {
   config: GatewayConfig;
@@ -25,6 +28,7 @@ export interface RunningGateway {
   registry: DriverRegistry;
   radio: RadioSupervisor | undefined;
   passkeys: PasskeyRelay;
+  ota: OtaAgent;
   log: Logger;
   stop(): Promise<void>;
 }
@@ -57,6 +61,8 @@ export interface GatewayParts {
    * so that systemd (Restart=on-failure) starts the gateway again
    */
   onRadioFatal?: (code: string) => void;
+  /** a verified release is staged and no device session runs; default: stop and exit UPDATE_EXIT_CODE */
+  restartForUpdate?: () => void;
 }
 
 /**
@@ -135,7 +141,28 @@ export async function startGateway(
   };
   offerPasskey(config.pairing.passkey);
   let current = config;
-  const onConfig = (payload: Buffer) => {
+  const gateway: { stop?: () => Promise<void> } = {};
+  const ota = new OtaAgent({
+    config,
+    log,
+    root: process.env.VIGIL_GATEWAY_SUPERVISED ? process.env.VIGIL_GATEWAY_ROOT : undefined,
+    quiesce: () => devices.quiesce(),
+    resume: () => devices.resume(),
+    changed: () => uplink?.heartbeat(),
+    restartForUpdate:
+      parts.restartForUpdate ??
+      (() => {
+        // the supervisor (gateway/update/supervisor.ts) switches `current` and starts the new release
+        const exit = () => process.exit(UPDATE_EXIT_CODE);
+        setTimeout(exit, 10_000).unref();
+        void (gateway.stop?.() ?? Promise.resolve()).finally(exit);
+      }),
+  });
+  const onConfig = (received: Buffer) => {
+    // the update offer is a command for the agent, not a setting merged into the config
+    const split = splitUpdateOffer(received);
+    if (split.ok) ota.offer(split.offer);
+    const payload = split.ok ? split.rest : received;
     const r = applyRemoteConfig(current, payload);
     if (!r.ok) {
       log.error({ code: r.code, problems: r.message }, 'remote config rejected; the running config is kept');
@@ -163,6 +190,7 @@ export async function startGateway(
     {
       onConfig,
       heartbeat: () => ({
+        ...(ota.report() ? { update: ota.report() } : {}),
         adapter: transport.adapterState(),
         ...(radio ? { radio: radio.health } : {}),
         devices: [...devices.devices.values()].map((d) => ({
@@ -190,7 +218,6 @@ export async function startGateway(
   };
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
-  const gateway: { stop?: () => Promise<void> } = {};
   const onRadioFatal =
     parts.onRadioFatal ??
     (() => {
@@ -233,6 +260,7 @@ export async function startGateway(
     registry,
     radio,
     passkeys,
+    ota,
     log,
     stop: () =>
       (stopped ??= (async () => {

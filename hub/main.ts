@@ -268,6 +268,13 @@ export async function startHub(
           return Promise.resolve();
         });
       }
+      // over-the-air updates: offers follow the current rollout (hub/fleet/ota.ts)
+      const { OtaCoordinator } = await import('./fleet/ota');
+      const stopOta = new OtaCoordinator(pool, gatewayConfig, log).start(config.fleet.otaReconcileMs);
+      stops.push(() => {
+        stopOta();
+        return Promise.resolve();
+      });
       await notify.start(config.notify.pollMs);
       const reminders = setInterval(() => {
         patientSide.questionnaires.remindDue().then(

@@ -7,6 +7,7 @@ import { pseudonymProblem } from '../security/pseudonym';
 import { seal } from '../security/secret-box';
 import { generateSecret, hashSecret } from '../security/secrets';
 import { firstRow } from '../storage/postgres/rows';
+import { ROLES, type Role } from '../vocabulary';
 
 /**
  * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
@@ -157,21 +158,9 @@ export async function unbindDevice(
   return Boolean(rowCount);
 }
 
-export const PROFESSIONAL_ROLES = [
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-  'coaching_nurse',
-  'dietitian',
-  'psychologist',
-  'tobacco_specialist',
-  'physical_activity_coach',
-  'admin',
-] as const;
-export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
+/** every professional role (hub/vocabulary.ts) */
+export const PROFESSIONAL_ROLES = ROLES;
+export type ProfessionalRole = Role;
 
 /** Lifetime of a professional's API bearer token (docs/security.md "Credentials"). */
 export const DEFAULT_TOKEN_TTL_DAYS = 90;

@@ -340,6 +340,7 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     });
   registerFhirRoutes(app, ctx, side);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);
   registerCredentialRoutes(app, ctx, d.grafanaLogin);
   registerPrivacyRoutes(app, ctx, side.messages);
   await registerPatientSpace(app, side);

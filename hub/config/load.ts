@@ -53,6 +53,7 @@ export const HUB_ENV = {
   VIGIL_GRAFANA_PG_HOST: 'grafana.postgresHost',
   VIGIL_GRAFANA_PG_SSLMODE: 'grafana.postgresSslMode',
   VIGIL_GRAFANA_INFLUX_URL: 'grafana.influxUrl',
+  VIGIL_OTA_RECONCILE_MS: 'fleet.otaReconcileMs:number',
   VIGIL_MQTT_INSECURE: 'mqtt.insecure:boolean',
   VIGIL_MQTT_PLAIN: 'mqtt.plain:boolean',
   VIGIL_MQTT_TLS_HOST: 'mqtt.tls.host',

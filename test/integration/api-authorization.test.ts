@@ -899,6 +899,8 @@ const PUBLIC_ROUTES: Record<string, string> = {
   'GET /metrics': 'Prometheus scrape, aggregate counts only',
   'POST /enrollment/exchange': 'the printed one-time code is the credential (hub/api/enrollment.ts)',
   'GET /fhir/metadata': 'the CapabilityStatement is public by the FHIR RESTful API',
+  'GET /gateway/releases/:version/:file':
+    "a box's own credential (HTTP Basic), only for a release offered to it (hub/fleet/release-routes.ts; test/e2e/ota.test.ts)",
 };
 const isDocs = (route: string) => / \/docs(\/|$)/.test(route);
 /** The patient space authenticates the patient or her caregiver by its own session cookie, never a
