@@ -65,7 +65,9 @@ const only = (r: QueryResult, name: string): Series => {
 };
 const values = (x: Series): number[] => x.points.map(([, v]) => v).filter((v): v is number => v !== null);
 const at = (x: Series, t: number): number | null | undefined => x.points.find(([time]) => time === t)?.[1];
-const ageHours = (t: Date) => Math.round(((now.getTime() - t.getTime()) / 3_600_000) * 10) / 10;
+// measured when the assertion runs, next to the query's now(): under load the file may start
+// minutes after the scenario's `now`
+const ageHours = (t: Date) => Math.round(((Date.now() - t.getTime()) / 3_600_000) * 10) / 10;
 
 /** What each query must return for the scenario; one entry per query, no more, no less. */
 const expectations: Record<string, (r: QueryResult) => void> = {
