@@ -8,6 +8,12 @@ export { newKeySpec } from './messaging/kms';
 export { ConfigError, loadHubConfig } from './config/load';
 export type { HubConfig } from './config/schema';
 export { startHub } from './main';
+export {
+  boardProvider,
+  GRAFANA_BOARDS_PATH,
+  GRAFANA_INFLUX_DS,
+  GRAFANA_POSTGRES_DS,
+} from './security/grafana-provisioning';
 export { refreshCohortAggregates } from './reporting/cohort-refresh';
 export { HEARTBEAT_MEASUREMENT } from './storage/influx/timeseries';
 export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';

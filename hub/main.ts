@@ -2,7 +2,7 @@ import { startCohortRefresh } from './reporting/cohort-refresh';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { startRetentionJob } from './admin/retention';
-import { GrafanaInfluxScopes } from './security/grafana-scopes';
+import { syncGrafana } from './security/grafana-sync';
 import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
@@ -110,6 +110,7 @@ export async function startHub(
           gatewayRateLimit: config.mqtt.gatewayRateLimit,
           edge: config.mqtt.edge,
           plain: config.mqtt.plain,
+          sharedThrottling: config.security.sharedThrottling,
           ...(config.mqtt.tls
             ? {
                 tls: {
@@ -207,6 +208,7 @@ export async function startHub(
       keyring: config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined,
       publicUrl: config.patient.publicUrl,
       secureCookies: config.patient.publicUrl.startsWith('https://'),
+      sharedThrottling: config.security.sharedThrottling,
     });
     if (!config.patient.messageKeys)
       log.warn({ code: 'MESSAGING_UNAVAILABLE' }, 'no message keys (VIGIL_MESSAGE_KEYS): messaging is off');
@@ -223,6 +225,11 @@ export async function startHub(
       web: config.web,
       egressProfile: config.profile,
       secretKey: config.security.secretKey,
+      sharedThrottling: config.security.sharedThrottling,
+      grafanaLogin:
+        config.grafana.scopeKey && config.grafana.publicUrl
+          ? { scopeKey: config.grafana.scopeKey, publicUrl: config.grafana.publicUrl }
+          : undefined,
       edge: { bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs },
       ...(config.http.tls
         ? { tls: { cert: readFileSync(config.http.tls.certFile), key: readFileSync(config.http.tls.keyFile) } }
@@ -245,16 +252,11 @@ export async function startHub(
       const stopRetention = startRetentionJob(pool, config.retention, log);
       // the cohort board's monthly aggregates (migration 262)
       const stopCohortRefresh = startCohortRefresh(pool, log);
-      if (config.grafana.influxScopes && config.grafana.scopeKey) {
-        const scopes = new GrafanaInfluxScopes(
-          pool,
-          timeseries.influx,
-          config.influx.database,
-          config.grafana.scopeKey,
-        );
+      if ((config.grafana.influxScopes || config.grafana.postgresScopes) && config.grafana.scopeKey) {
+        // docs/security.md "Grafana": logins, projections, organisations, data sources
         const sync = () =>
-          void scopes.sync().then(
-            (s) => log.debug({ scopes: s.length }, 'grafana scopes synced'),
+          void syncGrafana(pool, timeseries.influx, config).then(
+            (r) => log.debug({ professionals: r.professionals.length }, 'grafana scopes synced'),
             (e: unknown) =>
               log.warn(
                 { code: 'GRAFANA_SCOPES_FAILED', err: e instanceof Error ? e.message : String(e) },

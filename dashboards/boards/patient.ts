@@ -1,7 +1,7 @@
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MetricName } from '../../contract/metrics';
-import { inGrafanaUserScope, READINGS_RP, POSTGRES_DS } from '../lib/datasources';
+import { READINGS_RP, POSTGRES_DS } from '../lib/datasources';
 import { call, influxql, tagMatchesVariable, type InfluxQuery } from '../lib/influxql';
 import {
   COLORS,
@@ -297,9 +297,7 @@ const patientVariable = new dashboard.QueryVariableBuilder('patient')
   )
   .datasource(POSTGRES_DS)
   .query(
-    normaliseSql(
-      `SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory WHERE ${inGrafanaUserScope('patient_id')} ORDER BY label`,
-    ),
+    normaliseSql(`SELECT patient_id AS "__value", label AS "__text" FROM grafana.patient_directory ORDER BY label`),
   )
   .definition('grafana.patient_directory')
   .refresh(dashboard.VariableRefresh.OnDashboardLoad)

@@ -1,19 +1,19 @@
 import type * as common from '@grafana/grafana-foundation-sdk/common';
+import { GRAFANA_INFLUX_DS, GRAFANA_POSTGRES_DS } from '../../hub';
 
 /**
  * The two data sources every board uses. The uids are fixed so the provisioned data sources
  * (dashboards/grafana/provisioning/datasources/vigil.yaml) and the boards agree without lookups.
  */
-export const INFLUX_DS = { type: 'influxdb', uid: 'vigil-influxdb' } as const satisfies common.DataSourceRef;
+export const INFLUX_DS = GRAFANA_INFLUX_DS satisfies common.DataSourceRef;
 /** Grafana >= 10.4 names its bundled PostgreSQL plugin grafana-postgresql-datasource. */
-export const POSTGRES_DS = {
-  type: 'grafana-postgresql-datasource',
-  uid: 'vigil-postgres',
-} as const satisfies common.DataSourceRef;
+export const POSTGRES_DS = GRAFANA_POSTGRES_DS satisfies common.DataSourceRef;
 
-/** Role granted SELECT on the grafana schema (migration 030); the data source user is a member. */
+/**
+ * Group granted SELECT on the grafana views (migration 030); each professional's PostgreSQL login
+ * is a member and sees its own rows only (row-level security, migration 210).
+ */
 export const GRAFANA_PG_ROLE = 'vigil_grafana';
-export const GRAFANA_PG_USER = 'grafana_reader';
 
 /**
  * Retention policy of the raw points the boards read. Undefined: the database's default RP, which
@@ -29,16 +29,3 @@ export const READINGS_RP: string | undefined = undefined;
  * measurement gateway_heartbeat, tag gateway, fields queue_depth, queue_bytes, uptime_s.
  */
 export { HEARTBEAT_MEASUREMENT } from '../../hub';
-
-/**
- * SQL condition "patient <column> is one of the signed-in Grafana user's patients" (views of
- * migration 031; the Grafana login is matched against the professional id). A Grafana user who
- * is not a professional (an administrator, an operator) sees every patient. This narrows lists;
- * it is not access control (Grafana OSS has no per-data-source permissions).
- */
-export function inGrafanaUserScope(column: string): string {
-  return (
-    `(${column} IN (SELECT patient_id FROM grafana.professional_patients WHERE professional_id = '\${__user.login}')` +
-    ` OR NOT EXISTS (SELECT 1 FROM grafana.professionals WHERE professional_id = '\${__user.login}'))`
-  );
-}

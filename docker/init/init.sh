@@ -9,7 +9,7 @@
 set -eu
 
 fail=0
-for name in POSTGRES_PASSWORD POSTGRES_HUB_PASSWORD GRAFANA_PG_READER_PASSWORD GRAFANA_ADMIN_PASSWORD \
+for name in POSTGRES_PASSWORD POSTGRES_HUB_PASSWORD GRAFANA_PG_ROLE_ADMIN_PASSWORD GRAFANA_ADMIN_PASSWORD \
   VIGIL_MQTT_PASSWORD INFLUX_ADMIN_PASSWORD GRAFANA_SCOPE_KEY VIGIL_SECRET_KEY; do
   eval "value=\${$name:-}"
   case "$value" in
@@ -43,4 +43,10 @@ fi
 # the hub runs as user node (uid 1000), PostgreSQL (alpine) as uid 70: each reads only its own key
 chown 1000:1000 "$dir/hub.key" && chmod 0400 "$dir/hub.key"
 chown 70:70 "$dir/postgres.key" && chmod 0600 "$dir/postgres.key"
+# Grafana's provisioning volume: the hub (uid 1000) writes it, Grafana (uid 472, group 0) reads it;
+# setgid keeps the files the hub writes in group 0 (they hold credentials: mode 0640)
+prov=/grafana-provisioning
+if [ -d "$prov" ]; then
+  chown 1000:0 "$prov" && chmod 2750 "$prov"
+fi
 echo "init: secrets set, certificates in $dir"

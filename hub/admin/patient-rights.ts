@@ -7,6 +7,7 @@ import { EPISODE_COLUMNS, episodeRow, ledgerRow, type EpisodeDbRow } from '../fh
 import { toObservations } from '../fhir/observation';
 import { toTask } from '../fhir/task';
 import { SYSTEM } from '../fhir/codes';
+import type { ExportedThread } from '../messaging/store';
 
 /**
  * The patient's rights (GDPR art. 7(3), 15, 17, 18, 20; docs/privacy.md):
@@ -115,7 +116,141 @@ function toFlag(e: ReturnType<typeof episodeRow>): FhirResource {
  * the reading ledger, every alert episode as Task and Flag, every Consent, and the device
  * bindings as Device. Undefined for an unknown patient.
  */
-export async function exportPatient(pool: pg.Pool, patientId: string, actor: string): Promise<FhirBundle | undefined> {
+/** What the export needs beyond the database: the messages, decrypted (hub/messaging/store.ts). */
+export interface ExportSources {
+  /** absent: the hub has no message keys; a patient with messages then cannot be exported (MESSAGE_KEYS_MISSING) */
+  messages?: ((patientId: string) => Promise<ExportedThread[]>) | undefined;
+}
+
+export class ExportError extends Error {
+  constructor(
+    readonly code: 'MESSAGE_KEYS_MISSING',
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+const fhirId = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64);
+
+/** A message -> FHIR R4 Communication (https://hl7.org/fhir/R4/communication.html); the thread is its topic. */
+function toCommunications(patientId: string, t: ExportedThread): FhirResource[] {
+  const who = (kind: string, id: string) =>
+    kind === 'professional'
+      ? { reference: `Practitioner/${fhirId(id)}` }
+      : kind === 'patient'
+        ? { reference: `Patient/${patientId}` }
+        : { display: `caregiver ${id}` };
+  return t.messages.map((m) => ({
+    resourceType: 'Communication',
+    id: `message-${m.id}`,
+    identifier: [{ system: 'urn:vigil:message-thread', value: String(t.threadId) }],
+    status: 'completed',
+    category: [{ coding: [{ system: 'urn:vigil:thread-kind', code: t.kind }] }],
+    priority: m.urgent ? 'urgent' : 'routine',
+    subject: { reference: `Patient/${patientId}` },
+    topic: { text: t.subject },
+    sent: m.createdAt,
+    sender: who(m.authorKind, m.authorId),
+    payload: [
+      { contentString: m.body },
+      ...m.attachments.map((a) => ({
+        contentAttachment: { contentType: a.mediaType, title: a.filename, data: a.base64 },
+      })),
+    ],
+  }));
+}
+
+interface GoalRow {
+  id: string;
+  kind: string;
+  baseline: number;
+  target: number;
+  due_on: string;
+  status: 'active' | 'achieved' | 'stopped';
+  note: string | null;
+  set_by: string;
+  set_at: Date;
+  closed_at: Date | null;
+}
+interface CallRow {
+  id: string;
+  coach_id: string;
+  channel: string;
+  scheduled_at: Date;
+  status: 'scheduled' | 'done' | 'missed' | 'cancelled';
+  note: string | null;
+  reported: unknown;
+  completed_at: Date | null;
+}
+
+/**
+ * Coaching -> FHIR R4 Goal per goal (https://hl7.org/fhir/R4/goal.html) and one CarePlan
+ * (https://hl7.org/fhir/R4/careplan.html) holding the goals and, as activities, the coaching calls
+ * (kind Appointment; status scheduled / completed / not-done / cancelled; the call note as description,
+ * what the participant reported as an extension).
+ */
+function toCoaching(patientId: string, goals: GoalRow[], calls: CallRow[]): FhirResource[] {
+  if (!goals.length && !calls.length) return [];
+  const goalRes: FhirResource[] = goals.map((g) => ({
+    resourceType: 'Goal',
+    id: `goal-${g.id}`,
+    lifecycleStatus: g.status === 'active' ? 'active' : g.status === 'achieved' ? 'completed' : 'cancelled',
+    ...(g.status === 'achieved'
+      ? {
+          achievementStatus: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/goal-achievement', code: 'achieved' }],
+          },
+        }
+      : {}),
+    description: { text: g.kind },
+    subject: { reference: `Patient/${patientId}` },
+    startDate: g.set_at.toISOString().slice(0, 10),
+    expressedBy: { reference: `Practitioner/${fhirId(g.set_by)}` },
+    target: [
+      {
+        measure: { coding: [{ system: 'urn:vigil:goal-kind', code: g.kind }] },
+        detailQuantity: { value: g.target },
+        dueDate: g.due_on,
+      },
+    ],
+    extension: [{ url: 'urn:vigil:goal-baseline', valueDecimal: g.baseline }],
+    ...(g.closed_at ? { statusDate: g.closed_at.toISOString().slice(0, 10) } : {}),
+    ...(g.note ? { note: [{ text: g.note }] } : {}),
+  }));
+  const callStatus = { scheduled: 'scheduled', done: 'completed', missed: 'not-done', cancelled: 'cancelled' } as const;
+  const plan: FhirResource = {
+    resourceType: 'CarePlan',
+    id: `coaching-${fhirId(patientId)}`,
+    status: goals.some((g) => g.status === 'active') ? 'active' : 'completed',
+    intent: 'plan',
+    title: 'Coaching',
+    subject: { reference: `Patient/${patientId}` },
+    goal: goalRes.map((g) => ({ reference: `Goal/${g.id ?? ''}` })),
+    activity: calls.map((c) => ({
+      detail: {
+        kind: 'Appointment',
+        code: { coding: [{ system: 'urn:vigil:coaching-channel', code: c.channel }] },
+        status: callStatus[c.status],
+        scheduledPeriod: {
+          start: c.scheduled_at.toISOString(),
+          ...(c.completed_at ? { end: c.completed_at.toISOString() } : {}),
+        },
+        performer: [{ reference: `Practitioner/${fhirId(c.coach_id)}` }],
+        ...(c.note ? { description: c.note } : {}),
+        extension: [{ url: 'urn:vigil:call-reported', valueString: JSON.stringify(c.reported) }],
+      },
+    })),
+  };
+  return [...goalRes, plan];
+}
+
+export async function exportPatient(
+  pool: pg.Pool,
+  patientId: string,
+  actor: string,
+  sources: ExportSources = {},
+): Promise<FhirBundle | undefined> {
   patientIdSchema.parse(patientId);
   const p = await pool.query<{
     id: string;
@@ -130,7 +265,7 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
   );
   const patient = p.rows[0];
   if (!patient) return undefined;
-  const [ledger, episodes, consents, devices] = await Promise.all([
+  const [ledger, episodes, consents, devices, goals, calls, answers, threads] = await Promise.all([
     pool.query(
       `SELECT reading_id, patient_id, gateway_id, device_address, driver, metric, value, measured_at FROM reading_ledger
        WHERE patient_id = $1 ORDER BY measured_at, metric`,
@@ -153,7 +288,26 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
       'SELECT gateway_id, address, driver, user_index FROM device_bindings WHERE patient_id = $1 ORDER BY id',
       [patientId],
     ),
+    pool.query<GoalRow>(
+      `SELECT id, kind, baseline, target, due_on::text, status, note, set_by, set_at, closed_at FROM coaching_goals
+       WHERE patient_id = $1 ORDER BY id`,
+      [patientId],
+    ),
+    pool.query<CallRow>(
+      `SELECT id, coach_id, channel, scheduled_at, status, note, reported, completed_at FROM coaching_calls
+       WHERE patient_id = $1 ORDER BY scheduled_at, id`,
+      [patientId],
+    ),
+    pool.query<{ id: string; resource: Record<string, unknown>; author_kind: string; author_id: string }>(
+      'SELECT id, resource, author_kind, author_id FROM questionnaire_responses WHERE patient_id = $1 ORDER BY authored_at, id',
+      [patientId],
+    ),
+    pool.query<{ n: number }>('SELECT count(*)::int AS n FROM message_threads WHERE patient_id = $1', [patientId]),
   ]);
+  // an export without the messages would look complete and not be: refuse instead
+  if ((threads.rows[0]?.n ?? 0) > 0 && !sources.messages)
+    throw new ExportError('MESSAGE_KEYS_MISSING', 'the patient has messages and the hub has no message keys');
+  const messages = sources.messages ? await sources.messages(patientId) : [];
   const resources: FhirResource[] = [
     {
       resourceType: 'Patient',
@@ -194,6 +348,16 @@ export async function exportPatient(pool: pg.Pool, patientId: string, actor: str
       identifier: [{ system: SYSTEM.device, value: `${d.driver ?? 'unknown'}/${d.address}` }],
       patient: { reference: `Patient/${patientId}` },
     });
+  for (const t of messages) resources.push(...toCommunications(patientId, t));
+  resources.push(...toCoaching(patientId, goals.rows, calls.rows));
+  // the stored answers are FHIR R4 QuestionnaireResponse already (hub/questionnaires/service.ts)
+  for (const a of answers.rows)
+    resources.push({
+      ...a.resource,
+      resourceType: 'QuestionnaireResponse',
+      id: `qr-${a.id}`,
+      subject: { reference: `Patient/${patientId}` },
+    });
   await audit(pool, {
     actor,
     action: 'patient.exported',
@@ -219,6 +383,11 @@ export interface ErasureReport {
 
 /** Tables erased explicitly (order matters for foreign keys); any other table with a patient_id column is erased too. */
 const KNOWN = new Set([
+  'message_threads',
+  'questionnaire_responses',
+  'questionnaire_assignments',
+  'coaching_goals',
+  'coaching_calls',
   'webhook_deliveries',
   'notifications',
   'remeasure_requests',
@@ -272,6 +441,11 @@ export async function erasePatient(
       counts[name] = (counts[name] ?? 0) + ((await c.query(sql, params)).rowCount ?? 0);
     };
     await c.query(`SELECT set_config('vigil.pseudonymise', 'on', true)`);
+    // messages (threads cascade to messages, files, read marks) and questionnaire answers may
+    // point at the patient's episodes: they go first; then the coaching plan
+    await del('message_threads', 'DELETE FROM message_threads WHERE patient_id = $1', [patientId]);
+    for (const t of ['questionnaire_responses', 'questionnaire_assignments', 'coaching_goals', 'coaching_calls'])
+      await del(t, `DELETE FROM ${t} WHERE patient_id = $1`, [patientId]);
     await del(
       'webhook_deliveries',
       'DELETE FROM webhook_deliveries WHERE notification_id IN (SELECT id FROM notifications WHERE patient_id = $1)',
@@ -332,12 +506,20 @@ export async function erasePatient(
       pending = held;
     }
     await del('patients', 'DELETE FROM patients WHERE id = $1', [patientId]);
-    await del('access_log', 'UPDATE access_log SET patient_id = $2 WHERE patient_id = $1', [patientId, pseudonym]);
+    await del(
+      'access_log',
+      `UPDATE access_log SET patient_id = CASE WHEN patient_id = $1 THEN $2 ELSE patient_id END,
+              actor = CASE WHEN actor = $1 OR actor = 'patient:' || $1 THEN $2 ELSE actor END
+       WHERE patient_id = $1 OR actor = $1 OR actor = 'patient:' || $1`,
+      [patientId, pseudonym],
+    );
+    // the actor too where the patient acted herself (`patient:<id>` in the patient space; migration 212)
     await del(
       'audit_log',
       `UPDATE audit_log SET entity_id = CASE WHEN entity = 'patient' AND entity_id = $1 THEN $2 ELSE entity_id END,
-              detail = CASE WHEN detail->>'patientId' = $1 THEN jsonb_set(detail, '{patientId}', to_jsonb($2::text)) ELSE detail END
-       WHERE (entity = 'patient' AND entity_id = $1) OR detail->>'patientId' = $1`,
+              detail = CASE WHEN detail->>'patientId' = $1 THEN jsonb_set(detail, '{patientId}', to_jsonb($2::text)) ELSE detail END,
+              actor = CASE WHEN actor = $1 OR actor = 'patient:' || $1 THEN $2 ELSE actor END
+       WHERE (entity = 'patient' AND entity_id = $1) OR detail->>'patientId' = $1 OR actor = $1 OR actor = 'patient:' || $1`,
       [patientId, pseudonym],
     );
     await audit(c, {

@@ -63,10 +63,14 @@ export interface ApiDeps {
   edge?: Partial<HttpEdgeLimits>;
   /** failed bearer tokens and enrollment codes per client address (hub/security/failure-limiter.ts) */
   authFailureLimit?: FailureLimit;
+  /** keep those counters in PostgreSQL, shared by every hub instance (security.sharedThrottling) */
+  sharedThrottling?: boolean;
   /** seals webhook secrets at rest (hub/security/secret-box.ts) */
   secretKey?: string | undefined;
   /** serve HTTPS (TLS 1.2+) with this key and certificate (PEM) */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** signing professionals in to Grafana (hub/security/grafana-login.ts); absent: GRAFANA_UNAVAILABLE */
+  grafanaLogin?: { scopeKey: string; publicUrl: string } | undefined;
 }
 
 export interface HttpEdgeLimits {
@@ -137,7 +141,10 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     gatewayConfig,
     egressProfile: d.egressProfile ?? 'development',
     secretKey: d.secretKey,
-    authFailures: new FailureLimiter(d.authFailureLimit),
+    authFailures: new FailureLimiter(
+      d.authFailureLimit,
+      d.sharedThrottling ? { pool: d.pool, name: 'api-auth' } : undefined,
+    ),
   };
 
   app.setErrorHandler((err, req, reply) => {
@@ -343,8 +350,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerFhirRoutes(app, ctx, side);
   (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
   (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);
-  registerCredentialRoutes(app, ctx);
-  registerPrivacyRoutes(app, ctx);
+  registerCredentialRoutes(app, ctx, d.grafanaLogin);
+  registerPrivacyRoutes(app, ctx, side.messages);
   await registerPatientSpace(app, side);
   await registerPatientSideApi(app, side);
   await registerWeb(app, ctx, web, sessions);

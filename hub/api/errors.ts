@@ -42,6 +42,7 @@ export const API_ERRORS = {
   THRESHOLD_OUT_OF_RANGE: 400,
   QUESTIONNAIRE_UNKNOWN: 400,
   ROLE_INVALID: 400,
+  GRAFANA_UNAVAILABLE: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

@@ -25,6 +25,8 @@ export interface EmbeddedBrokerOptions {
   edge?: Partial<MqttEdgeLimits>;
   /** failed logins per address + username, and per address (hub/security/failure-limiter.ts) */
   authFailureLimit?: { perUser?: FailureLimit; perAddress?: FailureLimit };
+  /** keep those counters in PostgreSQL, shared by every hub instance (security.sharedThrottling) */
+  sharedThrottling?: boolean;
   /** mqtts listener (TLS 1.2+) next to the plain one; port 0: any free port */
   tls?: { host: string; port: number; key: string | Buffer; cert: string | Buffer };
   /** false: no plain listener (only mqtts) */
@@ -102,8 +104,12 @@ export class EmbeddedBroker {
     private readonly metrics: HubMetrics,
   ) {
     if (opts.gatewayRateLimit) this.limiter = new GatewayRateLimiter(opts.gatewayRateLimit);
-    this.userFailures = new FailureLimiter(opts.authFailureLimit?.perUser ?? MQTT_USER_FAILURES);
-    this.addressFailures = new FailureLimiter(opts.authFailureLimit?.perAddress ?? MQTT_ADDRESS_FAILURES);
+    const shared = (name: string) => (opts.sharedThrottling ? { pool, name } : undefined);
+    this.userFailures = new FailureLimiter(opts.authFailureLimit?.perUser ?? MQTT_USER_FAILURES, shared('mqtt-user'));
+    this.addressFailures = new FailureLimiter(
+      opts.authFailureLimit?.perAddress ?? MQTT_ADDRESS_FAILURES,
+      shared('mqtt-address'),
+    );
     this.edge = { ...DEFAULT_MQTT_EDGE, ...opts.edge };
   }
 

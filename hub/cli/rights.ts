@@ -96,12 +96,22 @@ export const registerPatientRights: RegisterCommands = (root, ctx) => {
 
   root
     .command('export-patient')
-    .description("print the patient's whole record as one FHIR R4 Bundle (JSON) on stdout")
+    .description(
+      "print the patient's whole record (readings, episodes, consents, devices, messages, coaching, questionnaire answers) as one FHIR R4 Bundle (JSON) on stdout",
+    )
     .argument('<patientId>', 'patient id', patientId)
     .action((id: string) =>
-      ctx.withPool(async (pool) => {
-        const { exportPatient } = await import('../admin/patient-rights');
-        const bundle = await exportPatient(pool, id, 'cli');
+      ctx.withPool(async (pool, config) => {
+        const { exportPatient, ExportError } = await import('../admin/patient-rights');
+        const { EnvKeyring } = await import('../messaging/kms');
+        const { exportPatientMessages } = await import('../messaging/store');
+        const keys = config.patient.messageKeys ? new EnvKeyring(config.patient.messageKeys) : undefined;
+        const bundle = await exportPatient(pool, id, 'cli', {
+          messages: keys ? (pid) => exportPatientMessages(pool, keys, pid) : undefined,
+        }).catch((e: unknown) => {
+          if (e instanceof ExportError) throw new CliError(e.code, `${e.message} (set VIGIL_MESSAGE_KEYS)`, EXIT_USAGE);
+          throw e;
+        });
         if (!bundle) throw notFound(`no patient ${id}`);
         printJson(bundle);
       }),
@@ -135,6 +145,36 @@ export const registerPatientRights: RegisterCommands = (root, ctx) => {
       ctx.withPool(async (pool, config) => {
         const { enforceRetention } = await import('../admin/retention');
         printJson(await enforceRetention(pool, config.retention));
+      }),
+    );
+
+  root
+    .command('grafana-provision')
+    .description(
+      "create or update each professional's Grafana access: PostgreSQL login (row-level security), InfluxDB projection, Grafana organisation, user and data sources; drop those no longer in scope",
+    )
+    .option('--rotate <professionalId...>', "give these professionals' PostgreSQL logins new passwords")
+    .option('--rotate-all', 'give every PostgreSQL login a new password')
+    .action((o: { rotate?: string[]; rotateAll?: boolean }) =>
+      ctx.withPool(async (pool, config) => {
+        if (!config.grafana.scopeKey)
+          throw new CliError('USAGE', 'set grafana.scopeKey (VIGIL_GRAFANA_SCOPE_KEY)', EXIT_USAGE);
+        const { syncGrafana } = await import('../security/grafana-sync');
+        const { TimeSeriesStore } = await import('../storage/influx/timeseries');
+        const ts = new TimeSeriesStore(config.influx.url, config.influx.database, config.influx);
+        try {
+          const rotate = o.rotateAll ? ('all' as const) : o.rotate;
+          printJson(
+            await syncGrafana(
+              pool,
+              ts.influx,
+              { ...config, grafana: { ...config.grafana, postgresScopes: true } },
+              rotate ? { rotate } : {},
+            ),
+          );
+        } finally {
+          await ts.close();
+        }
       }),
     );
 

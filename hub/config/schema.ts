@@ -255,8 +255,14 @@ export const hubConfigSchema = z
           .describe(
             'Key (32+ characters) sealing webhook secrets at rest (AES-256-GCM); without it, production refuses to register webhooks',
           ),
+        sharedThrottling: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep failed-login counters (API tokens, enrollment codes, MQTT logins) in PostgreSQL so several hub instances share one budget and one block',
+          ),
       })
-      .default({}),
+      .default({ sharedThrottling: false }),
     grafana: z
       .object({
         influxScopes: z
@@ -271,8 +277,50 @@ export const hubConfigSchema = z
           .optional()
           .describe('Secret the per-professional InfluxDB passwords are derived from (at least 32 characters)'),
         syncEveryMs: z.number().int().min(10_000).default(60_000).describe('How often the projections are rebuilt'),
+        postgresScopes: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Keep one PostgreSQL login per professional for Grafana, rows by row-level security (hub/security/grafana-postgres-scopes.ts, migration 210)',
+          ),
+        postgresRoleAdminUrl: z
+          .string()
+          .optional()
+          .describe(
+            'PostgreSQL connection allowed to CREATE ROLE (CREATEROLE, ADMIN OPTION on vigil_grafana) for those logins; default: the hub connection',
+          ),
+        url: z.url().optional().describe("Grafana's address, for its organisations and users (one per professional)"),
+        publicUrl: z
+          .url()
+          .optional()
+          .describe(
+            "Grafana's address as professionals' browsers reach it: POST /api/grafana/session answers a login link there (JWT signed by the hub)",
+          ),
+        adminUser: z.string().default('admin').describe("Grafana server administrator's login"),
+        adminPassword: z.string().optional().describe("Grafana server administrator's password"),
+        provisioningDir: z
+          .string()
+          .optional()
+          .describe("Grafana's provisioning directory, where the hub writes each organisation's data sources"),
+        postgresHost: z
+          .string()
+          .default('postgres:5432')
+          .describe('PostgreSQL host:port as Grafana reaches it (data sources)'),
+        postgresSslMode: z
+          .enum(['disable', 'require', 'verify-ca', 'verify-full'])
+          .default('require')
+          .describe("sslmode of Grafana's PostgreSQL data sources"),
+        influxUrl: z.string().default('http://influxdb:8086').describe('InfluxDB as Grafana reaches it (data sources)'),
       })
-      .default({ influxScopes: false, syncEveryMs: 60_000 }),
+      .default({
+        influxScopes: false,
+        syncEveryMs: 60_000,
+        postgresScopes: false,
+        adminUser: 'admin',
+        postgresHost: 'postgres:5432',
+        postgresSslMode: 'require',
+        influxUrl: 'http://influxdb:8086',
+      }),
     fleet: z
       .object({
         otaReconcileMs: z

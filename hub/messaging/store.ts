@@ -395,77 +395,94 @@ export class MessageStore {
 
   /**
    * Everything about the patient in messaging, decrypted, for her GDPR access and portability
-   * request (the trust layer's export calls this): patient and team threads, messages, files.
+   * request (the trust layer's export calls exportPatientMessages): patient and team threads,
+   * messages, files.
    */
-  async exportForPatient(patientId: string): Promise<
-    {
-      kind: ThreadKind;
-      subject: string;
-      createdAt: string;
-      messages: {
-        authorKind: AuthorKind;
-        authorId: string;
-        body: string;
-        createdAt: string;
-        attachments: { mediaType: string; filename: string; base64: string }[];
-      }[];
-    }[]
-  > {
-    const threads = await this.pool.query<{
+  exportForPatient(patientId: string): Promise<ExportedThread[]> {
+    return exportPatientMessages(this.pool, this.keys, patientId);
+  }
+}
+
+export interface ExportedThread {
+  threadId: number;
+  kind: ThreadKind;
+  subject: string;
+  createdAt: string;
+  messages: {
+    id: number;
+    authorKind: AuthorKind;
+    authorId: string;
+    body: string;
+    urgent: boolean;
+    createdAt: string;
+    attachments: { mediaType: string; filename: string; base64: string }[];
+  }[];
+}
+
+/** The patient's threads and messages, decrypted with the keyring (GDPR art. 15 and 20 export). */
+export async function exportPatientMessages(
+  pool: pg.Pool,
+  keys: Keyring,
+  patientId: string,
+): Promise<ExportedThread[]> {
+  const threads = await pool.query<{
+    id: string;
+    kind: ThreadKind;
+    subject_enc: Buffer;
+    key_id: string;
+    created_at: Date;
+  }>(
+    'SELECT id, kind, subject_enc, key_id, created_at FROM message_threads WHERE patient_id = $1 ORDER BY created_at, id',
+    [patientId],
+  );
+  const out: ExportedThread[] = [];
+  for (const t of threads.rows) {
+    const threadId = Number(t.id);
+    const msgs = await pool.query<{
       id: string;
-      kind: ThreadKind;
-      subject_enc: Buffer;
+      author_kind: AuthorKind;
+      author_id: string;
+      body_enc: Buffer;
       key_id: string;
+      urgent: boolean;
       created_at: Date;
     }>(
-      'SELECT id, kind, subject_enc, key_id, created_at FROM message_threads WHERE patient_id = $1 ORDER BY created_at',
-      [patientId],
+      'SELECT id, author_kind, author_id, body_enc, key_id, urgent, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
+      [threadId],
     );
-    const out = [];
-    for (const t of threads.rows) {
-      const threadId = Number(t.id);
-      const msgs = await this.pool.query<{
-        id: string;
-        author_kind: AuthorKind;
-        author_id: string;
-        body_enc: Buffer;
-        key_id: string;
-        created_at: Date;
-      }>(
-        'SELECT id, author_kind, author_id, body_enc, key_id, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
-        [threadId],
-      );
-      const files = await this.pool.query<{
-        message_id: string;
-        media_type: string;
-        filename_enc: Buffer;
-        content_enc: Buffer;
-        key_id: string;
-      }>(
-        'SELECT a.message_id, a.media_type, a.filename_enc, a.content_enc, a.key_id FROM message_attachments a JOIN messages m ON m.id = a.message_id WHERE m.thread_id = $1 ORDER BY a.id',
-        [threadId],
-      );
-      out.push({
-        kind: t.kind,
-        subject: this.keys.open(t.subject_enc, t.key_id, aadThread(patientId)).toString('utf8'),
-        createdAt: t.created_at.toISOString(),
-        messages: msgs.rows.map((m) => ({
-          authorKind: m.author_kind,
-          authorId: m.author_id,
-          body: this.keys.open(m.body_enc, m.key_id, aadMessage(threadId)).toString('utf8'),
-          createdAt: m.created_at.toISOString(),
-          attachments: files.rows
-            .filter((f) => f.message_id === m.id)
-            .map((f) => ({
-              mediaType: f.media_type,
-              filename: this.keys.open(f.filename_enc, f.key_id, aadMessage(threadId)).toString('utf8'),
-              base64: this.keys.open(f.content_enc, f.key_id, `${aadMessage(threadId)}:${m.id}`).toString('base64'),
-            })),
-        })),
-      });
-    }
-    return out;
+    const files = await pool.query<{
+      message_id: string;
+      media_type: string;
+      filename_enc: Buffer;
+      content_enc: Buffer;
+      key_id: string;
+    }>(
+      'SELECT a.message_id, a.media_type, a.filename_enc, a.content_enc, a.key_id FROM message_attachments a JOIN messages m ON m.id = a.message_id WHERE m.thread_id = $1 ORDER BY a.id',
+      [threadId],
+    );
+    out.push({
+      threadId,
+      kind: t.kind,
+      subject: keys.open(t.subject_enc, t.key_id, aadThread(patientId)).toString('utf8'),
+      createdAt: t.created_at.toISOString(),
+      messages: msgs.rows.map((m) => ({
+        id: Number(m.id),
+        authorKind: m.author_kind,
+        authorId: m.author_id,
+        body: keys.open(m.body_enc, m.key_id, aadMessage(threadId)).toString('utf8'),
+        urgent: m.urgent,
+        createdAt: m.created_at.toISOString(),
+        attachments: files.rows
+          .filter((f) => f.message_id === m.id)
+          .map((f) => ({
+            mediaType: f.media_type,
+            filename: keys.open(f.filename_enc, f.key_id, aadMessage(threadId)).toString('utf8'),
+            base64: keys.open(f.content_enc, f.key_id, `${aadMessage(threadId)}:${m.id}`).toString('base64'),
+          })),
+      })),
+    });
   }
+  return out;
 }
 
 function authorOf(r: Reader): string {

@@ -84,8 +84,13 @@ export class PatientAccounts {
     private readonly notify: NotifyService,
     private readonly clock: Clock,
     codeRequestLimit: FailureLimit = CODE_REQUESTS_PER_CLIENT,
+    /** share the counters with the other hub instances through PostgreSQL (security.sharedThrottling) */
+    sharedThrottling = false,
   ) {
-    this.codeRequests = new FailureLimiter(codeRequestLimit);
+    this.codeRequests = new FailureLimiter(
+      codeRequestLimit,
+      sharedThrottling ? { pool, name: 'patient-codes' } : undefined,
+    );
   }
 
   /**

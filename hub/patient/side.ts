@@ -20,6 +20,8 @@ export interface PatientSideOptions {
   publicUrl: string;
   /** Secure cookies (true behind HTTPS, which production requires) */
   secureCookies: boolean;
+  /** sign-in code requests counted across hub instances (security.sharedThrottling) */
+  sharedThrottling?: boolean;
 }
 
 /** The patient's side of the hub, assembled once and handed to the routes. */
@@ -41,7 +43,7 @@ export function createPatientSide(o: PatientSideOptions): PatientSide {
   return {
     pool: o.pool,
     clock: o.clock,
-    accounts: new PatientAccounts(o.pool, o.notify, o.clock),
+    accounts: new PatientAccounts(o.pool, o.notify, o.clock, undefined, o.sharedThrottling ?? false),
     messages: o.keyring ? new MessageStore(o.pool, o.keyring, o.episodes, o.clock) : null,
     questionnaires: new QuestionnaireService(o.pool, o.episodes, o.clock),
     library: loadLibrary(),

@@ -1,4 +1,7 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type pg from 'pg';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+
+type Store = RateLimiterMemory | RateLimiterPostgres;
 
 /**
  * Brute-force throttling of failed authentications (OWASP Authentication Cheat Sheet, "Login
@@ -10,8 +13,11 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
  * Used by the API bearer-token check, the enrollment-code exchange, the embedded MQTT broker and
  * the patient space's code requests (every request counts there, hub/patient/accounts.ts);
  * reusable by any login route (key it by address, and by address + account name).
- * State is per hub process (rate-limiter-flexible memory store): behind several hub instances the
- * budget is per instance, which docs/security.md accepts (the budget stays small in absolute terms).
+ * State is per hub process by default. With `shared` (security.sharedThrottling, for several hub
+ * instances behind one address), the counters live in PostgreSQL (migration 211) so a guesser
+ * spreading attempts over the instances meets one budget and one block; if PostgreSQL fails, each
+ * instance falls back to its own memory counters (insurance limiter) rather than letting every
+ * attempt through or refusing honest clients.
  */
 export interface FailureLimit {
   failures: number;
@@ -22,13 +28,40 @@ export interface FailureLimit {
 
 export const DEFAULT_FAILURE_LIMIT: FailureLimit = { failures: 20, windowSec: 600, blockSec: 60, maxBlockSec: 3600 };
 
-export class FailureLimiter {
-  private readonly failures: RateLimiterMemory;
-  private readonly strikes: RateLimiterMemory;
+/** Where the counters of a shared limiter live: the hub's pool, and a name unique to the limiter. */
+export interface SharedFailureStore {
+  pool: pg.Pool;
+  name: string;
+}
 
-  constructor(private readonly limit: FailureLimit = DEFAULT_FAILURE_LIMIT) {
-    this.failures = new RateLimiterMemory({ points: limit.failures, duration: limit.windowSec });
-    this.strikes = new RateLimiterMemory({ points: 1_000_000, duration: 86_400 });
+export const FAILURE_LIMITS_TABLE = 'failure_limits';
+
+function limiter(points: number, duration: number, shared?: SharedFailureStore, prefix = ''): Store {
+  const memory = new RateLimiterMemory({ points, duration });
+  if (!shared) return memory;
+  return new RateLimiterPostgres({
+    storeClient: shared.pool,
+    storeType: 'pool',
+    tableName: FAILURE_LIMITS_TABLE,
+    // the table is made by the migrations, not by the library at run time
+    tableCreated: true,
+    keyPrefix: `${shared.name}${prefix}`,
+    points,
+    duration,
+    insuranceLimiter: memory,
+  });
+}
+
+export class FailureLimiter {
+  private readonly failures: Store;
+  private readonly strikes: Store;
+
+  constructor(
+    private readonly limit: FailureLimit = DEFAULT_FAILURE_LIMIT,
+    shared?: SharedFailureStore,
+  ) {
+    this.failures = limiter(limit.failures, limit.windowSec, shared);
+    this.strikes = limiter(1_000_000, 86_400, shared, ':strikes');
   }
 
   /** How long (ms) this key must wait before trying again; 0 when it may try now. */

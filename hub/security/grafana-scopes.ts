@@ -78,7 +78,7 @@ export class GrafanaInfluxScopes {
         continue;
       }
       const scope = await this.pool.query<{ id: string }>(
-        `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true)} ORDER BY id`,
+        `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true, granularity === 'raw' ? 'readings.read' : 'trends.read')} ORDER BY id`,
         [p.id],
       );
       const patients = scope.rows.map((x) => x.id);

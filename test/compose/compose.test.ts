@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { buildArtifacts, GRAFANA_DASHBOARDS_PATH, PROVISIONING_ENV } from '../../dashboards/artifacts';
 import { loadHubConfig } from '../../hub/config/load';
+import { GRAFANA_JWT_AUDIENCE, GRAFANA_JWT_PUBLIC_KEY_FILE } from '../../hub/security/grafana-login';
 
 /**
  * docker-compose.yml checked against the code: images, published ports, environment variables
@@ -230,7 +231,13 @@ describe('docker-compose.yml against the code', () => {
       else expect(compose.volumes, `${name}: named volume ${source} declared`).toHaveProperty(source);
     }
     const grafana = Object.fromEntries(mounts.filter(([n]) => n === 'grafana').map(([, s, t]) => [t, s]));
-    expect(grafana['/etc/grafana/provisioning']).toBe('./dashboards/grafana/provisioning');
+    // Grafana reads the provisioning the hub writes (docs/security.md "Grafana"): one volume, the
+    // path Grafana is told (GF_PATHS_PROVISIONING) and the directory the hub writes to
+    const provisioning = environment(compose.services.grafana!).GF_PATHS_PROVISIONING!;
+    const hubDir = environment(compose.services.hub!).VIGIL_GRAFANA_PROVISIONING_DIR!;
+    const hubMounts = Object.fromEntries(mounts.filter(([n]) => n === 'hub').map(([, s, t]) => [t, s]));
+    expect(grafana[provisioning]).toBe('grafana-provisioning');
+    expect(hubMounts[hubDir]).toBe('grafana-provisioning');
     expect(grafana[GRAFANA_DASHBOARDS_PATH]).toBe('./dashboards/grafana/dashboards');
     const home = environment(compose.services.grafana!).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!;
     expect(existsSync(join(root, 'dashboards/grafana/dashboards', relative(GRAFANA_DASHBOARDS_PATH, home)))).toBe(true);
@@ -243,14 +250,15 @@ describe('docker-compose.yml against the code', () => {
       if (rel.endsWith('.yaml')) for (const m of content.matchAll(/\$\{(\w+)\}/g)) used.add(m[1]!);
     expect([...used].sort()).toEqual([...PROVISIONING_ENV].sort());
     for (const v of used) expect(env, `grafana environment ${v}`).toHaveProperty(v);
-    expect(env.VIGIL_INFLUX_DATABASE).toBe(environment(compose.services.hub!).VIGIL_INFLUX_DATABASE);
+    // no all-patients credential reachable from Grafana: no store credential in its environment
+    expect(Object.keys(env).filter((k) => !k.startsWith('GF_') && /PASSWORD|USERNAME|_PG_|INFLUX/.test(k))).toEqual([]);
   });
 
   it('takes every secret from the env file, with an example committed and the real one ignored', () => {
     const required = new Set([...read('docker-compose.yml').matchAll(/\$\{(\w+):\?/g)].map((m) => m[1]!));
     expect([...required].sort()).toEqual([
       'GRAFANA_ADMIN_PASSWORD',
-      'GRAFANA_PG_READER_PASSWORD',
+      'GRAFANA_PG_ROLE_ADMIN_PASSWORD',
       'GRAFANA_SCOPE_KEY',
       'INFLUX_ADMIN_PASSWORD',
       'POSTGRES_HUB_PASSWORD',
@@ -281,12 +289,26 @@ describe('docker-compose.yml against the code', () => {
     expect(compose.services.fleet!.profiles).toEqual(['demo']);
   });
 
-  it('creates the Grafana login in the role migration 030 grants the views to', () => {
-    const init = read('docker/postgres/10-grafana-reader.sh');
-    const migration = read('hub/storage/postgres/migrations/030_grafana_views.sql');
-    expect(init).toMatch(/CREATE ROLE grafana_reader LOGIN .* IN ROLE vigil_grafana/);
-    expect(migration).toMatch(/GRANT SELECT ON ALL TABLES IN SCHEMA grafana TO vigil_grafana;/);
-    expect(statSync(join(root, 'docker/postgres/10-grafana-reader.sh')).mode & 0o111).not.toBe(0);
+  it('creates no shared Grafana login: the group the views are granted to, and the role manager the hub uses', () => {
+    const init = read('docker/postgres/10-grafana-roles.sh');
+    const migration = read('hub/storage/postgres/migrations/210_grafana_row_security.sql');
+    expect(init).toMatch(/CREATE ROLE vigil_grafana NOLOGIN/);
+    expect(init).toMatch(/CREATE ROLE vigil_grafana_admin LOGIN CREATEROLE/);
+    expect(init).toMatch(/GRANT vigil_grafana TO vigil_grafana_admin WITH ADMIN OPTION/);
+    expect(init).not.toMatch(/grafana_reader/);
+    expect(migration).toMatch(/ENABLE ROW LEVEL SECURITY/);
+    expect(statSync(join(root, 'docker/postgres/10-grafana-roles.sh')).mode & 0o111).not.toBe(0);
+    // the hub manages the logins through that role, and the Grafana organisations as Grafana's administrator
+    const hub = environment(compose.services.hub!);
+    expect(new URL(hub.VIGIL_GRAFANA_PG_ROLE_ADMIN_URL!).username).toBe('vigil_grafana_admin');
+    expect(hub.VIGIL_GRAFANA_PG_SCOPES).toBe('true');
+    expect(hub.VIGIL_GRAFANA_URL).toBe('http://grafana:3000');
+    // professionals sign in with the hub's JWT, checked with the key the hub writes where Grafana reads
+    const grafana = environment(compose.services.grafana!);
+    expect(grafana.GF_AUTH_JWT_ENABLED).toBe('true');
+    expect(grafana.GF_AUTH_JWT_AUTO_SIGN_UP).toBe('false');
+    expect(grafana.GF_AUTH_JWT_KEY_FILE).toBe(`${hub.VIGIL_GRAFANA_PROVISIONING_DIR!}/${GRAFANA_JWT_PUBLIC_KEY_FILE}`);
+    expect(JSON.parse(grafana.GF_AUTH_JWT_EXPECT_CLAIMS!)).toEqual({ aud: GRAFANA_JWT_AUDIENCE });
   });
 
   it('init refuses the example secrets and makes certificates PostgreSQL verify-full and the gateways accept', () => {

@@ -138,13 +138,21 @@ export async function runInflux(
   return { kind: 'series', series };
 }
 
-export async function runPostgres(q: BoardQuery, ctx: QueryContext, pool: pg.Pool): Promise<QueryResult> {
+/**
+ * Runs a board's SQL as Grafana does: through a pool logged in as a professional's Grafana login
+ * (`asLogin`, what the data source holds), or else as the hub's pool switched to `role`.
+ */
+export async function runPostgres(
+  q: BoardQuery,
+  ctx: QueryContext,
+  pool: pg.Pool,
+  opts: { asLogin?: boolean; role?: string } = {},
+): Promise<QueryResult> {
   const text = interpolatePostgres(q.text, ctx);
-  // Grafana runs the data source's queries as the read-only role
   const client = await pool.connect();
   try {
     await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL ROLE vigil_grafana');
+    if (!opts.asLogin) await client.query(`SET LOCAL ROLE ${opts.role ?? 'vigil_grafana'}`);
     const r = await client.query(text);
     await client.query('COMMIT');
     return { kind: 'rows', rows: r.rows as Row[] };

@@ -1,5 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BoardName } from '../../dashboards/artifacts';
+import { GrafanaPostgresScopes, type GrafanaPostgresScope } from '../../hub/security/grafana-postgres-scopes';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import {
   boardQueries,
@@ -17,14 +19,17 @@ import { buildScenario, DAY_MS, seedScenario } from './scenario';
 /**
  * Every query of every board (panel targets, annotations, variables), interpolated as Grafana
  * does and run against real InfluxDB and PostgreSQL seeded with the scenario of scenario.ts.
+ * PostgreSQL is read as Grafana does, through a professional's own Grafana login (row-level
+ * security, migration 210): `board-nurse`, a coordinating nurse of every program whom every
+ * scenario patient consented to, so the expectations below see the whole scenario.
  */
 const now = new Date();
 const s = buildScenario(now);
 const yesterday = s.today - DAY_MS;
 const ALL_PROGRAMS = ['cardiovascular_prevention', 'heart_failure', 'oral_chemotherapy'];
 
-// signed in as Grafana's administrator, who is not a professional: every patient
-const admin = { login: 'admin' };
+// the Grafana login (${__user.login}) no longer narrows anything: row-level security does
+const admin = { login: 'board-nurse' };
 const contexts: Record<BoardName, QueryContext> = {
   patient: {
     from: new Date(s.today - 30 * DAY_MS),
@@ -60,7 +65,9 @@ const only = (r: QueryResult, name: string): Series => {
 };
 const values = (x: Series): number[] => x.points.map(([, v]) => v).filter((v): v is number => v !== null);
 const at = (x: Series, t: number): number | null | undefined => x.points.find(([time]) => time === t)?.[1];
-const ageHours = (t: Date) => Math.round(((now.getTime() - t.getTime()) / 3_600_000) * 10) / 10;
+// measured when the assertion runs, next to the query's now(): under load the file may start
+// minutes after the scenario's `now`
+const ageHours = (t: Date) => Math.round(((Date.now() - t.getTime()) / 3_600_000) * 10) / 10;
 
 /** What each query must return for the scenario; one entry per query, no more, no less. */
 const expectations: Record<string, (r: QueryResult) => void> = {
@@ -233,19 +240,62 @@ const expectations: Record<string, (r: QueryResult) => void> = {
 const boards: BoardName[] = ['patient', 'worklist', 'fleet'];
 const queries: BoardQuery[] = boards.flatMap(boardQueries);
 
-let pg: TestPostgres;
+let db: TestPostgres;
 let influx: { url: string; database: string; drop(): Promise<void> };
+let provisioner: GrafanaPostgresScopes | undefined;
+let scopes: GrafanaPostgresScope[] = [];
+const logins = new Map<string, pg.Pool>();
+
+/** The pool Grafana's PostgreSQL data source of this professional's organisation would hold. */
+function loginOf(professionalId: string): pg.Pool {
+  const scope = scopes.find((x) => x.professionalId === professionalId);
+  if (!scope) throw new Error(`no Grafana login for ${professionalId}`);
+  let pool = logins.get(scope.roleName);
+  if (!pool) {
+    const u = new URL(db.url);
+    u.username = scope.roleName;
+    u.password = scope.password;
+    pool = new pg.Pool({ connectionString: u.toString(), max: 2 });
+    logins.set(scope.roleName, pool);
+  }
+  return pool;
+}
 
 const run = (q: BoardQuery, ctx: QueryContext = contexts[q.board]): Promise<QueryResult> =>
-  q.datasource === 'influxdb' ? runInflux(q, ctx, influx.url, influx.database) : runPostgres(q, ctx, pg.pool);
+  q.datasource === 'influxdb'
+    ? runInflux(q, ctx, influx.url, influx.database)
+    : runPostgres(q, ctx, loginOf(ctx.user?.login ?? 'board-nurse'), { asLogin: true });
 
 beforeAll(async () => {
-  [pg, influx] = await Promise.all([createTestPostgres('vigil_dash'), createTestInflux('vigil_dash')]);
-  await seedScenario(s, pg.pool, influx.url, influx.database);
+  [db, influx] = await Promise.all([createTestPostgres('vigil_dash'), createTestInflux('vigil_dash')]);
+  await seedScenario(s, db.pool, influx.url, influx.database);
+  // the boards' reader: a coordinating nurse of the three programs, with every patient's consent
+  await db.pool.query(
+    `INSERT INTO professionals (id, display_name, role) VALUES ('board-nurse', 'B', 'coordinating_nurse')`,
+  );
+  for (const program of ALL_PROGRAMS) {
+    await db.pool.query(`INSERT INTO care_teams (id, program_id, name) VALUES ($1, $2, $2)`, [
+      `board-${program}`,
+      program,
+    ]);
+    await db.pool.query(
+      `INSERT INTO care_team_members (care_team_id, professional_id, role) VALUES ($1, 'board-nurse', 'coordinating_nurse')`,
+      [`board-${program}`],
+    );
+  }
+  await db.pool.query(
+    `INSERT INTO patient_consents (patient_id, professional_id, recorded_by) SELECT id, 'board-nurse', 'board-nurse' FROM patients`,
+  );
+  // accounts Grafana serves hold a live API credential (the scenario's rows have none)
+  await db.pool.query(`UPDATE professionals SET token_hash = md5(id) WHERE token_hash IS NULL`);
+  provisioner = new GrafanaPostgresScopes(db.pool, 'b'.repeat(40));
+  scopes = await provisioner.sync();
 });
 
 afterAll(async () => {
-  await Promise.all([pg.drop(), influx.drop()]);
+  await Promise.all([...logins.values()].map((p) => p.end()));
+  await provisioner?.dropAll();
+  await Promise.all([db.drop(), influx.drop()]);
 });
 
 describe('board queries against seeded InfluxDB and PostgreSQL', () => {
@@ -275,8 +325,9 @@ describe('board queries against seeded InfluxDB and PostgreSQL', () => {
     expect(rows(r).map((x) => x.patient)).toEqual(['pat-b', 'pat-c']);
   });
 
-  it('lets the read-only role read views that later migrations add to the grafana schema', async () => {
-    await pg.pool.query('CREATE VIEW grafana.later_view AS SELECT 1 AS x');
+  it("lets Grafana read views that later migrations add to the grafana schema, with the reader's rights, after a sync", async () => {
+    await db.pool.query('CREATE VIEW grafana.later_view WITH (security_invoker = true) AS SELECT 1 AS x');
+    scopes = await provisioner!.sync();
     const q: BoardQuery = {
       id: 'probe',
       board: 'worklist',
@@ -291,15 +342,18 @@ describe('board queries against seeded InfluxDB and PostgreSQL', () => {
     ['cardio-1', ['pat-a']], // care team patient who consented
     ['nurse-1', ['pat-a']], // coordinating nurse: the HF program, with consent
     ['gp-1', []], // pat-b is in gp-1's team but did not consent
-    ['admin-1', []], // a professional administrator sees no clinical data
-    ['grafana-operator', ['pat-a', 'pat-b', 'pat-c']], // not a professional: every patient
-  ])('lists the patients of the signed-in professional %s', async (login, expected) => {
+  ])("lists only the patients of %s through that professional's own Grafana login", async (login, expected) => {
     const variable = queries.find((x) => x.id === 'patient / variable / patient')!;
     expect(rows(await run(variable, { ...contexts.patient, user: { login } })).map((x) => x.__value)).toEqual(expected);
     const worklist = queries.find((x) => x.id === 'worklist / Worklist / A')!;
     expect(rows(await run(worklist, { ...contexts.worklist, user: { login } })).map((x) => x.patient)).toEqual(
       expected,
     );
+  });
+
+  it('gives no Grafana login to an administrator (no clinical data), nor to anyone who is not a professional', () => {
+    expect(scopes.map((x) => x.professionalId)).not.toContain('admin-1');
+    expect(() => loginOf('grafana-operator')).toThrow(/no Grafana login/);
   });
 
   it('reads PostgreSQL only through the grafana views', async () => {

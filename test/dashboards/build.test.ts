@@ -50,15 +50,12 @@ describe('dashboards build', () => {
     }
   });
 
-  it('provisions both data sources under the uids the boards use, and the board folder', () => {
+  it('provisions no data source in the main organisation (fail closed) and the board folder', () => {
     const files = buildArtifacts();
     const ds = YAML.parse(files.get('dashboards/grafana/provisioning/datasources/vigil.yaml')!) as {
-      datasources: { uid: string; type: string }[];
+      datasources: unknown[];
     };
-    expect(ds.datasources.map((d) => [d.uid, d.type])).toEqual([
-      [INFLUX_DS.uid, INFLUX_DS.type],
-      [POSTGRES_DS.uid, POSTGRES_DS.type],
-    ]);
+    expect(ds.datasources).toEqual([]);
     const prov = YAML.parse(files.get('dashboards/grafana/provisioning/dashboards/vigil.yaml')!) as {
       providers: { type: string; options: { path: string } }[];
     };

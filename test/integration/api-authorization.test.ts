@@ -141,6 +141,7 @@ beforeAll(async () => {
     secureCookies: false,
   });
   api = await buildApi({
+    grafanaLogin: { scopeKey: 'g'.repeat(40), publicUrl: 'https://grafana.example.org/' },
     patientSide: side,
     pool: f.pool,
     timeseries: ts,
@@ -518,6 +519,13 @@ const CELLS: Cell[] = [
   { name: 'GET /api/audit', route: 'GET /api/audit', allowed: ['AD'], req: () => ['GET', '/api/audit?limit=5'] },
   { name: 'GET /api/rules (catalog)', route: 'GET /api/rules', allowed: ALL, req: () => ['GET', '/api/rules'] },
   { name: 'GET /api/me', route: 'GET /api/me', allowed: ALL, req: () => ['GET', '/api/me'] },
+  {
+    // a Grafana login link for oneself: the roles with a board capability (no admin, no coach)
+    name: 'POST /api/grafana/session',
+    route: 'POST /api/grafana/session',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: () => ['POST', '/api/grafana/session'],
+  },
   {
     name: 'DELETE /api/patients/:id/consents/:professionalId',
     route: 'DELETE /api/patients/:id/consents/:professionalId',

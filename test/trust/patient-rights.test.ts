@@ -10,6 +10,9 @@ import {
   createWebhook,
 } from '../../hub/admin/provisioning';
 import { enforceRetention, DEFAULT_RETENTION_DAYS } from '../../hub/admin/retention';
+import { scheduleCall } from '../../hub/coaching/calls';
+import { createGoal } from '../../hub/coaching/goals';
+import { newKeySpec } from '../../hub/messaging/kms';
 import { startTrustHub, TestGateway, webhookReceiver, type TrustHub } from './support';
 
 /**
@@ -19,6 +22,26 @@ import { startTrustHub, TestGateway, webhookReceiver, type TrustHub } from './su
  * its time and nothing else.
  */
 const PID = 'ERASE-7Q4';
+const MESSAGE_KEYS = newKeySpec('k1');
+/** written in a message body: encrypted at rest, in clear in the export */
+const SECRET_WORDS = 'my ankles swell since Tuesday';
+/** rows of the patient's messages, coaching and questionnaires, by table (this hub has no other patient with messages) */
+const SIDE_TABLES = {
+  message_threads: `SELECT count(*)::int AS n FROM message_threads WHERE patient_id = $1`,
+  all_messages: `SELECT count(*)::int AS n FROM messages WHERE $1::text IS NOT NULL`,
+  message_attachments: `SELECT count(*)::int AS n FROM message_attachments WHERE $1::text IS NOT NULL`,
+  message_reads: `SELECT count(*)::int AS n FROM message_reads WHERE $1::text IS NOT NULL`,
+  coaching_goals: `SELECT count(*)::int AS n FROM coaching_goals WHERE patient_id = $1`,
+  coaching_calls: `SELECT count(*)::int AS n FROM coaching_calls WHERE patient_id = $1`,
+  questionnaire_responses: `SELECT count(*)::int AS n FROM questionnaire_responses WHERE patient_id = $1`,
+  questionnaire_assignments: `SELECT count(*)::int AS n FROM questionnaire_assignments WHERE patient_id = $1`,
+};
+async function sideRows(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [k, q] of Object.entries(SIDE_TABLES))
+    out[k] = (await t.pg.pool.query<{ n: number }>(q, [PID])).rows[0]!.n;
+  return out;
+}
 let t: TrustHub;
 let gw: TestGateway;
 let rx: Awaited<ReturnType<typeof webhookReceiver>>;
@@ -59,7 +82,7 @@ async function influxTraces(): Promise<number> {
 }
 
 beforeAll(async () => {
-  t = await startTrustHub('vigil_rights');
+  t = await startTrustHub('vigil_rights', { patient: { messageKeys: MESSAGE_KEYS } });
   rx = await webhookReceiver();
   await createPatient(t.pg.pool, {
     id: PID,
@@ -87,6 +110,54 @@ beforeAll(async () => {
   await gw.client.publishAsync(topicFor('gw-erase-box', 'readings'), `{"patient":"${PID}", broken`, { qos: 1 });
   // reads by the care team (audited)
   expect((await api('GET', `/api/patients/${PID}/readings`, nurseToken)).status).toBe(200);
+  // messages (encrypted at rest), one tied to the fever episode; coaching; a questionnaire answer
+  const nurse = {
+    kind: 'professional' as const,
+    professional: { id: team.coordinating_nurse.professionalId, role: 'coordinating_nurse' as const },
+  };
+  const messages = t.hub.patientSide.messages!;
+  const thread = await messages.createThread(nurse, PID, 'patient', 'Your weight', {
+    body: 'How is your weight this week?',
+  });
+  await messages.post({ kind: 'patient', id: PID, patientId: PID }, thread.threadId, { body: SECRET_WORDS });
+  const episode = await t.pg.pool.query<{ id: string }>('SELECT id FROM alert_episodes WHERE patient_id = $1 LIMIT 1', [
+    PID,
+  ]);
+  expect(episode.rows).toHaveLength(1);
+  await t.pg.pool.query('UPDATE messages SET episode_id = $1 WHERE id = $2', [episode.rows[0]!.id, thread.messageId]);
+  const coach = team.coaching_nurse.professionalId;
+  await createGoal(
+    t.pg.pool,
+    {
+      patientId: PID,
+      kind: 'steps_per_day',
+      baseline: 3000,
+      target: 6000,
+      dueOn: '2027-03-01',
+      note: 'walk after lunch',
+    },
+    coach,
+    new Date(),
+  );
+  await scheduleCall(
+    t.pg.pool,
+    { patientId: PID, coachId: coach, channel: 'phone', scheduledAt: new Date(now + 86_400_000) },
+    coach,
+  );
+  await t.pg.pool.query(
+    `INSERT INTO questionnaire_responses (patient_id, questionnaire_id, author_kind, author_id, resource, outcome, episode_id, authored_at)
+     VALUES ($1, 'pro-ctcae-test', 'patient', $1, $2, '{}', $3, now())`,
+    [
+      PID,
+      JSON.stringify({
+        resourceType: 'QuestionnaireResponse',
+        status: 'completed',
+        questionnaire: 'urn:test',
+        item: [{ linkId: 'q1', answer: [{ valueInteger: 2 }] }],
+      }),
+      episode.rows[0]!.id,
+    ],
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -113,6 +184,18 @@ describe('export', () => {
     );
     expect(consents.rows[0]!.n).toBeGreaterThan(0);
     expect(kinds.filter((k) => k === 'Consent').length).toBe(consents.rows[0]!.n);
+    // messages decrypted as Communication, coaching as Goal + CarePlan, answers as QuestionnaireResponse
+    const of = (k: string) =>
+      bundle.entry.map((e) => e.resource as unknown as Record<string, unknown>).filter((x) => x.resourceType === k);
+    const comms = of('Communication') as { payload: { contentString?: string }[]; topic: { text: string } }[];
+    expect(comms).toHaveLength(2);
+    expect(comms.map((c) => c.payload[0]!.contentString)).toContain(SECRET_WORDS);
+    expect(comms[0]!.topic.text).toBe('Your weight');
+    expect(of('Goal')).toMatchObject([{ lifecycleStatus: 'active', target: [{ detailQuantity: { value: 6000 } }] }]);
+    expect(of('CarePlan')).toMatchObject([{ activity: [{ detail: { kind: 'Appointment', status: 'scheduled' } }] }]);
+    expect(of('QuestionnaireResponse')).toMatchObject([
+      { status: 'completed', subject: { reference: `Patient/${PID}` } },
+    ]);
     const patient = bundle.entry[0]!.resource as unknown as { name: { text: string }[]; birthDate: string };
     expect(patient).toMatchObject({ name: [{ text: 'Jeanne Erase' }], birthDate: '1952' });
     // the export and the refusal are in the access log
@@ -137,17 +220,33 @@ describe('export', () => {
           VIGIL_INFLUX_URL: t.influx.url,
           VIGIL_INFLUX_DATABASE: t.influx.database,
           VIGIL_PROFILE: 'development',
+          VIGIL_MESSAGE_KEYS: MESSAGE_KEYS,
         },
       },
     );
-    const bundle = JSON.parse(stdout) as { entry: { resource: { resourceType: string } }[] };
+    const bundle = JSON.parse(stdout) as {
+      entry: { resource: { resourceType: string; payload?: { contentString?: string }[] } }[];
+    };
     expect(bundle.entry.filter((e) => e.resource.resourceType === 'Observation')).toHaveLength(3);
+    const bodies = bundle.entry.flatMap((e) => e.resource.payload ?? []).map((x) => x.contentString);
+    expect(bodies).toContain(SECRET_WORDS);
+    expect(bundle.entry.map((e) => e.resource.resourceType)).toEqual(
+      expect.arrayContaining(['Goal', 'CarePlan', 'QuestionnaireResponse']),
+    );
   }, 60_000);
 });
 
 describe('erasure', () => {
   it('leaves no trace of the patient in PostgreSQL or InfluxDB; the logs keep a pseudonym', async () => {
     expect((await pgTraces()).length).toBeGreaterThan(5);
+    // the message bodies are encrypted, so the text search above cannot see them: count the rows
+    expect(await sideRows()).toMatchObject({
+      message_threads: 1,
+      all_messages: 2,
+      coaching_goals: 1,
+      coaching_calls: 1,
+      questionnaire_responses: 1,
+    });
     expect(await influxTraces()).toBeGreaterThan(0);
     expect((await api('POST', `/api/patients/${PID}/erasure`, nurseToken, { confirm: PID })).status).toBe(403);
     expect((await api('POST', `/api/patients/${PID}/erasure`, adminToken, { confirm: 'OTHER-1' })).status).toBe(400);
@@ -157,6 +256,7 @@ describe('erasure', () => {
     expect(pseudonym).toMatch(/^erased-/);
     // the erasure request itself is logged after the erasure, under the pseudonym
     expect(await pgTraces()).toEqual([]);
+    expect(Object.values(await sideRows()).filter((n) => n > 0)).toEqual([]);
     expect(await influxTraces()).toBe(0);
     const points = (await t.hub.timeseries.influx.queryRaw(`SELECT * FROM /.*/ WHERE "patient" = '${PID}'`, {
       database: t.influx.database,

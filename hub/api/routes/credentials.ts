@@ -7,6 +7,8 @@ import {
   revokeProfessional,
 } from '../../admin/provisioning';
 import { scopeListSchema, ScopeError } from '../../fhir/scopes';
+import { hasGrafanaScope } from '../../security/grafana-postgres-scopes';
+import { grafanaLoginToken, grafanaSigningKey, GRAFANA_LOGIN_TTL_SEC } from '../../security/grafana-login';
 import { bearer, errorSchema, who, type ZApp, type ApiContext } from '../context';
 import { ApiError } from '../errors';
 
@@ -21,7 +23,44 @@ function requireAdmin(role: string): void {
   if (role !== 'admin') throw new ApiError('FORBIDDEN', 'only an admin manages credentials');
 }
 
-export function registerCredentialRoutes(app: ZApp, ctx: ApiContext): void {
+export function registerCredentialRoutes(
+  app: ZApp,
+  ctx: ApiContext,
+  grafana?: { scopeKey: string; publicUrl: string },
+): void {
+  const signing = grafana ? grafanaSigningKey(grafana.scopeKey) : undefined;
+  app.post(
+    '/api/grafana/session',
+    {
+      schema: {
+        tags: ['credentials'],
+        security: bearer,
+        summary:
+          "Sign in to Grafana as oneself: a 60-second login link to one's own organisation (professionals with a board capability)",
+        response: {
+          200: z.object({ url: z.string(), token: z.string(), expiresAt: z.string() }),
+          403: errorSchema,
+          503: errorSchema,
+        },
+      },
+    },
+    (req) => {
+      const p = who(req);
+      // the same rule as the Grafana logins (fail closed: admins and coaches have none)
+      if (!hasGrafanaScope(p.role)) throw new ApiError('FORBIDDEN', `role ${p.role} has no Grafana boards`);
+      if (!grafana || !signing) throw new ApiError('GRAFANA_UNAVAILABLE', 'Grafana sign-in is not configured');
+      const now = ctx.clock.now();
+      const token = grafanaLoginToken(signing, p.id, now);
+      const url = new URL(grafana.publicUrl);
+      url.searchParams.set('auth_token', token);
+      return Promise.resolve({
+        url: url.toString(),
+        token,
+        expiresAt: new Date(now.getTime() + GRAFANA_LOGIN_TTL_SEC * 1000).toISOString(),
+      });
+    },
+  );
+
   app.post(
     '/api/professionals/:id/token',
     {

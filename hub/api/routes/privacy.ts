@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { patientIdSchema } from '../../../contract';
-import { erasePatient, exportPatient, resumeProcessing, withdrawProcessing } from '../../admin/patient-rights';
+import {
+  erasePatient,
+  ExportError,
+  exportPatient,
+  resumeProcessing,
+  withdrawProcessing,
+} from '../../admin/patient-rights';
+import type { MessageStore } from '../../messaging/store';
 import { requirePatient } from '../authz';
 import { bearer, errorSchema, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
@@ -18,7 +25,12 @@ function requireAdmin(role: string, what: string): void {
   if (role !== 'admin') throw new ApiError('FORBIDDEN', `only an admin (privacy officer) may ${what}`);
 }
 
-export function registerPrivacyRoutes(app: ZApp, ctx: ApiContext): void {
+export function registerPrivacyRoutes(
+  app: ZApp,
+  ctx: ApiContext,
+  /** the patient's messages, decrypted (null when the hub has no message keys) */
+  messages: Pick<MessageStore, 'exportForPatient'> | null = null,
+): void {
   app.post(
     '/api/patients/:id/processing/withdraw',
     {
@@ -74,7 +86,12 @@ export function registerPrivacyRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       requireAdmin(p.role, 'export a patient record');
-      const bundle = await exportPatient(ctx.pool, req.params.id, p.id);
+      const bundle = await exportPatient(ctx.pool, req.params.id, p.id, {
+        messages: messages ? (id) => messages.exportForPatient(id) : undefined,
+      }).catch((e: unknown) => {
+        if (e instanceof ExportError) throw new ApiError('CONFLICT', e.message);
+        throw e;
+      });
       if (!bundle) throw new ApiError('NOT_FOUND', 'no such patient');
       return reply.type('application/fhir+json').send({ ...bundle });
     },
