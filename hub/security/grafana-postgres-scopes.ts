@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { can, isClinical, PHARMACIST_METRICS, PHARMACIST_RULES, patientScopeSql, ROLES, type Role } from '../api/authz';
+import { can, isBuiltinRole, isClinical, PHARMACIST_METRICS, PHARMACIST_RULES, patientScopeSql, ROLES, type Role } from '../api/authz';
 
 /**
  * Grafana never shows what the API would refuse: the PostgreSQL side (docs/security.md "Grafana",
@@ -63,9 +63,12 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-/** Does this role get a Grafana login at all? */
-export const hasGrafanaScope = (role: Role): boolean =>
-  role !== 'admin' && GRAFANA_PG_CAPS.some((cap) => can({ id: '', role }, cap));
+/**
+ * Does this role get a Grafana login at all? Only built-in roles: the row filters are generated
+ * from the built-in matrix, so a program-defined role (docs/programs.md) has none (fail closed).
+ */
+export const hasGrafanaScope = (role: string): boolean =>
+  isBuiltinRole(role) && role !== 'admin' && GRAFANA_PG_CAPS.some((cap) => can({ id: '', role }, cap));
 
 /**
  * The scope functions' bodies, generated from the API's authorization rules. PL/pgSQL: only the
