@@ -6,7 +6,8 @@ export const COHORT_REFRESH_MS = 60 * 60_000;
 const LOCK = "hashtext('vigil-cohort-monthly')";
 
 /**
- * Recomputes grafana.cohort_monthly without blocking the boards that read it (REFRESH ...
+ * Recomputes the cohort board's aggregates (grafana_access.cohort_monthly_all, read by Grafana through
+ * grafana.cohort_monthly, migration 263) without blocking the boards that read it (REFRESH ...
  * CONCURRENTLY, PostgreSQL docs "REFRESH MATERIALIZED VIEW"). Returns false when another hub
  * instance holds the refresh.
  */
@@ -16,7 +17,7 @@ export async function refreshCohortAggregates(pool: pg.Pool): Promise<boolean> {
     const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK}) AS ok`);
     if (!rows[0]?.ok) return false;
     try {
-      await client.query('REFRESH MATERIALIZED VIEW CONCURRENTLY grafana.cohort_monthly');
+      await client.query('REFRESH MATERIALIZED VIEW CONCURRENTLY grafana_access.cohort_monthly_all');
       return true;
     } finally {
       await client.query(`SELECT pg_advisory_unlock(${LOCK})`);

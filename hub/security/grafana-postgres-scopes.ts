@@ -1,6 +1,15 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { can, isBuiltinRole, isClinical, PHARMACIST_METRICS, PHARMACIST_RULES, patientScopeSql, ROLES, type Role } from '../api/authz';
+import {
+  can,
+  isBuiltinRole,
+  isClinical,
+  PHARMACIST_METRICS,
+  PHARMACIST_RULES,
+  patientScopeSql,
+  ROLES,
+  type Role,
+} from '../api/authz';
 
 /**
  * Grafana never shows what the API would refuse: the PostgreSQL side (docs/security.md "Grafana",
@@ -169,9 +178,7 @@ export class GrafanaPostgresScopes {
       await client.query(scopeFunctionsSql());
       // a grafana.* view is granted only if it runs with the reader's rights (else it would read
       // every row with its owner's): checked at each sync, so a view added later is covered.
-      // Materialised views (no row-level security possible) keep the grants of their migration:
-      // grafana.cohort_monthly (262) holds pseudonymised, small-cell-masked aggregates per team
-      // (docs/security.md "Grafana", limits)
+      // (grafana.cohort_monthly is such a view over a function scoped to the login's teams, 263)
       const views = await client.query<{ name: string; invoker: boolean }>(
         `SELECT c.relname AS name, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -14,6 +14,7 @@ import {
 import { PHARMACIST_RULES } from '../../hub/api/authz';
 import { buildApi } from '../../hub/api/app';
 import { createHubMetrics } from '../../hub/observability/metrics';
+import { refreshCohortAggregates } from '../../hub/reporting/cohort-refresh';
 import {
   GrafanaPostgresScopes,
   scramVerifier,
@@ -376,5 +377,33 @@ describe('Grafana PostgreSQL path: one login per professional, rows by row-level
     const b = poolFor(scopeOf('team-rb-oncologist'));
     await expect(b.query('SELECT * FROM grafana.later_owner_view')).rejects.toThrow(/permission denied/);
     expect((await b.query('SELECT * FROM grafana.later_invoker_view')).rows).toEqual([{ id: 'RB-1' }]);
+  });
+
+  it("the cohort board: a coordinating nurse sees her own teams' aggregates only, other logins none (as reports.read)", async () => {
+    await refreshCohortAggregates(db.pool);
+    const teams = async (pool: pg.Pool) =>
+      [
+        ...new Set(
+          (await pool.query<{ t: string }>('SELECT care_team_id AS t FROM grafana.cohort_monthly')).rows.map(
+            (r) => r.t,
+          ),
+        ),
+      ].sort();
+    // the hub keeps every team; the aggregates exist for both
+    expect(await teams(db.pool)).toEqual(['team-ra', 'team-rb']);
+    expect(await teams(poolFor(scopeOf('team-ra-coordinating-nurse')))).toEqual(['team-ra']);
+    for (const other of ['team-ra-oncologist', 'team-ra-general-practitioner', 'team-rb-oncologist'])
+      expect(await teams(poolFor(scopeOf(other))), other).toEqual([]);
+    // the board's own team variable, as Grafana sends it
+    const variable = boardQueries('cohort').find((q) => q.id === 'cohort / variable / care_team');
+    expect(variable, 'the cohort board has a team variable').toBeDefined();
+    if (variable) {
+      const r = await runPostgres(variable, ctx(), poolFor(scopeOf('team-ra-coordinating-nurse')), { asLogin: true });
+      expect(r.kind === 'rows' ? r.rows.map((x) => String(x.__value)) : r).toEqual(['team-ra']);
+    }
+    // the aggregates themselves are out of reach
+    await expect(
+      poolFor(scopeOf('team-ra-coordinating-nurse')).query('SELECT * FROM grafana_access.cohort_monthly_all'),
+    ).rejects.toThrow(/permission denied/);
   });
 });
