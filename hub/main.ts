@@ -72,7 +72,7 @@ export async function startHub(
   };
   try {
     if (config.postgres.createDatabase) await ensureDatabase(config.postgres.url);
-    const pool = createPool(config.postgres.url);
+    const pool = createPool(config.postgres.url, config.postgres.poolSize);
     stops.push(() => pool.end());
     const applied = await migrate(pool);
     if (applied.length) log.info({ migrations: applied }, 'database migrations applied');

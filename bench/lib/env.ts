@@ -96,6 +96,10 @@ export async function startHubProcess(
       VIGIL_LOG_LEVEL: 'error',
       ...extraEnv,
     },
+    // VIGIL_BENCH_HUB_NODE_ARGS="--cpu-prof --cpu-prof-dir=.data/prof": profile the hub under a bench
+    ...(process.env.VIGIL_BENCH_HUB_NODE_ARGS
+      ? { nodeArgs: ['--import', 'tsx', ...process.env.VIGIL_BENCH_HUB_NODE_ARGS.split(/\s+/).filter(Boolean)] }
+      : {}),
     ...(process.env.VIGIL_BENCH_ECHO_HUB
       ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) }
       : {}),
