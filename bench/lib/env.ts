@@ -152,8 +152,18 @@ export function machine(): { cpus: number; cpuModel: string; memGiB: number; nod
 }
 
 /** Prints the bench's one JSON line of figures (stdout); progress goes to stderr. */
+/** load averages (1, 5, 15 min) when the bench process started: other work on the machine skews the figures */
+const LOAD_AT_START = os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+/**
+ * The bench's one JSON line on stdout, with the machine and its load averages (1, 5, 15 min) at
+ * the start and the end of the run: figures taken on a loaded machine say so in the line itself.
+ */
 export function report(bench: string, figures: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ bench, at: new Date().toISOString(), ...figures, machine: machine() })}\n`);
+  const loadAverage = { start: LOAD_AT_START, end: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+  process.stdout.write(
+    `${JSON.stringify({ bench, at: new Date().toISOString(), ...figures, loadAverage, machine: machine() })}\n`,
+  );
 }
 
 export const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);

@@ -20,6 +20,7 @@ import {
 } from './rule';
 import { effectiveFor, RuleSettings } from './settings';
 import { errorMessage } from '../../contract/errors';
+import { ambientTransaction } from '../storage/postgres/transaction-scope';
 
 /** A rule evaluation failed and could not be recorded for retry (stable code for logs and callers). */
 export class RuleEvaluationError extends Error {
@@ -42,6 +43,16 @@ const HISTORY_PRELOAD_BEFORE_MS = 32 * 86_400_000;
 const HISTORY_PRELOAD_AFTER_MS = 2 * 86_400_000;
 /** prefix of the active-set keys of patient x rule pairs with a pending "please re-measure" request */
 const PENDING_REMEASURE = 'remeasure:';
+
+/**
+ * What one evaluation pass knows of its patients' state: the patient|rule keys a normal evaluation
+ * may change (an active episode or a pending re-measure request), and when each active episode
+ * opened. Read once per pass and kept up to date by the pass's own changes.
+ */
+class ActiveState extends Set<string> {
+  /** patient|rule of each episode not resolved -> opened_at (ms) */
+  readonly openedAt = new Map<string, number>();
+}
 
 export interface RuleEngineOptions {
   /** defaults to the episode store's pool */
@@ -318,7 +329,7 @@ export class RuleEngine {
     history: History,
     now: Date,
     evalKey: string,
-    active: Set<string>,
+    active: ActiveState,
     evaluate: (ctx: {
       patient: PatientFacts;
       params: never;
@@ -332,7 +343,7 @@ export class RuleEngine {
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
       const family = rule.family ? sameEventRuleIds(rule.id, this.rules) : [];
-      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family) : rule.id;
+      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family, active) : rule.id;
       const res = await this.episodes.raise(
         {
           patientId: patient.id,
@@ -352,6 +363,7 @@ export class RuleEngine {
         now,
       );
       active.add(key);
+      if (res.opened) active.openedAt.set(`${patient.id}|${episodeRule}`, now.getTime());
       if (res.opened) {
         this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : ev.severity });
         this.log.info(
@@ -388,6 +400,7 @@ export class RuleEngine {
       const measuredAt = evalKey.startsWith('m:') ? new Date(evalKey.slice(2)) : undefined;
       const res = await this.episodes.recordNormal(patient.id, rule.id, evalKey, now, measuredAt);
       if (res?.resolved) {
+        active.openedAt.delete(key);
         this.metrics.episodesResolved.inc({ rule: rule.id });
         this.log.info({ episodeId: res.episodeId, ruleId: rule.id }, 'alert episode resolved');
       }
@@ -400,7 +413,7 @@ export class RuleEngine {
     ruleId: string,
     status: 'confirmed' | 'cleared',
     now: Date,
-    active: Set<string>,
+    active: ActiveState,
   ): Promise<void> {
     // no pending request for this patient x rule when the pass began (nor raised since): nothing
     // to close. Skips one UPDATE per breach of an already open episode (bench/README.md profile)
@@ -484,8 +497,28 @@ export class RuleEngine {
     return rows.length;
   }
 
-  /** One event, one episode: the rule of the family's active episode, if another rule of the family has one. */
-  private async familyEpisodeRule(patientId: string, ruleId: string, family: string[]): Promise<string> {
+  /**
+   * One event, one episode: the rule of the family's active episode, if another rule of the family
+   * has one (its own rule first, else the oldest). Inside ingest's shared transaction the pass's
+   * patients are locked from the moment their state was read, so the pass's own record is exact
+   * and saves a query per breach; elsewhere it is read from PostgreSQL.
+   */
+  private async familyEpisodeRule(
+    patientId: string,
+    ruleId: string,
+    family: string[],
+    active: ActiveState,
+  ): Promise<string> {
+    const scope = ambientTransaction();
+    if (scope && !scope.ended) {
+      if (active.openedAt.has(`${patientId}|${ruleId}`)) return ruleId;
+      let best: { ruleId: string; at: number } | undefined;
+      for (const r of family) {
+        const at = active.openedAt.get(`${patientId}|${r}`);
+        if (at !== undefined && (!best || at < best.at)) best = { ruleId: r, at };
+      }
+      return best?.ruleId ?? ruleId;
+    }
     const { rows } = await this.pool.query<{ rule_id: string }>(
       `SELECT rule_id FROM alert_episodes WHERE patient_id = $1 AND status <> 'resolved' AND rule_id = ANY($2::text[])
        ORDER BY (rule_id = $3) DESC, opened_at LIMIT 1`,
@@ -495,14 +528,17 @@ export class RuleEngine {
   }
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */
-  private async activeKeys(patientIds: string[]): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ k: string }>(
-      `SELECT patient_id || '|' || rule_id AS k FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
-       UNION SELECT patient_id || '|' || rule_id FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])
-       UNION SELECT $2 || patient_id || '|' || rule_id FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`,
+  private async activeKeys(patientIds: string[]): Promise<ActiveState> {
+    const { rows } = await this.pool.query<{ k: string; opened_ms: string | null }>(
+      `SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint::text AS opened_ms
+         FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
+       UNION SELECT patient_id || '|' || rule_id, NULL FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])
+       UNION SELECT $2 || patient_id || '|' || rule_id, NULL FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`,
       [patientIds, PENDING_REMEASURE],
     );
-    return new Set(rows.map((r) => r.k));
+    const state = new ActiveState(rows.map((r) => r.k));
+    for (const r of rows) if (r.opened_ms !== null) state.openedAt.set(r.k, Number(r.opened_ms));
+    return state;
   }
 
   /** Atomic claim of a periodic job: true for exactly one hub instance per period. */
