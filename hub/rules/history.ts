@@ -60,9 +60,25 @@ export class History {
         };
         this.cache.set(key, c);
       }
-      for (const r of c.rows) if (r.measuredAt >= from && r.measuredAt <= to) out.push(r);
+      // rows are in time order: the window starts at a binary search, not a scan of every row
+      // (a group's rules ask for windows of the same preloaded month many times)
+      const lo = from.getTime();
+      const hi = to.getTime();
+      const rows = c.rows;
+      let a = 0;
+      let b = rows.length;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if ((rows[mid]?.measuredAt.getTime() ?? Infinity) < lo) a = mid + 1;
+        else b = mid;
+      }
+      for (let i = a; i < rows.length; i++) {
+        const r = rows[i];
+        if (!r || r.measuredAt.getTime() > hi) break;
+        out.push(r);
+      }
     }
-    return out.sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
+    return metrics.length > 1 ? out.sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime()) : out;
   }
 
   /**
