@@ -15,6 +15,7 @@ import {
   migrate,
   startHub,
 } from '../hub';
+import { ensureInfluxd } from '../scripts/lib/influxd';
 import { startService } from '../scripts/lib/processes';
 import {
   ActivityTracker,
@@ -77,6 +78,7 @@ const influxDb = scratchName('vigil_bench_gwmem');
 await ensureDatabase(pgUrl);
 const pool = createPool(pgUrl, 2);
 await migrate(pool);
+await ensureInfluxd();
 await influxQuery(`CREATE DATABASE "${influxDb}"`);
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-gwmem-'));
 const hub = await startHub(

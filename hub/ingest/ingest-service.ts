@@ -37,6 +37,8 @@ export interface IngestDeps {
   groupMaxReadings?: number;
   /** groups filed at once; default GROUP_CONCURRENCY */
   groupConcurrency?: number;
+  /** rule shards evaluated at once per bulk group; default ruleShardsFor(10) */
+  ruleShards?: number;
 }
 
 /**
@@ -47,11 +49,14 @@ export interface IngestDeps {
 export const GROUP_MAX_READINGS = 10_000;
 export const GROUP_CONCURRENCY = 2;
 /**
- * Rule evaluations at once per bulk group, each holding one connection for its transaction: two
- * bulk groups and the live one hold at most 7 of the PostgreSQL pool's 10, the rest serve the
- * reads they and the other stages make.
+ * Rule evaluations at once per bulk group, each holding one connection for its transaction: the
+ * bulk groups' shards and the live lane's one take at most half of the PostgreSQL pool, the rest
+ * serves the group's other stages, the API, the scheduler and the broker's authentications
+ * (pool 10: 2 shards, 24: 5, 40: 8 at most).
  */
-const RULE_SHARDS = 3;
+export function ruleShardsFor(poolSize: number, groupConcurrency = GROUP_CONCURRENCY): number {
+  return Math.max(1, Math.min(8, Math.floor((poolSize / 2 - 1) / groupConcurrency)));
+}
 /** a batch whose newest reading is younger than this is live (its own lane) */
 export const LIVE_WINDOW_MS = 15 * 60_000;
 const LIVE_GROUP_MAX_READINGS = 2000;
@@ -104,7 +109,7 @@ export class IngestService {
     // the rules' reads inside a shard's transaction use its connection (transaction-scope.ts)
     shareAmbientTransaction(d.pool);
     this.bulk = new GroupCommit(
-      (batches) => this.fileGroup(batches, { ruleShards: RULE_SHARDS, live: false }),
+      (batches) => this.fileGroup(batches, { ruleShards: d.ruleShards ?? ruleShardsFor(10), live: false }),
       (b) => b.readings.length,
       { maxWeight: d.groupMaxReadings ?? GROUP_MAX_READINGS, concurrency: d.groupConcurrency ?? GROUP_CONCURRENCY },
     );
