@@ -11,6 +11,8 @@ import { runningSpeedCadenceDriver } from './standard/running-speed-cadence';
 import { weightScaleDriver } from './standard/weight-scale';
 import { contecCms50dDriver } from './vendors/contec';
 import { oemBpBigEndianCuffDriver, oemBpmCuffDriver } from './vendors/oem-bp-cuff';
+import { omronDriver } from './vendors/omron';
+import { andBloodPressureDriver, andWeightScaleDriver } from './vendors/and';
 import { miBodyCompositionDriver, miScaleDriver } from './vendors/xiaomi';
 
 /** Every driver shipped with Vigil. A test checks this list against the driver folders. */
@@ -29,6 +31,9 @@ export const BUILTIN_DRIVERS: readonly Driver[] = [
   miScaleDriver,
   miBodyCompositionDriver,
   contecCms50dDriver,
+  omronDriver,
+  andBloodPressureDriver,
+  andWeightScaleDriver,
 ];
 
 export function builtinRegistry(): DriverRegistry {

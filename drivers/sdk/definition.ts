@@ -134,10 +134,23 @@ export interface DecodeResult {
   info?: Record<string, unknown>;
 }
 
+/**
+ * Who the device says it is: its advertised local name and, once read, the Device Information
+ * strings (DIS 1.1: 0x2A29 Manufacturer Name, 0x2A24 Model Number). The quirk registry
+ * (drivers/common/quirk-registry.ts) matches on it.
+ */
+export interface DeviceIdentity {
+  localName?: string;
+  manufacturer?: string;
+  model?: string;
+}
+
 export interface DecodeContext {
   /** e.g. the driver's quirks, or state carried across packets (multi-packet body composition) */
   readonly quirks: readonly string[];
   readonly state: Map<string, unknown>;
+  /** what is known of the device so far (advertisement, DIS); empty when decoding a bare packet */
+  readonly identity: Readonly<DeviceIdentity>;
 }
 
 export type CharacteristicDecoder = (bytes: Uint8Array, ctx: DecodeContext) => DecodeResult;

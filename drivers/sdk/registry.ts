@@ -4,6 +4,7 @@ import {
   type Advertisement,
   type DecodeContext,
   type DecodeResult,
+  type DeviceIdentity,
   type Driver,
   type DriverDefinition,
 } from './definition';
@@ -81,6 +82,8 @@ export class DriverRegistry {
   private readonly loaded: LoadedDriver[] = [];
   private readonly byId = new Map<string, LoadedDriver>();
   private readonly contexts = new Map<string, DecodeContext>();
+  /** per device address (upper case): advertised name and DIS strings, shared by its contexts */
+  private readonly identities = new Map<string, DeviceIdentity>();
   readonly counters: RegistryCounters = { decoded: 0, decodeErrors: 0, driverFailures: 0, rejectedFields: 0 };
 
   register(driver: Driver, origin = 'builtin'): LoadedDriver {
@@ -185,12 +188,36 @@ export class DriverRegistry {
     return best?.d;
   }
 
+  /**
+   * Records what a device says about itself (advertised local name, DIS manufacturer and model):
+   * decoders see it as `ctx.identity`, the quirk registry matches on it. Fields given replace
+   * the known ones; absent fields are kept.
+   */
+  noteIdentity(deviceAddress: string, identity: DeviceIdentity): void {
+    const known = this.identityOf(deviceAddress);
+    for (const k of ['localName', 'manufacturer', 'model'] as const) {
+      const v = identity[k];
+      if (typeof v === 'string' && v.length > 0) known[k] = v;
+    }
+  }
+
+  /** what is known of a device (a live object: later notes show in it) */
+  identityOf(deviceAddress: string): DeviceIdentity {
+    const key = deviceAddress.toUpperCase();
+    let id = this.identities.get(key);
+    if (!id) {
+      id = {};
+      this.identities.set(key, id);
+    }
+    return id;
+  }
+
   /** Decoding context per driver and device: carries multi-packet state. */
   private contextFor(driverId: string, deviceAddress: string, quirks: readonly string[]): DecodeContext {
     const key = `${driverId}/${deviceAddress}`;
     let ctx = this.contexts.get(key);
     if (!ctx) {
-      ctx = { quirks, state: new Map() };
+      ctx = { quirks, state: new Map(), identity: this.identityOf(deviceAddress) };
       this.contexts.set(key, ctx);
     }
     return ctx;
@@ -212,7 +239,20 @@ export class DriverRegistry {
     }
     if (!decoder)
       return { ok: false, code: 'UNSUPPORTED', message: `driver ${driverId} has no decoder for ${characteristic}` };
-    return this.run(() => decoder(bytes, this.contextFor(driverId, deviceAddress, entry.definition.quirks)));
+    const out = this.run(() => decoder(bytes, this.contextFor(driverId, deviceAddress, entry.definition.quirks)));
+    // Device Information strings (DIS 1.1 3.2, 3.3) complete the device's identity
+    const info = out.ok ? out.result.info : undefined;
+    if (info && deviceAddress) {
+      const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      const manufacturer = str(info.manufacturerName);
+      const model = str(info.modelNumber);
+      if (manufacturer !== undefined || model !== undefined)
+        this.noteIdentity(deviceAddress, {
+          ...(manufacturer !== undefined ? { manufacturer } : {}),
+          ...(model !== undefined ? { model } : {}),
+        });
+    }
+    return out;
   }
 
   decodeAdvertisement(driverId: string, adv: Advertisement): DecodeOutcome {

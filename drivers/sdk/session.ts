@@ -67,6 +67,12 @@ export interface SessionIo {
    */
   expect(characteristic: string, match?: (value: Uint8Array) => boolean, timeoutMs?: number): Promise<Uint8Array>;
   /**
+   * calls `onValue` with every value of `characteristic` from now on, until the returned function
+   * is called or the session ends: frames a device splits over several characteristics (Omron's
+   * four receive channels) are reassembled by a listener while expect() times the reply
+   */
+  listen(characteristic: string, onValue: (value: Uint8Array) => void): () => void;
+  /**
    * every value of `characteristic` from now on, up to and including the one `isLast` accepts
    * (a memory readout streamed as notifications); STEP_TIMEOUT when the stream stalls for timeoutMs
    */

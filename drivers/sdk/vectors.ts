@@ -27,6 +27,14 @@ export const packetVectorSchema = z
     source: z.string().optional(),
     characteristic: z.string(),
     hex,
+    /**
+     * who the device says it is (advertised name, DIS manufacturer/model): the quirk registry
+     * (drivers/common/quirk-registry.ts) applies the quirks it knows for that device
+     */
+    device: z
+      .object({ localName: z.string().optional(), manufacturer: z.string().optional(), model: z.string().optional() })
+      .strict()
+      .optional(),
     /** packets decoded first on the same device context (multi-packet / segmented measurements) */
     preceding: z.array(hex).optional(),
     /** exactly these measurements, in order */

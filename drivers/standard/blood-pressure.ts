@@ -7,6 +7,7 @@ import { defineDriver } from '../sdk/compose';
 import { battery } from '../common/battery';
 import { currentTime } from '../common/current-time';
 import { deviceInformation } from '../common/device-information';
+import { decodeWithQuirks } from '../common/quirk-registry';
 
 /** GSS 3.31 Blood Pressure Measurement, Flags field. */
 const FLAG_UNITS_KPA = 0x01;
@@ -112,8 +113,9 @@ export const bloodPressureDriver: Driver = defineDriver(
       ],
     },
     decoders: {
-      '2a35': (bytes) => decodeBloodPressure(bytes),
-      '2a36': (bytes) => decodeBloodPressure(bytes, true),
+      // a cuff known to the quirk registry (by advertised name or DIS model) is read with its quirks
+      '2a35': (bytes, ctx) => decodeWithQuirks('2a35', bytes, ctx, (b) => decodeBloodPressure(b)),
+      '2a36': (bytes, ctx) => decodeWithQuirks('2a36', bytes, ctx, (b) => decodeBloodPressure(b, true)),
       '2a49': decodeBloodPressureFeature,
     },
   },

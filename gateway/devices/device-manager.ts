@@ -225,6 +225,8 @@ export class DeviceManager {
         'device paired during the pairing window',
       );
     }
+    // the quirk registry matches devices by name (drivers/common/quirk-registry.ts)
+    if (adv.name) this.registry.noteIdentity(address, { localName: adv.name });
     const s = this.state(address);
     s.driver = driver.definition.id;
     s.lastSeenAt = new Date();

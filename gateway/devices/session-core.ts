@@ -87,6 +87,7 @@ export class SessionCore implements SessionIo {
   private stagedCursor: DeviceCursorUpdate | undefined;
   private groupTimer: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<Waiter>();
+  private readonly listeners = new Set<{ characteristic: string; onValue: (v: Uint8Array) => void }>();
   private readonly localState = new Map<string, string>();
   /** characteristics the driver decodes (a dialogue's command channels have no decoder) */
   private readonly decoded: Set<string>;
@@ -166,6 +167,12 @@ export class SessionCore implements SessionIo {
     });
   }
 
+  listen(characteristic: string, onValue: (v: Uint8Array) => void): () => void {
+    const l = { characteristic: normalizeUuid(characteristic), onValue };
+    this.listeners.add(l);
+    return () => void this.listeners.delete(l);
+  }
+
   collect(characteristic: string, isLast: (v: Uint8Array) => boolean, timeoutMs?: number): Promise<Uint8Array[]> {
     const c = normalizeUuid(characteristic);
     if (this.disconnected) return Promise.reject(new BleError('DISCONNECTED', `${this.address}: link lost`));
@@ -230,6 +237,8 @@ export class SessionCore implements SessionIo {
   /** a notification/indication: waiters first (a dialogue reply), then the driver's decoder */
   private onValue(characteristic: string, bytes: Uint8Array): void {
     this.lastActivity = Date.now();
+    // listeners first: a waiter resolved below may look at what they collected
+    for (const l of this.listeners) if (l.characteristic === characteristic) l.onValue(bytes);
     for (const w of this.waiters) {
       if (w.characteristic !== characteristic || !w.match(bytes)) continue;
       this.waiters.delete(w);
@@ -360,5 +369,6 @@ export class SessionCore implements SessionIo {
     if (this.groupTimer) clearTimeout(this.groupTimer);
     for (const w of this.waiters) w.reject(new StepError('SESSION_ENDED', 'session ended'));
     this.waiters.clear();
+    this.listeners.clear();
   }
 }

@@ -81,6 +81,16 @@ export const MATRIX = {
     'pharmacist',
     'home_nurse',
   ],
+  /** a patient's questionnaire answers and scores: the care team, and the coaching team (risk questionnaire) */
+  'questionnaires.read': [
+    'coordinating_nurse',
+    'oncologist',
+    'cardiologist',
+    'general_practitioner',
+    'pharmacist',
+    'home_nurse',
+    ...COACH_ROLES,
+  ],
   /** a patient's effective rule settings and their change history */
   'rules.read': [
     'coordinating_nurse',
@@ -118,6 +128,7 @@ const CLINICAL: ReadonlySet<Capability> = new Set([
   'alerts.triage',
   'readings.read',
   'trends.read',
+  'questionnaires.read',
   'rules.read',
   'rules.override',
   'coaching.read',
@@ -151,10 +162,15 @@ export function requireCap(p: Professional, cap: Capability): void {
  */
 /**
  * What the patient may narrow in her consent to one professional (patient_consents.patient_scope,
- * set in the patient space; NULL = everything): the raw readings and the trends drawn from them.
- * Alerts are not narrowed: the team must still be told when a reading is dangerous.
+ * set in the patient space; NULL = everything): the raw readings and the trends drawn from them, and
+ * her questionnaire answers. Alerts are not narrowed: the team must still be told when a reading or
+ * an answer is dangerous (a severe questionnaire answer raises an episode like a reading does).
  */
-const CONSENT_SCOPE: Partial<Record<Capability, string>> = { 'readings.read': 'readings', 'trends.read': 'readings' };
+const CONSENT_SCOPE: Partial<Record<Capability, string>> = {
+  'readings.read': 'readings',
+  'trends.read': 'readings',
+  'questionnaires.read': 'questionnaires',
+};
 
 export function patientScopeSql(
   p: Professional,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import matter from 'gray-matter';
@@ -22,7 +23,11 @@ export const AUDIENCES = [
 ] as const;
 export type Audience = (typeof AUDIENCES)[number];
 
-/** Front matter of an education article: reviewed by a named professional on a date, with its public sources. */
+/**
+ * Front matter of an education article, with its public sources. Whether it is reviewed is not
+ * written here: a review is recorded in PostgreSQL against the article's content hash
+ * (hub/content/reviews.ts), so any change to the file makes it a draft again.
+ */
 export const frontMatterSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9-]+$/),
@@ -32,10 +37,6 @@ export const frontMatterSchema = z
     lang: z.enum(['fr', 'en']),
     kind: z.enum(['questions-answers', 'technical-sheet', 'guide']),
     molecule: z.string().optional(),
-    /** draft: written, not yet reviewed by the program's professionals (shown with a notice) */
-    status: z.enum(['draft', 'reviewed']),
-    reviewed_by: z.string().min(1),
-    review_date: z.coerce.date(),
     sources: z
       .array(
         z.object({
@@ -48,7 +49,16 @@ export const frontMatterSchema = z
       .min(1),
   })
   .strict();
-export type Article = z.infer<typeof frontMatterSchema> & { markdown: string; html: string };
+export type Article = z.infer<typeof frontMatterSchema> & {
+  markdown: string;
+  html: string;
+  /** SHA-256 of the whole file (front matter and text, line endings normalised): the version a review approves */
+  contentHash: string;
+};
+
+export function contentHash(fileText: string): string {
+  return createHash('sha256').update(fileText.replace(/\r\n?/g, '\n'), 'utf8').digest('hex');
+}
 
 export class ContentError extends Error {
   readonly code = 'CONTENT_INVALID';
@@ -64,7 +74,8 @@ export function loadLibrary(dir = join(import.meta.dirname, 'articles')): Articl
     for (const f of readdirSync(join(dir, program.name))
       .filter((n) => n.endsWith('.md'))
       .sort()) {
-      const parsed = matter(readFileSync(join(dir, program.name, f), 'utf8'));
+      const text = readFileSync(join(dir, program.name, f), 'utf8');
+      const parsed = matter(text);
       const fm = frontMatterSchema.safeParse(parsed.data);
       if (!fm.success)
         throw new ContentError(
@@ -72,7 +83,12 @@ export function loadLibrary(dir = join(import.meta.dirname, 'articles')): Articl
         );
       if (fm.data.program !== program.name)
         throw new ContentError(`${program.name}/${f}: program ${fm.data.program} in the wrong folder`);
-      out.push({ ...fm.data, markdown: parsed.content, html: md.parse(parsed.content, { async: false }) });
+      out.push({
+        ...fm.data,
+        markdown: parsed.content,
+        html: md.parse(parsed.content, { async: false }),
+        contentHash: contentHash(text),
+      });
     }
   }
   return out;

@@ -67,11 +67,11 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Locale, Template>> = {
   },
   questionnaire_due: {
     fr: {
-      subject: 'Votre questionnaire de la semaine',
+      subject: 'Un questionnaire à remplir dans votre espace',
       body: 'Bonjour,\n\nC’est le moment de remplir votre questionnaire « {{title}} ». Cela prend 3 minutes, dans votre espace.\n\nVotre équipe de suivi',
     },
     en: {
-      subject: 'Your weekly questionnaire',
+      subject: 'A questionnaire to fill in, in your space',
       body: 'Hello,\n\nIt is time to fill in your questionnaire "{{title}}". It takes 3 minutes, in your space.\n\nYour care team',
     },
   },

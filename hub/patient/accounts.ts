@@ -2,6 +2,7 @@ import { randomBytes, randomInt, scryptSync, timingSafeEqual } from 'node:crypto
 import type pg from 'pg';
 import { audit, inTransaction } from '../alerts/audit';
 import type { Clock } from '../rules/clock';
+import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
 import { hashSecret } from '../security/secrets';
 import type { NotifyService, Recipient } from '../notify/service';
 import { one } from './rows';
@@ -31,6 +32,17 @@ export const CODE_MAX_ATTEMPTS = 5;
 /** At most 3 codes per person per 15 minutes: a mistyped address cannot be used to flood someone. */
 export const CODES_PER_WINDOW = 3;
 export const CODE_WINDOW_MS = 15 * 60_000;
+/**
+ * "Send me a code" per client address (known and unknown addresses alike): 10 requests per 15
+ * minutes, then blocked 15 minutes, doubled at each new block within a day, up to 4 hours (OWASP
+ * Authentication Cheat Sheet, "Login Throttling"; NIST SP 800-63B section 5.2.2 rate limiting).
+ */
+export const CODE_REQUESTS_PER_CLIENT: FailureLimit = {
+  failures: 10,
+  windowSec: 15 * 60,
+  blockSec: 15 * 60,
+  maxBlockSec: 4 * 3600,
+};
 /** A printed QR code is valid 30 days (printed at enrolment, scanned at home), once. */
 export const QR_TTL_MS = 30 * 86_400_000;
 /** Sessions last 30 days: no password to remember, sign-in is rare; revocable at any time. */
@@ -64,11 +76,51 @@ export function normalisePhone(s: string): string {
  * codes and session tokens are stored; every step is audited without personal data.
  */
 export class PatientAccounts {
+  private readonly codeRequests: FailureLimiter;
+  private readonly sending = new Set<Promise<void>>();
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly notify: NotifyService,
     private readonly clock: Clock,
-  ) {}
+    codeRequestLimit: FailureLimit = CODE_REQUESTS_PER_CLIENT,
+  ) {
+    this.codeRequests = new FailureLimiter(codeRequestLimit);
+  }
+
+  /**
+   * "Send me a code" from a client address. Every request counts against the address, known or
+   * unknown, and the work (looking the address up, sending) runs after the answer: the caller
+   * learns nothing from the status or the time taken (no account enumeration). Past the limit:
+   * RATE_LIMITED with the wait, for every address alike.
+   */
+  async requestCodeFrom(
+    client: string,
+    address: string,
+    onError: (e: unknown) => void,
+  ): Promise<{ retryAfterMs: number } | null> {
+    const key = `portal-code:${client}`;
+    const wait = (await this.codeRequests.retryAfterMs(key)) || (await this.codeRequests.fail(key));
+    if (wait > 0) {
+      await audit(this.pool, {
+        actor: 'anonymous',
+        action: 'portal.code_rate_limited',
+        entity: 'portal',
+        entityId: 'client',
+        at: this.clock.now(),
+      });
+      return { retryAfterMs: wait };
+    }
+    const job = this.requestCode(address).catch(onError);
+    this.sending.add(job);
+    void job.finally(() => this.sending.delete(job));
+    return null;
+  }
+
+  /** Waits for the codes still being sent (hub shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.sending]);
+  }
 
   async setContact(
     patientId: string,
@@ -128,29 +180,45 @@ export class PatientAccounts {
   }
 
   /**
-   * Sends a one-time code to whoever has this address. The answer never says whether the address
-   * is known (no account enumeration); unknown addresses are only audited.
+   * Sends a one-time code to whoever has this address. Unknown addresses are only audited; a person
+   * who already had 3 codes in 15 minutes gets no fourth (audited), without an error that would tell
+   * a known address from an unknown one.
    */
   async requestCode(address: string): Promise<void> {
     const now = this.clock.now();
     const people = await this.byAddress(address);
     const channel = address.includes('@') ? 'email' : 'sms';
     for (const p of people) {
-      const { rows } = await this.pool.query<{ n: number }>(
-        `SELECT count(*)::int n FROM signin_codes WHERE subject_kind = $1 AND subject_id = $2 AND channel <> 'qr' AND created_at > $3`,
-        [p.kind, p.id, new Date(now.getTime() - CODE_WINDOW_MS)],
-      );
-      if ((rows[0]?.n ?? 0) >= CODES_PER_WINDOW)
-        throw new PortalError('CODE_RATE_LIMITED', 'too many codes asked: wait 15 minutes');
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-      const { rows: ins } = await this.pool.query<{ id: string }>(
-        `INSERT INTO signin_codes (subject_kind, subject_id, patient_id, channel, code_hash, created_at, expires_at, issued_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'self') RETURNING id`,
-        [p.kind, p.id, p.patientId, channel, hashCode(code), now, new Date(now.getTime() + CODE_TTL_MS)],
-      );
+      // count and insert under a per-person lock: concurrent requests (or hub instances) cannot both pass
+      const codeId = await inTransaction(this.pool, async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`signin:${p.kind}:${p.id}`]);
+        const { rows } = await c.query<{ n: number }>(
+          `SELECT count(*)::int n FROM signin_codes WHERE subject_kind = $1 AND subject_id = $2 AND channel <> 'qr' AND created_at > $3`,
+          [p.kind, p.id, new Date(now.getTime() - CODE_WINDOW_MS)],
+        );
+        if ((rows[0]?.n ?? 0) >= CODES_PER_WINDOW) return null;
+        const { rows: ins } = await c.query<{ id: string }>(
+          `INSERT INTO signin_codes (subject_kind, subject_id, patient_id, channel, code_hash, created_at, expires_at, issued_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'self') RETURNING id`,
+          [p.kind, p.id, p.patientId, channel, hashCode(code), now, new Date(now.getTime() + CODE_TTL_MS)],
+        );
+        return one(ins).id;
+      });
+      if (codeId === null) {
+        await audit(this.pool, {
+          actor: `${p.kind}:${p.id}`,
+          action: 'portal.code_rate_limited',
+          entity: 'patient',
+          entityId: p.patientId,
+          detail: { channel },
+          at: now,
+        });
+        continue;
+      }
       await this.notify.sendNow(
         {
-          key: `signin-${one(ins).id}`,
+          key: `signin-${codeId}`,
           patientId: p.patientId,
           recipient: p.recipient,
           channel,

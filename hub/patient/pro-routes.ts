@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { audit } from '../alerts/audit';
-import { can, patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
+import { patientScopeSql, requireCap, requirePatient, type Professional } from '../api/authz';
 import { bearer, who, type ZApp } from '../api/context';
 import { ApiError } from '../api/errors';
 import { AUDIENCES, articlesFor, type Audience } from '../content/library';
@@ -206,8 +206,8 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
       },
       async (req) => {
         const p = who(req);
-        // the care team reads the answers as trends; the coaching team reads the risk questionnaire's
-        await requirePatient(side.pool, p, can(p, 'trends.read') ? 'trends.read' : 'coaching.read', req.params.id);
+        // the patient may exclude a professional from her questionnaires (patient space, "Qui voit mes informations")
+        await requirePatient(side.pool, p, 'questionnaires.read', req.params.id);
         return { responses: await side.questionnaires.responses(req.params.id) };
       },
     );
@@ -217,8 +217,9 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
       async (req) => {
         const p = who(req);
         requireCap(p, 'trends.read');
+        // a patient who excluded this professional from her questionnaires is left out, as one outside his scope
         const { rows } = await side.pool.query<{ id: string }>(
-          `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true)}`,
+          `SELECT id FROM patients WHERE ${patientScopeSql(p, 'patients.id', '$1', true, 'questionnaires.read')}`,
           [p.id],
         );
         return { adherence: await side.questionnaires.adherence(rows.map((r) => r.id)) };
@@ -236,24 +237,57 @@ export async function registerPatientSideApi(app: ZApp, side: PatientSide): Prom
           querystring: z.object({ program: z.string().max(64) }),
         },
       },
-      (req) => {
+      async (req) => {
         const p = who(req);
         const audience = (AUDIENCES as readonly string[]).includes(p.role) ? (p.role as Audience) : null;
-        return Promise.resolve({
-          articles: audience
-            ? articlesFor(side.library, req.query.program, audience).map((a) => ({
-                id: a.id,
-                title: a.title,
-                kind: a.kind,
-                molecule: a.molecule ?? null,
-                status: a.status,
-                reviewedBy: a.reviewed_by,
-                reviewDate: a.review_date.toISOString().slice(0, 10),
-                sources: a.sources,
-                html: a.html,
-              }))
-            : [],
-        });
+        // a reviewer of the program sees all its articles, drafts labelled; the others its reviewed articles for their role
+        const reviewer = (await side.reviews.reviewerPrograms(p)).has(req.query.program);
+        const visible = reviewer
+          ? side.library.filter((a) => a.program === req.query.program)
+          : audience
+            ? articlesFor(side.library, req.query.program, audience)
+            : [];
+        const articles = await side.reviews.withReviews(visible);
+        return {
+          mayReview: reviewer,
+          articles: articles
+            .filter((a) => reviewer || a.review)
+            .map((a) => ({
+              id: a.id,
+              title: a.title,
+              kind: a.kind,
+              audience: a.audience,
+              molecule: a.molecule ?? null,
+              status: a.review ? ('reviewed' as const) : ('draft' as const),
+              label: a.review ? null : 'brouillon',
+              contentHash: a.contentHash,
+              reviewedBy: a.review?.reviewerName ?? null,
+              reviewDate: a.review ? a.review.reviewedAt.toISOString().slice(0, 10) : null,
+              sources: a.sources,
+              html: a.html,
+            })),
+        };
+      },
+    );
+    scope.post(
+      '/api/content/:id/review',
+      {
+        schema: {
+          tags,
+          security: bearer,
+          summary:
+            'Mark the version of an article one has read as reviewed (its physicians; the pharmacist for oral chemotherapy)',
+          params: z.object({ id: z.string().max(100) }),
+          body: z.object({ contentHash: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
+        },
+      },
+      async (req) => {
+        const review = await side.reviews.review(side.library, who(req), req.params.id, req.body.contentHash);
+        return {
+          status: 'reviewed' as const,
+          reviewedBy: review.reviewerName,
+          reviewDate: review.reviewedAt.toISOString().slice(0, 10),
+        };
       },
     );
 

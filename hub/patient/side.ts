@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { EpisodeStore } from '../alerts/episode-store';
 import { loadLibrary, type Article } from '../content/library';
+import { ContentReviews } from '../content/reviews';
 import type { Keyring } from '../messaging/kms';
 import { MessageStore } from '../messaging/store';
 import type { NotifyService } from '../notify/service';
@@ -29,6 +30,8 @@ export interface PatientSide {
   messages: MessageStore | null;
   questionnaires: QuestionnaireService;
   library: Article[];
+  /** reviews of the education content (migration 220): patients see reviewed versions only */
+  reviews: ContentReviews;
   notify: NotifyService;
   publicUrl: string;
   secureCookies: boolean;
@@ -42,6 +45,7 @@ export function createPatientSide(o: PatientSideOptions): PatientSide {
     messages: o.keyring ? new MessageStore(o.pool, o.keyring, o.episodes, o.clock) : null,
     questionnaires: new QuestionnaireService(o.pool, o.episodes, o.clock),
     library: loadLibrary(),
+    reviews: new ContentReviews(o.pool, o.clock),
     notify: o.notify,
     publicUrl: o.publicUrl,
     secureCookies: o.secureCookies,

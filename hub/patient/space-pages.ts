@@ -1,4 +1,5 @@
 import type { Article } from '../content/library';
+import type { Review, ReviewedArticle } from '../content/reviews';
 import type { MessageJson, ThreadJson } from '../messaging/store';
 import type { Questionnaire } from '../questionnaires/fhir';
 import type { Outcome } from '../questionnaires/service';
@@ -46,11 +47,13 @@ export function threadsPage(threads: ThreadJson[]): Html {
       />
       <label for="body">Votre message</label>
       <textarea id="body" name="body" rows="6" required maxlength="5000"></textarea>
-      <label for="file">Joindre une photo ou un PDF (facultatif, 5 Mo au plus)</label>
+      <label for="file">Ajouter une photo ou un document, si vous voulez</label>
       <input id="file" name="file" type="file" accept="image/jpeg,image/png,application/pdf" />
       <button type="submit">Envoyer</button>
     </form>
-    <p class="muted">Votre équipe lit les messages aux heures ouvrées. En cas d’urgence, appelez le 15.</p>`;
+    <p class="muted">
+      Votre équipe lit les messages en journée, du lundi au vendredi. En cas d’urgence, appelez le 15.
+    </p>`;
 }
 
 export function threadPage(
@@ -99,7 +102,7 @@ export function threadPage(
     <form method="post" action="/patient/messages/${t.thread.id}" enctype="multipart/form-data">
       <label for="body">Votre réponse</label>
       <textarea id="body" name="body" rows="5" required maxlength="5000"></textarea>
-      <label for="file">Joindre une photo ou un PDF (facultatif, 5 Mo au plus)</label>
+      <label for="file">Ajouter une photo ou un document, si vous voulez</label>
       <input id="file" name="file" type="file" accept="image/jpeg,image/png,application/pdf" />
       <button type="submit">Envoyer</button>
     </form>
@@ -187,15 +190,15 @@ export function documentsPage(articles: Article[]): Html {
     : html`<p>Pas encore de document pour vous.</p>`;
 }
 
-export function documentPage(a: Article): Html {
-  return html`${a.status === 'draft' ? html`<p class="notice">Ce texte attend encore la relecture de votre équipe soignante.</p>` : ''}
-    <div>${new Html(a.html)}</div>
+export function documentPage(a: ReviewedArticle & { review: Review }): Html {
+  return html`<div>${new Html(a.html)}</div>
     <h2>Sources</h2>
     <ul>
       ${a.sources.map((s) => html`<li>${s.publisher}, ${s.title} (${s.year})</li>`)}
     </ul>
     <p class="muted">
-      Relu par : ${a.reviewed_by}, le ${a.review_date.toLocaleDateString('fr-FR', { timeZone: 'Europe/Paris' })}.
+      Relu par ${a.review.reviewerName}, ${ROLE_FR[a.review.reviewerRole] ?? ''}, le
+      ${a.review.reviewedAt.toLocaleDateString('fr-FR', { timeZone: 'Europe/Paris' })}.
     </p>
     <a class="button secondary" href="/patient/documents">Tous mes documents</a>`;
 }

@@ -58,6 +58,7 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
         toApiError(err) ??
         ((err as { validation?: unknown }).validation ? new ApiError('INVALID_REQUEST', 'invalid request') : null);
       if (!e) throw err;
+      if (e.retryAfterMs) reply.header('retry-after', String(Math.ceil(e.retryAfterMs / 1000)));
       if (!wantsHtml(req)) return reply.status(e.status).send({ code: e.code, message: e.message });
       return reply
         .status(e.status)
@@ -70,6 +71,11 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
             { signedIn: !!req.portal },
           ),
         );
+    });
+
+    // sign-in codes still on their way leave before the hub closes its pool
+    scope.addHook('onClose', async () => {
+      await side.accounts.drain();
     });
 
     // cross-site form posts are refused (the cookie is SameSite=Strict too): CSRF defence in depth
@@ -193,7 +199,16 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
       { schema: { hide: true, body: z.object({ address: z.string().trim().min(3).max(200) }) } },
       async (req, reply) => {
         const { address } = req.body;
-        await side.accounts.requestCode(address);
+        // the same answer, at once, whether the address is known or not; the code leaves afterwards
+        const limited = await side.accounts.requestCodeFrom(req.ip, address, (e) => {
+          req.log.warn({ code: (e as { code?: unknown }).code ?? 'UNKNOWN' }, 'sign-in code not sent');
+        });
+        if (limited)
+          throw new ApiError(
+            'RATE_LIMITED',
+            'too many codes asked from this address; retry later',
+            limited.retryAfterMs,
+          );
         return reply.type('text/html; charset=utf-8').send(codeForm(address));
       },
     );
@@ -206,6 +221,7 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
             Si cette adresse est connue de votre équipe, un code à 6 chiffres vient de partir. Il marche une seule fois,
             pendant 10 minutes.
           </p>
+          <p>Rien reçu après 2 minutes ? Vérifiez l’adresse, ou appelez votre infirmière.</p>
           <form method="post" action="/patient/signin/verify">
             <input type="hidden" name="address" value="${address}" />
             <label for="code">Code reçu</label>
@@ -479,7 +495,7 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
       return send(
         reply,
         'Mes documents',
-        documentsPage(articlesFor(side.library, await programOf(s.patientId), s.kind)),
+        documentsPage(await side.reviews.reviewedOnly(articlesFor(side.library, await programOf(s.patientId), s.kind))),
       );
     });
     scope.get(
@@ -487,9 +503,13 @@ export async function registerPatientSpace(app: ZApp, side: PatientSide): Promis
       { schema: { hide: true, params: z.object({ id: z.string().max(100) }) } },
       async (req, reply) => {
         const s = signedIn(req);
-        const a = articlesFor(side.library, await programOf(s.patientId), s.kind).find((x) => x.id === req.params.id);
-        if (!a) throw new ApiError('NOT_FOUND', 'no such document');
-        return send(reply, a.title, documentPage(a));
+        // a draft (never reviewed, or changed since its review) is not shown to patients
+        const [a] = await side.reviews.reviewedOnly(
+          articlesFor(side.library, await programOf(s.patientId), s.kind).filter((x) => x.id === req.params.id),
+        );
+        const review = a?.review;
+        if (!a || !review) throw new ApiError('NOT_FOUND', 'no such document');
+        return send(reply, a.title, documentPage({ ...a, review }));
       },
     );
 
@@ -587,11 +607,12 @@ function frenchError(code: string): string {
     case 'CODE_INVALID':
       return 'Ce code ne marche plus. Demandez un nouveau code, ou un nouveau QR code à votre infirmière.';
     case 'CODE_RATE_LIMITED':
-      return 'Vous avez demandé plusieurs codes. Attendez 15 minutes, puis réessayez.';
+    case 'RATE_LIMITED':
+      return 'Vous avez demandé beaucoup de codes. Attendez 15 minutes, puis réessayez.';
     case 'ATTACHMENT_TOO_LARGE':
-      return 'Le fichier est trop gros (5 Mo au plus). Essayez une photo plus petite.';
+      return 'La photo ou le document est trop gros. Essayez une photo plus petite.';
     case 'ATTACHMENT_TYPE':
-      return 'Vous pouvez joindre des photos (JPEG, PNG) ou des documents PDF seulement.';
+      return 'Vous pouvez ajouter des photos, ou des documents au format PDF, seulement.';
     case 'INVALID_ANSWERS':
     case 'INVALID_REQUEST':
       return 'Il manque une réponse, ou une réponse n’est pas lisible. Revenez en arrière pour vérifier.';

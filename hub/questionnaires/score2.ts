@@ -8,11 +8,13 @@
  * (worked example, reproduced in test/patient/score2.test.ts).
  * Risk regions (same paper, Figure 1): France is a low-risk region.
  * Thresholds: 2021 ESC Guidelines on cardiovascular disease prevention in clinical practice,
- * Eur Heart J 2021;42:3227, Table 4 (age-specific: < 50 years 2.5 % / 7.5 %; 50-69 years 5 % / 10 %).
+ * Eur Heart J 2021;42:3227, Table 4 (age-specific: < 50 years 2.5 % / 7.5 %; 50-69 years 5 % / 10 %;
+ * 70 and over, with SCORE2-OP, 7.5 % / 15 %).
+ * From 70 to 89 years `score2()` uses SCORE2-OP (score2-op.ts), as the guideline does.
  */
+import { SCORE2_OP_AGES, score2OpCalibrate, score2OpUncalibrated, type RiskRegion, type Sex } from './score2-op';
 
-export type Sex = 'male' | 'female';
-export type RiskRegion = 'low' | 'moderate' | 'high' | 'very_high';
+export type { RiskRegion, Sex };
 
 export interface Score2Input {
   age: number;
@@ -83,7 +85,7 @@ export class Score2RangeError extends Error {
 /** Uncalibrated 10-year risk (fraction), Supplementary methods Table 4 steps 1-2. */
 export function score2Uncalibrated(i: Score2Input): number {
   if (i.age < 40 || i.age > 69)
-    throw new Score2RangeError('SCORE2 applies from 40 to 69 years (SCORE2-OP from 70 is not implemented)');
+    throw new Score2RangeError('SCORE2 applies from 40 to 69 years (SCORE2-OP from 70 to 89)');
   const c = COEFFICIENTS[i.sex];
   const cage = (i.age - 60) / 5;
   const csbp = (i.systolicBp - 120) / 20;
@@ -114,6 +116,8 @@ export type EscCategory = 'low_to_moderate' | 'high' | 'very_high';
 export type ProgramBand = 'low' | 'moderate' | 'high';
 
 export interface Score2Result {
+  /** SCORE2 (40-69 years) or SCORE2-OP (70-89 years) */
+  model: 'SCORE2' | 'SCORE2-OP';
   /** 10-year risk in %, one decimal as the ESC charts and HeartScore print it */
   riskPercent: number;
   region: RiskRegion;
@@ -123,17 +127,23 @@ export interface Score2Result {
 
 /** ESC 2021 prevention guidelines, Table 4: thresholds depend on age. */
 export function escCategory(age: number, riskPercent: number): EscCategory {
-  const [high, veryHigh] = age < 50 ? [2.5, 7.5] : [5, 10];
+  const [high, veryHigh] = age < 50 ? [2.5, 7.5] : age < 70 ? [5, 10] : [7.5, 15];
   return riskPercent >= veryHigh ? 'very_high' : riskPercent >= high ? 'high' : 'low_to_moderate';
 }
 
-/** SCORE2 for France by default (low-risk region). */
+/** SCORE2 (40-69) or SCORE2-OP (70-89), for France by default (low-risk region). */
 export function score2(i: Score2Input): Score2Result {
   const region = i.region ?? 'low';
-  const risk = score2Calibrate(score2Uncalibrated(i), i.sex, region);
+  if (i.age > SCORE2_OP_AGES.max)
+    throw new Score2RangeError(`SCORE2-OP is charted from 70 to ${String(SCORE2_OP_AGES.max)} years`);
+  const older = i.age >= SCORE2_OP_AGES.min;
+  const risk = older
+    ? score2OpCalibrate(score2OpUncalibrated(i), i.sex, region)
+    : score2Calibrate(score2Uncalibrated(i), i.sex, region);
   const riskPercent = Math.round(risk * 1000) / 10;
   const cat = escCategory(i.age, riskPercent);
   return {
+    model: older ? 'SCORE2-OP' : 'SCORE2',
     riskPercent,
     region,
     escCategory: cat,

@@ -8,7 +8,7 @@ import type { Questionnaire } from './fhir';
  * (0 none, 1 mild, 2 moderate, 3-4 severe -> grade 3), a deliberately conservative reading that
  * errs towards calling; diarrhoea uses the stool count above baseline when given (CTCAE v5:
  * < 4 grade 1, 4-6 grade 2, >= 7 grade 3).
- * Triage follows the UKONS 24-hour triage tool (UK Oncology Nursing Society, v3 2020): grade 3-4
+ * Triage follows the UKONS 24-hour triage tool (UK Oncology Nursing Society, toolkit version 3, launched January 2025): grade 3-4
  * is red for every symptom; grade 2 is red for diarrhoea and amber for the others; grade 1 is
  * amber for diarrhoea and green for the others; a temperature >= 37.5 C or < 36 C, or shivers,
  * is red; two or more ambers make red.

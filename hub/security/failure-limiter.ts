@@ -7,7 +7,8 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
  * for `blockSec`, doubled at each new block within a day (back-off) up to `maxBlockSec`.
  * Only failures count, so an honest client is never slowed down by its own successful traffic.
  *
- * Used by the API bearer-token check, the enrollment-code exchange and the embedded MQTT broker;
+ * Used by the API bearer-token check, the enrollment-code exchange, the embedded MQTT broker and
+ * the patient space's code requests (every request counts there, hub/patient/accounts.ts);
  * reusable by any login route (key it by address, and by address + account name).
  * State is per hub process (rate-limiter-flexible memory store): behind several hub instances the
  * budget is per instance, which docs/security.md accepts (the budget stays small in absolute terms).

@@ -109,3 +109,4 @@ export async function startVirtualBluez(opts: VirtualBluezOptions = {}): Promise
 export * from './peripherals/profiles';
 export { currentTimeBytes, parseCurrentTime, dateTimeBytes, dateTimeFields } from './peripherals/common';
 export { RecordChannel } from './peripherals/records';
+export { OmronCuff, type OmronCuffOptions } from './peripherals/omron';

@@ -29,7 +29,7 @@ export const SOURCES = {
   nice136: 'NICE NG136 Hypertension in adults (2019, updated 2023), severe hypertension 180/120 same-day review',
   news2: 'Royal College of Physicians, National Early Warning Score (NEWS) 2 (2017), chart 1 and SpO2 scale 2',
   ukons:
-    'UKONS 24-hour triage toolkit for systemic anticancer therapy (v3, 2023), temperature and escalation of ambers',
+    'UKONS 24-hour triage toolkit for systemic anticancer therapy (version 3, launched January 2025), temperature and escalation of ambers',
   esmoFn:
     'ESMO clinical practice guideline on febrile neutropenia (Klastersky, Ann Oncol 2016;27 suppl 5) and IDSA 2010 definition',
   sepsisTrust:

@@ -14,6 +14,7 @@ import {
   revokeConsent,
   type CareRole,
 } from '../../hub/admin/provisioning';
+import { loadLibrary } from '../../hub/content/library';
 import { buildApi } from '../../hub/api/app';
 import { routeTable } from '../../hub/api/route-table';
 import { GatewayRemoteConfig } from '../../hub/gateways/remote-config';
@@ -620,7 +621,7 @@ const CELLS: Cell[] = [
     req: () => ['POST', `/api/patients/${PA}/questionnaires`, { questionnaireId: 'oral-chemo-weekly' }],
   },
   {
-    name: 'GET /api/patients/:id/questionnaire-responses (trends or coaching)',
+    name: 'GET /api/patients/:id/questionnaire-responses (care and coaching teams)',
     route: 'GET /api/patients/:id/questionnaire-responses',
     allowed: ALL.filter((r) => r !== 'AD'),
     req: () => ['GET', `/api/patients/${PA}/questionnaire-responses`],
@@ -636,6 +637,17 @@ const CELLS: Cell[] = [
     route: 'GET /api/content',
     allowed: ALL,
     req: () => ['GET', '/api/content?program=oral_chemotherapy'],
+  },
+  {
+    // oral chemotherapy content: its oncologist and pharmacist (hub/content/reviews.ts)
+    name: 'POST /api/content/:id/review',
+    route: 'POST /api/content/:id/review',
+    allowed: ['ON', 'PH'],
+    req: () => [
+      'POST',
+      '/api/content/chimio-orale-effets-indesirables/review',
+      { contentHash: loadLibrary().find((a) => a.id === 'chimio-orale-effets-indesirables')?.contentHash },
+    ],
   },
   {
     name: 'GET /api/notify/templates',
@@ -936,6 +948,46 @@ describe('scope: care team, program and consent', () => {
       );
     }
     expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+  });
+  it("the patient's consent scope narrows her questionnaires: answers and the adherence worklist", async () => {
+    const adherent = async (r: R) =>
+      ((await call(r, 'GET', '/api/questionnaires/adherence')).json().adherence as { patientId: string }[]).map(
+        (a) => a.patientId,
+      );
+    await f.pool.query(
+      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, assigned_by)
+       VALUES ($1, 'oral-chemo-weekly', 7, now(), 'test') ON CONFLICT (patient_id, questionnaire_id) DO NOTHING`,
+      [PA],
+    );
+    expect(await adherent('CA')).toContain(PA);
+    // the readings box alone does not hide the questionnaires any more, and the other way round
+    await f.pool.query(
+      `UPDATE patient_consents SET patient_scope = '{messages,questionnaires}' WHERE patient_id = $1 AND professional_id = $2`,
+      [PA, ids.CA],
+    );
+    try {
+      expect((await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+      await f.pool.query(
+        `UPDATE patient_consents SET patient_scope = '{readings,messages}' WHERE patient_id = $1 AND professional_id = $2`,
+        [PA, ids.CA],
+      );
+      const denied = await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`);
+      // the same answer as a revoked consent: the patient is known to her care team, not her answers
+      expect(denied.statusCode).toBe(403);
+      expect(denied.json()).toMatchObject({ code: 'FORBIDDEN' });
+      expect(await adherent('CA')).not.toContain(PA);
+      expect((await call('CA', 'GET', `/api/patients/${PA}/readings`)).statusCode).toBe(200);
+      // the others keep what they had
+      expect((await call('ON', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+      expect(await adherent('ON')).toContain(PA);
+    } finally {
+      await f.pool.query(
+        `UPDATE patient_consents SET patient_scope = NULL WHERE patient_id = $1 AND professional_id = $2`,
+        [PA, ids.CA],
+      );
+    }
+    expect((await call('CA', 'GET', `/api/patients/${PA}/questionnaire-responses`)).statusCode).toBe(200);
+    expect(await adherent('CA')).toContain(PA);
   });
 
   it('a revoked consent denies clinical data but not the administrative record', async () => {

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readingId, topicFor } from '../../contract';
@@ -8,6 +9,7 @@ import {
   createPatient,
   createProfessional,
 } from '../../hub/admin/provisioning';
+import { contentHash } from '../../hub/content/library';
 import { MAX_ATTACHMENT_BYTES } from '../../hub/messaging/store';
 import { until } from '../support/wait';
 import { Browserless, startPatientHub, type PatientHub } from './support/hub';
@@ -240,6 +242,82 @@ describe('patient accounts', () => {
     expect(again.status).toBe(200);
     await h.hub.notify.runOnce();
     expect(mailTo('claire@example.org').length).toBe(before);
+  });
+
+  it('"send me a code" is limited per client address, known and unknown addresses alike', async () => {
+    const pool = h.pg.pool;
+    await createPatient(pool, { id: 'P-DORA', programId: 'oral_chemotherapy', displayName: 'Dora Blanc' });
+    await pool.query(
+      `INSERT INTO patient_accounts (patient_id, email) VALUES ($1, 'dora@example.org')
+       ON CONFLICT (patient_id) DO UPDATE SET email = EXCLUDED.email`,
+      ['P-DORA'],
+    );
+    // another client: the connection leaves from 127.0.0.2, so the rest of the suite (127.0.0.1) is not blocked
+    const ask = (address: string) =>
+      new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+        const body = new URLSearchParams({ address }).toString();
+        const url = new URL('/patient/signin', base);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            localAddress: '127.0.0.2',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              resolve({
+                status: res.statusCode ?? 0,
+                retryAfter: res.headers['retry-after'],
+                body: Buffer.concat(chunks).toString('utf8').replaceAll(address, 'ADDRESS'),
+              });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const before = mailTo('dora@example.org').length;
+    const answers = [];
+    // 10 requests (the limit), known and unknown addresses in turn: the same answer each time
+    for (let i = 0; i < 10; i++) answers.push(await ask(i % 2 ? `nobody${String(i)}@example.org` : 'dora@example.org'));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((a) => a.body)).size).toBe(1);
+    // Dora got her codes, 3 at most in 15 minutes (the per-person limit is silent: no oracle either)
+    await until(
+      'Dora’s codes',
+      () => Promise.resolve(mailTo('dora@example.org').length >= before + 3 || undefined),
+      10_000,
+      100,
+    );
+    // past the limit: 429 RATE_LIMITED with Retry-After, for a known and an unknown address alike
+    const known = await ask('dora@example.org');
+    const unknown = await ask('nobody@example.org');
+    for (const r of [known, unknown]) {
+      expect(r.status).toBe(429);
+      expect(Number(r.retryAfter)).toBeGreaterThan(0);
+    }
+    expect(known.body).toBe(unknown.body);
+    expect(known.body).toContain('Attendez 15 minutes');
+    // each refusal is audited, without the address
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int n FROM audit_log WHERE action = 'portal.code_rate_limited' AND entity = 'portal'`,
+    );
+    expect(rows[0]?.n).toBeGreaterThanOrEqual(2);
+    // no more than the 3 codes of the per-person limit went to Dora
+    await h.hub.notify.runOnce();
+    expect(mailTo('dora@example.org').length).toBe(before + 3);
+    // other clients are not affected
+    const other = await fetch(`${base}/patient/signin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'address=nobody%40example.org',
+    });
+    expect(other.status).toBe(200);
   });
 });
 
@@ -631,7 +709,7 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     expect(adherence.adherence.find((a) => a.patientId === ANNE)?.overdueSince).not.toBeNull();
   });
 
-  it('the cardiovascular risk questionnaire computes SCORE2 for France (low-risk region)', async () => {
+  it('the cardiovascular risk questionnaire computes SCORE2, and SCORE2-OP from 70, for France (low-risk region)', async () => {
     const pool = h.pg.pool;
     await createPatient(pool, { id: 'P-CARDIO', programId: 'cardiovascular_prevention', displayName: 'Paul Roux' });
     const qs = h.hub.patientSide.questionnaires;
@@ -652,7 +730,7 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     );
     expect(r.outcome).toEqual({
       kind: 'score2',
-      result: { riskPercent: 6.3, region: 'low', escCategory: 'high', band: 'moderate' },
+      result: { model: 'SCORE2', riskPercent: 6.3, region: 'low', escCategory: 'high', band: 'moderate' },
     });
     expect(r.episodeId).toBeNull();
     // a one-off questionnaire is done once answered
@@ -671,10 +749,29 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
       },
       { kind: 'patient', id: 'P-CARDIO' },
     );
-    expect(old.outcome).toMatchObject({
+    // SCORE2-OP, 70+ thresholds 7.5 % and 15 % (ESC 2021 Table 4): 7.8 % is "high", the program's "moderate"
+    expect(old.outcome).toEqual({
+      kind: 'score2',
+      result: { model: 'SCORE2-OP', riskPercent: 7.8, region: 'low', escCategory: 'high', band: 'moderate' },
+    });
+    const older = await qs.submit(
+      'P-CARDIO',
+      'cardio-risk',
+      {
+        age: 91,
+        sex: 'female',
+        smoker: false,
+        diabetes: false,
+        systolic: 130,
+        'total-cholesterol': 5,
+        'hdl-cholesterol': 1.5,
+      },
+      { kind: 'patient', id: 'P-CARDIO' },
+    );
+    expect(older.outcome).toMatchObject({
       kind: 'score2',
       result: null,
-      reason: expect.stringMatching(/SCORE2-OP/) as string,
+      reason: expect.stringMatching(/70 to 89/) as string,
     });
   });
 
@@ -711,5 +808,107 @@ describe('questionnaire schedule, cardiovascular risk, templates', () => {
     );
     // the e-mail carries no content of the message
     expect(mail.raw).not.toContain('confirm');
+  });
+});
+
+describe('education content review', () => {
+  const QA = 'chimio-orale-effets-indesirables';
+  const SHEET = 'fiche-capecitabine';
+  interface Listed {
+    id: string;
+    status: string;
+    label: string | null;
+    contentHash: string;
+    reviewedBy: string | null;
+  }
+  const listed = async (token: string) =>
+    (await (await api(token, 'GET', '/api/content?program=oral_chemotherapy')).json()) as {
+      mayReview: boolean;
+      articles: Listed[];
+    };
+  const documents = async (b: Browserless) => await (await b.req('GET', '/patient/documents')).text();
+
+  it('drafts reach reviewers only, labelled; a physician or the pharmacist reviews a version; patients then see it', async () => {
+    const anne = await anneS();
+    // nothing is reviewed yet: the patient sees no document, the GP no article, the oncologist every draft
+    expect(await documents(anne)).toContain('Pas encore de document pour vous.');
+    expect((await anne.req('GET', `/patient/documents/${QA}`)).status).toBe(404);
+    expect(await listed(team.general_practitioner.token)).toEqual({ mayReview: false, articles: [] });
+    const asOncologist = await listed(team.oncologist.token);
+    expect(asOncologist.mayReview).toBe(true);
+    expect(asOncologist.articles.map((a) => a.id).sort()).toEqual(
+      ['chimio-orale-alimentation-interactions', QA, SHEET].sort(),
+    );
+    expect(asOncologist.articles.every((a) => a.status === 'draft' && a.label === 'brouillon')).toBe(true);
+    const qa = asOncologist.articles.find((a) => a.id === QA)!;
+
+    // who may review: the program's physicians and pharmacist, in one of its care teams
+    const review = (token: string, id: string, contentHash: string) =>
+      api(token, 'POST', `/api/content/${id}/review`, { contentHash });
+    expect((await review(team.home_nurse.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.coordinating_nurse.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.general_practitioner.token, QA, qa.contentHash)).status).toBe(403);
+    expect((await review(team.oncologist.token, 'no-such-article', qa.contentHash)).status).toBe(404);
+    // a version he did not read (the file changed since) is refused
+    const stale = await review(team.oncologist.token, QA, 'f'.repeat(64));
+    expect(stale.status).toBe(409);
+    expect(((await stale.json()) as { code: string }).code).toBe('CONFLICT');
+
+    const ok = await review(team.oncologist.token, QA, qa.contentHash);
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { status: string; reviewedBy: string; reviewDate: string };
+    expect(body.status).toBe('reviewed');
+    expect(body.reviewDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    // recorded in PostgreSQL against the version, and audited
+    const { rows } = await h.pg.pool.query<{ reviewed_by: string; reviewer_role: string; content_hash: string }>(
+      `SELECT reviewed_by, reviewer_role, content_hash FROM content_reviews WHERE article_id = $1`,
+      [QA],
+    );
+    expect(rows).toEqual([
+      { reviewed_by: team.oncologist.professionalId, reviewer_role: 'oncologist', content_hash: qa.contentHash },
+    ]);
+    const audited = await h.pg.pool.query(
+      `SELECT 1 FROM audit_log WHERE action = 'content.reviewed' AND entity_id = $1 AND actor = $2`,
+      [QA, team.oncologist.professionalId],
+    );
+    expect(audited.rowCount).toBe(1);
+    // reviewing again changes nothing
+    expect((await review(team.oncologist.token, QA, qa.contentHash)).status).toBe(200);
+    expect((await h.pg.pool.query(`SELECT 1 FROM content_reviews WHERE article_id = $1`, [QA])).rowCount).toBe(1);
+
+    // the patient now reads it, with who reviewed it; the drafts stay hidden
+    const list = await documents(anne);
+    expect(list).toContain(`/patient/documents/${QA}`);
+    expect(list).not.toContain('chimio-orale-alimentation-interactions');
+    const page = await (await anne.req('GET', `/patient/documents/${QA}`)).text();
+    expect(page).toContain('Relu par');
+    expect(page).not.toContain('brouillon');
+
+    // the pharmacist reviews the technical sheet: the GP gets it, reviewed
+    const sheet = (await listed(team.pharmacist.token)).articles.find((a) => a.id === SHEET)!;
+    expect((await review(team.pharmacist.token, SHEET, sheet.contentHash)).status).toBe(200);
+    const asGp = await listed(team.general_practitioner.token);
+    expect(asGp.articles.map((a) => [a.id, a.status])).toEqual([[SHEET, 'reviewed']]);
+  });
+
+  it('a change to the article makes it a draft again (content hash)', async () => {
+    const anne = await anneS();
+    const library = h.hub.patientSide.library;
+    const i = library.findIndex((a) => a.id === QA);
+    const original = library[i]!;
+    expect(await documents(anne)).toContain(`/patient/documents/${QA}`);
+    // what the hub holds after the file is edited and the hub restarted: new text, new hash
+    const edited = `${original.markdown}\nUne phrase ajoutée.\n`;
+    library[i] = { ...original, markdown: edited, contentHash: contentHash(edited) };
+    try {
+      expect(await documents(anne)).not.toContain(`/patient/documents/${QA}`);
+      expect((await anne.req('GET', `/patient/documents/${QA}`)).status).toBe(404);
+      const draft = (await listed(team.oncologist.token)).articles.find((a) => a.id === QA)!;
+      expect([draft.status, draft.label]).toEqual(['draft', 'brouillon']);
+      expect(draft.contentHash).not.toBe(original.contentHash);
+    } finally {
+      library[i] = original;
+    }
+    expect(await documents(anne)).toContain(`/patient/documents/${QA}`);
   });
 });

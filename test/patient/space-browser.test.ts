@@ -63,6 +63,17 @@ beforeAll(async () => {
   await pool.query(`UPDATE professionals SET display_name = 'Sophie Bernard, infirmière coordinatrice' WHERE id = $1`, [
     team.coordinating_nurse.professionalId,
   ]);
+  // the oncologist reviews the side-effects article: patients see reviewed articles only
+  await pool.query(`UPDATE professionals SET display_name = 'Dr Paul Leroy' WHERE id = $1`, [
+    team.oncologist.professionalId,
+  ]);
+  const qa = h.hub.patientSide.library.find((a) => a.id === 'chimio-orale-effets-indesirables');
+  const reviewed = await fetch(`${h.hub.httpUrl}/api/content/chimio-orale-effets-indesirables/review`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${team.oncologist.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ contentHash: qa?.contentHash }),
+  });
+  expect(reviewed.status).toBe(200);
   await pool.query(
     `INSERT INTO patient_accounts (patient_id, email, quiet_start, quiet_end) VALUES ($1, 'madeleine@example.org', 0, 0)`,
     [P],

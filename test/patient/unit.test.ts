@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadLibrary, articlesFor } from '../../hub/content/library';
+import { articlesFor, contentHash, loadLibrary } from '../../hub/content/library';
 import { EnvKeyring, newKeySpec } from '../../hub/messaging/kms';
 import { redFlags } from '../../hub/messaging/red-flags';
 import { inQuietHours, notBefore } from '../../hub/notify/quiet-hours';
@@ -137,12 +137,18 @@ describe('templates and pages', () => {
 });
 
 describe('education content', () => {
+  it('the content hash is the version: any change to the file changes it', () => {
+    const text = '---\nid: x\n---\nBonjour.\n';
+    expect(contentHash(text)).toBe(contentHash(text.replaceAll('\n', '\r\n')));
+    expect(contentHash(text)).not.toBe(contentHash(text.replace('Bonjour.', 'Bonjour !')));
+  });
   const lib = loadLibrary();
-  it('every article has a reviewer, a review date and public sources', () => {
+  it('every article has public sources (a document, not a site home page) and a content hash', () => {
     expect(lib.length).toBeGreaterThanOrEqual(4);
     for (const a of lib) {
-      expect(a.reviewed_by.length, a.id).toBeGreaterThan(0);
+      expect(a.contentHash, a.id).toMatch(/^[0-9a-f]{64}$/);
       expect(a.sources.length, a.id).toBeGreaterThan(0);
+      for (const s of a.sources) expect(new URL(s.url).pathname, `${a.id}: ${s.url}`).not.toMatch(/^\/?$/);
       expect(a.html, a.id).not.toMatch(/<script/i);
     }
   });

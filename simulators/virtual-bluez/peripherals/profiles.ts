@@ -529,3 +529,111 @@ export class GlucoseMeter extends VirtualPeripheral {
 }
 
 type RecordSelection = GlucoseRecord[] | number;
+
+// ---------------------------------------------------------------------------------------------
+
+const AND_SERVICE = '233bf000-5a34-1b6d-975c-000d5690abe4';
+const AND_CONFIGURATION = '233bf001-5a34-1b6d-975c-000d5690abe4';
+
+/**
+ * A&D Medical "BLE" devices (UA-651BLE cuff, UC-352BLE scale) as their public GATT dumps show them
+ * (github.com/HEADS-project/ThingML-BLE Documentation/AND_Medical_*.md): the SIG profile service
+ * with a Date Time 0x2A08 (read/write) inside it, no Current Time Service, a vendor configuration
+ * service, an encrypted link. Stored records are indicated only once the clock was written on
+ * this connection (the gateway that documents them sets the time before enabling indications).
+ */
+abstract class AndDevice extends RecordDevice {
+  /** Date Time writes received (device-local fields), newest last */
+  readonly timeWrites: Date[] = [];
+  /** what the central did, in order: 'time' (Date Time written), 'subscribe' (indications enabled) */
+  readonly dialogue: ('time' | 'subscribe')[] = [];
+  private timeSet = false;
+  private subscribedLink: PeripheralLink | undefined;
+
+  constructor(opts: DeviceOptions, profile: { service: string; characteristic: string; feature: Uint8Array }) {
+    super(
+      { manufacturer: 'A&D Medical', requiresBonding: true, ...opts },
+      { service: profile.service, characteristic: profile.characteristic, advertise: [profile.service] },
+      (self) => [
+        {
+          uuid: profile.service,
+          characteristics: [
+            {
+              uuid: profile.characteristic,
+              flags: ['indicate'],
+              onSubscribe: (l) => {
+                if (!(self instanceof AndDevice)) return;
+                self.subscribedLink = l;
+                self.dialogue.push('subscribe');
+                if (self.timeSet) self.sendStored(l);
+              },
+            },
+            { uuid: profile.service === '1810' ? '2a49' : '2a9e', flags: ['read'], value: profile.feature },
+            {
+              uuid: '2a08',
+              flags: ['read', 'write'],
+              onRead: () => dateTimeBytes(self.deviceTime()),
+              onWrite: (v) => {
+                if (!(self instanceof AndDevice)) return;
+                self.onTimeWrite(v);
+              },
+            },
+          ],
+        },
+        { uuid: AND_SERVICE, characteristics: [{ uuid: AND_CONFIGURATION, flags: ['write', 'indicate'] }] },
+      ],
+    );
+  }
+
+  private onTimeWrite(v: Uint8Array): void {
+    if (v.length < 7) throw new AttError(0x0d);
+    const year = (v[0] ?? 0) | ((v[1] ?? 0) << 8);
+    const local = new Date(Date.UTC(year, (v[2] ?? 1) - 1, v[3] ?? 1, v[4] ?? 0, v[5] ?? 0, v[6] ?? 0));
+    if (!this.faults.ignoreTimeWrite) this.setDeviceTime(local);
+    this.timeWrites.push(local);
+    this.dialogue.push('time');
+    this.timeSet = true;
+    if (this.subscribedLink?.up) this.sendStored(this.subscribedLink);
+  }
+
+  override onConnected(link: PeripheralLink): void {
+    super.onConnected(link);
+    this.timeSet = false;
+    this.subscribedLink = undefined;
+  }
+}
+
+/** A&D UA-651BLE cuff: BLS 0x1810 (2A35 indicate, 2A49, 2A08) */
+export class AndBloodPressureMonitor extends AndDevice {
+  constructor(opts: DeviceOptions) {
+    super(
+      { model: 'UA-651BLE', ...opts },
+      { service: '1810', characteristic: '2a35', feature: Uint8Array.of(0x04, 0x00) },
+    );
+  }
+
+  /** a measurement, stored until the next synchronisation; time defaults to the device clock */
+  addReading(r: BpReading): Uint8Array {
+    const bytes = bloodPressurePacket({ ...r, time: r.time === undefined ? this.deviceTime() : r.time });
+    this.addPacket(bytes);
+    return bytes;
+  }
+}
+
+/** A&D UC-352BLE scale: WSS 0x181D (2A9D indicate, 2A9E, 2A08) */
+export class AndWeightScale extends AndDevice {
+  constructor(opts: DeviceOptions) {
+    super(
+      { model: 'UC-352BLE', ...opts },
+      { service: '181d', characteristic: '2a9d', feature: Uint8Array.of(0x02, 0x00, 0x00, 0x00) },
+    );
+  }
+
+  /** a weighing in kg (resolution 0.005 kg), stored until the next synchronisation */
+  addReading(r: { weight: number; time?: Date | null }): Uint8Array {
+    const time = r.time === undefined ? this.deviceTime() : r.time;
+    const bytes = encodeWeightMeasurement({ weight: r.weight, ...(time ? { timeStamp: dateTimeFields(time) } : {}) });
+    this.addPacket(bytes);
+    return bytes;
+  }
+}

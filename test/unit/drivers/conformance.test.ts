@@ -31,6 +31,7 @@ describe('driver conformance: every vector file', () => {
         it(`packet: ${v.name}`, () => {
           // a device address per vector: multi-packet state never leaks between vectors
           const address = `${vf.driver}/${i}`;
+          if (v.device) registry.noteIdentity(address, v.device);
           for (const p of v.preceding ?? []) registry.decode(vf.driver, v.characteristic, hexToBytes(p), address);
           const out = registry.decode(vf.driver, v.characteristic, hexToBytes(v.hex), address);
           if (v.error !== undefined) {
