@@ -54,7 +54,9 @@ export interface Scratch {
 }
 
 export async function scratchStores(prefix: string): Promise<Scratch> {
-  await ensureInfluxd();
+  // an influxd this bench started is stopped by cleanup(), else its process handle keeps the
+  // bench alive after its JSON line; one that was already running is left alone
+  const influxd = await ensureInfluxd();
   const name = scratchName(prefix);
   const pgUrl = `${PG_BASE}/${name}`;
   await ensureDatabase(pgUrl);
@@ -64,6 +66,7 @@ export async function scratchStores(prefix: string): Promise<Scratch> {
     await pool.end().catch(() => {});
     await dropDatabase(pgUrl).catch(() => {});
     await influxQuery(`DROP DATABASE "${name}"`).catch(() => {});
+    await influxd.stop();
   };
   const forget = onInterrupt(cleanup);
   return {
