@@ -5,6 +5,7 @@ import { mulberry32 } from '../simulators/patients';
 import { boardQueries, isEmpty, runInflux } from '../test/dashboards/board-queries';
 import type { QueryContext } from '../test/dashboards/grafana-interpolate';
 import { benchArgs, int, loadAverage } from './lib/args';
+import { ensureInfluxd } from '../scripts/lib/influxd';
 import { INFLUX_URL, influxQuery, log, onInterrupt, report, scratchName } from './lib/env';
 import { writeLines } from './lib/line-protocol';
 import { DAILY_RP, TimeSeriesStore } from '../hub';
@@ -38,6 +39,8 @@ function rollupLine(raw: string): string {
   return `${measurement},patient=${patient} mean=${value},min=${value},max=${value},sum=${value},count=1i ${day}`;
 }
 const db = scratchName('vigil_bench_dash');
+// our own influxd when none answers (stopped at the end; one already running is left alone)
+const influxd = await ensureInfluxd();
 // the hub's own schema: raw RP (default), the daily and hourly rollup RPs and their continuous queries
 const store = new TimeSeriesStore(INFLUX_URL, db);
 await store.ensureDatabase();
@@ -195,4 +198,5 @@ try {
   forget();
   await store.close();
   await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
+  await influxd.stop();
 }
