@@ -14,6 +14,7 @@ export const BENCHES = [
   'alert-latency',
   'reconnect-storm',
   'dashboard-queries',
+  'cohort-board',
   'gateway-memory',
   'gateway-drain',
   'multi-hub',

@@ -53,6 +53,33 @@ export const statusSchema = z
   .strict();
 export type GatewayStatus = z.infer<typeof statusSchema>;
 
+/**
+ * Over-the-air update states a box reports (docs/operations.md "Over-the-air updates"); the hub
+ * adds `offered` when it offers a release. Terminal: healthy, rolled_back, refused.
+ */
+export const UPDATE_STATES = [
+  'offered',
+  'downloading',
+  'installed',
+  'waiting',
+  'switching',
+  'healthy',
+  'rolled_back',
+  'refused',
+] as const;
+export type UpdateState = (typeof UPDATE_STATES)[number];
+
+/** the box's report on the last release it was offered, carried by every heartbeat */
+export const updateReportSchema = z
+  .object({
+    version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'a semantic version'),
+    state: z.enum(UPDATE_STATES).exclude(['offered']),
+    /** a stable CODE (RELEASE_SIGNATURE_INVALID, HEALTH_DEADLINE, CRASHED_AT_START, DEVICE_SESSION...) */
+    reason: z.string().max(200).optional(),
+  })
+  .strict();
+export type UpdateReport = z.infer<typeof updateReportSchema>;
+
 /** gateway -> hub, topic vigil/v1/<gatewayId>/heartbeat, periodic. */
 export const heartbeatSchema = z
   .object({
@@ -70,6 +97,8 @@ export const heartbeatSchema = z
     adapter: z.string(),
     /** radio supervisor: 'recovering' while the gateway cannot hear its devices (gateway/ble/radio-supervisor.ts) */
     radio: z.enum(['ok', 'recovering', 'failed']).optional(),
+    /** over-the-air update in progress or its outcome (gateway/update/ota-agent.ts) */
+    update: updateReportSchema.optional(),
     devices: z.array(
       z.object({
         key: z.string(),

@@ -27,6 +27,18 @@ export const remoteGatewayConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * over-the-air update offer (hub/fleet/ota.ts): the box fetches this release from the hub with
+     * its own credential, checks it against its pinned release key and switches when no device
+     * session runs. It is a command, not a setting: the box takes it out before merging the rest.
+     */
+    update: z
+      .object({
+        version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'a semantic version'),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type RemoteGatewayConfig = z.infer<typeof remoteGatewayConfigSchema>;

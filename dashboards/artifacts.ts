@@ -1,5 +1,6 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import YAML from 'yaml';
+import { cohortBoard } from './boards/cohort';
 import { fleetBoard } from './boards/fleet';
 import { patientBoard } from './boards/patient';
 import { worklistBoard } from './boards/worklist';
@@ -14,7 +15,12 @@ export const OUTPUT_DIR = 'dashboards/grafana';
 /** Where the compose file mounts the board JSON inside the Grafana container. */
 export const GRAFANA_DASHBOARDS_PATH = '/var/lib/grafana/dashboards/vigil';
 
-export const BOARDS = { patient: patientBoard, worklist: worklistBoard, fleet: fleetBoard } as const;
+export const BOARDS = {
+  patient: patientBoard,
+  worklist: worklistBoard,
+  fleet: fleetBoard,
+  cohort: cohortBoard,
+} as const;
 export type BoardName = keyof typeof BOARDS;
 
 export function buildBoard(name: BoardName): dashboard.Dashboard {

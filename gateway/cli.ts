@@ -9,6 +9,7 @@ import { cliProgram, EXIT_USAGE, runCli, type ErrorClassifier } from '../contrac
 import { gatewayCliContext } from './cli/context';
 import { registerLocal } from './cli/local';
 import { registerRun } from './cli/run';
+import { registerTrace } from './cli/trace';
 import { registerUpdate } from './cli/update';
 
 /** a configuration the box cannot fix by restarting */
@@ -25,6 +26,6 @@ const program = cliProgram('vigil-gateway', 'Vigil home gateway: BLE devices to 
   'gateway configuration file (YAML or JSON); VIGIL_* environment variables override it',
 );
 const ctx = gatewayCliContext(program);
-for (const register of [registerRun, registerLocal, registerUpdate]) register(program, ctx);
+for (const register of [registerRun, registerLocal, registerUpdate, registerTrace]) register(program, ctx);
 
 await runCli(program, { classify, fallbackCode: 'GATEWAY_FAILED', defaultCommand: 'run' });

@@ -15,6 +15,9 @@ import { RadioSupervisor } from './ble/radio-supervisor';
 import { PasskeyRelay } from './pairing/passkey-relay';
 import { errorCode, errorMessage } from '../contract/errors';
 import { GATEWAY_VERSION } from './version';
+import { OtaAgent } from './update/ota-agent';
+import { UPDATE_EXIT_CODE } from './update/supervisor';
+import { splitUpdateOffer } from './config/remote-config';
 
 export interface RunningGateway {
   config: GatewayConfig;
@@ -25,8 +28,29 @@ export interface RunningGateway {
   registry: DriverRegistry;
   radio: RadioSupervisor | undefined;
   passkeys: PasskeyRelay;
+  ota: OtaAgent;
   log: Logger;
   stop(): Promise<void>;
+}
+
+/**
+ * The configured BLE backend. noble is experimental: it passes the transport contract only
+ * through its unit tests (test/unit/ble/noble-transport.test.ts), never against a real radio in CI.
+ */
+export function createTransport(config: GatewayConfig, log?: Logger): BleTransport {
+  if (config.ble.backend === 'noble') {
+    log?.warn(
+      { code: 'BLE_BACKEND_EXPERIMENTAL', backend: 'noble' },
+      'the noble backend is experimental (docs/configuration.md); bluez is the supported backend',
+    );
+    return createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs });
+  }
+  return new BluezTransport({
+    adapter: config.ble.adapter,
+    connectTimeoutMs: config.ble.connectTimeoutMs,
+    settleMs: config.ble.settleMs,
+    passkeyTimeoutMs: config.ble.passkeyTimeoutMs,
+  });
 }
 
 export interface GatewayParts {
@@ -37,6 +61,8 @@ export interface GatewayParts {
    * so that systemd (Restart=on-failure) starts the gateway again
    */
   onRadioFatal?: (code: string) => void;
+  /** a verified release is staged and no device session runs; default: stop and exit UPDATE_EXIT_CODE */
+  restartForUpdate?: () => void;
 }
 
 /**
@@ -60,16 +86,7 @@ export async function startGateway(
   }
   // passkeys relayed from the hub for the pairing agent the device manager registers
   const passkeys = new PasskeyRelay();
-  const transport =
-    parts.transport ??
-    (config.ble.backend === 'noble'
-      ? createNobleTransport({ connectTimeoutMs: config.ble.connectTimeoutMs })
-      : new BluezTransport({
-          adapter: config.ble.adapter,
-          connectTimeoutMs: config.ble.connectTimeoutMs,
-          settleMs: config.ble.settleMs,
-          passkeyTimeoutMs: config.ble.passkeyTimeoutMs,
-        }));
+  const transport = parts.transport ?? createTransport(config, log);
 
   let uplink: MqttUplink | undefined;
   const commit = (
@@ -124,7 +141,28 @@ export async function startGateway(
   };
   offerPasskey(config.pairing.passkey);
   let current = config;
-  const onConfig = (payload: Buffer) => {
+  const gateway: { stop?: () => Promise<void> } = {};
+  const ota = new OtaAgent({
+    config,
+    log,
+    root: process.env.VIGIL_GATEWAY_SUPERVISED ? process.env.VIGIL_GATEWAY_ROOT : undefined,
+    quiesce: () => devices.quiesce(),
+    resume: () => devices.resume(),
+    changed: () => uplink?.heartbeat(),
+    restartForUpdate:
+      parts.restartForUpdate ??
+      (() => {
+        // the supervisor (gateway/update/supervisor.ts) switches `current` and starts the new release
+        const exit = () => process.exit(UPDATE_EXIT_CODE);
+        setTimeout(exit, 10_000).unref();
+        void (gateway.stop?.() ?? Promise.resolve()).finally(exit);
+      }),
+  });
+  const onConfig = (received: Buffer) => {
+    // the update offer is a command for the agent, not a setting merged into the config
+    const split = splitUpdateOffer(received);
+    if (split.ok) ota.offer(split.offer);
+    const payload = split.ok ? split.rest : received;
     const r = applyRemoteConfig(current, payload);
     if (!r.ok) {
       log.error({ code: r.code, problems: r.message }, 'remote config rejected; the running config is kept');
@@ -152,6 +190,7 @@ export async function startGateway(
     {
       onConfig,
       heartbeat: () => ({
+        ...(ota.report() ? { update: ota.report() } : {}),
         adapter: transport.adapterState(),
         ...(radio ? { radio: radio.health } : {}),
         devices: [...devices.devices.values()].map((d) => ({
@@ -179,7 +218,6 @@ export async function startGateway(
   };
   prune();
   const pruneTimer = setInterval(prune, 3_600_000);
-  const gateway: { stop?: () => Promise<void> } = {};
   const onRadioFatal =
     parts.onRadioFatal ??
     (() => {
@@ -192,8 +230,10 @@ export async function startGateway(
     ? new RadioSupervisor(transport, () => devices.restartRadio(), log, {
         recoveryDeadlineMs: config.ble.radioRecoveryDeadlineMs,
         onFatal: onRadioFatal,
+        // the hub hears a deaf (or recovered) radio now, not at the next periodic heartbeat:
+        // alarmChanged() only sends when the buffer alarm changed (test/e2e/gateway-heartbeat-radio.test.ts)
         onHealth: () => {
-          uplink.alarmChanged();
+          uplink.heartbeat();
         },
       })
     : undefined;
@@ -220,6 +260,7 @@ export async function startGateway(
     registry,
     radio,
     passkeys,
+    ota,
     log,
     stop: () =>
       (stopped ??= (async () => {

@@ -8,6 +8,7 @@ export { newKeySpec } from './messaging/kms';
 export { ConfigError, loadHubConfig } from './config/load';
 export type { HubConfig } from './config/schema';
 export { startHub } from './main';
+export { refreshCohortAggregates } from './reporting/cohort-refresh';
 export { DAILY_RP, HEARTBEAT_MEASUREMENT, TimeSeriesStore } from './storage/influx/timeseries';
 export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';
 export { migrate } from './storage/postgres/migrate';

@@ -1,3 +1,4 @@
+import { startCohortRefresh } from './reporting/cohort-refresh';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { startRetentionJob } from './admin/retention';
@@ -240,6 +241,8 @@ export async function startHub(
       rules.start();
       webhooks.start();
       const stopRetention = startRetentionJob(pool, config.retention, log);
+      // the cohort board's monthly aggregates (migration 262)
+      const stopCohortRefresh = startCohortRefresh(pool, log);
       if (config.grafana.influxScopes && config.grafana.scopeKey) {
         const scopes = new GrafanaInfluxScopes(
           pool,
@@ -264,6 +267,13 @@ export async function startHub(
           return Promise.resolve();
         });
       }
+      // over-the-air updates: offers follow the current rollout (hub/fleet/ota.ts)
+      const { OtaCoordinator } = await import('./fleet/ota');
+      const stopOta = new OtaCoordinator(pool, gatewayConfig, log).start(config.fleet.otaReconcileMs);
+      stops.push(() => {
+        stopOta();
+        return Promise.resolve();
+      });
       await notify.start(config.notify.pollMs);
       const reminders = setInterval(() => {
         patientSide.questionnaires.remindDue().then(
@@ -279,6 +289,7 @@ export async function startHub(
       }, 60_000);
       stops.push(async () => {
         stopRetention();
+        stopCohortRefresh();
         rules.stop();
         clearInterval(reminders);
         await notify.stop();

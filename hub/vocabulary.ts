@@ -18,6 +18,25 @@ export const CARE_ROLES: readonly CareRole[] = [
   'home_nurse',
 ];
 
+/** The cardiovascular coaching team (hub/coaching): they follow goals and calls, not alerts or raw readings. */
+export type CoachRole =
+  'coaching_nurse' | 'dietitian' | 'psychologist' | 'tobacco_specialist' | 'physical_activity_coach';
+export const COACH_ROLES: readonly CoachRole[] = [
+  'coaching_nurse',
+  'dietitian',
+  'psychologist',
+  'tobacco_specialist',
+  'physical_activity_coach',
+];
+
+/** Every role of a care-team member who follows patients: all but the administrator. */
+export type TeamRole = CareRole | CoachRole;
+export const TEAM_ROLES: readonly TeamRole[] = [...CARE_ROLES, ...COACH_ROLES];
+
+/** Every professional role the hub knows (docs/api.md): the team roles and the administrator. */
+export type Role = TeamRole | 'admin';
+export const ROLES: readonly Role[] = [...TEAM_ROLES, 'admin'];
+
 /** Alert episode severity: amber (review within the working day) or red (act now). */
 export type Severity = 'amber' | 'red';
 

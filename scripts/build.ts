@@ -6,6 +6,7 @@
  *   dist/static/      the web workspace's assets, next to the hub bundle that serves them
  *   dist/articles/    the education content (hub/content), dist/definitions/ the questionnaires
  *   dist/gateway.mjs  the gateway bundle for the box (deploy/build-gateway.mjs)
+ *   dist/gateway-agent.mjs  the box's update supervisor, which runs the gateway bundle (gateway/agent.ts)
  * With VIGIL_RELEASE_VERSION and VIGIL_RELEASE_KEY (an ed25519 private key PEM file) it also
  * writes the signed release artifact under dist/release/ (deploy/release.ts).
  * Usage: tsx scripts/build.ts [outdir=dist]
@@ -49,4 +50,6 @@ if (version && key) {
 } else {
   await bundleGateway(join(out, 'gateway.mjs'));
 }
+// installed once with the box; over-the-air updates replace gateway.mjs, never the supervisor
+await bundleGateway(join(out, 'gateway-agent.mjs'), 'gateway/agent.ts');
 console.log(JSON.stringify({ event: 'build.done', outdir: out }));

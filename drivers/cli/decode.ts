@@ -1,10 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { builtinRegistry } from '../builtin';
+import { checkVectorFile } from '../sdk/conformance';
 import type { Advertisement } from '../sdk/definition';
+import { loadDriversFromFolder } from '../sdk/loader';
+import type { DriverRegistry } from '../sdk/registry';
 import { normalizeUuid } from '../sdk/uuid';
+import { vectorFileSchema } from '../sdk/vectors';
 
 /**
  * Decode command for integrators: `npm run -s decode -- <characteristic> <hex>`.
  * Prints one JSON object on stdout; an undecodable packet exits 1 with a one-line reason on stderr.
+ * `--advert ...` decodes an advertisement; `--vectors <file> [--drivers <folder>]` checks a
+ * vector file as the conformance test does, with the integrator drivers of a folder loaded.
  */
 export interface DecodeCliOutput {
   characteristic: string;
@@ -81,6 +89,52 @@ function runDecodeAdvert(args: readonly string[]): CliResult {
   };
 }
 
+const VECTORS_USAGE = 'usage: npm run -s decode -- --vectors <file.vectors.json> [--drivers <folder>]';
+
+/**
+ * `--vectors`: every vector of the file checked against the built-in drivers plus, with
+ * `--drivers`, the integrator drivers of a folder (loaded as the gateway loads
+ * devices.driversFolder). Prints one JSON verdict per vector and a summary; exit 1 if any fails.
+ */
+export async function runDecodeVectors(args: readonly string[]): Promise<CliResult> {
+  let file: string | undefined;
+  let folder: string | undefined;
+  for (let i = 0; i < args.length; i += 2) {
+    const value = args[i + 1];
+    if (value === undefined) return { code: 2, stderr: VECTORS_USAGE };
+    if (args[i] === '--vectors') file = value;
+    else if (args[i] === '--drivers') folder = value;
+    else return { code: 2, stderr: VECTORS_USAGE };
+  }
+  if (!file) return { code: 2, stderr: VECTORS_USAGE };
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    return { code: 1, stderr: `VECTORS_UNREADABLE: ${file}: ${(e as Error).message}` };
+  }
+  const vf = vectorFileSchema.safeParse(data);
+  if (!vf.success)
+    return { code: 1, stderr: `VECTORS_INVALID: ${file}: ${z.prettifyError(vf.error).replace(/\n/g, '; ')}` };
+  let registry: DriverRegistry = builtinRegistry();
+  if (folder) {
+    const loaded = await loadDriversFromFolder(folder, registry);
+    if (loaded.errors.length)
+      return { code: 1, stderr: loaded.errors.map((e) => `${e.code}: ${e.message}`).join('; ') };
+    registry = loaded.registry;
+  }
+  const verdicts = checkVectorFile(registry, vf.data);
+  const failed = verdicts.filter((v) => !v.ok).length;
+  const lines = [...verdicts, { driver: vf.data.driver, vectors: verdicts.length, failed }].map((v) =>
+    JSON.stringify(v),
+  );
+  return {
+    code: failed ? 1 : 0,
+    stdout: lines.join('\n'),
+    ...(failed ? { stderr: `VECTORS_FAILED: ${failed} of ${verdicts.length} vector(s) failed` } : {}),
+  };
+}
+
 export function runDecode(args: readonly string[]): CliResult {
   if (args[0] === '--advert') return runDecodeAdvert(args.slice(1));
   const [characteristic, ...hexParts] = args;
@@ -122,7 +176,8 @@ export function runDecode(args: readonly string[]): CliResult {
 const isMain =
   process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
 if (isMain) {
-  const r = runDecode(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const r = args.includes('--vectors') ? await runDecodeVectors(args) : runDecode(args);
   if (r.stdout) process.stdout.write(`${r.stdout}\n`);
   if (r.stderr) process.stderr.write(`${r.stderr.split('\n')[0]}\n`);
   process.exitCode = r.code;

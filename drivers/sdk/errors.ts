@@ -9,8 +9,21 @@ export const DECODE_ERROR_CODES = {
 } as const;
 export type DecodeErrorCode = keyof typeof DECODE_ERROR_CODES;
 
+/**
+ * A driver in an integrator's folder may get its own copy of this module (a folder outside an ES
+ * module package is loaded as CommonJS): a registry-wide brand keeps `instanceof DecodeError`
+ * true for errors of either copy, so that its stable codes are not turned into DRIVER_FAILURE.
+ */
+const BRAND = Symbol.for('vigil.drivers.DecodeError');
+
 export class DecodeError extends Error {
   readonly code: DecodeErrorCode;
+  readonly [BRAND] = true;
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== DecodeError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
 
   constructor(code: DecodeErrorCode, message: string) {
     // a malformed packet is expected control flow, not a bug: skip the costly stack capture

@@ -19,12 +19,24 @@ const expectedMeasurementSchema = z
   })
   .strict();
 
+/**
+ * Where a vector comes from, always (a conformance vector without provenance proves nothing): a
+ * specification example ("<spec>, <section>, example ..."), a public capture (its address), or
+ * "constructed per <spec section>". Never a device capture that was not made.
+ */
+const source = z
+  .string({
+    error: 'every vector needs a "source": a spec example, a public capture, or "constructed per <spec section>"',
+  })
+  .trim()
+  .min(12, 'a "source" names a specification section, an example or a public capture');
+
 const hex = z.string().regex(/^([0-9a-fA-F]{2})*$/, 'even-length hex');
 
 export const packetVectorSchema = z
   .object({
     name: z.string(),
-    source: z.string().optional(),
+    source,
     characteristic: z.string(),
     hex,
     /**
@@ -56,7 +68,7 @@ export const packetVectorSchema = z
 export const advertisementVectorSchema = z
   .object({
     name: z.string(),
-    source: z.string().optional(),
+    source,
     address: z.string().default('AA:BB:CC:DD:EE:FF'),
     localName: z.string().optional(),
     serviceUuids: z.array(z.string()).default([]),

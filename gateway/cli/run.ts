@@ -39,5 +39,10 @@ export const registerRun: RegisterCommands = (program, ctx) => {
       process.on('SIGINT', () => void shutdown('SIGINT'));
       process.on('SIGTERM', () => void shutdown('SIGTERM'));
       console.log(JSON.stringify({ event: 'gateway.ready', gatewayId: config.gatewayId }));
+      if (process.send && process.env.VIGIL_GATEWAY_SUPERVISED) {
+        // under the update supervisor (gateway/update/supervisor.ts): say when this release is healthy
+        const { reportHealthWhenReady } = await import('../update/self-check');
+        reportHealthWhenReady(gw);
+      }
     });
 };

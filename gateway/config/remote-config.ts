@@ -1,3 +1,4 @@
+import { remoteGatewayConfigSchema, type RemoteGatewayConfig } from '../../contract';
 import { deepMerge, formatConfigIssues } from '../../contract/config-env';
 import { gatewayConfigSchema, type GatewayConfig } from './schema';
 
@@ -49,4 +50,24 @@ export function applyRemoteConfig(current: GatewayConfig, payload: Buffer | stri
   if (problems.length || !parsed.success)
     return { ok: false, code: 'REMOTE_CONFIG_INVALID', message: problems.join('\n') };
   return { ok: true, config: parsed.data, changed: paths };
+}
+
+/**
+ * Takes the over-the-air offer (`update`, contract/remote-config.ts) out of a config message: it is
+ * a command for the update agent, not a setting. `rest` is the config part, as bytes. A message that
+ * is not a JSON object is left whole to applyRemoteConfig, which reports it.
+ */
+export function splitUpdateOffer(
+  payload: Buffer,
+): { ok: true; offer: RemoteGatewayConfig['update']; rest: Buffer } | { ok: false } {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch {
+    return { ok: false };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false };
+  const { update, ...rest } = json as Record<string, unknown>;
+  const offer = remoteGatewayConfigSchema.shape.update.safeParse(update);
+  return { ok: true, offer: offer.success ? offer.data : undefined, rest: Buffer.from(JSON.stringify(rest)) };
 }

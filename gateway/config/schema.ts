@@ -41,7 +41,12 @@ export const gatewayConfigSchema = z
       .strict(),
     ble: z
       .object({
-        backend: z.enum(['bluez', 'noble']).default('bluez').describe('bluez: node-ble over D-Bus (Linux); noble: HCI'),
+        backend: z
+          .enum(['bluez', 'noble'])
+          .default('bluez')
+          .describe(
+            'bluez: node-ble over D-Bus (Linux), supported; noble: HCI, experimental (logs BLE_BACKEND_EXPERIMENTAL)',
+          ),
         adapter: z
           .string()
           .regex(/^(hci\d+|([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2})$/, 'hciN, or the adapter address AA:BB:CC:DD:EE:FF')
@@ -134,6 +139,15 @@ export const gatewayConfigSchema = z
       })
       .strict()
       .optional(),
+    update: z
+      .object({
+        /** where releases are fetched from (with the box's credential); default: enrollment.hubUrl */
+        hubUrl: z.url().optional().describe('Hub HTTP(S) base URL for over-the-air releases'),
+        /** the release public key pinned on the box: only releases it verifies are run */
+        publicKeyFile: z.string().min(1).default('/etc/vigil/release-public.pem'),
+      })
+      .strict()
+      .default({ publicKeyFile: '/etc/vigil/release-public.pem' }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     insecure: z
       .boolean()
@@ -155,6 +169,12 @@ export const gatewayConfigSchema = z
         code: 'custom',
         path: ['enrollment', 'hubUrl'],
         message: 'http:// to another host sends the enrollment code in clear: use https://, or set insecure',
+      });
+    if (c.update.hubUrl && clearOffHost(c.update.hubUrl, 'http:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['update', 'hubUrl'],
+        message: 'http:// to another host sends the box credential in clear: use https://, or set insecure',
       });
   });
 

@@ -97,6 +97,8 @@ export class DeviceManager {
   private windowUntil: number | undefined;
   private readonly queue: { address: string; driver: LoadedDriver }[] = [];
   private stopped = false;
+  /** no new session while a software switch waits (quiesce) */
+  private held = false;
   /** sessions running now */
   private readonly active = new Set<Promise<void>>();
   /** one connect (or bond) at a time on the radio */
@@ -273,6 +275,7 @@ export class DeviceManager {
   private drain(): void {
     const max = this.opts.maxSessions ?? 3;
     const fresh = this.opts.advertFreshMs ?? 10_000;
+    if (this.held) return;
     while (!this.stopped && this.active.size < max && this.queue.length) {
       const next = this.queue.shift();
       if (!next) break;
@@ -451,6 +454,26 @@ export class DeviceManager {
       );
       throw e;
     }
+  }
+
+  /**
+   * Before a software switch (gateway/update/ota-agent.ts): no new session starts; `idle` resolves
+   * once the running ones ended on their own, so a stored-record (RACP) transfer is never cut.
+   * The devices keep their records meanwhile and the queue waits.
+   */
+  quiesce(): { busy: boolean; idle: Promise<void> } {
+    this.held = true;
+    const busy = this.active.size > 0;
+    const idle = (async () => {
+      while (this.active.size) await Promise.allSettled([...this.active]);
+    })();
+    return { busy, idle };
+  }
+
+  /** sessions may start again (the update was abandoned) */
+  resume(): void {
+    this.held = false;
+    this.drain();
   }
 
   async stop(): Promise<void> {

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { nativeVersions, verifyArtifact, verifyManifest, type ReleaseManifest } from '../../deploy/release';
 
 /**
- * Installs a signed gateway release on the box (box side of the updates; the over-the-air agent
- * that fetches offers is not built yet, docs/operations.md). Nothing is replaced unless the
+ * Installs a signed gateway release on the box by hand (the over-the-air agent, ota-agent.ts, uses
+ * the same checks). Nothing is replaced unless the
  * manifest signature verifies with the box's release public key, the bundle is the one the
  * manifest pins, and the native modules on the box are the versions the bundle was built for.
  * The running bundle is kept as gateway.previous.mjs for `rollback`; the swap is a rename.
@@ -24,8 +24,12 @@ export interface InstallPaths {
   appRoot: string;
 }
 
-export function installRelease(
-  paths: InstallPaths,
+/**
+ * Every check a box makes before it runs a release: the manifest signature with the box's pinned
+ * release public key, the bundle against the manifest, the Node floor, the native modules.
+ */
+export function checkRelease(
+  appRoot: string,
   release: { manifest: Buffer; signature: string; artifact: Buffer; publicKeyPem: string },
   nodeMajor = Number(process.versions.node.split('.')[0]),
 ): ReleaseManifest {
@@ -33,13 +37,22 @@ export function installRelease(
   verifyArtifact(manifest, release.artifact);
   if (nodeMajor < manifest.nodeMajor)
     throw new InstallError('RELEASE_NODE_TOO_OLD', `release ${manifest.version} needs Node ${manifest.nodeMajor}`);
-  const installed = nativeVersions(paths.appRoot);
+  const installed = nativeVersions(appRoot);
   for (const [name, version] of Object.entries(manifest.native))
     if (installed[name] !== version)
       throw new InstallError(
         'RELEASE_NATIVE_MISMATCH',
         `release ${manifest.version} was built against ${name} ${version}; the box has ${installed[name] ?? 'none'}`,
       );
+  return manifest;
+}
+
+export function installRelease(
+  paths: InstallPaths,
+  release: { manifest: Buffer; signature: string; artifact: Buffer; publicKeyPem: string },
+  nodeMajor = Number(process.versions.node.split('.')[0]),
+): ReleaseManifest {
+  const manifest = checkRelease(paths.appRoot, release, nodeMajor);
   const current = join(paths.distDir, 'gateway.mjs');
   const staged = join(paths.distDir, `.${manifest.file}.staged`);
   writeFileSync(staged, release.artifact);

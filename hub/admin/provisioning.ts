@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import { gatewayIdSchema, patientIdSchema, bleAddressSchema } from '../../contract';
 import { ApiError } from '../api/errors';
+import { validateScopes } from '../fhir/scopes';
 import { checkTargetUrl, type EgressError, type EgressProfile } from '../security/egress';
 import { pseudonymProblem } from '../security/pseudonym';
 import { seal } from '../security/secret-box';
 import { generateSecret, hashSecret } from '../security/secrets';
 import { firstRow } from '../storage/postgres/rows';
+import { ROLES, type Role } from '../vocabulary';
 
 /**
  * Enrollment operations used by the CLI, the demo and the tests (the HTTP enrollment endpoints
@@ -156,21 +158,9 @@ export async function unbindDevice(
   return Boolean(rowCount);
 }
 
-export const PROFESSIONAL_ROLES = [
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-  'coaching_nurse',
-  'dietitian',
-  'psychologist',
-  'tobacco_specialist',
-  'physical_activity_coach',
-  'admin',
-] as const;
-export type ProfessionalRole = (typeof PROFESSIONAL_ROLES)[number];
+/** every professional role (hub/vocabulary.ts) */
+export const PROFESSIONAL_ROLES = ROLES;
+export type ProfessionalRole = Role;
 
 /** Lifetime of a professional's API bearer token (docs/security.md "Credentials"). */
 export const DEFAULT_TOKEN_TTL_DAYS = 90;
@@ -182,40 +172,86 @@ export const DEFAULT_TOKEN_TTL_DAYS = 90;
  */
 export async function createProfessional(
   pool: pg.Pool,
-  p: { id: string; displayName: string; role: ProfessionalRole; tokenTtlDays?: number },
+  p: {
+    id: string;
+    displayName: string;
+    role: ProfessionalRole;
+    tokenTtlDays?: number;
+    /** SMART scopes of the token (hub/fhir/scopes.ts); none: no /fhir access */
+    scopes?: readonly string[];
+    /** the patient patient/ scopes are limited to */
+    scopePatientId?: string | null;
+  },
   actor = 'admin',
-): Promise<{ token: string; expiresAt: string }> {
+): Promise<{ token: string; expiresAt: string; scopes: string[] }> {
+  const scopes = validateScopes(p.scopes ?? [], p.scopePatientId ?? null);
   const token = generateSecret();
   const { rows } = await pool.query<{ token_expires_at: Date }>(
-    `INSERT INTO professionals (id, display_name, role, token_hash, token_expires_at)
-     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5))
+    `INSERT INTO professionals (id, display_name, role, token_hash, token_expires_at, token_scopes, token_patient_id)
+     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5), $6, $7)
      ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
-       token_hash = EXCLUDED.token_hash, token_expires_at = EXCLUDED.token_expires_at
+       token_hash = EXCLUDED.token_hash, token_expires_at = EXCLUDED.token_expires_at,
+       token_scopes = EXCLUDED.token_scopes, token_patient_id = EXCLUDED.token_patient_id
      WHERE professionals.revoked_at IS NULL
      RETURNING token_expires_at`,
-    [p.id, p.displayName, p.role, hashSecret(token), p.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS],
+    [
+      p.id,
+      p.displayName,
+      p.role,
+      hashSecret(token),
+      p.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS,
+      scopes,
+      p.scopePatientId ?? null,
+    ],
   );
   if (!rows[0]) throw Object.assign(new Error(`professional ${p.id} is revoked`), { code: 'PROFESSIONAL_REVOKED' });
-  await audit(pool, actor, 'professional.token_issued', 'professional', p.id, { role: p.role });
-  return { token, expiresAt: rows[0].token_expires_at.toISOString() };
+  await audit(pool, actor, 'professional.token_issued', 'professional', p.id, { role: p.role, scopes });
+  return { token, expiresAt: rows[0].token_expires_at.toISOString(), scopes };
 }
 
-/** Issues a new token for an existing, not revoked professional; the previous one stops working. */
+/**
+ * Issues a new token for an existing, not revoked professional; the previous one stops working.
+ * The new token carries exactly `scopes` (none when absent: FHIR access is granted per token).
+ */
 export async function renewProfessionalToken(
   pool: pg.Pool,
   professionalId: string,
-  o: { tokenTtlDays?: number } = {},
+  o: { tokenTtlDays?: number; scopes?: readonly string[]; scopePatientId?: string | null } = {},
   actor = 'admin',
-): Promise<{ token: string; expiresAt: string } | undefined> {
+): Promise<{ token: string; expiresAt: string; scopes: string[] } | undefined> {
+  const scopes = validateScopes(o.scopes ?? [], o.scopePatientId ?? null);
   const token = generateSecret();
   const { rows } = await pool.query<{ token_expires_at: Date }>(
-    `UPDATE professionals SET token_hash = $2, token_expires_at = now() + make_interval(days => $3)
+    `UPDATE professionals SET token_hash = $2, token_expires_at = now() + make_interval(days => $3),
+            token_scopes = $4, token_patient_id = $5
      WHERE id = $1 AND revoked_at IS NULL RETURNING token_expires_at`,
-    [professionalId, hashSecret(token), o.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS],
+    [professionalId, hashSecret(token), o.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS, scopes, o.scopePatientId ?? null],
   );
   if (!rows[0]) return undefined;
-  await audit(pool, actor, 'professional.token_issued', 'professional', professionalId, {});
-  return { token, expiresAt: rows[0].token_expires_at.toISOString() };
+  await audit(pool, actor, 'professional.token_issued', 'professional', professionalId, { scopes });
+  return { token, expiresAt: rows[0].token_expires_at.toISOString(), scopes };
+}
+
+/** The current token's scopes, patient and expiry (never the token); undefined when unknown or revoked. */
+export async function professionalTokenScopes(
+  pool: pg.Pool,
+  professionalId: string,
+): Promise<{ scopes: string[]; patientId: string | null; expiresAt: string | null } | undefined> {
+  const { rows } = await pool.query<{
+    token_scopes: string[];
+    token_patient_id: string | null;
+    token_expires_at: Date | null;
+  }>(
+    'SELECT token_scopes, token_patient_id, token_expires_at FROM professionals WHERE id = $1 AND revoked_at IS NULL',
+    [professionalId],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    scopes: r.token_scopes,
+    patientId: r.token_patient_id,
+    expiresAt: r.token_expires_at?.toISOString() ?? null,
+  };
 }
 
 /**
@@ -349,14 +385,27 @@ export async function createWebhook(
  */
 export async function createCareTeamWithMembers(
   pool: pg.Pool,
-  t: { id: string; programId: Program; name: string; patientIds: string[]; roles?: CareRole[] },
+  t: {
+    id: string;
+    programId: Program;
+    name: string;
+    patientIds: string[];
+    roles?: CareRole[];
+    /** SMART scopes of the members' tokens (none by default: no /fhir access) */
+    scopes?: readonly string[];
+  },
 ): Promise<Record<CareRole, { professionalId: string; token: string }>> {
   await createCareTeam(pool, t);
   const roles = t.roles ?? PROFESSIONAL_ROLES.filter((r) => r !== 'admin');
   const out = {} as Record<CareRole, { professionalId: string; token: string }>;
   for (const role of roles) {
     const professionalId = `${t.id}-${role.replace(/_/g, '-')}`;
-    const { token } = await createProfessional(pool, { id: professionalId, displayName: `${role} of ${t.name}`, role });
+    const { token } = await createProfessional(pool, {
+      id: professionalId,
+      displayName: `${role} of ${t.name}`,
+      role,
+      ...(t.scopes ? { scopes: t.scopes } : {}),
+    });
     await addCareTeamMember(pool, { careTeamId: t.id, professionalId, role });
     out[role] = { professionalId, token };
   }

@@ -171,6 +171,8 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       status = 500;
       message = 'internal error';
     }
+    // RFC 6750 §3.1: a token lacking the scope asked gets insufficient_scope
+    if (code === 'INSUFFICIENT_SCOPE') void reply.header('www-authenticate', 'Bearer error="insufficient_scope"');
     if (req.url.startsWith('/fhir/')) {
       const fhirCode =
         status === 401
@@ -231,8 +233,13 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
     const key = `token:${req.ip}`;
     const wait = await ctx.authFailures.retryAfterMs(key);
     if (wait > 0) throw new ApiError('RATE_LIMITED', 'too many failed authentications; retry later', wait);
-    const { rows } = await d.pool.query<{ id: string; role: Role }>(
-      `SELECT id, role FROM professionals WHERE token_hash = $1 AND revoked_at IS NULL
+    const { rows } = await d.pool.query<{
+      id: string;
+      role: Role;
+      token_scopes: string[];
+      token_patient_id: string | null;
+    }>(
+      `SELECT id, role, token_scopes, token_patient_id FROM professionals WHERE token_hash = $1 AND revoked_at IS NULL
          AND (token_expires_at IS NULL OR token_expires_at > now())`,
       [hashSecret(token)],
     );
@@ -240,7 +247,9 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       await ctx.authFailures.fail(key);
       throw new ApiError('UNAUTHENTICATED', 'unknown, expired or revoked token');
     }
-    req.professional = rows[0] satisfies Professional;
+    req.professional = { id: rows[0].id, role: rows[0].role } satisfies Professional;
+    // a web session carries no scopes, so it never reads /fhir (hub/fhir/scopes.ts)
+    req.tokenScopes = { scopes: rows[0].token_scopes, patientId: rows[0].token_patient_id };
   });
 
   // access audit (migration 102): every professional request, allowed or refused, one row,
@@ -312,10 +321,6 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
   registerAdminRoutes(app, ctx);
   registerReportRoutes(app, ctx);
   registerCoachingRoutes(app, ctx);
-  registerFhirRoutes(app, ctx);
-  (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
-  registerCredentialRoutes(app, ctx);
-  registerPrivacyRoutes(app, ctx);
   const side =
     d.patientSide ??
     createPatientSide({
@@ -326,6 +331,11 @@ export async function buildApi(d: ApiDeps): Promise<FastifyInstance> {
       publicUrl: 'http://127.0.0.1:8080',
       secureCookies: false,
     });
+  registerFhirRoutes(app, ctx, side);
+  (await import('./enrollment')).registerEnrollmentRoutes(app, ctx);
+  (await import('../fleet/release-routes')).registerReleaseRoutes(app, ctx);
+  registerCredentialRoutes(app, ctx);
+  registerPrivacyRoutes(app, ctx);
   await registerPatientSpace(app, side);
   await registerPatientSideApi(app, side);
   await registerWeb(app, ctx, web, sessions);

@@ -1,37 +1,11 @@
 import type pg from 'pg';
 import type { MetricName } from '../../contract';
 import { DEFAULT_RULES } from '../rules/catalog';
+import { CARE_ROLES, COACH_ROLES, ROLES, TEAM_ROLES, type Role } from '../vocabulary';
 import { ApiError } from './errors';
 
-export type Role =
-  | 'coordinating_nurse'
-  | 'oncologist'
-  | 'cardiologist'
-  | 'general_practitioner'
-  | 'pharmacist'
-  | 'home_nurse'
-  | CoachRole
-  | 'admin';
-/** The cardiovascular coaching team (hub/coaching): they follow goals and calls, not alerts or raw readings. */
-export type CoachRole =
-  'coaching_nurse' | 'dietitian' | 'psychologist' | 'tobacco_specialist' | 'physical_activity_coach';
-export const COACH_ROLES: readonly CoachRole[] = [
-  'coaching_nurse',
-  'dietitian',
-  'psychologist',
-  'tobacco_specialist',
-  'physical_activity_coach',
-];
-export const ROLES: readonly Role[] = [
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-  ...COACH_ROLES,
-  'admin',
-];
+// the role lists live in the vocabulary (hub/vocabulary.ts), shared with content and messaging
+export { COACH_ROLES, ROLES, type CoachRole, type Role } from '../vocabulary';
 
 export interface Professional {
   id: string;
@@ -45,61 +19,23 @@ export interface Professional {
  */
 export const MATRIX = {
   /** patient list and record (pseudonymous id, program, name) */
-  'patients.read': [
-    'coordinating_nurse',
-    'oncologist',
-    'cardiologist',
-    'general_practitioner',
-    'pharmacist',
-    'home_nurse',
-    ...COACH_ROLES,
-    'admin',
-  ],
+  'patients.read': ROLES,
   /** coaching plan: goals, their progress, calls and their notes */
   'coaching.read': ['coordinating_nurse', 'cardiologist', 'general_practitioner', ...COACH_ROLES],
   /** agree goals with the participant, schedule calls, write their notes */
   'coaching.write': ['coordinating_nurse', ...COACH_ROLES],
   /** alert episodes, FHIR Task (pharmacist: treatment/toxicity rules only) */
-  'alerts.read': [
-    'coordinating_nurse',
-    'oncologist',
-    'cardiologist',
-    'general_practitioner',
-    'pharmacist',
-    'home_nurse',
-  ],
+  'alerts.read': CARE_ROLES,
   /** acknowledge, assign, resolve, silence */
   'alerts.triage': ['coordinating_nurse', 'oncologist', 'cardiologist'],
   /** raw readings, FHIR Observation */
   'readings.read': ['coordinating_nurse', 'oncologist', 'cardiologist', 'home_nurse'],
   /** daily aggregates and adherence (pharmacist: treatment metrics only) */
-  'trends.read': [
-    'coordinating_nurse',
-    'oncologist',
-    'cardiologist',
-    'general_practitioner',
-    'pharmacist',
-    'home_nurse',
-  ],
+  'trends.read': CARE_ROLES,
   /** a patient's questionnaire answers and scores: the care team, and the coaching team (risk questionnaire) */
-  'questionnaires.read': [
-    'coordinating_nurse',
-    'oncologist',
-    'cardiologist',
-    'general_practitioner',
-    'pharmacist',
-    'home_nurse',
-    ...COACH_ROLES,
-  ],
+  'questionnaires.read': TEAM_ROLES,
   /** a patient's effective rule settings and their change history */
-  'rules.read': [
-    'coordinating_nurse',
-    'oncologist',
-    'cardiologist',
-    'general_practitioner',
-    'pharmacist',
-    'home_nurse',
-  ],
+  'rules.read': CARE_ROLES,
   /** per-patient overrides: the responsible physicians */
   'rules.override': ['oncologist', 'cardiologist', 'general_practitioner'],
   /** program-wide rule settings */

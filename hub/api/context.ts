@@ -52,6 +52,10 @@ declare module 'fastify' {
     professional?: Professional;
     /** the patient id the access log records for this request (an erasure records the pseudonym) */
     auditPatientId?: string;
+    /** the bearer token's SMART scopes and launch patient (absent for a web session: no /fhir access) */
+    tokenScopes?: { scopes: readonly string[]; patientId: string | null };
+    /** set on /fhir requests whose scope grants one patient only (patient/ scopes) */
+    fhirPatientLimit?: string;
   }
 }
 

@@ -19,6 +19,8 @@ export const API_ERRORS = {
   WEBHOOK_TARGET_REFUSED: 400,
   /** production without security.secretKey: webhook secrets could not be sealed, so none is registered */
   SECRET_KEY_MISSING: 503,
+  /** the bearer token's SMART scopes do not cover this FHIR interaction (RFC 6750 insufficient_scope) */
+  INSUFFICIENT_SCOPE: 403,
   INTERNAL: 500,
   /** patient side (docs/patient.md, docs/messaging.md) */
   CODE_INVALID: 401,

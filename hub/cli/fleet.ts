@@ -29,12 +29,24 @@ export const registerFleet: RegisterCommands = (program, ctx) => {
     .description('offer a published release to a percentage of the not-revoked boxes (0 stops it)')
     .argument('<version>', 'a published release version', schemaArg(releaseVersionSchema, 'release version'))
     .argument('<percent>', 'share of the fleet, 0-100', intArg(0, 100))
-    .action((version: string, percent: number) =>
+    .option(
+      '--max-failures <n>',
+      'halt on its own once more boxes than this rolled back or refused it',
+      intArg(0, 100_000),
+      0,
+    )
+    .action((version: string, percent: number, opts: { maxFailures: number }) =>
       ctx.withPool(async (pool) => {
         const { currentRollout, startRollout } = await import('../fleet/releases');
-        await startRollout(pool, version, percent);
+        await startRollout(pool, version, percent, 'admin', opts.maxFailures);
         const plan = await currentRollout(pool);
-        printJson({ event: 'rollout.started', version, percent, offered: plan?.offered.length ?? 0 });
+        printJson({
+          event: 'rollout.started',
+          version,
+          percent,
+          maxFailures: opts.maxFailures,
+          offered: plan?.offered.length ?? 0,
+        });
       }),
     );
 
@@ -44,7 +56,14 @@ export const registerFleet: RegisterCommands = (program, ctx) => {
     .action(() =>
       ctx.withPool(async (pool) => {
         const { currentRollout, fleetVersions } = await import('../fleet/releases');
-        printJson({ versions: await fleetVersions(pool), rollout: (await currentRollout(pool)) ?? null });
+        const { updateStates } = await import('../fleet/ota');
+        const rollout = await currentRollout(pool);
+        printJson({
+          versions: await fleetVersions(pool),
+          rollout: rollout ?? null,
+          // per box: offered, downloading, installed, waiting, switching, healthy, rolled_back, refused
+          updates: rollout ? await updateStates(pool, rollout.version) : [],
+        });
       }),
     );
 };

@@ -70,16 +70,18 @@ export const registerCareTeams: RegisterCommands = (root, ctx) => {
     .argument('<id>', 'professional id')
     .argument('<role>', `one of ${PROFESSIONAL_ROLES.join(', ')}`, choiceArg(PROFESSIONAL_ROLES, 'role'))
     .argument('<name...>', 'display name')
-    .action((id: string, role: (typeof PROFESSIONAL_ROLES)[number], displayName: string[]) =>
+    .option('--scope <scope...>', 'SMART scopes of the token, e.g. user/*.read (none: no /fhir access)')
+    .action((id: string, role: (typeof PROFESSIONAL_ROLES)[number], displayName: string[], o: { scope?: string[] }) =>
       ctx.withPool(async (pool, config) => {
         const { createProfessional } = await import('../admin/provisioning');
-        const { token, expiresAt } = await createProfessional(pool, {
+        const { token, expiresAt, scopes } = await createProfessional(pool, {
           id,
           role,
           displayName: name(displayName),
           tokenTtlDays: config.http.tokenTtlDays,
+          scopes: o.scope ?? [],
         });
-        printJson({ professionalId: id, token, expiresAt });
+        printJson({ professionalId: id, token, expiresAt, scopes });
       }),
     );
 

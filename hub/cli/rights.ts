@@ -13,10 +13,36 @@ export const registerCredentials: RegisterCommands = (root, ctx) => {
     .description('issue a new API token for a professional (printed once); the old one stops')
     .argument('<professionalId>', 'professional id')
     .argument('[days]', 'lifetime in days (default http.tokenTtlDays)', intArg(1, 365))
-    .action((id: string, days: number | undefined) =>
+    .option(
+      '--scope <scope...>',
+      'SMART scopes of the new token, e.g. user/*.read patient/Observation.rs (none: no /fhir access)',
+    )
+    .option('--patient <patientId>', 'the patient patient/ scopes are limited to', patientId)
+    .action((id: string, days: number | undefined, o: { scope?: string[]; patient?: string }) =>
       ctx.withPool(async (pool, config) => {
         const { renewProfessionalToken } = await import('../admin/provisioning');
-        const r = await renewProfessionalToken(pool, id, { tokenTtlDays: days ?? config.http.tokenTtlDays });
+        const r = await renewProfessionalToken(pool, id, {
+          tokenTtlDays: days ?? config.http.tokenTtlDays,
+          scopes: o.scope ?? [],
+          scopePatientId: o.patient ?? null,
+        }).catch((e: unknown) => {
+          if ((e as { code?: string }).code === 'INVALID_SCOPE')
+            throw new CliError('INVALID_SCOPE', (e as Error).message, EXIT_USAGE);
+          throw e;
+        });
+        if (!r) throw notFound(`no professional ${id}, or revoked`);
+        printJson({ professionalId: id, ...r });
+      }),
+    );
+
+  root
+    .command('token-scopes')
+    .description("show a professional's current token scopes, patient and expiry (never the token)")
+    .argument('<professionalId>', 'professional id')
+    .action((id: string) =>
+      ctx.withPool(async (pool) => {
+        const { professionalTokenScopes } = await import('../admin/provisioning');
+        const r = await professionalTokenScopes(pool, id);
         if (!r) throw notFound(`no professional ${id}, or revoked`);
         printJson({ professionalId: id, ...r });
       }),

@@ -44,6 +44,7 @@ export const HUB_ENV = {
   VIGIL_GRAFANA_INFLUX_SCOPES: 'grafana.influxScopes:boolean',
   VIGIL_GRAFANA_SCOPE_KEY: 'grafana.scopeKey',
   VIGIL_GRAFANA_SCOPE_SYNC_MS: 'grafana.syncEveryMs:number',
+  VIGIL_OTA_RECONCILE_MS: 'fleet.otaReconcileMs:number',
   VIGIL_MQTT_INSECURE: 'mqtt.insecure:boolean',
   VIGIL_MQTT_PLAIN: 'mqtt.plain:boolean',
   VIGIL_MQTT_TLS_HOST: 'mqtt.tls.host',

@@ -289,6 +289,16 @@ export const hubConfigSchema = z
         syncEveryMs: z.number().int().min(10_000).default(60_000).describe('How often the projections are rebuilt'),
       })
       .default({ influxScopes: false, syncEveryMs: 60_000 }),
+    fleet: z
+      .object({
+        otaReconcileMs: z
+          .number()
+          .int()
+          .min(200)
+          .default(15_000)
+          .describe('How often the gateway update offers are brought in line with the current rollout'),
+      })
+      .default({ otaReconcileMs: 15_000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // docs/patient.md: the patient space, messaging keys, notification channels
     patient: z

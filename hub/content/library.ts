@@ -4,23 +4,10 @@ import { join } from 'node:path';
 import matter from 'gray-matter';
 import { Marked } from 'marked';
 import { z } from 'zod';
+import { TEAM_ROLES } from '../vocabulary';
 
 /** Who an article is written for: the patient's side, or professionals by role. */
-export const AUDIENCES = [
-  'patient',
-  'caregiver',
-  'coordinating_nurse',
-  'oncologist',
-  'cardiologist',
-  'general_practitioner',
-  'pharmacist',
-  'home_nurse',
-  'coaching_nurse',
-  'dietitian',
-  'psychologist',
-  'tobacco_specialist',
-  'physical_activity_coach',
-] as const;
+export const AUDIENCES = ['patient', 'caregiver', ...TEAM_ROLES] as const;
 export type Audience = (typeof AUDIENCES)[number];
 
 /**

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { METRIC_NAMES, METRICS, patientIdSchema } from '../../contract';
 import { audit } from '../alerts/audit';
@@ -11,24 +10,16 @@ import { BP_PANEL, NOT_OBSERVATIONS } from './codes';
 import { toDevice } from './device';
 import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
 import { toObservations } from './observation';
-import { decodeCursor, MAX_PAGE, searchsetPage, type Cursor, type FhirResource } from './paging';
+import { baseUrl, dateConditions, FHIR_JSON, pageParams, patientParam, resourceSchema, selfUrl } from './http';
+import { keysetPage } from './keyset';
+import { decodeCursor, searchsetPage, type FhirResource } from './paging';
 import { toPatient } from './patient';
 import { toTask } from './task';
-
-const resourceSchema = z.record(z.string(), z.unknown());
-const FHIR_JSON = 'application/fhir+json';
-
-const pageParams = {
-  _count: z.coerce.number().int().min(1).max(MAX_PAGE).default(100),
-  _cursor: z.string().max(200).optional(),
-};
-const patientParam = z
-  .string()
-  .transform((s) => s.replace(/^Patient\//, ''))
-  .pipe(patientIdSchema);
-
-const baseUrl = (req: FastifyRequest) => `${req.protocol}://${req.host}/fhir`;
-const selfUrl = (req: FastifyRequest) => `${req.protocol}://${req.host}${req.url}`;
+import type { PatientSide } from '../patient/side';
+import { checkFhirScope, requiredPatient, scopedPatient } from './access';
+import { toFlag } from './flag';
+import { registerFhirRecordRoutes } from './routes-records';
+import { registerDmpRoute } from './routes-dmp';
 
 /** LOINC code -> metrics (a panel code selects systolic and diastolic). */
 function metricsForCode(code: string): string[] {
@@ -38,14 +29,18 @@ function metricsForCode(code: string): string[] {
   return METRIC_NAMES.filter((m) => (METRICS[m] as { loinc?: string }).loinc === c);
 }
 
-const DATE_OPS = { ge: '>=', le: '<=', gt: '>', lt: '<', eq: '=' } as const;
-
 /**
  * FHIR R4 server surface (docs/fhir.md): CapabilityStatement, Patient, Observation (from the reading
  * ledger, with the webhooks' identifiers), Device (bound devices) and Task (alert episodes), search
  * with paging through `next` links. The same authorization as the API: role, care team, consent.
  */
-export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
+export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide): void {
+  // SMART scopes before anything else the handlers check (hub/fhir/access.ts): deny by default
+  app.addHook('preHandler', async (req) => {
+    if (req.url.startsWith('/fhir/')) checkFhirScope(req);
+    return Promise.resolve();
+  });
+
   app.get(
     '/fhir/metadata',
     {
@@ -70,6 +65,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
       },
     },
     async (req, reply) => {
+      scopedPatient(req, req.params.id);
       await requirePatient(ctx.pool, who(req), 'patients.read', req.params.id);
       const { rows } = await ctx.pool.query<PatientDbRow>(`${PATIENT_SELECT} WHERE pt.id = $1`, [req.params.id]);
       const row = rows[0];
@@ -95,7 +91,10 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
       const q = req.query;
       const params: unknown[] = [p.id];
       const where = [patientScopeSql(p, 'pt.id', '$1', false)];
-      const id = q._id ?? (q.identifier ? q.identifier.slice(q.identifier.indexOf('|') + 1) : undefined);
+      const id = scopedPatient(
+        req,
+        q._id ?? (q.identifier ? q.identifier.slice(q.identifier.indexOf('|') + 1) : undefined),
+      );
       if (id !== undefined) where.push(`pt.id = $${params.push(id)}`);
       const page = await keysetPage<PatientDbRow>(ctx, {
         select: PATIENT_SELECT,
@@ -130,7 +129,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         security: bearer,
         summary: 'FHIR R4 Observation search (patient required; code, date eq/ge/gt/le/lt, _count, paging)',
         querystring: z.object({
-          patient: patientParam,
+          patient: patientParam.optional(),
           code: z.string().optional(),
           date: z.union([z.string(), z.array(z.string())]).optional(),
           ...pageParams,
@@ -140,7 +139,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const p = who(req);
-      const q = req.query;
+      const q = { ...req.query, patient: requiredPatient(req, req.query.patient) };
       await requirePatient(ctx.pool, p, 'readings.read', q.patient);
       const params: unknown[] = [q.patient, NOT_OBSERVATIONS];
       const where = ['patient_id = $1', 'NOT (metric = ANY($2::text[]))'];
@@ -149,12 +148,9 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         if (metrics.length === 0) throw new ApiError('INVALID_REQUEST', `unsupported code ${q.code}`);
         where.push(`metric = ANY($${params.push(metrics)}::text[])`);
       }
-      for (const d of q.date === undefined ? [] : Array.isArray(q.date) ? q.date : [q.date]) {
-        const m = /^(ge|le|gt|lt|eq)?(.+)$/.exec(d);
-        const t = new Date(m?.[2] ?? '');
-        if (!m || Number.isNaN(t.getTime())) throw new ApiError('INVALID_REQUEST', `bad date ${d}`);
-        where.push(`measured_at ${DATE_OPS[(m[1] ?? 'eq') as keyof typeof DATE_OPS]} $${params.push(t)}`);
-      }
+      where.push(
+        ...dateConditions('measured_at', q.date, params, (d) => new ApiError('INVALID_REQUEST', `bad date ${d}`)),
+      );
       const page = await keysetPage<LedgerDbRow>(ctx, {
         select: `SELECT reading_id, patient_id, gateway_id, device_address, driver, metric, value, measured_at FROM reading_ledger`,
         where,
@@ -199,12 +195,12 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
         tags: ['fhir'],
         security: bearer,
         summary: "FHIR R4 Device search: the patient's bound devices (patient required, paging)",
-        querystring: z.object({ patient: patientParam, ...pageParams }),
+        querystring: z.object({ patient: patientParam.optional(), ...pageParams }),
         response: { 200: resourceSchema },
       },
     },
     async (req, reply) => {
-      const q = req.query;
+      const q = { ...req.query, patient: requiredPatient(req, req.query.patient) };
       await requirePatient(ctx.pool, who(req), 'devices.read', q.patient);
       const page = await keysetPage<DeviceDbRow>(ctx, {
         select: `SELECT id::text AS binding_id, gateway_id, address, driver, user_index, patient_id FROM device_bindings`,
@@ -251,7 +247,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
     async (req, reply) => {
       const p = who(req);
       requireCap(p, 'alerts.read');
-      const q = req.query;
+      const q = { ...req.query, patient: scopedPatient(req, req.query.patient) };
       if (q.patient) await requirePatient(ctx.pool, p, 'alerts.read', q.patient);
       const params: unknown[] = [p.id];
       const where = [episodeVisibilitySql(p)];
@@ -295,6 +291,52 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext): void {
       return reply.type(FHIR_JSON).send(searchsetPage(baseUrl(req), selfUrl(req), tasks, page.total, page.next));
     },
   );
+
+  app.get(
+    '/fhir/Flag',
+    {
+      schema: {
+        tags: ['fhir'],
+        security: bearer,
+        summary: 'FHIR R4 Flag search: the alert episodes in my scope as warnings (patient, status, _count, paging)',
+        querystring: z.object({
+          patient: patientParam.optional(),
+          status: z.enum(['active', 'inactive']).optional(),
+          ...pageParams,
+        }),
+        response: { 200: resourceSchema },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      requireCap(p, 'alerts.read');
+      const q = { ...req.query, patient: scopedPatient(req, req.query.patient) };
+      if (q.patient) await requirePatient(ctx.pool, p, 'alerts.read', q.patient);
+      const params: unknown[] = [p.id];
+      const where = [episodeVisibilitySql(p)];
+      if (q.patient) where.push(`e.patient_id = $${params.push(q.patient)}`);
+      if (q.status === 'active') where.push(`e.status <> 'resolved'`);
+      else if (q.status === 'inactive') where.push(`e.status = 'resolved'`);
+      const page = await keysetPage<EpisodeDbRow>(ctx, {
+        select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
+        where,
+        params,
+        key: "date_trunc('milliseconds', e.opened_at)",
+        keyType: 'timestamptz',
+        id: "lpad(e.id::text, 20, '0')",
+        descending: true,
+        count: q._count,
+        cursor: decodeCursor(q._cursor),
+        keyOf: (r) => r.opened_at.toISOString(),
+        idOf: (r) => r.id.padStart(20, '0'),
+      });
+      const flags = page.rows.map((r) => toFlag(episodeRow(r)));
+      return reply.type(FHIR_JSON).send(searchsetPage(baseUrl(req), selfUrl(req), flags, page.total, page.next));
+    },
+  );
+
+  registerFhirRecordRoutes(app, ctx, side);
+  registerDmpRoute(app, ctx, side);
 }
 
 interface PatientDbRow {
@@ -318,65 +360,4 @@ interface DeviceDbRow {
   driver: string | null;
   user_index: number | null;
   patient_id: string;
-}
-
-interface KeysetQuery<R> {
-  select: string;
-  where: string[];
-  params: unknown[];
-  /** SQL expression of the sort key and its type, and of the tie-breaking id (text) */
-  key: string;
-  keyType: 'timestamptz' | 'text';
-  id: string;
-  descending: boolean;
-  count: number;
-  cursor: Cursor | undefined;
-  keyOf: (r: R) => string;
-  idOf: (r: R) => string;
-  /** keep every row sharing the last row's key on the same page (the two halves of a BP panel) */
-  wholeKeys?: boolean;
-}
-
-/**
- * One keyset page: `count` rows after the cursor (plus the rest of the last row's key when
- * `wholeKeys`), the total number of matches, and the cursor of the next page when more remain.
- */
-async function keysetPage<R>(
-  ctx: ApiContext,
-  k: KeysetQuery<R>,
-): Promise<{ rows: R[]; total: number; next: Cursor | undefined }> {
-  const dir = k.descending ? 'DESC' : 'ASC';
-  const cmp = k.descending ? '<' : '>';
-  const filter = k.where.join(' AND ');
-  const total = await ctx.pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM (${k.select} WHERE ${filter}) m`,
-    k.params,
-  );
-  /** rows strictly after a position, in page order */
-  const after = (pos: Cursor | undefined, limit: number | null, sameKey = false) => {
-    const params = [...k.params];
-    const where = [filter];
-    if (pos) {
-      const key = `$${params.push(pos.k)}::${k.keyType}`;
-      const id = `$${params.push(pos.id)}::text`;
-      where.push(sameKey ? `${k.key} = ${key} AND ${k.id} ${cmp} ${id}` : `(${k.key}, ${k.id}) ${cmp} (${key}, ${id})`);
-    }
-    return ctx.pool.query<R & Record<string, unknown>>(
-      `${k.select} WHERE ${where.join(' AND ')} ORDER BY ${k.key} ${dir}, ${k.id} ${dir}${limit === null ? '' : ` LIMIT ${limit}`}`,
-      params,
-    );
-  };
-  const position = (r: R): Cursor => ({ k: k.keyOf(r), id: k.idOf(r) });
-  const { rows } = await after(k.cursor, k.count + 1);
-  const served = rows.slice(0, k.count);
-  let more = rows.length > k.count;
-  const lastServed = served[served.length - 1];
-  if (more && k.wholeKeys && lastServed) {
-    const rest = await after(position(lastServed), null, true);
-    served.push(...rest.rows);
-    const groupEnd = rest.rows[rest.rows.length - 1];
-    if (groupEnd) more = ((await after(position(groupEnd), 1)).rowCount ?? 0) > 0;
-  }
-  const last = served[served.length - 1];
-  return { rows: served, total: Number(total.rows[0]?.n ?? 0), next: more && last ? position(last) : undefined };
 }

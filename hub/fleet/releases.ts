@@ -30,13 +30,21 @@ export async function publishRelease(
   return manifest;
 }
 
-/** Starts (or changes) the rollout of a published release to `percent` of the fleet. */
-export async function startRollout(pool: pg.Pool, version: string, percent: number, actor = 'admin'): Promise<void> {
-  await pool.query('INSERT INTO gateway_rollouts (version, percent, started_by) VALUES ($1, $2, $3)', [
-    version,
-    percent,
-    actor,
-  ]);
+/**
+ * Starts (or changes) the rollout of a published release to `percent` of the fleet; it halts on its
+ * own once more than `maxFailures` boxes rolled back or refused it (hub/fleet/ota.ts).
+ */
+export async function startRollout(
+  pool: pg.Pool,
+  version: string,
+  percent: number,
+  actor = 'admin',
+  maxFailures = 0,
+): Promise<void> {
+  await pool.query(
+    'INSERT INTO gateway_rollouts (version, percent, started_by, max_failures) VALUES ($1, $2, $3, $4)',
+    [version, percent, actor, maxFailures],
+  );
   await pool.query('INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)', [
     actor,
     'gateway_rollout.started',
@@ -49,6 +57,10 @@ export async function startRollout(pool: pg.Pool, version: string, percent: numb
 export interface RolloutPlan {
   version: string;
   percent: number;
+  maxFailures: number;
+  /** set when the rollout halted on its own (too many failures) */
+  haltedAt: Date | null;
+  haltReason: string | null;
   /** not-revoked boxes offered the release */
   offered: string[];
   /** boxes left on their version for now */
@@ -57,9 +69,13 @@ export interface RolloutPlan {
 
 /** The current rollout and which boxes it reaches (undefined when nothing is rolling out). */
 export async function currentRollout(pool: pg.Pool): Promise<RolloutPlan | undefined> {
-  const { rows } = await pool.query<{ version: string; percent: number }>(
-    'SELECT version, percent FROM gateway_rollouts ORDER BY id DESC LIMIT 1',
-  );
+  const { rows } = await pool.query<{
+    version: string;
+    percent: number;
+    max_failures: number;
+    halted_at: Date | null;
+    halt_reason: string | null;
+  }>('SELECT version, percent, max_failures, halted_at, halt_reason FROM gateway_rollouts ORDER BY id DESC LIMIT 1');
   const current = rows[0];
   if (!current) return undefined;
   const ids = (
@@ -69,6 +85,9 @@ export async function currentRollout(pool: pg.Pool): Promise<RolloutPlan | undef
   return {
     version: current.version,
     percent: current.percent,
+    maxFailures: current.max_failures,
+    haltedAt: current.halted_at,
+    haltReason: current.halt_reason,
     offered: ids.filter((id) => chosen.has(id)),
     held: ids.filter((id) => !chosen.has(id)),
   };

@@ -87,6 +87,20 @@ export class GatewayRemoteConfig {
     return { gatewayId, openUntil };
   }
 
+  /**
+   * Offers a gateway release to the box (hub/fleet/ota.ts), or withdraws the offer (undefined).
+   * The box fetches and checks it itself (gateway/update/ota-agent.ts).
+   */
+  async setUpdateOffer(gatewayId: string, offer: RemoteGatewayConfig['update'], actor: string): Promise<void> {
+    await this.update(
+      gatewayId,
+      (c) => ({ ...c, update: offer }),
+      actor,
+      offer ? 'gateway.update_offered' : 'gateway.update_withdrawn',
+      offer ? { version: offer.version } : {},
+    );
+  }
+
   /** Publishes every stored config again (an embedded broker forgets retained messages when the hub restarts). */
   async republishAll(): Promise<number> {
     const { rows } = await this.pool.query<{ gateway_id: string; config: unknown }>(

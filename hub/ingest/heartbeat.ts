@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { heartbeatSchema } from '../../contract';
+import { recordUpdateReport } from '../fleet/ota';
 import { HEARTBEAT_MEASUREMENT, type TimeSeriesStore } from '../storage/influx/timeseries';
 
 /**
@@ -40,5 +41,7 @@ export async function fileHeartbeat(
     'UPDATE gateways SET last_seen_at = now(), software_version = $2, software_reported_at = now() WHERE id = $1',
     [gatewayId, hb.data.version],
   );
+  // over-the-air update states per box, and the rollout's automatic halt (hub/fleet/ota.ts)
+  if (hb.data.update) await recordUpdateReport(d.pool, gatewayId, hb.data.update, d.log);
   return true;
 }

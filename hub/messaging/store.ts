@@ -277,6 +277,28 @@ export class MessageStore {
     }));
   }
 
+  /**
+   * Opens one sealed message body and its thread's subject, for a reader the caller has already
+   * passed through authorize() (the FHIR Communication search, hub/fhir/communication.ts). No
+   * receipt is recorded: an export is not the professional reading the thread.
+   */
+  openSealed(
+    patientId: string,
+    threadId: number,
+    subject: { sealed: Buffer; keyId: string },
+    body: { sealed: Buffer; keyId: string },
+  ): { subject: string; body: string } {
+    return {
+      subject: this.keys.open(subject.sealed, subject.keyId, aadThread(patientId)).toString('utf8'),
+      body: this.keys.open(body.sealed, body.keyId, aadMessage(threadId)).toString('utf8'),
+    };
+  }
+
+  /** Opens an attachment's file name (same precondition as openSealed). */
+  openFilename(threadId: number, sealed: Buffer, keyId: string): string {
+    return this.keys.open(sealed, keyId, aadMessage(threadId)).toString('utf8');
+  }
+
   /** The thread's messages, opened; reading records the receipts. */
   async read(r: Reader, threadId: number): Promise<{ thread: ThreadJson; messages: MessageJson[] }> {
     const t = await this.authorizeThread(r, threadId);

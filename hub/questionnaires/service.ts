@@ -61,8 +61,10 @@ export class QuestionnaireService {
   async assign(patientId: string, questionnaireId: string, actor: string, firstDueAt?: Date): Promise<void> {
     const q = this.get(questionnaireId);
     await this.pool.query(
-      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, assigned_by)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days, next_due_at = EXCLUDED.next_due_at`,
+      // a new assignment (or a renewed one) counts its due occurrences from its first due date
+      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, first_due_at, assigned_by)
+       VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (patient_id, questionnaire_id) DO UPDATE SET active = true, every_days = EXCLUDED.every_days,
+         next_due_at = EXCLUDED.next_due_at, first_due_at = EXCLUDED.first_due_at`,
       [patientId, q.id, everyDaysOf(q), firstDueAt ?? this.clock.now(), actor],
     );
     await audit(this.pool, {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { questionnaireAdherence, questionnaireAdherenceSchema } from './questionnaire-adherence';
 import { meanWithCI, percentile } from './statistics';
 
 /**
@@ -9,6 +10,7 @@ import { meanWithCI, percentile } from './statistics';
  *   one reading / days followed (the telemonitoring adherence measure of e.g. the TIM-HF2 trial,
  *   Koehler et al., Lancet 2018);
  * - alerts: episodes per patient-month of follow-up, time from opening to acknowledgement;
+ * - questionnaires: answered / due, per questionnaire (questionnaire-adherence.ts);
  * - outcomes: change from baseline of systolic BP, weight and daily steps at 3, 6 and 12 months,
  *   mean with its 95 % confidence interval, as the programs' evaluations report them.
  * Cells describing fewer than MIN_CELL patients are suppressed (small-cell rule of French
@@ -54,6 +56,8 @@ export const reportSchema = z.object({
     acknowledged: z.number().nullable(),
     minutesToAcknowledge: z.object({ median: z.number(), p90: z.number() }).nullable(),
   }),
+  /** questionnaires answered / due (hub/reporting/questionnaire-adherence.ts) */
+  questionnaires: questionnaireAdherenceSchema,
   outcomes: z.array(
     z.object({
       metric: z.string(),
@@ -153,6 +157,8 @@ export async function cohortReport(pool: pg.Pool, s: ReportScope): Promise<Cohor
     });
   }
 
+  const questionnaires = await questionnaireAdherence(pool, cohortSql, params, MIN_CELL);
+
   const count = (n: number) => (small(enrolled) ? null : n);
   return reportSchema.parse({
     programId: s.programId,
@@ -181,6 +187,7 @@ export async function cohortReport(pool: pg.Pool, s: ReportScope): Promise<Cohor
           ? null
           : { median: round(percentile(acked, 0.5) ?? 0, 1), p90: round(percentile(acked, 0.9) ?? 0, 1) },
     },
+    questionnaires,
     outcomes,
   });
 }

@@ -42,6 +42,14 @@ export function reportCsv(r: CohortReport): string {
     null,
     'min',
   ]);
+  const q = r.questionnaires;
+  const qRows = (id: string, c: typeof q) => {
+    rows.push(['questionnaires', `${id}_due`, '', c.patients, c.due, null, null, 'questionnaires']);
+    rows.push(['questionnaires', `${id}_answered`, '', c.patients, c.answered, null, null, 'questionnaires']);
+    rows.push(['questionnaires', `${id}_adherence`, '', c.patients, c.adherencePercent, null, null, '%']);
+  };
+  qRows('all', q);
+  for (const b of q.byQuestionnaire) qRows(b.questionnaireId, { ...b, byQuestionnaire: [] });
   for (const o of r.outcomes) {
     rows.push(['outcome', `${o.metric}_baseline`, '0m', null, o.baselineMean, null, null, o.unit]);
     for (const c of o.changes)

@@ -68,6 +68,20 @@ export function reportPdf(r: CohortReport): Promise<Buffer> {
     ['Délai de prise en compte, médiane', a.minutesToAcknowledge ? `${fr(a.minutesToAcknowledge.median)} min` : '—'],
     ['Délai de prise en compte, 90e centile', a.minutesToAcknowledge ? `${fr(a.minutesToAcknowledge.p90)} min` : '—'],
   ]);
+  const q = r.questionnaires;
+  const qLine = (c: { due: number | null; answered: number | null; adherencePercent: number | null }) =>
+    c.adherencePercent === null
+      ? c.due === null
+        ? 'masqué (effectif < seuil)'
+        : '—'
+      : `${fr(c.adherencePercent)} % (${fr(c.answered, 0)} / ${fr(c.due, 0)})`;
+  table('Questionnaires (remplis / attendus)', [
+    [`Tous questionnaires (${fr(q.patients, 0)} patients)`, q.patients ? qLine(q) : 'aucun questionnaire attribué'],
+    ...q.byQuestionnaire.map((b): [string, string] => [
+      `${b.questionnaireId} (${fr(b.patients, 0)} patients)`,
+      qLine(b),
+    ]),
+  ]);
   for (const o of r.outcomes) {
     table(`${METRIC_FR[o.metric] ?? o.metric} (${o.unit}) — évolution depuis l'inclusion`, [
       ['Valeur moyenne à l’inclusion (30 premiers jours)', fr(o.baselineMean)],

@@ -121,6 +121,31 @@ export function describeBloodPressure(
   return `${l === 'fr' ? 'tension' : 'blood pressure'} ${bp}${p} ${l === 'fr' ? 'le' : 'at'} ${clinicalTime(at, l)}`;
 }
 
+/**
+ * The summary of a blood-pressure rule's event in both locales: `text` writes it around the
+ * measurement described as describeBloodPressure does (systolic/diastolic, pulse, time).
+ */
+export function bloodPressureSummary(
+  values: ReadonlyMap<string, number>,
+  at: Date,
+  text: (bp: string, l: Locale) => string,
+): { summary: string; summaryFr: string } {
+  return summaryOf(
+    both((l) =>
+      text(
+        describeBloodPressure(
+          values.get('blood_pressure_systolic'),
+          values.get('blood_pressure_diastolic'),
+          at,
+          values.get('heart_rate'),
+          l,
+        ),
+        l,
+      ),
+    ),
+  );
+}
+
 /** Device names a nurse uses, by driver profile (never a driver id such as "sig-blood-pressure"). */
 const BP_MONITOR: Text = { en: 'blood pressure monitor', fr: 'tensiomètre' };
 const SCALE: Text = { en: 'scale', fr: 'balance' };

@@ -868,6 +868,12 @@ export class VirtualBluez {
 
   private advertiseTimer: NodeJS.Timeout | undefined;
 
+  /** advertising reports sent to discovery clients per device address (tests: "the box has heard it") */
+  private readonly reported = new Map<string, number>();
+  advertisementsReported(address: string): number {
+    return this.reported.get(address.toUpperCase()) ?? 0;
+  }
+
   startDiscovery(): void {
     if (!this.adapter.powered) throw bluezError('NotReady', 'Resource Not Ready');
     if (this.adapter.discovering) throw bluezError('InProgress', 'Operation already in progress');
@@ -921,6 +927,8 @@ export class VirtualBluez {
   private reportAdvertisement(dev: DeviceState, periodic: boolean): void {
     const v = dev.iface?.values();
     if (!v || !dev.iface) return;
+    const address = dev.peripheral.address;
+    this.reported.set(address, (this.reported.get(address) ?? 0) + 1);
     const jitter = periodic ? Math.round(Math.random() * 4 - 2) : 0;
     dev.rssiVisible = true;
     dev.iface.changed({

@@ -92,12 +92,13 @@ beforeEach(() => {
 describe('push to a running Grafana (/api/dashboards/db)', () => {
   it('pushes every board into a folder it creates, with the documented request shape', async () => {
     const res = await pushAllDashboards({ url, token: TOKEN }, { folderUid: 'vigil', folderTitle: 'Vigil' });
-    expect(res.map((r) => r.uid)).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet']);
+    expect(res.map((r) => r.uid)).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet', 'vigil-cohort']);
     expect(folders).toEqual({ vigil: 'Vigil' });
     expect(saved.map((s) => [s.dashboard.uid, s.folderUid])).toEqual([
       ['vigil-patient', 'vigil'],
       ['vigil-worklist', 'vigil'],
       ['vigil-fleet', 'vigil'],
+      ['vigil-cohort', 'vigil'],
     ]);
   });
 
@@ -145,6 +146,6 @@ describe('push to a running Grafana (/api/dashboards/db)', () => {
         .trim()
         .split('\n')
         .map((l) => (JSON.parse(l) as { uid: string }).uid),
-    ).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet']);
+    ).toEqual(['vigil-patient', 'vigil-worklist', 'vigil-fleet', 'vigil-cohort']);
   });
 });

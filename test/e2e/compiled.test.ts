@@ -16,6 +16,7 @@ import { startService, type ServiceProcess } from '../../scripts/lib/processes';
 import { BloodPressureCuff, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, uniqueName, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
+import { gatewayProcessEnv, hubProcessEnv } from './support';
 
 const GW = 'gw-build-0001';
 const PATIENT = 'P-BUILD-1';
@@ -53,16 +54,7 @@ describe('the compiled hub and gateway bundle, on plain node', () => {
     hub = await startService('hub', join(dist, 'hub.mjs'), {
       nodeArgs: [],
       readyEvent: 'hub.ready',
-      env: {
-        VIGIL_HUB_INSTANCE_ID: 'build',
-        VIGIL_PG_URL: pg.url,
-        VIGIL_INFLUX_URL: influxDb.url,
-        VIGIL_INFLUX_DATABASE: influxDb.database,
-        VIGIL_MQTT_HOST: '127.0.0.1',
-        VIGIL_MQTT_PORT: '0',
-        VIGIL_HTTP_PORT: '0',
-        VIGIL_LOG_LEVEL: 'warn',
-      },
+      env: hubProcessEnv('build', { pg, influx: influxDb }),
     });
     const cuff = new BloodPressureCuff({ address: CUFF, name: 'BP Cuff', recordIntervalMs: 20 });
     // clinical-rules.md rule 5: a crisis reading confirmed by a re-measure 90 s later
@@ -73,17 +65,14 @@ describe('the compiled hub and gateway bundle, on plain node', () => {
     gateway = await startService('gateway', join(dist, 'gateway.mjs'), {
       nodeArgs: GATEWAY_NODE_FLAGS,
       readyEvent: 'gateway.ready',
-      env: {
-        ...vb.env,
-        VIGIL_GATEWAY_ID: GW,
-        VIGIL_GATEWAY_DATA_DIR: dataDir,
-        VIGIL_GATEWAY_TZ: 'UTC',
-        VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
-        VIGIL_GATEWAY_PASSWORD: password,
-        VIGIL_GATEWAY_DEVICES: CUFF,
-        VIGIL_GATEWAY_HEARTBEAT_MS: '1000',
-        VIGIL_LOG_LEVEL: 'warn',
-      },
+      env: gatewayProcessEnv({
+        vb,
+        gatewayId: GW,
+        dataDir,
+        mqttUrl: String(hub.ready.mqttUrl),
+        password,
+        devices: CUFF,
+      }),
     });
   }, 180_000);
 

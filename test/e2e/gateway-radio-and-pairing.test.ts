@@ -1,21 +1,20 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCareTeamWithMembers, createGateway, createPatient } from '../../hub/admin/provisioning';
-import { loadHubConfig } from '../../hub/config/load';
-import { startHub, type RunningHub } from '../../hub/main';
-import { startService, type ServiceProcess } from '../../scripts/lib/processes';
+import type { RunningHub } from '../../hub/main';
+import type { ServiceProcess } from '../../scripts/lib/processes';
 import {
   BloodPressureCuff,
   Thermometer,
   startVirtualBluez,
   type VirtualBluezHandle,
 } from '../../simulators/virtual-bluez';
-import { freePort } from '../fault/support';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
+import { freePort, startGatewayProcess, startTestHub, stopAll, writeGatewayConfig } from './support';
 
 /**
  * A real gateway process on the virtual BlueZ, a real hub. The box registers its pairing agent:
@@ -58,18 +57,7 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
   beforeAll(async () => {
     [pg, influx] = await Promise.all([createTestPostgres('vigil_radio'), createTestInflux('vigil_radio')]);
     const mqttPort = await freePort();
-    hub = await startHub(
-      loadHubConfig({
-        env: {},
-        overrides: {
-          postgres: { url: pg.url },
-          influx: { url: influx.url, database: influx.database },
-          mqtt: { host: '127.0.0.1', port: mqttPort },
-          http: { host: '127.0.0.1', port: 0 },
-          logLevel: 'silent',
-        },
-      }),
-    );
+    hub = await startTestHub({ pg, influx, mqttPort });
     await createPatient(pg.pool, { id: PATIENT, programId: 'heart_failure', displayName: 'Radio patient' });
     const { password } = await createGateway(pg.pool, { id: GW, patientId: PATIENT });
     nurseToken = (
@@ -96,41 +84,18 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
     thermo.addReading({ celsius: 37.1, time: new Date(Date.UTC(2026, 10, 30, 8, 5)) });
     vb = await startVirtualBluez({ peripherals: [cuff, thermo], adapter: { advertiseIntervalMs: 150 } });
     dir = mkdtempSync(join(tmpdir(), 'vigil-radio-'));
-    writeFileSync(
-      join(dir, 'gateway.yaml'),
-      JSON.stringify({
-        gatewayId: GW,
-        dataDir: join(dir, 'data'),
-        timeZone: 'UTC',
-        logLevel: 'info',
-        mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, password },
-        ble: {
-          connectTimeoutMs: 5_000,
-          idleDisconnectMs: 400,
-          backoffInitialMs: 100,
-          backoffMaxMs: 500,
-          cooldownMs: 300,
-          settleMs: 20,
-          radioRecoveryDeadlineMs: 8_000,
-          passkeyTimeoutMs: 20_000,
-        },
-        devices: { allow: [THERMO] },
-      }),
-    );
-    gateway = await startService('gateway', 'gateway/cli.ts', {
-      args: ['--config', join(dir, 'gateway.yaml')],
-      readyEvent: 'gateway.ready',
-      env: vb.env,
+    const config = writeGatewayConfig(dir, {
+      gatewayId: GW,
+      mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+      password,
+      logLevel: 'info',
+      ble: { settleMs: 20, radioRecoveryDeadlineMs: 8_000, passkeyTimeoutMs: 20_000 },
+      allow: [THERMO],
     });
+    gateway = await startGatewayProcess(config, vb);
   }, 120_000);
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await vb.stop();
-    await hub?.stop();
-    await Promise.all([pg.drop(), influx.drop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll({ gateway, vb, hub, stores: [pg, influx], dir }));
 
   it('registers its agent; outside a pairing window the agent refuses a pairing', async () => {
     await until('the agent registered', () => Promise.resolve(vb.bluez.agents.length === 1 ? true : undefined));
@@ -195,11 +160,15 @@ describe('pairing agent and radio recovery (gateway process on the virtual BlueZ
     await new Promise<void>((resolve) => thermo.once('connected', () => resolve()));
     await vb.killBluetoothd();
     await until('the loss noticed', () => Promise.resolve(logged('RADIO_BLUETOOTHD_GONE').length ? true : undefined));
-    await new Promise((r) => setTimeout(r, 1_000));
+    // bluetoothd stays away until the gateway tried to recover and failed once
+    await until('a failed recovery attempt', () =>
+      Promise.resolve(logged('RADIO_RECOVERY_RETRY').length ? true : undefined),
+    );
     await vb.startBluetoothd();
     await until('recovered', () => Promise.resolve(logged('RADIO_RECOVERED').length ? true : undefined), 15_000);
     expect(vb.bluez.agents).toHaveLength(1);
-    expect(vb.bluez.adapter.discovering).toBe(true);
+    // discovery runs again (a connect to a device that advertised meanwhile may pause it a moment)
+    await until('discovery running', () => (vb.bluez.adapter.discovering ? true : undefined), 10_000, 20);
     // LE only, every report (broadcast scales): the filter is set again on the new bluetoothd
     expect(vb.bluez.adapter.filter).toMatchObject({ Transport: 'le', DuplicateData: true });
     thermo.addReading({ celsius: 38.2, time: new Date(Date.UTC(2026, 10, 30, 9, 30)) });

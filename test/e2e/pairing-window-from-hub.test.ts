@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -6,13 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remoteGatewayConfigSchema, topicFor } from '../../contract';
 import { PairingStore } from '../../gateway/pairing/pairing-store';
 import { createCareTeamWithMembers, createGateway, createPatient } from '../../hub/admin/provisioning';
-import { loadHubConfig } from '../../hub/config/load';
-import { startHub, type RunningHub } from '../../hub/main';
-import { startService, type ServiceProcess } from '../../scripts/lib/processes';
+import type { RunningHub } from '../../hub/main';
+import type { ServiceProcess } from '../../scripts/lib/processes';
 import { Thermometer, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
-import { freePort } from '../fault/support';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
+import { freePort, startGatewayProcess, startTestHub, stopAll, writeGatewayConfig } from './support';
 
 /**
  * The patient's new thermometer arrives by post. Nobody touches the box: the home nurse, on the
@@ -37,19 +36,7 @@ describe('pairing window opened from the hub: a new device paired without touchi
   let password: string;
   let nurseToken: string;
 
-  const startTheHub = () =>
-    startHub(
-      loadHubConfig({
-        env: {},
-        overrides: {
-          postgres: { url: pg.url },
-          influx: { url: influx.url, database: influx.database },
-          mqtt: { host: '127.0.0.1', port: mqttPort },
-          http: { host: '127.0.0.1', port: 0 },
-          logLevel: 'silent',
-        },
-      }),
-    );
+  const startTheHub = () => startTestHub({ pg, influx, mqttPort });
   const temperatures = async () =>
     (
       await pg.pool.query<{ value: number }>(
@@ -77,39 +64,18 @@ describe('pairing window opened from the hub: a new device paired without touchi
     thermo.addReading({ celsius: 38.4, time: new Date(Date.UTC(2026, 10, 23, 7, 30)) });
     vb = await startVirtualBluez({ peripherals: [thermo], adapter: { advertiseIntervalMs: 150 } });
     dir = mkdtempSync(join(tmpdir(), 'vigil-pairing-'));
-    writeFileSync(
-      join(dir, 'gateway.yaml'),
-      JSON.stringify({
-        gatewayId: GW,
-        dataDir: join(dir, 'data'),
-        timeZone: 'UTC',
-        logLevel: 'info',
-        mqtt: { url: `mqtt://127.0.0.1:${mqttPort}`, password },
-        ble: {
-          connectTimeoutMs: 5_000,
-          idleDisconnectMs: 400,
-          backoffInitialMs: 100,
-          backoffMaxMs: 500,
-          cooldownMs: 300,
-        },
-        // nothing paired: the box as it left the clinic, before the thermometer arrived
-        devices: { allow: [] },
-      }),
-    );
-    gateway = await startService('gateway', 'gateway/cli.ts', {
-      args: ['--config', join(dir, 'gateway.yaml')],
-      readyEvent: 'gateway.ready',
-      env: vb.env,
+    const config = writeGatewayConfig(dir, {
+      gatewayId: GW,
+      mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+      password,
+      logLevel: 'info',
+      // nothing paired: the box as it left the clinic, before the thermometer arrived
+      allow: [],
     });
+    gateway = await startGatewayProcess(config, vb);
   }, 120_000);
 
-  afterAll(async () => {
-    await gateway?.stop();
-    await vb.stop();
-    await hub?.stop();
-    await Promise.all([pg.drop(), influx.drop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll({ gateway, vb, hub, stores: [pg, influx], dir }));
 
   it('ignores the unpaired thermometer, then pairs it once the nurse opens the window from the hub', async () => {
     await until('the box online', async () =>
@@ -117,8 +83,15 @@ describe('pairing window opened from the hub: a new device paired without touchi
         ? true
         : undefined,
     );
-    // the thermometer advertises next to the box for a while: outside a window nothing is read
-    await new Promise((r) => setTimeout(r, 3_000));
+    // the thermometer advertises next to the box for a while: outside a window nothing is read.
+    // The marker: the box's discovery got twenty of its advertising reports, and never connected
+    let connections = 0;
+    thermo.on('connected', () => connections++);
+    const heard = vb.bluez.advertisementsReported(THERMO);
+    await until('twenty advertisements heard by the box', () =>
+      vb.bluez.advertisementsReported(THERMO) >= heard + 20 ? true : undefined,
+    );
+    expect(connections).toBe(0);
     expect(await temperatures()).toEqual([]);
 
     const res = await fetch(`${hub!.httpUrl}/api/patients/${PATIENT}/gateways/${GW}/pairing-window`, {

@@ -11,6 +11,7 @@ import { startService, type ServiceProcess } from '../../scripts/lib/processes';
 import { BloodPressureCuff, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
+import { gatewayProcessEnv, hubProcessEnv } from './support';
 
 /**
  * Foundation end to end, real processes: virtual cuff (virtual BlueZ on a private D-Bus) ->
@@ -74,16 +75,7 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
 
     hub = await startService('hub', 'hub/cli.ts', {
       readyEvent: 'hub.ready',
-      env: {
-        VIGIL_HUB_INSTANCE_ID: 'e2e',
-        VIGIL_PG_URL: pg.url,
-        VIGIL_INFLUX_URL: influxDb.url,
-        VIGIL_INFLUX_DATABASE: influxDb.database,
-        VIGIL_MQTT_HOST: '127.0.0.1',
-        VIGIL_MQTT_PORT: '0',
-        VIGIL_HTTP_PORT: '0',
-        VIGIL_LOG_LEVEL: 'warn',
-      },
+      env: hubProcessEnv('e2e', { pg, influx: influxDb }),
     });
 
     const cuff = new BloodPressureCuff({ address: CUFF, name: 'BP Cuff', recordIntervalMs: 20 });
@@ -93,17 +85,14 @@ describe('a confirmed crisis reading from a virtual cuff becomes one red alert e
     dataDir = mkdtempSync(join(tmpdir(), 'vigil-e2e-gw-'));
     gateway = await startService('gateway', 'gateway/cli.ts', {
       readyEvent: 'gateway.ready',
-      env: {
-        ...vb.env,
-        VIGIL_GATEWAY_ID: GW,
-        VIGIL_GATEWAY_DATA_DIR: dataDir,
-        VIGIL_GATEWAY_TZ: 'UTC',
-        VIGIL_GATEWAY_MQTT_URL: String(hub.ready.mqttUrl),
-        VIGIL_GATEWAY_PASSWORD: gatewayPassword,
-        VIGIL_GATEWAY_DEVICES: CUFF,
-        VIGIL_GATEWAY_HEARTBEAT_MS: '1000',
-        VIGIL_LOG_LEVEL: 'warn',
-      },
+      env: gatewayProcessEnv({
+        vb,
+        gatewayId: GW,
+        dataDir,
+        mqttUrl: String(hub.ready.mqttUrl),
+        password: gatewayPassword,
+        devices: CUFF,
+      }),
     });
   }, 120_000);
 

@@ -164,12 +164,19 @@ beforeAll(async () => {
     programId: 'oral_chemotherapy',
     name: 'Team A',
     patientIds: [PA],
+    // FHIR access needs a SMART scope on the token (hub/fhir/scopes.ts); the role matrix applies on top
+    scopes: ['user/*.read'],
   });
   for (const r of ALL.filter((x) => x !== 'AD')) {
     token[r] = team[ROLE[r] as CareRole].token;
     ids[r] = team[ROLE[r] as CareRole].professionalId;
   }
-  const admin = await createProfessional(f.pool, { id: 'admin-1', displayName: 'Admin', role: 'admin' });
+  const admin = await createProfessional(f.pool, {
+    id: 'admin-1',
+    displayName: 'Admin',
+    role: 'admin',
+    scopes: ['user/*.read'],
+  });
   token.AD = admin.token;
   ids.AD = 'admin-1';
   const t = f.clock.now().getTime();
@@ -493,6 +500,48 @@ const CELLS: Cell[] = [
     route: 'GET /fhir/Device',
     allowed: ['CN', 'HN', 'AD'],
     req: () => ['GET', `/fhir/Device?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Flag',
+    route: 'GET /fhir/Flag',
+    allowed: ['CN', 'ON', 'CA', 'GP', 'PH', 'HN'],
+    req: () => ['GET', `/fhir/Flag?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Questionnaire',
+    route: 'GET /fhir/Questionnaire',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire'],
+  },
+  {
+    name: 'GET /fhir/Questionnaire/:id',
+    route: 'GET /fhir/Questionnaire/:id',
+    allowed: ALL,
+    req: () => ['GET', '/fhir/Questionnaire/oral-chemo-weekly'],
+  },
+  {
+    name: 'GET /fhir/QuestionnaireResponse (trends or coaching)',
+    route: 'GET /fhir/QuestionnaireResponse',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/QuestionnaireResponse?patient=${PA}`],
+  },
+  {
+    name: 'GET /fhir/Communication (messaging roles, consent)',
+    route: 'GET /fhir/Communication',
+    allowed: ALL.filter((r) => r !== 'AD'),
+    req: () => ['GET', `/fhir/Communication?patient=${PA}`],
+  },
+  {
+    name: 'GET /api/patients/:id/dmp-document (readings and alerts)',
+    route: 'GET /api/patients/:id/dmp-document',
+    allowed: ['CN', 'ON', 'CA', 'HN'],
+    req: () => ['GET', `/api/patients/${PA}/dmp-document`],
+  },
+  {
+    name: 'GET /api/professionals/:id/token',
+    route: 'GET /api/professionals/:id/token',
+    allowed: ['AD'],
+    req: () => ['GET', `/api/professionals/${ids.CN}/token`],
   },
   {
     name: 'GET /api/reports/programs/:programId',
@@ -842,6 +891,8 @@ const PUBLIC_ROUTES: Record<string, string> = {
   'GET /metrics': 'Prometheus scrape, aggregate counts only',
   'POST /enrollment/exchange': 'the printed one-time code is the credential (hub/api/enrollment.ts)',
   'GET /fhir/metadata': 'the CapabilityStatement is public by the FHIR RESTful API',
+  'GET /gateway/releases/:version/:file':
+    "a box's own credential (HTTP Basic), only for a release offered to it (hub/fleet/release-routes.ts; test/e2e/ota.test.ts)",
 };
 const isDocs = (route: string) => / \/docs(\/|$)/.test(route);
 /** The patient space authenticates the patient or her caregiver by its own session cookie, never a
@@ -1141,6 +1192,33 @@ describe('OpenAPI', () => {
       ]),
     );
     expect((await api.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+});
+
+describe('FHIR scopes: deny by default on every /fhir route', () => {
+  it('a token of the same nurse without a FHIR scope is refused on every /fhir route but metadata', async () => {
+    // same role, team and consent as CN: only the token's scopes differ
+    const { token: unscoped } = await createProfessional(f.pool, {
+      id: 'cn-unscoped',
+      displayName: 'CN',
+      role: 'coordinating_nurse',
+    });
+    await addCareTeamMember(f.pool, { careTeamId: 'team-a', professionalId: 'cn-unscoped' });
+    await recordConsent(f.pool, { patientId: PA, professionalId: 'cn-unscoped' });
+    const fhirRoutes = routeTable(api).filter((r) => r.url.startsWith('/fhir/') && r.url !== '/fhir/metadata');
+    expect(fhirRoutes.length).toBeGreaterThanOrEqual(9);
+    for (const r of fhirRoutes) {
+      // a read names its resource; every search gets the patient (ignored where not a parameter)
+      const url = `${r.url.replace('/Patient/:id', `/Patient/${PA}`).replace('/:id', '/oral-chemo-weekly')}?patient=${PA}`;
+      const res = await api.inject({ method: 'GET', url, headers: { authorization: `Bearer ${unscoped}` } });
+      const code = res.json<{ issue: { details: { coding: { code: string }[] } }[] }>().issue[0]?.details.coding[0]
+        ?.code;
+      expect([r.url, res.statusCode, code]).toEqual([r.url, 403, 'INSUFFICIENT_SCOPE']);
+      // and the same request with CN's scoped token is not refused for its scope
+      const scoped = await call('CN', r.method, url);
+      expect([r.url, scoped.statusCode]).toEqual([r.url, 200]);
+    }
+    expect((await api.inject({ method: 'GET', url: '/fhir/metadata' })).statusCode).toBe(200);
   });
 });
 

@@ -9,6 +9,7 @@ import {
 } from '../../simulators/virtual-bluez';
 import { bleTransportContract, CONTRACT_DEVICES, type ContractSetup } from '../contract/ble-transport.contract';
 import { normalizeUuid } from '../../drivers/sdk/uuid';
+import { waitFor } from '../support/wait';
 
 async function discover(t: BluezTransport, address: string): Promise<void> {
   let seen = false as boolean; // set by the scan callback
@@ -131,11 +132,9 @@ describe('bluez transport on the virtual BlueZ: misbehaving devices', () => {
     t = new BluezTransport({ busAddress: vb.address });
     await t.start();
     vb.bluez.setPowered(false);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(t.adapterState()).toBe('off');
+    await waitFor('the adapter off', () => t!.adapterState() === 'off', 5_000, 10);
     vb.bluez.setAdapterPresent(false);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(t.adapterState()).toBe('absent');
+    await waitFor('the adapter absent', () => t!.adapterState() === 'absent', 5_000, 10);
     await expect(t.connect(CONTRACT_DEVICES.bpCuff.address)).rejects.toMatchObject({ code: 'ADAPTER_UNAVAILABLE' });
   });
 

@@ -4,13 +4,13 @@
  * gateway is slowed down without starving the others (per-gateway rate limit).
  * Real parts: the hub's aedes broker, PostgreSQL, InfluxDB.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeGateway } from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
 import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
+import { waitFor } from '../support/wait';
 import {
   countPoints,
   enrollGateways,
@@ -115,9 +115,19 @@ describe('embedded broker: authentication and ACL', () => {
     c.publish(topicFor(victim.gatewayId, 'readings'), JSON.stringify(forged), { qos: 1 });
     await closed;
     await c.endAsync(true);
-    await sleep(300);
-    expect(await ledgerCount(victim.gatewayId)).toBe(0);
-    expect(await countPoints(influx.url, influx.database)).toBe(before);
+    // a marker that the forged message had its chance: the victim's own next batch, published
+    // after it, is filed and receipted; only that one reading is in the stores
+    const own = new SimGateway(victim, hub.mqttUrl);
+    await own.connect();
+    const [marker] = makeReadings(victim.gatewayId, 3).slice(2);
+    await own.sendUntilReceipted(
+      { v: 1, gatewayId: victim.gatewayId, batchId: 'own-1', sentAt: new Date().toISOString(), readings: [marker!] },
+      Date.now() + 20_000,
+    );
+    await own.close();
+    expect(own.outcomes.get(marker!.id)).toBe('stored');
+    expect(await ledgerCount(victim.gatewayId)).toBe(1);
+    expect(await countPoints(influx.url, influx.database)).toBe(before + 1);
     const dl = await pg.pool.query('SELECT 1 FROM dead_letters WHERE gateway_id = $1', [victim.gatewayId]);
     expect(dl.rowCount).toBe(0);
   });
@@ -154,7 +164,8 @@ describe('embedded broker: per-gateway rate limit', () => {
     const flooding = Promise.all(flood.map((b) => flooder.sendUntilReceipted(b, deadline))).then(
       () => (floodDoneAt = Date.now()),
     );
-    await sleep(50);
+    // the flood is under way: its first batches (the burst the limit lets through) are receipted
+    await waitFor('the flood under way', () => flooder.outcomes.size > 0, 10_000, 5);
     const quietReadings = makeReadings(gws[1]!.gatewayId, 1);
     await quiet.sendAll(quietReadings, 1, deadline);
     const quietDoneAt = Date.now();

@@ -142,4 +142,40 @@ describe('hub commands on a real PostgreSQL', () => {
     expect(orphan.status).toBe(2);
     expect(orphan.stderr.trim()).toBe('NOT_FOUND: no such patient: P-9999');
   }, 60_000);
+
+  it('issues a token with SMART scopes for one patient, lists them, refuses a scope it does not know', async () => {
+    const env = { VIGIL_PG_URL: pg.url };
+    expect((await hub(['enroll-patient', 'P-0050', 'heart_failure', 'Patient', '50'], env)).status).toBe(0);
+    const created = await hub(['create-professional', 'nurse-50', 'home_nurse', 'Nurse', '50'], env);
+    expect(created.status, created.stderr).toBe(0);
+    expect((JSON.parse(created.stdout) as { scopes: string[] }).scopes).toEqual([]);
+    const renewed = await hub(
+      [
+        'renew-token',
+        'nurse-50',
+        '30',
+        '--scope',
+        'patient/Observation.rs',
+        'patient/Patient.read',
+        '--patient',
+        'P-0050',
+      ],
+      env,
+    );
+    expect(renewed.status, renewed.stderr).toBe(0);
+    expect((JSON.parse(renewed.stdout) as { scopes: string[] }).scopes).toEqual([
+      'patient/Observation.rs',
+      'patient/Patient.read',
+    ]);
+    const listed = await hub(['token-scopes', 'nurse-50'], env);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({
+      professionalId: 'nurse-50',
+      scopes: ['patient/Observation.rs', 'patient/Patient.read'],
+      patientId: 'P-0050',
+    });
+    const bad = await hub(['renew-token', 'nurse-50', '--scope', 'user/Banana.read'], env);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toMatch(/^INVALID_SCOPE: /);
+  }, 60_000);
 });

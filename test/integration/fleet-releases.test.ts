@@ -1,10 +1,11 @@
 /**
  * Issue 17 item 6, hub side of the over-the-air updates: a signed release is published only with
  * the right key, a staged rollout reaches exactly its share of the fleet, and the versions the
- * boxes report in their heartbeats (real hub, real MQTT) make the fleet view.
+ * boxes report in their heartbeats (real hub, real MQTT) make the fleet view; the per-box update
+ * states and the automatic halt (the four-box run on real gateway processes: test/e2e/ota.test.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -13,7 +14,8 @@ import { WIRE_VERSION, topicFor } from '../../contract';
 import { generateReleaseKeys, writeRelease } from '../../deploy/release';
 import { createGateway, createPatient } from '../../hub/admin/provisioning';
 import { loadHubConfig } from '../../hub/config/load';
-import { currentRollout, fleetVersions } from '../../hub/fleet/releases';
+import { recordUpdateReport } from '../../hub/fleet/ota';
+import { currentRollout, fleetVersions, publishRelease, startRollout } from '../../hub/fleet/releases';
 import { startHub, type RunningHub } from '../../hub/main';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
@@ -60,6 +62,7 @@ describe('gateway releases and staged rollout', () => {
           influx: { url: influx.url, database: influx.database },
           mqtt: { host: '127.0.0.1', port: 0 },
           http: { host: '127.0.0.1', port: 0 },
+          fleet: { otaReconcileMs: 300 },
           logLevel: 'silent',
         },
       }),
@@ -148,5 +151,70 @@ describe('gateway releases and staged rollout', () => {
       ['0.1.0', 2],
       ['0.2.0', 2],
     ]);
+  }, 60_000);
+
+  it('records what the boxes report, only for releases offered to them, and halts past the failure threshold', async () => {
+    // the box the 0.2.0 rollout (75 %) left out: it was never offered 0.2.0
+    const held = (await currentRollout(pg.pool))!.held[0]!;
+    const r = release('0.4.0', keys.privateKeyPem);
+    await publishRelease(pg.pool, {
+      manifest: readFileSync(r.manifest),
+      signature: readFileSync(r.signature, 'utf8').trim(),
+      artifact: readFileSync(r.artifact),
+      publicKeyPem: keys.publicKeyPem,
+    });
+    await startRollout(pg.pool, '0.4.0', 100, 'admin', 1);
+    // the running hub offers it to every box in its retained config
+    await until('the offers', async () => {
+      const { rows } = await pg.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM gateway_remote_config WHERE config->'update'->>'version' = '0.4.0'`,
+      );
+      return rows[0]!.n === 4 ? true : undefined;
+    });
+    const [a, b, c] = BOXES as [string, string, string];
+    // a report on a release the box was not offered changes nothing
+    expect(await recordUpdateReport(pg.pool, held, { version: '0.2.0', state: 'healthy' })).toEqual({
+      changed: false,
+      halted: false,
+    });
+    expect(await recordUpdateReport(pg.pool, a, { version: '0.4.0', state: 'downloading' })).toEqual({
+      changed: true,
+      halted: false,
+    });
+    // the same report twice is one change
+    expect((await recordUpdateReport(pg.pool, a, { version: '0.4.0', state: 'downloading' })).changed).toBe(false);
+    // withdrawn is not a failure; one failure is within max_failures = 1; the second halts
+    expect(
+      await recordUpdateReport(pg.pool, b, { version: '0.4.0', state: 'refused', reason: 'UPDATE_WITHDRAWN' }),
+    ).toEqual({ changed: true, halted: false });
+    expect(
+      await recordUpdateReport(pg.pool, a, { version: '0.4.0', state: 'rolled_back', reason: 'HEALTH_DEADLINE' }),
+    ).toEqual({ changed: true, halted: false });
+    expect(
+      await recordUpdateReport(pg.pool, c, {
+        version: '0.4.0',
+        state: 'refused',
+        reason: 'RELEASE_SIGNATURE_INVALID',
+      }),
+    ).toEqual({ changed: true, halted: true });
+    const plan = await currentRollout(pg.pool);
+    expect(plan?.haltedAt).not.toBeNull();
+    expect(plan?.haltReason).toMatch(/^2 boxes failed/);
+    // halted: every offer is withdrawn
+    await until('the offers withdrawn', async () => {
+      const { rows } = await pg.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM gateway_remote_config WHERE config ? 'update'`,
+      );
+      return rows[0]!.n === 0 ? true : undefined;
+    });
+    expect(
+      (await pg.pool.query('SELECT 1 FROM gateway_updates WHERE gateway_id = $1 AND version = $2', [held, '0.2.0']))
+        .rowCount,
+    ).toBe(0);
+    const events = await pg.pool.query<{ state: string }>(
+      `SELECT state FROM gateway_update_events WHERE gateway_id = $1 AND version = '0.4.0' ORDER BY id`,
+      [a],
+    );
+    expect(events.rows.map((e) => e.state)).toEqual(['offered', 'downloading', 'rolled_back']);
   }, 60_000);
 });

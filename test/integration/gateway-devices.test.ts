@@ -223,8 +223,8 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
   });
 
   it('ignores devices outside the allow-list until a pairing window opened by the CLI; a weak neighbour stays out', async () => {
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(gw.devices.counters.ignoredUnpaired).toBeGreaterThan(0);
+    // the gateway heard the new cuff and turned it away (not merely has not heard it yet)
+    await until('the unpaired cuff ignored', () => (gw.devices.counters.ignoredUnpaired > 0 ? true : undefined));
     expect(await points('blood_pressure_systolic', A.newCuff)).toHaveLength(0);
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', 'pair', '--seconds', '5'], {
       env: {
@@ -257,6 +257,21 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     expect([anywhere.rows[0]?.n, quarantined.rows[0]?.n]).toEqual([0, 0]);
   }, 40_000);
 
+  /**
+   * The moment after which a record sent twice would show: a later sync of the meter has begun
+   * (so the session before it ended and committed what it read), and the box's buffer is empty
+   * (everything committed was filed and receipted by the hub).
+   */
+  const glucoseSettled = async () => {
+    const racpCount = () => vb.get(A.glucose).writes.filter((w) => w.characteristic === '2a52').length;
+    const before = racpCount();
+    await until(
+      'a later sync, and the buffer sent',
+      () => (racpCount() > before && gw.buffer.stats().depth === 0 ? true : undefined),
+      30_000,
+    );
+  };
+
   it('RACP: a second sync pulls nothing; new records after a link drop mid-transfer arrive once; stale transfers and busy adapters recover', async () => {
     const cursorOf = () => gw.buffer.cursor(A.glucose);
     await until('cursor at 30', () => (cursorOf() === 30 ? true : undefined));
@@ -276,7 +291,7 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       const checks = racpWrites().filter((w) => w === '0106').length;
       return checks >= 1 && glucose.sentRecords === 30 + checks ? true : undefined;
     });
-    await new Promise((r) => setTimeout(r, 500));
+    await glucoseSettled();
     expect(await points('glucose', A.glucose)).toHaveLength(30);
 
     // ten new records; the link drops after 4 notifications; BlueZ is busy twice; then the meter
@@ -294,7 +309,7 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
       const r = await points('glucose', A.glucose);
       return r.length >= 40 ? r : undefined;
     });
-    await new Promise((r) => setTimeout(r, 1500));
+    await glucoseSettled();
     expect(await points('glucose', A.glucose)).toHaveLength(40);
     expect(g.slice(30).map((p) => Math.round(p.value * 10) / 10)).toEqual([
       7, 7.1, 7.2, 7.3, 7.4, 7.5, 7.6, 7.7, 7.8, 7.9,
@@ -324,7 +339,7 @@ describe('gateway with every virtual device (node-ble on the virtual BlueZ) -> h
     );
     expect(g.slice(40).map((p) => Math.round(p.value * 10) / 10)).toEqual([9, 9.1, 9.2, 9.3, 9.4]);
     await until('cursor at 5', () => (cursorOf() === 5 ? true : undefined));
-    await new Promise((r) => setTimeout(r, 1500));
+    await glucoseSettled();
     expect(await points('glucose', A.glucose)).toHaveLength(45);
   }, 60_000);
 });

@@ -205,8 +205,10 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
     // a broker like the embedded hub in a storm: the PUBACK comes once the batch is filed, long
     // after the publish (2 s, past the 1 s receipt timeout), and the receipt a moment after it
     const received: string[][] = [];
+    let heartbeats = 0;
     const broker = await Aedes.createBroker({
       authorizePublish: (client, packet, done) => {
+        if (packet.topic.endsWith('/heartbeat')) heartbeats++;
         if (!client || !packet.topic.endsWith('/readings')) {
           done(null);
           return;
@@ -276,7 +278,11 @@ describe('gateway uplink: the receipt timeout runs from the PUBACK', () => {
         () => (gw.buffer.stats().depth === 0 ? true : undefined),
         15_000,
       );
-      await new Promise((r) => setTimeout(r, 1_500));
+      // the marker: a heartbeat sent after the receipt reached the broker; a re-send published
+      // before it on the same connection would have arrived first (MQTT keeps a connection's order)
+      const before = heartbeats;
+      gw.uplink.heartbeat();
+      await until('a heartbeat after the receipt', () => (heartbeats > before ? true : undefined));
       expect(received).toEqual([readings.map((r) => r.id)]);
     } finally {
       await gw.stop();

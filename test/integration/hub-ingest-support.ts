@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { InfluxDB } from 'influx';
 import { readingId, receiptSchema, topicFor, type ReadingBatch, type ReadingInput, type Receipt } from '../../contract';
 import { createGateway, createPatient } from '../../hub/admin/provisioning';
+import { until } from '../support/wait';
 
 /** receipts and PUBACKs already on their way when InfluxDB stopped are not counted as 'while down' */
 const IN_FLIGHT_GRACE_MS = 1500;
@@ -289,8 +290,16 @@ export async function runInfluxOutage(o: OutageOptions): Promise<OutageReport> {
       sims.map((s) => s.sendAll(makeReadings(s.spec.gatewayId, o.perGateway), o.batch, Date.now() + 600_000)),
     );
 
-    await sleep(700);
-    const storedBefore = await countPoints(influxd.url, database);
+    // the outage starts mid-run: once the first readings are stored
+    const storedBefore = await until(
+      'the first readings stored',
+      async () => {
+        const n = await countPoints(influxd.url, database);
+        return n > 0 ? n : undefined;
+      },
+      60_000,
+      50,
+    );
     await influxd.stop(); // SIGTERM, waits for the process to exit
     const down = performance.now();
     await sleep(o.outageMs);

@@ -3,7 +3,7 @@
  * middle of a transaction. The hub must get an error for that transaction (and hold the message
  * it was filing), never crash on the client's 'error' event, and go on with fresh connections.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../support/wait';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../hub/alerts/audit';
 import { migrate } from '../../hub/storage/postgres/migrate';
@@ -28,7 +28,13 @@ describe('PostgreSQL connection lost during a transaction', () => {
         pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         // the server ends this backend (as a fast shutdown does: 57P01) while no query runs on it
         await pg.pool.query('SELECT pg_terminate_backend($1)', [pid]);
-        await sleep(200);
+        // the marker: the server no longer lists the backend (it has exited)
+        await waitFor(
+          'the backend gone',
+          async () => (await pg.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0,
+          10_000,
+          20,
+        );
         await c.query('SELECT 1');
       });
       await expect(attempt).rejects.toThrow();

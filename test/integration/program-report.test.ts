@@ -26,6 +26,8 @@ const ENROLLED = new Date(AS_OF.getTime() - 400 * DAY);
 const PROGRAM: Program = 'cardiovascular_prevention';
 /** systolic drop of each of the six patients at 3 months: mean 7, sample SD sqrt(14) */
 const DROPS = [2, 4, 6, 8, 10, 12];
+/** weekly questionnaire answers of the first five patients (the last one answered daily: 6 for 5 due) */
+const WEEKLY_ANSWERS = [0, 1, 2, 3, 6];
 
 let pg: TestPostgres;
 let influx: Awaited<ReturnType<typeof createTestInflux>>;
@@ -89,6 +91,35 @@ beforeAll(async () => {
     await reading(id, 'battery_level', 300, 8, 50); // device state: not a day with data
   }
   await reading('RP-OTHER', 'blood_pressure_systolic', 1, 8, 200);
+  // questionnaires, due and answered (figures worked out in the test)
+  const assign = (patientId: string, questionnaireId: string, everyDays: number | null, firstDue: Date) =>
+    pg.pool.query(
+      `INSERT INTO questionnaire_assignments (patient_id, questionnaire_id, every_days, next_due_at, first_due_at, assigned_by)
+       VALUES ($1, $2, $3, $4, $4, 'test')`,
+      [patientId, questionnaireId, everyDays, firstDue],
+    );
+  const answer = (patientId: string, questionnaireId: string, at: Date) =>
+    pg.pool.query(
+      `INSERT INTO questionnaire_responses (patient_id, questionnaire_id, author_kind, author_id, resource, outcome, authored_at)
+       VALUES ($1, $2, 'patient', $1, '{}', '{}', $3)`,
+      [patientId, questionnaireId, at],
+    );
+  const weeklyFrom = new Date(AS_OF.getTime() - 28 * DAY);
+  for (const [i, id] of ids.entries()) {
+    await assign(id, 'cardio-risk', null, ENROLLED);
+    if (i < 4) await answer(id, 'cardio-risk', new Date(ENROLLED.getTime() + DAY));
+    if (i < 5) {
+      await assign(id, 'oral-chemo-weekly', 7, weeklyFrom);
+      for (let k = 0; k < WEEKLY_ANSWERS[i]!; k++)
+        await answer(id, 'oral-chemo-weekly', new Date(weeklyFrom.getTime() + (k + 1) * DAY));
+    }
+    if (i < 2) await assign(id, 'education-check', null, ENROLLED);
+  }
+  // answered before it was due: not an answer to this assignment
+  await answer('RP-5', 'cardio-risk', new Date(ENROLLED.getTime() - DAY));
+  // another team's patient never counts
+  await assign('RP-OTHER', 'cardio-risk', null, ENROLLED);
+  await answer('RP-OTHER', 'cardio-risk', new Date(ENROLLED.getTime() + DAY));
   // four episodes: acknowledged after 10, 20 and 30 minutes, one never
   const opened = new Date(ENROLLED.getTime() + 100 * DAY);
   for (const [n, [severity, minutes]] of (
@@ -137,6 +168,20 @@ describe('program report on a cohort with known answers', () => {
       acknowledged: 3,
       minutesToAcknowledge: { median: 20, p90: 28 },
     });
+    // cardio-risk once for 6 patients, 4 answered in time (one answered before it was due);
+    // weekly for 5 patients from 28 days before: due 5 times each = 25, answered 0+1+2+3+min(6,5) = 11;
+    // education-check for 2 patients: masked alone, counted in the total. 15 / 33 = 45.5 %
+    expect(r.questionnaires).toEqual({
+      patients: 6,
+      due: 33,
+      answered: 15,
+      adherencePercent: 45.5,
+      byQuestionnaire: [
+        { questionnaireId: 'cardio-risk', patients: 6, due: 6, answered: 4, adherencePercent: 66.7 },
+        { questionnaireId: 'education-check', patients: 2, due: null, answered: null, adherencePercent: null },
+        { questionnaireId: 'oral-chemo-weekly', patients: 5, due: 25, answered: 11, adherencePercent: 44 },
+      ],
+    });
     const [systolic, weight, steps] = r.outcomes;
     // changes -2..-12: mean -7, SD sqrt(14) = 3.742, half-width t(0.975, 5) * SD / sqrt(6) = 3.927
     expect(systolic).toMatchObject({ metric: 'blood_pressure_systolic', baselineMean: 152.5 });
@@ -166,6 +211,9 @@ describe('program report on a cohort with known answers', () => {
     expect(lines).toContain('outcome,blood_pressure_systolic_change,3m,6,-7,-10.93,-3.07,mmHg');
     expect(lines).toContain('outcome,body_weight_change,3m,,suppressed,,,kg');
     expect(lines).toContain('participation,enrolled,,6,6,,,patients');
+    expect(lines).toContain('questionnaires,all_adherence,,6,45.5,,,%');
+    expect(lines).toContain('questionnaires,oral-chemo-weekly_answered,,5,11,,,questionnaires');
+    expect(lines).toContain('questionnaires,education-check_due,,2,,,,questionnaires');
 
     const pdf = await get(admin, url('&format=pdf'));
     expect(pdf.headers['content-type']).toBe('application/pdf');
@@ -179,6 +227,7 @@ describe('program report on a cohort with known answers', () => {
       expect(readFileSync(join(dir, pages[0]!)).length).toBeGreaterThan(2000);
       const text = execFileSync('pdftotext', [join(dir, 'report.pdf'), '-']).toString();
       expect(text).toContain('Prévention cardiovasculaire');
+      expect(text).toContain('45,5 % (15 / 33)');
       expect(text).toContain('−7'.replace('−', '-'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -197,5 +246,7 @@ describe('program report on a cohort with known answers', () => {
     ).json<CohortReport>();
     expect(theirs.participation).toMatchObject({ enrolled: 1, active: null, adherencePercent: null });
     expect(theirs.alerts.episodes).toBeNull();
+    expect(theirs.questionnaires).toMatchObject({ patients: 1, due: null, answered: null, adherencePercent: null });
+    expect(mine.questionnaires.due).toBe(33);
   });
 });

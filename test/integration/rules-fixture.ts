@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { MetricName } from '../../contract';
 import { bindDevice, createGateway, createPatient, type Program } from '../../hub/admin/provisioning';
 import { EpisodeStore } from '../../hub/alerts/episode-store';
-import { buildApi } from '../../hub/api/app';
+import { buildApi, type ApiDeps } from '../../hub/api/app';
 import { createHubMetrics } from '../../hub/observability/metrics';
 import { HOUR, ManualClock } from '../../hub/rules/clock';
 import { RuleEngine } from '../../hub/rules/engine';
@@ -139,6 +139,7 @@ export type RulesFixture = Awaited<ReturnType<typeof rulesFixture>>;
 export async function apiOnFixture(
   f: RulesFixture,
   prefix: string,
+  extra: Pick<ApiDeps, 'patientSide'> = {},
 ): Promise<{ api: FastifyInstance; close(): Promise<void> }> {
   const influx = await createTestInflux(prefix);
   const api = await buildApi({
@@ -149,6 +150,7 @@ export async function apiOnFixture(
     clock: f.clock,
     episodes: f.episodes,
     rules: f.engine,
+    ...extra,
   });
   return {
     api,

@@ -1,6 +1,12 @@
 import { z } from 'zod';
-import { gatewayIdSchema } from '../../../contract';
-import { renewProfessionalToken, revokeGateway, revokeProfessional } from '../../admin/provisioning';
+import { gatewayIdSchema, patientIdSchema } from '../../../contract';
+import {
+  professionalTokenScopes,
+  renewProfessionalToken,
+  revokeGateway,
+  revokeProfessional,
+} from '../../admin/provisioning';
+import { scopeListSchema, ScopeError } from '../../fhir/scopes';
 import { bearer, errorSchema, who, type ZApp, type ApiContext } from '../context';
 import { ApiError } from '../errors';
 
@@ -25,23 +31,73 @@ export function registerCredentialRoutes(app: ZApp, ctx: ApiContext): void {
         summary: 'Issue a new bearer token for a professional (shown once); the previous one stops working',
         params: idParam,
         body: z
-          .object({ validDays: z.number().int().min(1).max(365).optional() })
+          .object({
+            validDays: z.number().int().min(1).max(365).optional(),
+            /** SMART scopes of the new token (docs/api.md "FHIR scopes"); none: no /fhir access */
+            scopes: scopeListSchema.optional(),
+            /** the patient patient/ scopes are limited to */
+            patientId: patientIdSchema.optional(),
+          })
           .strict()
           .optional(),
-        response: { 201: z.object({ token: z.string(), expiresAt: z.string() }), 404: errorSchema },
+        response: {
+          201: z.object({ token: z.string(), expiresAt: z.string(), scopes: z.array(z.string()) }),
+          404: errorSchema,
+        },
       },
     },
     async (req, reply) => {
       const p = who(req);
       requireAdmin(p.role);
-      const r = await renewProfessionalToken(
-        ctx.pool,
-        req.params.id,
-        req.body?.validDays ? { tokenTtlDays: req.body.validDays } : {},
-        p.id,
-      );
+      const b = req.body;
+      if (b?.patientId !== undefined) {
+        const { rowCount } = await ctx.pool.query('SELECT 1 FROM patients WHERE id = $1', [b.patientId]);
+        if (!rowCount) throw new ApiError('INVALID_REQUEST', 'INVALID_SCOPE: no such patient');
+      }
+      let r;
+      try {
+        r = await renewProfessionalToken(
+          ctx.pool,
+          req.params.id,
+          {
+            ...(b?.validDays ? { tokenTtlDays: b.validDays } : {}),
+            ...(b?.scopes ? { scopes: b.scopes } : {}),
+            scopePatientId: b?.patientId ?? null,
+          },
+          p.id,
+        );
+      } catch (e) {
+        if (e instanceof ScopeError) throw new ApiError('INVALID_REQUEST', e.message);
+        throw e;
+      }
       if (!r) throw new ApiError('NOT_FOUND', 'no such professional, or revoked');
       return reply.status(201).send(r);
+    },
+  );
+
+  app.get(
+    '/api/professionals/:id/token',
+    {
+      schema: {
+        tags: ['credentials'],
+        security: bearer,
+        summary: "A professional's current token: its SMART scopes, patient and expiry (never the token itself)",
+        params: idParam,
+        response: {
+          200: z.object({
+            scopes: z.array(z.string()),
+            patientId: z.string().nullable(),
+            expiresAt: z.string().nullable(),
+          }),
+          404: errorSchema,
+        },
+      },
+    },
+    async (req) => {
+      requireAdmin(who(req).role);
+      const r = await professionalTokenScopes(ctx.pool, req.params.id);
+      if (!r) throw new ApiError('NOT_FOUND', 'no such professional, or revoked');
+      return r;
     },
   );
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { confirmBloodPressure, valuesOf } from '../kinds/confirmed';
-import { both, describeBloodPressure, say, summaryOf } from '../messages';
+import { bloodPressureSummary, both, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -67,21 +67,12 @@ export const bpGrade3 = defineMeasurementRule({
       severity: 'amber',
       readingIds: ids,
       value,
-      ...summaryOf(
-        both((l) => {
-          const bp = describeBloodPressure(
-            values.get('blood_pressure_systolic'),
-            values.get('blood_pressure_diastolic'),
-            m.measuredAt,
-            values.get('heart_rate'),
-            l,
-          );
-          return say(
-            l,
-            `Grade 3 blood pressure confirmed: ${bp} (diastolic ≥ ${p.diastolic} twice). Same-day review of the treatment.`,
-            `HTA de grade 3 confirmée : ${bp} (diastolique ≥ ${p.diastolic} deux fois). Revoir le traitement dans la journée.`,
-          );
-        }),
+      ...bloodPressureSummary(values, m.measuredAt, (bp, l) =>
+        say(
+          l,
+          `Grade 3 blood pressure confirmed: ${bp} (diastolic ≥ ${p.diastolic} twice). Same-day review of the treatment.`,
+          `HTA de grade 3 confirmée : ${bp} (diastolique ≥ ${p.diastolic} deux fois). Revoir le traitement dans la journée.`,
+        ),
       ),
       interpretations: Object.fromEntries(ids.map((id) => [id, 'H'])),
     };

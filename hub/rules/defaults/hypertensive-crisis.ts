@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { confirmBloodPressure, valuesOf } from '../kinds/confirmed';
-import { both, describeBloodPressure, say, summaryOf } from '../messages';
+import { bloodPressureSummary, both, say, summaryOf } from '../messages';
 import { defineMeasurementRule, type Evaluation } from '../rule';
 
 const params = z
@@ -67,21 +67,12 @@ export const hypertensiveCrisis = defineMeasurementRule({
       severity: 'red',
       readingIds: all.map((r) => r.readingId),
       value,
-      ...summaryOf(
-        both((l) => {
-          const bp = describeBloodPressure(
-            values.get('blood_pressure_systolic'),
-            values.get('blood_pressure_diastolic'),
-            m.measuredAt,
-            values.get('heart_rate'),
-            l,
-          );
-          return say(
-            l,
-            `Hypertensive crisis confirmed: ${bp} (≥ ${p.systolic} systolic or ≥ ${p.diastolic} diastolic twice). Call now: chest pain, breathlessness or neurological signs -> emergency services (15/112).`,
-            `Poussée hypertensive sévère confirmée : ${bp} (systolique ≥ ${p.systolic} ou diastolique ≥ ${p.diastolic} deux fois). Appeler maintenant : douleur thoracique, essoufflement ou signe neurologique -> SAMU (15).`,
-          );
-        }),
+      ...bloodPressureSummary(values, m.measuredAt, (bp, l) =>
+        say(
+          l,
+          `Hypertensive crisis confirmed: ${bp} (≥ ${p.systolic} systolic or ≥ ${p.diastolic} diastolic twice). Call now: chest pain, breathlessness or neurological signs -> emergency services (15/112).`,
+          `Poussée hypertensive sévère confirmée : ${bp} (systolique ≥ ${p.systolic} ou diastolique ≥ ${p.diastolic} deux fois). Appeler maintenant : douleur thoracique, essoufflement ou signe neurologique -> SAMU (15).`,
+        ),
       ),
       interpretations: Object.fromEntries(
         all.map((r) => [

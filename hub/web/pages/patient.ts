@@ -5,6 +5,7 @@ import type { PageRequest, WebContext } from '../context';
 import { ageFrom, describeValues, ruleWords } from '../describe';
 import { html, type SafeHtml } from '../html';
 import { page } from '../layout';
+import { csrfField, tableHeader } from './parts';
 import { severityBadge } from './worklist';
 
 interface Patient {
@@ -233,7 +234,7 @@ export function registerPatientPages(
             ${
               dry
                 ? html`<form method="post" action="/web/patients/${p.id}/dry-weight" class="inline-form dry">
-                    <input type="hidden" name="_csrf" value="${r.csrf}" />
+                    ${csrfField(r)}
                     <label for="dry">${f.t.dryWeight} (kg)</label>
                     <input
                       id="dry"
@@ -295,7 +296,7 @@ export function registerPatientPages(
         ? html`${
               r.can('alerts.triage')
                 ? html`<form method="post" action="/web/patients/${p.id}/notes" class="stack">
-                    <input type="hidden" name="_csrf" value="${r.csrf}" />
+                    ${csrfField(r)}
                     <label for="note">${f.t.addNote}</label
                     ><textarea id="note" name="body" rows="2" required maxlength="4000"></textarea>
                     <button type="submit" class="secondary">${f.t.save}</button>
@@ -356,9 +357,7 @@ export function registerPatientPages(
                         data-ajax
                         data-done="${f.t.pairingOpen}"
                       >
-                        <input type="hidden" name="_csrf" value="${r.csrf}" /><button type="submit" class="secondary">
-                          ${f.t.openPairing}
-                        </button>
+                        ${csrfField(r)}<button type="submit" class="secondary">${f.t.openPairing}</button>
                         <span class="muted" role="status" aria-live="polite"></span>
                       </form>`
                     : ''
@@ -374,18 +373,7 @@ export function registerPatientPages(
       log
         ? html`<div class="scroll" tabindex="0" role="region" aria-label="${f.t.readings}">
             <table class="list compact">
-              <caption class="visually-hidden">
-                ${f.t.readings}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">${f.t.time}</th>
-                  <th scope="col">${f.t.metric}</th>
-                  <th scope="col">${f.t.value}</th>
-                  <th scope="col">${f.t.device}</th>
-                  <th scope="col">${f.t.provenance}</th>
-                </tr>
-              </thead>
+              ${tableHeader(f.t.readings, [f.t.time, f.t.metric, f.t.value, f.t.device, f.t.provenance])}
               <tbody>
                 ${log.readings.map((x) => {
                   const late = new Date(x.receivedAt).getTime() - new Date(x.measuredAt).getTime() > LATE_MS;

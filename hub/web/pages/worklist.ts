@@ -6,6 +6,7 @@ import { ApiCallError, type PageRequest, type WebContext } from '../context';
 import { ageFrom, describeValues, ruleWords } from '../describe';
 import { html, type SafeHtml } from '../html';
 import { page } from '../layout';
+import { csrfField, tableHeader } from './parts';
 
 const filtersSchema = z.object({
   program: z
@@ -52,6 +53,19 @@ function row(r: PageRequest, w: WorklistRow, now: Date): SafeHtml {
   const devices = [...new Map(w.triggers.map((x) => [x.device, x])).values()];
   const canTriage = r.can('alerts.triage');
   const label = `${w.patient.displayName}, ${ruleWords(e.ruleId, f)}`;
+  /** a button opening one of the shared action dialogs for this episode (the script fills the dialog in) */
+  const dialogButton = (dialog: 'assign' | 'note' | 'silence' | 'resolve', text: string, ruleId?: string) =>
+    html`<button
+      type="button"
+      class="${dialog === 'resolve' ? 'danger' : 'secondary'}"
+      data-dialog="${dialog}"
+      data-episode="${e.id}"
+      data-patient="${w.patient.id}"
+      ${ruleId === undefined ? '' : html`data-rule="${ruleId}"`}
+      aria-label="${text} : ${label}"
+    >
+      ${text}
+    </button>`;
   return html`<tr
     id="episode-${e.id}"
     data-episode="${e.id}"
@@ -83,54 +97,15 @@ function row(r: PageRequest, w: WorklistRow, now: Date): SafeHtml {
       ${
         canTriage
           ? html`${
-                e.status === 'open'
-                  ? html`<form method="post" action="/web/episodes/${e.id}/acknowledge" data-ajax>
-                      <input type="hidden" name="_csrf" value="${r.csrf}" />
-                      <button type="submit" aria-label="${f.t.acknowledge} : ${label}">${f.t.acknowledge}</button>
-                    </form>`
-                  : ''
-              }
-              <button
-                type="button"
-                class="secondary"
-                data-dialog="assign"
-                data-episode="${e.id}"
-                data-patient="${w.patient.id}"
-                aria-label="${f.t.assign} : ${label}"
-              >
-                ${f.t.assign}
-              </button>
-              <button
-                type="button"
-                class="secondary"
-                data-dialog="note"
-                data-episode="${e.id}"
-                data-patient="${w.patient.id}"
-                aria-label="${f.t.note} : ${label}"
-              >
-                ${f.t.note}
-              </button>
-              <button
-                type="button"
-                class="secondary"
-                data-dialog="silence"
-                data-episode="${e.id}"
-                data-patient="${w.patient.id}"
-                data-rule="${e.ruleId}"
-                aria-label="${f.t.silence} : ${label}"
-              >
-                ${f.t.silence}
-              </button>
-              <button
-                type="button"
-                class="danger"
-                data-dialog="resolve"
-                data-episode="${e.id}"
-                data-patient="${w.patient.id}"
-                aria-label="${f.t.resolve} : ${label}"
-              >
-                ${f.t.resolve}
-              </button>`
+              e.status === 'open'
+                ? html`<form method="post" action="/web/episodes/${e.id}/acknowledge" data-ajax>
+                    ${csrfField(r)}
+                    <button type="submit" aria-label="${f.t.acknowledge} : ${label}">${f.t.acknowledge}</button>
+                  </form>`
+                : ''
+            }
+            ${dialogButton('assign', f.t.assign)} ${dialogButton('note', f.t.note)}
+            ${dialogButton('silence', f.t.silence, e.ruleId)} ${dialogButton('resolve', f.t.resolve)}`
           : ''
       }
     </td>
@@ -148,7 +123,7 @@ function rowsHtml(r: PageRequest, rows: WorklistRow[], now: Date): SafeHtml {
 /** The action dialogs, shared by all rows: the script fills in the episode. */
 function dialogs(r: PageRequest): SafeHtml {
   const { t } = r.f;
-  const csrf = html`<input type="hidden" name="_csrf" value="${r.csrf}" />`;
+  const csrf = csrfField(r);
   const buttons = (ok: string, cls = '') =>
     html`<div class="dialog-buttons">
       <button type="button" class="secondary" data-close>${t.cancel}</button
@@ -273,20 +248,15 @@ export function registerWorklistPages(
         <button type="submit" class="secondary">${f.t.filter}</button>
       </form>
       <table class="worklist" id="worklist" data-rows-url="/web/worklist/rows${query(fl)}">
-        <caption class="visually-hidden">
-          ${f.t.worklist}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">${f.t.severity}</th>
-            <th scope="col">${f.t.patient}</th>
-            <th scope="col">${f.t.what}</th>
-            <th scope="col">${f.t.device}</th>
-            <th scope="col">${f.t.since}</th>
-            <th scope="col">${f.t.assignee}</th>
-            <th scope="col"><span class="visually-hidden">${f.t.actions}</span></th>
-          </tr>
-        </thead>
+        ${tableHeader(f.t.worklist, [
+          f.t.severity,
+          f.t.patient,
+          f.t.what,
+          f.t.device,
+          f.t.since,
+          f.t.assignee,
+          { hidden: f.t.actions },
+        ])}
         <tbody id="rows">
           ${rowsHtml(r, rows, now)}
         </tbody>

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../../../drivers/builtin';
 import type { Advertisement } from '../../../drivers/sdk/definition';
-import { hexToBytes, vectorFileSchema } from '../../../drivers/sdk/vectors';
+import { hexToBytes, packetVectorSchema, vectorFileSchema } from '../../../drivers/sdk/vectors';
 
 const DRIVERS_DIR = join(import.meta.dirname, '../../../drivers');
 
@@ -17,6 +17,31 @@ const registry = builtinRegistry();
 const files = vectorFiles(DRIVERS_DIR);
 
 describe('driver conformance: every vector file', () => {
+  it('refuses a vector without a source (provenance: a spec example, a public capture, or "constructed per ...")', () => {
+    const vector = { name: 'x', characteristic: '2a35', hex: '00', error: 'TRUNCATED' };
+    const missing = packetVectorSchema.safeParse(vector);
+    expect(missing.success).toBe(false);
+    expect(missing.error?.issues[0]).toMatchObject({ path: ['source'] });
+    expect(missing.error?.issues[0]?.message).toMatch(/every vector needs a "source"/);
+    expect(packetVectorSchema.safeParse({ ...vector, source: '  ' }).success).toBe(false);
+    expect(packetVectorSchema.safeParse({ ...vector, source: 'constructed per GSS 0x2A35' }).success).toBe(true);
+    const file = { driver: 'd', advertisements: [{ name: 'a', matches: null }] };
+    expect(vectorFileSchema.safeParse(file).success).toBe(false);
+  });
+
+  it('every entry of every file names its source', () => {
+    const unsourced = files.flatMap((f) => {
+      const raw = JSON.parse(readFileSync(f, 'utf8')) as {
+        packets?: { name: string; source?: unknown }[];
+        advertisements?: { name: string; source?: unknown }[];
+      };
+      return [...(raw.packets ?? []), ...(raw.advertisements ?? [])]
+        .filter((v) => typeof v.source !== 'string' || !v.source.trim())
+        .map((v) => `${relative(DRIVERS_DIR, f)}: ${v.name}`);
+    });
+    expect(unsourced).toEqual([]);
+  });
+
   it('exists for every built-in driver', () => {
     const covered = files.map((f) => vectorFileSchema.parse(JSON.parse(readFileSync(f, 'utf8'))).driver);
     for (const d of registry.drivers) expect(covered, `vectors for ${d.definition.id}`).toContain(d.definition.id);

@@ -58,6 +58,45 @@ function decoders(reg: DriverRegistry): Array<{ label: string; d: LoadedDriver; 
   return out;
 }
 
+type AdvertKind = 'serviceData' | 'manufacturerData' | 'both';
+const company = fc.integer({ min: 0, max: 0xffff });
+const anyUuid = fc.constantFrom('181d', '181b', '1810', 'fe95', 'fcd2', '0000fff0-0000-1000-8000-00805f9b34fb');
+
+/**
+ * Advertisements of every kind a broadcast driver may meet: service data only (its UUIDs, or
+ * others), manufacturer data only (its company id, or any), and both at once; with or without a
+ * name and service UUID list. Random bytes in every payload.
+ */
+function advertisement(d: LoadedDriver): fc.Arbitrary<{ kind: AdvertKind; adv: Advertisement }> {
+  const m = d.definition.match;
+  const uuid = m.serviceDataUuids?.length ? fc.oneof(fc.constantFrom(...m.serviceDataUuids), anyUuid) : anyUuid;
+  const id = m.manufacturerId !== undefined ? fc.oneof(fc.constant(m.manufacturerId), company) : company;
+  const base = fc.record({
+    name: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+    serviceUuids: fc.array(anyUuid, { maxLength: 2 }),
+  });
+  const make = (
+    kind: AdvertKind,
+    b: { name: string | undefined; serviceUuids: string[] },
+    sd: [string, Uint8Array] | undefined,
+    md: [number, Uint8Array] | undefined,
+  ) => ({
+    kind,
+    adv: {
+      address: 'AA:BB:CC:DD:EE:FF',
+      ...(b.name !== undefined ? { name: b.name } : {}),
+      serviceUuids: b.serviceUuids,
+      serviceData: sd ? { [sd[0]]: sd[1] } : {},
+      manufacturerData: md ? { [md[0]]: md[1] } : {},
+    },
+  });
+  return fc.oneof(
+    fc.tuple(base, uuid, packet).map(([b, u, p]) => make('serviceData', b, [u, p], undefined)),
+    fc.tuple(base, id, packet).map(([b, c, p]) => make('manufacturerData', b, undefined, [c, p])),
+    fc.tuple(base, uuid, packet, id, packet).map(([b, u, p, c, q]) => make('both', b, [u, p], [c, q])),
+  );
+}
+
 /** Registers the fuzz tests of one share of the decoders (split over files so CI runs them in parallel). */
 export function fuzzSuite(part: number, parts: number): void {
   describe(`fuzz ${part + 1}/${parts}: ${INPUTS} random packets per decoder`, () => {
@@ -78,28 +117,25 @@ export function fuzzSuite(part: number, parts: number): void {
     }
 
     for (const d of registry.drivers.filter((x) => x.driver.decodeAdvertisement).filter((_, i) => i % parts === part)) {
-      const uuids = d.definition.match.serviceDataUuids ?? [];
-      it(`${d.definition.id} advertisements`, () => {
-        let n = 0;
+      it(`${d.definition.id} advertisements: service data, manufacturer data only, both`, () => {
+        const kinds = { serviceData: 0, manufacturerData: 0, both: 0 };
         fc.assert(
-          fc.property(
-            fc.array(fc.tuple(fc.constantFrom(...uuids), packet), { minLength: BATCH, maxLength: BATCH }),
-            (advs) => {
-              for (const [uuid, bytes] of advs) {
-                const adv: Advertisement = {
-                  address: 'AA:BB:CC:DD:EE:FF',
-                  serviceUuids: [],
-                  serviceData: { [uuid]: bytes },
-                  manufacturerData: {},
-                };
-                check(registry.decodeAdvertisement(d.definition.id, adv), d);
-                n++;
-              }
-            },
-          ),
+          fc.property(fc.array(advertisement(d), { minLength: BATCH, maxLength: BATCH }), (advs) => {
+            for (const { kind, adv } of advs) {
+              // the driver under test, and whatever driver the gateway would pick for it
+              check(registry.decodeAdvertisement(d.definition.id, adv), d);
+              const matched = registry.match(adv);
+              if (matched?.driver.decodeAdvertisement)
+                check(registry.decodeAdvertisement(matched.definition.id, adv), matched);
+              kinds[kind]++;
+            }
+          }),
           { numRuns: RUNS },
         );
+        const n = kinds.serviceData + kinds.manufacturerData + kinds.both;
         expect(n).toBeGreaterThanOrEqual(INPUTS);
+        // every kind was fuzzed, not only the one the driver expects
+        for (const k of Object.values(kinds)) expect(k).toBeGreaterThan(INPUTS / 10);
       });
     }
 

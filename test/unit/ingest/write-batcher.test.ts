@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TimeSeriesWriteError, WriteBatcher, type BatcherOptions } from '../../../hub/storage/influx/write-batcher';
 import { GatewayRateLimiter } from '../../../hub/broker/rate-limit';
+import { waitFor } from '../../support/wait';
 
 const opts = (o: Partial<BatcherOptions> = {}): BatcherOptions => ({
   maxPoints: 100,
@@ -65,7 +66,8 @@ describe('WriteBatcher', () => {
     s.failWith(() => new Error('connect ECONNREFUSED'));
     let done = false;
     const p = b.write([1]).then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 300));
+    // three failed attempts, and the write is still pending
+    await waitFor('three retries', () => retries.length >= 3, 5_000, 5);
     expect(done).toBe(false);
     expect(s.writes).toEqual([]);
     s.failWith(undefined);
