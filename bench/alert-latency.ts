@@ -137,7 +137,16 @@ try {
   })();
   await sleep(3000); // reach a steady state
   const loadStart = loadAverage();
+  const storedBg = async () =>
+    (
+      await s.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM reading_ledger WHERE gateway_id LIKE 'bg-%' AND stored_at IS NOT NULL`,
+      )
+    ).rows[0]!.n;
+  // the background rate the hub actually filed while the probes ran (the target is what was sent)
+  const phaseStart = { at: Date.now(), stored: await storedBg() };
   const loaded = await series(args.probes);
+  const phaseEnd = { at: Date.now(), stored: await storedBg() };
   stop = true;
   await pacer;
   const stored = await s.pool.query<{ n: number }>(
@@ -155,6 +164,9 @@ try {
     backgroundReadingsPerSecondTarget: args['background-rate'],
     backgroundReadingsSent: bgSent,
     backgroundReadingsStoredByEnd: stored.rows[0]!.n,
+    backgroundStoredPerSecondWhileProbing: Math.round(
+      ((phaseEnd.stored - phaseStart.stored) * 1000) / Math.max(1, phaseEnd.at - phaseStart.at),
+    ),
     backgroundGateways: args['background-gateways'],
     measured:
       'MQTT publish of a confirmed crisis (2 readings >= 180/120, 2 min apart) -> alert_episodes row visible (2 ms polling)',

@@ -5,8 +5,10 @@ import { mulberry32 } from '../simulators/patients';
 import { boardQueries, isEmpty, runInflux } from '../test/dashboards/board-queries';
 import type { QueryContext } from '../test/dashboards/grafana-interpolate';
 import { benchArgs, int, loadAverage } from './lib/args';
-import { INFLUX_URL, influxQuery, log, report, scratchName } from './lib/env';
+import { ensureInfluxd } from '../scripts/lib/influxd';
+import { INFLUX_URL, influxQuery, log, onInterrupt, report, scratchName } from './lib/env';
 import { writeLines } from './lib/line-protocol';
+import { DAILY_RP, TimeSeriesStore } from '../hub';
 
 /**
  * Patient-board query time with many patients: the InfluxDB queries of the real patient board
@@ -27,8 +29,24 @@ const args = benchArgs(
   }),
 );
 const DAY = 86_400_000;
+
+/** The vigil_daily point of a day holding this one raw point (line protocol of bench/lib/line-protocol.ts). */
+function rollupLine(raw: string): string {
+  const m = /^([^,]+),.*?patient=([^ ]+) value=([^,]+),reading_id="[^"]*" (\d+)$/.exec(raw);
+  if (!m) throw new Error(`SEED_LINE_UNEXPECTED: ${raw.slice(0, 80)}`);
+  const [, measurement, patient, value, t] = m as unknown as [string, string, string, string, string];
+  const day = Math.floor(Number(t) / DAY) * DAY;
+  return `${measurement},patient=${patient} mean=${value},min=${value},max=${value},sum=${value},count=1i ${day}`;
+}
 const db = scratchName('vigil_bench_dash');
-await influxQuery(`CREATE DATABASE "${db}"`);
+// our own influxd when none answers (stopped at the end; one already running is left alone)
+const influxd = await ensureInfluxd();
+// the hub's own schema: raw RP (default), the daily and hourly rollup RPs and their continuous queries
+const store = new TimeSeriesStore(INFLUX_URL, db);
+await store.ensureDatabase();
+const forget = onInterrupt(async () => {
+  await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
+});
 try {
   const today = Math.floor(Date.now() / DAY) * DAY;
   const rng = mulberry32(11);
@@ -41,6 +59,9 @@ try {
     const lines = buf;
     buf = [];
     pending.push(writeLines(db, lines));
+    // and the daily rollup the board reads, as the hub's continuous query writes it: the seed has
+    // one reading per metric, patient and day, so the day's mean/min/max/sum is that reading
+    pending.push(writeLines(db, lines.map(rollupLine), DAILY_RP));
     points += lines.length;
     if (pending.length >= 3) await Promise.all(pending.splice(0));
   };
@@ -79,7 +100,6 @@ try {
   await flush();
   await Promise.all(pending);
   const seedS = (performance.now() - t0) / 1000;
-
   const queries = boardQueries('patient').filter((q) => q.datasource === 'influxdb');
   const now = new Date();
   const perQuery = new Map<string, number[]>();
@@ -128,6 +148,18 @@ try {
   const series = await influxQuery('SHOW SERIES CARDINALITY', db).catch(() => null);
   report('dashboard-queries', {
     board30dMs: stat(timings.d30!),
+    board30dP95Ms: r(
+      percentile(
+        [...timings.d30!].sort((a, b) => a - b),
+        95,
+      ),
+    ),
+    board365dP95Ms: r(
+      percentile(
+        [...timings.d365!].sort((a, b) => a - b),
+        95,
+      ),
+    ),
     board365dMs: stat(timings.d365!),
     influxQueriesPerBoard: queries.length,
     // the queries that take longest (median over the samples, while the board's other queries run beside them)
@@ -155,6 +187,7 @@ try {
     points,
     seriesCardinality: Number(series?.results[0]?.series?.[0]?.values[0]?.[0] ?? NaN) || null,
     seedS: r(seedS),
+    rollup: 'vigil_daily written with the seed (the continuous query result of one reading per metric and day)',
     seedPointsPerSecond: Math.round(points / seedS),
     samples: args.samples,
     queriesFrom:
@@ -162,5 +195,8 @@ try {
     loadAverage1m: loadAverage(),
   });
 } finally {
+  forget();
+  await store.close();
   await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
+  await influxd.stop();
 }

@@ -15,6 +15,7 @@ import {
   migrate,
   startHub,
 } from '../hub';
+import { ensureInfluxd } from '../scripts/lib/influxd';
 import { startService } from '../scripts/lib/processes';
 import {
   ActivityTracker,
@@ -77,6 +78,8 @@ const influxDb = scratchName('vigil_bench_gwmem');
 await ensureDatabase(pgUrl);
 const pool = createPool(pgUrl, 2);
 await migrate(pool);
+// our own influxd when none answers (stopped at the end; one already running is left alone)
+const influxd = await ensureInfluxd();
 await influxQuery(`CREATE DATABASE "${influxDb}"`);
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-gwmem-'));
 const hub = await startHub(
@@ -181,4 +184,5 @@ try {
   await dropDatabase(pgUrl);
   await influxQuery(`DROP DATABASE "${influxDb}"`);
   rmSync(dir, { recursive: true, force: true });
+  await influxd.stop();
 }

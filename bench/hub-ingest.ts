@@ -10,12 +10,16 @@ import { enrollHouseholds } from '../simulators/fleet/enroll';
  * Hub ingest against the physical limit. One run, one machine:
  *  1. the hub (its own process, embedded broker) ingests a fleet's backlogs over MQTT QoS 1:
  *     validation, patient mapping, ledger, InfluxDB write, rules, receipt;
- *  2. the same readings written straight to InfluxDB as line protocol (HTTP /write) in batches of
- *     the same size, one request at a time (as the hub files one message at a time), then 4 at once,
- *     then in batches of 5 000 (the hub's own InfluxDB write batches reach that size).
- * Figures: hub readings/s, raw points/s, ratio hub/raw.
+ *  2. the same readings written straight to InfluxDB as line protocol (HTTP /write), every batch
+ *     size x concurrency of RAW_BATCH_SIZES x RAW_CONCURRENCY, each into a fresh database: the best
+ *     is the physical limit the hub is measured against.
+ * Figures: hubReadingsPerSecond, rawInfluxBestPointsPerSecond, ratioToRawBest (and the sweep).
  *   npx tsx bench/hub-ingest.ts [--gateways 20] [--readings 1000] [--batch 100]
  */
+/** raw write configurations tried (batch size in points x requests in flight) */
+const RAW_BATCH_SIZES = [5000, 10_000, 20_000];
+const RAW_CONCURRENCY = [1, 2, 4];
+
 const args = benchArgs(
   z.object({ gateways: int(1, 10_000, 20), readings: int(1, 100_000, 1000), batch: int(1, 500, 100) }),
 );
@@ -47,42 +51,59 @@ try {
   const influxPoints = counted.results[0]?.series?.reduce((a, x) => a + Number(x.values[0]?.[1] ?? 0), 0) ?? 0;
   const episodes = await s.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM alert_episodes');
   const hubRss = await peakRssMiB(hub.child.pid);
+  // rules really ran: the hub's own counter of rule evaluations (Prometheus text at /metrics)
+  const metricsText = await (await fetch(new URL('/metrics', hub.httpUrl))).text();
+  const ruleOutcomes: Record<string, number> = {};
+  for (const l of metricsText.split('\n').filter((x) => x.startsWith('vigil_rule_evaluations_total{'))) {
+    const outcome = /outcome="([^"]+)"/.exec(l)?.[1] ?? 'unknown';
+    ruleOutcomes[outcome] = (ruleOutcomes[outcome] ?? 0) + Number(l.split(' ').pop());
+  }
+  const ruleEvaluations = Object.values(ruleOutcomes).reduce((a, b) => a + b, 0);
 
-  // the physical limit: same points, same batch size, straight to InfluxDB
-  const rawDb = `${s.influxDb}_raw`;
-  await influxQuery(`CREATE DATABASE "${rawDb}"`);
+  // the physical limit: the same points straight to InfluxDB (line protocol, HTTP /write), each
+  // batch size x concurrency into a fresh database (a new index, as the hub's run had); the best wins
   const lines = households.flatMap((h) => h.readings.map((r) => toLine(r, h.patients[0]!.id)));
-  const batches: string[][] = [];
-  for (let i = 0; i < lines.length; i += args.batch) batches.push(lines.slice(i, i + args.batch));
-  let t = performance.now();
-  for (const b of batches) await writeLines(rawDb, b);
-  const rawSequentialS = (performance.now() - t) / 1000;
-  // 4 in flight, into a second database (a fresh index, not overwrites of the same points)
-  const rawDb4 = `${s.influxDb}_raw4`;
-  await influxQuery(`CREATE DATABASE "${rawDb4}"`);
-  t = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (next < batches.length) await writeLines(rawDb4, batches[next++]!);
-    }),
-  );
-  const raw4S = (performance.now() - t) / 1000;
-  // and in the hub's own InfluxDB write size (its write batcher flushes up to 5 000 points)
-  const rawDbBig = `${s.influxDb}_rawbig`;
-  await influxQuery(`CREATE DATABASE "${rawDbBig}"`);
-  t = performance.now();
-  for (let i = 0; i < lines.length; i += 5000) await writeLines(rawDbBig, lines.slice(i, i + 5000));
-  const rawBigS = (performance.now() - t) / 1000;
-  for (const db of [rawDb, rawDb4, rawDbBig]) await influxQuery(`DROP DATABASE "${db}"`);
+  const sweep: { batch: number; concurrency: number; pointsPerSecond: number | null; error?: string }[] = [];
+  for (const batch of RAW_BATCH_SIZES)
+    for (const concurrency of RAW_CONCURRENCY) {
+      const db = `${s.influxDb}_raw_${batch}_${concurrency}`;
+      await influxQuery(`CREATE DATABASE "${db}"`);
+      try {
+        const t = performance.now();
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next < lines.length) {
+              const from = next;
+              next += batch;
+              await writeLines(db, lines.slice(from, from + batch));
+            }
+          }),
+        );
+        sweep.push({
+          batch,
+          concurrency,
+          pointsPerSecond: Math.round(lines.length / ((performance.now() - t) / 1000)),
+        });
+      } catch (e) {
+        // InfluxDB refused or timed out a write of this configuration (a loaded server): it is
+        // not a rate InfluxDB sustains, so it cannot be the best; the sweep goes on
+        sweep.push({ batch, concurrency, pointsPerSecond: null, error: (e as Error).message.slice(0, 120) });
+      } finally {
+        await influxQuery(`DROP DATABASE "${db}"`);
+      }
+    }
+  const best = sweep.reduce((a, b) => ((b.pointsPerSecond ?? 0) > (a.pointsPerSecond ?? 0) ? b : a));
+  if (best.pointsPerSecond === null) throw new Error('RAW_SWEEP_FAILED: every raw configuration failed');
+  log(`raw InfluxDB: best ${best.pointsPerSecond} points/s (batches of ${best.batch}, ${best.concurrency} at once)`);
 
-  const rawPerS = Math.round(lines.length / rawSequentialS);
   report('hub-ingest', {
     hubReadingsPerSecond: fleet.readingsPerSecond,
-    rawInfluxPointsPerSecond: rawPerS,
-    ratio: Math.round((fleet.readingsPerSecond / rawPerS) * 1000) / 1000,
-    rawInfluxPointsPerSecond4InFlight: Math.round(lines.length / raw4S),
-    rawInfluxPointsPerSecondBatch5000: Math.round(lines.length / rawBigS),
+    rawInfluxBestPointsPerSecond: best.pointsPerSecond,
+    ratioToRawBest: Math.round((fleet.readingsPerSecond / best.pointsPerSecond) * 1000) / 1000,
+    loadAverage1mAfterRaw: loadAverage(),
+    rawInfluxBest: { batch: best.batch, concurrency: best.concurrency },
+    rawInfluxSweep: sweep,
     batchSize: args.batch,
     gateways: args.gateways,
     readings: fleet.total,
@@ -92,12 +113,15 @@ try {
     resent: fleet.resent,
     storedInLedger: ledger.rows[0]!.n,
     storedInInflux: influxPoints,
+    exactlyOnce: ledger.rows[0]!.n === fleet.total && influxPoints === fleet.total,
+    ruleEvaluations,
+    ruleOutcomes,
     episodesOpened: episodes.rows[0]!.n,
     drainS: fleet.drainMs / 1000,
     receiptLatencyMs: fleet.receiptLatencyMs,
     hubPeakRssMiB: hubRss,
     qos: 1,
-    rulesEvaluated: true,
+    rulesEvaluated: ruleEvaluations > 0,
     loadAverage1m: load,
   });
 } finally {

@@ -15,7 +15,7 @@ export {
   GRAFANA_POSTGRES_DS,
 } from './security/grafana-provisioning';
 export { refreshCohortAggregates } from './reporting/cohort-refresh';
-export { HEARTBEAT_MEASUREMENT } from './storage/influx/timeseries';
+export { DAILY_RP, HEARTBEAT_MEASUREMENT, TimeSeriesStore } from './storage/influx/timeseries';
 export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';
 export { migrate } from './storage/postgres/migrate';
 export type { Program, CareRole, Severity } from './vocabulary';

@@ -10,7 +10,7 @@ import { GatewayRemoteConfig } from './gateways/remote-config';
 import { EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
 import { ConfigError } from './config/load';
 import type { HubConfig } from './config/schema';
-import { IngestService } from './ingest/ingest-service';
+import { IngestService, ruleShardsFor } from './ingest/ingest-service';
 import { MqttIngest } from './ingest/mqtt-ingest';
 import { PatientMapper } from './ingest/patient-mapping';
 import { createHubMetrics, type HubMetrics } from './observability/metrics';
@@ -73,7 +73,7 @@ export async function startHub(
   };
   try {
     if (config.postgres.createDatabase) await ensureDatabase(config.postgres.url);
-    const pool = createPool(config.postgres.url);
+    const pool = createPool(config.postgres.url, config.postgres.poolSize);
     stops.push(() => pool.end());
     const applied = await migrate(pool);
     if (applied.length) log.info({ migrations: applied }, 'database migrations applied');
@@ -183,6 +183,7 @@ export async function startHub(
       publishReceipt: mqttIngest.publishReceipt,
       // reception times on the hub's clock: missing data reads them (docs/clinical/rules.md)
       clock,
+      ruleShards: ruleShardsFor(config.postgres.poolSize),
     });
     await mqttIngest.start();
     stops.push(() => mqttIngest.stop());

@@ -54,7 +54,9 @@ export interface Scratch {
 }
 
 export async function scratchStores(prefix: string): Promise<Scratch> {
-  await ensureInfluxd();
+  // an influxd this bench started is stopped by cleanup(), else its process handle keeps the
+  // bench alive after its JSON line; one that was already running is left alone
+  const influxd = await ensureInfluxd();
   const name = scratchName(prefix);
   const pgUrl = `${PG_BASE}/${name}`;
   await ensureDatabase(pgUrl);
@@ -64,6 +66,7 @@ export async function scratchStores(prefix: string): Promise<Scratch> {
     await pool.end().catch(() => {});
     await dropDatabase(pgUrl).catch(() => {});
     await influxQuery(`DROP DATABASE "${name}"`).catch(() => {});
+    await influxd.stop();
   };
   const forget = onInterrupt(cleanup);
   return {
@@ -96,6 +99,10 @@ export async function startHubProcess(
       VIGIL_LOG_LEVEL: 'error',
       ...extraEnv,
     },
+    // VIGIL_BENCH_HUB_NODE_ARGS="--cpu-prof --cpu-prof-dir=.data/prof": profile the hub under a bench
+    ...(process.env.VIGIL_BENCH_HUB_NODE_ARGS
+      ? { nodeArgs: ['--import', 'tsx', ...process.env.VIGIL_BENCH_HUB_NODE_ARGS.split(/\s+/).filter(Boolean)] }
+      : {}),
     ...(process.env.VIGIL_BENCH_ECHO_HUB
       ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) }
       : {}),
@@ -148,8 +155,18 @@ export function machine(): { cpus: number; cpuModel: string; memGiB: number; nod
 }
 
 /** Prints the bench's one JSON line of figures (stdout); progress goes to stderr. */
+/** load averages (1, 5, 15 min) when the bench process started: other work on the machine skews the figures */
+const LOAD_AT_START = os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+/**
+ * The bench's one JSON line on stdout, with the machine and its load averages (1, 5, 15 min) at
+ * the start and the end of the run: figures taken on a loaded machine say so in the line itself.
+ */
 export function report(bench: string, figures: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ bench, at: new Date().toISOString(), ...figures, machine: machine() })}\n`);
+  const loadAverage = { start: LOAD_AT_START, end: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+  process.stdout.write(
+    `${JSON.stringify({ bench, at: new Date().toISOString(), ...figures, loadAverage, machine: machine() })}\n`,
+  );
 }
 
 export const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);

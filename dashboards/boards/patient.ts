@@ -1,7 +1,7 @@
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MetricName } from '../../contract/metrics';
-import { READINGS_RP, POSTGRES_DS } from '../lib/datasources';
+import { DAILY_ROLLUP_RP, READINGS_RP, POSTGRES_DS } from '../lib/datasources';
 import { call, influxql, tagMatchesVariable, type InfluxQuery } from '../lib/influxql';
 import {
   COLORS,
@@ -30,11 +30,11 @@ function readings(metric: MetricName): InfluxQuery {
 }
 
 /**
- * Daily aggregate (UTC days) of one metric's raw points; `lookback` extends the range backwards
- * for the moving means built on it.
+ * Daily aggregate (UTC days) of one metric, read from the hub's daily rollup (its per-day mean or
+ * sum); `lookback` extends the range backwards for the moving means built on it.
  */
 function daily(metric: MetricName, fn: 'mean' | 'sum', fill: 'none' | '0', lookback?: string): InfluxQuery {
-  const q = influxql().select(call(fn, 'value'), 'daily').from(metric, { rp: READINGS_RP }).where(PATIENT);
+  const q = influxql().select(call(fn, fn), 'daily').from(metric, { rp: DAILY_ROLLUP_RP }).where(PATIENT);
   return (lookback ? q.timeFilterWithLookback(lookback) : q.timeFilter()).groupByTime('1d').fill(fill);
 }
 
@@ -96,8 +96,8 @@ const weightChange3d = influxql()
   .select('moving_average("d", 3) * 3', 'value')
   .fromSubquery(
     influxql()
-      .select(`difference(${call('mean', 'value')})`, 'd')
-      .from(m('body_weight'), { rp: READINGS_RP })
+      .select(`difference(${call('mean', 'mean')})`, 'd')
+      .from(m('body_weight'), { rp: DAILY_ROLLUP_RP })
       .where(PATIENT)
       .timeFilterWithLookback('3d')
       .groupByTime('1d')
@@ -199,8 +199,8 @@ const readingsPerDay = historyPanel({
     influxTarget(
       'A',
       influxql()
-        .select(call('count', 'value'), 'readings')
-        .fromAny(MONITORED)
+        .select(call('sum', 'count'), 'readings')
+        .fromAny(MONITORED, { rp: DAILY_ROLLUP_RP })
         .where(PATIENT)
         .timeFilter()
         .groupByTime('1d')

@@ -17,12 +17,18 @@ export const GRAFANA_PG_ROLE = 'vigil_grafana';
 
 /**
  * Retention policy of the raw points the boards read. Undefined: the database's default RP, which
- * the hub makes its raw RP (vigil_raw, hub/storage/influx/timeseries.ts). Daily aggregates are
- * computed in the panel queries (GROUP BY time(1d)) rather than read from the hub's vigil_daily:
- * today's partial day stays current (that continuous query runs hourly) and sums (steps per day)
- * stay exact (vigil_daily keeps mean/min/max/count).
+ * the hub makes its raw RP (vigil_raw, hub/storage/influx/timeseries.ts). Raw points are read for
+ * the readings themselves; daily means, sums, counts and the moving means built on them read the
+ * hub's daily rollup (DAILY_ROLLUP_RP), so a year costs 365 points per metric, not every reading.
  */
 export const READINGS_RP: string | undefined = undefined;
+
+/**
+ * The hub's daily rollup (one point per patient, metric and UTC day: fields mean, min, max, sum,
+ * count), kept by InfluxDB continuous queries every hour over the last 3 days and by the hub for
+ * later readings: today's bucket can lag by up to an hour (docs/ingest.md "Rollups").
+ */
+export { DAILY_RP as DAILY_ROLLUP_RP } from '../../hub';
 
 /**
  * Gateway heartbeat telemetry read by the fleet board (contract/messages.ts heartbeatSchema):

@@ -38,7 +38,7 @@ export function tagEquals(tag: string, value: string): string {
 
 type Source =
   | { kind: 'measurement'; name: string; rp?: string | undefined }
-  | { kind: 'regex'; names: readonly string[] }
+  | { kind: 'regex'; names: readonly string[]; rp?: string | undefined }
   | { kind: 'subquery'; query: InfluxQuery };
 
 type TimeRange = { kind: 'dashboard' } | { kind: 'extended'; lookback: string };
@@ -66,10 +66,10 @@ export class InfluxQuery {
     return this;
   }
 
-  /** FROM every measurement of a list, as one regex (one series per measurement). */
-  fromAny(measurements: readonly string[]): this {
+  /** FROM every measurement of a list, as one regex (one series per measurement), optionally in a retention policy. */
+  fromAny(measurements: readonly string[], opts: { rp?: string | undefined } = {}): this {
     if (measurements.length === 0) throw new Error('INFLUXQL_EMPTY_SOURCE: fromAny needs at least one measurement');
-    this.source = { kind: 'regex', names: measurements };
+    this.source = { kind: 'regex', names: measurements, rp: opts.rp };
     return this;
   }
 
@@ -151,7 +151,7 @@ function renderSource(s: Source): string {
     case 'measurement':
       return s.rp ? `${ident(s.rp)}.${ident(s.name)}` : ident(s.name);
     case 'regex':
-      return `/^(${s.names.map(escapeRegex).join('|')})$/`;
+      return `${s.rp ? `${ident(s.rp)}.` : ''}/^(${s.names.map(escapeRegex).join('|')})$/`;
     case 'subquery':
       return `(${s.query.toString()})`;
   }

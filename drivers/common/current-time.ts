@@ -3,6 +3,7 @@ import { encodeDateTime, readDateTime } from '../codecs/date-time';
 import { bitNames, ResultBuilder } from '../codecs/fields';
 import type { DecodeResult } from '../sdk/definition';
 import type { DriverExtension } from '../sdk/compose';
+import { systemTimeZone, zoneOffsetMs } from './zone-offset';
 
 /** GSS 3.62 Current Time 0x2A2B, Adjust Reason bits. */
 const ADJUST_REASON: Record<number, string> = {
@@ -62,27 +63,18 @@ export function encodeCurrentTime(
 
 /** Local wall-clock fields of `date` in the IANA `timeZone` (default: the process zone). */
 export function localTimeOf(date: Date, timeZone?: string): LocalTime & { dayOfWeek: number; fractions256: number } {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-    weekday: 'short',
-  }).formatToParts(date);
-  const get = (t: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === t)?.value ?? '0';
-  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(get('weekday')) + 1;
+  // the wall clock read off a UTC date shifted by the zone's offset (zone-offset.ts: no Intl, whose
+  // zone data costs a gateway ~8 MiB of memory)
+  const local = new Date(date.getTime() + zoneOffsetMs(date.getTime(), timeZone ?? systemTimeZone()));
   return {
-    year: Number(get('year')),
-    month: Number(get('month')),
-    day: Number(get('day')),
-    hours: Number(get('hour')),
-    minutes: Number(get('minute')),
-    seconds: Number(get('second')),
-    dayOfWeek: weekday,
+    year: local.getUTCFullYear(),
+    month: local.getUTCMonth() + 1,
+    day: local.getUTCDate(),
+    hours: local.getUTCHours(),
+    minutes: local.getUTCMinutes(),
+    seconds: local.getUTCSeconds(),
+    // GSS Day of Week: Monday 1 ... Sunday 7
+    dayOfWeek: ((local.getUTCDay() + 6) % 7) + 1,
     fractions256: Math.floor((date.getMilliseconds() * 256) / 1000),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bleAddressSchema, gatewayIdSchema } from '../../contract';
+import { isKnownTimeZone, systemTimeZone } from '../../drivers/common/zone-offset';
 
 /**
  * Gateway configuration. The patient never edits it: it is written once at enrollment (gateway
@@ -15,15 +16,9 @@ export const gatewayConfigSchema = z
       .describe('Folder of the durable reading buffer (SQLite)'),
     timeZone: z
       .string()
-      .refine((tz) => {
-        try {
-          new Intl.DateTimeFormat('en-US', { timeZone: tz });
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'unknown IANA time zone')
-      .default(Intl.DateTimeFormat().resolvedOptions().timeZone)
+      // the system's tz database, not Intl (its zone data costs the box ~8 MiB): zone-offset.ts
+      .refine((tz) => isKnownTimeZone(tz), 'unknown IANA time zone')
+      .default(systemTimeZone())
       .describe('Time zone of the household: device clocks keep local time without a zone'),
     mqtt: z
       .object({

@@ -1,23 +1,9 @@
 /**
  * Device clocks keep local wall time without a zone (GSS Date Time 0x2A08). These helpers turn
- * such a time into UTC in the household's IANA zone, DST included.
+ * such a time into UTC in the household's IANA zone, DST included. Offsets come from the system's
+ * tz database (drivers/common/zone-offset.ts), not Intl: Intl's zone data costs the box ~8 MiB.
  */
-
-function zoneOffsetMs(utcMs: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(utcMs));
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(utcMs / 1000) * 1000;
-}
+import { zoneOffsetMs } from '../../drivers/common/zone-offset';
 
 /**
  * UTC instant of a local wall time in `timeZone`. In the autumn DST overlap the earlier instant

@@ -1,16 +1,56 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { receiptSchema, topicFor, WIRE_VERSION, type GatewayStatus, type ReadingBatch } from '../../contract';
-import type { ReadingBuffer } from '../buffer/reading-buffer';
+import {
+  receiptSchema,
+  topicFor,
+  WIRE_VERSION,
+  type GatewayStatus,
+  type ReadingBatch,
+  type Receipt,
+} from '../../contract';
+import type { BufferAlarm, BufferStats, OutboundBatch } from '../buffer/reading-buffer';
 import type { GatewayConfig } from '../config/schema';
 import { errorCode, errorMessage } from '../../contract/errors';
 
 /** a PUBACK later than this restarts the batch's receipt timeout */
 const SLOW_PUBACK_MS = 1_000;
 
+/**
+ * What the uplink needs from the durable buffer (gateway/buffer/reading-buffer.ts on the box; the
+ * fleet simulator's in-memory stand-in): claim due batches, receipts, release on a failed publish.
+ */
+export interface UplinkBuffer {
+  nextDueBatch(max: number, timeouts: { timeoutMs: number; maxTimeoutMs: number }): OutboundBatch | undefined;
+  restartReceiptTimeout(batchId: string, nowMs?: number): void;
+  applyReceipt(receipt: Receipt): string[];
+  release(batchId: string): void;
+  alarm(): BufferAlarm | null;
+  stats(): BufferStats;
+}
+
+/** The part of the gateway's configuration the uplink reads. */
+export interface UplinkConfig {
+  gatewayId: string;
+  mqtt: GatewayConfig['mqtt'];
+}
+
+/** Connection settings a fleet of simulated boxes tunes (defaults: the box's). */
+export interface UplinkOptions {
+  /** pause between reconnect attempts (mqtt.js reconnectPeriod); default 2 000 ms */
+  reconnectPeriodMs?: number;
+  /** CONNACK wait; default 10 000 ms */
+  connectTimeoutMs?: number;
+}
+
 export interface UplinkEvents {
-  onReceipt?(removed: string[]): void;
+  onReceipt?(removed: string[], receipt: Receipt): void;
+  /** each CONNACK (first connection and reconnections) */
+  onConnect?(): void;
+  /** a batch was handed to MQTT (before its PUBACK) */
+  onPublish?(batchId: string, readings: number): void;
+  /** an MQTT client error (refused credentials, network); the uplink keeps reconnecting */
+  onError?(err: Error): void;
   heartbeat?(): Record<string, unknown>;
   /** a message on the retained config topic (validated by the receiver) */
   onConfig?(payload: Buffer): void;
@@ -36,11 +76,12 @@ export class MqttUplink {
   receipts = 0;
 
   constructor(
-    private readonly config: GatewayConfig,
-    private readonly buffer: ReadingBuffer,
+    private readonly config: UplinkConfig,
+    private readonly buffer: UplinkBuffer,
     private readonly log: Logger,
     private readonly events: UplinkEvents = {},
     private readonly version = '0.1.0',
+    private readonly options: UplinkOptions = {},
   ) {}
 
   private status(state: GatewayStatus['state']): string {
@@ -63,8 +104,8 @@ export class MqttUplink {
       protocolVersion: 4,
       clean: false, // persistent session: receipts published while we were away are delivered
       keepalive: this.config.mqtt.keepaliveS,
-      reconnectPeriod: 2_000,
-      connectTimeout: 10_000,
+      reconnectPeriod: this.options.reconnectPeriodMs ?? 2_000,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       // no pre-generated table of the 65 536 two-byte numbers (mqtt-packet): 6 MiB of heap the box
       // cannot spare for a few packets a minute (bench/gateway-memory.ts)
       writeCache: false,
@@ -78,6 +119,7 @@ export class MqttUplink {
       if (this.stopped) return;
       this.connected = true;
       this.log.info({ code: 'UPLINK_CONNECTED' }, 'connected to hub');
+      this.events.onConnect?.();
       client.subscribe([topicFor(id, 'receipts'), topicFor(id, 'config')], { qos: 1 }, (err) => {
         if (err) this.log.error({ err: err.message, code: 'UPLINK_SUBSCRIBE_FAILED' }, 'receipt subscription refused');
       });
@@ -89,7 +131,10 @@ export class MqttUplink {
       if (this.connected) this.log.warn({ code: 'UPLINK_DISCONNECTED' }, 'hub link lost; readings stay buffered');
       this.connected = false;
     });
-    client.on('error', (e) => this.log.warn({ code: 'UPLINK_ERROR', err: e.message }, 'hub link error'));
+    client.on('error', (e) => {
+      this.log.warn({ code: 'UPLINK_ERROR', err: e.message }, 'hub link error');
+      this.events.onError?.(e);
+    });
     client.on('message', (topic, payload) => {
       if (topic === topicFor(id, 'receipts')) this.onReceipt(payload);
       else if (topic === topicFor(id, 'config') && payload.length) this.events.onConfig?.(payload);
@@ -122,7 +167,7 @@ export class MqttUplink {
     const removed = this.buffer.applyReceipt(r.data);
     this.inFlight.delete(r.data.batchId);
     this.receipts++;
-    this.events.onReceipt?.(removed);
+    this.events.onReceipt?.(removed, r.data);
     this.kick();
   }
 
@@ -170,6 +215,7 @@ export class MqttUplink {
       };
       this.inFlight.set(batch.batchId, Date.now());
       const publishedAt = Date.now();
+      this.events.onPublish?.(batch.batchId, batch.readings.length);
       try {
         await client.publishAsync(topicFor(this.config.gatewayId, 'readings'), JSON.stringify(msg), { qos: 1 });
         this.published += batch.readings.length;
@@ -221,7 +267,8 @@ export class MqttUplink {
     this.client.publish(topicFor(this.config.gatewayId, 'heartbeat'), JSON.stringify(hb), { qos: 0 });
   }
 
-  async stop(): Promise<void> {
+  /** Says offline (retained) and disconnects; `force` does not wait for in-flight acknowledgements. */
+  async stop(opts: { force?: boolean } = {}): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
@@ -235,7 +282,7 @@ export class MqttUplink {
           this.log.warn({ err: errorMessage(e) }, 'offline status not published');
         });
     this.connected = false;
-    await client.endAsync();
+    await client.endAsync(opts.force ?? false);
     // a pump already running finishes before the buffer closes
     for (let i = 0; this.pumping && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
   }

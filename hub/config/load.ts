@@ -5,6 +5,7 @@ import { configFromEnv, formatConfigIssues, deepMerge, readConfigFile } from '..
 export const HUB_ENV = {
   VIGIL_HUB_INSTANCE_ID: 'instanceId',
   VIGIL_PG_URL: 'postgres.url',
+  VIGIL_PG_POOL_SIZE: 'postgres.poolSize:number',
   VIGIL_PG_CREATE_DATABASE: 'postgres.createDatabase:boolean',
   VIGIL_INFLUX_URL: 'influx.url',
   VIGIL_INFLUX_DATABASE: 'influx.database',
@@ -26,6 +27,7 @@ export const HUB_ENV = {
   VIGIL_INFLUX_MANAGE_SCHEMA: 'influx.manageSchema',
   VIGIL_INFLUX_RAW_RETENTION: 'influx.rawRetention',
   VIGIL_INFLUX_DAILY_RETENTION: 'influx.dailyRetention',
+  VIGIL_INFLUX_HOURLY_RETENTION: 'influx.hourlyRetention',
   VIGIL_HTTP_HOST: 'http.host',
   VIGIL_HTTP_PORT: 'http.port:number',
   VIGIL_WEB_IDLE_TIMEOUT_MINUTES: 'web.idleTimeoutMinutes:number',

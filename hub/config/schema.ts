@@ -16,6 +16,15 @@ export const hubConfigSchema = z
     postgres: z.object({
       url: z.url().default('postgres://postgres@127.0.0.1:5432/vigil').describe('PostgreSQL connection URL'),
       createDatabase: z.boolean().default(false).describe('Create the database when missing (demo, tests)'),
+      poolSize: z
+        .number()
+        .int()
+        .min(4)
+        .max(200)
+        .default(24)
+        .describe(
+          'PostgreSQL connections of the hub process: ingest groups and rule shards hold one each, the API and the scheduler share the rest (bench/README.md); keep the sum over hub instances below max_connections',
+        ),
     }),
     influx: z.object({
       url: z
@@ -84,6 +93,13 @@ export const hubConfigSchema = z
         .regex(/^(INF|\d+[hdw])$/)
         .default('520w')
         .describe('Duration of the daily aggregates retention policy vigil_daily (docs/privacy.md "Retention")'),
+      hourlyRetention: z
+        .string()
+        .regex(/^(INF|\d+[hdw])$/)
+        .default('260w')
+        .describe(
+          'Duration of the hourly rollup retention policy vigil_hourly (as raw points; docs/privacy.md "Retention")',
+        ),
     }),
     mqtt: z.object({
       mode: z

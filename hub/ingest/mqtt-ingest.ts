@@ -11,8 +11,12 @@ import { ConcurrencyLimit } from './concurrency-limit';
 import { fileHeartbeat } from './heartbeat';
 import { errorMessage } from '../../contract/errors';
 
-/** batches filed at once by the embedded broker path: below the PostgreSQL pool size (10) */
-const FILING_CONCURRENCY = 8;
+/**
+ * Batches admitted at once by the embedded broker path. They wait in the ingest's group commit
+ * (first in, first out) and are filed many gateways at a time with a fixed number of PostgreSQL
+ * round trips per group, so admitting many does not crowd the pool; the bound only caps memory.
+ */
+const FILING_CONCURRENCY = 4096;
 
 export interface MqttIngestOptions {
   url: string;

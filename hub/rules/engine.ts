@@ -19,6 +19,7 @@ import {
 } from './rule';
 import { effectiveFor, RuleSettings } from './settings';
 import { errorMessage } from '../../contract/errors';
+import { ambientTransaction } from '../storage/postgres/transaction-scope';
 
 /** A rule evaluation failed and could not be recorded for retry (stable code for logs and callers). */
 export class RuleEvaluationError extends Error {
@@ -30,6 +31,26 @@ export class RuleEvaluationError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * History window read at once for a group of measurements: the longest look-back of the default
+ * rules (home BP mean: 31 days) and look-ahead (confirmation of a threshold by a later reading);
+ * a rule asking outside it reads on its own, as before.
+ */
+const HISTORY_PRELOAD_BEFORE_MS = 32 * 86_400_000;
+const HISTORY_PRELOAD_AFTER_MS = 2 * 86_400_000;
+/** prefix of the active-set keys of patient x rule pairs with a pending "please re-measure" request */
+const PENDING_REMEASURE = 'remeasure:';
+
+/**
+ * What one evaluation pass knows of its patients' state: the patient|rule keys a normal evaluation
+ * may change (an active episode or a pending re-measure request), and when each active episode
+ * opened. Read once per pass and kept up to date by the pass's own changes.
+ */
+class ActiveState extends Set<string> {
+  /** patient|rule of each episode not resolved -> opened_at (ms) */
+  readonly openedAt = new Map<string, number>();
 }
 
 export interface RuleEngineOptions {
@@ -115,6 +136,14 @@ export class RuleEngine {
     ]);
     const history = new History(this.pool);
     const failed: { rule: MeasurementRule; m: Measurement; err: Error }[] = [];
+    // ingest files many gateways' batches at once: their windowed history in one query
+    const times = measurements.map((m) => m.measuredAt.getTime());
+    await history.preloadReadings(
+      patientIds,
+      [...watched],
+      new Date(Math.min(...times) - HISTORY_PRELOAD_BEFORE_MS),
+      new Date(Math.max(...times) + HISTORY_PRELOAD_AFTER_MS),
+    );
     for (const m of measurements) {
       const state = states.get(m.patientId);
       if (!state) continue;
@@ -299,7 +328,7 @@ export class RuleEngine {
     history: History,
     now: Date,
     evalKey: string,
-    active: Set<string>,
+    active: ActiveState,
     evaluate: (ctx: {
       patient: PatientFacts;
       params: never;
@@ -313,7 +342,7 @@ export class RuleEngine {
     const key = `${patient.id}|${rule.id}`;
     if (ev.outcome === 'breach') {
       const family = rule.family ? sameEventRuleIds(rule.id, this.rules) : [];
-      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family) : rule.id;
+      const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family, active) : rule.id;
       const res = await this.episodes.raise(
         {
           patientId: patient.id,
@@ -333,6 +362,7 @@ export class RuleEngine {
         now,
       );
       active.add(key);
+      if (res.opened) active.openedAt.set(`${patient.id}|${episodeRule}`, now.getTime());
       if (res.opened) {
         this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : ev.severity });
         this.log.info(
@@ -344,7 +374,7 @@ export class RuleEngine {
         this.metrics.notificationsSent.inc({
           kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated',
         });
-      await this.closeRemeasure(patient.id, rule.id, 'confirmed', now);
+      await this.closeRemeasure(patient.id, rule.id, 'confirmed', now, active);
     } else if (ev.outcome === 'remeasure') {
       const { rows } = await this.pool.query<{ id: string }>(
         `INSERT INTO remeasure_requests (patient_id, rule_id, reading_ids, value, requested_at, expires_at, status)
@@ -352,6 +382,7 @@ export class RuleEngine {
         [patient.id, rule.id, ev.readingIds, JSON.stringify(ev.value), now, ev.expiresAt],
       );
       active.add(key);
+      active.add(`${PENDING_REMEASURE}${key}`);
       if (rows[0]) {
         await audit(this.pool, {
           actor: 'system',
@@ -368,10 +399,11 @@ export class RuleEngine {
       const measuredAt = evalKey.startsWith('m:') ? new Date(evalKey.slice(2)) : undefined;
       const res = await this.episodes.recordNormal(patient.id, rule.id, evalKey, now, measuredAt);
       if (res?.resolved) {
+        active.openedAt.delete(key);
         this.metrics.episodesResolved.inc({ rule: rule.id });
         this.log.info({ episodeId: res.episodeId, ruleId: rule.id }, 'alert episode resolved');
       }
-      await this.closeRemeasure(patient.id, rule.id, 'cleared', now);
+      await this.closeRemeasure(patient.id, rule.id, 'cleared', now, active);
     }
   }
 
@@ -380,7 +412,11 @@ export class RuleEngine {
     ruleId: string,
     status: 'confirmed' | 'cleared',
     now: Date,
+    active: ActiveState,
   ): Promise<void> {
+    // no pending request for this patient x rule when the pass began (nor raised since): nothing
+    // to close. Skips one UPDATE per breach of an already open episode (bench/README.md profile)
+    if (!active.delete(`${PENDING_REMEASURE}${patientId}|${ruleId}`)) return;
     const { rows } = await this.pool.query<{ id: string }>(
       `UPDATE remeasure_requests SET status = $3, closed_at = $4 WHERE patient_id = $1 AND rule_id = $2 AND status = 'pending' RETURNING id`,
       [patientId, ruleId, status, now],
@@ -460,8 +496,28 @@ export class RuleEngine {
     return rows.length;
   }
 
-  /** One event, one episode: the rule of the family's active episode, if another rule of the family has one. */
-  private async familyEpisodeRule(patientId: string, ruleId: string, family: string[]): Promise<string> {
+  /**
+   * One event, one episode: the rule of the family's active episode, if another rule of the family
+   * has one (its own rule first, else the oldest). Inside ingest's shared transaction the pass's
+   * patients are locked from the moment their state was read, so the pass's own record is exact
+   * and saves a query per breach; elsewhere it is read from PostgreSQL.
+   */
+  private async familyEpisodeRule(
+    patientId: string,
+    ruleId: string,
+    family: string[],
+    active: ActiveState,
+  ): Promise<string> {
+    const scope = ambientTransaction();
+    if (scope && !scope.ended) {
+      if (active.openedAt.has(`${patientId}|${ruleId}`)) return ruleId;
+      let best: { ruleId: string; at: number } | undefined;
+      for (const r of family) {
+        const at = active.openedAt.get(`${patientId}|${r}`);
+        if (at !== undefined && (!best || at < best.at)) best = { ruleId: r, at };
+      }
+      return best?.ruleId ?? ruleId;
+    }
     const { rows } = await this.pool.query<{ rule_id: string }>(
       `SELECT rule_id FROM alert_episodes WHERE patient_id = $1 AND status <> 'resolved' AND rule_id = ANY($2::text[])
        ORDER BY (rule_id = $3) DESC, opened_at LIMIT 1`,
@@ -471,13 +527,17 @@ export class RuleEngine {
   }
 
   /** patient|rule pairs with an active episode or a pending re-measure: the only ones a normal evaluation changes. */
-  private async activeKeys(patientIds: string[]): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ k: string }>(
-      `SELECT patient_id || '|' || rule_id AS k FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
-       UNION SELECT patient_id || '|' || rule_id FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`,
-      [patientIds],
+  private async activeKeys(patientIds: string[]): Promise<ActiveState> {
+    const { rows } = await this.pool.query<{ k: string; opened_ms: string | null }>(
+      `SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint::text AS opened_ms
+         FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
+       UNION SELECT patient_id || '|' || rule_id, NULL FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])
+       UNION SELECT $2 || patient_id || '|' || rule_id, NULL FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`,
+      [patientIds, PENDING_REMEASURE],
     );
-    return new Set(rows.map((r) => r.k));
+    const state = new ActiveState(rows.map((r) => r.k));
+    for (const r of rows) if (r.opened_ms !== null) state.openedAt.set(r.k, Number(r.opened_ms));
+    return state;
   }
 
   /** Atomic claim of a periodic job: true for exactly one hub instance per period. */

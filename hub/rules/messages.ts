@@ -35,32 +35,56 @@ export function round(metric: MetricName, v: number, l: Locale = 'en'): string {
   return num(v, STYLE[metric]?.decimals ?? 1, l);
 }
 
-/** "2 Mar, 03:10" / "2 mars 03:10" in the care team's zone. */
-export function clinicalTime(t: Date, l: Locale = 'en'): string {
-  return new Intl.DateTimeFormat(l === 'fr' ? 'fr-FR' : 'en-GB', {
+/**
+ * Formatters are built once: building an Intl.DateTimeFormat (or calling toLocaleDateString with a
+ * time zone, which builds one each time) cost more than the rules themselves when a group of
+ * readings was evaluated (bench/README.md, CPU profile of the hub).
+ */
+const CLINICAL_TIME = {
+  en: new Intl.DateTimeFormat('en-GB', {
     timeZone: CARE_TIME_ZONE,
     day: 'numeric',
     month: 'short',
     hour: '2-digit',
     minute: '2-digit',
     hour12: false,
-  })
-    .format(t)
-    .replace(' à ', ' ');
+  }),
+  fr: new Intl.DateTimeFormat('fr-FR', {
+    timeZone: CARE_TIME_ZONE,
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  }),
+};
+const CLOCK_TIME = new Intl.DateTimeFormat('en-GB', {
+  timeZone: CARE_TIME_ZONE,
+  hour: '2-digit',
+  minute: '2-digit',
+  hour12: false,
+});
+/** what toLocaleDateString('en-CA', { timeZone }) gives: YYYY-MM-DD */
+const LOCAL_DATE = new Intl.DateTimeFormat('en-CA', { timeZone: CARE_TIME_ZONE });
+const localDates = new WeakMap<Date, string>();
+
+/** The care team's calendar day of an instant, "2026-03-02" (memoised per Date object: history rows are re-read). */
+export function careLocalDay(t: Date): string {
+  let d = localDates.get(t);
+  if (d === undefined) localDates.set(t, (d = LOCAL_DATE.format(t)));
+  return d;
+}
+
+/** "2 Mar, 03:10" / "2 mars 03:10" in the care team's zone. */
+export function clinicalTime(t: Date, l: Locale = 'en'): string {
+  return CLINICAL_TIME[l === 'fr' ? 'fr' : 'en'].format(t).replace(' à ', ' ');
 }
 
 /** "08:02" in the care team's zone. */
 function clockTime(t: Date): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone: CARE_TIME_ZONE,
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(t);
+  return CLOCK_TIME.format(t);
 }
-const sameLocalDay = (a: Date, b: Date) =>
-  a.toLocaleDateString('en-CA', { timeZone: CARE_TIME_ZONE }) ===
-  b.toLocaleDateString('en-CA', { timeZone: CARE_TIME_ZONE });
+const sameLocalDay = (a: Date, b: Date) => careLocalDay(a) === careLocalDay(b);
 
 /** A reading delivered this late after it was taken says when it arrived (an overnight fever read in the morning). */
 const LATE_MS = 15 * 60_000;

@@ -180,6 +180,9 @@ export async function seedScenario(s: Scenario, pool: pg.Pool, influxUrl: string
   const store = new TimeSeriesStore(influxUrl, database);
   await store.ensureDatabase();
   await store.write(s.points);
+  // the rollups the boards read, as the hub's continuous queries compute them each hour
+  const times = s.points.map((p) => p.measuredAt.getTime());
+  await store.backfillDaily(new Date(Math.min(...times)), new Date(Math.max(...times)));
   const hb = (gateway: string, minutesAgo: number, depth: number) => ({
     measurement: HEARTBEAT_MEASUREMENT,
     tags: { gateway },

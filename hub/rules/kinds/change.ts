@@ -1,4 +1,4 @@
-import { CARE_TIME_ZONE } from '../messages';
+import { careLocalDay } from '../messages';
 import type { HistoryRow } from '../history';
 import type { Measurement, RuleContext } from '../rule';
 import { DAY } from '../clock';
@@ -9,7 +9,7 @@ import { DAY } from '../clock';
  */
 export const DAILY_MEASUREMENT_SLACK_MS = 6 * 3_600_000;
 
-const localDay = (t: Date): string => t.toLocaleDateString('en-CA', { timeZone: CARE_TIME_ZONE });
+const localDay = careLocalDay;
 
 /**
  * Protocol readings (ESC/HFA self-care: weigh on waking, after voiding, before breakfast): only

@@ -9,17 +9,24 @@ import { WriteBatcher, type BatcherEvents, type BatcherOptions } from './write-b
  *   fields      = value (always float: a field type never changes), reading_id (string)
  *   time        = measuredAt (UTC, ms precision)
  * A point's identity is measurement + tags + time, so re-writing a reading is idempotent.
- * Daily aggregates: retention policy vigil_daily, same measurement names, tag patient,
- * fields mean/min/max (float) and count (integer), one point per UTC day, filled by the
- * continuous query vigil_daily_aggregates (InfluxDB 1.x) or backfillDaily().
+ * Rollups (pre-aggregated series the boards, the workspace and trend rules read instead of raw
+ * points, docs/ingest.md "Rollups"): retention policies vigil_daily (one point per UTC day) and
+ * vigil_hourly (one per hour), same measurement names, tag patient, fields mean/min/max/sum
+ * (float) and count (integer), filled by the continuous queries vigil_daily_aggregates and
+ * vigil_hourly_aggregates (InfluxDB 1.x) and, for readings older than their resample window,
+ * by backfillDaily(). Moving means (7-day) are read from the daily means (trends.ts).
  */
 /** Gateway heartbeat telemetry (fleet board): tag gateway; float fields queue_depth, queue_bytes, uptime_s. */
 export const HEARTBEAT_MEASUREMENT = 'gateway_heartbeat';
 export const RAW_RP = 'vigil_raw';
 export const DAILY_RP = 'vigil_daily';
 export const DAILY_CQ = 'vigil_daily_aggregates';
+export const HOURLY_RP = 'vigil_hourly';
+export const HOURLY_CQ = 'vigil_hourly_aggregates';
 /** The CQ recomputes the last days every hour, so readings flushed late by a gateway are counted. */
 export const DAILY_CQ_RESAMPLE = { every: '1h', for: '3d' } as const;
+/** Same window as the daily CQ, so the hub's re-aggregation of late readings covers both rollups. */
+export const HOURLY_CQ_RESAMPLE = DAILY_CQ_RESAMPLE;
 const NO_POOL_BACKOFF: NonNullable<IPoolOptions['backoff']> = {
   getDelay: () => 0,
   next: () => NO_POOL_BACKOFF,
@@ -37,6 +44,7 @@ export interface TimeSeriesOptions {
   manageSchema?: 'auto' | 'off';
   rawRetention?: string;
   dailyRetention?: string;
+  hourlyRetention?: string;
 }
 
 export interface StoredPoint {
@@ -69,6 +77,8 @@ export interface DailyAggregate {
 export class TimeSeriesStore {
   readonly influx: InfluxDB;
   private readonly batcher: WriteBatcher<IPoint>;
+  /** live readings' writes: not queued behind the bulk writes of a backlog being drained */
+  private readonly liveBatcher: WriteBatcher<IPoint>;
   /** RP the hub writes to: vigil_raw when the hub manages the schema on 1.x, else the default mapping */
   private writeRp: string | undefined;
   /** server version from /ping, known after ensureDatabase() */
@@ -97,8 +107,15 @@ export class TimeSeriesStore {
       initialDelayMs: opts.retry?.initialDelayMs ?? 100,
       maxDelayMs: opts.retry?.maxDelayMs ?? 2000,
       giveUpAfterMs: opts.retry?.giveUpAfterMs ?? 60_000,
+      // two writes in flight: measured faster than one on InfluxDB 1.x (bench/README.md)
+      concurrency: 2,
     };
     this.batcher = new WriteBatcher((points) => this.writeNow(points), batcherOpts, events);
+    this.liveBatcher = new WriteBatcher(
+      (points) => this.writeNow(points),
+      { ...batcherOpts, flushIntervalMs: 0, concurrency: 1 },
+      events,
+    );
   }
 
   /**
@@ -117,7 +134,9 @@ export class TimeSeriesStore {
     await this.influx.createDatabase(this.database);
     await this.ensureRetentionPolicy(RAW_RP, this.opts.rawRetention ?? 'INF', true);
     await this.ensureRetentionPolicy(DAILY_RP, this.opts.dailyRetention ?? 'INF', false);
-    await this.ensureDailyCq();
+    await this.ensureRetentionPolicy(HOURLY_RP, this.opts.hourlyRetention ?? 'INF', false);
+    await this.ensureDailyCq('1d');
+    await this.ensureDailyCq('1h');
     this.writeRp = RAW_RP;
   }
 
@@ -129,35 +148,43 @@ export class TimeSeriesStore {
     );
   }
 
-  /** The daily aggregation statement: the CQ body, or a backfill of the UTC days in a range. */
-  dailySelect(range?: { from: Date; to: Date }): string {
+  /**
+   * The aggregation statement of a rollup (`1d` into vigil_daily, `1h` into vigil_hourly): the CQ
+   * body, or a backfill of the UTC days in a range. fill(none): buckets without readings (most
+   * hours of most patients) are neither computed into points nor written.
+   */
+  dailySelect(range?: { from: Date; to: Date }, every: '1d' | '1h' = '1d'): string {
     const db = escape.quoted(this.database);
     const where = range
       ? ` WHERE time >= ${dayStart(range.from).getTime()}ms AND time < ${dayStart(range.to).getTime() + 86_400_000}ms`
       : '';
+    const into = every === '1d' ? DAILY_RP : HOURLY_RP;
     return (
-      'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count" ' +
-      `INTO ${db}.${escape.quoted(DAILY_RP)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(1d), "patient"`
+      'SELECT mean("value") AS "mean", min("value") AS "min", max("value") AS "max", count("value") AS "count", sum("value") AS "sum" ' +
+      `INTO ${db}.${escape.quoted(into)}.:MEASUREMENT FROM ${db}.${escape.quoted(RAW_RP)}./.*/${where} GROUP BY time(${every}), "patient" fill(none)`
     );
   }
 
-  /** The continuous query as created on InfluxDB 1.x. */
-  dailyCq(): string {
+  /** The continuous query as created on InfluxDB 1.x (daily, or hourly). */
+  dailyCq(every: '1d' | '1h' = '1d'): string {
+    const name = every === '1d' ? DAILY_CQ : HOURLY_CQ;
+    const resample = every === '1d' ? DAILY_CQ_RESAMPLE : HOURLY_CQ_RESAMPLE;
     return (
-      `CREATE CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)} ` +
-      `RESAMPLE EVERY ${DAILY_CQ_RESAMPLE.every} FOR ${DAILY_CQ_RESAMPLE.for} BEGIN ${this.dailySelect()} END`
+      `CREATE CONTINUOUS QUERY ${escape.quoted(name)} ON ${escape.quoted(this.database)} ` +
+      `RESAMPLE EVERY ${resample.every} FOR ${resample.for} BEGIN ${this.dailySelect(undefined, every)} END`
     );
   }
 
-  private async ensureDailyCq(): Promise<void> {
+  private async ensureDailyCq(every: '1d' | '1h'): Promise<void> {
+    const name = every === '1d' ? DAILY_CQ : HOURLY_CQ;
     try {
       // idempotent when the same text exists
-      await this.exec(this.dailyCq());
+      await this.exec(this.dailyCq(every));
     } catch (e) {
       // same name, other text (an older hub version): replace it
       if (!/already exists/.test((e as Error).message)) throw e;
-      await this.exec(`DROP CONTINUOUS QUERY ${escape.quoted(DAILY_CQ)} ON ${escape.quoted(this.database)}`);
-      await this.exec(this.dailyCq());
+      await this.exec(`DROP CONTINUOUS QUERY ${escape.quoted(name)} ON ${escape.quoted(this.database)}`);
+      await this.exec(this.dailyCq(every));
     }
   }
 
@@ -171,8 +198,8 @@ export class TimeSeriesStore {
    * Recomputes the daily aggregates of the UTC days in [from, to] (readings older than the CQ's
    * resample window, a restored backup, InfluxDB 2.x without the task). Idempotent.
    */
-  backfillDaily(from: Date, to: Date): Promise<void> {
-    return this.exec(this.dailySelect({ from, to }));
+  async backfillDaily(from: Date, to: Date, rollups: readonly ('1d' | '1h')[] = ['1d', '1h']): Promise<void> {
+    for (const every of rollups) await this.exec(this.dailySelect({ from, to }, every));
   }
 
   /** A patient's daily aggregates of one metric, oldest first (trend rules, dashboards). */
@@ -192,9 +219,12 @@ export class TimeSeriesStore {
     }));
   }
 
-  /** Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). */
-  write(points: readonly StoredPoint[]): Promise<void> {
-    const written = this.batcher.write(points.map(toPoint));
+  /**
+   * Batched, retried write: resolves once every point is in InfluxDB (see WriteBatcher). `live`:
+   * just-measured readings, written at once through their own writer (alert latency).
+   */
+  write(points: readonly StoredPoint[], opts: { live?: boolean } = {}): Promise<void> {
+    const written = (opts.live ? this.liveBatcher : this.batcher).write(points.map(toPoint));
     // readings older than the CQ's resample window (a gateway flushing days of readings after an
     // outage) are not seen by the CQ any more: their days are re-aggregated here
     const cutoff = Date.now() - LATE_AFTER_MS;
@@ -216,8 +246,12 @@ export class TimeSeriesStore {
     this.backfillTimer.unref();
   }
 
-  /** Delay that coalesces late readings before their days are re-aggregated. */
-  backfillDelayMs = 1000;
+  /**
+   * Delay that coalesces late readings before their days are re-aggregated. Each pass recomputes
+   * whole UTC days of every patient (both rollups): while a reconnect storm drains a week of
+   * backlogs, a pass every 10 s instead of every second keeps that from competing with the writes.
+   */
+  backfillDelayMs = 10_000;
 
   private async runBackfill(): Promise<void> {
     const days = [...this.lateDays].sort((a, b) => a - b);
@@ -247,13 +281,13 @@ export class TimeSeriesStore {
 
   /** Points waiting in the write buffer. */
   get backlog(): number {
-    return this.batcher.backlog;
+    return this.batcher.backlog + this.liveBatcher.backlog;
   }
 
   /** Flushes the buffer and refuses further writes. */
   async close(): Promise<void> {
     if (this.backfillTimer) clearTimeout(this.backfillTimer);
-    await this.batcher.close();
+    await Promise.all([this.batcher.close(), this.liveBatcher.close()]);
   }
 
   /** A patient's readings, oldest first. Ids are validated upstream and escaped here (no InfluxQL injection). */

@@ -14,6 +14,8 @@ export interface BatcherOptions {
   initialDelayMs: number;
   maxDelayMs: number;
   giveUpAfterMs: number;
+  /** flushes in flight at once (default 1); InfluxDB takes two concurrent writes faster than one */
+  concurrency?: number;
 }
 
 export class TimeSeriesWriteError extends Error {
@@ -46,7 +48,7 @@ export class WriteBatcher<P> {
   private queue: Pending<P>[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly flushing = new Set<Promise<void>>();
   private closed = false;
   private readonly abort = new AbortController();
 
@@ -72,8 +74,12 @@ export class WriteBatcher<P> {
     return this.queued;
   }
 
+  private get busy(): boolean {
+    return this.flushing.size >= (this.opts.concurrency ?? 1);
+  }
+
   private schedule(): void {
-    if (this.flushing || this.queue.length === 0) return;
+    if (this.busy || this.queue.length === 0) return;
     if (this.queued >= this.opts.maxPoints || this.opts.flushIntervalMs === 0) {
       this.startFlush();
     } else {
@@ -84,7 +90,7 @@ export class WriteBatcher<P> {
   private startFlush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.flushing || this.queue.length === 0) return;
+    if (this.busy || this.queue.length === 0) return;
     // take whole callers' batches up to maxPoints (at least one, even when it is larger)
     const take: Pending<P>[] = [];
     let n = 0;
@@ -98,10 +104,11 @@ export class WriteBatcher<P> {
       n += p.points.length;
     }
     this.queued -= n;
-    this.flushing = this.flush(take).finally(() => {
-      this.flushing = undefined;
+    const flushing: Promise<void> = this.flush(take).finally(() => {
+      this.flushing.delete(flushing);
       this.schedule();
     });
+    this.flushing.add(flushing);
   }
 
   private async flush(batch: Pending<P>[]): Promise<void> {
@@ -144,9 +151,9 @@ export class WriteBatcher<P> {
   async close(): Promise<void> {
     this.closed = true;
     this.abort.abort();
-    while (this.flushing || this.queue.length) {
-      if (!this.flushing) this.startFlush();
-      await this.flushing;
+    while (this.flushing.size || this.queue.length) {
+      if (!this.busy) this.startFlush();
+      await Promise.all(this.flushing);
     }
   }
 }
