@@ -259,19 +259,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
           `((e.status = 'acknowledged' AND e.assignee IS NULL) OR (e.status = 'open' AND e.assignee IS NOT NULL))`,
         );
       else if (q.status === 'in-progress') where.push(`e.status = 'acknowledged' AND e.assignee IS NOT NULL`);
-      const page = await keysetPage<EpisodeDbRow>(ctx, {
-        select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
-        where,
-        params,
-        key: "date_trunc('milliseconds', e.opened_at)",
-        keyType: 'timestamptz',
-        id: "lpad(e.id::text, 20, '0')",
-        descending: true,
-        count: q._count,
-        cursor: decodeCursor(q._cursor),
-        keyOf: (r) => r.opened_at.toISOString(),
-        idOf: (r) => r.id.padStart(20, '0'),
-      });
+      const page = await episodePage(ctx, where, params, q);
       const tasks: FhirResource[] = [];
       for (const r of page.rows) {
         const ep = episodeRow(r);
@@ -317,19 +305,7 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
       if (q.patient) where.push(`e.patient_id = $${params.push(q.patient)}`);
       if (q.status === 'active') where.push(`e.status <> 'resolved'`);
       else if (q.status === 'inactive') where.push(`e.status = 'resolved'`);
-      const page = await keysetPage<EpisodeDbRow>(ctx, {
-        select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
-        where,
-        params,
-        key: "date_trunc('milliseconds', e.opened_at)",
-        keyType: 'timestamptz',
-        id: "lpad(e.id::text, 20, '0')",
-        descending: true,
-        count: q._count,
-        cursor: decodeCursor(q._cursor),
-        keyOf: (r) => r.opened_at.toISOString(),
-        idOf: (r) => r.id.padStart(20, '0'),
-      });
+      const page = await episodePage(ctx, where, params, q);
       const flags = page.rows.map((r) => toFlag(episodeRow(r)));
       return reply.type(FHIR_JSON).send(searchsetPage(baseUrl(req), selfUrl(req), flags, page.total, page.next));
     },
@@ -337,6 +313,28 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
 
   registerFhirRecordRoutes(app, ctx, side);
   registerDmpRoute(app, ctx, side);
+}
+
+/** One page of the alert episodes a Task or Flag search selects, newest first (keyset paging). */
+function episodePage(
+  ctx: ApiContext,
+  where: string[],
+  params: unknown[],
+  q: { _count: number; _cursor?: string | undefined },
+): ReturnType<typeof keysetPage<EpisodeDbRow>> {
+  return keysetPage<EpisodeDbRow>(ctx, {
+    select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
+    where,
+    params,
+    key: "date_trunc('milliseconds', e.opened_at)",
+    keyType: 'timestamptz',
+    id: "lpad(e.id::text, 20, '0')",
+    descending: true,
+    count: q._count,
+    cursor: decodeCursor(q._cursor),
+    keyOf: (r) => r.opened_at.toISOString(),
+    idOf: (r) => r.id.padStart(20, '0'),
+  });
 }
 
 interface PatientDbRow {
