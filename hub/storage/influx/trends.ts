@@ -39,6 +39,21 @@ export const HOURLY_UP_TO_MS = 14 * 86_400_000;
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
+/**
+ * The metrics the workspace's patient page asks GET /api/patients/:id/trends for, one request
+ * each, together (hub/web/static/patient.js CHARTS): what one page load costs.
+ */
+export const WORKSPACE_TREND_METRICS: readonly MetricName[] = [
+  'blood_pressure_systolic',
+  'blood_pressure_diastolic',
+  'body_weight',
+  'body_temperature',
+  'spo2',
+  'heart_rate',
+  'steps',
+  'glucose',
+];
+
 /** One UTC day of a metric as the workspace's trend chart draws it (GET /api/patients/:id/trends). */
 export interface DaySummary {
   /** the UTC day, YYYY-MM-DD */
