@@ -12,22 +12,14 @@
  * docs/patient.md for what was and was not verifiable.
  */
 
+import { linearPredictor, recalibrate, type Score2Coefficients } from './score2-model';
+
 export type Sex = 'male' | 'female';
 /** The four ESC risk regions (SCORE2 paper, Figure 1); France is low risk. */
 export type RiskRegion = 'low' | 'moderate' | 'high' | 'very_high';
 
-interface OpCoefficients {
-  age: number;
-  smoking: number;
-  sbp: number;
-  tchol: number;
-  hdl: number;
-  smokingAge: number;
-  sbpAge: number;
-  tcholAge: number;
-  hdlAge: number;
+interface OpCoefficients extends Score2Coefficients {
   meanLinearPredictor: number;
-  baselineSurvival: number;
 }
 
 /**
@@ -95,25 +87,16 @@ export interface Score2OpInput {
 /** Uncalibrated 10-year risk (fraction): age, blood pressure and HDL are centred on 73 years, 150 mmHg, 6 and 1.4 mmol/L. */
 export function score2OpUncalibrated(i: Score2OpInput): number {
   const c = SCORE2_OP_COEFFICIENTS[i.sex];
-  const cage = i.age - 73;
-  const csbp = i.systolicBp - 150;
-  const ctchol = i.totalCholesterol - 6;
-  const chdl = i.hdlCholesterol - 1.4;
-  const smoking = i.smoker ? 1 : 0;
-  const lp =
-    c.age * cage +
-    c.smoking * smoking +
-    c.sbp * csbp +
-    c.tchol * ctchol +
-    c.hdl * chdl +
-    c.smokingAge * smoking * cage +
-    c.sbpAge * csbp * cage +
-    c.tcholAge * ctchol * cage +
-    c.hdlAge * chdl * cage;
+  const lp = linearPredictor(c, {
+    age: i.age - 73,
+    smoking: i.smoker ? 1 : 0,
+    sbp: i.systolicBp - 150,
+    tchol: i.totalCholesterol - 6,
+    hdl: i.hdlCholesterol - 1.4,
+  });
   return 1 - c.baselineSurvival ** Math.exp(lp - c.meanLinearPredictor);
 }
 
 export function score2OpCalibrate(uncalibrated: number, sex: Sex, region: RiskRegion): number {
-  const [s1, s2] = SCORE2_OP_SCALES[region][sex];
-  return 1 - Math.exp(-Math.exp(s1 + s2 * Math.log(-Math.log(1 - uncalibrated))));
+  return recalibrate(SCORE2_OP_SCALES[region][sex], uncalibrated);
 }

@@ -12,6 +12,7 @@
  * 70 and over, with SCORE2-OP, 7.5 % / 15 %).
  * From 70 to 89 years `score2()` uses SCORE2-OP (score2-op.ts), as the guideline does.
  */
+import { linearPredictor, recalibrate, type Score2Coefficients } from './score2-model';
 import { SCORE2_OP_AGES, score2OpCalibrate, score2OpUncalibrated, type RiskRegion, type Sex } from './score2-op';
 
 export type { RiskRegion, Sex };
@@ -29,21 +30,8 @@ export interface Score2Input {
   region?: RiskRegion;
 }
 
-interface Coefficients {
-  age: number;
-  smoking: number;
-  sbp: number;
-  tchol: number;
-  hdl: number;
-  smokingAge: number;
-  sbpAge: number;
-  tcholAge: number;
-  hdlAge: number;
-  baselineSurvival: number;
-}
-
 /** Supplementary methods Table 2 (log subdistribution hazard ratios; diabetes terms omitted: SCORE2 is for people without diabetes). */
-const COEFFICIENTS: Record<Sex, Coefficients> = {
+const COEFFICIENTS: Record<Sex, Score2Coefficients> = {
   male: {
     age: 0.3742,
     smoking: 0.6012,
@@ -87,28 +75,19 @@ export function score2Uncalibrated(i: Score2Input): number {
   if (i.age < 40 || i.age > 69)
     throw new Score2RangeError('SCORE2 applies from 40 to 69 years (SCORE2-OP from 70 to 89)');
   const c = COEFFICIENTS[i.sex];
-  const cage = (i.age - 60) / 5;
-  const csbp = (i.systolicBp - 120) / 20;
-  const ctchol = i.totalCholesterol - 6;
-  const chdl = (i.hdlCholesterol - 1.3) / 0.5;
-  const smoking = i.smoker ? 1 : 0;
-  const lp =
-    c.age * cage +
-    c.smoking * smoking +
-    c.sbp * csbp +
-    c.tchol * ctchol +
-    c.hdl * chdl +
-    c.smokingAge * smoking * cage +
-    c.sbpAge * csbp * cage +
-    c.tcholAge * ctchol * cage +
-    c.hdlAge * chdl * cage;
+  const lp = linearPredictor(c, {
+    age: (i.age - 60) / 5,
+    smoking: i.smoker ? 1 : 0,
+    sbp: (i.systolicBp - 120) / 20,
+    tchol: i.totalCholesterol - 6,
+    hdl: (i.hdlCholesterol - 1.3) / 0.5,
+  });
   return 1 - c.baselineSurvival ** Math.exp(lp);
 }
 
 /** Recalibration to the risk region, Supplementary methods Table 4 step 3. */
 export function score2Calibrate(uncalibrated: number, sex: Sex, region: RiskRegion): number {
-  const [s1, s2] = SCALES[region][sex];
-  return 1 - Math.exp(-Math.exp(s1 + s2 * Math.log(-Math.log(1 - uncalibrated))));
+  return recalibrate(SCALES[region][sex], uncalibrated);
 }
 
 export type EscCategory = 'low_to_moderate' | 'high' | 'very_high';
