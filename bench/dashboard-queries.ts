@@ -8,7 +8,7 @@ import { benchArgs, int, loadAverage } from './lib/args';
 import { ensureInfluxd } from '../scripts/lib/influxd';
 import { INFLUX_URL, influxQuery, log, onInterrupt, report, scratchName } from './lib/env';
 import { writeLines } from './lib/line-protocol';
-import { DAILY_RP, TimeSeriesStore } from '../hub';
+import { DAILY_RP, TimeSeriesStore, Trends, WORKSPACE_TREND_METRICS } from '../hub';
 
 /**
  * Patient-board query time with many patients: the InfluxDB queries of the real patient board
@@ -18,6 +18,9 @@ import { DAILY_RP, TimeSeriesStore } from '../hub';
  * Seed (hub point schema, scratch database): every patient has a morning BP (systolic +
  * diastolic) each day of --days; --full-patients of them also weight, temperature, SpO2, heart
  * rate and steps each day (every panel drawn). Sizes are in the figures.
+ * Also the workspace's patient page (hub/web): the reads GET /api/patients/:id/trends makes for
+ * each metric the page draws (Trends.dailySummary: daily rollup, today's hourly rollup, the last
+ * hours raw), all metrics together as the page asks for them, over 30 days and a year.
  *   npx tsx bench/dashboard-queries.ts [--patients 10000] [--days 365] [--full-patients 1000] [--samples 40]
  */
 const args = benchArgs(
@@ -140,7 +143,32 @@ try {
     timings.d365!.push(b.ms);
     emptyPanels = Math.max(emptyPanels, a.empty);
   }
+  // the workspace patient page: one trends request per metric, all at once, as patient.js does
+  const trends = new Trends(store);
+  async function loadWorkspace(patient: string, days: number): Promise<{ ms: number; points: number }> {
+    const t = performance.now();
+    const res = await Promise.all(
+      WORKSPACE_TREND_METRICS.map((m) => trends.dailySummary(patient, m, days, new Date())),
+    );
+    return { ms: performance.now() - t, points: res.reduce((a, d) => a + d.length, 0) };
+  }
+  const workspace: Record<string, number[]> = { d30: [], d365: [] };
+  let workspaceDays365 = 0;
+  await loadWorkspace(sample[0]!, 30); // warm-up
+  for (const patient of sample) {
+    workspace.d30!.push((await loadWorkspace(patient, 30)).ms);
+    const y = await loadWorkspace(patient, 365);
+    workspace.d365!.push(y.ms);
+    workspaceDays365 = Math.max(workspaceDays365, y.points);
+  }
   const r = (x: number) => Math.round(x * 10) / 10;
+  const pct = (xs: number[], q: number) =>
+    r(
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        q,
+      ),
+    );
   const stat = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return { p50: r(percentile(s, 50)), p99: r(percentile(s, 99)), max: r(s.at(-1) ?? 0) };
@@ -162,6 +190,11 @@ try {
     ),
     board365dMs: stat(timings.d365!),
     influxQueriesPerBoard: queries.length,
+    // GET /api/patients/:id/trends for every metric of the workspace patient page, together
+    workspaceTrends30dMs: { p50: pct(workspace.d30!, 50), p95: pct(workspace.d30!, 95) },
+    workspaceTrends365dMs: { p50: pct(workspace.d365!, 50), p95: pct(workspace.d365!, 95) },
+    workspaceTrendRequestsPerPage: WORKSPACE_TREND_METRICS.length,
+    workspaceDailyPointsPerPage365d: workspaceDays365,
     // the queries that take longest (median over the samples, while the board's other queries run beside them)
     slowestQueriesMedianMs: Object.fromEntries(
       [...perQuery]

@@ -131,6 +131,8 @@ beforeAll(async () => {
   f = await rulesFixture();
   influx = await createTestInflux('vigil_authz');
   const ts = new TimeSeriesStore(influx.url, influx.database);
+  // the rollup retention policies the trends route reads, as the hub creates them at start-up
+  await ts.ensureDatabase();
   side = createPatientSide({
     pool: f.pool,
     clock: f.clock,

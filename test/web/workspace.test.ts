@@ -566,6 +566,27 @@ describe('care-team workspace in the browser', () => {
     await ctx.close();
   });
 
+  it('says so when the measurement store cannot answer, instead of drawing an empty period', async () => {
+    // the API's side (a real 503 STORE_UNAVAILABLE from an unreachable InfluxDB) is tested in
+    // test/integration/trends-route.test.ts; here the browser gets that answer and must tell the user
+    const ctx = await frenchContext();
+    const page = await signIn(ctx, gp);
+    await page.route(
+      (url) => url.pathname.endsWith('/trends'),
+      (route) =>
+        route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: JSON.stringify({ code: 'STORE_UNAVAILABLE', message: 'time series unavailable' }),
+        }),
+    );
+    await page.goto(`${base}/web/patients/${HF}`);
+    await page.locator('#charts[data-error="STORE_UNAVAILABLE"]').waitFor({ state: 'attached' });
+    expect(await page.locator('#chart-status').textContent()).toContain('Tendances indisponibles');
+    expect(await page.locator('#charts').getAttribute('data-drawn-days')).toBeNull();
+    await ctx.close();
+  });
+
   it('runs under its own Content-Security-Policy (no inline script or style)', async () => {
     // the other contexts bypass the CSP to inject axe-core; this one keeps it
     const ctx = await browser.newContext({ locale: 'fr-FR', viewport: { width: 1366, height: 768 } });

@@ -18,6 +18,7 @@ import { ApiError } from '../errors';
 import { MAX_PAIRING_WINDOW_S } from '../../gateways/remote-config';
 import { errorMessage } from '../../../contract/errors';
 import { firstRow } from '../../storage/postgres/rows';
+import { Trends } from '../../storage/influx/trends';
 
 const patientSchema = z.object({
   id: z.string(),
@@ -80,6 +81,7 @@ async function requireHouseholdGateway(
 }
 
 export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
+  const trends = new Trends(ctx.timeseries);
   app.get(
     '/api/me',
     {
@@ -551,7 +553,8 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
       schema: {
         tags: ['readings'],
         security: bearer,
-        summary: 'Daily aggregates of one metric (the pharmacist: temperature, weight, glucose only)',
+        summary:
+          'Daily aggregates of one metric over the last `days` UTC days, today included, from the InfluxDB rollups (the pharmacist: temperature, weight, glucose only); 503 STORE_UNAVAILABLE when InfluxDB cannot answer',
         params: idParams,
         querystring: z.object({ metric: metricNameSchema, days: z.coerce.number().int().min(1).max(365).default(30) }),
         response: {
@@ -580,30 +583,23 @@ export function registerPatientRoutes(app: ZApp, ctx: ApiContext): void {
           'FORBIDDEN',
           `the pharmacist sees treatment metrics only (${[...PHARMACIST_METRICS].join(', ')})`,
         );
-      const now = ctx.clock.now();
-      // float8 aggregates arrive as numbers, count(*) (bigint) as a string
-      const { rows } = await ctx.pool.query<{
-        day: Date;
-        mean: number;
-        min: number;
-        max: number;
-        sum: number;
-        n: string;
-      }>(
-        `SELECT date_trunc('day', measured_at AT TIME ZONE 'UTC') AS day, avg(value) mean, min(value) min, max(value) max, sum(value) sum, count(*) n
-         FROM reading_ledger WHERE patient_id = $1 AND metric = $2 AND measured_at > $3 AND measured_at <= $4 GROUP BY 1 ORDER BY 1`,
-        [req.params.id, req.query.metric, new Date(now.getTime() - req.query.days * DAY), now],
-      );
+      // the hub's InfluxDB rollups (daily, hourly) and the last hours' raw readings, never the
+      // ledger: a year reads ~365 points per metric (Trends.dailySummary, docs/web.md)
+      const days = await trends
+        .dailySummary(req.params.id, req.query.metric, req.query.days, ctx.clock.now())
+        .catch((e: unknown) => {
+          throw new ApiError('STORE_UNAVAILABLE', `time series unavailable: ${errorMessage(e).slice(0, 100)}`);
+        });
       return {
         patientId: req.params.id,
         metric: req.query.metric,
-        days: rows.map((r) => ({
-          day: r.day.toISOString().slice(0, 10),
-          mean: Math.round(r.mean * 100) / 100,
-          min: r.min,
-          max: r.max,
-          sum: Math.round(r.sum * 100) / 100,
-          count: Number(r.n),
+        days: days.map((d) => ({
+          day: d.day,
+          mean: Math.round(d.mean * 100) / 100,
+          min: d.min,
+          max: d.max,
+          sum: Math.round(d.sum * 100) / 100,
+          count: d.count,
         })),
       };
     },

@@ -108,6 +108,15 @@
       });
   }
 
+  /** the API's 503 STORE_UNAVAILABLE (InfluxDB unreachable), told apart from other failures */
+  function storeUnavailable() {
+    var e = new Error(
+      fr ? 'base de mesures injoignable (STORE_UNAVAILABLE)' : 'measurement store unreachable (STORE_UNAVAILABLE)',
+    );
+    e.unavailable = true;
+    return e;
+  }
+
   function fetchSeries(days) {
     var from = new Date(Date.now() - days * DAY).toISOString();
     var all = [];
@@ -125,6 +134,7 @@
         { credentials: 'same-origin' },
       )
         .then(function (r) {
+          if (r.status === 503) throw storeUnavailable();
           if (!r.ok) throw new Error(String(r.status));
           return r.json();
         })
@@ -133,11 +143,13 @@
           j.readings.forEach(function (x) {
             (by[x.metric] = by[x.metric] || []).push([Date.parse(x.time) / 1000, x.value]);
           });
-          return { by: by, refused: {} };
+          return { by: by, refused: {}, weights: {} };
         });
     }
     var by = {},
-      refused = {};
+      weights = {},
+      refused = {},
+      unavailable = false;
     return Promise.all(
       all.map(function (m) {
         return fetch('/api/patients/' + encodeURIComponent(pid) + '/trends?metric=' + m + '&days=' + days, {
@@ -148,17 +160,25 @@
               refused[m] = true;
               return null;
             }
+            // 503 STORE_UNAVAILABLE: the time-series store cannot answer; said, not drawn as "no reading"
+            if (r.status === 503) unavailable = true;
             return r.ok ? r.json() : null;
           })
           .then(function (j) {
-            if (j)
-              by[m] = j.days.map(function (d) {
-                return [Date.parse(d.day + 'T12:00:00Z') / 1000, d.mean];
-              });
+            if (!j) return;
+            by[m] = j.days.map(function (d) {
+              return [Date.parse(d.day + 'T12:00:00Z') / 1000, d.mean];
+            });
+            // each day's sum and count, so the 7-day mean is the mean of the readings, as the rule computes it
+            var w = (weights[m] = {});
+            j.days.forEach(function (d) {
+              w[Date.parse(d.day + 'T12:00:00Z') / 1000] = [d.sum, d.count];
+            });
           });
       }),
     ).then(function () {
-      return { by: by, refused: refused };
+      if (unavailable) throw storeUnavailable();
+      return { by: by, refused: refused, weights: weights };
     });
   }
 
@@ -189,20 +209,33 @@
     return [x].concat(ys);
   }
 
-  function mean7(x, y) {
+  /**
+   * Mean of the readings of the 7 days ending at each point: the window (t - 7 d, t], i.e. the day
+   * and the 6 before it for daily points. With daily points, w holds each day's [sum, count], so a
+   * day with three readings weighs three times a day with one (the mean of the readings, not of the
+   * daily means); raw readings weigh one each.
+   */
+  function mean7(x, y, w) {
     var out = new Array(x.length).fill(null),
       sum = 0,
       n = 0,
       j = 0;
+    var part = function (k) {
+      if (y[k] === null) return null;
+      var sc = w && w[x[k]];
+      return sc ? sc : [y[k], 1];
+    };
     for (var i = 0; i < x.length; i++) {
-      if (y[i] !== null) {
-        sum += y[i];
-        n++;
+      var pi = part(i);
+      if (pi) {
+        sum += pi[0];
+        n += pi[1];
       }
-      while (x[j] < x[i] - 7 * 86400) {
-        if (y[j] !== null) {
-          sum -= y[j];
-          n--;
+      while (x[j] <= x[i] - 7 * 86400) {
+        var pj = part(j);
+        if (pj) {
+          sum -= pj[0];
+          n -= pj[1];
         }
         j++;
       }
@@ -286,7 +319,7 @@
           });
           if (c.mean7) {
             c.metrics.forEach(function (m, i) {
-              data.push(mean7(data[0], data[i + 1]));
+              data.push(mean7(data[0], data[i + 1], res.weights[m]));
               series.push({
                 label: (fr ? 'Moyenne 7 j ' : '7-day mean ') + c.labels[i].toLowerCase(),
                 stroke: c.colors[i],
@@ -373,6 +406,7 @@
         }
         var ms = Math.round(performance.now() - t0);
         root.setAttribute('aria-busy', 'false');
+        root.removeAttribute('data-error');
         root.setAttribute('data-drawn-days', String(days));
         root.setAttribute('data-drawn-ms', String(ms));
         root.setAttribute('data-drawn-points', String(count));
@@ -385,7 +419,16 @@
       })
       .catch(function (e) {
         root.setAttribute('aria-busy', 'false');
-        if (status) status.textContent = (fr ? 'Erreur de chargement ' : 'Loading error ') + e.message;
+        root.setAttribute('data-error', e.unavailable ? 'STORE_UNAVAILABLE' : 'LOAD_FAILED');
+        if (status)
+          status.textContent =
+            (e.unavailable
+              ? fr
+                ? 'Tendances indisponibles : '
+                : 'Trends unavailable: '
+              : fr
+                ? 'Erreur de chargement '
+                : 'Loading error ') + e.message;
       });
   }
 
