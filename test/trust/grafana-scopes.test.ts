@@ -130,7 +130,10 @@ beforeAll(async () => {
           timestamp: new Date(T0 + k * 3_600_000),
         },
       ]);
-  // the API reads trends from the ledger: file the same readings there
+  // the API's trends read the rollups (hub/storage/influx/trends.ts): compute them as the hub's
+  // continuous queries would
+  await store.backfillDaily(new Date(T0), new Date(T0 + METRICS.length * 3_600_000));
+  // the ledger holds the same readings (as the hub files them)
   n = 0;
   for (const patient of PATIENTS)
     for (const [k, metric] of METRICS.entries())
