@@ -1,16 +1,9 @@
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reading } from '../../contract';
-import { builtinRegistry } from '../../drivers';
-import { BluezTransport } from '../../gateway/ble/bluez-transport';
 import { DeviceManager } from '../../gateway/devices/device-manager';
 import { PairingStore } from '../../gateway/pairing/pairing-store';
-import {
-  AndBloodPressureMonitor,
-  AndWeightScale,
-  startVirtualBluez,
-  type VirtualBluezHandle,
-} from '../../simulators/virtual-bluez';
+import { AndBloodPressureMonitor, AndWeightScale } from '../../simulators/virtual-bluez';
+import { startDeviceRig, type DeviceRig } from '../support/device-rig';
 import { until } from '../support/wait';
 
 /**
@@ -25,7 +18,7 @@ const SCALE = '00:09:1F:80:00:02';
 const HOUR = 3_600_000;
 
 describe('A&D UA-651BLE and UC-352BLE: time set, stored memory (node-ble on the virtual BlueZ)', () => {
-  let vb: VirtualBluezHandle;
+  let rig: DeviceRig;
   let dm: DeviceManager;
   let store: PairingStore;
   // the cuff's clock runs two hours ahead (never set since its batteries were changed)
@@ -45,38 +38,16 @@ describe('A&D UA-651BLE and UC-352BLE: time set, stored memory (node-ble on the 
     cuff.addReading({ systolic: 124, diastolic: 82, pulse: 70, time: cuff.deviceTime(now - 2 * HOUR) });
     cuff.addReading({ systolic: 131, diastolic: 85, pulse: 68, time: cuff.deviceTime(now - HOUR) });
     scale.addReading({ weight: 72.4, time: scale.deviceTime(now - HOUR) });
-    vb = await startVirtualBluez({ peripherals: [cuff, scale], adapter: { advertiseIntervalMs: 100 } });
-    store = new PairingStore(':memory:');
-    dm = new DeviceManager(
-      new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }),
-      builtinRegistry(),
-      (readings) => void committed.push(...readings),
-      {
-        gatewayId: 'gw-it-and',
-        timeZone: 'UTC',
-        allow: [],
-        connectTimeoutMs: 5_000,
-        idleDisconnectMs: 800,
-        backoffInitialMs: 100,
-        backoffMaxMs: 300,
-        cooldownMs: 300,
-        pairing: store,
-        pairingMinRssi: -90,
-        bondTimeoutMs: 5_000,
-        state: store,
-      },
-      pino({ level: 'silent' }),
-    );
-    store.openWindow(Date.now() + 60_000, 'cli');
-    dm.refreshPairing();
-    await dm.start();
+    rig = await startDeviceRig({
+      gatewayId: 'gw-it-and',
+      peripherals: [cuff, scale],
+      commit: (readings) => void committed.push(...readings),
+      options: { idleDisconnectMs: 800 },
+    });
+    ({ dm, store } = rig);
   }, 60_000);
 
-  afterAll(async () => {
-    await dm.stop();
-    await vb.stop();
-    store.close();
-  });
+  afterAll(() => rig.stop());
 
   it('bonds both, sets their clocks before subscribing, reads the stored memory with the clock offset corrected', async () => {
     await until(

@@ -1,18 +1,12 @@
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reading } from '../../contract';
 import { builtinRegistry, type Driver } from '../../drivers';
 import { defineSession, StepError, type SessionIo } from '../../drivers/sdk/session';
-import { BluezTransport } from '../../gateway/ble/bluez-transport';
 import type { DeviceCursorUpdate } from '../../gateway/buffer/reading-buffer';
 import { DeviceManager } from '../../gateway/devices/device-manager';
 import { PairingStore } from '../../gateway/pairing/pairing-store';
-import {
-  VirtualPeripheral,
-  startVirtualBluez,
-  type PeripheralLink,
-  type VirtualBluezHandle,
-} from '../../simulators/virtual-bluez';
+import { VirtualPeripheral, type PeripheralLink } from '../../simulators/virtual-bluez';
+import { startDeviceRig, type DeviceRig } from '../support/device-rig';
 import { until } from '../support/wait';
 
 /**
@@ -158,7 +152,7 @@ const dialogueDriver: Driver = {
 };
 
 describe('driver dialogues: a driver-declared session run by the gateway (node-ble on the virtual BlueZ)', () => {
-  let vb: VirtualBluezHandle;
+  let rig: DeviceRig;
   let dm: DeviceManager;
   let store: PairingStore;
   const device = new DialogueDevice();
@@ -170,40 +164,19 @@ describe('driver dialogues: a driver-declared session run by the gateway (node-b
   };
 
   beforeAll(async () => {
-    vb = await startVirtualBluez({ peripherals: [device], adapter: { advertiseIntervalMs: 100 } });
-    store = new PairingStore(':memory:');
     const registry = builtinRegistry();
     registry.register(dialogueDriver, 'test');
-    dm = new DeviceManager(
-      new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }),
-      registry,
+    rig = await startDeviceRig({
+      gatewayId: 'gw-it-dialogue',
+      peripherals: [device],
       commit,
-      {
-        gatewayId: 'gw-it-dialogue',
-        timeZone: 'UTC',
-        allow: [],
-        connectTimeoutMs: 5_000,
-        idleDisconnectMs: 2_000,
-        backoffInitialMs: 100,
-        backoffMaxMs: 300,
-        cooldownMs: 300,
-        pairing: store,
-        pairingMinRssi: -90,
-        cursor: (key) => cursors.get(key),
-        state: store,
-      },
-      pino({ level: 'silent' }),
-    );
-    store.openWindow(Date.now() + 60_000, 'cli');
-    dm.refreshPairing();
-    await dm.start();
+      registry,
+      options: { idleDisconnectMs: 2_000, cursor: (key) => cursors.get(key), bondTimeoutMs: undefined },
+    });
+    ({ dm, store } = rig);
   }, 60_000);
 
-  afterAll(async () => {
-    await dm.stop();
-    await vb.stop();
-    store.close();
-  });
+  afterAll(() => rig.stop());
 
   it('programs the key in pairing mode, unlocks (resending once), reads each user from its cursor and acknowledges', async () => {
     await until('three records', () => Promise.resolve(committed.length >= 3 ? true : undefined), 15_000);

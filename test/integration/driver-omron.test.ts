@@ -1,13 +1,12 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reading } from '../../contract';
-import { builtinRegistry } from '../../drivers';
 import { FRAME } from '../../drivers/vendors/omron-protocol';
-import { BluezTransport } from '../../gateway/ble/bluez-transport';
 import type { DeviceCursorUpdate } from '../../gateway/buffer/reading-buffer';
 import { DeviceManager } from '../../gateway/devices/device-manager';
 import { PairingStore } from '../../gateway/pairing/pairing-store';
-import { OmronCuff, startVirtualBluez, type VirtualBluezHandle } from '../../simulators/virtual-bluez';
+import { OmronCuff } from '../../simulators/virtual-bluez';
+import { startDeviceRig, type DeviceRig } from '../support/device-rig';
 import { until } from '../support/wait';
 
 /**
@@ -24,7 +23,7 @@ const WITH_BLS = '28:FF:B2:00:00:02';
 const NOT_IN_PAIRING = '28:FF:B2:00:00:03';
 
 describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the virtual BlueZ)', () => {
-  let vb: VirtualBluezHandle;
+  let rig: DeviceRig;
   let dm: DeviceManager;
   let store: PairingStore;
   const cuff = new OmronCuff({ address: ADDRESS, model: 'HEM-7322T', pairingMode: true });
@@ -60,43 +59,17 @@ describe('Omron HEM cuff: pairing key, unlock, per-user memory (node-ble on the 
     cuff.addRecord(1, { systolic: 132, diastolic: 86, pulse: 64, deviceTime: '2026-11-29T07:41:05', movement: true });
     lateCuff.addRecord(1, { systolic: 117, diastolic: 75, pulse: 60, deviceTime: '2026-11-26T06:50:00' });
     blsCuff.addRecord(1, { systolic: 122, diastolic: 79, pulse: 58, deviceTime: '2026-11-27T19:10:00' });
-    vb = await startVirtualBluez({ peripherals: [cuff, blsCuff, lateCuff], adapter: { advertiseIntervalMs: 100 } });
-    store = new PairingStore(':memory:');
-    const log = pino(
-      { level: 'debug' },
-      { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
-    );
-    dm = new DeviceManager(
-      new BluezTransport({ busAddress: vb.address, connectTimeoutMs: 5_000 }),
-      builtinRegistry(),
+    rig = await startDeviceRig({
+      gatewayId: 'gw-it-omron',
+      peripherals: [cuff, blsCuff, lateCuff],
       commit,
-      {
-        gatewayId: 'gw-it-omron',
-        timeZone: 'UTC',
-        allow: [],
-        connectTimeoutMs: 5_000,
-        idleDisconnectMs: 1_000,
-        backoffInitialMs: 100,
-        backoffMaxMs: 300,
-        cooldownMs: 300,
-        pairing: store,
-        pairingMinRssi: -90,
-        bondTimeoutMs: 5_000,
-        cursor: (key) => cursors.get(key),
-        state: store,
-      },
-      log,
-    );
-    store.openWindow(Date.now() + 60_000, 'cli');
-    dm.refreshPairing();
-    await dm.start();
+      options: { cursor: (key) => cursors.get(key) },
+      log: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) }),
+    });
+    ({ dm, store } = rig);
   }, 60_000);
 
-  afterAll(async () => {
-    await dm.stop();
-    await vb.stop();
-    store.close();
-  });
+  afterAll(() => rig.stop());
 
   it('bonds, programs a key in pairing mode, unlocks, reads users 1 and 2 and acknowledges after the commit', async () => {
     await until(
