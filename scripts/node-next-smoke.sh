@@ -18,7 +18,9 @@ export VIGIL_PG_URL=postgres://nobody@127.0.0.1:9/none   # no store may be touch
 "$next" "$work/dist/hub.mjs" --help >/dev/null
 "$next" --lite-mode "$work/dist/gateway.mjs" --help >/dev/null
 set +e
-"$next" "$work/dist/hub.mjs" enroll-patient P-0001 no_such_program Name 2>/dev/null; hub_rc=$?
+# programs are data (docs/programs.md): a well-formed id is checked against the database, so the
+# usage error here is a malformed one, refused before any connection
+"$next" "$work/dist/hub.mjs" enroll-patient P-0001 'No_such!' Name 2>/dev/null; hub_rc=$?
 "$next" "$work/dist/gateway.mjs" --config "$work/missing.yaml" 2>/dev/null; gw_rc=$?
 set -e
 [ "$hub_rc" = 2 ] && [ "$gw_rc" = 2 ] || { echo "node-next: expected exit 2, got hub $hub_rc gateway $gw_rc" >&2; exit 1; }
