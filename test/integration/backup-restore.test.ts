@@ -3,7 +3,6 @@
  * patients, episodes and series (real PostgreSQL with pg_dump/pg_restore, real InfluxDB with
  * `influxd backup/restore -portable`); a restore over existing data is refused.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { InfluxDB } from 'influx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, createPatient } from '../../hub/admin/provisioning';
 import { createPool, dropDatabase } from '../../hub/storage/postgres/database';
+import { hubCli } from '../support/cli';
 import { waitFor } from '../support/wait';
 import {
   TEST_PG_BASE,
@@ -20,20 +20,6 @@ import {
   uniqueName,
   type TestPostgres,
 } from '../support/stores';
-
-const hubCli = (args: string[], env: NodeJS.ProcessEnv) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'hub/cli.ts', ...args], {
-      env: { ...process.env, ...env },
-      stdio: 'pipe',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 describe('backup and restore of both stores', () => {
   const influxUrl = new URL(testInfluxUrl());

@@ -3,37 +3,20 @@
  * arguments are validated before anything connects, usage and configuration errors exit 2 with
  * one `CODE: message` line, and the commands work against a real PostgreSQL.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayCli, hubCli, runCommand } from '../support/cli';
 import { createTestPostgres, type TestPostgres } from '../support/stores';
 
 /** a PostgreSQL URL nothing listens on: any command that connects fails with STORE_UNREACHABLE */
 const NO_PG = 'postgres://postgres@127.0.0.1:9/vigil_nowhere';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, VIGIL_PG_URL: NO_PG, ...env }, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-const hub = (args: string[], env?: NodeJS.ProcessEnv) =>
-  run(process.execPath, ['--import', 'tsx', 'hub/cli.ts', ...args], env);
-const gateway = (args: string[], env?: NodeJS.ProcessEnv) =>
-  run(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', ...args], env);
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCommand(cmd, args, { VIGIL_PG_URL: NO_PG, ...env });
+const hub = (args: string[], env?: NodeJS.ProcessEnv) => hubCli(args, { VIGIL_PG_URL: NO_PG, ...env });
+const gateway = (args: string[], env?: NodeJS.ProcessEnv) => gatewayCli(args, { VIGIL_PG_URL: NO_PG, ...env });
 
 /** command names listed in a commander help text */
 const commandsIn = (help: string) =>

@@ -4,7 +4,6 @@
  * boxes report in their heartbeats (real hub, real MQTT) make the fleet view; the per-box update
  * states and the automatic halt (the four-box run on real gateway processes: test/e2e/ota.test.ts).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,22 +16,9 @@ import { loadHubConfig } from '../../hub/config/load';
 import { recordUpdateReport } from '../../hub/fleet/ota';
 import { currentRollout, fleetVersions, publishRelease, startRollout } from '../../hub/fleet/releases';
 import { startHub, type RunningHub } from '../../hub/main';
+import { hubCli } from '../support/cli';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import { until } from '../support/wait';
-
-const hubCli = (args: string[], env: NodeJS.ProcessEnv) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'hub/cli.ts', ...args], {
-      env: { ...process.env, ...env },
-      stdio: 'pipe',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 const BOXES = ['gw-ota-0001', 'gw-ota-0002', 'gw-ota-0003', 'gw-ota-0004'];
 
