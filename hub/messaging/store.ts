@@ -318,18 +318,7 @@ export class MessageStore {
       at: now,
     });
     const thread = one((await this.threads(r, t.patientId)).filter((x) => x.id === threadId));
-    const { rows } = await this.pool.query<{
-      id: string;
-      author_kind: AuthorKind;
-      author_id: string;
-      body_enc: Buffer;
-      key_id: string;
-      urgent: boolean;
-      created_at: Date;
-    }>(
-      'SELECT id, author_kind, author_id, body_enc, key_id, urgent, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
-      [threadId],
-    );
+    const rows = await threadMessages(this.pool, threadId);
     const ids = rows.map((m) => m.id);
     const [att, reads] = await Promise.all([
       this.pool.query<{
@@ -438,18 +427,7 @@ export async function exportPatientMessages(
   const out: ExportedThread[] = [];
   for (const t of threads.rows) {
     const threadId = Number(t.id);
-    const msgs = await pool.query<{
-      id: string;
-      author_kind: AuthorKind;
-      author_id: string;
-      body_enc: Buffer;
-      key_id: string;
-      urgent: boolean;
-      created_at: Date;
-    }>(
-      'SELECT id, author_kind, author_id, body_enc, key_id, urgent, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
-      [threadId],
-    );
+    const msgs = await threadMessages(pool, threadId);
     const files = await pool.query<{
       message_id: string;
       media_type: string;
@@ -465,7 +443,7 @@ export async function exportPatientMessages(
       kind: t.kind,
       subject: keys.open(t.subject_enc, t.key_id, aadThread(patientId)).toString('utf8'),
       createdAt: t.created_at.toISOString(),
-      messages: msgs.rows.map((m) => ({
+      messages: msgs.map((m) => ({
         id: Number(m.id),
         authorKind: m.author_kind,
         authorId: m.author_id,
@@ -483,6 +461,25 @@ export async function exportPatientMessages(
     });
   }
   return out;
+}
+
+interface MessageRow {
+  id: string;
+  author_kind: AuthorKind;
+  author_id: string;
+  body_enc: Buffer;
+  key_id: string;
+  urgent: boolean;
+  created_at: Date;
+}
+
+/** A thread's messages, oldest first, bodies still sealed (the thread view and the export). */
+async function threadMessages(pool: pg.Pool, threadId: number): Promise<MessageRow[]> {
+  const { rows } = await pool.query<MessageRow>(
+    'SELECT id, author_kind, author_id, body_enc, key_id, urgent, created_at FROM messages WHERE thread_id = $1 ORDER BY created_at, id',
+    [threadId],
+  );
+  return rows;
 }
 
 function authorOf(r: Reader): string {
