@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { benchArgs, int, loadAverage } from './lib/args';
-import { influxQuery, log, peakRssMiB, report, scratchStores, startHubProcess } from './lib/env';
+import { cpuByCommand, cpuSeconds, influxQuery, log, peakRssMiB, report, scratchStores, startHubProcess } from './lib/env';
 import { toLine, writeLines } from './lib/line-protocol';
 import { FLEET_DEFAULTS, buildHouseholds, runFleet } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';
@@ -41,9 +41,21 @@ try {
   const passwords = await enrollHouseholds(s.pool, households);
   const load = loadAverage();
   log(`hub ingest: ${args.gateways} gateways x ${args.readings} readings, batches of ${args.batch}`);
+  const storesCpu = await cpuByCommand(['influxd', 'postgres']);
+  const hubCpu = await cpuSeconds(hub.child.pid);
+  const fleetCpu = process.cpuUsage();
   const fleet = await runFleet(o, households, passwords, (p) =>
     log(`  ${(p.elapsedMs / 1000).toFixed(0)} s receipted ${p.receipted}/${p.total} (${p.readingsPerSecond}/s)`),
   );
+  const storesCpuEnd = await cpuByCommand(['influxd', 'postgres']);
+  const fleetCpuEnd = process.cpuUsage(fleetCpu);
+  // where the machine's CPU went while the fleet was filed (seconds)
+  const drainCpuSeconds = {
+    hub: ((await cpuSeconds(hub.child.pid)) ?? 0) - (hubCpu ?? 0),
+    fleet: (fleetCpuEnd.user + fleetCpuEnd.system) / 1e6,
+    influxd: (storesCpuEnd.influxd ?? 0) - (storesCpu.influxd ?? 0),
+    postgres: (storesCpuEnd.postgres ?? 0) - (storesCpu.postgres ?? 0),
+  };
   const ledger = await s.pool.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM reading_ledger WHERE stored_at IS NOT NULL',
   );
@@ -59,6 +71,13 @@ try {
     ruleOutcomes[outcome] = (ruleOutcomes[outcome] ?? 0) + Number(l.split(' ').pop());
   }
   const ruleEvaluations = Object.values(ruleOutcomes).reduce((a, b) => a + b, 0);
+  // where the filing groups' wall time went, per stage and lane (seconds, summed over groups)
+  const stageSeconds: Record<string, number> = {};
+  for (const l of metricsText.split('\n').filter((x) => x.startsWith('vigil_ingest_stage_seconds_total{'))) {
+    const key = `${/lane="([^"]+)"/.exec(l)?.[1]}.${/stage="([^"]+)"/.exec(l)?.[1]}`;
+    stageSeconds[key] = Math.round(Number(l.split(' ').pop()) * 10) / 10;
+  }
+  const groups = /^vigil_ingest_group_readings_count\{lane="bulk"\} (\d+)/m.exec(metricsText)?.[1];
 
   // the physical limit: the same points straight to InfluxDB (line protocol, HTTP /write), each
   // batch size x concurrency into a fresh database (a new index, as the hub's run had); the best wins
@@ -117,9 +136,12 @@ try {
     ruleEvaluations,
     ruleOutcomes,
     episodesOpened: episodes.rows[0]!.n,
+    stageSeconds,
+    bulkGroups: groups === undefined ? null : Number(groups),
     drainS: fleet.drainMs / 1000,
     receiptLatencyMs: fleet.receiptLatencyMs,
     hubPeakRssMiB: hubRss,
+    drainCpuSeconds: Object.fromEntries(Object.entries(drainCpuSeconds).map(([k, v]) => [k, Math.round(v * 10) / 10])),
     qos: 1,
     rulesEvaluated: ruleEvaluations > 0,
     loadAverage1m: load,

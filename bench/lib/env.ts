@@ -145,6 +145,38 @@ export async function peakRssMiB(pid: number | undefined): Promise<number | null
   }
 }
 
+/** CPU time (user + system, seconds) a process has used so far (Linux /proc stat), or null. */
+export async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  if (!pid) return null;
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name: utime and stime are the 12th and 13th (proc(5)), in clock ticks
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Math.round(((Number(f[11]) + Number(f[12])) / 100) * 10) / 10;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds used so far by every live process of each command name (Linux /proc): taken before
+ * and after a bench phase, the difference says where the machine's CPU went (the stores' server
+ * processes included). Processes that exited in between are not counted.
+ */
+export async function cpuByCommand(names: readonly string[]): Promise<Record<string, number>> {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (!(comm in out)) continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[comm] = (out[comm] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+  }
+  return out;
+}
+
 export function machine(): { cpus: number; cpuModel: string; memGiB: number; node: string } {
   return {
     cpus: os.cpus().length,

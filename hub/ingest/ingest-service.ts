@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import { readingBatchSchema, readingSchema, topicFor, type Reading, type Receipt } from '../../contract';
@@ -207,7 +208,15 @@ export class IngestService {
    * (one write per group), rules (settings and windowed history read once per shard), mark stored (1).
    */
   private async fileGroup(batches: FilingBatch[], lane: { ruleShards: number; live: boolean }): Promise<Result[][]> {
+    const laneName = lane.live ? 'live' : 'bulk';
+    let t = performance.now();
+    const stage = (name: string) => {
+      const now = performance.now();
+      this.d.metrics.ingestStageSeconds.inc({ stage: name, lane: laneName }, (now - t) / 1000);
+      t = now;
+    };
     const mapFor = await this.d.mapper.forGateways(batches.map((b) => b.gatewayId));
+    stage('mapping');
     const filed: Filed[] = [];
     const quarantined: { reading: Reading; reason: string }[] = [];
     const results = batches.map((b) => {
@@ -227,6 +236,7 @@ export class IngestService {
       fileInLedger(this.d.pool, filed, this.d.clock?.now()),
       quarantineAll(this.d.pool, quarantined),
     ]);
+    stage('ledger');
     // not stored before, and a reading re-sent within the same group is filed once
     const fresh: Fresh[] = [];
     const seen = new Set<string>();
@@ -238,12 +248,16 @@ export class IngestService {
       fresh.push({ ...f, measuredAt: entry.measuredAt });
     }
     const rejected = await this.writeTimeSeries(fresh, lane.live);
+    stage('timeseries');
     const stored = rejected.size ? fresh.filter((f) => !rejected.has(f.reading.id)) : fresh;
     await this.evaluateRules(stored, lane.ruleShards);
+    stage('rules');
     await markStored(
       this.d.pool,
       stored.map((f) => f.reading.id),
     );
+    stage('mark_stored');
+    this.d.metrics.ingestGroups.observe({ lane: laneName }, filed.length + quarantined.length);
     const unreported = new Set(stored.map((f) => f.reading.id));
     for (const { reading, results: out } of filed) {
       // the first copy of a reading in the group is "stored", any other copy "duplicate"

@@ -35,6 +35,20 @@ export function createHubMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    // where a filing group's time goes (bench/README.md profile): wall time of each stage, summed
+    ingestStageSeconds: new Counter({
+      name: 'vigil_ingest_stage_seconds_total',
+      help: 'Wall time spent by filing groups in each stage (mapping, ledger, timeseries, rules, mark_stored), by lane',
+      labelNames: ['stage', 'lane'],
+      registers: [registry],
+    }),
+    ingestGroups: new Histogram({
+      name: 'vigil_ingest_group_readings',
+      help: 'Readings per filing group (many gateways\' batches filed together), by lane',
+      labelNames: ['lane'],
+      buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10_000],
+      registers: [registry],
+    }),
     episodesOpened: new Counter({
       name: 'vigil_alert_episodes_opened_total',
       help: 'Alert episodes opened',
