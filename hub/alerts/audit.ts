@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { withClient } from '../storage/postgres/database';
 import { ambientTransaction } from '../storage/postgres/transaction-scope';
@@ -10,7 +11,7 @@ export async function audit(
   e: { actor: string; action: string; entity: string; entityId: string | number; detail?: object; at: Date },
 ): Promise<void> {
   await q.query(
-    'INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+    named('INSERT INTO audit_log (at, actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6)'),
     [e.at, e.actor, e.action, e.entity, String(e.entityId), JSON.stringify(e.detail ?? {})],
   );
 }
@@ -19,7 +20,7 @@ export async function audit(
 export async function lockPatient(client: pg.PoolClient, patientId: string): Promise<void> {
   const scope = ambientTransaction();
   if (scope?.client === client && scope.locked.has(patientId)) return;
-  await client.query(`SELECT pg_advisory_xact_lock(hashtext('vigil-episodes:' || $1))`, [patientId]);
+  await client.query(named(`SELECT pg_advisory_xact_lock(hashtext('vigil-episodes:' || $1))`), [patientId]);
   if (scope?.client === client) scope.locked.add(patientId);
 }
 
@@ -31,7 +32,9 @@ export async function lockPatients(client: pg.PoolClient, patientIds: readonly s
   const ids = [...new Set(patientIds)].sort();
   if (ids.length === 0) return;
   await client.query(
-    `SELECT pg_advisory_xact_lock(hashtext('vigil-episodes:' || p)) FROM (SELECT p FROM unnest($1::text[]) p ORDER BY p OFFSET 0) s`,
+    named(
+      `SELECT pg_advisory_xact_lock(hashtext('vigil-episodes:' || p)) FROM (SELECT p FROM unnest($1::text[]) p ORDER BY p OFFSET 0) s`,
+    ),
     [ids],
   );
   const scope = ambientTransaction();

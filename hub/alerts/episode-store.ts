@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
 import { audit, inTransaction, lockPatient } from './audit';
@@ -68,17 +69,17 @@ export class EpisodeStore {
       // to a resolved episode are evaluated again when a hub died between filing and marking them
       // stored (the gateway re-sends): they never open a new one
       const prior = await c.query<{ id: string; severity: Severity; resolved: boolean }>(
-        `SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes
+        named(`SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes
          WHERE patient_id = $1 AND rule_id = $2
            AND (status <> 'resolved' OR (cardinality($3::text[]) > 0 AND trigger_reading_ids && $3::text[]))
-         ORDER BY (status = 'resolved') DESC, id LIMIT 1`,
+         ORDER BY (status = 'resolved') DESC, id LIMIT 1`),
         [e.patientId, e.ruleId, e.readingIds],
       );
       const counted = prior.rows[0]?.resolved ? prior.rows[0] : undefined;
       if (counted) return { episodeId: Number(counted.id), opened: false, escalated: false, notificationId: null };
       const before = prior;
       const { rows } = await c.query<{ id: string; inserted: boolean; severity: Severity }>(
-        `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
+        named(`INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
                                      summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
          VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6, $12)
          ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
@@ -100,7 +101,7 @@ export class EpisodeStore {
            -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
            WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
              AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
-         RETURNING id, (xmax = 0) AS inserted, severity`,
+         RETURNING id, (xmax = 0) AS inserted, severity`),
         [
           e.patientId,
           e.ruleId,
@@ -133,15 +134,17 @@ export class EpisodeStore {
         let escalated = false;
         if (e.severity === 'amber') {
           const others = await c.query<{ id: string }>(
-            `SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
-               AND (severity = 'amber' OR escalated_from = 'amber') AND NOT (rule_id = ANY($5::text[])) ORDER BY id`,
+            named(`SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
+               AND (severity = 'amber' OR escalated_from = 'amber') AND NOT (rule_id = ANY($5::text[])) ORDER BY id`),
             [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now, [e.ruleId, ...(e.sameEvent ?? [])]],
           );
           if (others.rows.length > 0) {
             escalated = true;
             const related = others.rows.map((r) => Number(r.id));
             await c.query(
-              `UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`,
+              named(
+                `UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`,
+              ),
               [id, related],
             );
             await audit(c, {
@@ -170,7 +173,9 @@ export class EpisodeStore {
       if (wasAmber && row.severity === 'red') {
         // e.g. missing data 48 h -> 72 h: same episode, now red
         await c.query(
-          `UPDATE alert_episodes SET priority = 'urgent', escalated_from = 'amber', last_notified_at = $2 WHERE id = $1`,
+          named(
+            `UPDATE alert_episodes SET priority = 'urgent', escalated_from = 'amber', last_notified_at = $2 WHERE id = $1`,
+          ),
           [id, now],
         );
         await audit(c, {
@@ -213,11 +218,11 @@ export class EpisodeStore {
       // a normal measurement taken before the episode's latest breach (arriving late, after an
       // outage or a re-send) says nothing about the patient since then: it does not count
       const { rows } = await c.query<{ id: string; normal_streak: number }>(
-        `UPDATE alert_episodes SET normal_streak = normal_streak + 1, last_eval_key = $3
+        named(`UPDATE alert_episodes SET normal_streak = normal_streak + 1, last_eval_key = $3
          WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved' AND last_eval_key IS DISTINCT FROM $3
            AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(
                  (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY(alert_episodes.trigger_reading_ids)), '-infinity'::timestamptz))
-         RETURNING id, normal_streak`,
+         RETURNING id, normal_streak`),
         [patientId, ruleId, evalKey, measuredAt ?? null],
       );
       const r = rows[0];
@@ -225,7 +230,9 @@ export class EpisodeStore {
       const id = Number(r.id);
       if (r.normal_streak < NORMALS_TO_RESOLVE) return { episodeId: id, resolved: false };
       await c.query(
-        `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`,
+        named(
+          `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`,
+        ),
         [id, now],
       );
       await audit(c, {

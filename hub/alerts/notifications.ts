@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { notificationBundle, type NotificationRow } from '../fhir/notification-bundle';
 import { audit } from './audit';
@@ -25,7 +26,7 @@ export async function notify(
   },
 ): Promise<number | null> {
   // a patient who withdrew consent is not notified about (migration 100): nothing leaves the hub
-  const stopped = await client.query<{ stopped: boolean }>('SELECT vigil_processing_stopped($1) AS stopped', [
+  const stopped = await client.query<{ stopped: boolean }>(named('SELECT vigil_processing_stopped($1) AS stopped'), [
     n.patientId,
   ]);
   if (stopped.rows[0]?.stopped) {
@@ -52,8 +53,8 @@ export async function notify(
     return null;
   }
   const { rows } = await client.query<{ id: string }>(
-    `INSERT INTO notifications (episode_id, patient_id, kind, severity, recipient_roles, idempotency_key, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+    named(`INSERT INTO notifications (episode_id, patient_id, kind, severity, recipient_roles, idempotency_key, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`),
     [n.episodeId, n.patientId, n.kind, n.severity, n.recipientRoles, n.key, n.now],
   );
   if (!rows[0]) return null;
@@ -76,15 +77,15 @@ export async function notify(
       at: n.now,
     });
   const { rows: hooks } = await client.query<{ id: string; care_team_id: string }>(
-    `SELECT w.id, w.care_team_id FROM webhooks w JOIN care_team_patients p ON p.care_team_id = w.care_team_id
-     WHERE p.patient_id = $1 AND w.active ORDER BY w.id`,
+    named(`SELECT w.id, w.care_team_id FROM webhooks w JOIN care_team_patients p ON p.care_team_id = w.care_team_id
+     WHERE p.patient_id = $1 AND w.active ORDER BY w.id`),
     [n.patientId],
   );
   for (const h of hooks) {
     const payload = await notificationBundle(client, row, h.care_team_id);
     await client.query(
-      `INSERT INTO webhook_deliveries (webhook_id, notification_id, idempotency_key, payload, status, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (webhook_id, notification_id) DO NOTHING`,
+      named(`INSERT INTO webhook_deliveries (webhook_id, notification_id, idempotency_key, payload, status, next_attempt_at, created_at)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (webhook_id, notification_id) DO NOTHING`),
       [h.id, row.id, n.key, JSON.stringify(payload), n.now],
     );
   }

@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { firstRow } from '../storage/postgres/rows';
 import { audit, type Queryable } from './audit';
@@ -42,7 +43,9 @@ export async function createSilence(
   s: { patientId: string; ruleId?: string | null; startsAt: Date; endsAt: Date; reason: string; actor: string },
 ): Promise<number> {
   const inserted = await pool.query<{ id: string }>(
-    `INSERT INTO alert_silences (patient_id, rule_id, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    named(
+      `INSERT INTO alert_silences (patient_id, rule_id, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    ),
     [s.patientId, s.ruleId ?? null, s.startsAt, s.endsAt, s.reason, s.actor],
   );
   const id = Number(firstRow(inserted, 'INSERT INTO alert_silences').id);

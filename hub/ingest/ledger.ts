@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import type { Reading } from '../../contract';
 import { timeTrustOf } from '../rules/time-trust';
@@ -56,7 +57,7 @@ export async function fileInLedger(
   // measured_at comes back as epoch milliseconds: parsing the driver's timestamp text was a
   // visible share of the hub's CPU profile (bench/README.md)
   const { rows } = await pool.query<{ reading_id: string; ms: string; stored: boolean }>(
-    `WITH input AS (
+    named(`WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[])
          AS t(reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust)
      ), added AS (
@@ -67,7 +68,7 @@ export async function fileInLedger(
      SELECT reading_id, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, false AS stored FROM added
      UNION ALL
      SELECT l.reading_id, (extract(epoch FROM l.measured_at) * 1000)::bigint::text, l.stored_at IS NOT NULL
-       FROM reading_ledger l WHERE l.reading_id = ANY($1::text[])`,
+       FROM reading_ledger l WHERE l.reading_id = ANY($1::text[])`),
     [
       cols.id,
       cols.patient,
@@ -88,7 +89,7 @@ export async function fileInLedger(
   const missing = cols.id.filter((id) => !out.has(id));
   if (missing.length) {
     const late = await pool.query<{ reading_id: string; measured_at: Date; stored_at: Date | null }>(
-      'SELECT reading_id, measured_at, stored_at FROM reading_ledger WHERE reading_id = ANY($1::text[])',
+      named('SELECT reading_id, measured_at, stored_at FROM reading_ledger WHERE reading_id = ANY($1::text[])'),
       [missing],
     );
     for (const r of late.rows)
@@ -104,7 +105,7 @@ export async function fileInLedger(
 export async function markStored(pool: Queryable, readingIds: readonly string[]): Promise<void> {
   if (readingIds.length === 0) return;
   await pool.query(
-    'UPDATE reading_ledger SET stored_at = now() WHERE reading_id = ANY($1::text[]) AND stored_at IS NULL',
+    named('UPDATE reading_ledger SET stored_at = now() WHERE reading_id = ANY($1::text[]) AND stored_at IS NULL'),
     [readingIds],
   );
 }
@@ -117,9 +118,9 @@ export async function quarantineAll(
   if (items.length === 0) return;
   const r = items.map((i) => i.reading);
   await pool.query(
-    `INSERT INTO quarantined_readings (reading_id, gateway_id, device_address, driver, user_index, metric, reading, reason)
+    named(`INSERT INTO quarantined_readings (reading_id, gateway_id, device_address, driver, user_index, metric, reading, reason)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::jsonb[], $8::text[])
-     ON CONFLICT (reading_id) DO NOTHING`,
+     ON CONFLICT (reading_id) DO NOTHING`),
     [
       r.map((x) => x.id),
       r.map((x) => x.gatewayId),

@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import type { Reading } from '../../contract';
 
@@ -27,7 +28,9 @@ export class PatientMapper {
     const ids = [...new Set(gatewayIds)];
     const [gws, bindings] = await Promise.all([
       this.pool.query<{ id: string; patient_id: string | null; stopped: boolean | null }>(
-        'SELECT id, patient_id, vigil_processing_stopped(patient_id) AS stopped FROM gateways WHERE id = ANY($1::text[])',
+        named(
+          'SELECT id, patient_id, vigil_processing_stopped(patient_id) AS stopped FROM gateways WHERE id = ANY($1::text[])',
+        ),
         [ids],
       ),
       this.pool.query<{
@@ -37,8 +40,8 @@ export class PatientMapper {
         patient_id: string;
         stopped: boolean;
       }>(
-        `SELECT gateway_id, address, user_index, patient_id, vigil_processing_stopped(patient_id) AS stopped
-         FROM device_bindings WHERE gateway_id = ANY($1::text[])`,
+        named(`SELECT gateway_id, address, user_index, patient_id, vigil_processing_stopped(patient_id) AS stopped
+         FROM device_bindings WHERE gateway_id = ANY($1::text[])`),
         [ids],
       ),
     ]);

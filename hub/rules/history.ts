@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import type { MetricName, TimeTrust } from '../../contract';
 import { DAY } from './clock';
@@ -40,9 +41,9 @@ export class History {
           time_trust: TimeTrust | null;
           received_at: Date;
         }>(
-          `SELECT reading_id, value, measured_at, device_address, time_trust, received_at FROM reading_ledger
+          named(`SELECT reading_id, value, measured_at, device_address, time_trust, received_at FROM reading_ledger
            WHERE patient_id = $1 AND metric = $2 AND measured_at >= $3 AND measured_at <= $4 AND NOT memory_copy
-           ORDER BY measured_at, reading_id`,
+           ORDER BY measured_at, reading_id`),
           [patientId, metric, new Date(lo), new Date(hi)],
         );
         c = {
@@ -102,11 +103,11 @@ export class History {
       time_trust: TimeTrust | null;
       received_at: Date;
     }>(
-      `SELECT patient_id, metric, reading_id, value, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, device_address,
+      named(`SELECT patient_id, metric, reading_id, value, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, device_address,
          time_trust, received_at
        FROM reading_ledger WHERE patient_id = ANY($1::text[]) AND metric = ANY($2::text[]) AND measured_at >= $3 AND measured_at <= $4
          AND NOT memory_copy
-       ORDER BY measured_at, reading_id`,
+       ORDER BY measured_at, reading_id`),
       [patientIds, metrics, from, to],
     );
     const fresh = new Map<string, { from: number; to: number; rows: HistoryRow[] }>();

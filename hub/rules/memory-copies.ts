@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import type { FiledReading } from './rule';
 
@@ -33,10 +34,10 @@ export async function dropMemoryCopies(pool: pg.Pool, readings: readonly FiledRe
     const [head] = incoming;
     if (!first || !head) continue;
     const { rows } = await pool.query<{ reading_id: string; metric: string; value: number; measured_at: Date }>(
-      `SELECT reading_id, metric, value, measured_at FROM reading_ledger
+      named(`SELECT reading_id, metric, value, measured_at FROM reading_ledger
        WHERE patient_id = $1 AND device_address = $2 AND time_trust = 'receipt' AND NOT memory_copy
          AND measured_at < $3 AND NOT (reading_id = ANY($4::text[]))
-       ORDER BY measured_at DESC LIMIT $5`,
+       ORDER BY measured_at DESC LIMIT $5`),
       [first.patientId, first.deviceAddress, head.at, rs.map((r) => r.readingId), LOOKBACK],
     );
     const previous = groupByTime(rows.map((r) => ({ ...r, measuredAt: r.measured_at }))).map((g) => g.key);

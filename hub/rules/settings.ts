@@ -1,3 +1,4 @@
+import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { audit, inTransaction } from '../alerts/audit';
 import { ProgramCatalog } from '../programs/catalog';
@@ -120,7 +121,10 @@ export class RuleSettings {
       chronic_lung_disease: boolean;
       created_at: Date;
     }>(
-      `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${where ? `WHERE ${where}` : ''} ORDER BY id`,
+      // a few fixed variants of the text (where), so a named statement each
+      named(
+        `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${where ? `WHERE ${where}` : ''} ORDER BY id`,
+      ),
       all ? [] : [ids],
     );
     const out = new Map<string, PatientRuleState>(
@@ -143,7 +147,9 @@ export class RuleSettings {
       enabled: boolean | null;
       params: Record<string, unknown>;
     }>(
-      `SELECT patient_id, rule_id, enabled, params FROM rule_overrides ${all ? '' : 'WHERE patient_id = ANY($1::text[])'}`,
+      named(
+        `SELECT patient_id, rule_id, enabled, params FROM rule_overrides ${all ? '' : 'WHERE patient_id = ANY($1::text[])'}`,
+      ),
       all ? [] : [ids],
     );
     for (const o of ov.rows) out.get(o.patient_id)?.overrides.set(o.rule_id, { enabled: o.enabled, params: o.params });
