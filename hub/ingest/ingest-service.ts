@@ -205,7 +205,8 @@ export class IngestService {
   /**
    * One group of batches from any number of gateways, with a fixed number of store round trips
    * whatever its size: mapping (2 queries), ledger insert-and-dedup (1), quarantine (1), InfluxDB
-   * (one write per group), rules (settings and windowed history read once per shard), mark stored (1).
+   * (one write per group), rules (settings and windowed history read once per shard), each shard
+   * marking its readings stored in its own transaction (1 per shard).
    */
   private async fileGroup(batches: FilingBatch[], lane: { ruleShards: number; live: boolean }): Promise<Result[][]> {
     const laneName = lane.live ? 'live' : 'bulk';
@@ -250,13 +251,9 @@ export class IngestService {
     const rejected = await this.writeTimeSeries(fresh, lane.live);
     stage('timeseries');
     const stored = rejected.size ? fresh.filter((f) => !rejected.has(f.reading.id)) : fresh;
+    // each rule shard marks its own readings stored in the transaction of its episode changes
     await this.evaluateRules(stored, lane.ruleShards);
     stage('rules');
-    await markStored(
-      this.d.pool,
-      stored.map((f) => f.reading.id),
-    );
-    stage('mark_stored');
     this.d.metrics.ingestGroups.observe({ lane: laneName }, filed.length + quarantined.length);
     const unreported = new Set(stored.map((f) => f.reading.id));
     for (const { reading, results: out } of filed) {
@@ -274,7 +271,7 @@ export class IngestService {
    * Rules for the group's readings: patients split into `ruleShards` disjoint shards evaluated at
    * once (a patient's measurements stay in one shard, in time order; episode changes are per
    * patient), each shard one onStored call that reads its settings and windowed history once,
-   * and whose episode changes are one transaction (transaction-scope.ts).
+   * and whose episode changes and stored marks are one transaction (transaction-scope.ts).
    *
    * A shard whose shared transaction fails (a statement failed, so PostgreSQL aborted the whole
    * transaction, and with it the record of any failed evaluation) is rolled back and evaluated
@@ -311,6 +308,12 @@ export class IngestService {
               x.map((r) => r.patientId),
             );
             await this.d.rules.onStored(x);
+            // stored once its rules ran: in the same commit, so a reading is never marked stored
+            // without its evaluations (nor evaluated twice after a crash in between)
+            await markStored(
+              this.d.pool,
+              x.map((r) => r.readingId),
+            );
           });
         } catch (e) {
           this.d.log.warn(
@@ -318,6 +321,10 @@ export class IngestService {
             'rule shard transaction failed; evaluating its readings one evaluation at a time',
           );
           await this.d.rules.onStored(x);
+          await markStored(
+            this.d.pool,
+            x.map((r) => r.readingId),
+          );
         }
       }),
     );

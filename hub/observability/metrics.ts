@@ -38,13 +38,13 @@ export function createHubMetrics() {
     // where a filing group's time goes (bench/README.md profile): wall time of each stage, summed
     ingestStageSeconds: new Counter({
       name: 'vigil_ingest_stage_seconds_total',
-      help: 'Wall time spent by filing groups in each stage (mapping, ledger, timeseries, rules, mark_stored), by lane',
+      help: 'Wall time spent by filing groups in each stage (mapping, ledger, timeseries, rules and marking stored), by lane',
       labelNames: ['stage', 'lane'],
       registers: [registry],
     }),
     ingestGroups: new Histogram({
       name: 'vigil_ingest_group_readings',
-      help: 'Readings per filing group (many gateways\' batches filed together), by lane',
+      help: "Readings per filing group (many gateways' batches filed together), by lane",
       labelNames: ['lane'],
       buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10_000],
       registers: [registry],

@@ -102,7 +102,7 @@ export class TimeSeriesStore {
       pool: { maxRetries: 0, requestTimeout: 10_000, backoff: NO_POOL_BACKOFF },
     });
     const batcherOpts: BatcherOptions = {
-      maxPoints: opts.batch?.maxPoints ?? 5000,
+      maxPoints: opts.batch?.maxPoints ?? 10_000,
       flushIntervalMs: opts.batch?.flushIntervalMs ?? 10,
       initialDelayMs: opts.retry?.initialDelayMs ?? 100,
       maxDelayMs: opts.retry?.maxDelayMs ?? 2000,
