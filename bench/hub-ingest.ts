@@ -1,7 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { benchArgs, int, loadAverage } from './lib/args';
-import { cpuByCommand, cpuSeconds, influxQuery, log, peakRssMiB, report, scratchStores, startHubProcess } from './lib/env';
+import {
+  cpuByCommand,
+  cpuSeconds,
+  influxQuery,
+  log,
+  peakRssMiB,
+  report,
+  scratchStores,
+  startHubProcess,
+} from './lib/env';
 import { toLine, writeLines } from './lib/line-protocol';
 import { FLEET_DEFAULTS, buildHouseholds, runFleet } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY, HOUR, MINUTE } from '../../hub/rules/clock';
+import { CARE_TIME_ZONE } from '../../hub/rules/messages';
 import { rulesFixture, type RulesFixture } from './rules-fixture';
 
 /**
@@ -10,6 +11,13 @@ let f: RulesFixture;
 let seq = 0;
 const pid = (tag: string) => `P${++seq}-${tag}`;
 const at = (ms: number) => new Date(f.t0.getTime() + ms);
+const careHour = new Intl.DateTimeFormat('en-GB', { timeZone: CARE_TIME_ZONE, hour: 'numeric', hourCycle: 'h23' });
+/** The first 07:00 of the care team's zone at or after `ms`: weigh-ins hours apart stay on distinct local days whatever the hour the suite runs. */
+const morningFrom = (ms: number) => {
+  let t = Math.ceil(ms / HOUR) * HOUR;
+  while (Number(careHour.format(t)) !== 7) t += HOUR;
+  return t;
+};
 const open = async (patient: string) => (await f.episodeRows(patient)).filter((e) => e.status !== 'resolved');
 const pending = async (patient: string) =>
   (
@@ -243,7 +251,8 @@ describe('rules 6, 7, 8: heart-failure weight', () => {
   it('rule 7 fires at 1.4 kg in one day', async () => {
     const p = pid('hfday');
     await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
+    // 07:00, then 03:00 the next day: 20 h apart, two care days (a second weigh-in the same day is not the protocol one)
+    const t = morningFrom(f.clock.now().getTime());
     await f.measure(p, new Date(t), { body_weight: 70 });
     await f.measure(p, new Date(t + 20 * HOUR), { body_weight: 71.5 });
     expect((await open(p)).map((e) => e.rule_id)).toEqual(['hf-weight-gain-day-week']);
