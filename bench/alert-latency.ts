@@ -13,13 +13,18 @@ import { connectGateway, publishBatch } from './lib/raw-gateway';
  * time, rule bp-hypertensive-crisis) published by a probe gateway -> the episode row visible in
  * PostgreSQL (polled every 2 ms). One fresh patient per probe. First idle, then while background
  * gateways publish a steady stream of ordinary readings (--background-rate readings/s).
+ * Background gateways send batches of --background-batch readings with at most
+ * --background-in-flight unacknowledged each, so the rate actually filed is what the hub sustains.
  *   npx tsx bench/alert-latency.ts [--probes 40] [--background-rate 100] [--interval-ms 400]
  */
 const args = benchArgs(
   z.object({
     probes: int(1, 1000, 40),
     'background-rate': int(0, 100_000, 100),
-    'background-gateways': int(1, 1000, 20),
+    'background-gateways': int(1, 1000, 100),
+    /** readings per background batch, and unacknowledged batches per gateway at most (as a box's uplink window) */
+    'background-batch': int(1, 1000, 50),
+    'background-in-flight': int(1, 64, 2),
     'interval-ms': int(50, 10_000, 400),
   }),
 );
@@ -77,7 +82,7 @@ try {
   // background: stable patients, readings taken from their simulated backlogs, paced
   const bg = buildHouseholds({
     gateways: args['background-gateways'],
-    readingsPerGateway: 20_000,
+    readingsPerGateway: 10_000,
     prefix: 'bg',
     seed: 3,
     scenario: 'stable-hypertensive',
@@ -87,6 +92,18 @@ try {
     bg.map((h) => connectGateway(hub.mqttUrl, h.gatewayId, bgPasswords.get(h.gatewayId)!)),
   );
   clients.push(...bgClients);
+
+  /** the live lane's stage seconds and group count so far (Prometheus text at /metrics) */
+  async function liveStages(): Promise<Map<string, number>> {
+    const text = await (await fetch(new URL('/metrics', hub.httpUrl))).text();
+    const out = new Map<string, number>();
+    for (const l of text.split('\n')) {
+      if (l.startsWith('vigil_ingest_stage_seconds_total{') && l.includes('lane="live"'))
+        out.set(/stage="([^"]+)"/.exec(l)?.[1] ?? '?', Number(l.split(' ').pop()));
+      if (l.startsWith('vigil_ingest_group_readings_count{lane="live"}')) out.set('groups', Number(l.split(' ').pop()));
+    }
+    return out;
+  }
 
   const pg = await s.pool.connect();
   async function probe(i: number): Promise<number> {
@@ -119,19 +136,40 @@ try {
   log(`alert latency: ${args.probes} probes under ${args['background-rate']} readings/s of background`);
   let stop = false as boolean; // set once the measured phase ends, read by the pacer loop
   let bgSent = 0;
-  const perBatch = 10;
+  const perBatch = args['background-batch'];
   const cursors = bg.map(() => 0);
+  // each background gateway keeps at most `background-in-flight` batches unacknowledged (the hub
+  // PUBACKs once stored): a hub slower than the target rate slows the senders down, as it does a
+  // real box, instead of piling publishes up in this process
+  const inFlight = bg.map(() => 0);
+  let freed: (() => void) | undefined;
   const pacer = (async () => {
     const t0 = Date.now();
     let k = 0;
     while (!stop && args['background-rate'] > 0) {
       const due = t0 + (bgSent / args['background-rate']) * 1000;
       if (Date.now() < due) await sleep(due - Date.now());
-      const g = k++ % bg.length;
+      let g = -1;
+      for (let tries = 0; tries < bg.length && g < 0; tries++) {
+        const c = k++ % bg.length;
+        if (inFlight[c]! < args['background-in-flight'] && cursors[c]! < bg[c]!.readings.length) g = c;
+      }
+      if (g < 0) {
+        if (cursors.every((c, i) => c >= bg[i]!.readings.length)) break; // every backlog sent
+        await new Promise<void>((res) => (freed = res));
+        continue;
+      }
       const h = bg[g]!;
       const slice = h.readings.slice(cursors[g], cursors[g]! + perBatch);
       cursors[g]! += perBatch;
-      void publishBatch(bgClients[g]!, h.gatewayId, slice).catch(() => {});
+      inFlight[g]!++;
+      void publishBatch(bgClients[g]!, h.gatewayId, slice)
+        .catch(() => {})
+        .finally(() => {
+          inFlight[g]!--;
+          freed?.();
+          freed = undefined;
+        });
       bgSent += slice.length;
     }
   })();
@@ -144,9 +182,19 @@ try {
       )
     ).rows[0]!.n;
   // the background rate the hub actually filed while the probes ran (the target is what was sent)
-  const phaseStart = { at: Date.now(), stored: await storedBg() };
+  const phaseStart = { at: Date.now(), stored: await storedBg(), stages: await liveStages() };
   const loaded = await series(args.probes);
-  const phaseEnd = { at: Date.now(), stored: await storedBg() };
+  const phaseEnd = { at: Date.now(), stored: await storedBg(), stages: await liveStages() };
+  // where a live group's time went while loaded: mean ms per group and stage (the hub's metrics)
+  const liveGroups = (phaseEnd.stages.get('groups') ?? 0) - (phaseStart.stages.get('groups') ?? 0);
+  const liveGroupStageMeanMs = Object.fromEntries(
+    [...phaseEnd.stages]
+      .filter(([k]) => k !== 'groups')
+      .map(([k, v]) => [
+        k,
+        Math.round(((v - (phaseStart.stages.get(k) ?? 0)) * 10_000) / Math.max(1, liveGroups)) / 10,
+      ]),
+  );
   stop = true;
   await pacer;
   const stored = await s.pool.query<{ n: number }>(
@@ -168,6 +216,10 @@ try {
       ((phaseEnd.stored - phaseStart.stored) * 1000) / Math.max(1, phaseEnd.at - phaseStart.at),
     ),
     backgroundGateways: args['background-gateways'],
+    backgroundBatch: perBatch,
+    liveGroupsWhileProbing: liveGroups,
+    liveGroupStageMeanMs,
+    backgroundInFlightPerGateway: args['background-in-flight'],
     measured:
       'MQTT publish of a confirmed crisis (2 readings >= 180/120, 2 min apart) -> alert_episodes row visible (2 ms polling)',
     loadAverage1m: loadStart,
