@@ -8,7 +8,7 @@ import { benchArgs, int, loadAverage } from './lib/args';
 import { ensureInfluxd } from '../scripts/lib/influxd';
 import { INFLUX_URL, influxQuery, log, onInterrupt, report, scratchName } from './lib/env';
 import { writeLines } from './lib/line-protocol';
-import { DAILY_RP, TimeSeriesStore, Trends, WORKSPACE_TREND_METRICS } from '../hub';
+import { DAILY_RP, SHARD_DURATIONS, TimeSeriesStore, Trends, WORKSPACE_TREND_METRICS } from '../hub';
 
 /**
  * Patient-board query time with many patients: the InfluxDB queries of the real patient board
@@ -29,6 +29,8 @@ const args = benchArgs(
     days: int(1, 3650, 365),
     'full-patients': int(0, 100_000, 1000),
     samples: int(1, 1000, 40),
+    // hub: the hub's shard durations (SHARD_DURATIONS); influx: InfluxDB's 7 days, for comparison
+    shards: z.enum(['hub', 'influx']).default('hub'),
   }),
 );
 const DAY = 86_400_000;
@@ -45,7 +47,7 @@ const db = scratchName('vigil_bench_dash');
 // our own influxd when none answers (stopped at the end; one already running is left alone)
 const influxd = await ensureInfluxd();
 // the hub's own schema: raw RP (default), the daily and hourly rollup RPs and their continuous queries
-const store = new TimeSeriesStore(INFLUX_URL, db);
+const store = new TimeSeriesStore(INFLUX_URL, db, { longShards: args.shards === 'hub' });
 await store.ensureDatabase();
 const forget = onInterrupt(async () => {
   await influxQuery(`DROP DATABASE "${db}"`).catch(() => {});
@@ -216,6 +218,7 @@ try {
     emptyQueriesOnFullPatient30d: emptyPanels,
     patients: args.patients,
     days: args.days,
+    shardDurations: args.shards === 'hub' ? SHARD_DURATIONS : 'InfluxDB default (7 days)',
     fullPatients: args['full-patients'],
     points,
     seriesCardinality: Number(series?.results[0]?.series?.[0]?.values[0]?.[0] ?? NaN) || null,

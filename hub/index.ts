@@ -15,7 +15,7 @@ export {
   GRAFANA_POSTGRES_DS,
 } from './security/grafana-provisioning';
 export { refreshCohortAggregates } from './reporting/cohort-refresh';
-export { DAILY_RP, HEARTBEAT_MEASUREMENT, TimeSeriesStore } from './storage/influx/timeseries';
+export { DAILY_RP, HEARTBEAT_MEASUREMENT, SHARD_DURATIONS, TimeSeriesStore } from './storage/influx/timeseries';
 // the workspace patient page's trend reads (GET /api/patients/:id/trends), timed by bench/dashboard-queries.ts
 export { Trends, WORKSPACE_TREND_METRICS } from './storage/influx/trends';
 export { createPool, dropDatabase, ensureDatabase } from './storage/postgres/database';

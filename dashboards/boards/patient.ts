@@ -2,7 +2,7 @@ import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { MetricName } from '../../contract/metrics';
 import { DAILY_ROLLUP_RP, READINGS_RP, POSTGRES_DS } from '../lib/datasources';
-import { call, influxql, tagMatchesVariable, type InfluxQuery } from '../lib/influxql';
+import { call, influxql, tagEqualsVariable, type InfluxQuery } from '../lib/influxql';
 import {
   COLORS,
   historyPanel,
@@ -22,7 +22,9 @@ import { influxTarget, normaliseSql, postgresTarget } from '../lib/targets';
 export const PATIENT_BOARD_UID = 'vigil-patient';
 
 const m = (name: MetricName): MetricName => name;
-const PATIENT = tagMatchesVariable('patient', 'patient');
+// The patient variable is single-valued (patientVariable below) and a patient id holds no quote
+// (contract/ids.ts), so the InfluxDB panels compare the tag by equality, as the PostgreSQL ones do.
+const PATIENT = tagEqualsVariable('patient', 'patient');
 
 /** A patient's raw readings of one metric in the dashboard range. */
 function readings(metric: MetricName): InfluxQuery {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BoardName } from '../../dashboards/artifacts';
+import { buildBoard, type BoardName } from '../../dashboards/artifacts';
+import { patientIdSchema } from '../../contract';
 import { GrafanaPostgresScopes, type GrafanaPostgresScope } from '../../hub/security/grafana-postgres-scopes';
 import { createTestInflux, createTestPostgres, type TestPostgres } from '../support/stores';
 import {
@@ -314,6 +315,21 @@ describe('board queries against seeded InfluxDB and PostgreSQL', () => {
     const q = queries.find((x) => x.id === 'patient / Blood pressure / A')!;
     const r = await run(q, { ...contexts.patient, variables: { patient: { value: 'pat-b' } } });
     expect(values(only(r, 'systolic'))).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('compares the patient by equality on the patient board: its variable is single-valued and an id holds no quote', () => {
+    const board = buildBoard('patient') as unknown as {
+      templating: { list: { name: string; multi?: boolean; includeAll?: boolean }[] };
+    };
+    const variable = board.templating.list.find((v) => v.name === 'patient')!;
+    expect([variable.multi ?? false, variable.includeAll ?? false]).toEqual([false, false]);
+    const influx = queries.filter((q) => q.board === 'patient' && q.datasource === 'influxdb');
+    expect(influx.length).toBeGreaterThan(10);
+    for (const q of influx) {
+      expect(q.text, q.id).toContain(`"patient" = '$patient'`);
+      expect(q.text, q.id).not.toContain('=~ /^$patient$/');
+    }
+    expect(patientIdSchema.safeParse("pat-a' OR 'x").success).toBe(false);
   });
 
   it('filters the worklist by the selected programs (multi-value variable)', async () => {

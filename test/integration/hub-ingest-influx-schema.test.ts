@@ -4,7 +4,15 @@
  * dashboards. Real InfluxDB 1.x.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAILY_CQ, DAILY_RP, RAW_RP, TimeSeriesStore, type StoredPoint } from '../../hub/storage/influx/timeseries';
+import {
+  DAILY_CQ,
+  DAILY_RP,
+  HOURLY_RP,
+  RAW_RP,
+  TimeSeriesStore,
+  shardDurationFor,
+  type StoredPoint,
+} from '../../hub/storage/influx/timeseries';
 import { createTestInflux } from '../support/stores';
 import { waitFor } from '../support/wait';
 
@@ -58,6 +66,29 @@ describe('InfluxDB schema', () => {
     expect((await store.influx.showRetentionPolicies(influx.database)).find((r) => r.name === RAW_RP)?.duration).toBe(
       '0s',
     );
+  });
+
+  it('gives each policy its long shard groups, and lets InfluxDB choose when the retention is too short for them', async () => {
+    const shards = async () =>
+      Object.fromEntries(
+        (await store.influx.showRetentionPolicies(influx.database)).map((r) => [r.name, r.shardGroupDuration]),
+      );
+    // INF: SHARD_DURATIONS (raw 4w, daily 26w, hourly 4w)
+    expect(await shards()).toMatchObject({ [RAW_RP]: '672h0m0s', [DAILY_RP]: '4368h0m0s', [HOURLY_RP]: '672h0m0s' });
+    // a 30-day raw retention: 4 weeks would keep data up to twice as long, so InfluxDB's own (1 day)
+    const s = new TimeSeriesStore(influx.url, influx.database, {
+      rawRetention: '30d',
+      dailyRetention: 'INF',
+      hourlyRetention: '520w',
+    });
+    await s.ensureDatabase();
+    await s.close();
+    expect(await shards()).toMatchObject({ [RAW_RP]: '24h0m0s', [DAILY_RP]: '4368h0m0s', [HOURLY_RP]: '672h0m0s' });
+    await store.ensureDatabase(); // back to INF, and to 4 weeks
+    expect((await shards())[RAW_RP]).toBe('672h0m0s');
+    expect(shardDurationFor('260w', '4w')).toBe('4w');
+    expect(shardDurationFor('52w', '4w')).toBeUndefined();
+    expect(() => shardDurationFor('1y', '4w')).toThrow(/INFLUX_BAD_DURATION/);
   });
 
   it('installs the daily-aggregate continuous query', async () => {

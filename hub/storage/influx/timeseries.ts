@@ -45,6 +45,36 @@ export interface TimeSeriesOptions {
   rawRetention?: string;
   dailyRetention?: string;
   hourlyRetention?: string;
+  /** false: leave each retention policy's shard duration to InfluxDB (7 days); default true: SHARD_DURATIONS */
+  longShards?: boolean;
+}
+
+/**
+ * Shard group duration per retention policy. InfluxDB 1.x picks 7 days for any policy longer than
+ * 6 months, and a query opens every shard its range covers: a year of the patient board touched 53
+ * shards per query. InfluxDB's guidance (docs, "Shard group duration management": at least 1 000
+ * points per series per shard group, about twice the longest typical query range) calls for longer
+ * ones here: the daily rollup holds one point per patient, metric and day (7 per shard group of a
+ * week), raw readings a few per day. A policy keeps its data up to one shard duration beyond its
+ * retention (a whole shard group is dropped at once): 4 weeks on 5 years, 26 weeks on 10 years.
+ */
+export const SHARD_DURATIONS = { raw: '4w', daily: '26w', hourly: '4w' } as const;
+
+const HOURS_PER_UNIT = { h: 1, d: 24, w: 168 } as const;
+
+/**
+ * The shard duration to ask for a policy of this retention: `preferred` when the retention is
+ * infinite or at least 20 times longer (so data outlives its retention by at most 5 %), else none
+ * (InfluxDB's own choice, never longer than the retention).
+ */
+export function shardDurationFor(retention: string, preferred: string): string | undefined {
+  if (retention === 'INF') return preferred;
+  const hours = (d: string) => {
+    const m = /^(\d+)([hdw])$/.exec(d);
+    if (!m) throw new Error(`INFLUX_BAD_DURATION: ${d}`);
+    return Number(m[1]) * HOURS_PER_UNIT[m[2] as keyof typeof HOURS_PER_UNIT];
+  };
+  return hours(retention) >= 20 * hours(preferred) ? preferred : undefined;
 }
 
 export interface StoredPoint {
@@ -132,19 +162,47 @@ export class TimeSeriesStore {
     const v1 = /^v?1\./.test(this.serverVersion);
     if ((this.opts.manageSchema ?? 'auto') === 'off' || !v1) return;
     await this.influx.createDatabase(this.database);
-    await this.ensureRetentionPolicy(RAW_RP, this.opts.rawRetention ?? 'INF', true);
-    await this.ensureRetentionPolicy(DAILY_RP, this.opts.dailyRetention ?? 'INF', false);
-    await this.ensureRetentionPolicy(HOURLY_RP, this.opts.hourlyRetention ?? 'INF', false);
+    const long = this.opts.longShards ?? true;
+    await this.ensureRetentionPolicy(
+      RAW_RP,
+      this.opts.rawRetention ?? 'INF',
+      true,
+      long ? SHARD_DURATIONS.raw : undefined,
+    );
+    await this.ensureRetentionPolicy(
+      DAILY_RP,
+      this.opts.dailyRetention ?? 'INF',
+      false,
+      long ? SHARD_DURATIONS.daily : undefined,
+    );
+    await this.ensureRetentionPolicy(
+      HOURLY_RP,
+      this.opts.hourlyRetention ?? 'INF',
+      false,
+      long ? SHARD_DURATIONS.hourly : undefined,
+    );
     await this.ensureDailyCq('1d');
     await this.ensureDailyCq('1h');
     this.writeRp = RAW_RP;
   }
 
-  private async ensureRetentionPolicy(name: string, duration: string, isDefault: boolean): Promise<void> {
+  /**
+   * Always states the shard duration (0s: InfluxDB's own choice for the retention), so lowering a
+   * retention below an earlier shard duration is accepted. Applies to shard groups created from
+   * now on: existing ones keep theirs.
+   */
+  private async ensureRetentionPolicy(
+    name: string,
+    duration: string,
+    isDefault: boolean,
+    preferredShard: string | undefined,
+  ): Promise<void> {
     const existing = (await this.influx.showRetentionPolicies(this.database)).find((rp) => rp.name === name);
     const verb = existing ? 'ALTER' : 'CREATE';
+    const shard = (preferredShard && shardDurationFor(duration, preferredShard)) || '0s';
     await this.exec(
-      `${verb} RETENTION POLICY ${escape.quoted(name)} ON ${escape.quoted(this.database)} DURATION ${duration} REPLICATION 1${isDefault ? ' DEFAULT' : ''}`,
+      `${verb} RETENTION POLICY ${escape.quoted(name)} ON ${escape.quoted(this.database)} DURATION ${duration} REPLICATION 1` +
+        ` SHARD DURATION ${shard}${isDefault ? ' DEFAULT' : ''}`,
     );
   }
 
