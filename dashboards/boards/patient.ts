@@ -41,28 +41,35 @@ function daily(metric: MetricName, fn: 'mean' | 'sum', fill: 'none' | '0', lookb
 }
 
 /**
- * n-day moving mean of the daily aggregate (`scale` multiplies it, e.g. 0.8 for a trigger line).
- * Days without data skipped (fill none): one statement, `moving_average(mean(...))` over the
- * daily groups. InfluxDB 1.x answered the same as a subquery with a regex patient condition
- * 7 times slower (bench/README.md, session 6: 67 ms against 9 ms over a year, 3 000 patients;
- * same values, plus the first day of the range that the subquery left out).
- * Days counted as zero (fill 0, steps): a subquery, whose outer statement repeats the range
- * (without it InfluxDB 1.x took 106 ms against 16 ms over 30 days; the range keeps the lookback).
+ * 7-day moving mean of the daily means, days without data skipped: one statement,
+ * `moving_average(mean(...), 7)` over the daily groups. InfluxDB 1.x answered the same as a
+ * subquery with a regex patient condition 7 times slower (bench/README.md, session 6: 67 ms against
+ * 9 ms over a year, 3 000 patients; same values, plus the first day of the range that the subquery
+ * left out).
  */
-function movingMean(metric: MetricName, fn: 'mean' | 'sum', days: number, fill: 'none' | '0', scale = 1): InfluxQuery {
-  const factor = scale === 1 ? '' : ` * ${scale}`;
-  if (fill === 'none')
-    return influxql()
-      .select(`moving_average(${call(fn, fn)}, ${days})${factor}`, 'value')
-      .from(metric, { rp: DAILY_ROLLUP_RP })
-      .where(PATIENT)
-      .timeFilterWithLookback(`${days}d`)
-      .groupByTime('1d')
-      .fill('none');
+function movingMean(metric: MetricName, days: number): InfluxQuery {
   return influxql()
-    .select(`moving_average("daily", ${days})${factor}`, 'value')
-    .fromSubquery(daily(metric, fn, fill, `${days}d`))
-    .timeFilterWithLookback(`${days}d`);
+    .select(`moving_average(${call('mean', 'mean')}, ${days})`, 'value')
+    .from(metric, { rp: DAILY_ROLLUP_RP })
+    .where(PATIENT)
+    .timeFilterWithLookback(`${days}d`)
+    .groupByTime('1d')
+    .fill('none');
+}
+
+/**
+ * Moving means of the daily sums with days without data counted as zero, several windows in one
+ * statement (a column each, named by its alias; the target's alias `$col`): a subquery of daily
+ * sums filled with 0, read once over the longest window's lookback, whose outer statement repeats
+ * the range (without it InfluxDB 1.x took 106 ms against 16 ms over 30 days). One statement instead
+ * of one per window: each statement re-read the same daily sums (bench/README.md, session 7).
+ */
+function movingSums(metric: MetricName, windows: { days: number; scale?: number; alias: string }[]): InfluxQuery {
+  const lookback = `${Math.max(...windows.map((w) => w.days))}d`;
+  const q = influxql();
+  for (const w of windows)
+    q.select(`moving_average("daily", ${w.days})${w.scale === undefined ? '' : ` * ${w.scale}`}`, w.alias);
+  return q.fromSubquery(daily(metric, 'sum', '0', lookback)).timeFilterWithLookback(lookback);
 }
 
 // Rule 4 (7-day home mean >= 135/85) and rule 5 (single reading >= 180/120).
@@ -87,8 +94,8 @@ const bloodPressure = trendPanel({
   targets: [
     influxTarget('A', readings(m('blood_pressure_systolic')), { alias: 'systolic' }),
     influxTarget('B', readings(m('blood_pressure_diastolic')), { alias: 'diastolic' }),
-    influxTarget('C', movingMean(m('blood_pressure_systolic'), 'mean', 7, 'none'), { alias: 'systolic 7-day mean' }),
-    influxTarget('D', movingMean(m('blood_pressure_diastolic'), 'mean', 7, 'none'), { alias: 'diastolic 7-day mean' }),
+    influxTarget('C', movingMean(m('blood_pressure_systolic'), 7), { alias: 'systolic 7-day mean' }),
+    influxTarget('D', movingMean(m('blood_pressure_diastolic'), 7), { alias: 'diastolic 7-day mean' }),
   ],
   steps: SYSTOLIC_STEPS,
   thresholdStyle: common.GraphThresholdsStyleMode.LineAndArea,
@@ -186,9 +193,15 @@ const steps = trendPanel({
   unit: 'none',
   targets: [
     influxTarget('A', daily(m('steps'), 'sum', '0'), { alias: 'steps per day' }),
-    influxTarget('B', movingMean(m('steps'), 'sum', 3, '0'), { alias: '3-day mean' }),
-    influxTarget('C', movingMean(m('steps'), 'sum', 14, '0'), { alias: '14-day baseline' }),
-    influxTarget('D', movingMean(m('steps'), 'sum', 14, '0', 0.8), { alias: '80 % of baseline' }),
+    influxTarget(
+      'B',
+      movingSums(m('steps'), [
+        { days: 3, alias: '3-day mean' },
+        { days: 14, alias: '14-day baseline' },
+        { days: 14, scale: 0.8, alias: '80 % of baseline' },
+      ]),
+      { alias: '$col' },
+    ),
   ],
 })
   .overrideByName('steps per day', [

@@ -145,12 +145,14 @@ const expectations: Record<string, (r: QueryResult) => void> = {
     expect(at(x, s.today - 15 * DAY_MS)).toBe(0); // a missing day shows as 0
     expect(at(x, s.today - 20 * DAY_MS)).toBe(8000);
   },
-  'patient / Daily steps against the personal baseline / B': (r) =>
-    expect(at(only(r, '3-day mean'), yesterday)).toBeCloseTo(4000, 6),
-  'patient / Daily steps against the personal baseline / C': (r) =>
-    expect(at(only(r, '14-day baseline'), yesterday)).toBeCloseTo((3 * 4000 + 11 * 8000) / 14, 6),
-  'patient / Daily steps against the personal baseline / D': (r) =>
-    expect(at(only(r, '80 % of baseline'), yesterday)).toBeCloseTo((0.8 * (3 * 4000 + 11 * 8000)) / 14, 6),
+  // one statement, a series per window (alias $col)
+  'patient / Daily steps against the personal baseline / B': (r) => {
+    expect(series(r).map((x) => x.name)).toEqual(['3-day mean', '14-day baseline', '80 % of baseline']);
+    const named = (name: string) => series(r).find((x) => x.name === name)!;
+    expect(at(named('3-day mean'), yesterday)).toBeCloseTo(4000, 6);
+    expect(at(named('14-day baseline'), yesterday)).toBeCloseTo((3 * 4000 + 11 * 8000) / 14, 6);
+    expect(at(named('80 % of baseline'), yesterday)).toBeCloseTo((0.8 * (3 * 4000 + 11 * 8000)) / 14, 6);
+  },
   'patient / Readings per day / A': (r) => {
     const names = series(r)
       .map((x) => x.name)
