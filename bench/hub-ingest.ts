@@ -14,6 +14,7 @@ import {
 import { toLine, writeLines } from './lib/line-protocol';
 import { FLEET_DEFAULTS, buildHouseholds, runFleet } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';
+import { SHARD_DURATIONS } from '../hub';
 
 /**
  * Hub ingest against the physical limit. One run, one machine:
@@ -95,7 +96,8 @@ try {
   for (const batch of RAW_BATCH_SIZES)
     for (const concurrency of RAW_CONCURRENCY) {
       const db = `${s.influxDb}_raw_${batch}_${concurrency}`;
-      await influxQuery(`CREATE DATABASE "${db}"`);
+      // shard groups as long as the hub's raw policy has (hub/storage/influx/timeseries.ts)
+      await influxQuery(`CREATE DATABASE "${db}" WITH SHARD DURATION ${SHARD_DURATIONS.raw}`);
       try {
         const t = performance.now();
         let next = 0;
