@@ -204,8 +204,12 @@ try {
 
   report('alert-latency', {
     underLoadP50Ms: percentile(loaded, 50),
+    underLoadP90Ms: percentile(loaded, 90),
+    underLoadP95Ms: percentile(loaded, 95),
     underLoadP99Ms: percentile(loaded, 99),
     underLoadMaxMs: loaded.at(-1),
+    // with 40 probes p99 is the slowest one: the tail says whether it is one outlier or a trend
+    underLoadSlowestMs: loaded.slice(-5),
     idleP50Ms: percentile(idle, 50),
     idleP99Ms: percentile(idle, 99),
     probes: args.probes,
