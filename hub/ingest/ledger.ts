@@ -17,11 +17,11 @@ type Queryable = Pick<pg.Pool, 'query'>;
  * of a reading id wins (INSERT ... ON CONFLICT DO NOTHING is atomic), and its measured_at is the
  * canonical point time, so writing the time-series point again is an idempotent overwrite.
  *
- * Insert and dedup are one statement for any number of readings (many gateways' batches filed as
- * one group): the INSERT returns the rows it added, the outer SELECT the rows that were already
- * there (it reads the statement's snapshot, taken before the INSERT, so no row appears twice).
- * A row another hub instance committed after that snapshot is in neither part: it is read back
- * once more on its own (rare: two hubs filing the same reading at the same instant).
+ * Insert and dedup for any number of readings (many gateways' batches filed as one group): one
+ * INSERT returns the rows it added; only when some ids were already there (a re-send, or another
+ * hub instance filing the same reading) a second statement reads those back, with whether they
+ * were stored. A first send, the common case, costs one statement and no look-up of existing ids:
+ * reading every id back in the same statement was a fifth of its time (bench/README.md, session 7).
  */
 export async function fileInLedger(
   pool: Queryable,
@@ -56,19 +56,12 @@ export async function fileInLedger(
   }
   // measured_at comes back as epoch milliseconds: parsing the driver's timestamp text was a
   // visible share of the hub's CPU profile (bench/README.md)
-  const { rows } = await pool.query<{ reading_id: string; ms: string; stored: boolean }>(
-    named(`WITH input AS (
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[])
-         AS t(reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust)
-     ), added AS (
-       INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust, received_at)
-       SELECT *, coalesce($11::timestamptz, now()) FROM input ON CONFLICT (reading_id) DO NOTHING
-       RETURNING reading_id, measured_at
-     )
-     SELECT reading_id, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, false AS stored FROM added
-     UNION ALL
-     SELECT l.reading_id, (extract(epoch FROM l.measured_at) * 1000)::bigint::text, l.stored_at IS NOT NULL
-       FROM reading_ledger l WHERE l.reading_id = ANY($1::text[])`),
+  const { rows } = await pool.query<{ reading_id: string; ms: string }>(
+    named(`INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust, received_at)
+     SELECT *, coalesce($11::timestamptz, now())
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[])
+     ON CONFLICT (reading_id) DO NOTHING
+     RETURNING reading_id, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms`),
     [
       cols.id,
       cols.patient,
@@ -85,19 +78,18 @@ export async function fileInLedger(
   );
   const out = new Map<string, LedgerEntry>();
   for (const r of rows)
-    out.set(r.reading_id, { readingId: r.reading_id, measuredAt: new Date(Number(r.ms)), alreadyStored: r.stored });
-  const missing = cols.id.filter((id) => !out.has(id));
-  if (missing.length) {
-    const late = await pool.query<{ reading_id: string; measured_at: Date; stored_at: Date | null }>(
-      named('SELECT reading_id, measured_at, stored_at FROM reading_ledger WHERE reading_id = ANY($1::text[])'),
-      [missing],
+    out.set(r.reading_id, { readingId: r.reading_id, measuredAt: new Date(Number(r.ms)), alreadyStored: false });
+  // ids the INSERT did not add were in the ledger already (or were committed by another instance
+  // meanwhile): their first copy's time, and whether it was stored
+  const existing = [...new Set(cols.id.filter((id) => !out.has(id)))];
+  if (existing.length) {
+    const before = await pool.query<{ reading_id: string; ms: string; stored: boolean }>(
+      named(`SELECT reading_id, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, stored_at IS NOT NULL AS stored
+       FROM reading_ledger WHERE reading_id = ANY($1::text[])`),
+      [existing],
     );
-    for (const r of late.rows)
-      out.set(r.reading_id, {
-        readingId: r.reading_id,
-        measuredAt: r.measured_at,
-        alreadyStored: r.stored_at !== null,
-      });
+    for (const r of before.rows)
+      out.set(r.reading_id, { readingId: r.reading_id, measuredAt: new Date(Number(r.ms)), alreadyStored: r.stored });
   }
   return out;
 }
