@@ -163,24 +163,13 @@ export class TimeSeriesStore {
     if ((this.opts.manageSchema ?? 'auto') === 'off' || !v1) return;
     await this.influx.createDatabase(this.database);
     const long = this.opts.longShards ?? true;
-    await this.ensureRetentionPolicy(
-      RAW_RP,
-      this.opts.rawRetention ?? 'INF',
-      true,
-      long ? SHARD_DURATIONS.raw : undefined,
-    );
-    await this.ensureRetentionPolicy(
-      DAILY_RP,
-      this.opts.dailyRetention ?? 'INF',
-      false,
-      long ? SHARD_DURATIONS.daily : undefined,
-    );
-    await this.ensureRetentionPolicy(
-      HOURLY_RP,
-      this.opts.hourlyRetention ?? 'INF',
-      false,
-      long ? SHARD_DURATIONS.hourly : undefined,
-    );
+    const policies = [
+      { name: RAW_RP, retention: this.opts.rawRetention, isDefault: true, shard: SHARD_DURATIONS.raw },
+      { name: DAILY_RP, retention: this.opts.dailyRetention, isDefault: false, shard: SHARD_DURATIONS.daily },
+      { name: HOURLY_RP, retention: this.opts.hourlyRetention, isDefault: false, shard: SHARD_DURATIONS.hourly },
+    ];
+    for (const p of policies)
+      await this.ensureRetentionPolicy(p.name, p.retention ?? 'INF', p.isDefault, long ? p.shard : undefined);
     await this.ensureDailyCq('1d');
     await this.ensureDailyCq('1h');
     this.writeRp = RAW_RP;
