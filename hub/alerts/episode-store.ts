@@ -1,6 +1,7 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
+import { firstRow } from '../storage/postgres/rows';
 import { audit, inTransaction, lockPatient } from './audit';
 import { notify } from './notifications';
 
@@ -64,44 +65,67 @@ export class EpisodeStore {
   async raise(e: RaiseInput, now: Date = new Date()): Promise<RaiseResult> {
     return inTransaction(this.pool, async (c) => {
       await lockPatient(c, e.patientId);
-      // one round trip on the per-reading path (bench/README.md profile): the open episode of this
-      // patient x rule, or a resolved one that already counted these readings. Readings that belong
-      // to a resolved episode are evaluated again when a hub died between filing and marking them
-      // stored (the gateway re-sends): they never open a new one
-      const prior = await c.query<{ id: string; severity: Severity; resolved: boolean }>(
-        named(`SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes
-         WHERE patient_id = $1 AND rule_id = $2
-           AND (status <> 'resolved' OR (cardinality($3::text[]) > 0 AND trigger_reading_ids && $3::text[]))
-         ORDER BY (status = 'resolved') DESC, id LIMIT 1`),
-        [e.patientId, e.ruleId, e.readingIds],
-      );
-      const counted = prior.rows[0]?.resolved ? prior.rows[0] : undefined;
-      if (counted) return { episodeId: Number(counted.id), opened: false, escalated: false, notificationId: null };
-      const before = prior;
-      const { rows } = await c.query<{ id: string; inserted: boolean; severity: Severity }>(
-        named(`INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
-                                     summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
-         VALUES ($1, $2, $3, 'open', $4, $5, $6, $6, $7, $8, $9, $10, $6, $12)
-         ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
-           SET breach_count = alert_episodes.breach_count + 1,
-               last_value = EXCLUDED.last_value,
-               updated_at = EXCLUDED.updated_at,
-               -- the trigger stays first; later breaches are appended, never overwrite it
-               summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
-                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
-                              ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
-               summary_fr = CASE WHEN alert_episodes.summary_fr = '' THEN EXCLUDED.summary_fr
-                              WHEN $11 = 'latest' THEN split_part(alert_episodes.summary_fr, E'\nMaintenant : ', 1) || E'\nMaintenant : ' || EXCLUDED.summary_fr
-                              ELSE left(alert_episodes.summary_fr || E'\nPuis : ' || EXCLUDED.summary_fr, 4000) END,
-               normal_streak = 0,
-               last_eval_key = EXCLUDED.last_eval_key,
-               trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
-               interpretations = alert_episodes.interpretations || EXCLUDED.interpretations,
-               severity = CASE WHEN EXCLUDED.severity = 'red' THEN 'red' ELSE alert_episodes.severity END
-           -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
-           WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
-             AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
-         RETURNING id, (xmax = 0) AS inserted, severity`),
+      // one round trip per breach (bench/README.md, session 8): the episode's prior state, the
+      // upsert, the "opened" audit entry and, for an amber, the other ambers of the last 24 h.
+      // The prior state is the open episode of this patient x rule, or a resolved one that already
+      // counted these readings: readings that belong to a resolved episode are evaluated again when
+      // a hub died between filing and marking them stored (the gateway re-sends), and never open a
+      // new one. Sub-statements of one WITH share one snapshot and do not see each other's writes
+      // (PostgreSQL docs 7.8.4): "prior" is the state before this breach, and the other ambers
+      // leave out the episode this breach opens
+      const { rows } = await c.query<{
+        prior_id: string | null;
+        prior_severity: Severity | null;
+        prior_resolved: boolean | null;
+        id: string | null;
+        inserted: boolean | null;
+        severity: Severity | null;
+        other_ambers: string[] | null;
+      }>(
+        named(`WITH prior AS (
+           SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes
+            WHERE patient_id = $1 AND rule_id = $2
+              AND (status <> 'resolved' OR (cardinality($5::text[]) > 0 AND trigger_reading_ids && $5::text[]))
+            ORDER BY (status = 'resolved') DESC, id LIMIT 1
+         ), up AS (
+           INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
+                                       summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
+           SELECT $1, $2, $3, 'open', $4::jsonb, $5::text[], $6::timestamptz, $6::timestamptz, $7::text, $8::text, $9::jsonb, $10::text, $6::timestamptz, $12::text
+            WHERE NOT EXISTS (SELECT 1 FROM prior WHERE resolved)
+           ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
+             SET breach_count = alert_episodes.breach_count + 1,
+                 last_value = EXCLUDED.last_value,
+                 updated_at = EXCLUDED.updated_at,
+                 -- the trigger stays first; later breaches are appended, never overwrite it
+                 summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
+                                WHEN $11::text = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
+                                ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
+                 summary_fr = CASE WHEN alert_episodes.summary_fr = '' THEN EXCLUDED.summary_fr
+                                WHEN $11::text = 'latest' THEN split_part(alert_episodes.summary_fr, E'\nMaintenant : ', 1) || E'\nMaintenant : ' || EXCLUDED.summary_fr
+                                ELSE left(alert_episodes.summary_fr || E'\nPuis : ' || EXCLUDED.summary_fr, 4000) END,
+                 normal_streak = 0,
+                 last_eval_key = EXCLUDED.last_eval_key,
+                 trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
+                 interpretations = alert_episodes.interpretations || EXCLUDED.interpretations,
+                 severity = CASE WHEN EXCLUDED.severity = 'red' THEN 'red' ELSE alert_episodes.severity END
+             -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
+             WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
+               AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
+           RETURNING id, (xmax = 0) AS inserted, severity
+         ), opened AS (
+           INSERT INTO audit_log (at, actor, action, entity, entity_id, detail)
+           SELECT $6::timestamptz, 'system', 'episode.opened', 'alert_episode', up.id::text,
+                  jsonb_build_object('ruleId', $2::text, 'severity', $3::text, 'patientId', $1::text)
+             FROM up WHERE up.inserted
+         )
+         SELECT prior.id AS prior_id, prior.severity AS prior_severity, prior.resolved AS prior_resolved,
+                up.id, up.inserted, up.severity,
+                CASE WHEN up.inserted AND $3::text = 'amber' THEN ARRAY(
+                  SELECT o.id::text FROM alert_episodes o
+                   WHERE o.patient_id = $1 AND o.opened_at > $13::timestamptz AND o.opened_at <= $6::timestamptz
+                     AND (o.severity = 'amber' OR o.escalated_from = 'amber') AND NOT (o.rule_id = ANY($14::text[]))
+                   ORDER BY o.id) END AS other_ambers
+           FROM (SELECT 1) AS one LEFT JOIN prior ON true LEFT JOIN up ON true`),
         [
           e.patientId,
           e.ruleId,
@@ -115,47 +139,35 @@ export class EpisodeStore {
           e.evalKey ?? null,
           e.textUpdate ?? 'append',
           e.summaryFr ?? '',
+          new Date(now.getTime() - ESCALATION_WINDOW_MS),
+          [e.ruleId, ...(e.sameEvent ?? [])],
         ],
       );
-      const row = rows[0];
-      if (!row)
-        return { episodeId: Number(before.rows[0]?.id ?? 0), opened: false, escalated: false, notificationId: null };
-      const id = Number(row.id);
+      const r = firstRow({ rows }, 'episode raise');
+      if (r.prior_resolved)
+        return { episodeId: Number(r.prior_id), opened: false, escalated: false, notificationId: null };
+      if (r.id === null)
+        return { episodeId: Number(r.prior_id ?? 0), opened: false, escalated: false, notificationId: null };
+      const id = Number(r.id);
       const roles = e.notify ?? ['coordinating_nurse'];
-      if (row.inserted) {
-        await audit(c, {
-          actor: 'system',
-          action: 'episode.opened',
-          entity: 'alert_episode',
-          entityId: id,
-          detail: { ruleId: e.ruleId, severity: e.severity, patientId: e.patientId },
-          at: now,
-        });
-        let escalated = false;
-        if (e.severity === 'amber') {
-          const others = await c.query<{ id: string }>(
-            named(`SELECT id FROM alert_episodes WHERE patient_id = $1 AND id <> $2 AND opened_at > $3 AND opened_at <= $4
-               AND (severity = 'amber' OR escalated_from = 'amber') AND NOT (rule_id = ANY($5::text[])) ORDER BY id`),
-            [e.patientId, id, new Date(now.getTime() - ESCALATION_WINDOW_MS), now, [e.ruleId, ...(e.sameEvent ?? [])]],
+      if (r.inserted) {
+        const related = (r.other_ambers ?? []).map(Number);
+        const escalated = related.length > 0;
+        if (escalated) {
+          await c.query(
+            named(
+              `UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`,
+            ),
+            [id, related],
           );
-          if (others.rows.length > 0) {
-            escalated = true;
-            const related = others.rows.map((r) => Number(r.id));
-            await c.query(
-              named(
-                `UPDATE alert_episodes SET severity = 'red', escalated_from = 'amber', related_episode_ids = $2, priority = 'urgent' WHERE id = $1`,
-              ),
-              [id, related],
-            );
-            await audit(c, {
-              actor: 'system',
-              action: 'episode.escalated',
-              entity: 'alert_episode',
-              entityId: id,
-              detail: { reason: 'two ambers within 24 h', related },
-              at: now,
-            });
-          }
+          await audit(c, {
+            actor: 'system',
+            action: 'episode.escalated',
+            entity: 'alert_episode',
+            entityId: id,
+            detail: { reason: 'two ambers within 24 h', related },
+            at: now,
+          });
         }
         const notificationId = await notify(c, {
           episodeId: id,
@@ -169,8 +181,7 @@ export class EpisodeStore {
         });
         return { episodeId: id, opened: true, escalated, notificationId };
       }
-      const wasAmber = before.rows[0]?.severity === 'amber';
-      if (wasAmber && row.severity === 'red') {
+      if (r.prior_severity === 'amber' && r.severity === 'red') {
         // e.g. missing data 48 h -> 72 h: same episode, now red
         await c.query(
           named(
@@ -217,32 +228,31 @@ export class EpisodeStore {
       await lockPatient(c, patientId);
       // a normal measurement taken before the episode's latest breach (arriving late, after an
       // outage or a re-send) says nothing about the patient since then: it does not count
-      const { rows } = await c.query<{ id: string; normal_streak: number }>(
-        named(`UPDATE alert_episodes SET normal_streak = normal_streak + 1, last_eval_key = $3
-         WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved' AND last_eval_key IS DISTINCT FROM $3
-           AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(
-                 (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY(alert_episodes.trigger_reading_ids)), '-infinity'::timestamptz))
-         RETURNING id, normal_streak`),
-        [patientId, ruleId, evalKey, measuredAt ?? null],
+      // the step, the resolution it may complete and its audit entry in one round trip
+      const { rows } = await c.query<{ id: string; resolved: boolean }>(
+        named(`WITH stepped AS (
+           UPDATE alert_episodes SET normal_streak = normal_streak + 1, last_eval_key = $3,
+                  status = CASE WHEN normal_streak + 1 >= $5 THEN 'resolved' ELSE status END,
+                  resolved_at = CASE WHEN normal_streak + 1 >= $5 THEN $6 ELSE resolved_at END,
+                  resolved_by = CASE WHEN normal_streak + 1 >= $5 THEN 'system' ELSE resolved_by END,
+                  updated_at = CASE WHEN normal_streak + 1 >= $5 THEN $6 ELSE updated_at END
+            WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved' AND last_eval_key IS DISTINCT FROM $3
+              AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(
+                    (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY(alert_episodes.trigger_reading_ids)), '-infinity'::timestamptz))
+           RETURNING id, status = 'resolved' AS resolved
+         ), logged AS (
+           INSERT INTO audit_log (at, actor, action, entity, entity_id, detail)
+           SELECT $6, 'system', 'episode.resolved', 'alert_episode', stepped.id::text,
+                  jsonb_build_object('reason', $5::int || ' consecutive normal evaluations')
+             FROM stepped WHERE stepped.resolved
+         )
+         SELECT id, resolved FROM stepped`),
+        [patientId, ruleId, evalKey, measuredAt ?? null, NORMALS_TO_RESOLVE, now],
       );
       const r = rows[0];
       if (!r) return null;
       const id = Number(r.id);
-      if (r.normal_streak < NORMALS_TO_RESOLVE) return { episodeId: id, resolved: false };
-      await c.query(
-        named(
-          `UPDATE alert_episodes SET status = 'resolved', resolved_at = $2, resolved_by = 'system', updated_at = $2 WHERE id = $1`,
-        ),
-        [id, now],
-      );
-      await audit(c, {
-        actor: 'system',
-        action: 'episode.resolved',
-        entity: 'alert_episode',
-        entityId: id,
-        detail: { reason: `${NORMALS_TO_RESOLVE} consecutive normal evaluations` },
-        at: now,
-      });
+      if (!r.resolved) return { episodeId: id, resolved: false };
       await this.pushStatus(c, await existingEpisode(c, id), now);
       return { episodeId: id, resolved: true };
     });

@@ -1,8 +1,6 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { notificationBundle, type NotificationRow } from '../fhir/notification-bundle';
-import { audit } from './audit';
-import { isSilenced } from './silences';
 
 export type NotificationKind = NotificationRow['kind'];
 
@@ -25,41 +23,45 @@ export async function notify(
     now: Date;
   },
 ): Promise<number | null> {
-  // a patient who withdrew consent is not notified about (migration 100): nothing leaves the hub
-  const stopped = await client.query<{ stopped: boolean }>(named('SELECT vigil_processing_stopped($1) AS stopped'), [
-    n.patientId,
-  ]);
-  if (stopped.rows[0]?.stopped) {
-    await audit(client, {
-      actor: 'system',
-      action: 'notification.withheld',
-      entity: 'alert_episode',
-      entityId: n.episodeId,
-      detail: { kind: n.kind, code: 'CONSENT_WITHDRAWN' },
-      at: n.now,
-    });
-    return null;
-  }
-  // a status update informs systems, not people: it is sent during a silence too
-  if (n.kind !== 'status' && (await isSilenced(client, n.patientId, n.ruleId, n.now))) {
-    await audit(client, {
-      actor: 'system',
-      action: 'notification.silenced',
-      entity: 'alert_episode',
-      entityId: n.episodeId,
-      detail: { kind: n.kind },
-      at: n.now,
-    });
-    return null;
-  }
-  const { rows } = await client.query<{ id: string }>(
-    named(`INSERT INTO notifications (episode_id, patient_id, kind, severity, recipient_roles, idempotency_key, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`),
-    [n.episodeId, n.patientId, n.kind, n.severity, n.recipientRoles, n.key, n.now],
+  // one round trip (bench/README.md, session 8). A patient who withdrew consent is not notified
+  // about (migration 100): nothing leaves the hub. A silence holds notifications to people; a
+  // status update informs systems, and is sent during a silence too. Either is audited, as is
+  // each notification sent; an idempotency key already used sends nothing and audits nothing
+  const { rows } = await client.query<{ id: string | null; hooks: { id: string; careTeamId: string }[] | null }>(
+    named(`WITH gate AS (
+       SELECT vigil_processing_stopped($2::text) AS stopped,
+              $3::text <> 'status' AND EXISTS (
+                SELECT 1 FROM alert_silences WHERE patient_id = $2::text AND (rule_id IS NULL OR rule_id = $8::text)
+                   AND starts_at <= $7::timestamptz AND ends_at > $7::timestamptz AND cancelled_at IS NULL) AS silenced
+     ), sent AS (
+       INSERT INTO notifications (episode_id, patient_id, kind, severity, recipient_roles, idempotency_key, created_at)
+       SELECT $1::bigint, $2::text, $3::text, $4::text, $5::text[], $6::text, $7::timestamptz FROM gate
+        WHERE NOT gate.stopped AND NOT gate.silenced
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+     ), logged AS (
+       INSERT INTO audit_log (at, actor, action, entity, entity_id, detail)
+       SELECT $7::timestamptz, 'system',
+              CASE WHEN gate.stopped THEN 'notification.withheld' WHEN gate.silenced THEN 'notification.silenced'
+                   ELSE 'notification.' || $3::text END,
+              'alert_episode', $1::text,
+              CASE WHEN gate.stopped THEN jsonb_build_object('kind', $3::text, 'code', 'CONSENT_WITHDRAWN')
+                   WHEN gate.silenced THEN jsonb_build_object('kind', $3::text)
+                   ELSE jsonb_build_object('notificationId', sent.id, 'severity', $4::text) END
+         FROM gate LEFT JOIN sent ON true
+        WHERE gate.stopped OR gate.silenced OR (sent.id IS NOT NULL AND $3::text <> 'status')
+     )
+     SELECT sent.id,
+            CASE WHEN sent.id IS NOT NULL THEN ARRAY(
+              SELECT json_build_object('id', w.id::text, 'careTeamId', w.care_team_id)
+                FROM webhooks w JOIN care_team_patients p ON p.care_team_id = w.care_team_id
+               WHERE p.patient_id = $2::text AND w.active ORDER BY w.id) END AS hooks
+       FROM (SELECT 1) AS one LEFT JOIN sent ON true`),
+    [n.episodeId, n.patientId, n.kind, n.severity, n.recipientRoles, n.key, n.now, n.ruleId],
   );
-  if (!rows[0]) return null;
+  const sent = rows[0];
+  if (!sent?.id) return null;
   const row: NotificationRow = {
-    id: Number(rows[0].id),
+    id: Number(sent.id),
     episodeId: n.episodeId,
     kind: n.kind,
     severity: n.severity,
@@ -67,22 +69,8 @@ export async function notify(
     idempotencyKey: n.key,
     createdAt: n.now,
   };
-  if (n.kind !== 'status')
-    await audit(client, {
-      actor: 'system',
-      action: `notification.${n.kind}`,
-      entity: 'alert_episode',
-      entityId: n.episodeId,
-      detail: { notificationId: row.id, severity: n.severity },
-      at: n.now,
-    });
-  const { rows: hooks } = await client.query<{ id: string; care_team_id: string }>(
-    named(`SELECT w.id, w.care_team_id FROM webhooks w JOIN care_team_patients p ON p.care_team_id = w.care_team_id
-     WHERE p.patient_id = $1 AND w.active ORDER BY w.id`),
-    [n.patientId],
-  );
-  for (const h of hooks) {
-    const payload = await notificationBundle(client, row, h.care_team_id);
+  for (const h of sent.hooks ?? []) {
+    const payload = await notificationBundle(client, row, h.careTeamId);
     await client.query(
       named(`INSERT INTO webhook_deliveries (webhook_id, notification_id, idempotency_key, payload, status, next_attempt_at, created_at)
        VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (webhook_id, notification_id) DO NOTHING`),

@@ -1,7 +1,7 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
 import { firstRow } from '../storage/postgres/rows';
-import { audit, type Queryable } from './audit';
+import { audit } from './audit';
 
 /** alert_silences (004) */
 interface SilenceRow {
@@ -22,16 +22,6 @@ export interface Silence {
   endsAt: string;
   reason: string;
   createdBy: string;
-}
-
-/** True when a silence covers this patient (and rule) at `now`. */
-export async function isSilenced(q: Queryable, patientId: string, ruleId: string, now: Date): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `SELECT 1 FROM alert_silences WHERE patient_id = $1 AND (rule_id IS NULL OR rule_id = $2)
-       AND starts_at <= $3 AND ends_at > $3 AND cancelled_at IS NULL LIMIT 1`,
-    [patientId, ruleId, now],
-  );
-  return (rowCount ?? 0) > 0;
 }
 
 /**
