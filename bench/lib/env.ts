@@ -62,10 +62,15 @@ export async function scratchStores(prefix: string): Promise<Scratch> {
   await ensureDatabase(pgUrl);
   const pool = new pg.Pool({ connectionString: pgUrl, max: 8 });
   await influxQuery(`CREATE DATABASE "${name}"`);
+  // VIGIL_BENCH_KEEP=1 keeps both databases after the run, to look into what the bench left
+  const keep = process.env.VIGIL_BENCH_KEEP === '1';
   const cleanup = async () => {
     await pool.end().catch(() => {});
-    await dropDatabase(pgUrl).catch(() => {});
-    await influxQuery(`DROP DATABASE "${name}"`).catch(() => {});
+    if (keep) process.stderr.write(`kept: PostgreSQL ${pgUrl}, InfluxDB ${name}\n`);
+    else {
+      await dropDatabase(pgUrl).catch(() => {});
+      await influxQuery(`DROP DATABASE "${name}"`).catch(() => {});
+    }
     await influxd.stop();
   };
   const forget = onInterrupt(cleanup);
