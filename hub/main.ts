@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { EpisodeStore } from './alerts/episode-store';
 import { buildApi } from './api/app';
 import { GatewayRemoteConfig } from './gateways/remote-config';
-import { EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
+import { BROKER_LOGIN_CONNECTIONS, EmbeddedBroker, type InProcessBroker } from './broker/embedded-broker';
 import { ConfigError } from './config/load';
 import type { HubConfig } from './config/schema';
 import { IngestService, ruleShardsFor } from './ingest/ingest-service';
@@ -100,6 +100,11 @@ export async function startHub(
     let mqttUrl: string;
     let inProcess: InProcessBroker | undefined;
     if (config.mqtt.mode === 'embedded') {
+      // logins have connections of their own: queued behind ingest's transactions in the shared
+      // pool, a CONNECT waited seconds for its credential check during a reconnect storm, and the
+      // broker's cap on sockets not yet logged in then turned boxes away (bench/README.md, session 8)
+      const loginPool = createPool(config.postgres.url, BROKER_LOGIN_CONNECTIONS);
+      stops.push(() => loginPool.end());
       const broker = new EmbeddedBroker(
         {
           host: config.mqtt.host,
@@ -122,7 +127,7 @@ export async function startHub(
               }
             : {}),
         },
-        pool,
+        loginPool,
         log,
         metrics,
       );

@@ -7,6 +7,7 @@ import { gatewayIdSchema, parseTopic } from '../../contract';
 import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
 import { safeEqual, verifySecret } from '../security/secrets';
 import { mayPublish, maySubscribe, type Principal } from './access-control';
+import { CredentialLoader } from './credential-loader';
 import type { HubMetrics } from '../observability/metrics';
 import { GatewayRateLimiter, type RateLimit } from './rate-limit';
 import { errorMessage } from '../../contract/errors';
@@ -51,6 +52,12 @@ export const DEFAULT_MQTT_EDGE: MqttEdgeLimits = {
   connectTimeoutMs: 5_000,
 };
 
+/**
+ * PostgreSQL connections the embedded broker keeps for itself (credential checks, shared login
+ * throttling, revocation sweeps), apart from the hub's pool that ingest's transactions hold.
+ */
+export const BROKER_LOGIN_CONNECTIONS = 2;
+
 /** In-process access to the embedded broker for the hub's ingest. */
 export interface InProcessBroker {
   /** files a gateway's readings before the broker PUBACKs them; false: not filed (hub stopping) */
@@ -87,6 +94,7 @@ export class EmbeddedBroker {
   private readonly userFailures: FailureLimiter;
   /** per address: guessing across usernames (larger budget: many boxes may share a NAT address) */
   private readonly addressFailures: FailureLimiter;
+  private readonly credentials: CredentialLoader;
   private readonly edge: MqttEdgeLimits;
   /** sockets not logged in yet, per remote address */
   private readonly pending = new Map<string, number>();
@@ -99,6 +107,7 @@ export class EmbeddedBroker {
 
   constructor(
     private readonly opts: EmbeddedBrokerOptions,
+    /** the broker's own connections (BROKER_LOGIN_CONNECTIONS): credentials, throttling, revocations */
     private readonly pool: pg.Pool,
     private readonly log: Logger,
     private readonly metrics: HubMetrics,
@@ -111,6 +120,7 @@ export class EmbeddedBroker {
       shared('mqtt-address'),
     );
     this.edge = { ...DEFAULT_MQTT_EDGE, ...opts.edge };
+    this.credentials = new CredentialLoader(pool, BROKER_LOGIN_CONNECTIONS);
   }
 
   /**
@@ -300,12 +310,8 @@ export class EmbeddedBroker {
     }
     if (!gatewayIdSchema.safeParse(username).success) throw new Error('unknown gateway');
     if (client.id !== username) throw new Error('client id must be the gateway id');
-    const { rows } = await this.pool.query<{ credential_hash: string | null; revoked_at: Date | null }>(
-      'SELECT credential_hash, revoked_at FROM gateways WHERE id = $1',
-      [username],
-    );
-    const gw = rows[0];
-    if (!gw || gw.revoked_at || !verifySecret(secret, gw.credential_hash)) throw new Error('bad gateway credentials');
+    const gw = await this.credentials.load(username);
+    if (!gw || gw.revokedAt || !verifySecret(secret, gw.credentialHash)) throw new Error('bad gateway credentials');
     return { kind: 'gateway', gatewayId: username };
   }
 

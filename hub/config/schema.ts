@@ -23,7 +23,7 @@ export const hubConfigSchema = z
         .max(200)
         .default(24)
         .describe(
-          'PostgreSQL connections of the hub process: ingest groups and rule shards hold one each, the API and the scheduler share the rest (bench/README.md); keep the sum over hub instances below max_connections',
+          'PostgreSQL connections of the hub process: ingest groups and rule shards hold one each, the API and the scheduler share the rest (bench/README.md); the embedded broker keeps 2 more for logins; keep the sum over hub instances below max_connections',
         ),
     }),
     influx: z.object({
