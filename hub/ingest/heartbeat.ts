@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { heartbeatSchema } from '../../contract';
 import { recordUpdateReport } from '../fleet/ota';
+import type { ConcurrencyLimit } from './concurrency-limit';
 import { HEARTBEAT_MEASUREMENT, type TimeSeriesStore } from '../storage/influx/timeseries';
 
 /**
@@ -12,7 +13,13 @@ import { HEARTBEAT_MEASUREMENT, type TimeSeriesStore } from '../storage/influx/t
 export async function fileHeartbeat(
   gatewayId: string,
   payload: Buffer,
-  d: { timeseries: TimeSeriesStore; pool: pg.Pool; log: Logger },
+  d: {
+    timeseries: TimeSeriesStore;
+    pool: pg.Pool;
+    log: Logger;
+    /** presence statements share a small limit, not the whole pool (mqtt-ingest.ts) */
+    presence: ConcurrencyLimit;
+  },
 ): Promise<boolean> {
   let json: unknown;
   try {
@@ -27,7 +34,7 @@ export async function fileHeartbeat(
     return false;
   }
   const q = hb.data.queue;
-  await d.timeseries.writeNow([
+  await d.timeseries.writeTelemetry([
     {
       measurement: HEARTBEAT_MEASUREMENT,
       tags: { gateway: gatewayId },
@@ -37,9 +44,12 @@ export async function fileHeartbeat(
     },
   ]);
   // the software version feeds the fleet view of versions and the rollout's progress
-  await d.pool.query(
-    'UPDATE gateways SET last_seen_at = now(), software_version = $2, software_reported_at = now() WHERE id = $1',
-    [gatewayId, hb.data.version],
+  const version = hb.data.version;
+  await d.presence.run(() =>
+    d.pool.query(
+      'UPDATE gateways SET last_seen_at = now(), software_version = $2, software_reported_at = now() WHERE id = $1',
+      [gatewayId, version],
+    ),
   );
   // over-the-air update states per box, and the rollout's automatic halt (hub/fleet/ota.ts)
   if (hb.data.update) await recordUpdateReport(d.pool, gatewayId, hb.data.update, d.log);

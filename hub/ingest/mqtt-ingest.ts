@@ -17,6 +17,12 @@ import { errorMessage } from '../../contract/errors';
  * round trips per group, so admitting many does not crowd the pool; the bound only caps memory.
  */
 const FILING_CONCURRENCY = 4096;
+/**
+ * Presence statements (status, heartbeat: a box's last_seen_at) in flight at once. A reconnect
+ * storm brings one of each per box within seconds: unlimited, 10 000 of them queued in the pool
+ * ahead of the readings' statements (bench/README.md, session 8).
+ */
+const PRESENCE_CONCURRENCY = 2;
 
 export interface MqttIngestOptions {
   url: string;
@@ -53,6 +59,7 @@ export class MqttIngest {
   private clients: MqttClient[] = [];
   private stopping = false;
   private readonly stopSignal = new AbortController();
+  private readonly presence = new ConcurrencyLimit(PRESENCE_CONCURRENCY);
   /** messages waiting for storage (held, not PUBACKed) */
   held = 0;
 
@@ -67,7 +74,7 @@ export class MqttIngest {
     const broker = this.opts.inProcess;
     if (broker) {
       // readings: filed before the broker PUBACKs them; status and heartbeats: subscriptions
-      // filed in arrival order, a few at a time (the PostgreSQL pool's size), not all at once
+      // released at once, their statements PRESENCE_CONCURRENCY at a time (this.presence)
       const limit = new ConcurrencyLimit(FILING_CONCURRENCY);
       broker.onReadings((topic, payload) => limit.run(() => this.fileUntilStored(topic, payload)));
       for (const kind of ['status', 'heartbeat']) {
@@ -187,8 +194,10 @@ export class MqttIngest {
       } catch {
         return;
       }
-      await this.pool
-        .query('UPDATE gateways SET online = $2, last_seen_at = now() WHERE id = $1', [t.gatewayId, online])
+      await this.presence
+        .run(() =>
+          this.pool.query('UPDATE gateways SET online = $2, last_seen_at = now() WHERE id = $1', [t.gatewayId, online]),
+        )
         .catch((e: unknown) => {
           // presence only: the retained status comes again on the next reconnect
           this.log.warn(
@@ -201,6 +210,7 @@ export class MqttIngest {
         timeseries: this.opts.timeseries,
         pool: this.pool,
         log: this.log,
+        presence: this.presence,
       }).catch((e: unknown) => {
         this.log.warn(
           { gatewayId: t.gatewayId, code: 'HEARTBEAT_NOT_STORED', err: errorMessage(e).slice(0, 200) },

@@ -109,6 +109,7 @@ export class TimeSeriesStore {
   private readonly batcher: WriteBatcher<IPoint>;
   /** live readings' writes: not queued behind the bulk writes of a backlog being drained */
   private readonly liveBatcher: WriteBatcher<IPoint>;
+  private readonly telemetryBatcher: WriteBatcher<IPoint>;
   /** RP the hub writes to: vigil_raw when the hub manages the schema on 1.x, else the default mapping */
   private writeRp: string | undefined;
   /** server version from /ping, known after ensureDatabase() */
@@ -144,6 +145,14 @@ export class TimeSeriesStore {
     this.liveBatcher = new WriteBatcher(
       (points) => this.writeNow(points),
       { ...batcherOpts, flushIntervalMs: 0, concurrency: 1 },
+      events,
+    );
+    // gateway heartbeats: a point per box per minute, telemetry rather than care data. Written one
+    // request each, a reconnect storm's 10 000 boxes made InfluxDB answer 500 (bench/README.md,
+    // session 8); gathered for a second they are one request, given up after 10 s of failures
+    this.telemetryBatcher = new WriteBatcher(
+      (points) => this.writeNow(points),
+      { ...batcherOpts, flushIntervalMs: 1000, concurrency: 1, giveUpAfterMs: 10_000 },
       events,
     );
   }
@@ -317,6 +326,11 @@ export class TimeSeriesStore {
   }
 
   /** One direct write attempt. */
+  /** Telemetry points (gateway heartbeats): gathered for up to a second, then written together. */
+  writeTelemetry(points: IPoint[]): Promise<void> {
+    return this.telemetryBatcher.write(points);
+  }
+
   async writeNow(points: IPoint[]): Promise<void> {
     if (points.length === 0) return;
     await this.influx.writePoints(points, {
@@ -328,13 +342,13 @@ export class TimeSeriesStore {
 
   /** Points waiting in the write buffer. */
   get backlog(): number {
-    return this.batcher.backlog + this.liveBatcher.backlog;
+    return this.batcher.backlog + this.liveBatcher.backlog + this.telemetryBatcher.backlog;
   }
 
   /** Flushes the buffer and refuses further writes. */
   async close(): Promise<void> {
     if (this.backfillTimer) clearTimeout(this.backfillTimer);
-    await Promise.all([this.batcher.close(), this.liveBatcher.close()]);
+    await Promise.all([this.batcher.close(), this.liveBatcher.close(), this.telemetryBatcher.close()]);
   }
 
   /** A patient's readings, oldest first. Ids are validated upstream and escaped here (no InfluxQL injection). */
