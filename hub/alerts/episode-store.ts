@@ -76,7 +76,6 @@ export class EpisodeStore {
       const { rows } = await c.query<{
         prior_id: string | null;
         prior_severity: Severity | null;
-        prior_resolved: boolean | null;
         id: string | null;
         inserted: boolean | null;
         severity: Severity | null;
@@ -118,8 +117,7 @@ export class EpisodeStore {
                   jsonb_build_object('ruleId', $2::text, 'severity', $3::text, 'patientId', $1::text)
              FROM up WHERE up.inserted
          )
-         SELECT prior.id AS prior_id, prior.severity AS prior_severity, prior.resolved AS prior_resolved,
-                up.id, up.inserted, up.severity,
+         SELECT prior.id AS prior_id, prior.severity AS prior_severity, up.id, up.inserted, up.severity,
                 CASE WHEN up.inserted AND $3::text = 'amber' THEN ARRAY(
                   SELECT o.id::text FROM alert_episodes o
                    WHERE o.patient_id = $1 AND o.opened_at > $13::timestamptz AND o.opened_at <= $6::timestamptz
@@ -144,8 +142,8 @@ export class EpisodeStore {
         ],
       );
       const r = firstRow({ rows }, 'episode raise');
-      if (r.prior_resolved)
-        return { episodeId: Number(r.prior_id), opened: false, escalated: false, notificationId: null };
+      // nothing written: readings a resolved episode counted, or a reading or an evaluation the
+      // open episode already counted
       if (r.id === null)
         return { episodeId: Number(r.prior_id ?? 0), opened: false, escalated: false, notificationId: null };
       const id = Number(r.id);
