@@ -44,11 +44,10 @@ export async function fileHeartbeat(
     },
   ]);
   // the software version feeds the fleet view of versions and the rollout's progress
-  const version = hb.data.version;
   await d.presence.run(() =>
     d.pool.query(
       'UPDATE gateways SET last_seen_at = now(), software_version = $2, software_reported_at = now() WHERE id = $1',
-      [gatewayId, version],
+      [gatewayId, hb.data.version],
     ),
   );
   // over-the-air update states per box, and the rollout's automatic halt (hub/fleet/ota.ts)

@@ -109,6 +109,7 @@ export class TimeSeriesStore {
   private readonly batcher: WriteBatcher<IPoint>;
   /** live readings' writes: not queued behind the bulk writes of a backlog being drained */
   private readonly liveBatcher: WriteBatcher<IPoint>;
+  /** gateway heartbeats, gathered a second at a time (writeTelemetry) */
   private readonly telemetryBatcher: WriteBatcher<IPoint>;
   /** RP the hub writes to: vigil_raw when the hub manages the schema on 1.x, else the default mapping */
   private writeRp: string | undefined;
@@ -325,12 +326,12 @@ export class TimeSeriesStore {
     this.backfillTimer = undefined;
   }
 
-  /** One direct write attempt. */
   /** Telemetry points (gateway heartbeats): gathered for up to a second, then written together. */
   writeTelemetry(points: IPoint[]): Promise<void> {
     return this.telemetryBatcher.write(points);
   }
 
+  /** One direct write attempt. */
   async writeNow(points: IPoint[]): Promise<void> {
     if (points.length === 0) return;
     await this.influx.writePoints(points, {
