@@ -85,6 +85,7 @@ try {
   );
   const counted = await influxQuery('SELECT count("value") FROM /.*/', s.influxDb);
   const influxPoints = counted.results[0]?.series?.reduce((a, x) => a + Number(x.values[0]?.[1] ?? 0), 0) ?? 0;
+  const warnings = hubCodes(hub.lines);
   report('reconnect-storm', {
     drainS: fleet.drainMs / 1000,
     lost: fleet.lost,
@@ -104,8 +105,8 @@ try {
     reconnects: fleet.reconnects,
     connectFailures: fleet.connectFailures,
     slowConnects: fleet.slowConnects,
-    hubWarnings: hubCodes(hub.lines).counts,
-    hubWarningFirstErrors: hubCodes(hub.lines).firstErrors,
+    hubWarnings: warnings.counts,
+    hubWarningFirstErrors: warnings.firstErrors,
     readingsPerSecond: fleet.readingsPerSecond,
     receiptLatencyMs: fleet.receiptLatencyMs,
     receiptTimeoutMs: args['receipt-timeout'],

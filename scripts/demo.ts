@@ -7,8 +7,7 @@
  * influxd; the prompt comes back once they are gone. package.json runs it as `node --import tsx`,
  * not through tsx's command line, which SIGKILLs a child that has not acknowledged a signal within
  * 30 ms: on a busy machine the demo died there and left its own process groups running.
- * VIGIL_DEMO_EXIT_AFTER_ALERT=1 exits once the
- * first alert is open. Overrides: VIGIL_DEMO_HTTP_PORT, VIGIL_DEMO_MQTT_PORT (0 = any free port),
+ * VIGIL_DEMO_EXIT_AFTER_ALERT=1 exits once the first alert is open. Overrides: VIGIL_DEMO_HTTP_PORT, VIGIL_DEMO_MQTT_PORT (0 = any free port),
  * VIGIL_DEMO_DATABASE, VIGIL_DEMO_DATA_DIR, VIGIL_INFLUX_PORT, VIGIL_DEMO_PG_BASE.
  */
 import type { ChildProcess } from 'node:child_process';
