@@ -170,4 +170,43 @@ describe('InfluxDB schema', () => {
       { day: day.toISOString().slice(0, 10), mean: 91, min: 90, max: 92, count: 2 },
     ]);
   });
+  it('re-aggregates a stream of late days in one pass once the stream quiets, a week per statement', async () => {
+    const s = new TimeSeriesStore(influx.url, influx.database, { batch: { maxPoints: 1000, flushIntervalMs: 5 } });
+    await s.ensureDatabase();
+    s.backfillDelayMs = 1500;
+    const passes: [string, string][] = [];
+    const backfill = s.backfillDaily.bind(s);
+    s.backfillDaily = (from, to, rollups) => {
+      passes.push([from.toISOString().slice(0, 10), to.toISOString().slice(0, 10)]);
+      return backfill(from, to, rollups);
+    };
+    // nine consecutive days, 20 to 12 days ago, written one after the other as a box's backlog
+    const first = Math.floor((Date.now() - 20 * 86_400_000) / 86_400_000) * 86_400_000;
+    for (let d = 0; d < 9; d++)
+      await s.write([point('pd', 70 + d, new Date(first + d * 86_400_000 + 8 * 3_600_000).toISOString(), 20 + d)]);
+    const from = new Date(first - 86_400_000);
+    await waitFor(
+      'the late days re-aggregated',
+      async () => (await s.dailyAggregates('pd', 'body_weight', from, new Date())).length === 9,
+      15_000,
+    );
+    const day = (i: number) => new Date(first + i * 86_400_000).toISOString().slice(0, 10);
+    expect(passes).toEqual([
+      [day(0), day(6)],
+      [day(7), day(8)],
+    ]);
+    await s.close();
+  });
+
+  it('re-aggregates the late days still waiting when the hub stops', async () => {
+    const s = new TimeSeriesStore(influx.url, influx.database, { batch: { maxPoints: 1000, flushIntervalMs: 5 } });
+    await s.ensureDatabase();
+    s.backfillDelayMs = 3_600_000;
+    const day = new Date(Math.floor((Date.now() - 30 * 86_400_000) / 86_400_000) * 86_400_000);
+    await s.write([point('pe', 81, new Date(day.getTime() + 9 * 3_600_000).toISOString(), 1)]);
+    await s.close();
+    expect(await store.dailyAggregates('pe', 'body_weight', day, new Date(day.getTime() + 86_400_000))).toEqual([
+      { day: day.toISOString().slice(0, 10), mean: 81, min: 81, max: 81, count: 1 },
+    ]);
+  });
 });
