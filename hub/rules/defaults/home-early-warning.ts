@@ -2,7 +2,7 @@ import type { MetricName } from '../../../contract';
 import { z } from 'zod';
 import { DAY, HOUR } from '../clock';
 import { changeOverWindow } from '../kinds/change';
-import { both, describeReading, num, say, summaryOf, type Text } from '../messages';
+import { both, describeReading, num, say, summaryOf, type Locale } from '../messages';
 import { defineMeasurementRule, type Evaluation, type FiledReading } from '../rule';
 
 /**
@@ -107,7 +107,9 @@ export const homeEarlyWarning = defineMeasurementRule({
     const latest = new Map<MetricName, { readingId: string; value: number; measuredAt: Date }>();
     for (const r of recent) latest.set(r.metric, r);
     for (const r of m.readings.values()) latest.set(r.metric, r);
-    const parts: { metric: MetricName; text: Text; points: number; readingId?: string }[] = [];
+    // texts are written only for a breach: most evaluations are normal, and formatting the times of
+    // every part was the largest share of the rules' own CPU time (bench/README.md, session 9)
+    const parts: { metric: MetricName; text: (l: Locale) => string; points: number; readingId?: string }[] = [];
     for (const x of PARAMETERS) {
       const r = latest.get(x.metric);
       if (!r) continue;
@@ -123,7 +125,7 @@ export const homeEarlyWarning = defineMeasurementRule({
         metric: x.metric,
         points: pts,
         readingId: r.readingId,
-        text: both((l) => `${describeReading({ ...r, metric: x.metric }, l)} (${pts})`),
+        text: (l) => `${describeReading({ ...r, metric: x.metric }, l)} (${pts})`,
       });
     }
     if (parts.length < p.minParameters) return { outcome: 'skip' };
@@ -135,10 +137,8 @@ export const homeEarlyWarning = defineMeasurementRule({
         parts.push({
           metric: 'body_weight',
           points: p.congestionPoints,
-          text: both(
-            (l) =>
-              `${say(l, 'weight', 'poids')} +${num(w.delta, 1, l)} kg ${say(l, 'over 3 days', 'en 3 jours')} (${p.congestionPoints})`,
-          ),
+          text: (l) =>
+            `${say(l, 'weight', 'poids')} +${num(w.delta, 1, l)} kg ${say(l, 'over 3 days', 'en 3 jours')} (${p.congestionPoints})`,
         });
     }
     const score = parts.reduce((s, x) => s + x.points, 0);
@@ -154,7 +154,7 @@ export const homeEarlyWarning = defineMeasurementRule({
       value: { score, ...Object.fromEntries(parts.map((x) => [`${x.metric}Points`, x.points])) },
       ...summaryOf(
         both((l) => {
-          const signs = scored.map((x) => x.text[l]).join(', ');
+          const signs = scored.map((x) => x.text(l)).join(', ');
           const limit = red ? p.redAt : p.amberAt;
           return say(
             l,
