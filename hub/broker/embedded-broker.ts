@@ -41,6 +41,13 @@ export interface MqttEdgeLimits {
   maxPendingPerAddress: number;
   /** a socket must send its CONNECT within this time */
   connectTimeoutMs: number;
+  /**
+   * connections the kernel completes and queues before the hub accepts them (listen(2) backlog,
+   * capped by net.core.somaxconn). Node's default is 511: when thousands of boxes reconnect at once
+   * the queue overflows and each dropped SYN is retried by the box's kernel 1, 3, 7, 15, 31, 63 and
+   * 127 s later (bench/README.md, session 9: 142 789 listen drops, no box connecting for 40 s)
+   */
+  listenBacklog: number;
 }
 
 export const MQTT_USER_FAILURES: FailureLimit = { failures: 10, windowSec: 600, blockSec: 30, maxBlockSec: 3600 };
@@ -50,6 +57,7 @@ export const DEFAULT_MQTT_EDGE: MqttEdgeLimits = {
   preConnectMaxBytes: 64 * 1024,
   maxPendingPerAddress: 64,
   connectTimeoutMs: 5_000,
+  listenBacklog: 4096,
 };
 
 /**
@@ -252,7 +260,7 @@ export class EmbeddedBroker {
     const listen = async (server: Server, port: number, host: string): Promise<number> => {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve());
+        server.listen({ port, host, backlog: this.edge.listenBacklog }, () => resolve());
       });
       const addr = server.address();
       return typeof addr === 'object' && addr ? addr.port : port;

@@ -132,8 +132,22 @@ export const hubConfigSchema = z
             .default(64 * 1024),
           maxPendingPerAddress: z.number().int().min(1).default(64),
           connectTimeoutMs: z.number().int().min(500).default(5000),
+          listenBacklog: z
+            .number()
+            .int()
+            .min(16)
+            .max(65535)
+            .default(4096)
+            .describe(
+              'Connections queued by the kernel before the hub accepts them (capped by net.core.somaxconn): a reconnect storm overflows a short queue and boxes wait for SYN retries',
+            ),
         })
-        .default({ preConnectMaxBytes: 64 * 1024, maxPendingPerAddress: 64, connectTimeoutMs: 5000 })
+        .default({
+          preConnectMaxBytes: 64 * 1024,
+          maxPendingPerAddress: 64,
+          connectTimeoutMs: 5000,
+          listenBacklog: 4096,
+        })
         .describe('Limits on MQTT sockets that have not logged in (docs/security.md "MQTT edge")'),
       url: z.string().optional().describe('External broker URL, e.g. mqtt://127.0.0.1:1883'),
       username: z.string().default('vigil-hub').describe('Hub service account on the broker'),
