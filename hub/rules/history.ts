@@ -3,6 +3,12 @@ import type pg from 'pg';
 import type { MetricName, TimeTrust } from '../../contract';
 import { DAY } from './clock';
 
+/** How far before and after a measurement (ms) the rules read a metric. */
+export interface Reach {
+  before: number;
+  after: number;
+}
+
 export interface HistoryRow {
   readingId: string;
   metric: MetricName;
@@ -21,12 +27,32 @@ export interface HistoryRow {
  */
 export class History {
   private readonly cache = new Map<string, { from: number; to: number; rows: HistoryRow[] }>();
+  /**
+   * The time of the measurement being evaluated (ms), set by the engine around each evaluation:
+   * how far before and after it the rules read each metric is recorded in `reach`.
+   */
+  anchor: number | undefined;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** per metric, the farthest the rules have read before and after a measurement (ms) */
+    private readonly reach?: Map<MetricName, Reach>,
+  ) {}
 
   /** Readings of `metrics` with from <= measuredAt <= to, oldest first. */
   async readings(patientId: string, metrics: readonly MetricName[], from: Date, to: Date): Promise<HistoryRow[]> {
     const out: HistoryRow[] = [];
+    if (this.reach && this.anchor !== undefined)
+      for (const metric of metrics) {
+        const r = this.reach.get(metric);
+        const before = Math.max(0, this.anchor - from.getTime());
+        const after = Math.max(0, to.getTime() - this.anchor);
+        if (!r) this.reach.set(metric, { before, after });
+        else {
+          r.before = Math.max(r.before, before);
+          r.after = Math.max(r.after, after);
+        }
+      }
     for (const metric of metrics) {
       const key = `${patientId}|${metric}`;
       let c = this.cache.get(key);
@@ -85,14 +111,21 @@ export class History {
   /**
    * Ingest of a group of batches: the windowed history of every patient x metric of the group in
    * one query (instead of one per patient x metric as rules ask), seeding the cache `readings` reads.
+   * Each metric is read over its own window: what the rules were seen to read of it around a
+   * measurement (`reach`, learnt by the engine), else the default `before`/`after`. A rule reading
+   * beyond it reads on its own (a cache miss, one query), so the results never depend on it.
    */
   async preloadReadings(
     patientIds: readonly string[],
     metrics: readonly MetricName[],
-    from: Date,
-    to: Date,
+    times: { first: number; last: number },
+    defaults: Reach,
   ): Promise<void> {
     if (patientIds.length === 0 || metrics.length === 0) return;
+    const windows = metrics.map((m) => {
+      const r = this.reach?.get(m) ?? defaults;
+      return { metric: m, from: times.first - r.before, to: times.last + r.after };
+    });
     const { rows } = await this.pool.query<{
       patient_id: string;
       metric: MetricName;
@@ -103,16 +136,22 @@ export class History {
       time_trust: TimeTrust | null;
       received_at: Date;
     }>(
-      named(`SELECT patient_id, metric, reading_id, value, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms, device_address,
-         time_trust, received_at
-       FROM reading_ledger WHERE patient_id = ANY($1::text[]) AND metric = ANY($2::text[]) AND measured_at >= $3 AND measured_at <= $4
-         AND NOT memory_copy
-       ORDER BY measured_at, reading_id`),
-      [patientIds, metrics, from, to],
+      named(`SELECT l.patient_id, l.metric, l.reading_id, l.value, (extract(epoch FROM l.measured_at) * 1000)::bigint::text AS ms,
+         l.device_address, l.time_trust, l.received_at
+       FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(metric, lo, hi)
+       JOIN reading_ledger l ON l.metric = w.metric AND l.measured_at >= w.lo AND l.measured_at <= w.hi
+      WHERE l.patient_id = ANY($1::text[]) AND NOT l.memory_copy
+      ORDER BY l.measured_at, l.reading_id`),
+      [
+        patientIds,
+        windows.map((w) => w.metric),
+        windows.map((w) => new Date(w.from)),
+        windows.map((w) => new Date(w.to)),
+      ],
     );
     const fresh = new Map<string, { from: number; to: number; rows: HistoryRow[] }>();
     for (const p of patientIds)
-      for (const m of metrics) fresh.set(`${p}|${m}`, { from: from.getTime(), to: to.getTime(), rows: [] });
+      for (const w of windows) fresh.set(`${p}|${w.metric}`, { from: w.from, to: w.to, rows: [] });
     for (const r of rows)
       fresh.get(`${r.patient_id}|${r.metric}`)?.rows.push({
         readingId: r.reading_id,
