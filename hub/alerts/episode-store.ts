@@ -1,6 +1,6 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
-import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
+import { episodeRow, episodeColumns, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
 import { firstRow } from '../storage/postgres/rows';
 import { audit, inTransaction, lockPatient } from './audit';
 import { notify } from './notifications';
@@ -349,7 +349,7 @@ export class EpisodeStore {
         // atomic claim: a second hub instance running the same tick finds nothing to claim
         const { rows } = await c.query<EpisodeDbRow>(
           `UPDATE alert_episodes SET last_notified_at = $2 WHERE id = $1 AND status = 'open' AND severity = 'red' AND last_notified_at <= $3
-           RETURNING ${EPISODE_COLUMNS}`,
+           RETURNING ${episodeColumns('alert_episodes')}`,
           [id, now, new Date(now.getTime() - everyMs)],
         );
         if (!rows[0]) return false;

@@ -8,7 +8,7 @@ import { ApiError } from '../api/errors';
 import { capabilityStatement } from './capability';
 import { BP_PANEL, NOT_OBSERVATIONS } from './codes';
 import { toDevice } from './device';
-import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
+import { episodeRow, episodeColumns, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
 import { toObservations } from './observation';
 import { baseUrl, dateConditions, FHIR_JSON, pageParams, patientParam, resourceSchema, selfUrl } from './http';
 import { keysetPage } from './keyset';
@@ -323,7 +323,7 @@ function episodePage(
   q: { _count: number; _cursor?: string | undefined },
 ): ReturnType<typeof keysetPage<EpisodeDbRow>> {
   return keysetPage<EpisodeDbRow>(ctx, {
-    select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
+    select: `SELECT ${episodeColumns('e')} FROM alert_episodes e`,
     where,
     params,
     key: "date_trunc('milliseconds', e.opened_at)",
