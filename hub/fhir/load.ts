@@ -42,12 +42,16 @@ export function ledgerRow(r: LedgerDbRow): LedgerRow {
 
 /**
  * The alert_episodes columns (001, 004) behind a FullEpisodeRow, for a query that names the table
- * `t` (its alias, or alert_episodes itself): qualified, so they can hold expressions on the row.
+ * `t` (its alias, or alert_episodes itself). An episode's readings are rows of
+ * alert_episode_readings (migration 290), given back as the list, in the order the episode counted
+ * them, and the object of interpretations callers know.
  */
 export function episodeColumns(t: string): string {
   return `${t}.id, ${t}.patient_id, ${t}.rule_id, ${t}.severity, ${t}.status, ${t}.priority, ${t}.assignee, ${t}.opened_at,
   ${t}.updated_at, ${t}.summary,
-  ${t}.trigger_reading_ids, ${t}.interpretations,
+  ARRAY(SELECT r.reading_id FROM alert_episode_readings r WHERE r.episode_id = ${t}.id ORDER BY r.seq) AS trigger_reading_ids,
+  (SELECT coalesce(jsonb_object_agg(r.reading_id, r.interpretation) FILTER (WHERE r.interpretation IS NOT NULL), '{}')
+     FROM alert_episode_readings r WHERE r.episode_id = ${t}.id) AS interpretations,
   ${t}.breach_count, ${t}.last_value, ${t}.acknowledged_at, ${t}.acknowledged_by, ${t}.resolved_at, ${t}.resolved_by,
   ${t}.escalated_from, ${t}.related_episode_ids, ${t}.normal_streak, ${t}.last_notified_at`;
 }
@@ -67,7 +71,7 @@ export type FullEpisodeRow = EpisodeRow & {
   lastNotifiedAt: Date | null;
 };
 
-/** alert_episodes (001, 004) as selected by episodeColumns; bigint ids arrive as strings */
+/** alert_episodes (001, 004) and its readings (290) as selected by episodeColumns; bigint ids arrive as strings */
 export interface EpisodeDbRow {
   id: string;
   patient_id: string;

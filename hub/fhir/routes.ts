@@ -167,14 +167,14 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
         // a blood-pressure panel is never cut in two across pages: finish the instant of the last row
         wholeKeys: true,
       });
-      const interp = await ctx.pool.query<{ i: Record<string, 'H' | 'HH' | 'L' | 'LL'> }>(
-        `SELECT interpretations i FROM alert_episodes WHERE patient_id = $1`,
-        [q.patient],
+      // what the patient's episodes said of this page's readings (a later episode's word wins)
+      const interp = await ctx.pool.query<{ reading_id: string; interpretation: 'H' | 'HH' | 'L' | 'LL' }>(
+        `SELECT r.reading_id, r.interpretation FROM alert_episode_readings r JOIN alert_episodes e ON e.id = r.episode_id
+          WHERE e.patient_id = $1 AND r.reading_id = ANY ($2::text[]) AND r.interpretation IS NOT NULL
+          ORDER BY e.id, r.seq`,
+        [q.patient, page.rows.map((r) => r.reading_id)],
       );
-      const interpretations = Object.assign({}, ...interp.rows.map((r) => r.i)) as Record<
-        string,
-        'H' | 'HH' | 'L' | 'LL'
-      >;
+      const interpretations = Object.fromEntries(interp.rows.map((r) => [r.reading_id, r.interpretation]));
       await audit(ctx.pool, {
         actor: p.id,
         action: 'readings.viewed',

@@ -110,7 +110,8 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
                 pr.display_name AS assignee_name,
                 coalesce((SELECT json_agg(json_build_object('metric', l.metric, 'value', l.value, 'measuredAt', l.measured_at,
                                    'device', l.device_address, 'driver', l.driver) ORDER BY l.measured_at, l.metric)
-                          FROM reading_ledger l WHERE l.reading_id = ANY(e.trigger_reading_ids)), '[]') AS triggers
+                          FROM alert_episode_readings r JOIN reading_ledger l ON l.reading_id = r.reading_id
+                          WHERE r.episode_id = e.id), '[]') AS triggers
          FROM alert_episodes e JOIN patients pt ON pt.id = e.patient_id LEFT JOIN professionals pr ON pr.id = e.assignee
          WHERE ${where.join(' AND ')}
          ORDER BY (e.severity = 'red') DESC, e.opened_at ASC LIMIT 500`,
