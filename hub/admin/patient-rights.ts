@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { escape, type InfluxDB } from 'influx';
 import { patientIdSchema } from '../../contract';
 import { audit, inTransaction } from '../alerts/audit';
-import { EPISODE_COLUMNS, episodeRow, ledgerRow, type EpisodeDbRow } from '../fhir/load';
+import { episodeColumns, episodeRow, ledgerRow, type EpisodeDbRow } from '../fhir/load';
 import { toObservations } from '../fhir/observation';
 import { toTask } from '../fhir/task';
 import { SYSTEM } from '../fhir/codes';
@@ -271,9 +271,10 @@ export async function exportPatient(
        WHERE patient_id = $1 ORDER BY measured_at, metric`,
       [patientId],
     ),
-    pool.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`, [
-      patientId,
-    ]),
+    pool.query<EpisodeDbRow>(
+      `SELECT ${episodeColumns('alert_episodes')} FROM alert_episodes WHERE patient_id = $1 ORDER BY id`,
+      [patientId],
+    ),
     pool.query<{
       patient_id: string;
       professional_id: string;

@@ -1,6 +1,6 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
-import { episodeRow, EPISODE_COLUMNS, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
+import { episodeRow, episodeColumns, loadEpisode, type EpisodeDbRow, type FullEpisodeRow } from '../fhir/load';
 import { firstRow } from '../storage/postgres/rows';
 import { audit, inTransaction, lockPatient } from './audit';
 import { notify } from './notifications';
@@ -19,6 +19,7 @@ export interface RaiseInput {
   /** the same text in French */
   summaryFr?: string;
   priority?: 'routine' | 'urgent' | 'stat';
+  /** by reading id, for readings of readingIds (alert_episode_readings keeps one per counted reading) */
   interpretations?: Record<string, string>;
   /** care-team roles notified */
   notify?: readonly string[];
@@ -66,7 +67,8 @@ export class EpisodeStore {
     return inTransaction(this.pool, async (c) => {
       await lockPatient(c, e.patientId);
       // one round trip per breach (bench/README.md, session 8): the episode's prior state, the
-      // upsert, the "opened" audit entry and, for an amber, the other ambers of the last 24 h.
+      // upsert, the breach's readings (a few rows of alert_episode_readings, migration 290), the
+      // "opened" audit entry and, for an amber, the other ambers of the last 24 h.
       // The prior state is the open episode of this patient x rule, or a resolved one that already
       // counted these readings: readings that belong to a resolved episode are evaluated again when
       // a hub died between filing and marking them stored (the gateway re-sends), and never open a
@@ -82,35 +84,48 @@ export class EpisodeStore {
         other_ambers: string[] | null;
       }>(
         named(`WITH prior AS (
-           SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes
+           SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes a
             WHERE patient_id = $1 AND rule_id = $2
-              AND (status <> 'resolved' OR (cardinality($5::text[]) > 0 AND trigger_reading_ids && $5::text[]))
+              AND (status <> 'resolved' OR (cardinality($5::text[]) > 0 AND EXISTS (
+                     SELECT 1 FROM alert_episode_readings r WHERE r.episode_id = a.id AND r.reading_id = ANY ($5::text[]))))
             ORDER BY (status = 'resolved') DESC, id LIMIT 1
          ), up AS (
-           INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids, opened_at, updated_at,
-                                       summary, priority, interpretations, last_eval_key, last_notified_at, summary_fr)
-           SELECT $1, $2, $3, 'open', $4::jsonb, $5::text[], $6::timestamptz, $6::timestamptz, $7::text, $8::text, $9::jsonb, $10::text, $6::timestamptz, $12::text
+           INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, opened_at, updated_at,
+                                       summary, priority, last_eval_key, last_notified_at, summary_fr, last_measured_at)
+           SELECT $1, $2, $3, 'open', $4::jsonb, $6::timestamptz, $6::timestamptz, $7::text, $8::text, $10::text, $6::timestamptz, $12::text,
+                  (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY ($5::text[]))
             WHERE NOT EXISTS (SELECT 1 FROM prior WHERE resolved)
            ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE
              SET breach_count = alert_episodes.breach_count + 1,
                  last_value = EXCLUDED.last_value,
                  updated_at = EXCLUDED.updated_at,
-                 -- the trigger stays first; later breaches are appended, never overwrite it
+                 -- the trigger stays first; later breaches are appended, never overwrite it. A text
+                 -- already cut at 4000 characters stays as it is (left() would give it back): the
+                 -- unchanged value is not built again at every breach
                  summary = CASE WHEN alert_episodes.summary = '' THEN EXCLUDED.summary
                                 WHEN $11::text = 'latest' THEN split_part(alert_episodes.summary, E'\nNow: ', 1) || E'\nNow: ' || EXCLUDED.summary
+                                WHEN length(alert_episodes.summary) = 4000 THEN alert_episodes.summary
                                 ELSE left(alert_episodes.summary || E'\nLater: ' || EXCLUDED.summary, 4000) END,
                  summary_fr = CASE WHEN alert_episodes.summary_fr = '' THEN EXCLUDED.summary_fr
                                 WHEN $11::text = 'latest' THEN split_part(alert_episodes.summary_fr, E'\nMaintenant : ', 1) || E'\nMaintenant : ' || EXCLUDED.summary_fr
+                                WHEN length(alert_episodes.summary_fr) = 4000 THEN alert_episodes.summary_fr
                                 ELSE left(alert_episodes.summary_fr || E'\nPuis : ' || EXCLUDED.summary_fr, 4000) END,
                  normal_streak = 0,
                  last_eval_key = EXCLUDED.last_eval_key,
-                 trigger_reading_ids = alert_episodes.trigger_reading_ids || EXCLUDED.trigger_reading_ids,
-                 interpretations = alert_episodes.interpretations || EXCLUDED.interpretations,
+                 last_measured_at = greatest(alert_episodes.last_measured_at, EXCLUDED.last_measured_at),
                  severity = CASE WHEN EXCLUDED.severity = 'red' THEN 'red' ELSE alert_episodes.severity END
              -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
-             WHERE NOT (alert_episodes.trigger_reading_ids && EXCLUDED.trigger_reading_ids)
+             WHERE NOT EXISTS (SELECT 1 FROM alert_episode_readings r
+                                WHERE r.episode_id = alert_episodes.id AND r.reading_id = ANY ($5::text[]))
                AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
            RETURNING id, (xmax = 0) AS inserted, severity
+         ), counted AS (
+           -- the breach's readings, in the order given, with the rule's interpretation of each
+           INSERT INTO alert_episode_readings (episode_id, reading_id, interpretation)
+           SELECT up.id, t.reading_id, $9::jsonb ->> t.reading_id
+             FROM up, unnest($5::text[]) WITH ORDINALITY AS t(reading_id, n)
+            ORDER BY t.n
+           ON CONFLICT DO NOTHING
          ), opened AS (
            INSERT INTO audit_log (at, actor, action, entity, entity_id, detail)
            SELECT $6::timestamptz, 'system', 'episode.opened', 'alert_episode', up.id::text,
@@ -225,7 +240,9 @@ export class EpisodeStore {
     return inTransaction(this.pool, async (c) => {
       await lockPatient(c, patientId);
       // a normal measurement taken before the episode's latest breach (arriving late, after an
-      // outage or a re-send) says nothing about the patient since then: it does not count
+      // outage or a re-send) says nothing about the patient since then: it does not count.
+      // last_measured_at is the latest measured_at of the episode's readings, kept by raise
+      // (readings are in the ledger before the rules see them, and their measured_at never changes)
       // the step, the resolution it may complete and its audit entry in one round trip
       const { rows } = await c.query<{ id: string; resolved: boolean }>(
         named(`WITH stepped AS (
@@ -235,8 +252,7 @@ export class EpisodeStore {
                   resolved_by = CASE WHEN normal_streak + 1 >= $5 THEN 'system' ELSE resolved_by END,
                   updated_at = CASE WHEN normal_streak + 1 >= $5 THEN $6 ELSE updated_at END
             WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved' AND last_eval_key IS DISTINCT FROM $3
-              AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(
-                    (SELECT max(l.measured_at) FROM reading_ledger l WHERE l.reading_id = ANY(alert_episodes.trigger_reading_ids)), '-infinity'::timestamptz))
+              AND ($4::timestamptz IS NULL OR $4::timestamptz > coalesce(last_measured_at, '-infinity'::timestamptz))
            RETURNING id, status = 'resolved' AS resolved
          ), logged AS (
            INSERT INTO audit_log (at, actor, action, entity, entity_id, detail)
@@ -349,7 +365,7 @@ export class EpisodeStore {
         // atomic claim: a second hub instance running the same tick finds nothing to claim
         const { rows } = await c.query<EpisodeDbRow>(
           `UPDATE alert_episodes SET last_notified_at = $2 WHERE id = $1 AND status = 'open' AND severity = 'red' AND last_notified_at <= $3
-           RETURNING ${EPISODE_COLUMNS}`,
+           RETURNING ${episodeColumns('alert_episodes')}`,
           [id, now, new Date(now.getTime() - everyMs)],
         );
         if (!rows[0]) return false;

@@ -40,9 +40,21 @@ export function ledgerRow(r: LedgerDbRow): LedgerRow {
   };
 }
 
-export const EPISODE_COLUMNS = `id, patient_id, rule_id, severity, status, priority, assignee, opened_at, updated_at, summary,
-  trigger_reading_ids, interpretations, breach_count, last_value, acknowledged_at, acknowledged_by, resolved_at, resolved_by,
-  escalated_from, related_episode_ids, normal_streak, last_notified_at`;
+/**
+ * The alert_episodes columns (001, 004) behind a FullEpisodeRow, for a query that names the table
+ * `t` (its alias, or alert_episodes itself). An episode's readings are rows of
+ * alert_episode_readings (migration 290), given back as the list, in the order the episode counted
+ * them, and the object of interpretations callers know.
+ */
+export function episodeColumns(t: string): string {
+  return `${t}.id, ${t}.patient_id, ${t}.rule_id, ${t}.severity, ${t}.status, ${t}.priority, ${t}.assignee, ${t}.opened_at,
+  ${t}.updated_at, ${t}.summary,
+  ARRAY(SELECT r.reading_id FROM alert_episode_readings r WHERE r.episode_id = ${t}.id ORDER BY r.seq) AS trigger_reading_ids,
+  (SELECT coalesce(jsonb_object_agg(r.reading_id, r.interpretation) FILTER (WHERE r.interpretation IS NOT NULL), '{}')
+     FROM alert_episode_readings r WHERE r.episode_id = ${t}.id) AS interpretations,
+  ${t}.breach_count, ${t}.last_value, ${t}.acknowledged_at, ${t}.acknowledged_by, ${t}.resolved_at, ${t}.resolved_by,
+  ${t}.escalated_from, ${t}.related_episode_ids, ${t}.normal_streak, ${t}.last_notified_at`;
+}
 
 export type FullEpisodeRow = EpisodeRow & {
   triggerReadingIds: string[];
@@ -59,7 +71,7 @@ export type FullEpisodeRow = EpisodeRow & {
   lastNotifiedAt: Date | null;
 };
 
-/** alert_episodes (001, 004) as selected by EPISODE_COLUMNS; bigint ids arrive as strings */
+/** alert_episodes (001, 004) and its readings (290) as selected by episodeColumns; bigint ids arrive as strings */
 export interface EpisodeDbRow {
   id: string;
   patient_id: string;
@@ -115,6 +127,9 @@ export function episodeRow(r: EpisodeDbRow): FullEpisodeRow {
 }
 
 export async function loadEpisode(q: Queryable, id: number): Promise<FullEpisodeRow | null> {
-  const { rows } = await q.query<EpisodeDbRow>(`SELECT ${EPISODE_COLUMNS} FROM alert_episodes WHERE id = $1`, [id]);
+  const { rows } = await q.query<EpisodeDbRow>(
+    `SELECT ${episodeColumns('alert_episodes')} FROM alert_episodes WHERE id = $1`,
+    [id],
+  );
   return rows[0] ? episodeRow(rows[0]) : null;
 }

@@ -8,7 +8,7 @@ import { ApiError } from '../api/errors';
 import { capabilityStatement } from './capability';
 import { BP_PANEL, NOT_OBSERVATIONS } from './codes';
 import { toDevice } from './device';
-import { episodeRow, EPISODE_COLUMNS, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
+import { episodeRow, episodeColumns, ledgerRow, loadLedgerRows, type EpisodeDbRow, type LedgerDbRow } from './load';
 import { toObservations } from './observation';
 import { baseUrl, dateConditions, FHIR_JSON, pageParams, patientParam, resourceSchema, selfUrl } from './http';
 import { keysetPage } from './keyset';
@@ -167,14 +167,14 @@ export function registerFhirRoutes(app: ZApp, ctx: ApiContext, side: PatientSide
         // a blood-pressure panel is never cut in two across pages: finish the instant of the last row
         wholeKeys: true,
       });
-      const interp = await ctx.pool.query<{ i: Record<string, 'H' | 'HH' | 'L' | 'LL'> }>(
-        `SELECT interpretations i FROM alert_episodes WHERE patient_id = $1`,
-        [q.patient],
+      // what the patient's episodes said of this page's readings (a later episode's word wins)
+      const interp = await ctx.pool.query<{ reading_id: string; interpretation: 'H' | 'HH' | 'L' | 'LL' }>(
+        `SELECT r.reading_id, r.interpretation FROM alert_episode_readings r JOIN alert_episodes e ON e.id = r.episode_id
+          WHERE e.patient_id = $1 AND r.reading_id = ANY ($2::text[]) AND r.interpretation IS NOT NULL
+          ORDER BY e.id, r.seq`,
+        [q.patient, page.rows.map((r) => r.reading_id)],
       );
-      const interpretations = Object.assign({}, ...interp.rows.map((r) => r.i)) as Record<
-        string,
-        'H' | 'HH' | 'L' | 'LL'
-      >;
+      const interpretations = Object.fromEntries(interp.rows.map((r) => [r.reading_id, r.interpretation]));
       await audit(ctx.pool, {
         actor: p.id,
         action: 'readings.viewed',
@@ -323,7 +323,7 @@ function episodePage(
   q: { _count: number; _cursor?: string | undefined },
 ): ReturnType<typeof keysetPage<EpisodeDbRow>> {
   return keysetPage<EpisodeDbRow>(ctx, {
-    select: `SELECT ${EPISODE_COLUMNS} FROM alert_episodes e`,
+    select: `SELECT ${episodeColumns('e')} FROM alert_episodes e`,
     where,
     params,
     key: "date_trunc('milliseconds', e.opened_at)",

@@ -43,10 +43,18 @@ describe('backup and restore of both stores', () => {
       await createPatient(pg.pool, { id, programId: program, displayName: `Backup ${id}`, birthYear: 1950 });
       await createGateway(pg.pool, { id: `gw-${id.toLowerCase()}`, patientId: id });
     }
+    const episodes = await pg.pool.query<{ id: string }>(
+      `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value)
+       VALUES ('P-B1', 'bp-hypertensive-crisis', 'red', 'open', '{"systolic": 186}'),
+              ('P-B2', 'chemo-fever', 'red', 'resolved', '{"celsius": 38.4}')
+       RETURNING id`,
+    );
+    const [b1, b2] = episodes.rows.map((r) => r.id);
+    // the episodes' readings (migration 290): the restored rows keep their order and interpretations
     await pg.pool.query(
-      `INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, trigger_reading_ids)
-       VALUES ('P-B1', 'bp-hypertensive-crisis', 'red', 'open', '{"systolic": 186}', '{r1,r2}'),
-              ('P-B2', 'chemo-fever', 'red', 'resolved', '{"celsius": 38.4}', '{r3}')`,
+      `INSERT INTO alert_episode_readings (episode_id, reading_id, interpretation)
+       VALUES ($1, 'r2', 'HH'), ($1, 'r1', NULL), ($2, 'r3', 'H')`,
+      [b1, b2],
     );
     const t0 = Date.UTC(2026, 10, 1, 8);
     await influx(source.database).writePoints(
@@ -82,7 +90,12 @@ describe('backup and restore of both stores', () => {
     gateways: (await pool.query('SELECT id, patient_id, credential_hash FROM gateways ORDER BY id')).rows,
     episodes: (
       await pool.query(
-        'SELECT id, patient_id, rule_id, severity, status, opened_at, last_value, trigger_reading_ids FROM alert_episodes ORDER BY id',
+        'SELECT id, patient_id, rule_id, severity, status, opened_at, last_value FROM alert_episodes ORDER BY id',
+      )
+    ).rows,
+    episodeReadings: (
+      await pool.query<{ episode_id: string; reading_id: string; interpretation: string | null; seq: string }>(
+        'SELECT episode_id, reading_id, interpretation, seq FROM alert_episode_readings ORDER BY seq',
       )
     ).rows,
   });
@@ -118,6 +131,7 @@ describe('backup and restore of both stores', () => {
       const before = await records(pg.pool);
       expect(before.patients).toHaveLength(2);
       expect(before.episodes).toHaveLength(2);
+      expect(before.episodeReadings.map((r) => r.reading_id)).toEqual(['r2', 'r1', 'r3']);
       expect(await records(restoredPool)).toEqual(before);
     } finally {
       await restoredPool.end();

@@ -3,7 +3,7 @@ import { patientIdSchema } from '../../../contract';
 import { TransitionError, type EpisodeStore } from '../../alerts/episode-store';
 import { createSilence, listSilences } from '../../alerts/silences';
 import { audit } from '../../alerts/audit';
-import { episodeRow, EPISODE_COLUMNS, type EpisodeDbRow, type FullEpisodeRow } from '../../fhir/load';
+import { episodeRow, episodeColumns, type EpisodeDbRow, type FullEpisodeRow } from '../../fhir/load';
 import { patientScopeSql, PHARMACIST_RULES, requireCap, requirePatient, type Professional } from '../authz';
 import { bearer, episodeJson, episodeSchema, who, type ApiContext, type ZApp } from '../context';
 import { ApiError } from '../errors';
@@ -39,7 +39,7 @@ async function visibleEpisode(
   id: number,
 ): Promise<{ ep: FullEpisodeRow; silenced: boolean }> {
   const { rows } = await ctx.pool.query<ListedEpisodeRow & { visible: boolean; member: boolean }>(
-    `SELECT ${EPISODE_COLUMNS}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible,
+    `SELECT ${episodeColumns('e')}, ${SILENCED}, ${episodeVisibilitySql(p)} AS visible,
             ${patientScopeSql(p, 'e.patient_id', '$1', false)} AS member
      FROM alert_episodes e WHERE id = $3`,
     [p.id, ctx.clock.now(), id],
@@ -126,7 +126,7 @@ export function registerAlertRoutes(app: ZApp, ctx: ApiContext): void {
       if (q.severity) where.push(`e.severity = $${params.push(q.severity)}`);
       if (q.assignee) where.push(`e.assignee = $${params.push(q.assignee)}`);
       const { rows } = await ctx.pool.query<ListedEpisodeRow>(
-        `SELECT ${EPISODE_COLUMNS}, ${SILENCED} FROM alert_episodes e WHERE ${where.join(' AND ')}
+        `SELECT ${episodeColumns('e')}, ${SILENCED} FROM alert_episodes e WHERE ${where.join(' AND ')}
          ORDER BY (e.status = 'open') DESC, (e.severity = 'red') DESC, e.opened_at ASC LIMIT ${q.limit}`,
         params,
       );

@@ -2,7 +2,7 @@ import { escape } from 'influx';
 import { z } from 'zod';
 import { patientIdSchema, timeTrustSchema, type TimeTrust } from '../../../contract';
 import { audit } from '../../alerts/audit';
-import { episodeRow, EPISODE_COLUMNS, type EpisodeDbRow } from '../../fhir/load';
+import { episodeRow, episodeColumns, type EpisodeDbRow } from '../../fhir/load';
 import { episodeVisibilitySql } from '../../api/routes/alerts';
 import { requireCap, requirePatient } from '../../api/authz';
 import { bearer, episodeJson, episodeSchema, who, type ApiContext, type ZApp } from '../../api/context';
@@ -22,9 +22,7 @@ import { HEARTBEAT_MEASUREMENT } from '../../storage/influx/timeseries';
  */
 const idParams = z.object({ id: patientIdSchema });
 /** the episode columns qualified, for queries that join patients and professionals */
-const E_COLUMNS = EPISODE_COLUMNS.split(',')
-  .map((c) => `e.${c.trim()}`)
-  .join(', ');
+const E_COLUMNS = episodeColumns('e');
 
 const worklistRowSchema = z.object({
   episode: episodeSchema,
@@ -112,7 +110,8 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
                 pr.display_name AS assignee_name,
                 coalesce((SELECT json_agg(json_build_object('metric', l.metric, 'value', l.value, 'measuredAt', l.measured_at,
                                    'device', l.device_address, 'driver', l.driver) ORDER BY l.measured_at, l.metric)
-                          FROM reading_ledger l WHERE l.reading_id = ANY(e.trigger_reading_ids)), '[]') AS triggers
+                          FROM alert_episode_readings r JOIN reading_ledger l ON l.reading_id = r.reading_id
+                          WHERE r.episode_id = e.id), '[]') AS triggers
          FROM alert_episodes e JOIN patients pt ON pt.id = e.patient_id LEFT JOIN professionals pr ON pr.id = e.assignee
          WHERE ${where.join(' AND ')}
          ORDER BY (e.severity = 'red') DESC, e.opened_at ASC LIMIT 500`,
@@ -145,7 +144,7 @@ export function registerWebApiRoutes(app: ZApp, ctx: ApiContext): void {
       const p = who(req);
       await requirePatient(ctx.pool, p, 'alerts.read', req.params.id);
       const { rows } = await ctx.pool.query<EpisodeDbRow>(
-        `SELECT ${EPISODE_COLUMNS}, false AS silenced FROM alert_episodes e
+        `SELECT ${E_COLUMNS}, false AS silenced FROM alert_episodes e
          WHERE e.patient_id = $3 AND ${episodeVisibilitySql(p)} AND $2::timestamptz IS NOT NULL
          ORDER BY e.opened_at DESC LIMIT ${req.query.limit}`,
         [p.id, ctx.clock.now(), req.params.id],
