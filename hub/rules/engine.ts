@@ -144,14 +144,19 @@ export class RuleEngine {
     ]);
     const history = new History(this.pool, this.historyReach);
     const failed: { rule: MeasurementRule; m: Measurement; err: Error }[] = [];
-    // ingest files many gateways' batches at once: their windowed history in one query
-    const times = measurements.map((m) => m.measuredAt.getTime());
-    await history.preloadReadings(
-      patientIds,
-      [...watched],
-      { first: Math.min(...times), last: Math.max(...times) },
-      HISTORY_PRELOAD_DEFAULT,
-    );
+    // ingest files many gateways' batches at once: their windowed history in one query, each
+    // patient's around its own measurements (a group spans weeks of different boxes' backlogs)
+    const times = new Map<string, { first: number; last: number }>();
+    for (const r of relevant) {
+      const t = r.measuredAt.getTime();
+      const w = times.get(r.patientId);
+      if (!w) times.set(r.patientId, { first: t, last: t });
+      else {
+        w.first = Math.min(w.first, t);
+        w.last = Math.max(w.last, t);
+      }
+    }
+    await history.preloadReadings(times, [...watched], HISTORY_PRELOAD_DEFAULT);
     for (const m of measurements) {
       const state = states.get(m.patientId);
       if (!state) continue;

@@ -111,21 +111,24 @@ export class History {
   /**
    * Ingest of a group of batches: the windowed history of every patient x metric of the group in
    * one query (instead of one per patient x metric as rules ask), seeding the cache `readings` reads.
-   * Each metric is read over its own window: what the rules were seen to read of it around a
-   * measurement (`reach`, learnt by the engine), else the default `before`/`after`. A rule reading
+   * Each patient x metric is read over its own window: from the patient's first measurement of the
+   * group minus what the rules were seen to read of the metric before a measurement (`reach`,
+   * learnt by the engine; else the default), to its last plus what they read after. A rule reading
    * beyond it reads on its own (a cache miss, one query), so the results never depend on it.
    */
   async preloadReadings(
-    patientIds: readonly string[],
+    /** per patient, the first and last measurement times of the group (ms) */
+    patients: ReadonlyMap<string, { first: number; last: number }>,
     metrics: readonly MetricName[],
-    times: { first: number; last: number },
     defaults: Reach,
   ): Promise<void> {
-    if (patientIds.length === 0 || metrics.length === 0) return;
-    const windows = metrics.map((m) => {
-      const r = this.reach?.get(m) ?? defaults;
-      return { metric: m, from: times.first - r.before, to: times.last + r.after };
-    });
+    if (patients.size === 0 || metrics.length === 0) return;
+    const windows: { patientId: string; metric: MetricName; from: number; to: number }[] = [];
+    for (const [patientId, t] of patients)
+      for (const metric of metrics) {
+        const r = this.reach?.get(metric) ?? defaults;
+        windows.push({ patientId, metric, from: t.first - r.before, to: t.last + r.after });
+      }
     const { rows } = await this.pool.query<{
       patient_id: string;
       metric: MetricName;
@@ -138,20 +141,19 @@ export class History {
     }>(
       named(`SELECT l.patient_id, l.metric, l.reading_id, l.value, (extract(epoch FROM l.measured_at) * 1000)::bigint::text AS ms,
          l.device_address, l.time_trust, l.received_at
-       FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(metric, lo, hi)
-       JOIN reading_ledger l ON l.metric = w.metric AND l.measured_at >= w.lo AND l.measured_at <= w.hi
-      WHERE l.patient_id = ANY($1::text[]) AND NOT l.memory_copy
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(patient_id, metric, lo, hi)
+       JOIN reading_ledger l ON l.patient_id = w.patient_id AND l.metric = w.metric AND l.measured_at >= w.lo AND l.measured_at <= w.hi
+      WHERE NOT l.memory_copy
       ORDER BY l.measured_at, l.reading_id`),
       [
-        patientIds,
+        windows.map((w) => w.patientId),
         windows.map((w) => w.metric),
         windows.map((w) => new Date(w.from)),
         windows.map((w) => new Date(w.to)),
       ],
     );
     const fresh = new Map<string, { from: number; to: number; rows: HistoryRow[] }>();
-    for (const p of patientIds)
-      for (const w of windows) fresh.set(`${p}|${w.metric}`, { from: w.from, to: w.to, rows: [] });
+    for (const w of windows) fresh.set(`${w.patientId}|${w.metric}`, { from: w.from, to: w.to, rows: [] });
     for (const r of rows)
       fresh.get(`${r.patient_id}|${r.metric}`)?.rows.push({
         readingId: r.reading_id,

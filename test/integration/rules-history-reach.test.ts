@@ -64,9 +64,8 @@ describe('rule history reach', () => {
     const h = new History(db.pool, reach);
     const before = queries;
     await h.preloadReadings(
-      ['REACH-1'],
+      new Map([['REACH-1', { first: T, last: T }]]),
       ['blood_pressure_systolic', 'blood_pressure_diastolic'],
-      { first: T, last: T },
       { before: 32 * DAY, after: 2 * DAY },
     );
     expect(queries - before).toBe(1);
@@ -82,14 +81,27 @@ describe('rule history reach', () => {
 
   it('reads a metric it has not seen the rules read over the default window', async () => {
     const h = new History(db.pool, new Map());
-    await h.preloadReadings(
-      ['REACH-1'],
-      ['blood_pressure_diastolic'],
-      { first: T, last: T },
-      { before: 32 * DAY, after: 2 * DAY },
-    );
+    await h.preloadReadings(new Map([['REACH-1', { first: T, last: T }]]), ['blood_pressure_diastolic'], {
+      before: 32 * DAY,
+      after: 2 * DAY,
+    });
     const before = queries;
     expect(await values(h, 'blood_pressure_diastolic', T - 32 * DAY, T)).toHaveLength(33);
     expect(queries).toBe(before);
+  });
+  it("reads each patient's history around that patient's own measurements", async () => {
+    const h = new History(db.pool, new Map([['blood_pressure_diastolic', { before: 3 * DAY, after: 0 }]]));
+    // measurements of the group 20 days back: the window is read around them, not around T
+    const before = queries;
+    await h.preloadReadings(
+      new Map([['REACH-1', { first: T - 20 * DAY, last: T - 20 * DAY }]]),
+      ['blood_pressure_diastolic'],
+      { before: 32 * DAY, after: 2 * DAY },
+    );
+    expect(await values(h, 'blood_pressure_diastolic', T - 23 * DAY, T - 20 * DAY)).toEqual([123, 122, 121, 120]);
+    expect(queries - before).toBe(1);
+    // a window around T was not read: asking for it is a query of its own
+    expect(await values(h, 'blood_pressure_diastolic', T - DAY, T)).toEqual([101, 100]);
+    expect(queries - before).toBe(2);
   });
 });
