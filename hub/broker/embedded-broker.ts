@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type pg from 'pg';
@@ -48,6 +48,8 @@ export interface MqttEdgeLimits {
    * 127 s later (bench/README.md, session 9: 142 789 listen drops, no box connecting for 40 s)
    */
   listenBacklog: number;
+  /** listening sockets per listener, sharing its port (SO_REUSEPORT): connections accepted per event-loop iteration */
+  acceptors: number;
 }
 
 export const MQTT_USER_FAILURES: FailureLimit = { failures: 10, windowSec: 600, blockSec: 30, maxBlockSec: 3600 };
@@ -58,6 +60,7 @@ export const DEFAULT_MQTT_EDGE: MqttEdgeLimits = {
   maxPendingPerAddress: 64,
   connectTimeoutMs: 5_000,
   listenBacklog: 4096,
+  acceptors: 32,
 };
 
 /**
@@ -92,7 +95,8 @@ function authError(message: string): AuthenticateError {
  */
 export class EmbeddedBroker {
   private readonly principals = new WeakMap<Client, Principal>();
-  private server?: Server;
+  /** the listening sockets of the plain and TLS listeners (listenAll) */
+  private readonly servers: Server[] = [];
   private aedes?: Aedes;
   private revocationTimer?: NodeJS.Timeout;
   private readingsFiler?: (topic: string, payload: Buffer) => Promise<boolean>;
@@ -108,7 +112,6 @@ export class EmbeddedBroker {
   private readonly pending = new Map<string, number>();
   /** releases a socket from the pre-login limits once its client is connected */
   private readonly admitted = new WeakMap<object, () => void>();
-  private tlsServer?: TlsServer;
   port = 0;
   /** mqtts port when a TLS listener is configured */
   tlsPort = 0;
@@ -257,34 +260,58 @@ export class EmbeddedBroker {
     );
     this.revocationTimer = setInterval(() => void this.disconnectRevoked(), this.opts.revocationCheckMs ?? 5000);
     this.revocationTimer.unref();
-    const listen = async (server: Server, port: number, host: string): Promise<number> => {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port, host, backlog: this.edge.listenBacklog }, () => resolve());
-      });
-      const addr = server.address();
-      return typeof addr === 'object' && addr ? addr.port : port;
-    };
     if (this.opts.tls) {
+      const tls = this.opts.tls;
       // TLS 1.2 at least (ANSSI "Recommandations de securite relatives a TLS" v1.2, R3)
-      const tlsServer = createTlsServer(
-        {
-          key: this.opts.tls.key,
-          cert: this.opts.tls.cert,
-          minVersion: 'TLSv1.2',
-          handshakeTimeout: this.edge.connectTimeoutMs,
-        },
-        (socket) => this.admit(socket, aedes),
+      this.tlsPort = await this.listenAll(
+        () =>
+          createTlsServer(
+            { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: this.edge.connectTimeoutMs },
+            (socket) => this.admit(socket, aedes),
+          ),
+        tls.port,
+        tls.host,
       );
-      this.tlsServer = tlsServer;
-      this.tlsPort = await listen(tlsServer, this.opts.tls.port, this.opts.tls.host);
     }
-    if (this.opts.plain !== false) {
-      const server = createServer((socket) => this.admit(socket, aedes));
-      this.server = server;
-      this.port = await listen(server, this.opts.port, this.opts.host);
-    }
+    if (this.opts.plain !== false)
+      this.port = await this.listenAll(
+        () => createServer((socket) => this.admit(socket, aedes)),
+        this.opts.port,
+        this.opts.host,
+      );
     return this.port;
+  }
+
+  /**
+   * `edge.acceptors` listening sockets on one port (SO_REUSEPORT: the kernel spreads incoming
+   * connections over them). libuv accepts one connection per event-loop iteration and listening
+   * socket (libuv pull request 3696, 2022): while a storm's filing makes each iteration last 100 ms
+   * or more, one socket let a few boxes in per second, with thousands waiting in the kernel's queue
+   * (bench/README.md, session 9). A port already in use still fails with EADDRINUSE: it is probed
+   * without SO_REUSEPORT first, so a second hub on the same port does not silently share it.
+   */
+  private async listenAll(make: () => Server, port: number, host: string): Promise<number> {
+    const once = (server: Server, p: number, reusePort: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: p, host, backlog: this.edge.listenBacklog, reusePort }, () => {
+          const addr = server.address();
+          resolve(typeof addr === 'object' && addr ? addr.port : p);
+        });
+      });
+    const n = this.edge.acceptors;
+    if (n > 1 && port !== 0) {
+      const probe = createServer();
+      await once(probe, port, false);
+      await new Promise<void>((r) => probe.close(() => r()));
+    }
+    let bound = port;
+    for (let i = 0; i < n; i++) {
+      const server = make();
+      bound = await once(server, bound, n > 1);
+      this.servers.push(server);
+    }
+    return bound;
   }
 
   private async authenticate(
@@ -391,7 +418,6 @@ export class EmbeddedBroker {
   async stop(): Promise<void> {
     if (this.revocationTimer) clearInterval(this.revocationTimer);
     await new Promise<void>((r) => (this.aedes ? this.aedes.close(() => r()) : r()));
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    await new Promise<void>((r) => (this.tlsServer ? this.tlsServer.close(() => r()) : r()));
+    await Promise.all(this.servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
   }
 }

@@ -23,6 +23,7 @@ export const HUB_ENV = {
   VIGIL_MQTT_GATEWAY_BURST: 'mqtt.gatewayRateLimit.burst:number',
   VIGIL_MQTT_EDGE_MAX_PENDING_PER_ADDRESS: 'mqtt.edge.maxPendingPerAddress:number',
   VIGIL_MQTT_EDGE_LISTEN_BACKLOG: 'mqtt.edge.listenBacklog:number',
+  VIGIL_MQTT_EDGE_ACCEPTORS: 'mqtt.edge.acceptors:number',
   VIGIL_INFLUX_BATCH_MAX_POINTS: 'influx.batch.maxPoints:number',
   VIGIL_INFLUX_FLUSH_INTERVAL_MS: 'influx.batch.flushIntervalMs:number',
   VIGIL_INFLUX_RETRY_MAX_DELAY_MS: 'influx.retry.maxDelayMs:number',

@@ -141,12 +141,22 @@ export const hubConfigSchema = z
             .describe(
               'Connections queued by the kernel before the hub accepts them (capped by net.core.somaxconn): a reconnect storm overflows a short queue and boxes wait for SYN retries',
             ),
+          acceptors: z
+            .number()
+            .int()
+            .min(1)
+            .max(256)
+            .default(32)
+            .describe(
+              'Listening sockets per MQTT listener sharing its port (SO_REUSEPORT): the hub accepts one connection per event-loop iteration and socket, so a busy hub needs several to let a storm in',
+            ),
         })
         .default({
           preConnectMaxBytes: 64 * 1024,
           maxPendingPerAddress: 64,
           connectTimeoutMs: 5000,
           listenBacklog: 4096,
+          acceptors: 32,
         })
         .describe('Limits on MQTT sockets that have not logged in (docs/security.md "MQTT edge")'),
       url: z.string().optional().describe('External broker URL, e.g. mqtt://127.0.0.1:1883'),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
@@ -192,6 +193,11 @@ describe('MQTT edge of a hub process', () => {
       for (const s of sockets) s.destroy();
       process.kill(pid, 'SIGCONT');
     }
+    // the connections were spread over the listener's sockets sharing the port (mqtt.edge.acceptors)
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
+    expect(listening).toHaveLength(32);
     // the hub, resumed, still lets a box in
     await until(
       'a box connects after the burst',
