@@ -299,7 +299,8 @@ export class EmbeddedBroker {
           resolve(typeof addr === 'object' && addr ? addr.port : p);
         });
       });
-    const n = this.edge.acceptors;
+    // the kernel spreads connections over SO_REUSEPORT sockets on Linux (3.9+); elsewhere one socket
+    const n = process.platform === 'linux' ? this.edge.acceptors : 1;
     if (n > 1 && port !== 0) {
       const probe = createServer();
       await once(probe, port, false);
