@@ -42,17 +42,18 @@ export class History {
   /** Readings of `metrics` with from <= measuredAt <= to, oldest first. */
   async readings(patientId: string, metrics: readonly MetricName[], from: Date, to: Date): Promise<HistoryRow[]> {
     const out: HistoryRow[] = [];
-    if (this.reach && this.anchor !== undefined)
+    if (this.reach && this.anchor !== undefined) {
+      const before = Math.max(0, this.anchor - from.getTime());
+      const after = Math.max(0, to.getTime() - this.anchor);
       for (const metric of metrics) {
         const r = this.reach.get(metric);
-        const before = Math.max(0, this.anchor - from.getTime());
-        const after = Math.max(0, to.getTime() - this.anchor);
         if (!r) this.reach.set(metric, { before, after });
         else {
           r.before = Math.max(r.before, before);
           r.after = Math.max(r.after, after);
         }
       }
+    }
     for (const metric of metrics) {
       const key = `${patientId}|${metric}`;
       let c = this.cache.get(key);

@@ -298,7 +298,7 @@ export class TimeSeriesStore {
   private backfillTimer: NodeJS.Timeout | undefined;
   /** when the oldest late day still waiting was noted (the pass runs backfillMaxDelayMs after it at the latest) */
   private backfillSince: number | undefined;
-  private backfillRunning: Promise<void> | undefined;
+  private backfillRunning: Promise<boolean> | undefined;
 
   /**
    * Quiet time before late days are re-aggregated: the pass waits until no late reading was
@@ -333,27 +333,28 @@ export class TimeSeriesStore {
     this.backfillSince = undefined;
     const days = [...this.lateDays].sort((a, b) => a - b);
     this.lateDays.clear();
-    const pass = (async (): Promise<boolean> => {
-      // consecutive days in one statement per rollup, at most a week each (bounded work per query)
-      for (let i = 0; i < days.length;) {
-        let j = i;
-        while (j + 1 < days.length && days[j + 1] === (days[j] ?? 0) + 86_400_000 && j - i < 6) j++;
-        try {
-          await this.backfillDaily(new Date(days[i] ?? 0), new Date(days[j] ?? 0));
-        } catch (e) {
-          // InfluxDB down again: keep the remaining days for the next late write
-          for (const rest of days.slice(i)) this.lateDays.add(rest);
-          this.events.onBackfillFailed?.(e as Error);
-          return false;
-        }
-        i = j + 1;
-      }
-      return true;
-    })();
-    this.backfillRunning = pass.then(() => undefined);
-    const done = await pass;
+    this.backfillRunning = this.backfillPass(days);
+    const done = await this.backfillRunning;
     this.backfillRunning = undefined;
     if (done) this.scheduleBackfill();
+  }
+
+  /** Re-aggregates `days` (sorted); false when InfluxDB failed (the days left wait for the next late write). */
+  private async backfillPass(days: readonly number[]): Promise<boolean> {
+    // consecutive days in one statement per rollup, at most a week each (bounded work per query)
+    for (let i = 0; i < days.length;) {
+      let j = i;
+      while (j + 1 < days.length && days[j + 1] === (days[j] ?? 0) + 86_400_000 && j - i < 6) j++;
+      try {
+        await this.backfillDaily(new Date(days[i] ?? 0), new Date(days[j] ?? 0));
+      } catch (e) {
+        for (const rest of days.slice(i)) this.lateDays.add(rest);
+        this.events.onBackfillFailed?.(e as Error);
+        return false;
+      }
+      i = j + 1;
+    }
+    return true;
   }
 
   /** Telemetry points (gateway heartbeats): gathered for up to a second, then written together. */
