@@ -8,6 +8,7 @@ import { FailureLimiter, type FailureLimit } from '../security/failure-limiter';
 import { safeEqual, verifySecret } from '../security/secrets';
 import { mayPublish, maySubscribe, type Principal } from './access-control';
 import { CredentialLoader } from './credential-loader';
+import { retainedIndexedPersistence } from './retained-index';
 import type { HubMetrics } from '../observability/metrics';
 import { GatewayRateLimiter, type RateLimit } from './rate-limit';
 import { errorMessage } from '../../contract/errors';
@@ -174,6 +175,8 @@ export class EmbeddedBroker {
 
   async start(): Promise<number> {
     const aedes = await Aedes.createBroker({
+      // retained messages found by exact topic: a storm's SUBSCRIBEs were a full scan each
+      persistence: retainedIndexedPersistence(),
       connectTimeout: this.edge.connectTimeoutMs,
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
