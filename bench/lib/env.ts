@@ -106,7 +106,12 @@ export async function startHubProcess(
     },
     // VIGIL_BENCH_HUB_NODE_ARGS="--cpu-prof --cpu-prof-dir=.data/prof": profile the hub under a bench
     ...(process.env.VIGIL_BENCH_HUB_NODE_ARGS
-      ? { nodeArgs: ['--import', 'tsx', ...process.env.VIGIL_BENCH_HUB_NODE_ARGS.split(/\s+/).filter(Boolean)] }
+      ? {
+          nodeArgs: ['--import', 'tsx', ...process.env.VIGIL_BENCH_HUB_NODE_ARGS.split(/\s+/).filter(Boolean)],
+          // a profile is written at exit: after a storm the hub's stop (pending late-day rollups)
+          // can outlast the default 10 s before SIGKILL, which loses it
+          stopGraceMs: 300_000,
+        }
       : {}),
     ...(process.env.VIGIL_BENCH_ECHO_HUB
       ? { echo: (line: string) => void process.stderr.write(`[hub] ${line}\n`) }

@@ -34,6 +34,8 @@ export function startService(
     ownProcessGroup?: boolean;
     /** called once the process exists, before it is ready (an owner stopping early can kill it) */
     onSpawn?: (child: ChildProcess) => void;
+    /** how long stop() waits after its signal before SIGKILL; default 10 s */
+    stopGraceMs?: number;
   },
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? ['--import', 'tsx']), entry, ...(opts.args ?? [])], {
@@ -68,7 +70,7 @@ export function startService(
               lines,
               stop: async (signal = 'SIGTERM') => {
                 if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-                const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+                const t = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 10_000);
                 const code = await exited;
                 clearTimeout(t);
                 return code;
