@@ -93,7 +93,10 @@ try {
   );
   clients.push(...bgClients);
 
-  /** the live lane's stage seconds and group count so far (Prometheus text at /metrics) */
+  /**
+   * the live lane's stage seconds and group count so far (Prometheus text at /metrics), and the
+   * hub's event-loop delay since the previous scrape (prom-client resets it on each collect)
+   */
   async function liveStages(): Promise<Map<string, number>> {
     const text = await (await fetch(new URL('/metrics', hub.httpUrl))).text();
     const out = new Map<string, number>();
@@ -101,6 +104,8 @@ try {
       if (l.startsWith('vigil_ingest_stage_seconds_total{') && l.includes('lane="live"'))
         out.set(/stage="([^"]+)"/.exec(l)?.[1] ?? '?', Number(l.split(' ').pop()));
       if (l.startsWith('vigil_ingest_group_readings_count{lane="live"}')) out.set('groups', Number(l.split(' ').pop()));
+      const lag = /^vigil_hub_nodejs_eventloop_lag_(max|p99)_seconds (\S+)$/.exec(l);
+      if (lag) out.set(`loop:${lag[1]}`, Number(lag[2]));
     }
     return out;
   }
@@ -189,7 +194,7 @@ try {
   const liveGroups = (phaseEnd.stages.get('groups') ?? 0) - (phaseStart.stages.get('groups') ?? 0);
   const liveGroupStageMeanMs = Object.fromEntries(
     [...phaseEnd.stages]
-      .filter(([k]) => k !== 'groups')
+      .filter(([k]) => k !== 'groups' && !k.startsWith('loop:'))
       .map(([k, v]) => [
         k,
         Math.round(((v - (phaseStart.stages.get(k) ?? 0)) * 10_000) / Math.max(1, liveGroups)) / 10,
@@ -223,6 +228,12 @@ try {
     backgroundBatch: perBatch,
     liveGroupsWhileProbing: liveGroups,
     liveGroupStageMeanMs,
+    // a probe's statements wait for the hub's loop to read their replies: is the loop the tail?
+    hubEventLoopDelayWhileProbingMs: {
+      p99: Math.round((phaseEnd.stages.get('loop:p99') ?? NaN) * 1000),
+      max: Math.round((phaseEnd.stages.get('loop:max') ?? NaN) * 1000),
+      resolutionMs: 10,
+    },
     backgroundInFlightPerGateway: args['background-in-flight'],
     measured:
       'MQTT publish of a confirmed crisis (2 readings >= 180/120, 2 min apart) -> alert_episodes row visible (2 ms polling)',
