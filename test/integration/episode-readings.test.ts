@@ -44,20 +44,34 @@ const childRows = async (episodeId: number) =>
   ).rows;
 const episodeCount = async (patientId: string) =>
   (await f.pool.query('SELECT id FROM alert_episodes WHERE patient_id = $1', [patientId])).rowCount;
+/** a fresh heart-failure patient and the fixture's now (ms) */
+async function enrolled(tag: string): Promise<{ p: string; t: number }> {
+  const p = pid(tag);
+  await f.enroll(p, 'heart_failure');
+  return { p, t: f.clock.now().getTime() };
+}
+/** files one measurement and raises a breach counting its readings */
+async function fileAndRaise(p: string, at: Date, values: Parameters<RulesFixture['file']>[2], evalKey: string) {
+  const readings = await f.file(p, at, values);
+  const episode = await f.episodes.raise(
+    breach(
+      p,
+      readings.map((r) => r.readingId),
+      evalKey,
+    ),
+    at,
+  );
+  return { readings, episode };
+}
 
 describe('an episode that keeps breaching', () => {
   it('keeps every breach readings in order, with their interpretations, and counts a reading once', async () => {
-    const p = pid('grow');
-    await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
-    const first = await f.file(p, new Date(t), { blood_pressure_systolic: 150, blood_pressure_diastolic: 95 });
-    const opened = await f.episodes.raise(
-      breach(
-        p,
-        first.map((r) => r.readingId),
-        'e0',
-      ),
+    const { p, t } = await enrolled('grow');
+    const { readings: first, episode: opened } = await fileAndRaise(
+      p,
       new Date(t),
+      { blood_pressure_systolic: 150, blood_pressure_diastolic: 95 },
+      'e0',
     );
     expect(opened.opened).toBe(true);
     const ids = first.map((r) => r.readingId);
@@ -112,9 +126,7 @@ describe('an episode that keeps breaching', () => {
   });
 
   it('readings a resolved episode counted do not open a new one; new readings do', async () => {
-    const p = pid('resolved');
-    await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
+    const { p, t } = await enrolled('resolved');
     const a = await f.file(p, new Date(t), { blood_pressure_systolic: 150 });
     const b = await f.file(p, new Date(t + MINUTE), { blood_pressure_systolic: 152 });
     const first = await f.episodes.raise(breach(p, [a[0]!.readingId], 'r1'), new Date(t));
@@ -133,9 +145,7 @@ describe('an episode that keeps breaching', () => {
   });
 
   it('a normal measured before the latest reading of the episode does not step it', async () => {
-    const p = pid('late');
-    await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
+    const { p, t } = await enrolled('late');
     const late = await f.file(p, new Date(t + 10 * MINUTE), { blood_pressure_systolic: 150 });
     const early = await f.file(p, new Date(t + 5 * MINUTE), { blood_pressure_systolic: 151 });
     const ep = await f.episodes.raise(breach(p, [late[0]!.readingId], 'l1'), new Date(t + 11 * MINUTE));
@@ -157,9 +167,7 @@ describe('an episode that keeps breaching', () => {
   });
 
   it('an episode without readings (a message, a questionnaire) steps on any normal', async () => {
-    const p = pid('noreadings');
-    await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
+    const { p, t } = await enrolled('noreadings');
     const ep = await f.episodes.raise(breach(p, [], 'q1', { interpretations: {} }), new Date(t));
     expect((await loadEpisode(f.pool, ep.episodeId))!).toMatchObject({ triggerReadingIds: [], interpretations: {} });
     expect(await f.episodes.recordNormal(p, 'bp-home-mean', 'n1', new Date(t), new Date(0))).toEqual({
@@ -169,17 +177,12 @@ describe('an episode that keeps breaching', () => {
   });
 
   it("deleting an episode deletes its readings' rows", async () => {
-    const p = pid('delete');
-    await f.enroll(p, 'heart_failure');
-    const t = f.clock.now().getTime();
-    const rs = await f.file(p, new Date(t), { blood_pressure_systolic: 150, blood_pressure_diastolic: 100 });
-    const ep = await f.episodes.raise(
-      breach(
-        p,
-        rs.map((r) => r.readingId),
-        'd1',
-      ),
+    const { p, t } = await enrolled('delete');
+    const { episode: ep } = await fileAndRaise(
+      p,
       new Date(t),
+      { blood_pressure_systolic: 150, blood_pressure_diastolic: 100 },
+      'd1',
     );
     expect(await childRows(ep.episodeId)).toHaveLength(2);
     await f.pool.query('DELETE FROM notifications WHERE episode_id = $1', [ep.episodeId]);
