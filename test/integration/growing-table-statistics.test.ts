@@ -1,7 +1,8 @@
 /**
  * Planner statistics of growing tables (hub/storage/postgres/growing-table-statistics.ts) on a real
  * PostgreSQL: the hub's mark-stored statement, planned while the reading ledger was empty, keeps
- * scanning the whole ledger once it has grown, until the hub analyzes it; a table is analyzed when it has doubled, not
+ * scanning the whole ledger once it has grown, until the hub analyzes it; a rule shard's
+ * transaction runs its statements on their generic plans, made again after each analyze; a table is analyzed when it has doubled, not
  * for updates nor below the floor; one hub at a time does it.
  */
 import pg from 'pg';
@@ -9,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, dropDatabase, ensureDatabase } from '../../hub/storage/postgres/database';
 import { analyzeGrownTables, startGrowingTableStatistics } from '../../hub/storage/postgres/growing-table-statistics';
 import { createPatient } from '../../hub/admin/provisioning';
+import { EpisodeStore } from '../../hub/alerts/episode-store';
 import { markStored } from '../../hub/ingest/ledger';
+import { inSharedTransaction } from '../../hub/storage/postgres/transaction-scope';
 import { createTestPostgres, TEST_PG_BASE, uniqueName } from '../support/stores';
 import { waitFor } from '../support/wait';
 
@@ -127,6 +130,44 @@ describe('planner statistics of growing tables', () => {
       const after = await planNow();
       expect(after).not.toContain('Seq Scan');
       expect(after.some((t) => t.startsWith('Index'))).toBe(true);
+    } finally {
+      await shard.end();
+      await db.drop();
+    }
+  });
+
+  it("a rule shard's transaction runs the breach statement on one generic plan", async () => {
+    const db = await createTestPostgres('vigil_generic_breach');
+    const shard = createPool(db.url, 1);
+    try {
+      await createPatient(db.pool, { id: 'P-GEN-1', programId: 'heart_failure', displayName: 'Patient' });
+      const episodes = new EpisodeStore(shard);
+      const raise = (i: number) =>
+        episodes.raise(
+          {
+            patientId: 'P-GEN-1',
+            ruleId: 'bp-home-mean',
+            severity: 'amber',
+            readingIds: [`g${i}`],
+            value: { n: 1 },
+            summary: `breach ${i}`,
+            evalKey: `e${i}`,
+          },
+          new Date(Date.UTC(2026, 0, 1, 8, i)),
+        );
+      for (let i = 0; i < 10; i++) await inSharedTransaction(shard, () => raise(i));
+      // statistics invalidate the plan: left to choose, PostgreSQL plans the statement anew for
+      // five executions, then for as long as its custom plans look cheaper (with the ingest
+      // bench's statistics: at every one of its thousands of executions)
+      await db.pool.query('ANALYZE');
+      for (let i = 10; i < 20; i++) await inSharedTransaction(shard, () => raise(i));
+      const { rows } = await shard.query<{ generic: string; custom: string; mode: string }>(
+        `SELECT generic_plans AS generic, custom_plans AS custom, current_setting('plan_cache_mode') AS mode
+           FROM pg_prepared_statements WHERE statement LIKE 'WITH prior AS%'`,
+      );
+      expect(rows).toEqual([{ generic: '20', custom: '0', mode: 'auto' }]);
+      const counted = await db.pool.query<{ n: number }>('SELECT breach_count AS n FROM alert_episodes');
+      expect(counted.rows).toEqual([{ n: 20 }]);
     } finally {
       await shard.end();
       await db.drop();

@@ -7,14 +7,14 @@ import { withClient } from './database';
  *
  * The hub runs its hot statements as named prepared statements (named.ts). PostgreSQL plans such a
  * statement for its parameters five times, then may keep one generic plan for the connection
- * until the tables it reads are invalidated, e.g. by ANALYZE (PostgreSQL 15 docs, PREPARE, "Notes":
- * generic and custom plans; sql-analyze). In a new database, a table never analyzed is assumed to
- * be about ten pages, so the first generic plans read the reading ledger by a sequential scan. A
+ * until the statement is invalidated, e.g. when a table it reads is analyzed (PostgreSQL 15 docs,
+ * PREPARE, "Notes": generic and custom plans). A table never analyzed is planned at its current
+ * size, ten pages at least, so generic plans made while the ledger was nearly empty read it by a
+ * sequential scan, and rule shards run theirs generic (transaction-scope.ts). A
  * hub filing thousands of readings a second grows the ledger to hundreds of thousands of rows
- * before autovacuum's next look (autovacuum_naptime, 60 s by default), and every ingest
- * connection goes on scanning it: bench/README.md "Session 12" measured the breach statement's
- * ledger probe reading the whole ledger, and the filing rate halved from one run to the next as
- * that plan was or was not cached.
+ * before autovacuum's next look (autovacuum_naptime, 60 s by default), and a connection whose plan
+ * was made early goes on scanning it: under the alert bench's load a live reading's one-row
+ * mark-stored took 40-80 ms and a crisis alert up to 470 ms (bench/README.md "Session 12").
  *
  * So the hub analyzes a table as soon as it has doubled since the planner last saw its size
  * (PostgreSQL docs "Populating a Database", 14.4.9: run ANALYZE afterwards). Each table is

@@ -33,7 +33,12 @@ export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionSco
   // withClient: a server closing the checked-out connection (restart) is an error, not a crash
   return withClient(pool, async (client, markBroken) => {
     try {
-      await client.query('BEGIN');
+      // generic plans for the transaction's prepared statements (plan_cache_mode, PostgreSQL docs
+      // 20.7.2), in the BEGIN's round trip: once the tables had statistics, PostgreSQL chose to plan
+      // the episode breach statement again at each of its thousands of executions, 0.6 ms of
+      // planning for 0.5 ms of work (bench/README.md "Session 12"). A generic plan is as good as
+      // the statistics it was made with: growing-table-statistics.ts keeps them current.
+      await client.query('BEGIN; SET LOCAL plan_cache_mode = force_generic_plan');
       const scope: TransactionScope = { pool, client, locked: new Set() };
       try {
         const out = await ambient.run(scope, () => fn(scope));
