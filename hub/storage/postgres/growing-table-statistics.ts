@@ -14,7 +14,7 @@ import { withClient } from './database';
  * hub filing thousands of readings a second grows the ledger to hundreds of thousands of rows
  * before autovacuum's next look (autovacuum_naptime, 60 s by default), and a connection whose plan
  * was made early goes on scanning it: under the alert bench's load a live reading's one-row
- * mark-stored took 40-80 ms and a crisis alert up to 470 ms (bench/README.md "Session 12").
+ * mark-stored took up to 83 ms and a crisis alert up to 471 ms (bench/README.md "Session 12").
  *
  * So the hub analyzes a table as soon as it has doubled since the planner last saw its size
  * (PostgreSQL docs "Populating a Database", 14.4.9: run ANALYZE afterwards). Each table is
