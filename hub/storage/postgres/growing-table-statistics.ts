@@ -10,14 +10,14 @@ import { withClient } from './database';
  * until the statement is invalidated, e.g. when a table it reads is analyzed (PostgreSQL 15 docs,
  * PREPARE, "Notes": generic and custom plans). A table never analyzed is planned at its current
  * size, ten pages at least, so generic plans made while the ledger was nearly empty read it by a
- * sequential scan, and rule shards run theirs generic (transaction-scope.ts). A
- * hub filing thousands of readings a second grows the ledger to hundreds of thousands of rows
- * before autovacuum's next look (autovacuum_naptime, 60 s by default), and a connection whose plan
- * was made early goes on scanning it: under the alert bench's load a live reading's one-row
- * mark-stored took up to 83 ms and a crisis alert up to 471 ms (bench/README.md "Session 12").
+ * sequential scan (rule shards run theirs generic: transaction-scope.ts). A hub filing thousands
+ * of readings a second grows the ledger to hundreds of thousands of rows before autovacuum's next
+ * look (autovacuum_naptime, 60 s by default), and a connection whose plan was made early goes on
+ * scanning it: under the alert bench's load a live reading's one-row mark-stored took up to 83 ms
+ * and a crisis alert up to 471 ms (bench/README.md "Session 12").
  *
  * So the hub analyzes a table as soon as it has doubled since the planner last saw its size
- * (PostgreSQL docs "Populating a Database", 14.4.9: run ANALYZE afterwards). Each table is
+ * (PostgreSQL docs, "Populating a Database": run ANALYZE afterwards). Each table is
  * analyzed about log2(rows / minRows) times over its whole life, and never for updates that do not
  * change its size: the steady state stays autovacuum's.
  */
@@ -33,15 +33,10 @@ export const GROWING_TABLE_DEFAULTS = { everyMs: 2_000, minRows: 1_000 } as cons
 /** one hub analyzes at a time; the others skip that round (multi-hub mode shares one database) */
 const LOCK = "hashtext('vigil-growing-table-statistics')";
 
-interface TableSize {
-  qualified: string;
-  live: number;
-  planned: number;
-}
-
 /**
- * Analyzes every table of the database (that this role may analyze: its own) that has at least `minRows` live rows and twice as many as
- * its last statistics counted. Returns the tables analyzed, or null when another hub holds the round.
+ * Analyzes every table of the database that this role owns (may analyze) and that has at least
+ * `minRows` live rows and twice as many as its last statistics counted. Returns the tables
+ * analyzed, or null when another hub holds the round.
  */
 export async function analyzeGrownTables(
   pool: pg.Pool,
@@ -49,9 +44,8 @@ export async function analyzeGrownTables(
 ): Promise<string[] | null> {
   return withClient(pool, async (client) => {
     // reltuples is -1 for a table never vacuumed nor analyzed (PostgreSQL 14+ pg_class)
-    const { rows } = await client.query<TableSize>(
-      `SELECT format('%I.%I', s.schemaname, s.relname) AS qualified,
-              s.n_live_tup::float8 AS live, greatest(c.reltuples, 0)::float8 AS planned
+    const { rows } = await client.query<{ qualified: string }>(
+      `SELECT format('%I.%I', s.schemaname, s.relname) AS qualified
          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
         WHERE c.relkind = 'r' AND pg_has_role(c.relowner, 'USAGE')
           AND s.n_live_tup >= $1 AND s.n_live_tup >= 2 * greatest(c.reltuples, 0)

@@ -34,7 +34,7 @@ export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionSco
   return withClient(pool, async (client, markBroken) => {
     try {
       // generic plans for the transaction's prepared statements (plan_cache_mode, PostgreSQL docs
-      // 20.7.2), in the BEGIN's round trip: once the tables had statistics, PostgreSQL chose to plan
+      // "Other Planner Options"), in the BEGIN's round trip: once the tables had statistics, PostgreSQL chose to plan
       // the episode breach statement again at each of its thousands of executions, 0.6 ms of
       // planning for 0.5 ms of work (bench/README.md "Session 12"). A generic plan is as good as
       // the statistics it was made with: growing-table-statistics.ts keeps them current.
