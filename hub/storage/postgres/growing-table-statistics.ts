@@ -42,7 +42,7 @@ export async function analyzeGrownTables(
   pool: pg.Pool,
   minRows: number = GROWING_TABLE_DEFAULTS.minRows,
 ): Promise<string[] | null> {
-  return withClient(pool, async (client) => {
+  return withClient(pool, async (client, markBroken) => {
     // reltuples is -1 for a table never vacuumed nor analyzed (PostgreSQL 14+ pg_class)
     const { rows } = await client.query<{ qualified: string }>(
       `SELECT format('%I.%I', s.schemaname, s.relname) AS qualified
@@ -64,7 +64,8 @@ export async function analyzeGrownTables(
       for (const t of rows) await client.query(`ANALYZE ${t.qualified}`);
       await client.query('COMMIT');
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // a connection that cannot roll back is destroyed, not pooled (as audit.ts inTransaction)
+      await client.query('ROLLBACK').catch(markBroken);
       throw e;
     }
     return rows.map((t) => t.qualified);
