@@ -11,7 +11,7 @@ import { timeTrustOf } from '../rules/time-trust';
 import { lockPatients } from '../alerts/audit';
 import { inSharedTransaction, shareAmbientTransaction } from '../storage/postgres/transaction-scope';
 import { GroupCommit } from './group-commit';
-import { fileInLedger, markStored, quarantineAll } from './ledger';
+import { fileInLedger, markStored, quarantineAll, type LedgerEntry } from './ledger';
 import type { PatientMapper } from './patient-mapping';
 
 /** Stable ingest error codes (docs/errors.md). */
@@ -94,6 +94,54 @@ function toStoredPoint({ reading: r, patientId, gatewayId, measuredAt }: Fresh):
 }
 
 type Result = Receipt['results'][number];
+
+/** a reading InfluxDB refused (4xx), kept as a dead letter */
+interface Refusal {
+  gatewayId: string;
+  reading: Reading;
+  message: string;
+}
+
+interface ShardOutcome {
+  /** ids stored by this shard (first copies) */
+  stored: string[];
+  refused: Map<string, Refusal>;
+}
+
+/** InfluxDB refused some of a shard's points: its transaction rolls back, and it is filed again without them. */
+class PointsRefused extends Error {
+  constructor(readonly refused: Map<string, Refusal>) {
+    super('INFLUX_REJECTED: points refused; filing the shard again without them');
+  }
+}
+
+/** not stored before, and a reading re-sent within the group filed once */
+function freshOf(items: readonly Filed[], ledger: ReadonlyMap<string, LedgerEntry>): Fresh[] {
+  const fresh: Fresh[] = [];
+  const seen = new Set<string>();
+  for (const f of items) {
+    const entry = ledger.get(f.reading.id);
+    if (!entry) throw new Error(`LEDGER_ENTRY_MISSING: reading ${f.reading.id} not in the ledger after filing`);
+    if (entry.alreadyStored || seen.has(f.reading.id)) continue;
+    seen.add(f.reading.id);
+    fresh.push({ ...f, measuredAt: entry.measuredAt });
+  }
+  return fresh;
+}
+
+function filedReadings(fresh: readonly Fresh[], receivedAt: Date | undefined): FiledReading[] {
+  const at = receivedAt ?? new Date();
+  return fresh.map(({ reading: r, patientId, measuredAt }) => ({
+    readingId: r.id,
+    patientId,
+    metric: r.metric,
+    value: r.value,
+    measuredAt,
+    timeTrust: timeTrustOf(r),
+    deviceAddress: r.device.address,
+    receivedAt: at,
+  }));
+}
 
 /**
  * Files one reading batch: validate each reading, map it to a patient (or quarantine it), file it
@@ -204,20 +252,15 @@ export class IngestService {
 
   /**
    * One group of batches from any number of gateways, with a fixed number of store round trips
-   * whatever its size: mapping (2 queries), ledger insert-and-dedup (1), quarantine (1), InfluxDB
-   * (one write per group), rules (settings and windowed history read once per shard), each shard
-   * marking its readings stored in its own transaction (1 per shard).
+   * whatever its size: mapping (2 queries), quarantine (1), then per rule shard (patients split
+   * into `ruleShards` disjoint shards, filed at once) one transaction: the ledger insert-and-dedup
+   * (1), the time-series write, the rules (settings and windowed history read once).
    */
   private async fileGroup(batches: FilingBatch[], lane: { ruleShards: number; live: boolean }): Promise<Result[][]> {
     const laneName = lane.live ? 'live' : 'bulk';
-    let t = performance.now();
-    const stage = (name: string) => {
-      const now = performance.now();
-      this.d.metrics.ingestStageSeconds.inc({ stage: name, lane: laneName }, (now - t) / 1000);
-      t = now;
-    };
+    const started = performance.now();
     const mapFor = await this.d.mapper.forGateways(batches.map((b) => b.gatewayId));
-    stage('mapping');
+    this.d.metrics.ingestStageSeconds.inc({ stage: 'mapping', lane: laneName }, (performance.now() - started) / 1000);
     const filed: Filed[] = [];
     const quarantined: { reading: Reading; reason: string }[] = [];
     const results = batches.map((b) => {
@@ -233,117 +276,158 @@ export class IngestService {
       }
       return out;
     });
-    const [ledger] = await Promise.all([
-      fileInLedger(this.d.pool, filed, this.d.clock?.now()),
+    // a patient's readings stay in one shard (its measurements in time order, its episodes)
+    const shards: Filed[][] = [];
+    const shardOf = new Map<string, number>();
+    for (const f of filed) {
+      let i = shardOf.get(f.patientId);
+      if (i === undefined) shardOf.set(f.patientId, (i = shardOf.size % lane.ruleShards));
+      (shards[i] ??= []).push(f);
+    }
+    const [outcomes] = await Promise.all([
+      Promise.all(shards.map((x) => this.fileShard(x, lane.live, shards.length))),
       quarantineAll(this.d.pool, quarantined),
     ]);
-    stage('ledger');
-    // not stored before, and a reading re-sent within the same group is filed once
-    const fresh: Fresh[] = [];
-    const seen = new Set<string>();
-    for (const f of filed) {
-      const entry = ledger.get(f.reading.id);
-      if (!entry) throw new Error(`LEDGER_ENTRY_MISSING: reading ${f.reading.id} not in the ledger after filing`);
-      if (entry.alreadyStored || seen.has(f.reading.id)) continue;
-      seen.add(f.reading.id);
-      fresh.push({ ...f, measuredAt: entry.measuredAt });
-    }
-    const rejected = await this.writeTimeSeries(fresh, lane.live);
-    stage('timeseries');
-    const stored = rejected.size ? fresh.filter((f) => !rejected.has(f.reading.id)) : fresh;
-    // each rule shard marks its own readings stored in the transaction of its episode changes
-    await this.evaluateRules(stored, lane.ruleShards);
-    stage('rules');
     this.d.metrics.ingestGroups.observe({ lane: laneName }, filed.length + quarantined.length);
-    const unreported = new Set(stored.map((f) => f.reading.id));
+    const stored = new Set<string>();
+    const refused = new Map<string, Refusal>();
+    for (const o of outcomes) {
+      for (const id of o.stored) stored.add(id);
+      for (const [id, why] of o.refused) refused.set(id, why);
+    }
+    // outside the shards' transactions: a refusal is kept even though they rolled back
+    for (const [, why] of refused)
+      await this.deadLetter(
+        why.gatewayId,
+        topicFor(why.gatewayId, 'readings'),
+        'TIMESERIES_REJECTED',
+        why.message,
+        JSON.stringify(why.reading),
+      );
     for (const { reading, results: out } of filed) {
       // the first copy of a reading in the group is "stored", any other copy "duplicate"
       out.push(
-        rejected.has(reading.id)
+        refused.has(reading.id)
           ? { id: reading.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' }
-          : { id: reading.id, outcome: unreported.delete(reading.id) ? 'stored' : 'duplicate' },
+          : { id: reading.id, outcome: stored.delete(reading.id) ? 'stored' : 'duplicate' },
       );
     }
     return results;
   }
 
   /**
-   * Rules for the group's readings: patients split into `ruleShards` disjoint shards evaluated at
-   * once (a patient's measurements stay in one shard, in time order; episode changes are per
-   * patient), each shard one onStored call that reads its settings and windowed history once,
-   * and whose episode changes and stored marks are one transaction (transaction-scope.ts).
+   * One rule shard's readings, filed in one transaction: the ledger rows are added already marked
+   * stored, the points are written to InfluxDB while the rules run, and the transaction commits
+   * only once both are done. A reading is thus in the ledger only once its point is written and
+   * its rules evaluated: a hub that dies half-way leaves no trace of it in PostgreSQL, and the
+   * gateway's re-send files it afresh (the InfluxDB point, if written, is overwritten: same
+   * measurement, tags and time). No UPDATE marks the rows stored afterwards (bench/README.md,
+   * session 13: 18 us a reading of PostgreSQL time).
    *
-   * A shard whose shared transaction fails (a statement failed, so PostgreSQL aborted the whole
-   * transaction, and with it the record of any failed evaluation) is rolled back and evaluated
-   * again outside a shared transaction, each evaluation on its own as the engine does for a single
-   * batch: an evaluation that fails again is recorded in rule_evaluations_pending and retried by
-   * the scheduler; when even that record cannot be written, onStored throws and the group gets no
-   * receipt (the gateways re-send). Nothing is skipped silently.
+   * The patients' locks are taken after the ledger insert, for the rules only: a second group with
+   * the same patients files its ledger rows and points meanwhile. Rows another transaction is
+   * adding with the same ids (a re-send filed by another group or hub) make the insert wait for
+   * its outcome; every such wait is a PostgreSQL lock, so a cycle is a deadlock PostgreSQL breaks,
+   * and the group that loses it is filed again.
+   *
+   * - InfluxDB refuses points (4xx): the transaction rolls back and the shard is filed again
+   *   without the refused batches, which become dead letters (outcome rejected).
+   * - InfluxDB or PostgreSQL unavailable while filing: the error goes up, the group gets no receipt.
+   * - The rules' shared transaction fails (a statement failed, so PostgreSQL aborted it, taking
+   *   any record of a failed evaluation with it): the ledger rows are added again unmarked, the
+   *   readings evaluated one evaluation at a time as for a single batch (an evaluation failing
+   *   again is recorded in rule_evaluations_pending for the scheduler; when even that cannot be
+   *   written onStored throws and the group gets no receipt), then marked stored.
    */
-  private async evaluateRules(stored: Fresh[], ruleShards: number): Promise<void> {
-    const shards: FiledReading[][] = [];
-    const shardOf = new Map<string, number>();
-    const receivedAt = this.d.clock?.now() ?? new Date();
-    for (const { reading: r, patientId, measuredAt } of stored) {
-      let i = shardOf.get(patientId);
-      if (i === undefined) shardOf.set(patientId, (i = shardOf.size % ruleShards));
-      (shards[i] ??= []).push({
-        readingId: r.id,
-        patientId,
-        metric: r.metric,
-        value: r.value,
-        measuredAt,
-        timeTrust: timeTrustOf(r),
-        deviceAddress: r.device.address,
-        receivedAt,
-      });
-    }
-    // each shard's episode changes commit once, under its patients' locks taken in one fixed order
-    await Promise.all(
-      shards.map(async (x) => {
-        try {
-          await inSharedTransaction(this.d.pool, async ({ client }) => {
-            await lockPatients(
-              client,
-              x.map((r) => r.patientId),
-            );
-            await this.d.rules.onStored(x);
-            // stored once its rules ran: in the same commit, so a reading is never marked stored
-            // without its evaluations (nor evaluated twice after a crash in between)
-            await markStored(
-              this.d.pool,
-              x.map((r) => r.readingId),
-            );
-          });
-        } catch (e) {
-          this.d.log.warn(
-            { readings: x.length, err: (e as Error).message, code: 'RULE_SHARD_RETRIED' },
-            'rule shard transaction failed; evaluating its readings one evaluation at a time',
+  private async fileShard(items: Filed[], live: boolean, shards: number): Promise<ShardOutcome> {
+    const laneName = live ? 'live' : 'bulk';
+    const refused = new Map<string, Refusal>();
+    const receivedAt = this.d.clock?.now();
+    // a group's stage seconds are its shards' mean: they run side by side
+    const stage = (name: string, since: number) =>
+      this.d.metrics.ingestStageSeconds.inc(
+        { stage: name, lane: laneName },
+        (performance.now() - since) / 1000 / shards,
+      );
+    for (;;) {
+      const attempt = refused.size ? items.filter((f) => !refused.has(f.reading.id)) : items;
+      // where the transaction was when it failed (set inside its callback)
+      const at: { phase: 'store' | 'rules' } = { phase: 'store' };
+      let written: Promise<Map<string, Refusal>> | undefined;
+      let fresh: Fresh[] = [];
+      try {
+        const stored = await inSharedTransaction(this.d.pool, async ({ client }) => {
+          const t0 = performance.now();
+          const ledger = await fileInLedger(this.d.pool, attempt, receivedAt, { stored: true });
+          stage('ledger', t0);
+          fresh = freshOf(attempt, ledger);
+          const t1 = performance.now();
+          const write = this.writeTimeSeries(fresh, live).finally(() => stage('timeseries', t1));
+          written = write;
+          // settled below; this only keeps a failure during the rules from going unhandled
+          write.catch(() => undefined);
+          at.phase = 'rules';
+          const rows = filedReadings(fresh, receivedAt);
+          await lockPatients(
+            client,
+            rows.map((r) => r.patientId),
           );
-          await this.d.rules.onStored(x);
+          await this.d.rules.onStored(rows);
+          stage('rules', t1);
+          at.phase = 'store';
+          const rejected = await write;
+          if (rejected.size) throw new PointsRefused(rejected);
+          // rows an earlier copy left unmarked (it died before it was stored, or came through
+          // quarantine assignment) are marked in this transaction too
           await markStored(
             this.d.pool,
-            x.map((r) => r.readingId),
+            fresh.filter((f) => !ledger.get(f.reading.id)?.inserted).map((f) => f.reading.id),
           );
+          return fresh.map((f) => f.reading.id);
+        });
+        return { stored, refused };
+      } catch (e) {
+        if (e instanceof PointsRefused) {
+          for (const [id, why] of e.refused) refused.set(id, why);
+          continue;
         }
-      }),
-    );
+        if (at.phase === 'store' || !written) throw e;
+        // the rules failed: the points' fate decides first (a refusal files the shard again)
+        const rejected = await written;
+        if (rejected.size) {
+          for (const [id, why] of rejected) refused.set(id, why);
+          continue;
+        }
+        this.d.log.warn(
+          { readings: fresh.length, err: (e as Error).message, code: 'RULE_SHARD_RETRIED' },
+          'rule shard transaction failed; evaluating its readings one evaluation at a time',
+        );
+        const ledger = await fileInLedger(this.d.pool, attempt, receivedAt);
+        const again = freshOf(attempt, ledger);
+        await this.d.rules.onStored(filedReadings(again, receivedAt));
+        await markStored(
+          this.d.pool,
+          again.map((f) => f.reading.id),
+        );
+        return { stored: again.map((f) => f.reading.id), refused };
+      }
+    }
   }
 
   /**
-   * Writes the group's points; returns the ids InfluxDB refused. A refusal (4xx) of the group's
-   * write is narrowed down batch by batch, so one gateway's bad point does not block the others:
-   * the refused batch's readings are kept as dead letters (outcome rejected).
+   * Writes the points; returns the readings InfluxDB refused, with why. A refusal (4xx) of the
+   * whole write is narrowed down batch by batch, so one gateway's bad point does not block the
+   * others: InfluxDB answered and refused, and retrying cannot help.
    */
-  private async writeTimeSeries(fresh: Fresh[], live: boolean): Promise<Set<string>> {
+  private async writeTimeSeries(fresh: Fresh[], live: boolean): Promise<Map<string, Refusal>> {
+    const refused = new Map<string, Refusal>();
     try {
       await this.d.timeseries.write(fresh.map(toStoredPoint), { live });
-      return new Set();
+      return refused;
     } catch (e) {
       if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
         throw Object.assign(e as Error, { store: 'influxdb' });
     }
-    const rejected = new Set<string>();
     for (const own of new Set(fresh.map((f) => f.results))) {
       const batch = fresh.filter((f) => f.results === own);
       try {
@@ -351,21 +435,10 @@ export class IngestService {
       } catch (e) {
         if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
           throw Object.assign(e as Error, { store: 'influxdb' });
-        // InfluxDB answered and refused the points (4xx): retrying cannot help, so they are kept
-        // as dead letters (outcome rejected) instead of blocking the gateway's stream for ever
-        for (const { reading, gatewayId } of batch) {
-          rejected.add(reading.id);
-          await this.deadLetter(
-            gatewayId,
-            topicFor(gatewayId, 'readings'),
-            'TIMESERIES_REJECTED',
-            e.message,
-            JSON.stringify(reading),
-          );
-        }
+        for (const { reading, gatewayId } of batch) refused.set(reading.id, { gatewayId, reading, message: e.message });
       }
     }
-    return rejected;
+    return refused;
   }
 
   private async deadLetter(

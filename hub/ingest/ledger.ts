@@ -8,6 +8,8 @@ export interface LedgerEntry {
   measuredAt: Date;
   /** true when an earlier copy was already fully stored (time series written, rules evaluated) */
   alreadyStored: boolean;
+  /** this call added the row (false: an earlier copy was there) */
+  inserted: boolean;
 }
 
 type Queryable = Pick<pg.Pool, 'query'>;
@@ -22,12 +24,17 @@ type Queryable = Pick<pg.Pool, 'query'>;
  * hub instance filing the same reading) a second statement reads those back, with whether they
  * were stored. A first send, the common case, costs one statement and no look-up of existing ids:
  * reading every id back in the same statement was a fifth of its time (bench/README.md, session 7).
+ *
+ * `stored`: the rows are added already marked stored, for a caller that adds them in the same
+ * transaction as their time-series write and rule evaluations (ingest's rule shards): the row
+ * commits with everything else or not at all, and no UPDATE follows (bench/README.md, session 13).
  */
 export async function fileInLedger(
   pool: Queryable,
   entries: readonly { reading: Reading; patientId: string }[],
   /** the hub's clock (simulated in replay); defaults to the database's now() */
   receivedAt?: Date,
+  opts: { stored?: boolean } = {},
 ): Promise<Map<string, LedgerEntry>> {
   if (entries.length === 0) return new Map();
   const cols = {
@@ -57,8 +64,8 @@ export async function fileInLedger(
   // measured_at comes back as epoch milliseconds: parsing the driver's timestamp text was a
   // visible share of the hub's CPU profile (bench/README.md)
   const { rows } = await pool.query<{ reading_id: string; ms: string }>(
-    named(`INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust, received_at)
-     SELECT *, coalesce($11::timestamptz, now())
+    named(`INSERT INTO reading_ledger (reading_id, patient_id, gateway_id, device_address, driver, metric, value, unit, measured_at, time_trust, received_at, stored_at)
+     SELECT *, coalesce($11::timestamptz, now()), CASE WHEN $12::boolean THEN now() END
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[])
      ON CONFLICT (reading_id) DO NOTHING
      RETURNING reading_id, (extract(epoch FROM measured_at) * 1000)::bigint::text AS ms`),
@@ -74,11 +81,17 @@ export async function fileInLedger(
       cols.at,
       cols.trust,
       receivedAt ?? null,
+      opts.stored ?? false,
     ],
   );
   const out = new Map<string, LedgerEntry>();
   for (const r of rows)
-    out.set(r.reading_id, { readingId: r.reading_id, measuredAt: new Date(Number(r.ms)), alreadyStored: false });
+    out.set(r.reading_id, {
+      readingId: r.reading_id,
+      measuredAt: new Date(Number(r.ms)),
+      alreadyStored: false,
+      inserted: true,
+    });
   // ids the INSERT did not add were in the ledger already (or were committed by another instance
   // meanwhile): their first copy's time, and whether it was stored
   const existing = [...new Set(cols.id.filter((id) => !out.has(id)))];
@@ -89,7 +102,12 @@ export async function fileInLedger(
       [existing],
     );
     for (const r of before.rows)
-      out.set(r.reading_id, { readingId: r.reading_id, measuredAt: new Date(Number(r.ms)), alreadyStored: r.stored });
+      out.set(r.reading_id, {
+        readingId: r.reading_id,
+        measuredAt: new Date(Number(r.ms)),
+        alreadyStored: r.stored,
+        inserted: false,
+      });
   }
   return out;
 }

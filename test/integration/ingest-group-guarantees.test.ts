@@ -83,7 +83,9 @@ describe('ingest group commit guarantees', () => {
     return ids;
   }
 
-  function reading(gatewayId: string, metric: 'steps' | 'body_temperature', value: number, at: Date): ReadingInput {
+  const UNITS = { steps: '{steps}', body_temperature: 'Cel', body_weight: 'kg' } as const;
+
+  function reading(gatewayId: string, metric: keyof typeof UNITS, value: number, at: Date): ReadingInput {
     const device = { address: 'C0:00:00:00:00:07', driver: 'sim-device' };
     return {
       id: readingId({ device, metric, captureKey: `${gatewayId}:${seq++}` }),
@@ -91,7 +93,7 @@ describe('ingest group commit guarantees', () => {
       device,
       metric,
       value,
-      unit: metric === 'steps' ? '{steps}' : 'Cel',
+      unit: UNITS[metric],
       measuredAt: at.toISOString(),
       timeTrust: 'device_synced',
       flags: [],
@@ -137,12 +139,13 @@ describe('ingest group commit guarantees', () => {
     ts.down = false;
     expect(first.map((r) => r.status)).toEqual(gateways.map(() => 'rejected'));
     expect(receiptsFor(batches.map((b) => b.batchId))).toEqual([]);
-    // the ledger holds the first copies, none marked stored: a re-send files them again
+    // a reading is in the ledger only once stored: the failed group left nothing there, and a
+    // re-send files it afresh
     const ledger = await db.pool.query<{ n: string; stored: string }>(
       'SELECT count(*) n, count(stored_at) stored FROM reading_ledger WHERE reading_id = ANY($1::text[])',
       [ids],
     );
-    expect(ledger.rows[0]).toEqual({ n: String(ids.length), stored: '0' });
+    expect(ledger.rows[0]).toEqual({ n: '0', stored: '0' });
     expect(await influxCount('steps', gateways)).toBe(0);
 
     const second = await sendAll(batches);
@@ -163,6 +166,55 @@ describe('ingest group commit guarantees', () => {
     );
     expect(after.rows[0]).toEqual({ n: String(ids.length), stored: String(ids.length) });
     expect(await influxCount('steps', gateways)).toBe(ids.length);
+  });
+
+  it('points InfluxDB refuses: that batch is rejected and kept as a dead letter, the rest of the group stored', async () => {
+    const gateways = await enroll('refused', 'cardiovascular_prevention');
+    const at = Date.now() - 3600_000;
+    // a field type conflict, as a point written by another tool would cause: InfluxDB 1.x keeps
+    // one type per field and shard, and answers 400 to a float "value" of body_weight here
+    await ts.influx.writePoints([
+      {
+        measurement: 'body_weight',
+        tags: { patient: 'other-tool' },
+        fields: { value: 'seventy' },
+        timestamp: new Date(at),
+      },
+    ]);
+    const [bad = '', ...good] = gateways;
+    const batches = [
+      {
+        gatewayId: bad,
+        batchId: `${bad}-r1`,
+        readings: [0, 1].map((i) => reading(bad, 'body_weight', 70 + i, new Date(at + i * 60_000))),
+      },
+      ...good.map((g) => ({
+        gatewayId: g,
+        batchId: `${g}-r1`,
+        readings: [0, 1, 2].map((i) => reading(g, 'steps', 500 + i, new Date(at + i * 60_000))),
+      })),
+    ];
+    const res = await sendAll(batches);
+    expect(res.map((r) => r.status)).toEqual(gateways.map(() => 'fulfilled'));
+    const byGateway = new Map(receiptsFor(batches.map((b) => b.batchId)).map((r) => [r.gatewayId, r.receipt.results]));
+    expect(byGateway.get(bad)).toEqual(
+      batches[0]?.readings.map((r) => ({ id: r.id, outcome: 'rejected', code: 'TIMESERIES_REJECTED' })),
+    );
+    for (const g of good) expect(byGateway.get(g)?.map((x) => x.outcome)).toEqual(['stored', 'stored', 'stored']);
+    const ledger = await db.pool.query<{ gateway_id: string; n: string; stored: string }>(
+      `SELECT gateway_id, count(*) n, count(stored_at) stored FROM reading_ledger WHERE gateway_id LIKE 'gw-refused-%'
+        GROUP BY gateway_id ORDER BY gateway_id`,
+    );
+    // the refused readings are not in the ledger (a reading is there only once stored)
+    expect(ledger.rows).toEqual(good.map((g) => ({ gateway_id: g, n: '3', stored: '3' })));
+    const dead = await db.pool.query<{ code: string; payload: string }>(
+      `SELECT code, payload FROM dead_letters WHERE gateway_id = $1 ORDER BY id`,
+      [bad],
+    );
+    expect(dead.rows.map((d) => [d.code, (JSON.parse(d.payload) as { id: string }).id])).toEqual(
+      batches[0]?.readings.map((r) => ['TIMESERIES_REJECTED', r.id]),
+    );
+    expect(await influxCount('steps', good)).toBe(6);
   });
 
   it('a failed evaluation in a group is recorded for retry, receipted, and opens its episode on retry', async () => {

@@ -6,7 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * `flushIntervalMs` after its first point, one flush at a time (points arriving during a flush
  * form the next batch). A failed flush is retried with exponential backoff (full jitter) while
  * the error is transient; after `giveUpAfterMs` the waiting callers get INFLUX_UNAVAILABLE and
- * nothing of theirs is acknowledged upstream. A rejected write (HTTP 4xx) is not retried.
+ * nothing of theirs is acknowledged upstream. A rejected write (HTTP 4xx) is not retried; when it
+ * held several callers' points, each caller's are written again on their own, so a refusal
+ * reaches only the callers whose points InfluxDB refuses.
  */
 export interface BatcherOptions {
   maxPoints: number;
@@ -123,7 +125,13 @@ export class WriteBatcher<P> {
       } catch (e) {
         const err = e as Error;
         if (isRejection(e)) {
-          for (const b of batch) b.reject(new TimeSeriesWriteError('INFLUX_REJECTED', err.message));
+          if (batch.length === 1) {
+            for (const b of batch) b.reject(new TimeSeriesWriteError('INFLUX_REJECTED', err.message));
+            return;
+          }
+          // several callers' points written as one: each is written on its own, so only the
+          // caller whose points InfluxDB refuses is refused (the others' may be fine)
+          for (const b of batch) await this.flush([b]);
           return;
         }
         const elapsed = Date.now() - started;

@@ -94,6 +94,21 @@ describe('WriteBatcher', () => {
     expect(attempts).toBe(1);
   });
 
+  it('a refused write of several callers: each is written on its own, only the refused one fails', async () => {
+    const writes: number[][] = [];
+    // InfluxDB refusing any write that holds the point 13 (a field type conflict of one caller)
+    const b = new WriteBatcher((points: number[]) => {
+      writes.push(points);
+      return points.includes(13)
+        ? Promise.reject(Object.assign(new Error('field type conflict'), { res: { statusCode: 400 } }))
+        : Promise.resolve();
+    }, opts());
+    const results = await Promise.allSettled([b.write([1, 2]), b.write([13]), b.write([3])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results[1]).toMatchObject({ reason: { code: 'INFLUX_REJECTED' } });
+    expect(writes).toEqual([[1, 2, 13, 3], [1, 2], [13], [3]]);
+  });
+
   it('gives up after giveUpAfterMs with INFLUX_UNAVAILABLE (the caller holds its message)', async () => {
     const s = sink();
     const b = new WriteBatcher(s.write, opts({ giveUpAfterMs: 100 }));
