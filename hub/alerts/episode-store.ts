@@ -84,11 +84,15 @@ export class EpisodeStore {
         other_ambers: string[] | null;
       }>(
         named(`WITH prior AS (
-           SELECT id, severity, status = 'resolved' AS resolved FROM alert_episodes a
-            WHERE patient_id = $1 AND rule_id = $2
-              AND (status <> 'resolved' OR (cardinality($5::text[]) > 0 AND EXISTS (
-                     SELECT 1 FROM alert_episode_readings r WHERE r.episode_id = a.id AND r.reading_id = ANY ($5::text[]))))
-            ORDER BY (status = 'resolved') DESC, id LIMIT 1
+           -- two index probes (the open episode by alert_episodes_one_open, the resolved ones by
+           -- these readings) rather than every episode of the patient read to test either
+           SELECT id, severity, resolved FROM (
+             SELECT id, severity, false AS resolved FROM alert_episodes
+              WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
+             UNION ALL
+             SELECT a.id, a.severity, true FROM alert_episode_readings r JOIN alert_episodes a ON a.id = r.episode_id
+              WHERE r.reading_id = ANY ($5::text[]) AND a.patient_id = $1 AND a.rule_id = $2 AND a.status = 'resolved'
+           ) p ORDER BY resolved DESC, id LIMIT 1
          ), up AS (
            INSERT INTO alert_episodes (patient_id, rule_id, severity, status, last_value, opened_at, updated_at,
                                        summary, priority, last_eval_key, last_notified_at, summary_fr, last_measured_at)
@@ -115,8 +119,11 @@ export class EpisodeStore {
                  last_measured_at = greatest(alert_episodes.last_measured_at, EXCLUDED.last_measured_at),
                  severity = CASE WHEN EXCLUDED.severity = 'red' THEN 'red' ELSE alert_episodes.severity END
              -- a reading counts once; an evaluation counts once (two instances, re-sent readings)
+             -- (looked up by reading: a long episode holds hundreds of readings, and its readings
+             -- would be read whole by the primary key, which the planner prefers on the average
+             -- episode's six; "+ 0" keeps it off that key)
              WHERE NOT EXISTS (SELECT 1 FROM alert_episode_readings r
-                                WHERE r.episode_id = alert_episodes.id AND r.reading_id = ANY ($5::text[]))
+                                WHERE r.reading_id = ANY ($5::text[]) AND r.episode_id + 0 = alert_episodes.id)
                AND alert_episodes.last_eval_key IS DISTINCT FROM EXCLUDED.last_eval_key
            RETURNING id, (xmax = 0) AS inserted, severity
          ), counted AS (
