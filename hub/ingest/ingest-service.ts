@@ -415,29 +415,31 @@ export class IngestService {
   }
 
   /**
-   * Writes the points; returns the readings InfluxDB refused, with why. A refusal (4xx) of the
-   * whole write is narrowed down batch by batch, so one gateway's bad point does not block the
-   * others: InfluxDB answered and refused, and retrying cannot help.
+   * Writes the points, one write per gateway batch; returns the readings InfluxDB refused, with
+   * why. The writer sends the batches as one request, and when InfluxDB refuses it (4xx) writes
+   * each batch again on its own (write-batcher.ts): only the batch with the bad point is refused,
+   * the others' are stored. Unavailability fails the whole write.
    */
   private async writeTimeSeries(fresh: Fresh[], live: boolean): Promise<Map<string, Refusal>> {
+    const batches = new Map<Result[], Fresh[]>();
+    for (const f of fresh) {
+      const batch = batches.get(f.results);
+      if (batch) batch.push(f);
+      else batches.set(f.results, [f]);
+    }
+    const own = [...batches.values()];
+    const outcomes = await Promise.allSettled(own.map((b) => this.d.timeseries.write(b.map(toStoredPoint), { live })));
     const refused = new Map<string, Refusal>();
-    try {
-      await this.d.timeseries.write(fresh.map(toStoredPoint), { live });
-      return refused;
-    } catch (e) {
-      if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
-        throw Object.assign(e as Error, { store: 'influxdb' });
-    }
-    for (const own of new Set(fresh.map((f) => f.results))) {
-      const batch = fresh.filter((f) => f.results === own);
-      try {
-        await this.d.timeseries.write(batch.map(toStoredPoint), { live });
-      } catch (e) {
-        if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED'))
-          throw Object.assign(e as Error, { store: 'influxdb' });
+    let unavailable: Error | undefined;
+    own.forEach((batch, i) => {
+      const o = outcomes[i];
+      if (o?.status !== 'rejected') return;
+      const e = o.reason as Error;
+      if (!(e instanceof TimeSeriesWriteError && e.code === 'INFLUX_REJECTED')) unavailable ??= e;
+      else
         for (const { reading, gatewayId } of batch) refused.set(reading.id, { gatewayId, reading, message: e.message });
-      }
-    }
+    });
+    if (unavailable) throw Object.assign(unavailable, { store: 'influxdb' });
     return refused;
   }
 

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * Batched writes with retries (docs/ingest.md "Writes"): callers hand in points and wait until
  * their points are durably written. The buffer is flushed when it holds `maxPoints` points or
- * `flushIntervalMs` after its first point, one flush at a time (points arriving during a flush
- * form the next batch). A failed flush is retried with exponential backoff (full jitter) while
+ * `flushIntervalMs` after its first point (0: as soon as the current job is done), one flush at a
+ * time (points arriving during a flush form the next batch). A failed flush is retried with exponential backoff (full jitter) while
  * the error is transient; after `giveUpAfterMs` the waiting callers get INFLUX_UNAVAILABLE and
  * nothing of theirs is acknowledged upstream. A rejected write (HTTP 4xx) is not retried; when it
  * held several callers' points, each caller's are written again on their own, so a refusal
@@ -50,6 +50,7 @@ export class WriteBatcher<P> {
   private queue: Pending<P>[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
+  private flushQueued = false;
   private readonly flushing = new Set<Promise<void>>();
   private closed = false;
   private readonly abort = new AbortController();
@@ -82,8 +83,18 @@ export class WriteBatcher<P> {
 
   private schedule(): void {
     if (this.busy || this.queue.length === 0) return;
-    if (this.queued >= this.opts.maxPoints || this.opts.flushIntervalMs === 0) {
+    if (this.queued >= this.opts.maxPoints) {
       this.startFlush();
+    } else if (this.opts.flushIntervalMs === 0) {
+      // no waiting, but the writes a caller hands in one after the other (a filing group's
+      // gateway batches) go out as one request: the flush starts once the current job is done
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.startFlush();
+        });
+      }
     } else {
       this.timer ??= setTimeout(() => this.startFlush(), this.opts.flushIntervalMs);
     }

@@ -37,6 +37,17 @@ describe('WriteBatcher', () => {
     expect(s.writes).toEqual([[1, 2, 3, 4, 5, 6]]);
   });
 
+  it('with no flush interval, writes handed in one after the other go out at once as one request', async () => {
+    const s = sink();
+    const b = new WriteBatcher(s.write, opts({ flushIntervalMs: 0 }));
+    const first = b.write([1]);
+    const second = b.write([2, 3]);
+    // nothing waits for a timer: the request is made before any timer could fire
+    await Promise.resolve();
+    expect(s.writes).toEqual([[1, 2, 3]]);
+    await Promise.all([first, second]);
+  });
+
   it('flushes as soon as the buffer holds maxPoints, without waiting for the interval', async () => {
     const s = sink();
     const b = new WriteBatcher(s.write, opts({ maxPoints: 4, flushIntervalMs: 60_000 }));
