@@ -1,6 +1,6 @@
 import { named } from '../storage/postgres/named';
 import type pg from 'pg';
-import { withClient } from '../storage/postgres/database';
+import { inClientTransaction, withClient } from '../storage/postgres/database';
 import { ambientTransaction } from '../storage/postgres/transaction-scope';
 
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
@@ -55,16 +55,5 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
       throw e;
     }
   }
-  return withClient(pool, async (client, markBroken) => {
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      // the caller sees the original error; a connection that cannot roll back is destroyed, not pooled
-      await client.query('ROLLBACK').catch(markBroken);
-      throw e;
-    }
-  });
+  return withClient(pool, (client, markBroken) => inClientTransaction(client, markBroken, () => fn(client)));
 }

@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { inClientTransaction, withClient } from '../storage/postgres/database';
 import {
   can,
   isBuiltinRole,
@@ -156,47 +157,39 @@ export class GrafanaPostgresScopes {
    * `rotate`: professionals whose password changes now (a new generation).
    */
   async sync(opts: { rotate?: readonly string[] | 'all' } = {}): Promise<GrafanaPostgresScope[]> {
-    const lock = await this.pool.connect();
-    try {
+    return withClient(this.pool, async (lock, markBroken) => {
       await lock.query('SELECT pg_advisory_lock($1)', [ROLES_LOCK]);
       try {
         return await this.syncLocked(opts);
       } finally {
-        await lock.query('SELECT pg_advisory_unlock($1)', [ROLES_LOCK]);
+        // a session lock is released when its session ends: a client that cannot unlock is destroyed
+        await lock.query('SELECT pg_advisory_unlock($1)', [ROLES_LOCK]).catch(markBroken);
       }
-    } finally {
-      lock.release();
-    }
+    });
   }
 
   private async syncLocked(opts: { rotate?: readonly string[] | 'all' }): Promise<GrafanaPostgresScope[]> {
     const database = await this.database();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [SYNC_LOCK]);
-      await client.query(scopeFunctionsSql());
-      // a grafana.* view is granted only if it runs with the reader's rights (else it would read
-      // every row with its owner's): checked at each sync, so a view added later is covered.
-      // (grafana.cohort_monthly is such a view over a function scoped to the login's teams, 263)
-      const views = await client.query<{ name: string; invoker: boolean }>(
-        `SELECT c.relname AS name, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker
+    await withClient(this.pool, (client, markBroken) =>
+      inClientTransaction(client, markBroken, async () => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [SYNC_LOCK]);
+        await client.query(scopeFunctionsSql());
+        // a grafana.* view is granted only if it runs with the reader's rights (else it would read
+        // every row with its owner's): checked at each sync, so a view added later is covered.
+        // (grafana.cohort_monthly is such a view over a function scoped to the login's teams, 263)
+        const views = await client.query<{ name: string; invoker: boolean }>(
+          `SELECT c.relname AS name, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'grafana' AND c.relkind = 'v'`,
-      );
-      for (const v of views.rows) {
-        const grant = v.invoker
-          ? `GRANT SELECT ON grafana.${ident(v.name)} TO ${GRAFANA_GROUP}`
-          : `REVOKE ALL ON grafana.${ident(v.name)} FROM ${GRAFANA_GROUP}`;
-        await client.query(grant);
-      }
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+        );
+        for (const v of views.rows) {
+          const grant = v.invoker
+            ? `GRANT SELECT ON grafana.${ident(v.name)} TO ${GRAFANA_GROUP}`
+            : `REVOKE ALL ON grafana.${ident(v.name)} FROM ${GRAFANA_GROUP}`;
+          await client.query(grant);
+        }
+      }),
+    );
 
     const { rows } = await this.pool.query<{
       id: string;

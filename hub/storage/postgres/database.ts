@@ -68,6 +68,27 @@ export async function withClient<T>(
   }
 }
 
+/**
+ * BEGIN ... COMMIT around `fn` on a client checked out by withClient; on failure ROLLBACK and the
+ * error goes up. A client whose ROLLBACK fails is in an unknown state: it is marked broken, so it
+ * is destroyed on release, not pooled.
+ */
+export async function inClientTransaction<T>(
+  client: pg.PoolClient,
+  markBroken: (e: unknown) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const out = await fn();
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(markBroken);
+    throw e;
+  }
+}
+
 /** Errors after which a connection cannot be reused (SQLSTATE classes 08 and 57P). */
 function isConnectionError(e: unknown): boolean {
   const code = errorCode(e);

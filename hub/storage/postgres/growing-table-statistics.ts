@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { errorMessage } from '../../../contract/errors';
-import { withClient } from './database';
+import { inClientTransaction, withClient } from './database';
 
 /**
  * Planner statistics for tables that outgrow them faster than autovacuum looks.
@@ -53,22 +53,13 @@ export async function analyzeGrownTables(
       [minRows],
     );
     if (rows.length === 0) return [];
-    await client.query('BEGIN');
-    try {
+    return inClientTransaction(client, markBroken, async () => {
       const { rows: lock } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${LOCK}) AS ok`);
-      if (!lock[0]?.ok) {
-        await client.query('ROLLBACK');
-        return null;
-      }
+      if (!lock[0]?.ok) return null;
       // the names come from the catalog, quoted by format('%I'): identifiers cannot be bound
       for (const t of rows) await client.query(`ANALYZE ${t.qualified}`);
-      await client.query('COMMIT');
-    } catch (e) {
-      // a connection that cannot roll back is destroyed, not pooled (as audit.ts inTransaction)
-      await client.query('ROLLBACK').catch(markBroken);
-      throw e;
-    }
-    return rows.map((t) => t.qualified);
+      return rows.map((t) => t.qualified);
+    });
   });
 }
 

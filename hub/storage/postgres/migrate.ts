@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { withClient } from './database';
+import { inClientTransaction, withClient } from './database';
 import { errorMessage } from '../../../contract/errors';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
@@ -33,14 +33,13 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       );
       for (const m of listMigrations()) {
         if (done.has(m.version)) continue;
-        await client.query('BEGIN');
         try {
-          await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-          await client.query('COMMIT');
+          await inClientTransaction(client, markBroken, async () => {
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+          });
           applied.push(m.version);
         } catch (e) {
-          await client.query('ROLLBACK');
           throw new Error(`migration ${m.version}_${m.name} failed: ${errorMessage(e)}`, { cause: e });
         }
       }
