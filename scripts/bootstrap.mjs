@@ -5,13 +5,16 @@
 // dependencies exactly as locked (`npm ci`), InfluxDB 1.x (Debian package `influxdb`, never its
 // system service), a running PostgreSQL and the D-Bus daemon binary. Then it runs the command
 // given after `--` with that Node first on PATH, so `npm test` runs on Node 24 even on a machine
-// that ships Node 20 (end of life since April 2026).
+// that ships Node 20 (end of life since April 2026). `--print-env` prints those settings as shell
+// exports instead (.ci/run).
 import { execSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os, { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
+// the setup's own output goes to stderr: with --print-env, stdout carries the shell settings only
+const toStderr = ['inherit', 2, 'inherit'];
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const isRoot = process.getuid?.() === 0;
 const sudo = isRoot ? '' : 'sudo ';
@@ -59,7 +62,7 @@ function supportedNodeEnv() {
 }
 
 const env = supportedNodeEnv();
-const run = (cmd) => execSync(cmd, { stdio: 'inherit', env });
+const run = (cmd) => execSync(cmd, { stdio: toStderr, env });
 const installedFor = () => {
   try {
     return readFileSync('node_modules/.vigil-node', 'utf8').trim();
@@ -89,15 +92,22 @@ const pgUp = () => spawnSync('pg_isready', ['-h', '127.0.0.1', '-p', '5432', '-q
 if (!pgUp() && has('pg_ctlcluster')) {
   const version = execSync('ls /etc/postgresql').toString().trim().split('\n')[0];
   console.error(`bootstrap: starting PostgreSQL ${version}`);
-  spawnSync('sh', ['-c', `${sudo}pg_ctlcluster --skip-systemctl-redirect ${version} main start`], { stdio: 'inherit' });
+  spawnSync('sh', ['-c', `${sudo}pg_ctlcluster --skip-systemctl-redirect ${version} main start`], { stdio: toStderr });
 }
 // Mosquitto: the interop and multi-hub tests use the machine's broker on 127.0.0.1:1883
 if (has('mosquitto') && spawnSync('pgrep', ['-x', 'mosquitto']).status !== 0) {
   console.error('bootstrap: starting Mosquitto');
-  spawnSync('sh', ['-c', `${sudo}mosquitto -d -c /etc/mosquitto/mosquitto.conf`], { stdio: 'inherit' });
+  spawnSync('sh', ['-c', `${sudo}mosquitto -d -c /etc/mosquitto/mosquitto.conf`], { stdio: toStderr });
 }
 if (!pgUp()) {
   console.error('bootstrap: PostgreSQL is not reachable on 127.0.0.1:5432 (set VIGIL_PG_URL to use another server)');
+}
+
+// --print-env: the settings that put this Node first, as shell exports (.ci/run evaluates them)
+if (process.argv.includes('--print-env')) {
+  const quote = (v) => `'${String(v).replaceAll("'", `'\\''`)}'`;
+  for (const name of ['PATH', 'npm_config_nodedir'])
+    if (env[name] !== undefined) console.log(`export ${name}=${quote(env[name])}`);
 }
 
 const dashdash = process.argv.indexOf('--');
