@@ -12,6 +12,7 @@ import {
   startHubProcess,
 } from './lib/env';
 import { toLine, writeLines } from './lib/line-protocol';
+import { storesLedger, sweepBothStores } from './lib/stores-ceiling';
 import { FLEET_DEFAULTS, buildHouseholds, runFleet } from '../simulators/fleet/fleet';
 import { enrollHouseholds } from '../simulators/fleet/enroll';
 import { SHARD_DURATIONS } from '../hub';
@@ -23,7 +24,10 @@ import { SHARD_DURATIONS } from '../hub';
  *  2. the same readings written straight to InfluxDB as line protocol (HTTP /write), every batch
  *     size x concurrency of RAW_BATCH_SIZES x RAW_CONCURRENCY, each into a fresh database: the best
  *     is the physical limit the hub is measured against.
- * Figures: hubReadingsPerSecond, rawInfluxBestPointsPerSecond, ratioToRawBest (and the sweep).
+ *  3. the same readings written to both stores at once and nothing else, the ledger with the hub's
+ *     own statement (lib/stores-ceiling.ts): the most any hub keeping a ledger row per reading
+ *     could file on this machine, as a share of the raw best (storesCeilingRatio).
+ * Figures: hubReadingsPerSecond, rawInfluxBestPointsPerSecond, ratioToRawBest (and the sweeps).
  *   npx tsx bench/hub-ingest.ts [--gateways 20] [--readings 1000] [--batch 100]
  */
 /** raw write configurations tried (batch size in points x requests in flight) */
@@ -127,6 +131,15 @@ try {
   if (best.pointsPerSecond === null) throw new Error('RAW_SWEEP_FAILED: every raw configuration failed');
   log(`raw InfluxDB: best ${best.pointsPerSecond} points/s (batches of ${best.batch}, ${best.concurrency} at once)`);
 
+  // the ceiling of a ledger row per reading: both stores' writes and nothing else, on this machine
+  const storesSweep = await sweepBothStores(
+    s.pgUrl,
+    s.influxDb,
+    households.flatMap((h) => h.readings.map((reading) => ({ reading, patientId: h.patients[0]!.id }))),
+  );
+  const storesBest = storesSweep.reduce((a, b) => ((b.readingsPerSecond ?? 0) > (a.readingsPerSecond ?? 0) ? b : a));
+  log(`both stores alone: best ${storesBest.readingsPerSecond ?? 'none'} readings/s`);
+
   report('hub-ingest', {
     hubReadingsPerSecond: fleet.readingsPerSecond,
     rawInfluxBestPointsPerSecond: best.pointsPerSecond,
@@ -134,6 +147,13 @@ try {
     loadAverage1mAfterRaw: loadAverage(),
     rawInfluxBest: { batch: best.batch, concurrency: best.concurrency },
     rawInfluxSweep: sweep,
+    storesBestReadingsPerSecond: storesBest.readingsPerSecond,
+    storesCeilingRatio:
+      storesBest.readingsPerSecond === null
+        ? null
+        : Math.round((storesBest.readingsPerSecond / best.pointsPerSecond) * 1000) / 1000,
+    storesBest: { chunk: storesBest.chunk, concurrency: storesBest.concurrency, ledger: storesLedger() },
+    storesSweep,
     batchSize: args.batch,
     gateways: args.gateways,
     readings: fleet.total,

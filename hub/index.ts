@@ -15,6 +15,8 @@ export {
   GRAFANA_POSTGRES_DS,
 } from './security/grafana-provisioning';
 export { refreshCohortAggregates } from './reporting/cohort-refresh';
+// the ledger's insert, timed alone with InfluxDB's write by bench/hub-ingest.ts (the stores' ceiling)
+export { fileInLedger } from './ingest/ledger';
 export { DAILY_RP, HEARTBEAT_MEASUREMENT, SHARD_DURATIONS, TimeSeriesStore } from './storage/influx/timeseries';
 // the workspace patient page's trend reads (GET /api/patients/:id/trends), timed by bench/dashboard-queries.ts
 export { Trends, WORKSPACE_TREND_METRICS } from './storage/influx/trends';
