@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Batched writes with retries (docs/ingest.md "Writes"): callers hand in points and wait until
+ * Batched writes with retries (docs/ingest.md "Batched writes"): callers hand in points and wait until
  * their points are durably written. The buffer is flushed when it holds `maxPoints` points or
  * `flushIntervalMs` after its first point (0: as soon as the current job is done), one flush at a
- * time (points arriving during a flush form the next batch). A failed flush is retried with exponential backoff (full jitter) while
- * the error is transient; after `giveUpAfterMs` the waiting callers get INFLUX_UNAVAILABLE and
- * nothing of theirs is acknowledged upstream. A rejected write (HTTP 4xx) is not retried; when it
- * held several callers' points, each caller's are written again on their own, so a refusal
- * reaches only the callers whose points InfluxDB refuses.
+ * time (points arriving during a flush form the next batch). A failed flush is retried with
+ * exponential backoff (equal jitter) while the error is transient; after `giveUpAfterMs` the
+ * waiting callers get INFLUX_UNAVAILABLE and nothing of theirs is acknowledged upstream. A
+ * rejected write (HTTP 4xx) is not retried; when it held several callers' points, each caller's
+ * are written again on their own, so a refusal reaches only the callers whose points InfluxDB
+ * refuses.
  */
 export interface BatcherOptions {
   maxPoints: number;
