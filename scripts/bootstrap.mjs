@@ -74,7 +74,13 @@ const nodeVersion = execSync('node -p process.version', { env }).toString().trim
 if (!existsSync('node_modules/.package-lock.json') || installedFor() !== nodeVersion) {
   // exactly the locked tree, native addons built for the Node that will run them
   console.error(`bootstrap: installing npm dependencies for Node ${nodeVersion} (npm ci)`);
-  run('npm ci --no-audit --no-fund');
+  try {
+    run('npm ci --no-audit --no-fund');
+  } catch {
+    // once more before giving up: a registry hiccup or an interrupted native build (as .ci/run did)
+    console.error('bootstrap: npm ci failed; trying once more');
+    run('npm ci --no-audit --no-fund');
+  }
   execSync(`node -e "require('fs').writeFileSync('node_modules/.vigil-node', process.version)"`, { env });
 }
 
