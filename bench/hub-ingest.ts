@@ -95,7 +95,8 @@ try {
 
   // the physical limit: the same points straight to InfluxDB (line protocol, HTTP /write), each
   // batch size x concurrency into a fresh database (a new index, as the hub's run had); the best wins
-  const lines = households.flatMap((h) => h.readings.map((r) => toLine(r, h.patients[0]!.id)));
+  const points = households.flatMap((h) => h.readings.map((reading) => ({ reading, patientId: h.patients[0]!.id })));
+  const lines = points.map((p) => toLine(p.reading, p.patientId));
   const sweep: { batch: number; concurrency: number; pointsPerSecond: number | null; error?: string }[] = [];
   for (const batch of RAW_BATCH_SIZES)
     for (const concurrency of RAW_CONCURRENCY) {
@@ -132,11 +133,7 @@ try {
   log(`raw InfluxDB: best ${best.pointsPerSecond} points/s (batches of ${best.batch}, ${best.concurrency} at once)`);
 
   // the ceiling of a ledger row per reading: both stores' writes and nothing else, on this machine
-  const storesSweep = await sweepBothStores(
-    s.pgUrl,
-    s.influxDb,
-    households.flatMap((h) => h.readings.map((reading) => ({ reading, patientId: h.patients[0]!.id }))),
-  );
+  const storesSweep = await sweepBothStores(s.pgUrl, s.influxDb, points, lines);
   const storesBest = storesSweep.reduce((a, b) => ((b.readingsPerSecond ?? 0) > (a.readingsPerSecond ?? 0) ? b : a));
   log(`both stores alone: best ${storesBest.readingsPerSecond ?? 'none'} readings/s`);
 

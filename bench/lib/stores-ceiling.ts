@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Reading } from '../../contract';
 import { fileInLedger, SHARD_DURATIONS } from '../../hub';
 import { influxQuery } from './env';
-import { toLine, writeLines } from './line-protocol';
+import { writeLines } from './line-protocol';
 
 /**
  * The ceiling of any hub that keeps a PostgreSQL ledger row per reading (docs/ingest.md "Exactly
@@ -40,7 +40,10 @@ export async function sweepBothStores(
   pgUrl: string,
   influxDb: string,
   entries: readonly { reading: Reading; patientId: string }[],
+  /** the entries' points as line protocol, in the same order, built before the clock runs (as the raw sweep's) */
+  lines: readonly string[],
 ): Promise<StoresRun[]> {
+  if (lines.length !== entries.length) throw new Error('STORES_SWEEP_MISMATCH: one line per entry');
   const keyOnly = storesLedger() === 'key-only';
   const admin = new pg.Client({ connectionString: pgUrl });
   await admin.connect();
@@ -72,9 +75,12 @@ export async function sweepBothStores(
           await Promise.all(
             Array.from({ length: concurrency }, async () => {
               while (next < entries.length) {
-                const part = entries.slice(next, (next += chunk));
-                const lines = part.map((e) => toLine(e.reading, e.patientId));
-                await Promise.all([fileInLedger(pool, part, undefined, { stored: true }), writeLines(db, lines)]);
+                const from = next;
+                next += chunk;
+                await Promise.all([
+                  fileInLedger(pool, entries.slice(from, next), undefined, { stored: true }),
+                  writeLines(db, lines.slice(from, next)),
+                ]);
               }
             }),
           );

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Batched writes with retries (docs/ingest.md "Batched writes"): callers hand in points and wait until
- * their points are durably written. The buffer is flushed when it holds `maxPoints` points or
+ * Batched writes with retries (docs/ingest.md "Batched writes"): callers hand in points and wait
+ * until their points are durably written. The buffer is flushed when it holds `maxPoints` points or
  * `flushIntervalMs` after its first point (0: as soon as the current job is done), one flush at a
  * time (points arriving during a flush form the next batch). A failed flush is retried with
  * exponential backoff (equal jitter) while the error is transient; after `giveUpAfterMs` the
