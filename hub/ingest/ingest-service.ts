@@ -10,6 +10,7 @@ import { TimeSeriesWriteError } from '../storage/influx/write-batcher';
 import { timeTrustOf } from '../rules/time-trust';
 import { lockPatients } from '../alerts/audit';
 import { inSharedTransaction, shareAmbientTransaction } from '../storage/postgres/transaction-scope';
+import { LivePriority } from './live-priority';
 import { GroupCommit } from './group-commit';
 import { fileInLedger, markStored, quarantineAll, type LedgerEntry } from './ledger';
 import type { PatientMapper } from './patient-mapping';
@@ -153,6 +154,8 @@ export class IngestService {
   private readonly bulk: GroupCommit<FilingBatch, Result[]>;
   /** live readings (just measured): their own lane, never queued behind a backlog being drained */
   private readonly live: GroupCommit<FilingBatch, Result[]>;
+  /** bulk statements wait while a live group files (live-priority.ts) */
+  private readonly priority = new LivePriority();
 
   constructor(private readonly d: IngestDeps) {
     // the rules' reads inside a shard's transaction use its connection (transaction-scope.ts)
@@ -163,7 +166,14 @@ export class IngestService {
       { maxWeight: d.groupMaxReadings ?? GROUP_MAX_READINGS, concurrency: d.groupConcurrency ?? GROUP_CONCURRENCY },
     );
     this.live = new GroupCommit(
-      (batches) => this.fileGroup(batches, { ruleShards: 1, live: true }),
+      async (batches) => {
+        this.priority.enter();
+        try {
+          return await this.fileGroup(batches, { ruleShards: 1, live: true });
+        } finally {
+          this.priority.leave();
+        }
+      },
       (b) => b.readings.length,
       { maxWeight: LIVE_GROUP_MAX_READINGS, concurrency: 1 },
     );
@@ -356,35 +366,40 @@ export class IngestService {
       let written: Promise<Map<string, Refusal>> | undefined;
       let fresh: Fresh[] = [];
       try {
-        const stored = await inSharedTransaction(this.d.pool, async ({ client }) => {
-          const t0 = performance.now();
-          const ledger = await fileInLedger(this.d.pool, attempt, receivedAt, { stored: true });
-          stage('ledger', t0);
-          fresh = freshOf(attempt, ledger);
-          const t1 = performance.now();
-          const write = this.writeTimeSeries(fresh, live).finally(() => stage('timeseries', t1));
-          written = write;
-          // settled below; this only keeps a failure during the rules from going unhandled
-          write.catch(() => undefined);
-          at.phase = 'rules';
-          const rows = filedReadings(fresh, receivedAt);
-          await lockPatients(
-            client,
-            rows.map((r) => r.patientId),
-          );
-          await this.d.rules.onStored(rows);
-          stage('rules', t1);
-          at.phase = 'store';
-          const rejected = await write;
-          if (rejected.size) throw new PointsRefused(rejected);
-          // rows an earlier copy left unmarked (it died before it was stored, or came through
-          // quarantine assignment) are marked in this transaction too
-          await markStored(
-            this.d.pool,
-            fresh.filter((f) => !ledger.get(f.reading.id)?.inserted).map((f) => f.reading.id),
-          );
-          return fresh.map((f) => f.reading.id);
-        });
+        const stored = await inSharedTransaction(
+          this.d.pool,
+          async ({ client }) => {
+            const t0 = performance.now();
+            const ledger = await fileInLedger(this.d.pool, attempt, receivedAt, { stored: true });
+            stage('ledger', t0);
+            fresh = freshOf(attempt, ledger);
+            const t1 = performance.now();
+            const write = this.writeTimeSeries(fresh, live).finally(() => stage('timeseries', t1));
+            written = write;
+            // settled below; this only keeps a failure during the rules from going unhandled
+            write.catch(() => undefined);
+            at.phase = 'rules';
+            const rows = filedReadings(fresh, receivedAt);
+            await lockPatients(
+              client,
+              rows.map((r) => r.patientId),
+            );
+            await this.d.rules.onStored(rows);
+            stage('rules', t1);
+            at.phase = 'store';
+            const rejected = await write;
+            if (rejected.size) throw new PointsRefused(rejected);
+            // rows an earlier copy left unmarked (it died before it was stored, or came through
+            // quarantine assignment) are marked in this transaction too
+            await markStored(
+              this.d.pool,
+              fresh.filter((f) => !ledger.get(f.reading.id)?.inserted).map((f) => f.reading.id),
+            );
+            return fresh.map((f) => f.reading.id);
+          },
+          // a backlog's statements give way to a live group's (live-priority.ts)
+          live ? {} : { hold: () => this.priority.hold() },
+        );
         return { stored, refused };
       } catch (e) {
         if (e instanceof PointsRefused) {

@@ -28,8 +28,17 @@ export function ambientTransaction(): TransactionScope | undefined {
   return ambient.getStore();
 }
 
-/** Runs `fn` inside one transaction on its own connection; commits when it and every step succeeded. */
-export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionScope) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` inside one transaction on its own connection; commits when it and every step succeeded.
+ * `hold`, when given, is asked before each statement of the transaction (BEGIN and COMMIT aside):
+ * a promise it returns makes the statement wait for it (ingest's bulk lane giving way to live
+ * readings, hub/ingest/live-priority.ts).
+ */
+export function inSharedTransaction<T>(
+  pool: pg.Pool,
+  fn: (scope: TransactionScope) => Promise<T>,
+  opts: { hold?: () => Promise<void> | undefined } = {},
+): Promise<T> {
   // withClient: a server closing the checked-out connection (restart) is an error, not a crash
   return withClient(pool, async (client, markBroken) => {
     try {
@@ -39,7 +48,11 @@ export function inSharedTransaction<T>(pool: pg.Pool, fn: (scope: TransactionSco
       // planning for 0.5 ms of work (bench/README.md "Session 12"). A generic plan is as good as
       // the statistics it was made with: growing-table-statistics.ts keeps them current.
       await client.query('BEGIN; SET LOCAL plan_cache_mode = force_generic_plan');
-      const scope: TransactionScope = { pool, client, locked: new Set() };
+      const scope: TransactionScope = {
+        pool,
+        client: opts.hold ? heldClient(client, opts.hold) : client,
+        locked: new Set(),
+      };
       try {
         const out = await ambient.run(scope, () => fn(scope));
         if (scope.failed) throw scope.failed;
@@ -83,4 +96,16 @@ export function shareAmbientTransaction(pool: pg.Pool): void {
       throw e;
     });
   };
+}
+
+/** The transaction's connection, each statement sent once `hold` lets it go. */
+function heldClient(client: pg.PoolClient, hold: () => Promise<void> | undefined): pg.PoolClient {
+  type Query = (...args: unknown[]) => unknown;
+  const view = Object.create(client) as pg.PoolClient;
+  const query = client.query.bind(client) as Query;
+  (view as unknown as { query: Query }).query = (...args: unknown[]) => {
+    const wait = hold();
+    return wait ? wait.then(() => query(...args)) : query(...args);
+  };
+  return view;
 }
