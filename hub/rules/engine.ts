@@ -18,7 +18,15 @@ import {
   type Rule,
   type ScheduledRule,
 } from './rule';
-import { effectiveFor, RuleSettings } from './settings';
+import {
+  effectiveFor,
+  patientStatesFrom,
+  patientStatesQuery,
+  patientsWhere,
+  RuleSettings,
+  type PatientRuleState,
+  type PatientStateJson,
+} from './settings';
 import { errorMessage } from '../../contract/errors';
 import { ambientTransaction } from '../storage/postgres/transaction-scope';
 
@@ -137,10 +145,9 @@ export class RuleEngine {
     }
     const measurements = [...byKey.values()].sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime());
     const patientIds = [...new Set(relevant.map((r) => r.patientId))];
-    const [states, program, active] = await Promise.all([
-      this.settings.patients(patientIds, { processable: true }),
+    const [{ states, active }, program] = await Promise.all([
+      this.passState(patientIds),
       this.settings.programSettings(),
-      this.activeKeys(patientIds),
     ]);
     const history = new History(this.pool, this.historyReach);
     const failed: { rule: MeasurementRule; m: Measurement; err: Error }[] = [];
@@ -292,9 +299,8 @@ export class RuleEngine {
   /** Scheduled rules for every patient (or the given ones), whatever the period claim. */
   async evaluateScheduled(now: Date = this.clock.now(), patientIds?: string[]): Promise<number> {
     const scheduled = this.rules.filter((r): r is ScheduledRule => r.trigger === 'schedule');
-    const states = await this.settings.patients(patientIds ?? 'all', { processable: true });
+    const { states, active } = await this.passState(patientIds ?? 'all');
     const program = await this.settings.programSettings();
-    const active = await this.activeKeys([...states.keys()]);
     const history = new History(this.pool);
     // the default adherence window (30 days up to now) and the expected devices, for all patients at once
     await history.preload([...states.keys()], new Date(now.getTime() - 30 * 86_400_000), now);
@@ -549,19 +555,33 @@ export class RuleEngine {
   }
 
   /**
-   * What a normal evaluation may change: patient|rule pairs with an episode not resolved (their
-   * streak) and, under the PENDING_REMEASURE prefix, those with a pending re-measure request.
+   * What a pass needs of its patients, read in one statement: their facts and rule overrides
+   * (processable patients only), and what a normal evaluation may change: patient|rule pairs with
+   * an episode not resolved (their streak, and when it opened) and, under the PENDING_REMEASURE
+   * prefix, those with a pending re-measure request. One round trip rather than three: each is
+   * a wait of a live group under load (bench/README.md, "Session 16").
    */
-  private async activeKeys(patientIds: string[]): Promise<ActiveState> {
-    const { rows } = await this.pool.query<{ k: string; opened_ms: string | null }>(
-      named(`SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint::text AS opened_ms
-         FROM alert_episodes WHERE status <> 'resolved' AND patient_id = ANY($1::text[])
-       UNION SELECT $2 || patient_id || '|' || rule_id, NULL FROM remeasure_requests WHERE status = 'pending' AND patient_id = ANY($1::text[])`),
-      [patientIds, PENDING_REMEASURE],
+  private async passState(patientIds: readonly string[] | 'all'): Promise<{
+    states: Map<string, PatientRuleState>;
+    active: ActiveState;
+  }> {
+    const all = patientIds === 'all';
+    const { rows } = await this.pool.query<{
+      patients: PatientStateJson[];
+      active: { k: string; openedMs: number | null }[];
+    }>(
+      named(`SELECT (${patientStatesQuery(patientsWhere(patientIds, { processable: true }))}) AS patients,
+         (SELECT coalesce(json_agg(json_build_object('k', a.k, 'openedMs', a.opened_ms)), '[]') FROM (
+            SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms
+              FROM alert_episodes WHERE status <> 'resolved' ${all ? '' : 'AND patient_id = ANY($1::text[])'}
+            UNION SELECT '${PENDING_REMEASURE}' || patient_id || '|' || rule_id, NULL
+              FROM remeasure_requests WHERE status = 'pending' ${all ? '' : 'AND patient_id = ANY($1::text[])'}) a) AS active`),
+      all ? [] : [patientIds],
     );
-    const state = new ActiveState(rows.map((r) => r.k));
-    for (const r of rows) if (r.opened_ms !== null) state.openedAt.set(r.k, Number(r.opened_ms));
-    return state;
+    const row = rows[0];
+    const active = new ActiveState(row?.active.map((r) => r.k));
+    for (const r of row?.active ?? []) if (r.openedMs !== null) active.openedAt.set(r.k, r.openedMs);
+    return { states: patientStatesFrom(row?.patients ?? []), active };
   }
 
   /** Atomic claim of a periodic job: true for exactly one hub instance per period. */

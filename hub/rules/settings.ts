@@ -74,6 +74,58 @@ export function effectiveFor(
   return eff;
 }
 
+/** A patient's facts and rule overrides as patientStatesQuery gives them. */
+export interface PatientStateJson {
+  id: string;
+  programId: Program;
+  chronicLungDisease: boolean;
+  /** timestamptz as JSON text */
+  createdAt: string;
+  overrides: { ruleId: string; enabled: boolean | null; params: Record<string, unknown> }[];
+}
+
+/**
+ * WHERE clause of patientStatesQuery: these patients (`$1`) or all; `processable` leaves out those
+ * who withdrew consent (migration 100).
+ */
+export function patientsWhere(ids: readonly string[] | 'all', opts: { processable?: boolean } = {}): string {
+  const where = [ids === 'all' ? '' : 'p.id = ANY($1::text[])', opts.processable ? 'NOT vigil_processing_stopped(p.id)' : '']
+    .filter(Boolean)
+    .join(' AND ');
+  return where ? `WHERE ${where}` : '';
+}
+
+/**
+ * A scalar subquery: the patients' facts with their overrides, one JSON array (PatientStateJson[]).
+ * One round trip instead of one per table, and one a caller can put beside its own reads in a
+ * single statement (the rule engine's pass state: every round trip of a live group adds to the
+ * alert's latency under load, bench/README.md "Session 15").
+ */
+export function patientStatesQuery(where: string): string {
+  return `SELECT coalesce(json_agg(json_build_object('id', p.id, 'programId', p.program_id,
+            'chronicLungDisease', p.chronic_lung_disease, 'createdAt', p.created_at,
+            'overrides', (SELECT coalesce(json_agg(json_build_object('ruleId', o.rule_id, 'enabled', o.enabled, 'params', o.params)), '[]')
+                            FROM rule_overrides o WHERE o.patient_id = p.id)) ORDER BY p.id), '[]')
+       FROM patients p ${where}`;
+}
+
+export function patientStatesFrom(rows: readonly PatientStateJson[]): Map<string, PatientRuleState> {
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      {
+        facts: {
+          id: r.id,
+          programId: r.programId,
+          chronicLungDisease: r.chronicLungDisease,
+          enrolledAt: new Date(r.createdAt),
+        },
+        overrides: new Map(r.overrides.map((o) => [o.ruleId, { enabled: o.enabled, params: o.params }])),
+      },
+    ]),
+  );
+}
+
 /** Program settings and patient overrides of the rules (issue 5 item 3: who, when, old, new, reason). */
 export class RuleSettings {
   /** the programs' current definitions (cached while it LISTENs; hub/programs/catalog.ts) */
@@ -104,56 +156,19 @@ export class RuleSettings {
   }
 
   /**
-   * Facts and overrides of these patients, one query each. `processable`: leave out the patients
+   * Facts and overrides of these patients, in one statement. `processable`: leave out the patients
    * who withdrew consent (migration 100): rules never run for them.
    */
   async patients(
     ids: readonly string[] | 'all',
     opts: { processable?: boolean } = {},
   ): Promise<Map<string, PatientRuleState>> {
-    const all = ids === 'all';
-    const where = [all ? '' : 'id = ANY($1::text[])', opts.processable ? 'NOT vigil_processing_stopped(id)' : '']
-      .filter(Boolean)
-      .join(' AND ');
-    const { rows } = await this.pool.query<{
-      id: string;
-      program_id: Program;
-      chronic_lung_disease: boolean;
-      created_at: Date;
-    }>(
-      // a few fixed variants of the text (where), so a named statement each
-      named(
-        `SELECT id, program_id, chronic_lung_disease, created_at FROM patients ${where ? `WHERE ${where}` : ''} ORDER BY id`,
-      ),
-      all ? [] : [ids],
+    const { rows } = await this.pool.query<{ patients: PatientStateJson[] }>(
+      // a few fixed variants of the text, so a named statement each
+      named(`SELECT (${patientStatesQuery(patientsWhere(ids, opts))}) AS patients`),
+      ids === 'all' ? [] : [ids],
     );
-    const out = new Map<string, PatientRuleState>(
-      rows.map((r) => [
-        r.id,
-        {
-          facts: {
-            id: r.id,
-            programId: r.program_id,
-            chronicLungDisease: r.chronic_lung_disease,
-            enrolledAt: r.created_at,
-          },
-          overrides: new Map(),
-        },
-      ]),
-    );
-    const ov = await this.pool.query<{
-      patient_id: string;
-      rule_id: string;
-      enabled: boolean | null;
-      params: Record<string, unknown>;
-    }>(
-      named(
-        `SELECT patient_id, rule_id, enabled, params FROM rule_overrides ${all ? '' : 'WHERE patient_id = ANY($1::text[])'}`,
-      ),
-      all ? [] : [ids],
-    );
-    for (const o of ov.rows) out.get(o.patient_id)?.overrides.set(o.rule_id, { enabled: o.enabled, params: o.params });
-    return out;
+    return patientStatesFrom(rows[0]?.patients ?? []);
   }
 
   /** The rules of a patient's program with their effective parameters and where each value comes from. */
