@@ -89,7 +89,10 @@ export interface PatientStateJson {
  * who withdrew consent (migration 100).
  */
 export function patientsWhere(ids: readonly string[] | 'all', opts: { processable?: boolean } = {}): string {
-  const where = [ids === 'all' ? '' : 'p.id = ANY($1::text[])', opts.processable ? 'NOT vigil_processing_stopped(p.id)' : '']
+  const where = [
+    ids === 'all' ? '' : 'p.id = ANY($1::text[])',
+    opts.processable ? 'NOT vigil_processing_stopped(p.id)' : '',
+  ]
     .filter(Boolean)
     .join(' AND ');
   return where ? `WHERE ${where}` : '';

@@ -26,12 +26,15 @@ const pendingRules = async (patient: string) =>
 
 it('applies each patient its own facts, overrides, consent and open episodes within one pass', async () => {
   const t = f.t0.getTime();
-  const plain = 'PS-plain';
-  const lungs = 'PS-lungs';
-  const off = 'PS-override-off';
-  const withdrawn = 'PS-withdrawn';
-  const stepping = 'PS-stepping';
-  const nurse = 'PS-pending';
+  // one patient per difference the pass must read
+  const [plain, lungs, off, withdrawn, stepping, nurse] = [
+    'plain',
+    'lungs',
+    'override-off',
+    'withdrawn',
+    'stepping',
+    'pending',
+  ].map((tag) => `PS-${tag}`) as [string, string, string, string, string, string];
   for (const p of [plain, off, withdrawn, stepping, nurse]) await f.enroll(p, 'heart_failure');
   await f.enroll(lungs, 'heart_failure', { chronicLungDisease: true });
   await f.engine.settings.setOverride(
