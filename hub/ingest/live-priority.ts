@@ -1,6 +1,6 @@
 /**
  * Live readings first: while the live lane files a group, the bulk lane's shard transactions hold
- * their next PostgreSQL statement back, so a crisis reading's dozen round trips do not queue behind
+ * their next PostgreSQL statement back, so a crisis reading's ten or so round trips do not queue behind
  * a backlog's statements on the database's cores and on the hub's event loop (bench/README.md,
  * session 15). Bounded both ways: a hold lasts at most `maxHoldMs` (a live group waiting for a
  * patient lock that a held bulk transaction owns gets it after that), and the gate stays open at

@@ -22,7 +22,6 @@ import {
   effectiveFor,
   patientStatesFrom,
   patientStatesQuery,
-  patientsWhere,
   RuleSettings,
   type PatientRuleState,
   type PatientStateJson,
@@ -566,16 +565,17 @@ export class RuleEngine {
     active: ActiveState;
   }> {
     const all = patientIds === 'all';
+    const forPatients = all ? '' : 'AND patient_id = ANY($1::text[])';
     const { rows } = await this.pool.query<{
       patients: PatientStateJson[];
       active: { k: string; openedMs: number | null }[];
     }>(
-      named(`SELECT (${patientStatesQuery(patientsWhere(patientIds, { processable: true }))}) AS patients,
+      named(`SELECT (${patientStatesQuery(patientIds, { processable: true })}) AS patients,
          (SELECT coalesce(json_agg(json_build_object('k', a.k, 'openedMs', a.opened_ms)), '[]') FROM (
             SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms
-              FROM alert_episodes WHERE status <> 'resolved' ${all ? '' : 'AND patient_id = ANY($1::text[])'}
+              FROM alert_episodes WHERE status <> 'resolved' ${forPatients}
             UNION SELECT '${PENDING_REMEASURE}' || patient_id || '|' || rule_id, NULL
-              FROM remeasure_requests WHERE status = 'pending' ${all ? '' : 'AND patient_id = ANY($1::text[])'}) a) AS active`),
+              FROM remeasure_requests WHERE status = 'pending' ${forPatients}) a) AS active`),
       all ? [] : [patientIds],
     );
     const row = rows[0];

@@ -85,31 +85,25 @@ export interface PatientStateJson {
 }
 
 /**
- * WHERE clause of patientStatesQuery: these patients (`$1`) or all; `processable` leaves out those
- * who withdrew consent (migration 100).
+ * A scalar subquery: the patients' facts with their overrides, one JSON array (PatientStateJson[]):
+ * these patients (`$1`) or all; `processable` leaves out those who withdrew consent (migration
+ * 100). One round trip instead of one per table, and one a caller can put beside its own reads in a
+ * single statement (the rule engine's pass state: every round trip of a live group adds to the
+ * alert's latency under load, bench/README.md "Session 15"). A few fixed texts, so a named
+ * statement each.
  */
-export function patientsWhere(ids: readonly string[] | 'all', opts: { processable?: boolean } = {}): string {
+export function patientStatesQuery(ids: readonly string[] | 'all', opts: { processable?: boolean } = {}): string {
   const where = [
     ids === 'all' ? '' : 'p.id = ANY($1::text[])',
     opts.processable ? 'NOT vigil_processing_stopped(p.id)' : '',
   ]
     .filter(Boolean)
     .join(' AND ');
-  return where ? `WHERE ${where}` : '';
-}
-
-/**
- * A scalar subquery: the patients' facts with their overrides, one JSON array (PatientStateJson[]).
- * One round trip instead of one per table, and one a caller can put beside its own reads in a
- * single statement (the rule engine's pass state: every round trip of a live group adds to the
- * alert's latency under load, bench/README.md "Session 15").
- */
-export function patientStatesQuery(where: string): string {
   return `SELECT coalesce(json_agg(json_build_object('id', p.id, 'programId', p.program_id,
             'chronicLungDisease', p.chronic_lung_disease, 'createdAt', p.created_at,
             'overrides', (SELECT coalesce(json_agg(json_build_object('ruleId', o.rule_id, 'enabled', o.enabled, 'params', o.params)), '[]')
                             FROM rule_overrides o WHERE o.patient_id = p.id)) ORDER BY p.id), '[]')
-       FROM patients p ${where}`;
+       FROM patients p ${where ? `WHERE ${where}` : ''}`;
 }
 
 export function patientStatesFrom(rows: readonly PatientStateJson[]): Map<string, PatientRuleState> {
@@ -167,8 +161,7 @@ export class RuleSettings {
     opts: { processable?: boolean } = {},
   ): Promise<Map<string, PatientRuleState>> {
     const { rows } = await this.pool.query<{ patients: PatientStateJson[] }>(
-      // a few fixed variants of the text, so a named statement each
-      named(`SELECT (${patientStatesQuery(patientsWhere(ids, opts))}) AS patients`),
+      named(`SELECT (${patientStatesQuery(ids, opts)}) AS patients`),
       ids === 'all' ? [] : [ids],
     );
     return patientStatesFrom(rows[0]?.patients ?? []);
