@@ -3,11 +3,12 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { MetricName } from '../../contract';
 import { audit } from '../alerts/audit';
-import type { EpisodeStore } from '../alerts/episode-store';
+import type { EpisodeStore, RaiseInput } from '../alerts/episode-store';
 import type { HubMetrics } from '../observability/metrics';
 import { DEFAULT_RULES, ruleById, sameEventRuleIds } from './catalog';
 import { systemClock, type Clock } from './clock';
 import { History, type Reach } from './history';
+import { DeferredBreaches } from './deferred-breaches';
 import { dropMemoryCopies } from './memory-copies';
 import {
   type Evaluation,
@@ -17,6 +18,7 @@ import {
   type PatientFacts,
   type Rule,
   type ScheduledRule,
+  type Severity,
 } from './rule';
 import {
   effectiveFor,
@@ -60,6 +62,8 @@ const PENDING_REMEASURE = 'remeasure:';
 class ActiveState extends Set<string> {
   /** patient|rule of each episode not resolved -> opened_at (ms) */
   readonly openedAt = new Map<string, number>();
+  /** patient|rule of each episode not resolved -> its severity */
+  readonly severity = new Map<string, Severity>();
 }
 
 export interface RuleEngineOptions {
@@ -69,6 +73,12 @@ export interface RuleEngineOptions {
   rules?: readonly Rule[];
   /** period of the scheduled rules (missing data, adherence, baselines), claimed once across hub instances */
   scheduledEveryMs?: number;
+  /**
+   * Inside ingest's shared transaction, write a pass's breaches that only count on an open episode
+   * together (deferred-breaches.ts). Default true; false raises each on its own (the reference the
+   * tests compare it with).
+   */
+  countBreachesTogether?: boolean;
 }
 
 export interface TickReport {
@@ -94,6 +104,7 @@ export class RuleEngine {
   private readonly pool: pg.Pool;
   private readonly rules: readonly Rule[];
   private readonly scheduledEveryMs: number;
+  private readonly countBreachesTogether: boolean;
   private timer: NodeJS.Timeout | undefined;
   /**
    * Per metric, the farthest the measurement rules read before and after a measurement, learnt
@@ -112,6 +123,7 @@ export class RuleEngine {
     this.clock = opts.clock ?? systemClock;
     this.rules = opts.rules ?? DEFAULT_RULES;
     this.scheduledEveryMs = opts.scheduledEveryMs ?? 5 * 60_000;
+    this.countBreachesTogether = opts.countBreachesTogether ?? true;
     this.settings = new RuleSettings(this.pool, this.rules);
   }
 
@@ -163,6 +175,11 @@ export class RuleEngine {
       }
     }
     await history.preloadReadings(times, [...watched], HISTORY_PRELOAD_DEFAULT);
+    // inside ingest's shared transaction (its patients locked for the whole pass), breaches that
+    // only count on an open episode are written together (deferred-breaches.ts)
+    const scope = ambientTransaction();
+    const deferred =
+      this.countBreachesTogether && scope && !scope.ended ? new DeferredBreaches(this.pool, now) : undefined;
     for (const m of measurements) {
       const state = states.get(m.patientId);
       if (!state) continue;
@@ -183,12 +200,14 @@ export class RuleEngine {
             `m:${m.measuredAt.toISOString()}`,
             active,
             (ctx) => rule.evaluate(ctx, m),
+            deferred,
           );
         } catch (e) {
           failed.push({ rule, m, err: e as Error });
         }
       }
     }
+    await deferred?.flush();
     const [first] = failed;
     if (!first) return;
     if (!recordFailures) throw first.err;
@@ -354,6 +373,7 @@ export class RuleEngine {
       now: Date;
       history: History;
     }) => Promise<Evaluation> | Evaluation,
+    deferred?: DeferredBreaches,
   ): Promise<void> {
     // errors propagate: onStored records them for retry, the scheduler logs and counts them
     const ev = await evaluate({ patient, params: params as never, now, history });
@@ -362,38 +382,51 @@ export class RuleEngine {
     if (ev.outcome === 'breach') {
       const family = rule.family ? sameEventRuleIds(rule.id, this.rules) : [];
       const episodeRule = family.length ? await this.familyEpisodeRule(patient.id, rule.id, family, active) : rule.id;
-      const res = await this.episodes.raise(
-        {
-          patientId: patient.id,
-          ruleId: episodeRule,
-          sameEvent: family,
-          textUpdate: rule.trigger === 'schedule' ? 'latest' : 'append',
-          severity: ev.severity,
-          readingIds: ev.readingIds,
-          value: ev.value,
-          summary: ev.summary,
-          ...(ev.summaryFr ? { summaryFr: ev.summaryFr } : {}),
-          priority: rule.priority,
-          interpretations: ev.interpretations ?? {},
-          notify: rule.notify,
-          evalKey,
-        },
-        now,
-      );
+      const input: RaiseInput = {
+        patientId: patient.id,
+        ruleId: episodeRule,
+        sameEvent: family,
+        textUpdate: rule.trigger === 'schedule' ? 'latest' : 'append',
+        severity: ev.severity,
+        readingIds: ev.readingIds,
+        value: ev.value,
+        summary: ev.summary,
+        ...(ev.summaryFr ? { summaryFr: ev.summaryFr } : {}),
+        priority: rule.priority,
+        interpretations: ev.interpretations ?? {},
+        notify: rule.notify,
+        evalKey,
+      };
       // the episode is filed under the family's rule: that is the key a later normal may step
-      active.add(`${patient.id}|${episodeRule}`);
-      if (res.opened) active.openedAt.set(`${patient.id}|${episodeRule}`, now.getTime());
-      if (res.opened) {
-        this.metrics.episodesOpened.inc({ rule: rule.id, severity: res.escalated ? 'red' : ev.severity });
-        this.log.info(
-          { episodeId: res.episodeId, ruleId: rule.id, severity: ev.severity, escalated: res.escalated },
-          'alert episode opened',
+      const episodeKey = `${patient.id}|${episodeRule}`;
+      const severity = active.severity.get(episodeKey);
+      if (
+        deferred &&
+        input.textUpdate === 'append' &&
+        ev.summary &&
+        ev.summaryFr &&
+        active.openedAt.has(episodeKey) &&
+        severity &&
+        (ev.severity !== 'red' || severity === 'red')
+      )
+        // only counts on its open episode: held back and written with the pass's others
+        deferred.add(
+          {
+            patientId: patient.id,
+            ruleId: episodeRule,
+            evalKey,
+            summary: ev.summary,
+            summaryFr: ev.summaryFr,
+            value: ev.value,
+            readingIds: ev.readingIds,
+            interpretations: ev.interpretations ?? {},
+          },
+          () => this.raiseNow(input, rule.id, now, active),
         );
+      else {
+        await deferred?.flush(episodeKey);
+        await this.raiseNow(input, rule.id, now, active);
       }
-      if (res.notificationId !== null)
-        this.metrics.notificationsSent.inc({
-          kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated',
-        });
       await this.closeRemeasure(patient.id, rule.id, 'confirmed', now, active);
     } else if (ev.outcome === 'remeasure') {
       const { rows } = await this.pool.query<{ id: string }>(
@@ -418,18 +451,41 @@ export class RuleEngine {
       // (here or before the pass) a normal evaluation changes nothing, so it costs no statement
       // (bench/README.md: most normal evaluations of a backlog came after the resolution)
       if (active.has(key)) {
+        await deferred?.flush(key);
         // measurement evaluations carry the measurement time in their key (m:<ISO time>)
         const measuredAt = evalKey.startsWith('m:') ? new Date(evalKey.slice(2)) : undefined;
         const res = await this.episodes.recordNormal(patient.id, rule.id, evalKey, now, measuredAt);
         if (res?.resolved) {
           active.delete(key);
           active.openedAt.delete(key);
+          active.severity.delete(key);
           this.metrics.episodesResolved.inc({ rule: rule.id });
           this.log.info({ episodeId: res.episodeId, ruleId: rule.id }, 'alert episode resolved');
         }
       }
       await this.closeRemeasure(patient.id, rule.id, 'cleared', now, active);
     }
+  }
+
+  /** Raises the breach now and keeps the pass's record of open episodes up to date. */
+  private async raiseNow(input: RaiseInput, ruleId: string, now: Date, active: ActiveState): Promise<void> {
+    const res = await this.episodes.raise(input, now);
+    const key = `${input.patientId}|${input.ruleId}`;
+    active.add(key);
+    if (res.opened) active.openedAt.set(key, now.getTime());
+    // an episode keeps its severity unless it opened or turned red (a breach never lowers it)
+    if (res.opened || res.escalated) active.severity.set(key, res.escalated ? 'red' : input.severity);
+    if (res.opened) {
+      this.metrics.episodesOpened.inc({ rule: ruleId, severity: res.escalated ? 'red' : input.severity });
+      this.log.info(
+        { episodeId: res.episodeId, ruleId, severity: input.severity, escalated: res.escalated },
+        'alert episode opened',
+      );
+    }
+    if (res.notificationId !== null)
+      this.metrics.notificationsSent.inc({
+        kind: res.opened ? (res.escalated ? 'escalated' : 'opened') : 'escalated',
+      });
   }
 
   private async closeRemeasure(
@@ -568,19 +624,23 @@ export class RuleEngine {
     const forPatients = all ? '' : 'AND patient_id = ANY($1::text[])';
     const { rows } = await this.pool.query<{
       patients: PatientStateJson[];
-      active: { k: string; openedMs: number | null }[];
+      active: { k: string; openedMs: number | null; sev: Severity | null }[];
     }>(
       named(`SELECT (${patientStatesQuery(patientIds, { processable: true })}) AS patients,
-         (SELECT coalesce(json_agg(json_build_object('k', a.k, 'openedMs', a.opened_ms)), '[]') FROM (
-            SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms
+         (SELECT coalesce(json_agg(json_build_object('k', a.k, 'openedMs', a.opened_ms, 'sev', a.sev)), '[]') FROM (
+            SELECT patient_id || '|' || rule_id AS k, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms,
+                   severity AS sev
               FROM alert_episodes WHERE status <> 'resolved' ${forPatients}
-            UNION SELECT '${PENDING_REMEASURE}' || patient_id || '|' || rule_id, NULL
+            UNION SELECT '${PENDING_REMEASURE}' || patient_id || '|' || rule_id, NULL, NULL
               FROM remeasure_requests WHERE status = 'pending' ${forPatients}) a) AS active`),
       all ? [] : [patientIds],
     );
     const row = rows[0];
     const active = new ActiveState(row?.active.map((r) => r.k));
-    for (const r of row?.active ?? []) if (r.openedMs !== null) active.openedAt.set(r.k, r.openedMs);
+    for (const r of row?.active ?? []) {
+      if (r.openedMs !== null) active.openedAt.set(r.k, r.openedMs);
+      if (r.sev !== null) active.severity.set(r.k, r.sev);
+    }
     return { states: patientStatesFrom(row?.patients ?? []), active };
   }
 
